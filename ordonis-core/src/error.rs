@@ -1,0 +1,134 @@
+//! Errors. Each variant says what a caller can do about it: retry, wait until a time, give up,
+//! or fix the input.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// Bad input: which part and why. Never retried.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: {why}")]
+pub struct InvalidInput {
+    /// The offending part.
+    pub what: String,
+    /// Why it is invalid.
+    pub why: String,
+}
+
+impl InvalidInput {
+    /// An invalid-input error.
+    pub fn new(what: impl Into<String>, why: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+}
+
+/// What a provider call or webhook check can fail with, classified for the engine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// A webhook failed verification (bad, missing or stale signature). Nothing is stored.
+    #[error("webhook not authenticated: {0}")]
+    Unauthenticated(String),
+    /// Temporary: 5xx, timeout, connection error. Retry with backoff.
+    #[error("temporary provider failure: {0}")]
+    Retryable(String),
+    /// 429: wait until the given time before calling this integration again.
+    #[error("rate limited until {until} ({reason})")]
+    RateLimited {
+        /// When calls may resume.
+        until: OffsetDateTime,
+        /// The provider's reason (Jira `RateLimit-Reason`), or "retry-after".
+        reason: String,
+    },
+    /// Permanent: 401/403, a refused change, a misconfiguration. Retrying will not help.
+    #[error("provider refused: {0}")]
+    Terminal(String),
+    /// The object does not exist (or is no longer visible).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A payload or response we cannot understand.
+    #[error("bad input: {0}")]
+    BadInput(String),
+}
+
+impl ProviderError {
+    /// True for failures worth retrying later (including rate limits).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_) | Self::RateLimited { .. })
+    }
+
+    /// The time calls may resume, for a rate limit.
+    pub fn rate_limited_until(&self) -> Option<OffsetDateTime> {
+        match self {
+            Self::RateLimited { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// A rate limit that lasts `after` from now.
+    pub fn rate_limited_for(after: Duration, reason: impl Into<String>) -> Self {
+        Self::RateLimited {
+            until: OffsetDateTime::now_utc() + after,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a store can fail with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A concurrent writer got there first (task revision moved, a mapping already exists).
+    /// Re-read and recompute.
+    #[error("concurrent modification: {0}")]
+    Conflict(String),
+    /// The lease on a claimed row expired or was taken over; the work must not be completed.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
+    /// A row the call needs does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database is unreachable or overloaded; retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Input the store refuses (too large, violates a constraint).
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// Anything else from the backend.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// True when retrying the same operation may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict(_) | Self::Unavailable(_))
+    }
+}
+
+/// Errors of the engine's public API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad input from the caller.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// An unknown integration, task or event.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A provider call failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Secrets could not be sealed or opened (wrong key, corrupted ciphertext).
+    #[error("secrets: {0}")]
+    Secrets(String),
+    /// No provider is registered for the integration's provider kind.
+    #[error("no provider registered for {0}")]
+    UnknownProvider(String),
+}

@@ -1,0 +1,194 @@
+//! The VERA ledger's records and the `Ledger` contract stores implement.
+//!
+//! The engine produces [`LedgerDraft`]s inside a unit of work; the store gives each one the
+//! next index of its workspace's log and the time, seals it into a [`LedgerEntry`] (canonical
+//! bytes + RFC 6962 leaf hash, see [`crate::vera`]) and commits it with the change it records.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::actor::Actor;
+use crate::error::StoreError;
+use crate::ids::{IntegrationId, TaskId, WorkspaceId};
+use crate::task::{ExternalRef, Field, FieldValue};
+
+/// What happened to the task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// The task was created (first seen).
+    Create,
+    /// A field was set.
+    Set,
+    /// The task was deleted in the provider (tombstoned).
+    Delete,
+}
+
+/// The decision the field policy took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The change became the task's value.
+    Applied,
+    /// A CollabHub change to a provider-owned field, sent as a request.
+    Requested,
+    /// The provider echoed a pushed value back: the push is confirmed.
+    Confirmed,
+    /// The change was refused (by the policy, or by the provider).
+    Rejected,
+    /// A provider change to a field that may not flow in: the owner's value is pushed back.
+    Reverted,
+    /// Both sides changed the field; the owner's value won.
+    Conflict,
+}
+
+/// Why an entry exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseKind {
+    /// An inbound webhook event.
+    InboundEvent,
+    /// A change made through the task API.
+    InternalAction,
+    /// An outbound push (a provider refusal, a conflict found at push time).
+    Push,
+    /// The provider echoing our own push back.
+    SyncEcho,
+}
+
+/// The cause of an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// Kind.
+    pub kind: CauseKind,
+    /// Our id of it: inbox event id, action id or outbox id.
+    pub id: String,
+    /// The provider's delivery id, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// For a sync echo or a push: the internal action that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_action: Option<String>,
+    /// For inbound events: which authentication check passed and the body's SHA-256 (hex), so
+    /// an auditor can re-check the stored raw body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+}
+
+/// Provider authentication at append time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The check that passed (`hmac-sha256`, `jwt`).
+    pub auth: String,
+    /// SHA-256 of the raw body, hex.
+    pub body_sha256: String,
+}
+
+/// One ledger record before it is given its place in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerDraft {
+    /// Workspace whose log it goes into.
+    pub workspace_id: WorkspaceId,
+    /// The integration it came through, if any.
+    pub integration_id: Option<IntegrationId>,
+    /// The task.
+    pub task_id: TaskId,
+    /// The task's external reference, when it has one.
+    pub external: Option<ExternalRef>,
+    /// What happened.
+    pub op: Op,
+    /// The field, for `Set`.
+    pub field: Option<Field>,
+    /// Value before.
+    pub before: Option<FieldValue>,
+    /// Value after (for a rejected change: the value that was asked for).
+    pub after: Option<FieldValue>,
+    /// The policy's decision.
+    pub outcome: Outcome,
+    /// The rule that decided it (`owner=provider;direction=both`) and why.
+    pub rule: String,
+    /// Who.
+    pub actor: Actor,
+    /// Why.
+    pub cause: Cause,
+    /// The provider's time of the change, when it came from a provider.
+    pub occurred_at: Option<OffsetDateTime>,
+    /// When Ordonis received it.
+    pub observed_at: OffsetDateTime,
+}
+
+/// A sealed ledger entry: its index in the workspace log, its time, its canonical bytes and
+/// its RFC 6962 leaf hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// 0-based index in the workspace's log (gapless).
+    pub idx: u64,
+    /// When the store logged it.
+    pub logged_at: OffsetDateTime,
+    /// The record.
+    pub record: LedgerDraft,
+    /// Canonical encoding (what is hashed and exported).
+    pub bytes: Vec<u8>,
+    /// `SHA-256(0x00 || bytes)`.
+    pub leaf_hash: [u8; 32],
+}
+
+impl LedgerEntry {
+    /// Gives a draft its index and time and computes its canonical bytes and leaf hash.
+    pub fn seal(record: LedgerDraft, idx: u64, logged_at: OffsetDateTime) -> Self {
+        let bytes = crate::vera::encode_entry(&record, idx, logged_at);
+        let leaf_hash = crate::vera::leaf_hash(&bytes);
+        Self {
+            idx,
+            logged_at,
+            record,
+            bytes,
+            leaf_hash,
+        }
+    }
+}
+
+/// A signed checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size it covers.
+    pub size: u64,
+    /// The signed note text.
+    pub note: String,
+}
+
+/// Read access to the per-workspace VERA logs, plus checkpoint storage.
+#[async_trait]
+pub trait Ledger: Send + Sync + 'static {
+    /// Number of entries in a workspace's log.
+    async fn ledger_size(&self, ws: &WorkspaceId) -> Result<u64, StoreError>;
+
+    /// Entries `from..from+limit` of a workspace's log, in index order.
+    async fn ledger_entries(
+        &self,
+        ws: &WorkspaceId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// A task's entries, oldest first.
+    async fn task_ledger(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Stores a signed checkpoint (append-only; one per size).
+    async fn save_checkpoint(
+        &self,
+        ws: &WorkspaceId,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError>;
+
+    /// The newest stored checkpoint.
+    async fn latest_checkpoint(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Option<StoredCheckpoint>, StoreError>;
+}

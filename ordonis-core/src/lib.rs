@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+
+pub mod actor;
+pub mod error;
+pub mod ids;
+pub mod ledger;
+pub mod policy;
+pub mod provider;
+pub mod secrets;
+pub mod sync_state;
+pub mod task;
+pub mod vera;
+
+pub use actor::{Actor, ActorKind, Principal};
+pub use error::{Error, InvalidInput, ProviderError, StoreError};
+pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
+pub use ledger::{
+    Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
+};
+pub use policy::{Direction, FieldPolicy, FieldRule, Owner};
+pub use provider::{
+    Capabilities, ChangeHint, FieldChange, HintKind, ObjectKey, Provider, ProviderContext,
+    ProviderKind, PushOutcome, RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
+};
+pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
+pub use sync_state::{FieldSync, Intent, SourceVersion};
+pub use task::{
+    Assignee, ExternalRef, Field, FieldPatch, FieldValue, Priority, PriorityLevel, Status,
+    StatusCategory, Task, TaskFields,
+};

@@ -1,0 +1,130 @@
+//! Field policy: per integration and field, who owns the value and which way it may flow.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::task::Field;
+
+/// Which side's value wins a conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// The provider (Jira, Asana) is the source of truth.
+    Provider,
+    /// CollabHub is the source of truth.
+    #[serde(alias = "collab_hub")]
+    Collabhub,
+}
+
+/// Which way changes of a field may flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Provider changes flow in and CollabHub changes flow out.
+    Both,
+    /// Only provider changes flow in; CollabHub changes are not pushed.
+    InboundOnly,
+    /// Only CollabHub changes flow out; a provider change is reverted to CollabHub's value.
+    OutboundOnly,
+    /// The field is not synced.
+    Off,
+}
+
+impl Direction {
+    /// Provider changes may flow in.
+    pub fn inbound(self) -> bool {
+        matches!(self, Direction::Both | Direction::InboundOnly)
+    }
+
+    /// CollabHub changes may flow out.
+    pub fn outbound(self) -> bool {
+        matches!(self, Direction::Both | Direction::OutboundOnly)
+    }
+}
+
+/// The rule for one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldRule {
+    /// Owner.
+    pub owner: Owner,
+    /// Direction.
+    pub direction: Direction,
+}
+
+impl fmt::Display for FieldRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let owner = match self.owner {
+            Owner::Provider => "provider",
+            Owner::Collabhub => "collabhub",
+        };
+        let dir = match self.direction {
+            Direction::Both => "both",
+            Direction::InboundOnly => "inbound_only",
+            Direction::OutboundOnly => "outbound_only",
+            Direction::Off => "off",
+        };
+        write!(f, "owner={owner};direction={dir}")
+    }
+}
+
+/// The policy of an integration: one [`FieldRule`] per synced field.
+///
+/// ```
+/// use ordonis_core::{Field, FieldPolicy, Owner};
+/// let p = FieldPolicy::default();
+/// assert_eq!(p.rule(Field::Status).owner, Owner::Provider);
+/// assert_eq!(p.rule(Field::Title).owner, Owner::Collabhub);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FieldPolicy {
+    rules: BTreeMap<Field, FieldRule>,
+}
+
+impl Default for FieldPolicy {
+    /// The provider owns status and assignee; CollabHub owns title, description, priority and
+    /// due date; every direction is both.
+    fn default() -> Self {
+        let mut rules = BTreeMap::new();
+        for f in Field::ALL {
+            let owner = match f {
+                Field::Status | Field::Assignee => Owner::Provider,
+                _ => Owner::Collabhub,
+            };
+            rules.insert(
+                f,
+                FieldRule {
+                    owner,
+                    direction: Direction::Both,
+                },
+            );
+        }
+        Self { rules }
+    }
+}
+
+impl FieldPolicy {
+    /// The rule for a field.
+    pub fn rule(&self, field: Field) -> FieldRule {
+        self.rules.get(&field).copied().unwrap_or(FieldRule {
+            owner: Owner::Collabhub,
+            direction: Direction::Off,
+        })
+    }
+
+    /// Replaces the rule for a field; builder style.
+    pub fn with(mut self, field: Field, owner: Owner, direction: Direction) -> Self {
+        self.rules.insert(field, FieldRule { owner, direction });
+        self
+    }
+
+    /// Merges a partial policy (fields not named keep their default).
+    pub fn merged(mut self, overrides: &BTreeMap<Field, FieldRule>) -> Self {
+        for (f, r) in overrides {
+            self.rules.insert(*f, *r);
+        }
+        self
+    }
+}

@@ -1,0 +1,269 @@
+//! The `Provider` contract: what an adapter (Jira, Asana, a test fake) implements.
+//!
+//! One provider value serves every integration of its kind; each call receives the
+//! integration's [`ProviderContext`] (base URL, decrypted credentials, options).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::ProviderError;
+use crate::ids::{IntegrationId, WorkspaceId};
+use crate::secrets::IntegrationSecrets;
+use crate::task::{Field, FieldPatch, ObjectType};
+
+/// A provider's name: `jira`, `asana`, or an adapter's own.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderKind(pub String);
+
+impl ProviderKind {
+    /// A provider kind from its name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a provider can do; the engine and the provider suite branch on these, never on names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Webhook payloads carry the object's state (Jira); otherwise it must be fetched (Asana).
+    pub webhook_snapshots: bool,
+    /// Webhooks answer a handshake before the first delivery (Asana's `X-Hook-Secret`).
+    pub webhook_handshake: bool,
+    /// Webhooks carry a delivery id to deduplicate on; otherwise the body hash is used.
+    pub delivery_ids: bool,
+    /// The provider can push field changes.
+    pub push: bool,
+}
+
+/// What a provider call needs to know about one integration.
+#[derive(Clone)]
+pub struct ProviderContext {
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// Its workspace.
+    pub workspace_id: WorkspaceId,
+    /// API base URL (`https://acme.atlassian.net`), or a fake server in tests.
+    pub base_url: String,
+    /// Decrypted secrets.
+    pub secrets: IntegrationSecrets,
+    /// Provider-specific, non-secret options (status mapping, custom field ids, ...).
+    pub options: serde_json::Value,
+}
+
+impl fmt::Debug for ProviderContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderContext")
+            .field("integration_id", &self.integration_id)
+            .field("workspace_id", &self.workspace_id)
+            .field("base_url", &self.base_url)
+            .field("secrets", &self.secrets)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// An incoming webhook request, as the host's HTTP framework received it.
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookRequest<'a> {
+    /// HTTP method.
+    pub method: &'a http::Method,
+    /// Headers.
+    pub headers: &'a http::HeaderMap,
+    /// The exact body bytes (signatures are over bytes).
+    pub body: &'a [u8],
+}
+
+/// A verified webhook request.
+#[derive(Clone, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// The signature (or token) checked out; `method` names the check (`hmac-sha256`, `jwt`).
+    Verified {
+        /// The check that passed.
+        method: &'static str,
+    },
+    /// A handshake (Asana `X-Hook-Secret`): answer with these headers and adopt the secret.
+    Handshake {
+        /// Headers to echo in the 200 answer.
+        reply_headers: Vec<(String, String)>,
+        /// The webhook secret the provider just issued.
+        secret: String,
+    },
+}
+
+impl fmt::Debug for WebhookAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebhookAuth::Verified { method } => write!(f, "Verified({method})"),
+            WebhookAuth::Handshake { .. } => f.write_str("Handshake([REDACTED])"),
+        }
+    }
+}
+
+/// An object in a provider: its id and type.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectKey {
+    /// The provider's id.
+    pub external_id: String,
+    /// The provider's object type (`issue`, `task`).
+    pub object_type: ObjectType,
+}
+
+impl ObjectKey {
+    /// An object key.
+    pub fn new(external_id: impl Into<String>, object_type: impl Into<String>) -> Self {
+        Self {
+            external_id: external_id.into(),
+            object_type: object_type.into(),
+        }
+    }
+}
+
+/// The provider account that made a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteActor {
+    /// Account id (Jira `accountId`, Asana user gid).
+    pub account_id: String,
+    /// Display name, when given.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// What a webhook says happened to an object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HintKind {
+    /// Created or changed: apply the snapshot (or fetch it).
+    Changed,
+    /// Deleted: the task becomes a tombstone.
+    Deleted,
+    /// Recognised and deliberately not applied (a comment, a heartbeat).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One field change as a webhook described it (informational; the snapshot is what is applied).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The mapped field, or `None` for a field Ordonis does not sync.
+    pub field: Option<Field>,
+    /// The provider's field name.
+    pub provider_field: String,
+    /// Old value as text.
+    pub from: Option<String>,
+    /// New value as text.
+    pub to: Option<String>,
+}
+
+/// The state of a remote object, mapped into Ordonis fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTask {
+    /// The object.
+    pub key: ObjectKey,
+    /// Mapped field values the provider holds (fields it does not have are absent).
+    pub fields: FieldPatch,
+    /// Provider time of this state, milliseconds since the epoch (`updated`, `modified_at`).
+    pub modified_at_ms: i64,
+    /// Browser link.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// What one webhook says about one object: the unit the engine processes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeHint {
+    /// The object (its external id is the inbox row's object key).
+    pub key: ObjectKey,
+    /// The provider's delivery id, when it sends one.
+    #[serde(default)]
+    pub delivery_id: Option<String>,
+    /// What happened.
+    pub kind: HintKind,
+    /// Provider time of the event, ms since the epoch.
+    #[serde(default)]
+    pub source_time_ms: Option<i64>,
+    /// Who did it.
+    #[serde(default)]
+    pub actor: Option<RemoteActor>,
+    /// The object's state as of the event, when the payload carries it.
+    #[serde(default)]
+    pub snapshot: Option<RemoteTask>,
+    /// The changes the payload lists.
+    #[serde(default)]
+    pub changes: Vec<FieldChange>,
+}
+
+/// The answer to a push.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Fields the provider accepted.
+    pub applied: Vec<Field>,
+    /// Fields the provider refused, with the reason (a Jira transition that needs a screen, an
+    /// unknown enum option). Recorded, never retried.
+    pub refused: Vec<(Field, String)>,
+}
+
+/// A provider adapter.
+///
+/// Implementations classify every failure as a [`ProviderError`] variant; the engine retries
+/// `Retryable`, pauses the integration on `RateLimited`, and never retries the rest.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug + 'static {
+    /// The provider's name.
+    fn kind(&self) -> ProviderKind;
+
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks a webhook request before anything is stored: a signature, a token, or a
+    /// handshake. Must compare secrets in constant time and accept any current secret.
+    fn verify_webhook(
+        &self,
+        ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<WebhookAuth, ProviderError>;
+
+    /// Parses a verified body into one hint per object. An empty list is a heartbeat.
+    /// Unknown fields are ignored; a body that cannot be understood is `BadInput`.
+    fn parse_webhook(
+        &self,
+        ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<Vec<ChangeHint>, ProviderError>;
+
+    /// Fetches the current state of an object.
+    async fn fetch_task(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<RemoteTask, ProviderError>;
+
+    /// Writes field values to an object.
+    async fn push(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushOutcome, ProviderError>;
+}
+
+/// Provider time helpers.
+pub fn ms_to_datetime(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}

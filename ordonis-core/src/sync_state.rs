@@ -1,0 +1,76 @@
+//! Per-field sync state: what makes replays idempotent and echoes recognisable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::ActionId;
+use crate::task::FieldValue;
+
+/// The version of a provider-side value: the provider's time for it, then the identity of the
+/// event that carried it as a tie-break. Ordered, so any delivery order converges on the newest.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourceVersion {
+    /// Provider time, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Identity of the event or fetch that carried the value.
+    pub event: String,
+}
+
+impl SourceVersion {
+    /// A version from a provider time and an event identity.
+    pub fn new(at_ms: i64, event: impl Into<String>) -> Self {
+        Self {
+            at_ms,
+            event: event.into(),
+        }
+    }
+}
+
+/// A CollabHub-side change waiting for (or awaiting confirmation of) its push.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The value CollabHub wants the provider to hold.
+    pub value: FieldValue,
+    /// The internal action that asked for it.
+    pub action: ActionId,
+}
+
+/// At most this many pushed values are remembered while their echoes are outstanding.
+pub const MAX_SENT: usize = 8;
+
+/// Sync state of one field of one task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSync {
+    /// Newest provider version seen for this field; older or equal ones are no-ops.
+    #[serde(default)]
+    pub version: Option<SourceVersion>,
+    /// The last value known to be equal on both sides ("last in sync"). A provider value that
+    /// differs from it means the provider side changed.
+    #[serde(default)]
+    pub base: Option<FieldValue>,
+    /// A CollabHub change not yet pushed (coalesced: the newest wins).
+    #[serde(default)]
+    pub want: Option<Intent>,
+    /// Values pushed and not yet echoed back, oldest first.
+    #[serde(default)]
+    pub sent: Vec<Intent>,
+}
+
+impl FieldSync {
+    /// True when CollabHub changed the field since it was last in sync.
+    pub fn locally_pending(&self) -> bool {
+        self.want.is_some() || !self.sent.is_empty()
+    }
+
+    /// The position of a sent value equal to `value`, if any.
+    pub fn sent_position(&self, value: &FieldValue) -> Option<usize> {
+        self.sent.iter().position(|i| i.value.same_as(value))
+    }
+
+    /// Records a pushed value, forgetting the oldest beyond [`MAX_SENT`].
+    pub fn record_sent(&mut self, intent: Intent) {
+        self.sent.push(intent);
+        if self.sent.len() > MAX_SENT {
+            self.sent.remove(0);
+        }
+    }
+}
