@@ -1,15 +1,20 @@
 #![doc = include_str!("../README.md")]
 
 pub mod actor;
+pub mod config;
+pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod ledger;
 pub mod policy;
 pub mod provider;
 pub mod secrets;
+pub mod sync;
+pub mod store;
 pub mod sync_state;
 pub mod task;
 pub mod vera;
+pub mod worker;
 
 pub use actor::{Actor, ActorKind, Principal};
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
@@ -28,3 +33,11 @@ pub use task::{
     Assignee, ExternalRef, Field, FieldPatch, FieldValue, Priority, PriorityLevel, Status,
     StatusCategory, Task, TaskFields,
 };
+pub use config::{Backoff, EngineConfig, IntegrationConfig};
+pub use engine::{ChangeReceipt, Engine, EngineBuilder, IngestOutcome, IngestResponse, NewIntegration};
+pub use store::{
+    ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, Inbox, InsertOutcome,
+    IntegrationRecord, Integrations, JobState, Lease, NewInboxEvent, Outbox, OutboxJob, Retry,
+    Store, TaskWrite, Tasks, UnitOfWork,
+};
+pub use worker::{BatchReport, Worker, WorkerConfig};

@@ -120,6 +120,21 @@ impl FieldPolicy {
         self
     }
 
+    /// Checks that every rule is coherent: a provider-owned field cannot be outbound-only,
+    /// since a CollabHub request to it becomes the value only when the provider confirms it,
+    /// and confirmations flow in.
+    pub fn validate(&self) -> Result<(), crate::error::InvalidInput> {
+        for (field, rule) in &self.rules {
+            if rule.owner == Owner::Provider && rule.direction == Direction::OutboundOnly {
+                return Err(crate::error::InvalidInput::new(
+                    format!("field_policy.{field}"),
+                    "a provider-owned field cannot be outbound_only",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Merges a partial policy (fields not named keep their default).
     pub fn merged(mut self, overrides: &BTreeMap<Field, FieldRule>) -> Self {
         for (f, r) in overrides {

@@ -32,6 +32,20 @@ pub struct Intent {
     pub value: FieldValue,
     /// The internal action that asked for it.
     pub action: ActionId,
+    /// The provider accepted the push (its echo may still be on the way).
+    #[serde(default)]
+    pub acked: bool,
+}
+
+impl Intent {
+    /// A new, not yet pushed intent.
+    pub fn new(value: FieldValue, action: ActionId) -> Self {
+        Self {
+            value,
+            action,
+            acked: false,
+        }
+    }
 }
 
 /// At most this many pushed values are remembered while their echoes are outstanding.

@@ -1,1 +1,18 @@
-//! Ordonis testkit.
+//! Ordonis testkit: the conformance suites every store and provider adapter runs, an
+//! in-memory store, and a scripted fake provider.
+//!
+//! - [`MemoryStore`]: a complete in-memory `Store` + `Ledger`.
+//! - [`store_suite!`]: one `#[tokio::test]` per store conformance case.
+//! - [`provider_suite`] with [`ProviderHarness`]: the provider conformance cases.
+//! - [`FakeProvider`]: in-memory remote state that emits the webhooks a real provider would,
+//!   with fault injection.
+
+pub mod fake;
+pub mod harness;
+pub mod memory;
+pub mod provider_suite;
+pub mod store_suite;
+
+pub use fake::{FakeProvider, Faults};
+pub use memory::MemoryStore;
+pub use provider_suite::ProviderHarness;

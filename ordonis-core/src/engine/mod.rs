@@ -1,0 +1,254 @@
+//! The sync engine: ingest → process → push, over any [`Store`] and [`Provider`]s.
+
+mod ingest;
+mod inbound;
+mod outbound;
+mod tasks;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+pub use ingest::{IngestOutcome, IngestResponse};
+pub use tasks::ChangeReceipt;
+
+use crate::config::{EngineConfig, IntegrationConfig};
+use crate::error::{Error, InvalidInput, StoreError};
+use crate::ids::{IntegrationId, WorkspaceId};
+use crate::ledger::LedgerDraft;
+use crate::provider::{Provider, ProviderContext, ProviderKind};
+use crate::secrets::{IntegrationSecrets, Keyring};
+use crate::store::{IntegrationRecord, Store, UnitOfWork};
+
+/// The engine a host embeds: a store, the providers, the key that seals secrets.
+///
+/// ```
+/// # async fn demo(store: std::sync::Arc<dyn ordonis_core::Store>, jira: std::sync::Arc<dyn ordonis_core::Provider>) {
+/// use ordonis_core::{Engine, Keyring, SecretKey};
+/// let engine = Engine::builder(store, Keyring::new(SecretKey::generate(1)))
+///     .provider(jira)
+///     .build();
+/// # let _ = engine;
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    keyring: Keyring,
+    config: EngineConfig,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    providers: HashMap<ProviderKind, Arc<dyn Provider>>,
+    keyring: Keyring,
+    config: EngineConfig,
+}
+
+impl EngineBuilder {
+    /// Registers a provider adapter.
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.insert(provider.kind(), provider);
+        self
+    }
+
+    /// Replaces the default settings.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                providers: self.providers,
+                keyring: self.keyring,
+                config: self.config,
+            }),
+        }
+    }
+}
+
+/// A new integration, as a host creates it.
+#[derive(Clone, Debug)]
+pub struct NewIntegration {
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// Provider.
+    pub provider: ProviderKind,
+    /// Non-secret configuration.
+    pub config: IntegrationConfig,
+    /// Secrets (sealed before they reach the store).
+    pub secrets: IntegrationSecrets,
+}
+
+/// An integration with its secrets opened, ready for provider calls.
+#[derive(Clone, Debug)]
+pub(crate) struct Loaded {
+    pub(crate) record: IntegrationRecord,
+    pub(crate) config: IntegrationConfig,
+    pub(crate) ctx: ProviderContext,
+    pub(crate) provider: Arc<dyn Provider>,
+}
+
+impl Engine {
+    /// Starts building an engine over a store, with the keyring that seals secrets.
+    pub fn builder(store: Arc<dyn Store>, keyring: Keyring) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            providers: HashMap::new(),
+            keyring,
+            config: EngineConfig::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Creates an integration; its secrets are sealed before the store sees them.
+    /// A provider with a webhook handshake and no webhook secret yet starts out expecting
+    /// its handshake.
+    pub async fn create_integration(&self, mut new: NewIntegration) -> Result<IntegrationId, Error> {
+        let provider = self
+            .inner
+            .providers
+            .get(&new.provider)
+            .ok_or_else(|| Error::UnknownProvider(new.provider.to_string()))?;
+        new.config.policy().validate()?;
+        if provider.capabilities().webhook_handshake && new.secrets.webhook_secrets.is_empty() {
+            new.config.expecting_handshake = true;
+        }
+        let id = IntegrationId::new();
+        let record = IntegrationRecord {
+            id,
+            workspace_id: new.workspace_id,
+            provider: new.provider,
+            config: serde_json::to_value(&new.config)
+                .map_err(|e| InvalidInput::new("config", e.to_string()))?,
+            secrets: self.inner.keyring.seal(id, &new.secrets)?,
+            paused_until: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        self.inner.store.create_integration(&record).await?;
+        Ok(id)
+    }
+
+    /// Adds a webhook secret as the newest valid one; the previous one stays valid during the
+    /// overlap ([`EngineConfig::webhook_secret_overlap`]).
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: IntegrationId,
+        secret: String,
+    ) -> Result<(), Error> {
+        let loaded = self.load(id).await?;
+        let mut secrets = loaded.ctx.secrets.clone();
+        secrets.rotate_webhook_secret(secret, self.inner.config.webhook_secret_overlap);
+        self.save_integration(&loaded.record, &loaded.config, &secrets)
+            .await
+    }
+
+    /// Marks an integration as creating its webhook: it accepts one handshake.
+    pub async fn expect_handshake(&self, id: IntegrationId) -> Result<(), Error> {
+        let loaded = self.load(id).await?;
+        let mut config = loaded.config.clone();
+        config.expecting_handshake = true;
+        self.save_integration(&loaded.record, &config, &loaded.ctx.secrets)
+            .await
+    }
+
+    pub(crate) async fn save_integration(
+        &self,
+        record: &IntegrationRecord,
+        config: &IntegrationConfig,
+        secrets: &IntegrationSecrets,
+    ) -> Result<(), Error> {
+        let sealed = self.inner.keyring.seal(record.id, secrets)?;
+        let config =
+            serde_json::to_value(config).map_err(|e| InvalidInput::new("config", e.to_string()))?;
+        self.inner
+            .store
+            .update_integration(record.id, &config, &sealed)
+            .await?;
+        Ok(())
+    }
+
+    /// Loads an integration with its secrets opened.
+    pub(crate) async fn load(&self, id: IntegrationId) -> Result<Loaded, Error> {
+        let record = self
+            .inner
+            .store
+            .integration(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
+        let config: IntegrationConfig = serde_json::from_value(record.config.clone())
+            .map_err(|e| InvalidInput::new("integration config", e.to_string()))?;
+        let provider = self
+            .inner
+            .providers
+            .get(&record.provider)
+            .cloned()
+            .ok_or_else(|| Error::UnknownProvider(record.provider.to_string()))?;
+        let secrets = self.inner.keyring.open(id, &record.secrets)?;
+        let ctx = ProviderContext {
+            integration_id: id,
+            workspace_id: record.workspace_id.clone(),
+            base_url: config.base_url.clone(),
+            secrets,
+            options: config.options.clone(),
+        };
+        Ok(Loaded {
+            record,
+            config,
+            ctx,
+            provider,
+        })
+    }
+
+    /// Commits a unit of work recomputed by `build` until no concurrent writer interferes.
+    /// `build` returns `None` when there is nothing to write.
+    pub(crate) async fn commit_with_retry<F, Fut>(&self, mut build: F) -> Result<Vec<LedgerDraft>, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<UnitOfWork>, Error>>,
+    {
+        use backon::BackoffBuilder;
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(1))
+            .with_max_delay(std::time::Duration::from_millis(50))
+            .with_jitter()
+            .with_max_times(self.inner.config.conflict_retries)
+            .build();
+        loop {
+            let Some(uow) = build().await? else {
+                return Ok(Vec::new());
+            };
+            let drafts = uow.ledger.clone();
+            match self.inner.store.commit(uow).await {
+                Ok(_) => return Ok(drafts),
+                Err(StoreError::Conflict(msg)) => match delays.next() {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => return Err(StoreError::Conflict(msg).into()),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Processing one claimed outbox job: mark the task's wanted values as sent, check
+//! provider-owned fields for a concurrent provider change, push, and record the outcome.
+
+use std::sync::{Mutex, MutexGuard};
+
+use time::OffsetDateTime;
+
+use super::Engine;
+use super::inbound::{EntryContext, drafts};
+use crate::actor::Actor;
+use crate::error::Error;
+use crate::ledger::{Cause, CauseKind};
+use crate::policy::Owner;
+use crate::provider::ObjectKey;
+use crate::store::{Completion, OutboxJob, TaskWrite, UnitOfWork};
+use crate::sync::{begin_push, finish_push};
+use crate::sync_state::Intent;
+use crate::task::{Field, FieldPatch};
+
+impl Engine {
+    /// Processes one claimed push to completion (or returns the error to retry on).
+    pub async fn process_push(&self, job: &OutboxJob) -> Result<(), Error> {
+        let Some(lease) = job.lease.clone() else {
+            return Err(Error::NotFound(format!("push {} is not leased", job.id)));
+        };
+        let loaded = self.load(job.integration_id).await?;
+        let policy = loaded.config.policy();
+        let store = self.inner.store.clone();
+        let ws = job.workspace_id.clone();
+
+        // 1. Move wanted values to `sent` (committed before the HTTP call, so an echo that
+        //    overtakes this push is still recognised as ours).
+        let plan: Mutex<(Vec<Intent>, Option<ObjectKey>)> = Mutex::new((Vec::new(), None));
+        self.commit_with_retry(|| {
+            let store = store.clone();
+            let ws = ws.clone();
+            let policy = &policy;
+            let plan = &plan;
+            let lease = lease.clone();
+            async move {
+                *lock(plan) = (Vec::new(), None);
+                let Some(mut task) = store.task(&ws, job.task_id).await? else {
+                    let mut uow = UnitOfWork::new(ws);
+                    uow.completion = Completion::Outbox { lease };
+                    return Ok(Some(uow));
+                };
+                let link = task
+                    .external
+                    .iter()
+                    .find(|l| l.integration_id == job.integration_id)
+                    .cloned();
+                let intents = match (&link, task.deleted) {
+                    (Some(_), false) => begin_push(&mut task, policy),
+                    _ => Vec::new(),
+                };
+                let mut uow = UnitOfWork::new(ws);
+                if intents.is_empty() {
+                    uow.completion = Completion::Outbox { lease };
+                    return Ok(Some(uow));
+                }
+                *lock(plan) = (
+                    intents,
+                    link.map(|l| ObjectKey::new(l.external_id, l.object_type)),
+                );
+                let expected = task.revision;
+                task.revision += 1;
+                uow.task = Some(TaskWrite {
+                    task,
+                    expected_revision: Some(expected),
+                });
+                Ok(Some(uow))
+            }
+        })
+        .await?;
+        let (pushed, target) = std::mem::take(&mut *lock(&plan));
+        let Some(key) = target.filter(|_| !pushed.is_empty()) else {
+            return Ok(()); // nothing to push; the job was completed above
+        };
+
+        // 2. A CollabHub request to a provider-owned field must not overwrite a change the
+        //    provider made meanwhile: compare the provider's value with the last in-sync one.
+        let mut conflicts: Vec<Field> = Vec::new();
+        let provider_owned: Vec<&Intent> = pushed
+            .iter()
+            .filter(|i| policy.rule(i.value.field()).owner == Owner::Provider)
+            .collect();
+        if !provider_owned.is_empty() {
+            let remote = loaded.provider.fetch_task(&loaded.ctx, &key).await?;
+            if let Some(task) = store.task(&ws, job.task_id).await? {
+                for intent in provider_owned {
+                    let f = intent.value.field();
+                    let base = task.sync.get(&f).and_then(|s| s.base.clone());
+                    if let (Some(now), Some(base)) = (remote.fields.get(f), base)
+                        && !now.same_as(&base)
+                        && !now.same_as(&intent.value)
+                    {
+                        conflicts.push(f);
+                    }
+                }
+            }
+        }
+
+        // 3. Push the rest.
+        let patch: FieldPatch = pushed
+            .iter()
+            .filter(|i| !conflicts.contains(&i.value.field()))
+            .map(|i| i.value.clone())
+            .collect();
+        let outcome = if patch.is_empty() {
+            crate::provider::PushOutcome::default()
+        } else {
+            let started = std::time::Instant::now();
+            let outcome = loaded.provider.push(&loaded.ctx, &key, &patch).await?;
+            tracing::debug!(push = %job.id, elapsed_ms = started.elapsed().as_millis() as u64, "pushed");
+            outcome
+        };
+
+        // 4. Record the outcome and complete the job.
+        let ctx = EntryContext {
+            actor: Actor::service("ordonis-sync"),
+            cause: Cause {
+                kind: CauseKind::Push,
+                id: job.id.to_string(),
+                delivery_id: None,
+                parent_action: None,
+                evidence: None,
+            },
+            occurred_at: None,
+            observed_at: OffsetDateTime::now_utc(),
+        };
+        let integration = job.integration_id;
+        self.commit_with_retry(|| {
+            let store = store.clone();
+            let ws = ws.clone();
+            let policy = &policy;
+            let pushed = &pushed;
+            let outcome = &outcome;
+            let conflicts = &conflicts;
+            let ctx = &ctx;
+            let lease = lease.clone();
+            async move {
+                let mut uow = UnitOfWork::new(ws.clone());
+                uow.completion = Completion::Outbox { lease };
+                if let Some(mut task) = store.task(&ws, job.task_id).await? {
+                    let applied = finish_push(
+                        &mut task,
+                        pushed,
+                        &outcome.applied,
+                        &outcome.refused,
+                        conflicts,
+                        policy,
+                    );
+                    uow.ledger = drafts(&task, &applied.decisions, ctx, Some(integration));
+                    if task.has_unpushed_changes() {
+                        uow.enqueue_push = Some((task.id, integration));
+                    }
+                    let expected = task.revision;
+                    task.revision += 1;
+                    uow.task = Some(TaskWrite {
+                        task,
+                        expected_revision: Some(expected),
+                    });
+                }
+                Ok(Some(uow))
+            }
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// Locks a mutex that no code path can poison while holding (no panics under the lock).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,145 @@
+//! The task API CollabHub calls: change a task's fields as an actor.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use time::OffsetDateTime;
+
+use super::Engine;
+use super::inbound::{EntryContext, drafts};
+use crate::actor::Actor;
+use crate::error::Error;
+use crate::ids::{ActionId, TaskId, WorkspaceId};
+use crate::ledger::{Cause, CauseKind, LedgerDraft};
+use crate::policy::FieldPolicy;
+use crate::store::{TaskWrite, UnitOfWork};
+use crate::sync::apply_local;
+use crate::task::{FieldPatch, Task};
+
+/// What a task change did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeReceipt {
+    /// The action's id (the ledger entries' cause).
+    pub action: ActionId,
+    /// The ledger entries written.
+    pub entries: Vec<LedgerDraft>,
+    /// A push to the provider was queued (or coalesced into one already queued).
+    pub push_queued: bool,
+}
+
+impl Engine {
+    /// Changes fields of a task as an actor. The change, its ledger entries and the outbox row
+    /// commit together; several quick changes to one task coalesce into one push.
+    ///
+    /// Fields go through the task's integration's field policy: a change to a provider-owned
+    /// field is sent as a request and becomes the value when the provider confirms it.
+    pub async fn change_task(
+        &self,
+        ws: &WorkspaceId,
+        task_id: TaskId,
+        actor: &Actor,
+        patch: &FieldPatch,
+    ) -> Result<ChangeReceipt, Error> {
+        actor.validate()?;
+        let action = ActionId::new();
+        let ctx = EntryContext {
+            actor: actor.clone(),
+            cause: Cause {
+                kind: CauseKind::InternalAction,
+                id: action.to_string(),
+                delivery_id: None,
+                parent_action: None,
+                evidence: None,
+            },
+            occurred_at: None,
+            observed_at: OffsetDateTime::now_utc(),
+        };
+        let push_queued = AtomicBool::new(false);
+        let store = self.inner.store.clone();
+        let entries = self
+            .commit_with_retry(|| {
+                let store = store.clone();
+                let ctx = &ctx;
+                let push_queued = &push_queued;
+                async move {
+                    let mut task = store
+                        .task(ws, task_id)
+                        .await?
+                        .ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
+                    if task.deleted {
+                        return Err(Error::Invalid(crate::InvalidInput::new(
+                            "task",
+                            "deleted in the provider",
+                        )));
+                    }
+                    let integration = task.link().map(|l| l.integration_id);
+                    let policy = match integration {
+                        Some(id) => self.load(id).await?.config.policy(),
+                        None => FieldPolicy::default(),
+                    };
+                    let applied = apply_local(&mut task, patch, &policy, action);
+                    let mut uow = UnitOfWork::new(ws.clone());
+                    uow.ledger = drafts(&task, &applied.decisions, ctx, integration);
+                    push_queued.store(applied.push && integration.is_some(), Ordering::Relaxed);
+                    if let (true, Some(id)) = (applied.push, integration) {
+                        uow.enqueue_push = Some((task.id, id));
+                    }
+                    if !applied.dirty && uow.ledger.is_empty() {
+                        return Ok(None);
+                    }
+                    let expected = task.revision;
+                    task.revision += 1;
+                    task.updated_at = OffsetDateTime::now_utc();
+                    uow.task = Some(TaskWrite {
+                        task,
+                        expected_revision: Some(expected),
+                    });
+                    Ok(Some(uow))
+                }
+            })
+            .await?;
+        Ok(ChangeReceipt {
+            action,
+            entries,
+            push_queued: push_queued.into_inner(),
+        })
+    }
+
+    /// Creates a CollabHub-only task (not linked to any provider) as an actor.
+    pub async fn create_task(
+        &self,
+        ws: &WorkspaceId,
+        actor: &Actor,
+        fields: &FieldPatch,
+    ) -> Result<TaskId, Error> {
+        actor.validate()?;
+        let mut task = Task::new(ws.clone());
+        let id = task.id;
+        let action = ActionId::new();
+        let applied = apply_local(&mut task, fields, &FieldPolicy::default(), action);
+        // No link: nothing is pushed, whatever the policy says.
+        for st in task.sync.values_mut() {
+            st.want = None;
+        }
+        let ctx = EntryContext {
+            actor: actor.clone(),
+            cause: Cause {
+                kind: CauseKind::InternalAction,
+                id: action.to_string(),
+                delivery_id: None,
+                parent_action: None,
+                evidence: None,
+            },
+            occurred_at: None,
+            observed_at: OffsetDateTime::now_utc(),
+        };
+        let mut uow = UnitOfWork::new(ws.clone());
+        uow.ledger = drafts(&task, &applied.decisions, &ctx, None);
+        task.revision = 1;
+        uow.task = Some(TaskWrite {
+            task,
+            expected_revision: None,
+        });
+        self.inner.store.commit(uow).await?;
+        Ok(id)
+    }
+}

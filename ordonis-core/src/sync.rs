@@ -1,0 +1,359 @@
+//! The per-field merge rules: pure functions over a [`Task`] that decide what an inbound value,
+//! a CollabHub change or a push outcome does to each field. The engine wraps them in units of
+//! work; the property tests in `ordonis-testkit` check that they converge.
+//!
+//! Per field the task keeps its value, the last value known equal on both sides (`base`), the
+//! newest provider version seen, a coalesced unpushed change (`want`) and pushed values
+//! awaiting their echo (`sent`). From these:
+//! - an inbound value at a version not newer than the stored one is a no-op (replays, duplicates
+//!   and out-of-order deliveries converge);
+//! - an inbound value equal to a pushed or wanted value is our own echo: it confirms, nothing
+//!   else happens (no echo loops);
+//! - an inbound value equal to `base` means the provider did not change the field;
+//! - otherwise the provider changed it: if CollabHub changed it too it is a conflict and the
+//!   owner wins; if not, it flows in where the direction allows, and is reverted where not.
+
+use crate::ids::ActionId;
+use crate::ledger::Outcome;
+use crate::policy::{Direction, FieldPolicy, FieldRule, Owner};
+use crate::sync_state::{FieldSync, Intent, SourceVersion};
+use crate::task::{Field, FieldPatch, FieldValue, Task};
+
+/// One decision about one field, to be written to the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The field.
+    pub field: Field,
+    /// Value before (for a request, rejection or revert: the value the proposer saw).
+    pub before: FieldValue,
+    /// Value after (for a request or rejection: the value asked for; for a revert: the
+    /// owner's value pushed back).
+    pub after: FieldValue,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The rule that decided.
+    pub rule: FieldRule,
+    /// A short reason.
+    pub reason: String,
+    /// For a confirmation: the internal action whose push this echoes.
+    pub echo_of: Option<ActionId>,
+}
+
+impl Decision {
+    /// True when the decision changed the task's value (the "change entries" of the ledger).
+    pub fn changes_value(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::Applied | Outcome::Confirmed | Outcome::Conflict
+        ) && !self.before.same_as(&self.after)
+    }
+
+    /// The rule text recorded in the ledger.
+    pub fn rule_text(&self) -> String {
+        format!("{};{}", self.rule, self.reason)
+    }
+}
+
+/// What applying something to a task produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Decisions, in field order.
+    pub decisions: Vec<Decision>,
+    /// The task now has unpushed changes: queue a push.
+    pub push: bool,
+    /// The task's stored state changed (values or sync state): commit it.
+    pub dirty: bool,
+}
+
+fn has_local_change(st: &FieldSync, current: &FieldValue) -> bool {
+    st.locally_pending() || st.base.as_ref().is_some_and(|b| !current.same_as(b))
+}
+
+/// Applies a provider's state of some fields at a version.
+pub fn apply_remote(
+    task: &mut Task,
+    remote: &FieldPatch,
+    version: &SourceVersion,
+    policy: &FieldPolicy,
+) -> Applied {
+    let mut out = Applied::default();
+    if task.deleted {
+        return out;
+    }
+    for r in remote.values() {
+        let field = r.field();
+        let rule = policy.rule(field);
+        if rule.direction == Direction::Off {
+            continue;
+        }
+        let current = task.fields.get(field);
+        let st = task.sync.entry(field).or_default();
+        if st.version.as_ref().is_some_and(|v| version <= v) {
+            continue; // stale or duplicate
+        }
+        st.version = Some(version.clone());
+        out.dirty = true;
+
+        // Our own echo: a pushed value, or the value we are about to push.
+        let echo = if let Some(pos) = st.sent_position(r) {
+            let intent = st.sent[pos].clone();
+            st.sent.drain(..=pos);
+            Some(intent)
+        } else if st.want.as_ref().is_some_and(|w| w.value.same_as(r)) {
+            st.want.take()
+        } else {
+            None
+        };
+        if let Some(intent) = echo {
+            st.base = Some(r.clone());
+            let take = rule.owner == Owner::Provider || !has_local_change(st, &current);
+            let after = if take { r.clone() } else { current.clone() };
+            if take {
+                task.fields.set(r.clone());
+            }
+            out.decisions.push(Decision {
+                field,
+                before: current,
+                after,
+                outcome: Outcome::Confirmed,
+                rule,
+                reason: "echo of our push".into(),
+                echo_of: Some(intent.action),
+            });
+            continue;
+        }
+
+        if st.base.as_ref().is_some_and(|b| b.same_as(r)) {
+            continue; // the provider did not change this field
+        }
+        if current.same_as(r) {
+            st.base = Some(r.clone()); // both sides agree already
+            continue;
+        }
+        let local = has_local_change(st, &current);
+        let first_sight = st.base.is_none() && !local;
+        st.base = Some(r.clone());
+
+        if first_sight {
+            // The field's first sync: import the provider's value whatever the direction.
+            task.fields.set(r.clone());
+            out.decisions.push(Decision {
+                field,
+                before: current,
+                after: r.clone(),
+                outcome: Outcome::Applied,
+                rule,
+                reason: "initial import".into(),
+                echo_of: None,
+            });
+        } else if !rule.direction.inbound() {
+            // May not flow in: push the owner's (our) value back.
+            st.want = Some(Intent::new(current.clone(), ActionId::new()));
+            out.push = true;
+            out.decisions.push(Decision {
+                field,
+                before: r.clone(),
+                after: current,
+                outcome: Outcome::Reverted,
+                rule,
+                reason: "provider changes do not flow in".into(),
+                echo_of: None,
+            });
+        } else if !local {
+            task.fields.set(r.clone());
+            out.decisions.push(Decision {
+                field,
+                before: current,
+                after: r.clone(),
+                outcome: Outcome::Applied,
+                rule,
+                reason: "provider change".into(),
+                echo_of: None,
+            });
+        } else if rule.owner == Owner::Provider {
+            st.want = None;
+            st.sent.clear();
+            task.fields.set(r.clone());
+            out.decisions.push(Decision {
+                field,
+                before: current,
+                after: r.clone(),
+                outcome: Outcome::Conflict,
+                rule,
+                reason: "both sides changed; provider owns the field".into(),
+                echo_of: None,
+            });
+        } else {
+            // CollabHub owns it: keep ours and (where it may flow out) push it again.
+            if rule.direction.outbound() && st.want.is_none() {
+                let action = st.sent.last().map_or_else(ActionId::new, |i| i.action);
+                st.want = Some(Intent::new(current.clone(), action));
+                out.push = true;
+            }
+            out.decisions.push(Decision {
+                field,
+                before: current.clone(),
+                after: current,
+                outcome: Outcome::Conflict,
+                rule,
+                reason: "both sides changed; collabhub owns the field".into(),
+                echo_of: None,
+            });
+        }
+    }
+    out
+}
+
+/// Applies a CollabHub change (from the task API) to a task.
+pub fn apply_local(
+    task: &mut Task,
+    patch: &FieldPatch,
+    policy: &FieldPolicy,
+    action: ActionId,
+) -> Applied {
+    let mut out = Applied::default();
+    for l in patch.values() {
+        let field = l.field();
+        let rule = policy.rule(field);
+        let current = task.fields.get(field);
+        let st = task.sync.entry(field).or_default();
+        let proposal = |outcome, reason: &str| Decision {
+            field,
+            before: current.clone(),
+            after: l.clone(),
+            outcome,
+            rule,
+            reason: reason.to_owned(),
+            echo_of: None,
+        };
+        if rule.direction.outbound() {
+            let unchanged = match &st.want {
+                Some(w) => w.value.same_as(l),
+                None => current.same_as(l) && st.sent.is_empty(),
+            };
+            if unchanged {
+                continue; // equal values never cause a push
+            }
+            out.dirty = true;
+            // Back to the in-sync value before anything was pushed: nothing to push.
+            let back_to_base = st.sent.is_empty() && st.base.as_ref().is_some_and(|b| b.same_as(l));
+            st.want = (!back_to_base).then(|| Intent::new(l.clone(), action));
+            out.push |= st.want.is_some();
+            match rule.owner {
+                Owner::Collabhub => {
+                    task.fields.set(l.clone());
+                    out.decisions.push(proposal(Outcome::Applied, "collabhub change"));
+                }
+                Owner::Provider => {
+                    out.decisions.push(proposal(
+                        Outcome::Requested,
+                        "provider owns the field: sent as a request",
+                    ));
+                }
+            }
+        } else if current.same_as(l) {
+            continue;
+        } else if rule.direction == Direction::InboundOnly && rule.owner == Owner::Provider {
+            out.decisions.push(proposal(
+                Outcome::Rejected,
+                "provider-owned and inbound-only: change it in the provider",
+            ));
+        } else {
+            out.dirty = true;
+            task.fields.set(l.clone());
+            out.decisions
+                .push(proposal(Outcome::Applied, "collabhub change, not synced out"));
+        }
+    }
+    out
+}
+
+/// What a push should send: per field, the unpushed change, else the newest pushed value not
+/// yet acknowledged by the provider (a push that crashed or failed). Moves wants to `sent`,
+/// so an echo that races the push's completion is still recognised.
+pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
+    let mut intents = Vec::new();
+    for field in crate::task::Field::ALL {
+        if !policy.rule(field).direction.outbound() {
+            continue;
+        }
+        let Some(st) = task.sync.get_mut(&field) else {
+            continue;
+        };
+        if let Some(want) = st.want.take() {
+            st.record_sent(want.clone());
+            intents.push(want);
+        } else if let Some(last) = st.sent.last()
+            && !last.acked
+        {
+            intents.push(last.clone());
+        }
+    }
+    intents
+}
+
+/// Records a push's outcome: accepted values are acknowledged (their echo is still awaited);
+/// refused ones are forgotten and recorded; `conflicts` (provider-owned fields the provider
+/// changed meanwhile) drop our request in the provider's favour.
+pub fn finish_push(
+    task: &mut Task,
+    pushed: &[Intent],
+    applied: &[Field],
+    refused: &[(Field, String)],
+    conflicts: &[Field],
+    policy: &FieldPolicy,
+) -> Applied {
+    let mut out = Applied {
+        dirty: true,
+        ..Applied::default()
+    };
+    for intent in pushed {
+        let field = intent.value.field();
+        let rule = policy.rule(field);
+        let current = task.fields.get(field);
+        let Some(st) = task.sync.get_mut(&field) else {
+            continue;
+        };
+        let pos = st
+            .sent
+            .iter()
+            .position(|i| i.action == intent.action && i.value == intent.value);
+        if conflicts.contains(&field) {
+            st.sent.clear();
+            st.want = None;
+            out.decisions.push(Decision {
+                field,
+                before: current.clone(),
+                after: current,
+                outcome: Outcome::Conflict,
+                rule,
+                reason: "provider changed it before our request was sent; provider owns the field".into(),
+                echo_of: Some(intent.action),
+            });
+        } else if refused.iter().any(|(f, _)| *f == field) {
+            if let Some(pos) = pos {
+                st.sent.remove(pos);
+            }
+            out.decisions.push(Decision {
+                field,
+                before: current,
+                after: intent.value.clone(),
+                outcome: Outcome::Rejected,
+                rule,
+                reason: format!(
+                    "refused by the provider: {}",
+                    refused
+                        .iter()
+                        .find(|(f, _)| *f == field)
+                        .map_or("", |(_, r)| r.as_str())
+                ),
+                echo_of: Some(intent.action),
+            });
+        } else if applied.contains(&field)
+            && let Some(pos) = pos
+        {
+            st.sent[pos].acked = true;
+        }
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! The notary: reads a workspace's log through the [`Ledger`] contract, signs and stores
+//! checkpoints, and produces exports, receipts and consistency proofs.
+
+use std::path::Path;
+
+use super::checkpoint::{Checkpoint, CheckpointSigner};
+use super::encode::{log_name, scan_idx_log};
+use super::error::VeraError;
+use super::export::{ExportWriter, Receipt};
+use super::merkle::{Hash, MerkleTree, leaf_hash};
+use crate::ids::WorkspaceId;
+use crate::ledger::{Ledger, StoredCheckpoint};
+
+/// Entries read per [`Ledger::ledger_entries`] call.
+const PAGE: usize = 4096;
+
+/// A checkpoint with its signed note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The body.
+    pub checkpoint: Checkpoint,
+    /// The signed note text (what is stored and handed out).
+    pub note: String,
+}
+
+/// A workspace's log as read from the store and checked: entry bytes and the tree.
+#[derive(Clone, Debug)]
+pub struct LogSnapshot {
+    /// The log's name (checkpoint origin).
+    pub origin: String,
+    /// Every entry's canonical bytes, in index order.
+    pub entries: Vec<Vec<u8>>,
+    /// The Merkle tree over their leaf hashes.
+    pub tree: MerkleTree,
+}
+
+/// A log export: the entries and the checkpoint covering exactly them.
+#[derive(Clone, Debug)]
+pub struct Export {
+    /// The checkpoint.
+    pub checkpoint: SignedCheckpoint,
+    /// The entries' canonical bytes, in index order.
+    pub entries: Vec<Vec<u8>>,
+}
+
+impl Export {
+    /// Writes the export directory (`checkpoint` and `entries`, see
+    /// [the export format](super::export)), creating the directory if needed.
+    pub fn write_dir(&self, dir: &Path) -> Result<(), VeraError> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("checkpoint"), &self.checkpoint.note)?;
+        let file = std::fs::File::create(dir.join("entries"))?;
+        let mut w = ExportWriter::new(std::io::BufWriter::new(file))?;
+        for e in &self.entries {
+            w.push(e)?;
+        }
+        w.finish()?;
+        Ok(())
+    }
+}
+
+/// Signs checkpoints of workspace logs and produces exports, receipts and proofs.
+///
+/// Each call reads the whole log (O(n) time, about 100 bytes of memory per entry); it checks
+/// on the way that indexes are gapless, that every stored leaf hash matches its bytes and that
+/// every entry names the workspace's log.
+pub struct Notary<'a> {
+    ledger: &'a dyn Ledger,
+    signer: &'a CheckpointSigner,
+}
+
+impl std::fmt::Debug for Notary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notary")
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Notary<'a> {
+    /// A notary over a ledger, signing with `signer`.
+    pub fn new(ledger: &'a dyn Ledger, signer: &'a CheckpointSigner) -> Self {
+        Self { ledger, signer }
+    }
+
+    /// Reads and checks a workspace's whole log.
+    pub async fn snapshot(&self, ws: &WorkspaceId) -> Result<LogSnapshot, VeraError> {
+        let origin = log_name(ws);
+        let size = self.ledger.ledger_size(ws).await?;
+        let mut entries = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut tree = MerkleTree::new();
+        while (entries.len() as u64) < size {
+            let from = entries.len() as u64;
+            let want = usize::try_from(size - from).unwrap_or(PAGE).min(PAGE);
+            let page = self.ledger.ledger_entries(ws, from, want).await?;
+            if page.is_empty() {
+                return Err(VeraError::Integrity(format!(
+                    "the store reports {size} entries but returns none from {from}"
+                )));
+            }
+            for e in page.into_iter().take(want) {
+                let at = entries.len() as u64;
+                if e.idx != at {
+                    return Err(VeraError::Integrity(format!(
+                        "entry {at} is stored with index {}: the log has a gap",
+                        e.idx
+                    )));
+                }
+                if leaf_hash(&e.bytes) != e.leaf_hash {
+                    return Err(VeraError::Integrity(format!(
+                        "entry {at}: stored leaf hash does not match its bytes"
+                    )));
+                }
+                match scan_idx_log(&e.bytes) {
+                    Some((i, log)) if i == at && log == origin => {}
+                    _ => {
+                        return Err(VeraError::Integrity(format!(
+                            "entry {at}: its bytes do not name index {at} of log {origin}"
+                        )));
+                    }
+                }
+                tree.push(e.leaf_hash);
+                entries.push(e.bytes);
+            }
+        }
+        Ok(LogSnapshot {
+            origin,
+            entries,
+            tree,
+        })
+    }
+
+    /// The checkpoint for a snapshot: the latest stored one when it already covers the
+    /// snapshot's size, otherwise a new signed and stored one. Refuses to sign a tree the
+    /// latest stored checkpoint is not a prefix of.
+    async fn checkpoint_of(
+        &self,
+        ws: &WorkspaceId,
+        snap: &LogSnapshot,
+    ) -> Result<SignedCheckpoint, VeraError> {
+        let size = snap.tree.len();
+        if let Some(prev) = self.ledger.latest_checkpoint(ws).await? {
+            let cp = Checkpoint::parse_unverified(&prev.note)?;
+            if cp.origin != snap.origin || cp.size != prev.size {
+                return Err(VeraError::Integrity(format!(
+                    "the stored checkpoint of size {} does not describe log {}",
+                    prev.size, snap.origin
+                )));
+            }
+            if cp.size > size {
+                return Err(VeraError::Integrity(format!(
+                    "the log has {size} entries but a checkpoint of size {} exists: \
+                     entries were lost",
+                    cp.size
+                )));
+            }
+            if snap.tree.root_at(cp.size)? != cp.root {
+                return Err(VeraError::Integrity(format!(
+                    "refusing to sign: the log's first {} entries no longer match the \
+                     stored checkpoint",
+                    cp.size
+                )));
+            }
+            if cp.size == size {
+                return Ok(SignedCheckpoint {
+                    checkpoint: cp,
+                    note: prev.note,
+                });
+            }
+        }
+        let checkpoint = Checkpoint {
+            origin: snap.origin.clone(),
+            size,
+            root: snap.tree.root(),
+        };
+        let note = self.signer.sign(&checkpoint)?;
+        self.ledger
+            .save_checkpoint(
+                ws,
+                &StoredCheckpoint {
+                    size,
+                    note: note.clone(),
+                },
+            )
+            .await?;
+        Ok(SignedCheckpoint { checkpoint, note })
+    }
+
+    /// Signs and stores a checkpoint of the workspace's log as it is now (or returns the
+    /// latest stored one when the log has not grown since).
+    pub async fn checkpoint(&self, ws: &WorkspaceId) -> Result<SignedCheckpoint, VeraError> {
+        let snap = self.snapshot(ws).await?;
+        self.checkpoint_of(ws, &snap).await
+    }
+
+    /// An export of the whole log with a checkpoint covering it.
+    pub async fn export(&self, ws: &WorkspaceId) -> Result<Export, VeraError> {
+        let snap = self.snapshot(ws).await?;
+        let checkpoint = self.checkpoint_of(ws, &snap).await?;
+        Ok(Export {
+            checkpoint,
+            entries: snap.entries,
+        })
+    }
+
+    /// One entry's bytes and its receipt against a checkpoint covering the whole log.
+    pub async fn receipt(
+        &self,
+        ws: &WorkspaceId,
+        index: u64,
+    ) -> Result<(Vec<u8>, Receipt), VeraError> {
+        let mut snap = self.snapshot(ws).await?;
+        let cp = self.checkpoint_of(ws, &snap).await?;
+        let proof = snap.tree.inclusion_proof(index, cp.checkpoint.size)?;
+        let at = usize::try_from(index).map_err(|_| VeraError::IndexOutOfRange {
+            index,
+            size: cp.checkpoint.size,
+        })?;
+        let entry = std::mem::take(&mut snap.entries[at]);
+        Ok((
+            entry,
+            Receipt {
+                index,
+                proof,
+                checkpoint: cp.note,
+            },
+        ))
+    }
+
+    /// The consistency proof between the log's first `old` and first `new` entries.
+    pub async fn consistency_proof(
+        &self,
+        ws: &WorkspaceId,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<Hash>, VeraError> {
+        let snap = self.snapshot(ws).await?;
+        snap.tree.consistency_proof(old, new)
+    }
+}

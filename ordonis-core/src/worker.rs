@@ -1,0 +1,238 @@
+//! Workers: claim inbox and outbox rows in batches under a lease, process them with bounded
+//! concurrency, retry with backoff, pause an integration on a rate limit, dead-letter after the
+//! last attempt, and stop gracefully on a cancellation token.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::error::{Error, ProviderError, StoreError};
+use crate::store::{ClaimRequest, InboxEvent, JobState, Lease, OutboxJob, Retry};
+
+/// Worker settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Worker id (lease owner); unique per worker.
+    pub id: String,
+    /// Rows claimed per batch (per queue).
+    pub batch_size: usize,
+    /// Rows processed at once.
+    pub concurrency: usize,
+    /// Lease length: a row whose worker died is claimable again after this.
+    pub lease: Duration,
+    /// Sleep when there was nothing to do.
+    pub idle_poll: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            id: format!("worker-{}", uuid::Uuid::now_v7()),
+            batch_size: 32,
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Rows claimed.
+    pub claimed: usize,
+    /// Rows completed.
+    pub completed: usize,
+    /// Rows that failed and will be retried (or were deferred by a rate limit).
+    pub retried: usize,
+    /// Rows that failed for good (dead or failed).
+    pub gave_up: usize,
+    /// Rows released unprocessed because of shutdown.
+    pub released: usize,
+}
+
+impl BatchReport {
+    fn add(&mut self, other: BatchReport) {
+        self.claimed += other.claimed;
+        self.completed += other.completed;
+        self.retried += other.retried;
+        self.gave_up += other.gave_up;
+        self.released += other.released;
+    }
+}
+
+enum Job {
+    Event(InboxEvent),
+    Push(OutboxJob),
+}
+
+impl Job {
+    fn lease(&self) -> Option<&Lease> {
+        match self {
+            Job::Event(e) => e.lease.as_ref(),
+            Job::Push(p) => p.lease.as_ref(),
+        }
+    }
+    fn attempts(&self) -> u32 {
+        match self {
+            Job::Event(e) => e.attempts,
+            Job::Push(p) => p.attempts,
+        }
+    }
+    fn integration(&self) -> crate::ids::IntegrationId {
+        match self {
+            Job::Event(e) => e.integration_id,
+            Job::Push(p) => p.integration_id,
+        }
+    }
+}
+
+/// A worker over an engine.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    engine: Engine,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    /// A worker.
+    pub fn new(engine: Engine, config: WorkerConfig) -> Self {
+        Self { engine, config }
+    }
+
+    /// Runs until `shutdown` is cancelled. In-flight rows finish; claimed rows not yet started
+    /// are released (their attempt does not count).
+    pub async fn run(&self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.run_once(&shutdown).await {
+                Ok(r) if r.claimed > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(worker = %self.config.id, error = %e, "claim failed"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.config.idle_poll) => {}
+            }
+        }
+    }
+
+    /// Claims and processes one batch from each queue.
+    pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<BatchReport, StoreError> {
+        let req = ClaimRequest {
+            worker: self.config.id.clone(),
+            limit: self.config.batch_size,
+            lease: self.config.lease,
+        };
+        let store = self.engine.store();
+        let mut jobs: Vec<Job> = store
+            .claim_events(&req)
+            .await?
+            .into_iter()
+            .map(Job::Event)
+            .collect();
+        jobs.extend(store.claim_pushes(&req).await?.into_iter().map(Job::Push));
+        let mut report = BatchReport {
+            claimed: jobs.len(),
+            ..BatchReport::default()
+        };
+        let results: Vec<BatchReport> = futures::stream::iter(jobs)
+            .map(|job| self.handle(job, shutdown))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            report.add(r);
+        }
+        Ok(report)
+    }
+
+    /// Runs batches until both queues have nothing due (for tests and one-shot tools).
+    pub async fn drain(&self) -> Result<BatchReport, StoreError> {
+        let token = CancellationToken::new();
+        let mut total = BatchReport::default();
+        loop {
+            let r = self.run_once(&token).await?;
+            total.add(r);
+            if r.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn handle(&self, job: Job, shutdown: &CancellationToken) -> BatchReport {
+        let mut report = BatchReport::default();
+        let Some(lease) = job.lease().cloned() else {
+            return report;
+        };
+        if shutdown.is_cancelled() {
+            let _ = self
+                .fail(&job, &lease, "released at shutdown", Retry::Deferred(OffsetDateTime::now_utc()))
+                .await;
+            report.released = 1;
+            return report;
+        }
+        let result = match &job {
+            Job::Event(e) => self.engine.process_event(e).await,
+            Job::Push(p) => self.engine.process_push(p).await,
+        };
+        let Err(err) = result else {
+            report.completed = 1;
+            return report;
+        };
+        let retry = self.retry_for(&job, &err).await;
+        match retry {
+            Retry::Never(_) => report.gave_up = 1,
+            _ => report.retried = 1,
+        }
+        tracing::warn!(worker = %self.config.id, row = %lease.row, attempt = lease.attempt, error = %err, ?retry, "job failed");
+        if let Err(e) = self.fail(&job, &lease, &err.to_string(), retry).await {
+            tracing::warn!(worker = %self.config.id, row = %lease.row, error = %e, "could not record failure");
+        }
+        report
+    }
+
+    async fn retry_for(&self, job: &Job, err: &Error) -> Retry {
+        let cfg = self.engine.config();
+        let now = OffsetDateTime::now_utc();
+        let backoff = || {
+            if job.attempts() >= cfg.max_attempts {
+                Retry::Never(JobState::Dead)
+            } else {
+                Retry::At(now + cfg.backoff.delay(job.attempts()))
+            }
+        };
+        match err {
+            Error::Provider(ProviderError::RateLimited { until, reason }) => {
+                // Every worker leaves this integration alone until then.
+                tracing::info!(integration = %job.integration(), %until, %reason, "rate limited: pausing integration");
+                if let Err(e) = self
+                    .engine
+                    .store()
+                    .set_paused_until(job.integration(), Some(*until))
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not pause integration");
+                }
+                Retry::Deferred(*until)
+            }
+            Error::Provider(p) if p.is_retryable() => backoff(),
+            Error::Store(s) if s.is_retryable() => backoff(),
+            Error::Store(StoreError::LeaseLost(_)) => Retry::Never(JobState::Dead),
+            Error::Provider(_) | Error::Invalid(_) | Error::Secrets(_) | Error::UnknownProvider(_) => {
+                Retry::Never(JobState::Failed)
+            }
+            _ => backoff(),
+        }
+    }
+
+    async fn fail(&self, job: &Job, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+        let store = self.engine.store();
+        match job {
+            Job::Event(_) => store.fail_event(lease, error, retry).await,
+            Job::Push(_) => store.fail_push(lease, error, retry).await,
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! A thin typed client for the Jira Cloud REST API v3: the few operations sync needs.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ordonis_core::ApiAuth;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::JiraError;
+use crate::normalize::MAPPED_FIELDS;
+
+/// Default wait when a 429 carries no `Retry-After`.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Builds the shared HTTP client (rustls, 30 s request timeout, 10 s connect timeout).
+pub fn http_client() -> Result<reqwest::Client, JiraError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("ordonis-jira/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| JiraError::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+/// A Jira Cloud REST v3 client for one site and one set of credentials.
+#[derive(Clone)]
+pub struct JiraClient {
+    http: reqwest::Client,
+    base: String,
+    auth: HeaderValue,
+}
+
+impl fmt::Debug for JiraClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JiraClient")
+            .field("base", &self.base)
+            .field("auth", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// A workflow transition available on an issue (`GET …/transitions`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    /// Transition id (a string in Jira's API).
+    pub id: String,
+    /// Transition name ("Start progress").
+    #[serde(default)]
+    pub name: String,
+    /// The status the transition leads to.
+    pub to: TransitionTarget,
+    /// Whether a screen is shown.
+    #[serde(default)]
+    pub has_screen: bool,
+    /// Whether the caller may perform it now (absent means yes).
+    #[serde(default = "yes")]
+    pub is_available: bool,
+    /// Fields on the transition screen (with `expand=transitions.fields`).
+    #[serde(default)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Transition {
+    /// Required screen fields Ordonis cannot fill (required and without a default value).
+    pub fn unfillable_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .fields
+            .iter()
+            .filter(|(_, f)| {
+                f.get("required").and_then(Value::as_bool) == Some(true)
+                    && f.get("hasDefaultValue").and_then(Value::as_bool) != Some(true)
+            })
+            .map(|(id, f)| {
+                f.get("name")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| id.clone(), |n| format!("{n} ({id})"))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A transition's target status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionTarget {
+    /// Status id.
+    #[serde(default)]
+    pub id: String,
+    /// Status name.
+    #[serde(default)]
+    pub name: String,
+    /// Its category.
+    #[serde(default)]
+    pub status_category: Option<StatusCategoryRef>,
+}
+
+/// A status category reference (`{key: "new" | "indeterminate" | "done"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCategoryRef {
+    /// Category key.
+    #[serde(default)]
+    pub key: String,
+}
+
+#[derive(Deserialize)]
+struct TransitionsResponse {
+    #[serde(default)]
+    transitions: Vec<Transition>,
+}
+
+/// A JQL search request (`POST /rest/api/3/search/jql`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    /// A bounded JQL query.
+    pub jql: String,
+    /// Fields to return (Jira returns only `id` by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Page size (default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<u32>,
+    /// The token of the page to read; `None` for the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+impl SearchRequest {
+    /// A search for `jql` returning the fields the adapter maps.
+    pub fn new(jql: impl Into<String>) -> Self {
+        Self {
+            jql: jql.into(),
+            fields: MAPPED_FIELDS.split(',').map(str::to_owned).collect(),
+            max_results: None,
+            next_page_token: None,
+        }
+    }
+}
+
+/// One page of search results.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchPage {
+    /// The issues (raw JSON; map them with [`crate::normalize::fields_patch`]).
+    #[serde(default)]
+    pub issues: Vec<Value>,
+    /// The next page's token; `None` on the last page.
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+    /// True on the last page (when Jira says so).
+    #[serde(default)]
+    pub is_last: Option<bool>,
+}
+
+/// Checks an issue id or key before it goes into a URL path.
+pub fn check_issue_ref(id: &str) -> Result<&str, JiraError> {
+    if !id.is_empty()
+        && id.len() <= 255
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(id)
+    } else {
+        Err(JiraError::Config(format!("invalid Jira issue id {id:?}")))
+    }
+}
+
+impl JiraClient {
+    /// A client for `base_url` (`https://acme.atlassian.net`) with the given credentials.
+    pub fn new(http: reqwest::Client, base_url: &str, auth: &ApiAuth) -> Result<Self, JiraError> {
+        let base = base_url.trim().trim_end_matches('/').to_owned();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(JiraError::Config(format!(
+                "base URL must start with https:// (got {base:?})"
+            )));
+        }
+        let raw = match auth {
+            ApiAuth::Basic { email, api_token } => {
+                format!("Basic {}", STANDARD.encode(format!("{email}:{api_token}")))
+            }
+            ApiAuth::Bearer { token } => format!("Bearer {token}"),
+        };
+        let mut auth = HeaderValue::from_str(&raw)
+            .map_err(|_| JiraError::Config("credentials contain invalid characters".to_owned()))?;
+        auth.set_sensitive(true);
+        Ok(Self { http, base, auth })
+    }
+
+    /// The site's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(ACCEPT, "application/json")
+    }
+
+    async fn send(&self, rb: RequestBuilder, what: &str) -> Result<Response, JiraError> {
+        let resp = rb.send().await?;
+        check(resp, what).await
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, JiraError> {
+        let bytes = resp.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| JiraError::Decode(e.to_string()))
+    }
+
+    /// `GET /rest/api/3/issue/{id}` with the mapped fields.
+    pub async fn get_issue(&self, id: &str) -> Result<Value, JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self.request(
+            Method::GET,
+            &format!("/rest/api/3/issue/{id}?fields={MAPPED_FIELDS}"),
+        );
+        let v: Value = Self::json(self.send(rb, &format!("issue {id}")).await?).await?;
+        if !v.is_object() || v.get("fields").is_none_or(|f| !f.is_object()) {
+            return Err(JiraError::Decode(format!(
+                "issue {id}: the response has no `fields` object"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// `PUT /rest/api/3/issue/{id}` with `{"fields": fields}`.
+    pub async fn edit_issue(&self, id: &str, fields: &Value) -> Result<(), JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self
+            .request(Method::PUT, &format!("/rest/api/3/issue/{id}"))
+            .json(&json!({ "fields": fields }));
+        self.send(rb, &format!("issue {id}")).await.map(drop)
+    }
+
+    /// `PUT /rest/api/3/issue/{id}/assignee`; `None` unassigns.
+    pub async fn assign(&self, id: &str, account_id: Option<&str>) -> Result<(), JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self
+            .request(Method::PUT, &format!("/rest/api/3/issue/{id}/assignee"))
+            .json(&json!({ "accountId": account_id }));
+        self.send(rb, &format!("issue {id}")).await.map(drop)
+    }
+
+    /// `GET /rest/api/3/issue/{id}/transitions?expand=transitions.fields`.
+    pub async fn transitions(&self, id: &str) -> Result<Vec<Transition>, JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self.request(
+            Method::GET,
+            &format!("/rest/api/3/issue/{id}/transitions?expand=transitions.fields"),
+        );
+        let r: TransitionsResponse =
+            Self::json(self.send(rb, &format!("issue {id}")).await?).await?;
+        Ok(r.transitions)
+    }
+
+    /// `POST /rest/api/3/issue/{id}/transitions` with `{"transition": {"id": …}}`.
+    pub async fn do_transition(&self, id: &str, transition_id: &str) -> Result<(), JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self
+            .request(Method::POST, &format!("/rest/api/3/issue/{id}/transitions"))
+            .json(&json!({ "transition": { "id": transition_id } }));
+        self.send(rb, &format!("issue {id}")).await.map(drop)
+    }
+
+    /// One page of `POST /rest/api/3/search/jql`. Follow [`SearchPage::next_page_token`] by
+    /// setting it on the request until it is `None`.
+    pub async fn search_jql(&self, req: &SearchRequest) -> Result<SearchPage, JiraError> {
+        let rb = self
+            .request(Method::POST, "/rest/api/3/search/jql")
+            .json(req);
+        Self::json(self.send(rb, "search").await?).await
+    }
+
+    /// Every page of a JQL search, up to `max_pages` pages.
+    pub async fn search_jql_all(
+        &self,
+        mut req: SearchRequest,
+        max_pages: usize,
+    ) -> Result<Vec<Value>, JiraError> {
+        let mut out = Vec::new();
+        for _ in 0..max_pages {
+            let page = self.search_jql(&req).await?;
+            out.extend(page.issues);
+            match page.next_page_token {
+                Some(t)
+                    if page.is_last != Some(true) && Some(&t) != req.next_page_token.as_ref() =>
+                {
+                    req.next_page_token = Some(t);
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// Reads `Retry-After` as seconds (or an HTTP date), defaulting to 60 s.
+fn retry_after(h: &HeaderMap) -> Duration {
+    let Some(v) = header_str(h, "retry-after") else {
+        return DEFAULT_RETRY_AFTER;
+    };
+    if let Ok(secs) = v.parse::<u64>() {
+        return Duration::from_secs(secs.min(24 * 3600));
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822) {
+        let d = t - time::OffsetDateTime::now_utc();
+        return Duration::try_from(d).unwrap_or(Duration::ZERO);
+    }
+    DEFAULT_RETRY_AFTER
+}
+
+/// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.
+fn error_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let mut parts: Vec<String> = v
+            .get("errorMessages")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(errs) = v.get("errors").and_then(Value::as_object) {
+            for (k, e) in errs {
+                parts.push(format!("{k}: {}", e.as_str().unwrap_or("invalid")));
+            }
+        }
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "no details".to_owned()
+    } else {
+        text.chars().take(300).collect()
+    }
+}
+
+async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    let message = error_message(&body);
+    let code = status.as_u16();
+    Err(match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::PAYLOAD_TOO_LARGE => JiraError::RateLimited {
+            retry_after: retry_after(&headers),
+            reason: header_str(&headers, "ratelimit-reason")
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        "jira-per-issue-on-write".to_owned()
+                    } else {
+                        "retry-after".to_owned()
+                    }
+                }),
+        },
+        StatusCode::UNAUTHORIZED => JiraError::Unauthorized {
+            status: code,
+            message: format!(
+                "the API credentials were not accepted (check the e-mail and API token or the OAuth token): {message}"
+            ),
+        },
+        StatusCode::FORBIDDEN => JiraError::Unauthorized {
+            status: code,
+            message: format!("the account lacks permission for {what}: {message}"),
+        },
+        StatusCode::NOT_FOUND => JiraError::NotFound {
+            what: what.to_owned(),
+        },
+        StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_EARLY => {
+            JiraError::Server {
+                status: code,
+                message,
+            }
+        }
+        s if s.is_server_error() => JiraError::Server {
+            status: code,
+            message,
+        },
+        _ => JiraError::Rejected {
+            status: code,
+            message,
+        },
+    })
+}

@@ -1,0 +1,89 @@
+//! Jira client errors and their classification into [`ProviderError`].
+
+use std::time::Duration;
+
+use ordonis_core::ProviderError;
+
+/// What a call to Jira's REST API can fail with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JiraError {
+    /// 429 (or 413 on a transition, Jira's per-issue write limit): wait `retry_after`.
+    #[error("Jira rate limit ({reason}), retry after {retry_after:?}")]
+    RateLimited {
+        /// From `Retry-After` (60 s when absent).
+        retry_after: Duration,
+        /// `RateLimit-Reason` (`jira-burst-based`, `jira-per-issue-on-write`, ...) or
+        /// `retry-after`.
+        reason: String,
+    },
+    /// 401 or 403: the credentials are wrong or lack a permission.
+    #[error("Jira refused the credentials ({status}): {message}")]
+    Unauthorized {
+        /// HTTP status.
+        status: u16,
+        /// Jira's message, or ours.
+        message: String,
+    },
+    /// 404: the issue does not exist or is not visible to the account.
+    #[error("Jira has no {what} (or the account cannot see it)")]
+    NotFound {
+        /// What was asked for.
+        what: String,
+    },
+    /// 5xx, 408, 409 or 425: temporary.
+    #[error("Jira server error {status}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Jira's message.
+        message: String,
+    },
+    /// Any other 4xx: the request was refused (a field not on the screen, an unknown option).
+    #[error("Jira rejected the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Jira's `errorMessages` and `errors`, joined.
+        message: String,
+    },
+    /// Connection refused, DNS failure, timeout.
+    #[error("cannot reach Jira: {0}")]
+    Transport(String),
+    /// A response body that is not what the API documents.
+    #[error("unexpected Jira response: {0}")]
+    Decode(String),
+    /// The integration is misconfigured (no API credentials, a bad base URL, a bad id).
+    #[error("Jira integration misconfigured: {0}")]
+    Config(String),
+}
+
+impl From<JiraError> for ProviderError {
+    fn from(e: JiraError) -> Self {
+        let msg = e.to_string();
+        match e {
+            JiraError::RateLimited {
+                retry_after,
+                reason,
+            } => ProviderError::rate_limited_for(retry_after, reason),
+            JiraError::Unauthorized { .. } | JiraError::Rejected { .. } | JiraError::Config(_) => {
+                ProviderError::Terminal(msg)
+            }
+            JiraError::NotFound { .. } => ProviderError::NotFound(msg),
+            JiraError::Server { .. } | JiraError::Transport(_) => ProviderError::Retryable(msg),
+            JiraError::Decode(_) => ProviderError::BadInput(msg),
+        }
+    }
+}
+
+impl From<reqwest::Error> for JiraError {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_decode() {
+            JiraError::Decode(e.to_string())
+        } else if e.is_builder() {
+            JiraError::Config(e.to_string())
+        } else {
+            JiraError::Transport(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Ordonis Jira Cloud adapter.
+//!
+//! - [`JiraProvider`] implements [`ordonis_core::Provider`]: webhook verification
+//!   (`X-Hub-Signature: sha256=…` HMAC for admin webhooks, an HS256 JWT for app webhooks),
+//!   payload normalization into [`ordonis_core::ChangeHint`]s, fetch, and push (edit, assign,
+//!   status through transitions, several hops when needed).
+//! - [`JiraClient`] is a thin typed client over `reqwest` for the REST v3 operations sync uses,
+//!   including JQL search with `nextPageToken` paging.
+//! - [`normalize`] maps Jira's issue JSON (REST v2 wiki-markup or v3 ADF) into Ordonis fields.
+//!
+//! **Timestamps.** A webhook's `timestamp` is epoch milliseconds. When a payload carries
+//! some other string there (seen in public fixtures that were rewritten by hand), the hint's
+//! `source_time_ms` falls back to the issue's `fields.updated` (a comment's `updated` for
+//! comment events), and is `None` when that is
+//! missing too; parsing never fails on it.
+//!
+//! ```
+//! use ordonis_core::Provider;
+//! let p = ordonis_jira::JiraProvider::new().unwrap();
+//! assert_eq!(p.kind().as_str(), "jira");
+//! ```
+
+pub mod client;
+pub mod error;
+pub mod normalize;
+pub mod provider;
+pub mod webhook;
+
+pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
+pub use error::JiraError;
+pub use provider::JiraProvider;

@@ -1,0 +1,344 @@
+//! Inbound webhooks: verification (HMAC for admin webhooks, JWT for app webhooks) and parsing.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use ordonis_core::{
+    ChangeHint, FieldChange, HintKind, ObjectKey, ProviderError, RemoteActor, RemoteTask,
+    WebhookAuth,
+};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::normalize::{field_for, fields_patch, parse_jira_time};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The object type of Jira issues.
+pub const ISSUE: &str = "issue";
+
+/// Header carrying the admin-webhook signature.
+pub const SIGNATURE_HEADER: &str = "x-hub-signature";
+/// Header carrying the delivery id (same across retries).
+pub const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
+/// Header carrying the retry count (absent on the first attempt).
+pub const RETRY_HEADER: &str = "x-atlassian-webhook-retry";
+/// Header carrying `Primary` or `Secondary`.
+pub const FLOW_HEADER: &str = "x-atlassian-webhook-flow";
+
+fn unauth(msg: impl Into<String>) -> ProviderError {
+    ProviderError::Unauthenticated(msg.into())
+}
+
+/// Computes `sha256=<hex>` for a body, as Jira signs admin webhooks.
+///
+/// ```
+/// let sig = ordonis_jira::webhook::sign("It's a Secret to Everybody", b"Hello World!");
+/// assert_eq!(sig, "sha256=a4771c39fbe90f317c7824e83ddef3caae9cb3d976c214ace1f2937e133263c9");
+/// ```
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    match HmacSha256::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        }
+        // HMAC accepts keys of any length; this arm is unreachable in practice.
+        Err(_) => String::new(),
+    }
+}
+
+/// Checks `X-Hub-Signature: sha256=<hex>` against every current secret in constant time.
+pub fn verify_signature(
+    header: &str,
+    secrets: &[String],
+    body: &[u8],
+) -> Result<WebhookAuth, ProviderError> {
+    let header = header.trim();
+    let (method, hex_sig) = header
+        .split_once('=')
+        .ok_or_else(|| unauth("X-Hub-Signature is not of the form sha256=<hex>"))?;
+    if !method.eq_ignore_ascii_case("sha256") {
+        return Err(unauth(format!(
+            "X-Hub-Signature uses unsupported method {method:?} (only sha256)"
+        )));
+    }
+    let sig =
+        hex::decode(hex_sig.trim()).map_err(|_| unauth("X-Hub-Signature is not valid hex"))?;
+    if secrets.is_empty() {
+        return Err(unauth(
+            "the webhook is signed but the integration has no webhook secret configured",
+        ));
+    }
+    for secret in secrets {
+        let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
+            continue;
+        };
+        mac.update(body);
+        if mac.verify_slice(&sig).is_ok() {
+            return Ok(WebhookAuth::Verified {
+                method: "hmac-sha256",
+            });
+        }
+    }
+    Err(unauth(
+        "X-Hub-Signature does not match the body under any current webhook secret",
+    ))
+}
+
+/// Checks a JWT (HS256) signed with the app's shared secret: signature, `exp` (and `nbf`), and
+/// `iss` (present; equal to `expected_issuer` when one is configured).
+pub fn verify_jwt(
+    token: &str,
+    secret: &str,
+    expected_issuer: Option<&str>,
+    now_secs: i64,
+) -> Result<WebhookAuth, ProviderError> {
+    let mut parts = token.trim().split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(unauth("the JWT does not have three parts"));
+    };
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| unauth("the JWT header is not base64url JSON"))?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return Err(unauth("the JWT must be signed with HS256"));
+    }
+    let sig = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| unauth("the JWT signature is not base64url"))?;
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes())
+        .map_err(|_| unauth("the app secret cannot key HMAC"))?;
+    mac.update(h.as_bytes());
+    mac.update(b".");
+    mac.update(p.as_bytes());
+    mac.verify_slice(&sig)
+        .map_err(|_| unauth("the JWT signature does not match the app secret"))?;
+    let claims: Value = URL_SAFE_NO_PAD
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| unauth("the JWT claims are not base64url JSON"))?;
+    const LEEWAY: i64 = 30;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| unauth("the JWT has no exp claim"))?;
+    if exp.saturating_add(LEEWAY) < now_secs {
+        return Err(unauth("the JWT has expired"));
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
+        && nbf.saturating_sub(LEEWAY) > now_secs
+    {
+        return Err(unauth("the JWT is not valid yet (nbf)"));
+    }
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| unauth("the JWT has no iss claim"))?;
+    if let Some(want) = expected_issuer
+        && iss != want
+    {
+        return Err(unauth(format!(
+            "the JWT issuer {iss:?} is not the configured issuer"
+        )));
+    }
+    Ok(WebhookAuth::Verified { method: "jwt" })
+}
+
+/// Signs claims as an HS256 JWT (for tests and fakes).
+pub fn sign_jwt(claims: &Value, secret: &str) -> String {
+    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(h.as_bytes());
+    mac.update(b".");
+    mac.update(p.as_bytes());
+    let s = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{h}.{p}.{s}")
+}
+
+/// What parsing needs besides the body.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseContext<'a> {
+    /// Site base URL for browse links.
+    pub base_url: &'a str,
+    /// `X-Atlassian-Webhook-Identifier`, when present.
+    pub delivery_id: Option<&'a str>,
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The event's time in ms.
+///
+/// `timestamp` is epoch ms (a number, or a string of digits). **Fallback**: when it is some
+/// other string (two public fixtures had it rewritten as `"6/13/2019, 12:51:58 PM,687"`), the
+/// issue's `fields.updated` is used instead; when that is missing too, `None`.
+fn source_time(body: &Value) -> Option<i64> {
+    match body.get("timestamp") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok().or_else(|| updated_ms(body)),
+        _ => updated_ms(body),
+    }
+}
+
+fn updated_ms(body: &Value) -> Option<i64> {
+    body.get("issue")
+        .and_then(|i| i.get("fields"))
+        .and_then(|f| str_of(f, "updated"))
+        .or_else(|| body.get("comment").and_then(|c| str_of(c, "updated")))
+        .and_then(parse_jira_time)
+}
+
+fn issue_key(issue: &Value) -> Result<ObjectKey, ProviderError> {
+    let id = match issue.get("id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            return Err(ProviderError::BadInput("the issue has no id".to_owned()));
+        }
+    };
+    Ok(ObjectKey::new(id, ISSUE))
+}
+
+/// Maps a Jira issue JSON (webhook or REST) into a [`RemoteTask`]. `fallback_ms` is used when
+/// the issue has no parseable `fields.updated`.
+pub fn remote_task(
+    issue: &Value,
+    base_url: &str,
+    fallback_ms: Option<i64>,
+) -> Result<RemoteTask, ProviderError> {
+    let key = issue_key(issue)?;
+    let fields = issue.get("fields").unwrap_or(&Value::Null);
+    let url = str_of(issue, "key")
+        .filter(|k| !k.is_empty())
+        .map(|k| format!("{}/browse/{k}", base_url.trim_end_matches('/')));
+    let modified_at_ms = str_of(fields, "updated")
+        .and_then(parse_jira_time)
+        .or(fallback_ms)
+        .unwrap_or(0);
+    Ok(RemoteTask {
+        key,
+        fields: fields_patch(fields),
+        modified_at_ms,
+        url,
+    })
+}
+
+fn change_text(item: &Value, text_key: &str, raw_key: &str) -> Option<String> {
+    match item.get(text_key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => match item.get(raw_key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        },
+    }
+}
+
+fn changes(body: &Value) -> Vec<FieldChange> {
+    let Some(items) = body
+        .get("changelog")
+        .and_then(|c| c.get("items"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let provider_field = str_of(item, "fieldId")
+                .filter(|f| !f.is_empty())
+                .or_else(|| str_of(item, "field"))?
+                .to_owned();
+            Some(FieldChange {
+                field: field_for(&provider_field),
+                from: change_text(item, "fromString", "from"),
+                to: change_text(item, "toString", "to"),
+                provider_field,
+            })
+        })
+        .collect()
+}
+
+/// The acting account: `user`, or for comment events without one, the comment's
+/// `updateAuthor` (then `author`).
+fn actor(body: &Value) -> Option<RemoteActor> {
+    let comment = body.get("comment");
+    let user = body
+        .get("user")
+        .filter(|u| u.get("accountId").is_some())
+        .or_else(|| comment.and_then(|c| c.get("updateAuthor")))
+        .or_else(|| comment.and_then(|c| c.get("author")))?;
+    Some(RemoteActor {
+        account_id: str_of(user, "accountId")?.to_owned(),
+        display_name: str_of(user, "displayName").map(str::to_owned),
+    })
+}
+
+/// Parses a webhook body into hints.
+///
+/// - `jira:issue_created` / `jira:issue_updated` → one `Changed` hint with the snapshot;
+/// - `jira:issue_deleted` → one `Deleted` hint (no snapshot: the task becomes a tombstone);
+/// - any other event that names an issue (comments, worklogs, links, ...) → one `Ignored`
+///   hint for that issue; events naming no issue → `[]`.
+///
+/// A body that is not a JSON object, has no `webhookEvent`, or whose issue has no id is
+/// `BadInput`.
+pub fn parse(body: &[u8], cx: ParseContext<'_>) -> Result<Vec<ChangeHint>, ProviderError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::BadInput(format!("webhook body is not JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(ProviderError::BadInput(
+            "webhook body is not a JSON object".to_owned(),
+        ));
+    }
+    let event = str_of(&v, "webhookEvent")
+        .ok_or_else(|| ProviderError::BadInput("webhook body has no webhookEvent".to_owned()))?;
+    let delivery_id = cx.delivery_id.map(str::to_owned);
+    let source_time_ms = source_time(&v);
+    let issue = v.get("issue").filter(|i| i.is_object());
+    let kind = match event {
+        "jira:issue_created" | "jira:issue_updated" => HintKind::Changed,
+        "jira:issue_deleted" => HintKind::Deleted,
+        other => {
+            let Some(issue) = issue else {
+                return Ok(Vec::new());
+            };
+            return Ok(vec![ChangeHint {
+                key: issue_key(issue)?,
+                delivery_id,
+                kind: HintKind::Ignored {
+                    reason: format!("{other} events do not change synced fields"),
+                },
+                source_time_ms,
+                actor: actor(&v),
+                snapshot: None,
+                changes: Vec::new(),
+            }]);
+        }
+    };
+    let issue =
+        issue.ok_or_else(|| ProviderError::BadInput(format!("{event} without an issue object")))?;
+    let snapshot = match kind {
+        HintKind::Changed => Some(remote_task(issue, cx.base_url, source_time_ms)?),
+        _ => None,
+    };
+    Ok(vec![ChangeHint {
+        key: issue_key(issue)?,
+        delivery_id,
+        kind,
+        source_time_ms,
+        actor: actor(&v),
+        snapshot,
+        changes: changes(&v),
+    }])
+}

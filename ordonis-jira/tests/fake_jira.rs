@@ -1,0 +1,579 @@
+//! The client and push against a wiremock fake Jira.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::ctx;
+use ordonis_core::{
+    Assignee, Field, FieldPatch, FieldValue, ObjectKey, Priority, PriorityLevel, Provider,
+    ProviderError, Status, StatusCategory,
+};
+use ordonis_jira::{JiraProvider, SearchRequest};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, header_exists, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+fn provider() -> JiraProvider {
+    JiraProvider::new()
+        .unwrap()
+        .with_write_spacing(Duration::from_millis(5))
+}
+
+fn key(id: &str) -> ObjectKey {
+    ObjectKey::new(id, "issue")
+}
+
+fn issue_json(status: &str, cat: &str) -> Value {
+    json!({
+        "id": "10001", "key": "PROJ-1",
+        "fields": {
+            "summary": "Fix login",
+            "description": {"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Steps"}]}]},
+            "status": {"id": "1", "name": status, "statusCategory": {"key": cat}},
+            "assignee": {"accountId": "acc-1", "displayName": "Ann", "emailAddress": "ann@example.com"},
+            "priority": {"id": "2", "name": "High"},
+            "duedate": "2026-05-01",
+            "updated": "2026-01-02T03:04:05.678+0000"
+        }
+    })
+}
+
+/// A stateful workflow: statuses with their outgoing transitions.
+struct Workflow {
+    current: Mutex<String>,
+    /// status name → [(transition id, target name, target category, required fields)]
+    edges: HashMap<&'static str, Vec<(&'static str, &'static str, &'static str, bool)>>,
+    posted: Mutex<Vec<String>>,
+}
+
+impl Workflow {
+    fn category(&self, name: &str) -> &'static str {
+        for list in self.edges.values() {
+            for (_, to, cat, _) in list {
+                if *to == name {
+                    return cat;
+                }
+            }
+        }
+        "new"
+    }
+}
+
+struct WorkflowResponder(Arc<Workflow>);
+
+impl Respond for WorkflowResponder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let wf = &self.0;
+        let p = req.url.path();
+        if p.ends_with("/transitions") && req.method.as_str() == "GET" {
+            let cur = wf.current.lock().unwrap().clone();
+            let list: Vec<Value> = wf
+                .edges
+                .get(cur.as_str())
+                .map(|v| v.as_slice())
+                .unwrap_or(&[])
+                .iter()
+                .map(|(id, to, cat, required)| {
+                    let fields = if *required {
+                        json!({"resolution": {"required": true, "name": "Resolution", "hasDefaultValue": false}})
+                    } else {
+                        json!({})
+                    };
+                    json!({"id": id, "name": format!("to {to}"), "hasScreen": required,
+                           "isAvailable": true, "fields": fields,
+                           "to": {"id": format!("s-{to}"), "name": to, "statusCategory": {"key": cat}}})
+                })
+                .collect();
+            return ResponseTemplate::new(200).set_body_json(json!({"transitions": list}));
+        }
+        if p.ends_with("/transitions") && req.method.as_str() == "POST" {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let tid = body["transition"]["id"].as_str().unwrap().to_owned();
+            let cur = wf.current.lock().unwrap().clone();
+            let Some((_, to, _, _)) = wf
+                .edges
+                .get(cur.as_str())
+                .and_then(|v| v.iter().find(|e| e.0 == tid))
+            else {
+                return ResponseTemplate::new(400)
+                    .set_body_json(json!({"errorMessages": ["bad transition"]}));
+            };
+            *wf.current.lock().unwrap() = (*to).to_owned();
+            wf.posted.lock().unwrap().push(tid);
+            return ResponseTemplate::new(204);
+        }
+        // GET issue
+        let cur = wf.current.lock().unwrap().clone();
+        ResponseTemplate::new(200).set_body_json(issue_json(&cur, wf.category(&cur)))
+    }
+}
+
+async fn workflow_server(start: &str) -> (MockServer, Arc<Workflow>) {
+    let mut edges = HashMap::new();
+    edges.insert("To Do", vec![("11", "In Progress", "indeterminate", false)]);
+    edges.insert(
+        "In Progress",
+        vec![
+            ("21", "In Review", "indeterminate", false),
+            ("22", "To Do", "new", false),
+        ],
+    );
+    edges.insert(
+        "In Review",
+        vec![
+            ("31", "Done", "done", false),
+            ("32", "Won't Do", "done", true),
+        ],
+    );
+    edges.insert("Done", vec![("41", "To Do", "new", false)]);
+    let wf = Arc::new(Workflow {
+        current: Mutex::new(start.to_owned()),
+        edges,
+        posted: Mutex::new(Vec::new()),
+    });
+    let server = MockServer::start().await;
+    Mock::given(path("/rest/api/3/issue/10001"))
+        .respond_with(WorkflowResponder(wf.clone()))
+        .mount(&server)
+        .await;
+    Mock::given(path("/rest/api/3/issue/10001/transitions"))
+        .respond_with(WorkflowResponder(wf.clone()))
+        .mount(&server)
+        .await;
+    (server, wf)
+}
+
+fn status_patch(name: &str, cat: StatusCategory) -> FieldPatch {
+    FieldPatch::new().with(FieldValue::Status(Status::new(cat, name)))
+}
+
+#[tokio::test]
+async fn fetch_maps_v3_issue() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(query_param(
+            "fields",
+            "summary,description,status,assignee,priority,duedate,updated",
+        ))
+        .and(header(
+            "authorization",
+            "Basic Ym90QGV4YW1wbGUuY29tOnRvaw==",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(issue_json("In Progress", "indeterminate")),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = provider()
+        .fetch_task(&ctx(&server.uri()), &key("10001"))
+        .await
+        .unwrap();
+    assert_eq!(t.key, key("10001"));
+    assert_eq!(
+        t.url.as_deref(),
+        Some(format!("{}/browse/PROJ-1", server.uri()).as_str())
+    );
+    assert_eq!(t.modified_at_ms, 1_767_323_045_678);
+    assert_eq!(
+        t.fields.get(Field::Description),
+        Some(&FieldValue::Description("Steps".into()))
+    );
+    let Some(FieldValue::Assignee(Some(a))) = t.fields.get(Field::Assignee) else {
+        panic!()
+    };
+    assert_eq!(a.email.as_deref(), Some("ann@example.com"));
+    let Some(FieldValue::Status(s)) = t.fields.get(Field::Status) else {
+        panic!()
+    };
+    assert_eq!(s.category, StatusCategory::InProgress);
+}
+
+#[tokio::test]
+async fn bearer_auth_is_sent() {
+    let server = MockServer::start().await;
+    Mock::given(header("authorization", "Bearer oauth-tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(issue_json("To Do", "new")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut c = ctx(&server.uri());
+    c.secrets.api_auth = Some(ordonis_core::ApiAuth::Bearer {
+        token: "oauth-tok".into(),
+    });
+    provider().fetch_task(&c, &key("10001")).await.unwrap();
+}
+
+#[tokio::test]
+async fn push_edit_and_assign() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {
+            "summary": "New title",
+            "description": {"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Line"}]}]},
+            "priority": {"name": "High"},
+            "duedate": "2026-12-01"
+        }})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001/assignee"))
+        .and(body_json(json!({"accountId": "acc-9"})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let patch = FieldPatch::new()
+        .with(FieldValue::Title("New title".into()))
+        .with(FieldValue::Description("Line".into()))
+        .with(FieldValue::Priority(Some(Priority {
+            level: PriorityLevel::High,
+            name: String::new(),
+        })))
+        .with(FieldValue::DueDate(Some(time::macros::date!(
+            2026 - 12 - 01
+        ))))
+        .with(FieldValue::Assignee(Some(Assignee {
+            account_id: "acc-9".into(),
+            display_name: None,
+            email: None,
+        })));
+    let out = provider()
+        .push(&ctx(&server.uri()), &key("10001"), &patch)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.applied,
+        vec![
+            Field::Title,
+            Field::Description,
+            Field::Priority,
+            Field::DueDate,
+            Field::Assignee
+        ]
+    );
+    assert!(out.refused.is_empty());
+}
+
+#[tokio::test]
+async fn unassign_sends_null_and_rejected_edit_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001/assignee"))
+        .and(body_json(json!({"accountId": null})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"errorMessages": [], "errors": {"priority": "Priority name 'Urgent' is not valid"}}),
+        ))
+        .mount(&server)
+        .await;
+    let patch = FieldPatch::new()
+        .with(FieldValue::Assignee(None))
+        .with(FieldValue::Priority(Some(Priority {
+            level: PriorityLevel::Highest,
+            name: "Urgent".into(),
+        })));
+    let out = provider()
+        .push(&ctx(&server.uri()), &key("10001"), &patch)
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Assignee]);
+    assert_eq!(out.refused.len(), 1);
+    assert_eq!(out.refused[0].0, Field::Priority);
+    assert!(out.refused[0].1.contains("Urgent"), "{}", out.refused[0].1);
+}
+
+#[tokio::test]
+async fn single_hop_transition() {
+    let (server, wf) = workflow_server("To Do").await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("in progress", StatusCategory::InProgress),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Status]);
+    assert_eq!(*wf.posted.lock().unwrap(), vec!["11"]);
+    assert_eq!(*wf.current.lock().unwrap(), "In Progress");
+}
+
+#[tokio::test]
+async fn multi_hop_transition() {
+    let (server, wf) = workflow_server("To Do").await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("Done", StatusCategory::Done),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Status], "{out:?}");
+    assert_eq!(*wf.posted.lock().unwrap(), vec!["11", "21", "31"]);
+    assert_eq!(*wf.current.lock().unwrap(), "Done");
+}
+
+#[tokio::test]
+async fn category_only_target_and_already_there() {
+    let (server, wf) = workflow_server("In Progress").await;
+    let p = provider();
+    let c = ctx(&server.uri());
+    let out = p
+        .push(
+            &c,
+            &key("10001"),
+            &status_patch("", StatusCategory::InProgress),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Status]);
+    assert!(
+        wf.posted.lock().unwrap().is_empty(),
+        "no transition when already there"
+    );
+    let out = p
+        .push(&c, &key("10001"), &status_patch("", StatusCategory::Todo))
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Status]);
+    assert_eq!(*wf.posted.lock().unwrap(), vec!["22"]);
+}
+
+#[tokio::test]
+async fn blocked_transition_is_refused() {
+    let (server, wf) = workflow_server("In Review").await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("Won't Do", StatusCategory::Done),
+        )
+        .await
+        .unwrap();
+    assert!(out.applied.is_empty());
+    assert_eq!(out.refused.len(), 1);
+    assert_eq!(out.refused[0].0, Field::Status);
+    assert!(
+        out.refused[0].1.contains("Resolution"),
+        "{}",
+        out.refused[0].1
+    );
+    assert!(wf.posted.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn category_fallback_over_hops_and_dead_end_refused() {
+    // No status is named "Archived": the category (done) is reached, through two hops.
+    let (server, wf) = workflow_server("To Do").await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("Archived", StatusCategory::Done),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Status], "{out:?}");
+    assert_eq!(*wf.current.lock().unwrap(), "Done");
+
+    // A status with no way out: refused, nothing posted.
+    let (server, wf) = workflow_server("Stuck").await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("Done", StatusCategory::Done),
+        )
+        .await
+        .unwrap();
+    assert!(out.applied.is_empty());
+    assert!(out.refused[0].1.contains("no transition path"), "{out:?}");
+    assert!(wf.posted.lock().unwrap().is_empty());
+}
+
+async fn error_for(status: u16, headers: &[(&str, &str)]) -> ProviderError {
+    let server = MockServer::start().await;
+    let mut t = ResponseTemplate::new(status).set_body_json(json!({"errorMessages": ["nope"]}));
+    for (k, v) in headers {
+        t = t.insert_header(*k, *v);
+    }
+    Mock::given(method("GET"))
+        .respond_with(t)
+        .mount(&server)
+        .await;
+    provider()
+        .fetch_task(&ctx(&server.uri()), &key("10001"))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn error_mapping() {
+    let before = time::OffsetDateTime::now_utc();
+    match error_for(
+        429,
+        &[
+            ("Retry-After", "7"),
+            ("RateLimit-Reason", "jira-per-issue-on-write"),
+        ],
+    )
+    .await
+    {
+        ProviderError::RateLimited { until, reason } => {
+            assert_eq!(reason, "jira-per-issue-on-write");
+            let d = until - before;
+            assert!(
+                d >= time::Duration::seconds(6) && d <= time::Duration::seconds(9),
+                "{d}"
+            );
+        }
+        e => panic!("{e:?}"),
+    }
+    match error_for(429, &[]).await {
+        ProviderError::RateLimited { until, reason } => {
+            assert_eq!(reason, "retry-after");
+            assert!(until - before >= time::Duration::seconds(59));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        error_for(500, &[]).await,
+        ProviderError::Retryable(_)
+    ));
+    assert!(matches!(
+        error_for(503, &[]).await,
+        ProviderError::Retryable(_)
+    ));
+    let e = error_for(401, &[]).await;
+    assert!(
+        matches!(&e, ProviderError::Terminal(m) if m.contains("credentials")),
+        "{e}"
+    );
+    let e = error_for(403, &[]).await;
+    assert!(
+        matches!(&e, ProviderError::Terminal(m) if m.contains("permission")),
+        "{e}"
+    );
+    assert!(matches!(
+        error_for(404, &[]).await,
+        ProviderError::NotFound(_)
+    ));
+}
+
+#[tokio::test]
+async fn unparseable_response_is_bad_input_and_connection_error_retryable() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>"))
+        .mount(&server)
+        .await;
+    let e = provider()
+        .fetch_task(&ctx(&server.uri()), &key("10001"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::BadInput(_)), "{e:?}");
+    // Nothing listens on port 9 of localhost.
+    let e = provider()
+        .fetch_task(&ctx("http://127.0.0.1:9"), &key("10001"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+    // A path-injection id never reaches the network.
+    let e = provider()
+        .fetch_task(&ctx(&server.uri()), &key("../admin"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn rate_limited_push_is_an_error_not_a_refusal() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
+        .mount(&server)
+        .await;
+    let e = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &FieldPatch::new().with(FieldValue::Title("x".into())),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.rate_limited_until().is_some());
+}
+
+#[tokio::test]
+async fn writes_to_one_issue_are_spaced() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let p = JiraProvider::new()
+        .unwrap()
+        .with_write_spacing(Duration::from_millis(150));
+    let c = ctx(&server.uri());
+    let patch = FieldPatch::new()
+        .with(FieldValue::Title("x".into()))
+        .with(FieldValue::Assignee(None));
+    let start = std::time::Instant::now();
+    p.push(&c, &key("10001"), &patch).await.unwrap();
+    p.push(&c, &key("10001"), &patch).await.unwrap();
+    // 4 writes to one issue: at least 3 gaps.
+    assert!(
+        start.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn jql_search_follows_next_page_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/search/jql"))
+        .and(body_json(
+            json!({"jql": "project = X", "fields": ["summary"], "maxResults": 1}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"issues": [{"id": "1"}], "nextPageToken": "p2", "isLast": false}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/search/jql"))
+        .and(body_json(json!({"jql": "project = X", "fields": ["summary"], "maxResults": 1, "nextPageToken": "p2"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issues": [{"id": "2"}], "isLast": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = provider().client(&ctx(&server.uri())).unwrap();
+    let req = SearchRequest {
+        jql: "project = X".into(),
+        fields: vec!["summary".into()],
+        max_results: Some(1),
+        next_page_token: None,
+    };
+    let all = client.search_jql_all(req, 10).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2"]);
+    let _ = header_exists("authorization");
+}

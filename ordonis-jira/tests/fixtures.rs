@@ -1,0 +1,173 @@
+//! Every real fixture parses; the normalized hints are snapshot-tested.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{FIXTURES, ctx, fixture};
+use http::{HeaderMap, HeaderValue, Method};
+use ordonis_core::{
+    Field, FieldValue, HintKind, PriorityLevel, Provider, ProviderError, StatusCategory,
+    WebhookRequest,
+};
+use ordonis_jira::JiraProvider;
+
+fn parse(body: &[u8]) -> Result<Vec<ordonis_core::ChangeHint>, ProviderError> {
+    let p = JiraProvider::new().unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-atlassian-webhook-identifier",
+        HeaderValue::from_static("delivery-1"),
+    );
+    let req = WebhookRequest {
+        method: &Method::POST,
+        headers: &headers,
+        body,
+    };
+    p.parse_webhook(&ctx("https://example.atlassian.net"), &req)
+}
+
+#[test]
+fn every_fixture_parses_and_matches_snapshot() {
+    for name in FIXTURES {
+        let hints = parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(hints.len(), 1, "{name}");
+        assert_eq!(hints[0].delivery_id.as_deref(), Some("delivery-1"));
+        insta::assert_json_snapshot!(name.trim_end_matches(".json"), hints);
+    }
+}
+
+#[test]
+fn issue_created_kan22_normalized() {
+    let hints = parse(&fixture("cloud_issue_created_kan22.json")).unwrap();
+    let h = &hints[0];
+    assert_eq!(h.kind, HintKind::Changed);
+    assert_eq!(h.key.external_id, "10021");
+    assert_eq!(h.key.object_type, "issue");
+    assert_eq!(h.source_time_ms, Some(1_735_441_883_659));
+    let snap = h.snapshot.as_ref().unwrap();
+    assert_eq!(
+        snap.url.as_deref(),
+        Some("https://example.atlassian.net/browse/KAN-22")
+    );
+    assert_eq!(
+        snap.fields.get(Field::Title),
+        Some(&FieldValue::Title("Add back button to pages".into()))
+    );
+    let Some(FieldValue::Status(s)) = snap.fields.get(Field::Status) else {
+        panic!("no status")
+    };
+    assert_eq!(s.category, StatusCategory::Todo);
+    assert_eq!(s.name, "To Do");
+    let Some(FieldValue::Priority(Some(p))) = snap.fields.get(Field::Priority) else {
+        panic!("no priority")
+    };
+    assert_eq!(p.level, PriorityLevel::Medium);
+    let Some(FieldValue::Assignee(Some(a))) = snap.fields.get(Field::Assignee) else {
+        panic!("no assignee")
+    };
+    assert_eq!(a.account_id, "712020:f1ad7cfd-7f82-4dc0-85e4-8bc47bcc08e4");
+    assert_eq!(
+        snap.fields.get(Field::DueDate),
+        Some(&FieldValue::DueDate(None))
+    );
+    assert!(h.changes.iter().any(|c| c.field == Some(Field::Assignee)));
+}
+
+#[test]
+fn status_change_without_field_id_uses_field() {
+    let hints = parse(&fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    let c = &hints[0].changes[0];
+    assert_eq!(c.field, Some(Field::Status));
+    assert_eq!(c.provider_field, "status");
+    assert_eq!(c.from.as_deref(), Some("To Do"));
+    assert_eq!(c.to.as_deref(), Some("In Progress"));
+    let Some(FieldValue::Status(s)) = hints[0]
+        .snapshot
+        .as_ref()
+        .unwrap()
+        .fields
+        .get(Field::Status)
+    else {
+        panic!()
+    };
+    assert_eq!(s.category, StatusCategory::InProgress);
+}
+
+#[test]
+fn string_timestamp_falls_back_to_updated() {
+    let hints = parse(&fixture("cloud_issue_updated_assigned_mobitel.json")).unwrap();
+    // fields.updated = 2019-06-13T12:51:58.248+0300
+    assert_eq!(hints[0].source_time_ms, Some(1_560_419_518_248));
+    let hints = parse(&fixture("cloud_comment_updated_mobitel.json")).unwrap();
+    assert!(matches!(hints[0].kind, HintKind::Ignored { .. }));
+    // comment.updated = 2018-12-20T15:41:13.803+0300
+    assert_eq!(hints[0].source_time_ms, Some(1_545_309_673_803));
+    assert_eq!(
+        hints[0].actor.as_ref().unwrap().account_id,
+        "5b912e21fa38ae2c896099ae"
+    );
+}
+
+#[test]
+fn comments_are_ignored_not_errors() {
+    let hints = parse(&fixture("cloud_comment_created_zulip.json")).unwrap();
+    assert_eq!(hints[0].key.external_id, "10000");
+    assert!(
+        matches!(&hints[0].kind, HintKind::Ignored { reason } if reason.contains("comment_created"))
+    );
+    assert!(hints[0].snapshot.is_none());
+}
+
+#[test]
+fn deleted_is_a_tombstone_hint() {
+    let body = br#"{"timestamp":1700000000000,"webhookEvent":"jira:issue_deleted",
+        "user":{"accountId":"u1"},"issue":{"id":"42","key":"X-1","fields":{"summary":"s"}}}"#;
+    let hints = parse(body).unwrap();
+    assert_eq!(hints[0].kind, HintKind::Deleted);
+    assert_eq!(hints[0].key.external_id, "42");
+    assert_eq!(hints[0].actor.as_ref().unwrap().account_id, "u1");
+}
+
+#[test]
+fn adf_description_and_unknown_values() {
+    let body = br#"{"timestamp":1700000000000,"webhookEvent":"jira:issue_updated","extra":{"x":1},
+        "issue":{"id":7,"key":"X-7","fields":{"summary":"s","updated":"2024-01-01T00:00:00.000+0000",
+        "description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"hi"}]}]},
+        "priority":{"name":"Blocker-ish"},"status":{"name":"Weird","statusCategory":{"key":"undefined"}},
+        "duedate":"2026-02-03","customfield_1":[1,2]}}}"#;
+    let hints = parse(body).unwrap();
+    let snap = hints[0].snapshot.as_ref().unwrap();
+    assert_eq!(snap.key.external_id, "7");
+    assert_eq!(snap.modified_at_ms, 1_704_067_200_000);
+    assert_eq!(
+        snap.fields.get(Field::Description),
+        Some(&FieldValue::Description("hi".into()))
+    );
+    let Some(FieldValue::Priority(Some(p))) = snap.fields.get(Field::Priority) else {
+        panic!()
+    };
+    assert_eq!(p.level, PriorityLevel::Medium);
+    assert!(snap.fields.get(Field::DueDate).is_some());
+}
+
+#[test]
+fn garbage_is_bad_input_never_panic() {
+    for body in [
+        &b"not json"[..],
+        b"[]",
+        b"{}",
+        b"{\"webhookEvent\":\"jira:issue_updated\"}",
+        b"{\"webhookEvent\":\"jira:issue_updated\",\"issue\":{\"fields\":{}}}",
+    ] {
+        assert!(
+            matches!(parse(body), Err(ProviderError::BadInput(_))),
+            "{body:?}"
+        );
+    }
+    // Other events without an issue: a heartbeat.
+    assert!(
+        parse(br#"{"webhookEvent":"project_created"}"#)
+            .unwrap()
+            .is_empty()
+    );
+}

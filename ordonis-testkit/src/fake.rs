@@ -1,0 +1,348 @@
+//! `FakeProvider`: a scripted provider with in-memory remote state. Remote edits and our own
+//! pushes emit the signed webhooks a real provider would (so our pushes echo back), and faults
+//! can be injected: API errors (429, 5xx, timeouts) and delivery faults (duplicates, drops,
+//! reordering, delays).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hmac::{KeyInit, Mac};
+use ordonis_core::{
+    Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ObjectKey, Provider,
+    ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteActor, RemoteTask,
+    WebhookAuth, WebhookRequest,
+};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Signature header of fake webhooks: lowercase hex HMAC-SHA256 of the body.
+pub const SIGNATURE_HEADER: &str = "x-fake-signature";
+/// Handshake header (like Asana's `X-Hook-Secret`).
+pub const HANDSHAKE_HEADER: &str = "x-fake-hook-secret";
+/// The account the fake attributes our pushes to.
+pub const BOT_ACCOUNT: &str = "ordonis-bot";
+
+/// A webhook delivery: headers and body, ready for `Engine::ingest`.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// Headers (signed).
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// The fake's webhook body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Body {
+    delivery_id: String,
+    event: String,
+    object: String,
+    time_ms: i64,
+    actor: String,
+    fields: FieldPatch,
+}
+
+#[derive(Clone, Debug)]
+struct RemoteObject {
+    fields: FieldPatch,
+    modified_ms: i64,
+}
+
+/// API faults to inject into the next calls (each is used once, in order).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Errors the next fetch/push calls return instead of working.
+    pub next_calls: VecDeque<ProviderError>,
+    /// Fields the provider refuses on push, with the reason.
+    pub refuse: BTreeMap<ordonis_core::Field, String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    objects: BTreeMap<String, RemoteObject>,
+    clock_ms: i64,
+    seq: u64,
+    outgoing: Vec<Delivery>,
+    faults: Faults,
+    pushes: Vec<(String, FieldPatch)>,
+    secret: String,
+}
+
+/// A scripted provider. Its webhooks are signed with the secret given at construction.
+#[derive(Debug)]
+pub struct FakeProvider {
+    kind: ProviderKind,
+    capabilities: Capabilities,
+    state: Mutex<State>,
+}
+
+impl FakeProvider {
+    /// A fake named `fake` whose webhooks carry snapshots, signed with `secret`.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self::with_capabilities(
+            secret,
+            Capabilities {
+                webhook_snapshots: true,
+                webhook_handshake: false,
+                delivery_ids: true,
+                push: true,
+            },
+        )
+    }
+
+    /// A fake with given capabilities (without snapshots, the engine must fetch).
+    pub fn with_capabilities(secret: impl Into<String>, capabilities: Capabilities) -> Self {
+        Self {
+            kind: ProviderKind::new("fake"),
+            capabilities,
+            state: Mutex::new(State {
+                clock_ms: 1_700_000_000_000,
+                secret: secret.into(),
+                ..State::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Signs a body as the fake would.
+    pub fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn emit(st: &mut State, event: &str, object: &str, actor: &str) {
+        st.seq += 1;
+        let fields = st
+            .objects
+            .get(object)
+            .map(|o| o.fields.clone())
+            .unwrap_or_default();
+        let body = Body {
+            delivery_id: format!("fake-dlv-{}", st.seq),
+            event: event.to_owned(),
+            object: object.to_owned(),
+            time_ms: st.clock_ms,
+            actor: actor.to_owned(),
+            fields,
+        };
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let mut headers = http::HeaderMap::new();
+        if let Ok(v) = http::HeaderValue::from_str(&Self::sign(&st.secret, &body)) {
+            headers.insert(SIGNATURE_HEADER, v);
+        }
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        st.outgoing.push(Delivery { headers, body });
+    }
+
+    fn write(st: &mut State, object: &str, values: impl IntoIterator<Item = FieldValue>) {
+        st.clock_ms += 1;
+        let now = st.clock_ms;
+        let obj = st.objects.entry(object.to_owned()).or_insert_with(|| RemoteObject {
+            fields: FieldPatch::new(),
+            modified_ms: now,
+        });
+        for v in values {
+            obj.fields.set(v);
+        }
+        obj.modified_ms = now;
+    }
+
+    /// Creates (or overwrites) a remote object as a person would; emits its webhook.
+    pub fn remote_create(&self, object: &str, fields: &FieldPatch, actor: &str) {
+        let mut st = self.lock();
+        Self::write(&mut st, object, fields.values().cloned());
+        Self::emit(&mut st, "created", object, actor);
+    }
+
+    /// Changes a field remotely as a person would; emits its webhook.
+    pub fn remote_edit(&self, object: &str, value: FieldValue, actor: &str) {
+        let mut st = self.lock();
+        Self::write(&mut st, object, [value]);
+        Self::emit(&mut st, "changed", object, actor);
+    }
+
+    /// Deletes a remote object; emits its webhook.
+    pub fn remote_delete(&self, object: &str, actor: &str) {
+        let mut st = self.lock();
+        st.clock_ms += 1;
+        st.objects.remove(object);
+        Self::emit(&mut st, "deleted", object, actor);
+    }
+
+    /// Seeds remote state without emitting a webhook.
+    pub fn seed(&self, object: &str, fields: &FieldPatch) {
+        let mut st = self.lock();
+        Self::write(&mut st, object, fields.values().cloned());
+    }
+
+    /// The remote state of an object.
+    pub fn remote(&self, object: &str) -> Option<FieldPatch> {
+        self.lock().objects.get(object).map(|o| o.fields.clone())
+    }
+
+    /// Takes the webhooks emitted so far, in emission order.
+    pub fn take_deliveries(&self) -> Vec<Delivery> {
+        std::mem::take(&mut self.lock().outgoing)
+    }
+
+    /// Every push received, in order.
+    pub fn pushes(&self) -> Vec<(String, FieldPatch)> {
+        self.lock().pushes.clone()
+    }
+
+    /// Injects API faults.
+    pub fn inject(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.lock().faults);
+    }
+
+    /// A handshake request's headers (like Asana's `X-Hook-Secret`).
+    pub fn handshake_headers(secret: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        if let Ok(v) = http::HeaderValue::from_str(secret) {
+            h.insert(HANDSHAKE_HEADER, v);
+        }
+        h
+    }
+
+    fn next_fault(&self) -> Result<(), ProviderError> {
+        match self.lock().faults.next_calls.pop_front() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Delivery faults: each delivery is sent `1..=max_copies` times, the whole lot shuffled,
+/// and each copy dropped with probability `drop`.
+pub fn scramble(deliveries: Vec<Delivery>, max_copies: usize, drop: f64, rng: &mut impl Rng) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    for d in deliveries {
+        let copies = rng.random_range(1..=max_copies.max(1));
+        for _ in 0..copies {
+            if drop <= 0.0 || !rng.random_bool(drop.min(1.0)) {
+                out.push(d.clone());
+            }
+        }
+    }
+    out.shuffle(rng);
+    out
+}
+
+#[async_trait]
+impl Provider for FakeProvider {
+    fn kind(&self) -> ProviderKind {
+        self.kind.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    fn verify_webhook(&self, ctx: &ProviderContext, req: &WebhookRequest<'_>) -> Result<WebhookAuth, ProviderError> {
+        if self.capabilities.webhook_handshake
+            && let Some(secret) = req.headers.get(HANDSHAKE_HEADER)
+        {
+            let secret = secret
+                .to_str()
+                .map_err(|_| ProviderError::Unauthenticated("unreadable handshake secret".into()))?
+                .to_owned();
+            return Ok(WebhookAuth::Handshake {
+                reply_headers: vec![(HANDSHAKE_HEADER.to_owned(), secret.clone())],
+                secret,
+            });
+        }
+        let sig = req
+            .headers
+            .get(SIGNATURE_HEADER)
+            .ok_or_else(|| ProviderError::Unauthenticated(format!("missing {SIGNATURE_HEADER}")))?;
+        let sig = hex::decode(sig.as_bytes())
+            .map_err(|_| ProviderError::Unauthenticated("signature is not hex".into()))?;
+        for secret in &ctx.secrets.webhook_secrets {
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes())
+                .map_err(|_| ProviderError::Unauthenticated("bad secret".into()))?;
+            mac.update(req.body);
+            if mac.verify_slice(&sig).is_ok() {
+                return Ok(WebhookAuth::Verified { method: "hmac-sha256" });
+            }
+        }
+        Err(ProviderError::Unauthenticated("signature does not match any current secret".into()))
+    }
+
+    fn parse_webhook(&self, _ctx: &ProviderContext, req: &WebhookRequest<'_>) -> Result<Vec<ChangeHint>, ProviderError> {
+        let body: Body = serde_json::from_slice(req.body)
+            .map_err(|e| ProviderError::BadInput(format!("fake webhook: {e}")))?;
+        let key = ObjectKey::new(body.object.clone(), "item");
+        let kind = match body.event.as_str() {
+            "created" | "changed" => HintKind::Changed,
+            "deleted" => HintKind::Deleted,
+            other => HintKind::Ignored { reason: other.to_owned() },
+        };
+        let snapshot = (self.capabilities.webhook_snapshots && kind == HintKind::Changed).then(|| RemoteTask {
+            key: key.clone(),
+            fields: body.fields.clone(),
+            modified_at_ms: body.time_ms,
+            url: Some(format!("https://fake.example/items/{}", body.object)),
+        });
+        Ok(vec![ChangeHint {
+            key,
+            delivery_id: Some(body.delivery_id),
+            kind,
+            source_time_ms: Some(body.time_ms),
+            actor: Some(RemoteActor { account_id: body.actor, display_name: None }),
+            snapshot,
+            changes: Vec::new(),
+        }])
+    }
+
+    async fn fetch_task(&self, _ctx: &ProviderContext, key: &ObjectKey) -> Result<RemoteTask, ProviderError> {
+        self.next_fault()?;
+        let st = self.lock();
+        let obj = st
+            .objects
+            .get(&key.external_id)
+            .ok_or_else(|| ProviderError::NotFound(key.external_id.clone()))?;
+        Ok(RemoteTask {
+            key: key.clone(),
+            fields: obj.fields.clone(),
+            modified_at_ms: obj.modified_ms,
+            url: Some(format!("https://fake.example/items/{}", key.external_id)),
+        })
+    }
+
+    async fn push(&self, _ctx: &ProviderContext, key: &ObjectKey, patch: &FieldPatch) -> Result<PushOutcome, ProviderError> {
+        self.next_fault()?;
+        let mut st = self.lock();
+        if !st.objects.contains_key(&key.external_id) {
+            return Err(ProviderError::NotFound(key.external_id.clone()));
+        }
+        let mut outcome = PushOutcome::default();
+        let mut accepted = Vec::new();
+        for v in patch.values() {
+            match st.faults.refuse.get(&v.field()) {
+                Some(reason) => outcome.refused.push((v.field(), reason.clone())),
+                None => {
+                    outcome.applied.push(v.field());
+                    accepted.push(v.clone());
+                }
+            }
+        }
+        st.pushes.push((key.external_id.clone(), patch.clone()));
+        if !accepted.is_empty() {
+            Self::write(&mut st, &key.external_id, accepted);
+            Self::emit(&mut st, "changed", &key.external_id, BOT_ACCOUNT);
+        }
+        Ok(outcome)
+    }
+}

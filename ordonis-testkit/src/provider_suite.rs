@@ -1,0 +1,208 @@
+//! The provider conformance suite. A provider crate implements [`ProviderHarness`] over a fake
+//! HTTP server (wiremock) and calls [`provider_suite!`](crate::provider_suite), which expands
+//! to one `#[tokio::test]` per case.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ordonis_core::{
+    FieldPatch, FieldValue, ObjectKey, Provider, ProviderContext, ProviderError, WebhookAuth,
+    WebhookRequest,
+};
+
+/// An HTTP-level failure the harness's fake server answers the next API call with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpFault {
+    /// 429 with `Retry-After: <secs>`.
+    RateLimited {
+        /// Seconds.
+        retry_after_secs: u64,
+    },
+    /// 500/502/503.
+    ServerError,
+    /// No answer within the client's timeout.
+    Timeout,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound,
+}
+
+/// What a provider crate gives the suite: the provider under test wired to a fake server.
+#[async_trait]
+pub trait ProviderHarness: Send + Sync {
+    /// The provider under test.
+    fn provider(&self) -> Arc<dyn Provider>;
+    /// A context whose base URL is the fake server and whose webhook secrets include `secret()`.
+    fn context(&self) -> ProviderContext;
+    /// The webhook secret the context accepts.
+    fn secret(&self) -> String;
+    /// Headers that make `body` a validly signed delivery under `secret`.
+    fn sign_webhook(&self, body: &[u8], secret: &str) -> http::HeaderMap;
+    /// The name of the signature header (removed by the missing-header case).
+    fn signature_header(&self) -> &'static str;
+    /// A realistic webhook body about `key`.
+    fn sample_webhook(&self, key: &ObjectKey) -> Vec<u8>;
+    /// Real fixture bodies (name, bytes) that must parse.
+    fn fixtures(&self) -> Vec<(String, Vec<u8>)>;
+    /// An object key the fake serves, seeded with `fields`.
+    async fn seed_remote(&self, fields: &FieldPatch) -> ObjectKey;
+    /// What the fake now holds for the object (mapped back to fields the push wrote).
+    async fn remote_state(&self, key: &ObjectKey) -> Option<FieldPatch>;
+    /// Makes the fake's next API call fail with `fault`.
+    async fn fail_next(&self, fault: HttpFault);
+}
+
+/// Expands to one `#[tokio::test]` per provider case; `$factory` is an async fn returning
+/// `Arc<dyn ProviderHarness>`.
+#[macro_export]
+macro_rules! provider_suite {
+    ($factory:path) => {
+        $crate::provider_suite!(@cases $factory;
+            signature_accepted, tampered_body_rejected, wrong_secret_rejected,
+            missing_signature_rejected, fixtures_parse_deterministically, fetch_returns_remote_state,
+            push_updates_remote, rate_limit_classified, server_error_retryable, timeout_retryable,
+            unauthorized_terminal, forbidden_terminal, not_found_classified
+        );
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let harness = $factory().await;
+                $crate::provider_suite::$case(harness).await;
+            }
+        )*
+    };
+}
+
+fn verify(h: &dyn ProviderHarness, headers: &http::HeaderMap, body: &[u8]) -> Result<WebhookAuth, ProviderError> {
+    let req = WebhookRequest { method: &http::Method::POST, headers, body };
+    h.provider().verify_webhook(&h.context(), &req)
+}
+
+fn key() -> ObjectKey {
+    ObjectKey::new("10001", "issue")
+}
+
+/// A correctly signed body verifies.
+pub async fn signature_accepted(h: Arc<dyn ProviderHarness>) {
+    let body = h.sample_webhook(&key());
+    let headers = h.sign_webhook(&body, &h.secret());
+    assert!(matches!(verify(&*h, &headers, &body), Ok(WebhookAuth::Verified { .. })));
+}
+
+/// One changed byte of the body fails verification.
+pub async fn tampered_body_rejected(h: Arc<dyn ProviderHarness>) {
+    let mut body = h.sample_webhook(&key());
+    let headers = h.sign_webhook(&body, &h.secret());
+    let last = body.len() - 1;
+    body[last] ^= 0x01;
+    assert!(matches!(verify(&*h, &headers, &body), Err(ProviderError::Unauthenticated(_))));
+}
+
+/// A body signed with another secret fails verification.
+pub async fn wrong_secret_rejected(h: Arc<dyn ProviderHarness>) {
+    let body = h.sample_webhook(&key());
+    let headers = h.sign_webhook(&body, "not-the-secret");
+    assert!(matches!(verify(&*h, &headers, &body), Err(ProviderError::Unauthenticated(_))));
+}
+
+/// A body without its signature header fails verification.
+pub async fn missing_signature_rejected(h: Arc<dyn ProviderHarness>) {
+    let body = h.sample_webhook(&key());
+    let mut headers = h.sign_webhook(&body, &h.secret());
+    headers.remove(h.signature_header());
+    assert!(matches!(verify(&*h, &headers, &body), Err(ProviderError::Unauthenticated(_))));
+}
+
+/// Every fixture parses without error, twice to the same hints.
+pub async fn fixtures_parse_deterministically(h: Arc<dyn ProviderHarness>) {
+    let fixtures = h.fixtures();
+    assert!(!fixtures.is_empty(), "a provider ships fixtures");
+    for (name, body) in fixtures {
+        let headers = h.sign_webhook(&body, &h.secret());
+        let req = WebhookRequest { method: &http::Method::POST, headers: &headers, body: &body };
+        let a = h.provider().parse_webhook(&h.context(), &req);
+        let b = h.provider().parse_webhook(&h.context(), &req);
+        assert_eq!(a, b, "{name}: parsing is deterministic");
+        if let Err(e) = a {
+            assert!(matches!(e, ProviderError::BadInput(_)), "{name}: only BadInput, got {e:?}");
+        }
+    }
+}
+
+fn sample_fields() -> FieldPatch {
+    FieldPatch::new()
+        .with(FieldValue::Title("Conformance title".into()))
+        .with(FieldValue::Description("Some text".into()))
+}
+
+/// Fetch returns what the fake holds.
+pub async fn fetch_returns_remote_state(h: Arc<dyn ProviderHarness>) {
+    let key = h.seed_remote(&sample_fields()).await;
+    let got = h.provider().fetch_task(&h.context(), &key).await.unwrap_or_else(|e| panic!("fetch: {e}"));
+    assert_eq!(got.key, key);
+    let title = got.fields.get(ordonis_core::Field::Title);
+    assert!(title.is_some_and(|t| t.same_as(&FieldValue::Title("Conformance title".into()))), "{got:?}");
+}
+
+/// A pushed title reaches the fake.
+pub async fn push_updates_remote(h: Arc<dyn ProviderHarness>) {
+    let key = h.seed_remote(&sample_fields()).await;
+    let patch = FieldPatch::new().with(FieldValue::Title("Pushed title".into()));
+    let out = h.provider().push(&h.context(), &key, &patch).await.unwrap_or_else(|e| panic!("push: {e}"));
+    assert_eq!(out.applied, vec![ordonis_core::Field::Title]);
+    let remote = h.remote_state(&key).await.unwrap_or_else(|| panic!("no remote state"));
+    assert!(remote.get(ordonis_core::Field::Title).is_some_and(|t| t.same_as(&FieldValue::Title("Pushed title".into()))));
+}
+
+async fn fault_then_fetch(h: &dyn ProviderHarness, fault: HttpFault) -> ProviderError {
+    let key = h.seed_remote(&sample_fields()).await;
+    h.fail_next(fault).await;
+    match h.provider().fetch_task(&h.context(), &key).await {
+        Err(e) => e,
+        Ok(t) => panic!("{fault:?} was not reported: {t:?}"),
+    }
+}
+
+/// 429 with Retry-After is rate-limited until about then.
+pub async fn rate_limit_classified(h: Arc<dyn ProviderHarness>) {
+    let before = time::OffsetDateTime::now_utc();
+    let e = fault_then_fetch(&*h, HttpFault::RateLimited { retry_after_secs: 30 }).await;
+    let until = e.rate_limited_until().unwrap_or_else(|| panic!("not rate limited: {e:?}"));
+    let secs = (until - before).whole_seconds();
+    assert!((25..=40).contains(&secs), "Retry-After 30 s honoured, got {secs} s");
+}
+
+/// 5xx is retryable.
+pub async fn server_error_retryable(h: Arc<dyn ProviderHarness>) {
+    let e = fault_then_fetch(&*h, HttpFault::ServerError).await;
+    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+}
+
+/// A timeout is retryable.
+pub async fn timeout_retryable(h: Arc<dyn ProviderHarness>) {
+    let e = fault_then_fetch(&*h, HttpFault::Timeout).await;
+    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+}
+
+/// 401 is terminal.
+pub async fn unauthorized_terminal(h: Arc<dyn ProviderHarness>) {
+    let e = fault_then_fetch(&*h, HttpFault::Unauthorized).await;
+    assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
+}
+
+/// 403 is terminal.
+pub async fn forbidden_terminal(h: Arc<dyn ProviderHarness>) {
+    let e = fault_then_fetch(&*h, HttpFault::Forbidden).await;
+    assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
+}
+
+/// 404 is not found.
+pub async fn not_found_classified(h: Arc<dyn ProviderHarness>) {
+    let e = fault_then_fetch(&*h, HttpFault::NotFound).await;
+    assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
+}
