@@ -9,14 +9,18 @@ pub mod ledger;
 pub mod policy;
 pub mod provider;
 pub mod secrets;
-pub mod sync;
 pub mod store;
+pub mod sync;
 pub mod sync_state;
 pub mod task;
 pub mod vera;
 pub mod worker;
 
 pub use actor::{Actor, ActorKind, Principal};
+pub use config::{Backoff, EngineConfig, IntegrationConfig};
+pub use engine::{
+    ChangeReceipt, Engine, EngineBuilder, IngestOutcome, IngestResponse, NewIntegration,
+};
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
 pub use ledger::{
@@ -28,16 +32,14 @@ pub use provider::{
     ProviderKind, PushOutcome, RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
 };
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
+pub use store::{
+    ClaimRequest, CommitReceipt, Completion, EventFilter, Inbox, InboxEvent, InsertOutcome,
+    IntegrationRecord, Integrations, JobState, Lease, NewInboxEvent, Outbox, OutboxJob, Retry,
+    Store, TaskWrite, Tasks, UnitOfWork,
+};
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{
     Assignee, ExternalRef, Field, FieldPatch, FieldValue, Priority, PriorityLevel, Status,
     StatusCategory, Task, TaskFields,
-};
-pub use config::{Backoff, EngineConfig, IntegrationConfig};
-pub use engine::{ChangeReceipt, Engine, EngineBuilder, IngestOutcome, IngestResponse, NewIntegration};
-pub use store::{
-    ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, Inbox, InsertOutcome,
-    IntegrationRecord, Integrations, JobState, Lease, NewInboxEvent, Outbox, OutboxJob, Retry,
-    Store, TaskWrite, Tasks, UnitOfWork,
 };
 pub use worker::{BatchReport, Worker, WorkerConfig};

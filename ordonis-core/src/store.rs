@@ -344,8 +344,7 @@ pub trait Inbox: Send + Sync {
     /// Records a failed attempt (fenced by the lease).
     async fn fail_event(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError>;
     /// One event of a workspace.
-    async fn event(&self, ws: &WorkspaceId, id: EventId)
-    -> Result<Option<InboxEvent>, StoreError>;
+    async fn event(&self, ws: &WorkspaceId, id: EventId) -> Result<Option<InboxEvent>, StoreError>;
     /// A workspace's events, newest first.
     async fn events(
         &self,

@@ -242,7 +242,8 @@ pub fn apply_local(
             match rule.owner {
                 Owner::Collabhub => {
                     task.fields.set(l.clone());
-                    out.decisions.push(proposal(Outcome::Applied, "collabhub change"));
+                    out.decisions
+                        .push(proposal(Outcome::Applied, "collabhub change"));
                 }
                 Owner::Provider => {
                     out.decisions.push(proposal(
@@ -261,8 +262,10 @@ pub fn apply_local(
         } else {
             out.dirty = true;
             task.fields.set(l.clone());
-            out.decisions
-                .push(proposal(Outcome::Applied, "collabhub change, not synced out"));
+            out.decisions.push(proposal(
+                Outcome::Applied,
+                "collabhub change, not synced out",
+            ));
         }
     }
     out
@@ -327,7 +330,8 @@ pub fn finish_push(
                 after: current,
                 outcome: Outcome::Conflict,
                 rule,
-                reason: "provider changed it before our request was sent; provider owns the field".into(),
+                reason: "provider changed it before our request was sent; provider owns the field"
+                    .into(),
                 echo_of: Some(intent.action),
             });
         } else if refused.iter().any(|(f, _)| *f == field) {

@@ -169,7 +169,12 @@ impl Worker {
         };
         if shutdown.is_cancelled() {
             let _ = self
-                .fail(&job, &lease, "released at shutdown", Retry::Deferred(OffsetDateTime::now_utc()))
+                .fail(
+                    &job,
+                    &lease,
+                    "released at shutdown",
+                    Retry::Deferred(OffsetDateTime::now_utc()),
+                )
                 .await;
             report.released = 1;
             return report;
@@ -221,14 +226,21 @@ impl Worker {
             Error::Provider(p) if p.is_retryable() => backoff(),
             Error::Store(s) if s.is_retryable() => backoff(),
             Error::Store(StoreError::LeaseLost(_)) => Retry::Never(JobState::Dead),
-            Error::Provider(_) | Error::Invalid(_) | Error::Secrets(_) | Error::UnknownProvider(_) => {
-                Retry::Never(JobState::Failed)
-            }
+            Error::Provider(_)
+            | Error::Invalid(_)
+            | Error::Secrets(_)
+            | Error::UnknownProvider(_) => Retry::Never(JobState::Failed),
             _ => backoff(),
         }
     }
 
-    async fn fail(&self, job: &Job, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+    async fn fail(
+        &self,
+        job: &Job,
+        lease: &Lease,
+        error: &str,
+        retry: Retry,
+    ) -> Result<(), StoreError> {
         let store = self.engine.store();
         match job {
             Job::Event(_) => store.fail_event(lease, error, retry).await,

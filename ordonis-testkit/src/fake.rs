@@ -142,17 +142,23 @@ impl FakeProvider {
         if let Ok(v) = http::HeaderValue::from_str(&Self::sign(&st.secret, &body)) {
             headers.insert(SIGNATURE_HEADER, v);
         }
-        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         st.outgoing.push(Delivery { headers, body });
     }
 
     fn write(st: &mut State, object: &str, values: impl IntoIterator<Item = FieldValue>) {
         st.clock_ms += 1;
         let now = st.clock_ms;
-        let obj = st.objects.entry(object.to_owned()).or_insert_with(|| RemoteObject {
-            fields: FieldPatch::new(),
-            modified_ms: now,
-        });
+        let obj = st
+            .objects
+            .entry(object.to_owned())
+            .or_insert_with(|| RemoteObject {
+                fields: FieldPatch::new(),
+                modified_ms: now,
+            });
         for v in values {
             obj.fields.set(v);
         }
@@ -226,7 +232,12 @@ impl FakeProvider {
 
 /// Delivery faults: each delivery is sent `1..=max_copies` times, the whole lot shuffled,
 /// and each copy dropped with probability `drop`.
-pub fn scramble(deliveries: Vec<Delivery>, max_copies: usize, drop: f64, rng: &mut impl Rng) -> Vec<Delivery> {
+pub fn scramble(
+    deliveries: Vec<Delivery>,
+    max_copies: usize,
+    drop: f64,
+    rng: &mut impl Rng,
+) -> Vec<Delivery> {
     let mut out = Vec::new();
     for d in deliveries {
         let copies = rng.random_range(1..=max_copies.max(1));
@@ -250,7 +261,11 @@ impl Provider for FakeProvider {
         self.capabilities
     }
 
-    fn verify_webhook(&self, ctx: &ProviderContext, req: &WebhookRequest<'_>) -> Result<WebhookAuth, ProviderError> {
+    fn verify_webhook(
+        &self,
+        ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<WebhookAuth, ProviderError> {
         if self.capabilities.webhook_handshake
             && let Some(secret) = req.headers.get(HANDSHAKE_HEADER)
         {
@@ -274,39 +289,59 @@ impl Provider for FakeProvider {
                 .map_err(|_| ProviderError::Unauthenticated("bad secret".into()))?;
             mac.update(req.body);
             if mac.verify_slice(&sig).is_ok() {
-                return Ok(WebhookAuth::Verified { method: "hmac-sha256" });
+                return Ok(WebhookAuth::Verified {
+                    method: "hmac-sha256",
+                });
             }
         }
-        Err(ProviderError::Unauthenticated("signature does not match any current secret".into()))
+        Err(ProviderError::Unauthenticated(
+            "signature does not match any current secret".into(),
+        ))
     }
 
-    fn parse_webhook(&self, _ctx: &ProviderContext, req: &WebhookRequest<'_>) -> Result<Vec<ChangeHint>, ProviderError> {
+    fn parse_webhook(
+        &self,
+        _ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<Vec<ChangeHint>, ProviderError> {
         let body: Body = serde_json::from_slice(req.body)
             .map_err(|e| ProviderError::BadInput(format!("fake webhook: {e}")))?;
         let key = ObjectKey::new(body.object.clone(), "item");
         let kind = match body.event.as_str() {
             "created" | "changed" => HintKind::Changed,
             "deleted" => HintKind::Deleted,
-            other => HintKind::Ignored { reason: other.to_owned() },
+            other => HintKind::Ignored {
+                reason: other.to_owned(),
+            },
         };
-        let snapshot = (self.capabilities.webhook_snapshots && kind == HintKind::Changed).then(|| RemoteTask {
-            key: key.clone(),
-            fields: body.fields.clone(),
-            modified_at_ms: body.time_ms,
-            url: Some(format!("https://fake.example/items/{}", body.object)),
-        });
+        let snapshot =
+            (self.capabilities.webhook_snapshots && kind == HintKind::Changed).then(|| {
+                RemoteTask {
+                    key: key.clone(),
+                    fields: body.fields.clone(),
+                    modified_at_ms: body.time_ms,
+                    url: Some(format!("https://fake.example/items/{}", body.object)),
+                }
+            });
         Ok(vec![ChangeHint {
             key,
             delivery_id: Some(body.delivery_id),
             kind,
             source_time_ms: Some(body.time_ms),
-            actor: Some(RemoteActor { account_id: body.actor, display_name: None }),
+            actor: Some(RemoteActor {
+                account_id: body.actor,
+                display_name: None,
+            }),
             snapshot,
             changes: Vec::new(),
         }])
     }
 
-    async fn fetch_task(&self, _ctx: &ProviderContext, key: &ObjectKey) -> Result<RemoteTask, ProviderError> {
+    async fn fetch_task(
+        &self,
+        _ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<RemoteTask, ProviderError> {
         self.next_fault()?;
         let st = self.lock();
         let obj = st
@@ -321,7 +356,12 @@ impl Provider for FakeProvider {
         })
     }
 
-    async fn push(&self, _ctx: &ProviderContext, key: &ObjectKey, patch: &FieldPatch) -> Result<PushOutcome, ProviderError> {
+    async fn push(
+        &self,
+        _ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushOutcome, ProviderError> {
         self.next_fault()?;
         let mut st = self.lock();
         if !st.objects.contains_key(&key.external_id) {

@@ -57,7 +57,9 @@ impl Setup {
         let mut config = IntegrationConfig::new("http://fake.invalid");
         for f in ordonis_core::Field::ALL {
             let FieldRule { owner, direction } = policy.rule(f);
-            config.field_policy.insert(f, FieldRule { owner, direction });
+            config
+                .field_policy
+                .insert(f, FieldRule { owner, direction });
         }
         let integration = engine
             .create_integration(NewIntegration {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use ordonis_core::store::{
-    ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, Inbox, InsertOutcome,
+    ClaimRequest, CommitReceipt, Completion, EventFilter, Inbox, InboxEvent, InsertOutcome,
     IntegrationRecord, Integrations, JobState, Lease, NewInboxEvent, Outbox, OutboxJob, Retry,
     Store, Tasks, UnitOfWork,
 };
@@ -66,7 +66,12 @@ fn lease_live(lease: Option<&Lease>, at: OffsetDateTime) -> bool {
     lease.is_some_and(|l| l.expires_at > at)
 }
 
-fn claimable(state: JobState, next: OffsetDateTime, lease: Option<&Lease>, at: OffsetDateTime) -> bool {
+fn claimable(
+    state: JobState,
+    next: OffsetDateTime,
+    lease: Option<&Lease>,
+    at: OffsetDateTime,
+) -> bool {
     match state {
         JobState::Pending => next <= at,
         JobState::Processing => !lease_live(lease, at),
@@ -127,13 +132,19 @@ impl Integrations for MemoryStore {
     async fn create_integration(&self, rec: &IntegrationRecord) -> Result<(), StoreError> {
         let mut st = self.lock();
         if st.integrations.contains_key(&rec.id) {
-            return Err(StoreError::Conflict(format!("integration {} exists", rec.id)));
+            return Err(StoreError::Conflict(format!(
+                "integration {} exists",
+                rec.id
+            )));
         }
         st.integrations.insert(rec.id, rec.clone());
         Ok(())
     }
 
-    async fn integration(&self, id: IntegrationId) -> Result<Option<IntegrationRecord>, StoreError> {
+    async fn integration(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
         Ok(self.lock().integrations.get(&id).cloned())
     }
 
@@ -180,7 +191,10 @@ impl Integrations for MemoryStore {
 
 #[async_trait]
 impl Inbox for MemoryStore {
-    async fn insert_events(&self, events: &[NewInboxEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+    async fn insert_events(
+        &self,
+        events: &[NewInboxEvent],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut st = self.lock();
         let at = now();
         let mut out = Vec::with_capacity(events.len());
@@ -289,7 +303,11 @@ impl Inbox for MemoryStore {
             .cloned())
     }
 
-    async fn events(&self, ws: &WorkspaceId, filter: &EventFilter) -> Result<Vec<InboxEvent>, StoreError> {
+    async fn events(
+        &self,
+        ws: &WorkspaceId,
+        filter: &EventFilter,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
         Ok(self
             .lock()
@@ -410,7 +428,9 @@ impl Outbox for MemoryStore {
             .filter(|j| &j.workspace_id == ws)
             .ok_or_else(|| StoreError::NotFound(format!("push {id}")))?;
         if !matches!(j.state, JobState::Failed | JobState::Dead) {
-            return Err(StoreError::Conflict(format!("push {id} is not failed or dead")));
+            return Err(StoreError::Conflict(format!(
+                "push {id} is not failed or dead"
+            )));
         }
         j.state = JobState::Pending;
         j.attempts = 0;
@@ -471,7 +491,12 @@ impl Ledger for MemoryStore {
         Ok(self.lock().ledger.get(ws).map_or(0, |l| l.len() as u64))
     }
 
-    async fn ledger_entries(&self, ws: &WorkspaceId, from: u64, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn ledger_entries(
+        &self,
+        ws: &WorkspaceId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
         let st = self.lock();
         let Some(log) = st.ledger.get(ws) else {
             return Ok(Vec::new());
@@ -480,16 +505,29 @@ impl Ledger for MemoryStore {
         Ok(log[from..].iter().take(limit).cloned().collect())
     }
 
-    async fn task_ledger(&self, ws: &WorkspaceId, task: TaskId) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn task_ledger(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
         let st = self.lock();
         Ok(st
             .ledger
             .get(ws)
-            .map(|l| l.iter().filter(|e| e.record.task_id == task).cloned().collect())
+            .map(|l| {
+                l.iter()
+                    .filter(|e| e.record.task_id == task)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
-    async fn save_checkpoint(&self, ws: &WorkspaceId, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+    async fn save_checkpoint(
+        &self,
+        ws: &WorkspaceId,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError> {
         let mut st = self.lock();
         let list = st.checkpoints.entry(ws.clone()).or_default();
         if let Some(existing) = list.iter().find(|c| c.size == checkpoint.size) {
@@ -505,7 +543,10 @@ impl Ledger for MemoryStore {
         Ok(())
     }
 
-    async fn latest_checkpoint(&self, ws: &WorkspaceId) -> Result<Option<StoredCheckpoint>, StoreError> {
+    async fn latest_checkpoint(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
         Ok(self
             .lock()
             .checkpoints
@@ -549,7 +590,8 @@ impl Store for MemoryStore {
             }
             match (st.tasks.get(&w.task.id), w.expected_revision) {
                 (None, None) => {}
-                (Some(cur), Some(rev)) if cur.revision == rev && cur.workspace_id == uow.workspace_id => {}
+                (Some(cur), Some(rev))
+                    if cur.revision == rev && cur.workspace_id == uow.workspace_id => {}
                 _ => {
                     return Err(StoreError::Conflict(format!(
                         "task {} changed concurrently",
@@ -572,7 +614,9 @@ impl Store for MemoryStore {
         if let Some((key, task)) = &mapping_key
             && st.mappings.get(key).is_some_and(|t| t != task)
         {
-            return Err(StoreError::Conflict("external object already mapped".to_owned()));
+            return Err(StoreError::Conflict(
+                "external object already mapped".to_owned(),
+            ));
         }
 
         // Apply.

@@ -78,8 +78,16 @@ macro_rules! provider_suite {
     };
 }
 
-fn verify(h: &dyn ProviderHarness, headers: &http::HeaderMap, body: &[u8]) -> Result<WebhookAuth, ProviderError> {
-    let req = WebhookRequest { method: &http::Method::POST, headers, body };
+fn verify(
+    h: &dyn ProviderHarness,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<WebhookAuth, ProviderError> {
+    let req = WebhookRequest {
+        method: &http::Method::POST,
+        headers,
+        body,
+    };
     h.provider().verify_webhook(&h.context(), &req)
 }
 
@@ -91,7 +99,10 @@ fn key() -> ObjectKey {
 pub async fn signature_accepted(h: Arc<dyn ProviderHarness>) {
     let body = h.sample_webhook(&key());
     let headers = h.sign_webhook(&body, &h.secret());
-    assert!(matches!(verify(&*h, &headers, &body), Ok(WebhookAuth::Verified { .. })));
+    assert!(matches!(
+        verify(&*h, &headers, &body),
+        Ok(WebhookAuth::Verified { .. })
+    ));
 }
 
 /// One changed byte of the body fails verification.
@@ -100,14 +111,20 @@ pub async fn tampered_body_rejected(h: Arc<dyn ProviderHarness>) {
     let headers = h.sign_webhook(&body, &h.secret());
     let last = body.len() - 1;
     body[last] ^= 0x01;
-    assert!(matches!(verify(&*h, &headers, &body), Err(ProviderError::Unauthenticated(_))));
+    assert!(matches!(
+        verify(&*h, &headers, &body),
+        Err(ProviderError::Unauthenticated(_))
+    ));
 }
 
 /// A body signed with another secret fails verification.
 pub async fn wrong_secret_rejected(h: Arc<dyn ProviderHarness>) {
     let body = h.sample_webhook(&key());
     let headers = h.sign_webhook(&body, "not-the-secret");
-    assert!(matches!(verify(&*h, &headers, &body), Err(ProviderError::Unauthenticated(_))));
+    assert!(matches!(
+        verify(&*h, &headers, &body),
+        Err(ProviderError::Unauthenticated(_))
+    ));
 }
 
 /// A body without its signature header fails verification.
@@ -115,7 +132,10 @@ pub async fn missing_signature_rejected(h: Arc<dyn ProviderHarness>) {
     let body = h.sample_webhook(&key());
     let mut headers = h.sign_webhook(&body, &h.secret());
     headers.remove(h.signature_header());
-    assert!(matches!(verify(&*h, &headers, &body), Err(ProviderError::Unauthenticated(_))));
+    assert!(matches!(
+        verify(&*h, &headers, &body),
+        Err(ProviderError::Unauthenticated(_))
+    ));
 }
 
 /// Every fixture parses without error, twice to the same hints.
@@ -124,12 +144,19 @@ pub async fn fixtures_parse_deterministically(h: Arc<dyn ProviderHarness>) {
     assert!(!fixtures.is_empty(), "a provider ships fixtures");
     for (name, body) in fixtures {
         let headers = h.sign_webhook(&body, &h.secret());
-        let req = WebhookRequest { method: &http::Method::POST, headers: &headers, body: &body };
+        let req = WebhookRequest {
+            method: &http::Method::POST,
+            headers: &headers,
+            body: &body,
+        };
         let a = h.provider().parse_webhook(&h.context(), &req);
         let b = h.provider().parse_webhook(&h.context(), &req);
         assert_eq!(a, b, "{name}: parsing is deterministic");
         if let Err(e) = a {
-            assert!(matches!(e, ProviderError::BadInput(_)), "{name}: only BadInput, got {e:?}");
+            assert!(
+                matches!(e, ProviderError::BadInput(_)),
+                "{name}: only BadInput, got {e:?}"
+            );
         }
     }
 }
@@ -143,20 +170,38 @@ fn sample_fields() -> FieldPatch {
 /// Fetch returns what the fake holds.
 pub async fn fetch_returns_remote_state(h: Arc<dyn ProviderHarness>) {
     let key = h.seed_remote(&sample_fields()).await;
-    let got = h.provider().fetch_task(&h.context(), &key).await.unwrap_or_else(|e| panic!("fetch: {e}"));
+    let got = h
+        .provider()
+        .fetch_task(&h.context(), &key)
+        .await
+        .unwrap_or_else(|e| panic!("fetch: {e}"));
     assert_eq!(got.key, key);
     let title = got.fields.get(ordonis_core::Field::Title);
-    assert!(title.is_some_and(|t| t.same_as(&FieldValue::Title("Conformance title".into()))), "{got:?}");
+    assert!(
+        title.is_some_and(|t| t.same_as(&FieldValue::Title("Conformance title".into()))),
+        "{got:?}"
+    );
 }
 
 /// A pushed title reaches the fake.
 pub async fn push_updates_remote(h: Arc<dyn ProviderHarness>) {
     let key = h.seed_remote(&sample_fields()).await;
     let patch = FieldPatch::new().with(FieldValue::Title("Pushed title".into()));
-    let out = h.provider().push(&h.context(), &key, &patch).await.unwrap_or_else(|e| panic!("push: {e}"));
+    let out = h
+        .provider()
+        .push(&h.context(), &key, &patch)
+        .await
+        .unwrap_or_else(|e| panic!("push: {e}"));
     assert_eq!(out.applied, vec![ordonis_core::Field::Title]);
-    let remote = h.remote_state(&key).await.unwrap_or_else(|| panic!("no remote state"));
-    assert!(remote.get(ordonis_core::Field::Title).is_some_and(|t| t.same_as(&FieldValue::Title("Pushed title".into()))));
+    let remote = h
+        .remote_state(&key)
+        .await
+        .unwrap_or_else(|| panic!("no remote state"));
+    assert!(
+        remote
+            .get(ordonis_core::Field::Title)
+            .is_some_and(|t| t.same_as(&FieldValue::Title("Pushed title".into())))
+    );
 }
 
 async fn fault_then_fetch(h: &dyn ProviderHarness, fault: HttpFault) -> ProviderError {
@@ -171,10 +216,21 @@ async fn fault_then_fetch(h: &dyn ProviderHarness, fault: HttpFault) -> Provider
 /// 429 with Retry-After is rate-limited until about then.
 pub async fn rate_limit_classified(h: Arc<dyn ProviderHarness>) {
     let before = time::OffsetDateTime::now_utc();
-    let e = fault_then_fetch(&*h, HttpFault::RateLimited { retry_after_secs: 30 }).await;
-    let until = e.rate_limited_until().unwrap_or_else(|| panic!("not rate limited: {e:?}"));
+    let e = fault_then_fetch(
+        &*h,
+        HttpFault::RateLimited {
+            retry_after_secs: 30,
+        },
+    )
+    .await;
+    let until = e
+        .rate_limited_until()
+        .unwrap_or_else(|| panic!("not rate limited: {e:?}"));
     let secs = (until - before).whole_seconds();
-    assert!((25..=40).contains(&secs), "Retry-After 30 s honoured, got {secs} s");
+    assert!(
+        (25..=40).contains(&secs),
+        "Retry-After 30 s honoured, got {secs} s"
+    );
 }
 
 /// 5xx is retryable.

@@ -73,7 +73,9 @@ pub async fn integration(store: &dyn Store, workspace: &WorkspaceId) -> Integrat
         workspace_id: workspace.clone(),
         provider: ProviderKind::new("fake"),
         config: serde_json::json!({"base_url": "http://127.0.0.1:9"}),
-        secrets: ring.seal(id, &secrets).unwrap_or_else(|e| panic!("seal: {e}")),
+        secrets: ring
+            .seal(id, &secrets)
+            .unwrap_or_else(|e| panic!("seal: {e}")),
         paused_until: None,
         created_at: OffsetDateTime::now_utc(),
     };
@@ -146,7 +148,10 @@ async fn insert_task(store: &dyn Store, workspace: &WorkspaceId) -> Task {
         task: task.clone(),
         expected_revision: None,
     });
-    store.commit(uow).await.unwrap_or_else(|e| panic!("commit: {e}"));
+    store
+        .commit(uow)
+        .await
+        .unwrap_or_else(|e| panic!("commit: {e}"));
     task
 }
 
@@ -163,16 +168,24 @@ pub async fn dedupe_on_delivery_id(store: Arc<dyn Store>) {
     let w = ws("dedupe");
     let rec = integration(&*store, &w).await;
     let first = insert_one(&*store, event(&rec, "dlv-1", Some("OBJ-1"))).await;
-    let InsertOutcome::Inserted(id) = first else { panic!("first insert was {first:?}") };
+    let InsertOutcome::Inserted(id) = first else {
+        panic!("first insert was {first:?}")
+    };
     let again = insert_one(&*store, event(&rec, "dlv-1", Some("OBJ-1"))).await;
     assert_eq!(again, InsertOutcome::Duplicate(id));
     let other = insert_one(&*store, event(&rec, "dlv-2", Some("OBJ-1"))).await;
     assert!(matches!(other, InsertOutcome::Inserted(_)));
-    let all = store.events(&w, &EventFilter::default()).await.unwrap_or_default();
+    let all = store
+        .events(&w, &EventFilter::default())
+        .await
+        .unwrap_or_default();
     assert_eq!(all.len(), 2);
     // The same key under another integration is a different delivery.
     let rec2 = integration(&*store, &w).await;
-    assert!(matches!(insert_one(&*store, event(&rec2, "dlv-1", None)).await, InsertOutcome::Inserted(_)));
+    assert!(matches!(
+        insert_one(&*store, event(&rec2, "dlv-1", None)).await,
+        InsertOutcome::Inserted(_)
+    ));
 }
 
 /// Without a delivery id the body hash is the key: byte-identical bodies are stored once,
@@ -185,11 +198,18 @@ pub async fn dedupe_on_body_hash(store: Arc<dyn Store>) {
     a.dedupe_key = a.body_sha256.clone();
     let mut b = a.clone();
     b.id = EventId::new();
-    let out = store.insert_events(&[a.clone(), b]).await.unwrap_or_else(|e| panic!("{e}"));
+    let out = store
+        .insert_events(&[a.clone(), b])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.len(), 2);
     assert!(matches!(out[0], InsertOutcome::Inserted(id) if id == a.id));
     assert_eq!(out[1], InsertOutcome::Duplicate(a.id));
-    let stored = store.event(&w, a.id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    let stored = store
+        .event(&w, a.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!(stored.body, a.body, "the exact body bytes are kept");
     assert_eq!(stored.dedupe_key, a.body_sha256);
 }
@@ -205,16 +225,38 @@ pub async fn initial_states_kept(store: Arc<dyn Store>) {
     let mut bad = event(&rec, "bad", None);
     bad.state = JobState::Failed;
     bad.note = Some("bad input: not JSON".into());
-    store.insert_events(&[hb.clone(), bad.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.claim_events(&claim("w", 10, 10_000)).await.unwrap_or_default().is_empty());
-    let got = store.event(&w, bad.id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    store
+        .insert_events(&[hb.clone(), bad.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .claim_events(&claim("w", 10, 10_000))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let got = store
+        .event(&w, bad.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!(got.state, JobState::Failed);
     assert_eq!(got.last_error.as_deref(), Some("bad input: not JSON"));
     let failed = store
-        .events(&w, &EventFilter { state: Some(JobState::Failed), ..EventFilter::default() })
+        .events(
+            &w,
+            &EventFilter {
+                state: Some(JobState::Failed),
+                ..EventFilter::default()
+            },
+        )
         .await
         .unwrap_or_default();
-    assert_eq!(failed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![bad.id]);
+    assert_eq!(
+        failed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![bad.id]
+    );
 }
 
 /// Eight workers claiming concurrently never get the same row; together they get them all.
@@ -224,7 +266,10 @@ pub async fn no_row_claimed_twice_by_8_claimers(store: Arc<dyn Store>) {
     let events: Vec<NewInboxEvent> = (0..200)
         .map(|i| event(&rec, &format!("d{i}"), Some(&format!("OBJ-{i}"))))
         .collect();
-    store.insert_events(&events).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .insert_events(&events)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut handles = Vec::new();
     for n in 0..8 {
         let store = store.clone();
@@ -257,16 +302,34 @@ pub async fn lease_expiry_makes_row_claimable(store: Arc<dyn Store>) {
     let w = ws("lease");
     let rec = integration(&*store, &w).await;
     let e = event(&rec, "d1", Some("A"));
-    store.insert_events(std::slice::from_ref(&e)).await.unwrap_or_else(|e| panic!("{e}"));
-    let first = store.claim_events(&claim("w1", 10, 150)).await.unwrap_or_default();
+    store
+        .insert_events(std::slice::from_ref(&e))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = store
+        .claim_events(&claim("w1", 10, 150))
+        .await
+        .unwrap_or_default();
     assert_eq!(first.len(), 1);
-    assert!(store.claim_events(&claim("w2", 10, 150)).await.unwrap_or_default().is_empty());
+    assert!(
+        store
+            .claim_events(&claim("w2", 10, 150))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let second = store.claim_events(&claim("w2", 10, 60_000)).await.unwrap_or_default();
+    let second = store
+        .claim_events(&claim("w2", 10, 60_000))
+        .await
+        .unwrap_or_default();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].id, e.id);
     assert_eq!(second[0].attempts, 2);
-    let lease = second[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
+    let lease = second[0]
+        .lease
+        .clone()
+        .unwrap_or_else(|| panic!("no lease"));
     assert_eq!(lease.owner, "w2");
 }
 
@@ -275,29 +338,62 @@ pub async fn lease_expiry_makes_row_claimable(store: Arc<dyn Store>) {
 pub async fn expired_lease_cannot_complete(store: Arc<dyn Store>) {
     let w = ws("fence");
     let rec = integration(&*store, &w).await;
-    store.insert_events(&[event(&rec, "d1", Some("A"))]).await.unwrap_or_else(|e| panic!("{e}"));
-    let old = store.claim_events(&claim("w1", 1, 100)).await.unwrap_or_default();
+    store
+        .insert_events(&[event(&rec, "d1", Some("A"))])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let old = store
+        .claim_events(&claim("w1", 1, 100))
+        .await
+        .unwrap_or_default();
     let old_lease = old[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let new = store.claim_events(&claim("w2", 1, 60_000)).await.unwrap_or_default();
+    let new = store
+        .claim_events(&claim("w2", 1, 60_000))
+        .await
+        .unwrap_or_default();
     let new_lease = new[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
 
     let task = Task::new(w.clone());
     let mut uow = UnitOfWork::new(w.clone());
-    uow.task = Some(TaskWrite { task: task.clone(), expected_revision: None });
+    uow.task = Some(TaskWrite {
+        task: task.clone(),
+        expected_revision: None,
+    });
     uow.ledger.push(draft(&task, 1));
-    uow.completion = Completion::Inbox { lease: old_lease.clone(), note: None };
+    uow.completion = Completion::Inbox {
+        lease: old_lease.clone(),
+        note: None,
+    };
     let err = store.commit(uow).await.err();
-    assert!(matches!(err, Some(StoreError::LeaseLost(_))), "stale completion: {err:?}");
-    assert!(store.task(&w, task.id).await.unwrap_or_default().is_none(), "nothing written");
+    assert!(
+        matches!(err, Some(StoreError::LeaseLost(_))),
+        "stale completion: {err:?}"
+    );
+    assert!(
+        store.task(&w, task.id).await.unwrap_or_default().is_none(),
+        "nothing written"
+    );
     assert_eq!(store.ledger_size(&w).await.unwrap_or(99), 0);
-    let err = store.fail_event(&old_lease, "late", Retry::At(OffsetDateTime::now_utc())).await;
+    let err = store
+        .fail_event(&old_lease, "late", Retry::At(OffsetDateTime::now_utc()))
+        .await;
     assert!(matches!(err, Err(StoreError::LeaseLost(_))));
 
     let mut ok = UnitOfWork::new(w.clone());
-    ok.completion = Completion::Inbox { lease: new_lease, note: Some("done by w2".into()) };
-    store.commit(ok).await.unwrap_or_else(|e| panic!("current lease: {e}"));
-    let row = store.event(&w, new[0].id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    ok.completion = Completion::Inbox {
+        lease: new_lease,
+        note: Some("done by w2".into()),
+    };
+    store
+        .commit(ok)
+        .await
+        .unwrap_or_else(|e| panic!("current lease: {e}"));
+    let row = store
+        .event(&w, new[0].id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!(row.state, JobState::Done);
 }
 
@@ -307,13 +403,33 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
     let w = ws("dead");
     let rec = integration(&*store, &w).await;
     let e = event(&rec, "d1", Some("A"));
-    store.insert_events(std::slice::from_ref(&e)).await.unwrap_or_else(|e| panic!("{e}"));
-    let c = store.claim_events(&claim("w", 1, 60_000)).await.unwrap_or_default();
+    store
+        .insert_events(std::slice::from_ref(&e))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = store
+        .claim_events(&claim("w", 1, 60_000))
+        .await
+        .unwrap_or_default();
     let lease = c[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
     let later = OffsetDateTime::now_utc() + Duration::from_secs(3600);
-    store.fail_event(&lease, "HTTP 503", Retry::At(later)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.claim_events(&claim("w", 1, 60_000)).await.unwrap_or_default().is_empty(), "not before its time");
-    let row = store.event(&w, e.id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    store
+        .fail_event(&lease, "HTTP 503", Retry::At(later))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .claim_events(&claim("w", 1, 60_000))
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "not before its time"
+    );
+    let row = store
+        .event(&w, e.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!((row.state, row.attempts), (JobState::Pending, 1));
     assert_eq!(row.last_error.as_deref(), Some("HTTP 503"));
 
@@ -322,19 +438,58 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
     let w2 = ws("dead2");
     let rec2 = integration(&*store, &w2).await;
     let e2 = event(&rec2, "d2", Some("B"));
-    store.insert_events(std::slice::from_ref(&e2)).await.unwrap_or_else(|e| panic!("{e}"));
-    let c = store.claim_events(&claim("w", 10, 60_000)).await.unwrap_or_default();
-    let mine = c.iter().find(|x| x.id == e2.id).unwrap_or_else(|| panic!("not claimed"));
+    store
+        .insert_events(std::slice::from_ref(&e2))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = store
+        .claim_events(&claim("w", 10, 60_000))
+        .await
+        .unwrap_or_default();
+    let mine = c
+        .iter()
+        .find(|x| x.id == e2.id)
+        .unwrap_or_else(|| panic!("not claimed"));
     let lease = mine.lease.clone().unwrap_or_else(|| panic!("no lease"));
-    store.fail_event(&lease, "gave up after 8 attempts", Retry::Never(JobState::Dead)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.claim_events(&claim("w", 10, 60_000)).await.unwrap_or_default().iter().all(|x| x.id != e2.id));
-    let dead = store.event(&w2, e2.id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    store
+        .fail_event(
+            &lease,
+            "gave up after 8 attempts",
+            Retry::Never(JobState::Dead),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .claim_events(&claim("w", 10, 60_000))
+            .await
+            .unwrap_or_default()
+            .iter()
+            .all(|x| x.id != e2.id)
+    );
+    let dead = store
+        .event(&w2, e2.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!(dead.state, JobState::Dead);
     assert_eq!(dead.last_error.as_deref(), Some("gave up after 8 attempts"));
-    assert!(store.replay_event(&ws("other"), e2.id).await.is_err(), "replay is tenant-scoped");
-    store.replay_event(&w2, e2.id).await.unwrap_or_else(|e| panic!("{e}"));
-    let again = store.claim_events(&claim("w", 10, 60_000)).await.unwrap_or_default();
-    let back = again.iter().find(|x| x.id == e2.id).unwrap_or_else(|| panic!("replayed row not claimable"));
+    assert!(
+        store.replay_event(&ws("other"), e2.id).await.is_err(),
+        "replay is tenant-scoped"
+    );
+    store
+        .replay_event(&w2, e2.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = store
+        .claim_events(&claim("w", 10, 60_000))
+        .await
+        .unwrap_or_default();
+    let back = again
+        .iter()
+        .find(|x| x.id == e2.id)
+        .unwrap_or_else(|| panic!("replayed row not claimable"));
     assert_eq!(back.attempts, 1, "attempts reset by replay");
 }
 
@@ -342,11 +497,27 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
 pub async fn deferred_retry_does_not_count(store: Arc<dyn Store>) {
     let w = ws("defer");
     let rec = integration(&*store, &w).await;
-    store.insert_events(&[event(&rec, "d1", Some("A"))]).await.unwrap_or_else(|e| panic!("{e}"));
-    let c = store.claim_events(&claim("w", 1, 60_000)).await.unwrap_or_default();
+    store
+        .insert_events(&[event(&rec, "d1", Some("A"))])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = store
+        .claim_events(&claim("w", 1, 60_000))
+        .await
+        .unwrap_or_default();
     let lease = c[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
-    store.fail_event(&lease, "rate limited", Retry::Deferred(OffsetDateTime::now_utc())).await.unwrap_or_else(|e| panic!("{e}"));
-    let c = store.claim_events(&claim("w", 1, 60_000)).await.unwrap_or_default();
+    store
+        .fail_event(
+            &lease,
+            "rate limited",
+            Retry::Deferred(OffsetDateTime::now_utc()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = store
+        .claim_events(&claim("w", 1, 60_000))
+        .await
+        .unwrap_or_default();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].attempts, 1, "the deferred attempt did not count");
 }
@@ -359,16 +530,36 @@ pub async fn per_object_serialization(store: Arc<dyn Store>) {
     let a1 = event(&rec, "a1", Some("A"));
     let a2 = event(&rec, "a2", Some("A"));
     let b1 = event(&rec, "b1", Some("B"));
-    store.insert_events(&[a1.clone(), a2.clone(), b1.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
-    let first = store.claim_events(&claim("w1", 10, 60_000)).await.unwrap_or_default();
+    store
+        .insert_events(&[a1.clone(), a2.clone(), b1.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = store
+        .claim_events(&claim("w1", 10, 60_000))
+        .await
+        .unwrap_or_default();
     let ids: HashSet<EventId> = first.iter().map(|e| e.id).collect();
     assert_eq!(ids, HashSet::from([a1.id, b1.id]), "oldest of each object");
-    assert!(store.claim_events(&claim("w2", 10, 60_000)).await.unwrap_or_default().is_empty(), "A is in flight");
-    let lease = first.iter().find(|e| e.id == a1.id).and_then(|e| e.lease.clone()).unwrap_or_else(|| panic!("no lease"));
+    assert!(
+        store
+            .claim_events(&claim("w2", 10, 60_000))
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "A is in flight"
+    );
+    let lease = first
+        .iter()
+        .find(|e| e.id == a1.id)
+        .and_then(|e| e.lease.clone())
+        .unwrap_or_else(|| panic!("no lease"));
     let mut uow = UnitOfWork::new(w.clone());
     uow.completion = Completion::Inbox { lease, note: None };
     store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
-    let next = store.claim_events(&claim("w2", 10, 60_000)).await.unwrap_or_default();
+    let next = store
+        .claim_events(&claim("w2", 10, 60_000))
+        .await
+        .unwrap_or_default();
     assert_eq!(next.iter().map(|e| e.id).collect::<Vec<_>>(), vec![a2.id]);
 }
 
@@ -378,8 +569,14 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     let w = ws("atomic");
     let rec = integration(&*store, &w).await;
     let task = insert_task(&*store, &w).await;
-    store.insert_events(&[event(&rec, "d1", Some("A"))]).await.unwrap_or_else(|e| panic!("{e}"));
-    let c = store.claim_events(&claim("w", 1, 60_000)).await.unwrap_or_default();
+    store
+        .insert_events(&[event(&rec, "d1", Some("A"))])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = store
+        .claim_events(&claim("w", 1, 60_000))
+        .await
+        .unwrap_or_default();
     let lease = c[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
     let mut changed = task.clone();
     changed.fields.title = "second".into();
@@ -392,33 +589,69 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
         url: None,
     };
     let mut uow = UnitOfWork::new(w.clone());
-    uow.task = Some(TaskWrite { task: changed, expected_revision: Some(2) }); // stored is 1
+    uow.task = Some(TaskWrite {
+        task: changed,
+        expected_revision: Some(2),
+    }); // stored is 1
     uow.mapping = Some((link, task.id));
     uow.ledger = vec![draft(&task, 1), draft(&task, 2)];
     uow.enqueue_push = Some((task.id, rec.id));
-    uow.completion = Completion::Inbox { lease: lease.clone(), note: None };
+    uow.completion = Completion::Inbox {
+        lease: lease.clone(),
+        note: None,
+    };
     let err = store.commit(uow).await.err();
     assert!(matches!(err, Some(StoreError::Conflict(_))), "{err:?}");
-    let stored = store.task(&w, task.id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
-    assert_eq!((stored.fields.title.as_str(), stored.revision), ("first", 1));
-    assert_eq!(store.find_mapping(rec.id, "A", "issue").await.unwrap_or_default(), None);
+    let stored = store
+        .task(&w, task.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
+    assert_eq!(
+        (stored.fields.title.as_str(), stored.revision),
+        ("first", 1)
+    );
+    assert_eq!(
+        store
+            .find_mapping(rec.id, "A", "issue")
+            .await
+            .unwrap_or_default(),
+        None
+    );
     assert_eq!(store.ledger_size(&w).await.unwrap_or(99), 0);
     assert!(store.pushes(&w).await.unwrap_or_default().is_empty());
-    let row = store.event(&w, c[0].id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    let row = store
+        .event(&w, c[0].id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!(row.state, JobState::Processing, "the row was not completed");
     // The same work at the right revision commits whole.
     let mut changed = task.clone();
     changed.fields.title = "second".into();
     changed.revision = 2;
     let mut uow = UnitOfWork::new(w.clone());
-    uow.task = Some(TaskWrite { task: changed, expected_revision: Some(1) });
+    uow.task = Some(TaskWrite {
+        task: changed,
+        expected_revision: Some(1),
+    });
     uow.ledger = vec![draft(&task, 1), draft(&task, 2)];
     uow.enqueue_push = Some((task.id, rec.id));
     uow.completion = Completion::Inbox { lease, note: None };
     let receipt = store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(receipt.entries.iter().map(|e| e.idx).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        receipt.entries.iter().map(|e| e.idx).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     assert!(receipt.outbox.is_some());
-    assert_eq!(store.task(&w, task.id).await.unwrap_or_default().map(|t| t.revision), Some(2));
+    assert_eq!(
+        store
+            .task(&w, task.id)
+            .await
+            .unwrap_or_default()
+            .map(|t| t.revision),
+        Some(2)
+    );
 }
 
 /// One external object maps to one task: mapping it to a second task is a conflict.
@@ -434,16 +667,34 @@ pub async fn mapping_points_to_one_task(store: Arc<dyn Store>) {
     };
     let t1 = Task::new(w.clone());
     let mut uow = UnitOfWork::new(w.clone());
-    uow.task = Some(TaskWrite { task: t1.clone(), expected_revision: None });
+    uow.task = Some(TaskWrite {
+        task: t1.clone(),
+        expected_revision: None,
+    });
     uow.mapping = Some((link.clone(), t1.id));
     store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.find_mapping(rec.id, "10001", "issue").await.unwrap_or_default(), Some(t1.id));
+    assert_eq!(
+        store
+            .find_mapping(rec.id, "10001", "issue")
+            .await
+            .unwrap_or_default(),
+        Some(t1.id)
+    );
     let t2 = Task::new(w.clone());
     let mut uow = UnitOfWork::new(w.clone());
-    uow.task = Some(TaskWrite { task: t2.clone(), expected_revision: None });
+    uow.task = Some(TaskWrite {
+        task: t2.clone(),
+        expected_revision: None,
+    });
     uow.mapping = Some((link, t2.id));
-    assert!(matches!(store.commit(uow).await, Err(StoreError::Conflict(_))));
-    assert!(store.task(&w, t2.id).await.unwrap_or_default().is_none(), "the losing task was not written");
+    assert!(matches!(
+        store.commit(uow).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store.task(&w, t2.id).await.unwrap_or_default().is_none(),
+        "the losing task was not written"
+    );
 }
 
 /// Several pushes queued for one task coalesce into one pending row; a push queued while one is
@@ -457,19 +708,49 @@ pub async fn outbox_coalescing(store: Arc<dyn Store>) {
         uow.enqueue_push = Some((task.id, rec.id));
         uow
     };
-    let a = store.commit(enqueue()).await.unwrap_or_else(|e| panic!("{e}")).outbox;
-    let b = store.commit(enqueue()).await.unwrap_or_else(|e| panic!("{e}")).outbox;
+    let a = store
+        .commit(enqueue())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .outbox;
+    let b = store
+        .commit(enqueue())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .outbox;
     assert!(a.is_some());
     assert_eq!(a, b, "coalesced into one pending push");
-    let claimed = store.claim_pushes(&claim("w", 10, 60_000)).await.unwrap_or_default();
+    let claimed = store
+        .claim_pushes(&claim("w", 10, 60_000))
+        .await
+        .unwrap_or_default();
     assert_eq!(claimed.len(), 1);
-    let c = store.commit(enqueue()).await.unwrap_or_else(|e| panic!("{e}")).outbox;
+    let c = store
+        .commit(enqueue())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .outbox;
     assert_ne!(c, a, "a new pending push while the first is in flight");
-    assert!(store.claim_pushes(&claim("w", 10, 60_000)).await.unwrap_or_default().is_empty(), "one push per task in flight");
+    assert!(
+        store
+            .claim_pushes(&claim("w", 10, 60_000))
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "one push per task in flight"
+    );
     let mut done = UnitOfWork::new(w.clone());
-    done.completion = Completion::Outbox { lease: claimed[0].lease.clone().unwrap_or_else(|| panic!("no lease")) };
+    done.completion = Completion::Outbox {
+        lease: claimed[0]
+            .lease
+            .clone()
+            .unwrap_or_else(|| panic!("no lease")),
+    };
     store.commit(done).await.unwrap_or_else(|e| panic!("{e}"));
-    let next = store.claim_pushes(&claim("w", 10, 60_000)).await.unwrap_or_default();
+    let next = store
+        .claim_pushes(&claim("w", 10, 60_000))
+        .await
+        .unwrap_or_default();
     assert_eq!(next.iter().map(|j| Some(j.id)).collect::<Vec<_>>(), vec![c]);
     assert_eq!(store.pushes(&w).await.unwrap_or_default().len(), 2);
 }
@@ -484,15 +765,36 @@ pub async fn workspaces_are_isolated(store: Arc<dyn Store>) {
     uow.ledger.push(draft(&task, 1));
     store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
     let e = event(&rec_a, "d1", Some("A"));
-    store.insert_events(std::slice::from_ref(&e)).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .insert_events(std::slice::from_ref(&e))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     assert!(store.task(&b, task.id).await.unwrap_or_default().is_none());
     assert!(store.tasks(&b).await.unwrap_or_default().is_empty());
     assert!(store.event(&b, e.id).await.unwrap_or_default().is_none());
-    assert!(store.events(&b, &EventFilter::default()).await.unwrap_or_default().is_empty());
+    assert!(
+        store
+            .events(&b, &EventFilter::default())
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
     assert_eq!(store.ledger_size(&b).await.unwrap_or(99), 0);
-    assert!(store.ledger_entries(&b, 0, 100).await.unwrap_or_default().is_empty());
-    assert!(store.task_ledger(&b, task.id).await.unwrap_or_default().is_empty());
+    assert!(
+        store
+            .ledger_entries(&b, 0, 100)
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(
+        store
+            .task_ledger(&b, task.id)
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
     assert!(store.integrations(&b).await.unwrap_or_default().is_empty());
     assert_eq!(store.tasks(&a).await.unwrap_or_default().len(), 1);
     assert_eq!(store.ledger_size(&a).await.unwrap_or(0), 1);
@@ -500,7 +802,10 @@ pub async fn workspaces_are_isolated(store: Arc<dyn Store>) {
     let mut foreign = UnitOfWork::new(b.clone());
     let mut t = task.clone();
     t.revision = 2;
-    foreign.task = Some(TaskWrite { task: t, expected_revision: Some(1) });
+    foreign.task = Some(TaskWrite {
+        task: t,
+        expected_revision: Some(1),
+    });
     assert!(store.commit(foreign).await.is_err());
 }
 
@@ -508,14 +813,23 @@ pub async fn workspaces_are_isolated(store: Arc<dyn Store>) {
 pub async fn secrets_stored_as_ciphertext(store: Arc<dyn Store>) {
     let w = ws("secrets");
     let rec = integration(&*store, &w).await;
-    let back = store.integration(rec.id).await.unwrap_or_default().unwrap_or_else(|| panic!("missing"));
+    let back = store
+        .integration(rec.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
     assert_eq!(back.secrets, rec.secrets);
     for needle in [&b"PLAINTEXT-API-TOKEN"[..], b"PLAINTEXT-WEBHOOK-SECRET"] {
         assert!(!back.secrets.0.windows(needle.len()).any(|x| x == needle));
     }
     let ring = Keyring::new(SecretKey::from_bytes(1, [7; 32]));
-    let opened = ring.open(rec.id, &back.secrets).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(opened.webhook_secrets, vec!["PLAINTEXT-WEBHOOK-SECRET".to_owned()]);
+    let opened = ring
+        .open(rec.id, &back.secrets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        opened.webhook_secrets,
+        vec!["PLAINTEXT-WEBHOOK-SECRET".to_owned()]
+    );
 }
 
 /// Concurrent writers, some of whose units of work fail on purpose, leave ledger indexes
@@ -536,7 +850,10 @@ pub async fn ledger_indexes_gapless_under_concurrency(store: Arc<dyn Store>) {
                     // Fails on purpose: stale revision.
                     let mut t = task.clone();
                     t.revision = 50;
-                    uow.task = Some(TaskWrite { task: t, expected_revision: Some(49) });
+                    uow.task = Some(TaskWrite {
+                        task: t,
+                        expected_revision: Some(49),
+                    });
                     assert!(store.commit(uow).await.is_err());
                 } else {
                     store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
@@ -550,13 +867,20 @@ pub async fn ledger_indexes_gapless_under_concurrency(store: Arc<dyn Store>) {
     for h in handles {
         expected += h.await.unwrap_or_else(|e| panic!("{e}"));
     }
-    let entries = store.ledger_entries(&w, 0, 10_000).await.unwrap_or_default();
+    let entries = store
+        .ledger_entries(&w, 0, 10_000)
+        .await
+        .unwrap_or_default();
     assert_eq!(entries.len(), expected);
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.idx, i as u64, "gap or reorder at {i}");
         assert_eq!(e.leaf_hash, ordonis_core::vera::leaf_hash(&e.bytes));
     }
-    assert!(entries.iter().all(|e| e.record.cause.id.starts_with("act_")));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.record.cause.id.starts_with("act_"))
+    );
     assert_eq!(store.ledger_size(&w).await.unwrap_or(0), expected as u64);
 }
 
@@ -564,25 +888,69 @@ pub async fn ledger_indexes_gapless_under_concurrency(store: Arc<dyn Store>) {
 pub async fn paused_integration_is_skipped(store: Arc<dyn Store>) {
     let w = ws("paused");
     let rec = integration(&*store, &w).await;
-    store.insert_events(&[event(&rec, "d1", Some("A"))]).await.unwrap_or_else(|e| panic!("{e}"));
     store
-        .set_paused_until(rec.id, Some(OffsetDateTime::now_utc() + Duration::from_secs(3600)))
+        .insert_events(&[event(&rec, "d1", Some("A"))])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.claim_events(&claim("w", 10, 60_000)).await.unwrap_or_default().is_empty());
-    store.set_paused_until(rec.id, None).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.claim_events(&claim("w", 10, 60_000)).await.unwrap_or_default().len(), 1);
+    store
+        .set_paused_until(
+            rec.id,
+            Some(OffsetDateTime::now_utc() + Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .claim_events(&claim("w", 10, 60_000))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    store
+        .set_paused_until(rec.id, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .claim_events(&claim("w", 10, 60_000))
+            .await
+            .unwrap_or_default()
+            .len(),
+        1
+    );
 }
 
 /// Checkpoints are stored per size; the latest is the largest.
 pub async fn checkpoints_saved_and_latest(store: Arc<dyn Store>) {
     let w = ws("cp");
-    assert!(store.latest_checkpoint(&w).await.unwrap_or_default().is_none());
+    assert!(
+        store
+            .latest_checkpoint(&w)
+            .await
+            .unwrap_or_default()
+            .is_none()
+    );
     for size in [1u64, 5, 3] {
-        let cp = ordonis_core::StoredCheckpoint { size, note: format!("note {size}\n") };
-        store.save_checkpoint(&w, &cp).await.unwrap_or_else(|e| panic!("{e}"));
+        let cp = ordonis_core::StoredCheckpoint {
+            size,
+            note: format!("note {size}\n"),
+        };
+        store
+            .save_checkpoint(&w, &cp)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
-    let latest = store.latest_checkpoint(&w).await.unwrap_or_default().unwrap_or_else(|| panic!("none"));
+    let latest = store
+        .latest_checkpoint(&w)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("none"));
     assert_eq!(latest.size, 5);
-    assert!(store.latest_checkpoint(&ws("other")).await.unwrap_or_default().is_none());
+    assert!(
+        store
+            .latest_checkpoint(&ws("other"))
+            .await
+            .unwrap_or_default()
+            .is_none()
+    );
 }

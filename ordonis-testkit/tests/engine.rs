@@ -26,7 +26,8 @@ fn title(t: &str) -> FieldValue {
 
 async fn with_task() -> (Setup, ordonis_core::TaskId) {
     let s = Setup::new(&FieldPolicy::default()).await;
-    s.fake.remote_create("A", &FieldPatch::new().with(title("first")), "alice");
+    s.fake
+        .remote_create("A", &FieldPatch::new().with(title("first")), "alice");
     s.settle(2, 1, &mut rng()).await;
     let id = s.store.tasks(&s.workspace).await.unwrap()[0].id;
     (s, id)
@@ -35,7 +36,8 @@ async fn with_task() -> (Setup, ordonis_core::TaskId) {
 #[tokio::test]
 async fn bad_signatures_store_nothing() {
     let s = Setup::new(&FieldPolicy::default()).await;
-    s.fake.remote_create("A", &FieldPatch::new().with(title("x")), "alice");
+    s.fake
+        .remote_create("A", &FieldPatch::new().with(title("x")), "alice");
     let d = s.fake.take_deliveries().remove(0);
     let post = |headers: http::HeaderMap, body: Bytes| {
         let e = s.engine.clone();
@@ -44,26 +46,59 @@ async fn bad_signatures_store_nothing() {
     };
     let mut tampered = d.body.to_vec();
     tampered[5] ^= 1;
-    assert_eq!(post(d.headers.clone(), Bytes::from(tampered)).await.status, 401);
+    assert_eq!(
+        post(d.headers.clone(), Bytes::from(tampered)).await.status,
+        401
+    );
     let mut missing = d.headers.clone();
     missing.remove(SIGNATURE_HEADER);
     assert_eq!(post(missing, d.body.clone()).await.status, 401);
     let mut wrong = d.headers.clone();
-    wrong.insert(SIGNATURE_HEADER, FakeProvider::sign("other", &d.body).parse().unwrap());
+    wrong.insert(
+        SIGNATURE_HEADER,
+        FakeProvider::sign("other", &d.body).parse().unwrap(),
+    );
     assert_eq!(post(wrong, d.body.clone()).await.status, 401);
-    assert!(s.store.events(&s.workspace, &EventFilter::default()).await.unwrap().is_empty());
-    let unknown = s.engine.ingest(ordonis_core::IntegrationId::new(), &http::Method::POST, &d.headers, d.body.clone()).await;
+    assert!(
+        s.store
+            .events(&s.workspace, &EventFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let unknown = s
+        .engine
+        .ingest(
+            ordonis_core::IntegrationId::new(),
+            &http::Method::POST,
+            &d.headers,
+            d.body.clone(),
+        )
+        .await;
     assert_eq!(unknown.status, 404);
     let big = Bytes::from(vec![b' '; 1024 * 1024 + 1]);
     assert_eq!(post(d.headers.clone(), big).await.status, 413);
-    assert!(s.store.events(&s.workspace, &EventFilter::default()).await.unwrap().is_empty());
+    assert!(
+        s.store
+            .events(&s.workspace, &EventFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The genuine delivery is stored once, however often it comes.
     let first = post(d.headers.clone(), d.body.clone()).await;
     assert!(matches!(first.outcome, IngestOutcome::Stored(_)));
     let again = post(d.headers.clone(), d.body.clone()).await;
     assert_eq!(again.status, 200);
     assert!(matches!(again.outcome, IngestOutcome::Duplicate(_)));
-    assert_eq!(s.store.events(&s.workspace, &EventFilter::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        s.store
+            .events(&s.workspace, &EventFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -71,14 +106,33 @@ async fn unparseable_body_is_kept_failed_and_never_retried() {
     let s = Setup::new(&FieldPolicy::default()).await;
     let body = Bytes::from_static(b"{not json");
     let mut headers = http::HeaderMap::new();
-    headers.insert(SIGNATURE_HEADER, FakeProvider::sign(SECRET, &body).parse().unwrap());
-    let resp = s.engine.ingest(s.integration, &http::Method::POST, &headers, body.clone()).await;
-    assert_eq!(resp.status, 200, "stored, so the provider does not retry it");
-    let events = s.store.events(&s.workspace, &EventFilter::default()).await.unwrap();
+    headers.insert(
+        SIGNATURE_HEADER,
+        FakeProvider::sign(SECRET, &body).parse().unwrap(),
+    );
+    let resp = s
+        .engine
+        .ingest(s.integration, &http::Method::POST, &headers, body.clone())
+        .await;
+    assert_eq!(
+        resp.status, 200,
+        "stored, so the provider does not retry it"
+    );
+    let events = s
+        .store
+        .events(&s.workspace, &EventFilter::default())
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].state, JobState::Failed);
     assert_eq!(events[0].body, body, "the raw body is kept");
-    assert!(events[0].last_error.as_deref().unwrap().contains("bad input"));
+    assert!(
+        events[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("bad input")
+    );
     let report = s.worker(0).drain().await.unwrap();
     assert_eq!(report.claimed, 0);
 }
@@ -86,11 +140,27 @@ async fn unparseable_body_is_kept_failed_and_never_retried() {
 #[tokio::test]
 async fn rate_limit_pauses_the_integration_without_spending_attempts() {
     let (s, task) = with_task().await;
-    s.fake.inject(|f| f.next_calls.push_back(ProviderError::rate_limited_for(Duration::from_secs(3600), "burst")));
-    s.engine.change_task(&s.workspace, task, &Actor::human("u"), &FieldPatch::new().with(title("second"))).await.unwrap();
+    s.fake.inject(|f| {
+        f.next_calls.push_back(ProviderError::rate_limited_for(
+            Duration::from_secs(3600),
+            "burst",
+        ));
+    });
+    s.engine
+        .change_task(
+            &s.workspace,
+            task,
+            &Actor::human("u"),
+            &FieldPatch::new().with(title("second")),
+        )
+        .await
+        .unwrap();
     s.worker(0).drain().await.unwrap();
     let rec = s.store.integration(s.integration).await.unwrap().unwrap();
-    assert!(rec.paused_until.is_some_and(|p| p > time::OffsetDateTime::now_utc()));
+    assert!(
+        rec.paused_until
+            .is_some_and(|p| p > time::OffsetDateTime::now_utc())
+    );
     let push = s.store.pushes(&s.workspace).await.unwrap().remove(0);
     assert_eq!((push.state, push.attempts), (JobState::Pending, 0));
     assert!(push.last_error.unwrap().contains("rate limited"));
@@ -104,10 +174,19 @@ async fn retryable_failures_dead_letter_after_max_attempts_and_replay() {
     let (s, task) = with_task().await;
     s.fake.inject(|f| {
         for _ in 0..4 {
-            f.next_calls.push_back(ProviderError::Retryable("HTTP 503".into()));
+            f.next_calls
+                .push_back(ProviderError::Retryable("HTTP 503".into()));
         }
     });
-    s.engine.change_task(&s.workspace, task, &Actor::human("u"), &FieldPatch::new().with(title("second"))).await.unwrap();
+    s.engine
+        .change_task(
+            &s.workspace,
+            task,
+            &Actor::human("u"),
+            &FieldPatch::new().with(title("second")),
+        )
+        .await
+        .unwrap();
     for _ in 0..200 {
         s.worker(0).drain().await.unwrap();
         let p = s.store.pushes(&s.workspace).await.unwrap().remove(0);
@@ -123,79 +202,183 @@ async fn retryable_failures_dead_letter_after_max_attempts_and_replay() {
     assert!(s.fake.pushes().is_empty());
     s.store.replay_push(&s.workspace, p.id).await.unwrap();
     s.settle(1, 1, &mut rng()).await;
-    assert_eq!(s.fake.remote("A").unwrap().get(Field::Title), Some(&title("second")));
+    assert_eq!(
+        s.fake.remote("A").unwrap().get(Field::Title),
+        Some(&title("second"))
+    );
 }
 
 #[tokio::test]
 async fn refused_change_is_recorded_not_retried() {
     let (s, task) = with_task().await;
     s.fake.inject(|f| {
-        f.refuse.insert(Field::Status, "transition needs a resolution screen".into());
+        f.refuse
+            .insert(Field::Status, "transition needs a resolution screen".into());
     });
     let done = FieldValue::Status(Status::new(StatusCategory::Done, "Done"));
-    let receipt = s.engine.change_task(&s.workspace, task, &Actor::human("u"), &FieldPatch::new().with(done)).await.unwrap();
-    assert_eq!(receipt.entries[0].outcome, Outcome::Requested, "status is provider-owned");
+    let receipt = s
+        .engine
+        .change_task(
+            &s.workspace,
+            task,
+            &Actor::human("u"),
+            &FieldPatch::new().with(done),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt.entries[0].outcome,
+        Outcome::Requested,
+        "status is provider-owned"
+    );
     s.settle(1, 1, &mut rng()).await;
     let log = s.store.task_ledger(&s.workspace, task).await.unwrap();
-    let rejected = log.iter().find(|e| e.record.outcome == Outcome::Rejected).expect("a rejected entry");
+    let rejected = log
+        .iter()
+        .find(|e| e.record.outcome == Outcome::Rejected)
+        .expect("a rejected entry");
     assert!(rejected.record.rule.contains("resolution screen"));
     let t = s.store.task(&s.workspace, task).await.unwrap().unwrap();
-    assert_eq!(t.fields.status.category, StatusCategory::Todo, "the provider kept its value");
+    assert_eq!(
+        t.fields.status.category,
+        StatusCategory::Todo,
+        "the provider kept its value"
+    );
     assert_eq!(s.fake.pushes().len(), 1, "not retried");
     assert_eq!(s.outstanding().await, 0);
 }
 
 #[tokio::test]
 async fn handshake_only_when_expected() {
-    let caps = Capabilities { webhook_snapshots: true, webhook_handshake: true, delivery_ids: true, push: true };
-    let s = Setup::with_fake(&FieldPolicy::default(), FakeProvider::with_capabilities("hs-secret", caps)).await;
+    let caps = Capabilities {
+        webhook_snapshots: true,
+        webhook_handshake: true,
+        delivery_ids: true,
+        push: true,
+    };
+    let s = Setup::with_fake(
+        &FieldPolicy::default(),
+        FakeProvider::with_capabilities("hs-secret", caps),
+    )
+    .await;
     // Setup created the integration with a secret, so it does not expect a handshake.
     let h = FakeProvider::handshake_headers("attacker");
-    let r = s.engine.ingest(s.integration, &http::Method::POST, &h, Bytes::new()).await;
+    let r = s
+        .engine
+        .ingest(s.integration, &http::Method::POST, &h, Bytes::new())
+        .await;
     assert_eq!(r.status, 401);
     s.engine.expect_handshake(s.integration).await.unwrap();
     let h = FakeProvider::handshake_headers("hs-secret");
-    let r = s.engine.ingest(s.integration, &http::Method::POST, &h, Bytes::new()).await;
+    let r = s
+        .engine
+        .ingest(s.integration, &http::Method::POST, &h, Bytes::new())
+        .await;
     assert_eq!(r.status, 200);
-    assert!(r.headers.iter().any(|(k, v)| k == "x-fake-hook-secret" && v == "hs-secret"), "secret echoed");
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "x-fake-hook-secret" && v == "hs-secret"),
+        "secret echoed"
+    );
     // Deliveries signed with the new secret verify; a second handshake is refused.
-    s.fake.remote_create("A", &FieldPatch::new().with(title("x")), "alice");
+    s.fake
+        .remote_create("A", &FieldPatch::new().with(title("x")), "alice");
     let d = s.fake.take_deliveries().remove(0);
-    assert_eq!(s.engine.ingest(s.integration, &http::Method::POST, &d.headers, d.body).await.status, 200);
+    assert_eq!(
+        s.engine
+            .ingest(s.integration, &http::Method::POST, &d.headers, d.body)
+            .await
+            .status,
+        200
+    );
     let again = FakeProvider::handshake_headers("evil");
-    assert_eq!(s.engine.ingest(s.integration, &http::Method::POST, &again, Bytes::new()).await.status, 401);
+    assert_eq!(
+        s.engine
+            .ingest(s.integration, &http::Method::POST, &again, Bytes::new())
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
 async fn rotated_secrets_overlap() {
     let s = Setup::new(&FieldPolicy::default()).await;
-    s.engine.rotate_webhook_secret(s.integration, "second".into()).await.unwrap();
+    s.engine
+        .rotate_webhook_secret(s.integration, "second".into())
+        .await
+        .unwrap();
     let body = Bytes::from_static(b"{\"x\":1}");
     let signed = |secret: &str| {
         let mut h = http::HeaderMap::new();
-        h.insert(SIGNATURE_HEADER, FakeProvider::sign(secret, &body).parse().unwrap());
+        h.insert(
+            SIGNATURE_HEADER,
+            FakeProvider::sign(secret, &body).parse().unwrap(),
+        );
         h
     };
     for secret in [SECRET, "second"] {
-        let r = s.engine.ingest(s.integration, &http::Method::POST, &signed(secret), body.clone()).await;
+        let r = s
+            .engine
+            .ingest(
+                s.integration,
+                &http::Method::POST,
+                &signed(secret),
+                body.clone(),
+            )
+            .await;
         assert_eq!(r.status, 200, "{secret} accepted during overlap");
     }
-    s.engine.rotate_webhook_secret(s.integration, "third".into()).await.unwrap();
-    let r = s.engine.ingest(s.integration, &http::Method::POST, &signed(SECRET), body.clone()).await;
+    s.engine
+        .rotate_webhook_secret(s.integration, "third".into())
+        .await
+        .unwrap();
+    let r = s
+        .engine
+        .ingest(
+            s.integration,
+            &http::Method::POST,
+            &signed(SECRET),
+            body.clone(),
+        )
+        .await;
     assert_eq!(r.status, 401, "the oldest secret retired");
 }
 
 #[tokio::test]
 async fn deleted_remote_becomes_tombstone_and_agents_are_attributed() {
     let (s, task) = with_task().await;
-    let agent = Actor::agent("agt-9", vec![Principal { kind: ActorKind::Human, id: "usr-1".into(), grant: Some("assign-7".into()) }]);
-    s.engine.change_task(&s.workspace, task, &agent, &FieldPatch::new().with(title("by agent"))).await.unwrap();
+    let agent = Actor::agent(
+        "agt-9",
+        vec![Principal {
+            kind: ActorKind::Human,
+            id: "usr-1".into(),
+            grant: Some("assign-7".into()),
+        }],
+    );
+    s.engine
+        .change_task(
+            &s.workspace,
+            task,
+            &agent,
+            &FieldPatch::new().with(title("by agent")),
+        )
+        .await
+        .unwrap();
     s.settle(1, 2, &mut rng()).await;
     let log = s.store.task_ledger(&s.workspace, task).await.unwrap();
     let applied = log.iter().find(|e| e.record.actor.id == "agt-9").unwrap();
     assert_eq!(applied.record.actor.on_behalf_of[0].id, "usr-1");
-    let echo = log.iter().find(|e| e.record.outcome == Outcome::Confirmed).unwrap();
-    assert_eq!(echo.record.cause.parent_action.as_deref(), Some(applied.record.cause.id.as_str()), "the echo points to its cause");
+    let echo = log
+        .iter()
+        .find(|e| e.record.outcome == Outcome::Confirmed)
+        .unwrap();
+    assert_eq!(
+        echo.record.cause.parent_action.as_deref(),
+        Some(applied.record.cause.id.as_str()),
+        "the echo points to its cause"
+    );
     assert!(Actor::agent("agt-9", vec![]).validate().is_err());
 
     s.fake.remote_delete("A", "alice");
@@ -203,7 +386,17 @@ async fn deleted_remote_becomes_tombstone_and_agents_are_attributed() {
     let t = s.store.task(&s.workspace, task).await.unwrap().unwrap();
     assert!(t.deleted, "tombstoned, not removed");
     assert_eq!(t.fields.title, "by agent");
-    assert!(s.engine.change_task(&s.workspace, task, &Actor::human("u"), &FieldPatch::new().with(title("late"))).await.is_err());
+    assert!(
+        s.engine
+            .change_task(
+                &s.workspace,
+                task,
+                &Actor::human("u"),
+                &FieldPatch::new().with(title("late"))
+            )
+            .await
+            .is_err()
+    );
     let n = s.store.ledger_size(&s.workspace).await.unwrap();
     let entries = s.store.ledger_entries(&s.workspace, 0, 1000).await.unwrap();
     assert_eq!(entries.len() as u64, n);
@@ -216,7 +409,15 @@ async fn worker_stops_on_cancellation() {
     let w = s.worker(0);
     let t2 = token.clone();
     let handle = tokio::spawn(async move { w.run(t2).await });
-    s.engine.change_task(&s.workspace, task, &Actor::human("u"), &FieldPatch::new().with(title("live"))).await.unwrap();
+    s.engine
+        .change_task(
+            &s.workspace,
+            task,
+            &Actor::human("u"),
+            &FieldPatch::new().with(title("live")),
+        )
+        .await
+        .unwrap();
     for _ in 0..200 {
         if !s.fake.pushes().is_empty() {
             break;
@@ -225,5 +426,8 @@ async fn worker_stops_on_cancellation() {
     }
     assert_eq!(s.fake.pushes().len(), 1, "the running worker pushed");
     token.cancel();
-    tokio::time::timeout(Duration::from_secs(5), handle).await.expect("stopped in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .expect("stopped in time")
+        .unwrap();
 }

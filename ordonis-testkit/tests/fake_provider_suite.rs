@@ -39,7 +39,10 @@ impl ProviderHarness for FakeHarness {
     }
     fn sign_webhook(&self, body: &[u8], secret: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
-        h.insert(SIGNATURE_HEADER, FakeProvider::sign(secret, body).parse().unwrap());
+        h.insert(
+            SIGNATURE_HEADER,
+            FakeProvider::sign(secret, body).parse().unwrap(),
+        );
         h
     }
     fn signature_header(&self) -> &'static str {
@@ -50,7 +53,10 @@ impl ProviderHarness for FakeHarness {
     }
     fn fixtures(&self) -> Vec<(String, Vec<u8>)> {
         vec![
-            ("changed".into(), self.sample_webhook(&ObjectKey::new("1", "item"))),
+            (
+                "changed".into(),
+                self.sample_webhook(&ObjectKey::new("1", "item")),
+            ),
             ("garbage".into(), b"{]".to_vec()),
         ]
     }
@@ -64,7 +70,10 @@ impl ProviderHarness for FakeHarness {
     }
     async fn fail_next(&self, fault: HttpFault) {
         let e = match fault {
-            HttpFault::RateLimited { retry_after_secs } => ProviderError::rate_limited_for(std::time::Duration::from_secs(retry_after_secs), "retry-after"),
+            HttpFault::RateLimited { retry_after_secs } => ProviderError::rate_limited_for(
+                std::time::Duration::from_secs(retry_after_secs),
+                "retry-after",
+            ),
             HttpFault::ServerError => ProviderError::Retryable("HTTP 503".into()),
             HttpFault::Timeout => ProviderError::Retryable("timed out".into()),
             HttpFault::Unauthorized => ProviderError::Terminal("HTTP 401".into()),
@@ -76,7 +85,9 @@ impl ProviderHarness for FakeHarness {
 }
 
 async fn harness() -> Arc<dyn ProviderHarness> {
-    Arc::new(FakeHarness { fake: Arc::new(FakeProvider::new("unused")) })
+    Arc::new(FakeHarness {
+        fake: Arc::new(FakeProvider::new("unused")),
+    })
 }
 
 ordonis_testkit::provider_suite!(harness);

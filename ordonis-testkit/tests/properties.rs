@@ -24,7 +24,9 @@ fn value(field: Field, tag: &str) -> FieldValue {
     match field {
         Field::Title => FieldValue::Title(format!("title {tag}")),
         Field::Description => FieldValue::Description(format!("text {tag}")),
-        Field::Status => FieldValue::Status(Status::new(StatusCategory::InProgress, format!("S {tag}"))),
+        Field::Status => {
+            FieldValue::Status(Status::new(StatusCategory::InProgress, format!("S {tag}")))
+        }
         Field::Assignee => FieldValue::Assignee(Some(Assignee {
             account_id: format!("acct-{tag}"),
             display_name: None,
@@ -71,7 +73,11 @@ fn policy_strategy() -> impl Strategy<Value = FieldPolicy> {
         let mut p = FieldPolicy::default();
         for (f, (o, d)) in Field::ALL.iter().zip(rules) {
             // Provider-owned outbound-only is refused by validation.
-            let o = if d == Direction::OutboundOnly { Owner::Collabhub } else { o };
+            let o = if d == Direction::OutboundOnly {
+                Owner::Collabhub
+            } else {
+                o
+            };
             p = p.with(*f, o, d);
         }
         p
@@ -109,13 +115,20 @@ async fn the_task(s: &Setup) -> Task {
 /// each must start from the value the previous one left.
 async fn assert_ledger_replays(s: &Setup, task: &Task) {
     let entries = s.store.task_ledger(&s.workspace, task.id).await.unwrap();
-    assert_eq!(entries.iter().filter(|e| e.record.op == Op::Create).count(), 1);
+    assert_eq!(
+        entries.iter().filter(|e| e.record.op == Op::Create).count(),
+        1
+    );
     let mut fields = TaskFields::default();
     for e in &entries {
         let r = &e.record;
-        let (Some(before), Some(after)) = (&r.before, &r.after) else { continue };
-        let changes = matches!(r.outcome, Outcome::Applied | Outcome::Confirmed | Outcome::Conflict)
-            && !before.same_as(after);
+        let (Some(before), Some(after)) = (&r.before, &r.after) else {
+            continue;
+        };
+        let changes = matches!(
+            r.outcome,
+            Outcome::Applied | Outcome::Confirmed | Outcome::Conflict
+        ) && !before.same_as(after);
         if changes {
             let f = after.field();
             assert!(
@@ -129,7 +142,12 @@ async fn assert_ledger_replays(s: &Setup, task: &Task) {
         }
     }
     for f in Field::ALL {
-        assert!(fields.get(f).same_as(&task.fields.get(f)), "ledger replay of {f} gives {:?}, task has {:?}", fields.get(f), task.fields.get(f));
+        assert!(
+            fields.get(f).same_as(&task.fields.get(f)),
+            "ledger replay of {f} gives {:?}, task has {:?}",
+            fields.get(f),
+            task.fields.get(f)
+        );
     }
 }
 

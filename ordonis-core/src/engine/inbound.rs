@@ -7,7 +7,9 @@ use super::{Engine, Loaded};
 use crate::actor::Actor;
 use crate::error::{Error, ProviderError};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
-use crate::provider::{ChangeHint, HintKind, ObjectKey, RemoteTask, WebhookRequest, ms_to_datetime};
+use crate::provider::{
+    ChangeHint, HintKind, ObjectKey, RemoteTask, WebhookRequest, ms_to_datetime,
+};
 use crate::store::{Completion, InboxEvent, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
@@ -65,7 +67,12 @@ pub(crate) fn drafts(
         .collect()
 }
 
-fn lifecycle_draft(task: &Task, op: Op, ctx: &EntryContext, integration: crate::ids::IntegrationId) -> LedgerDraft {
+fn lifecycle_draft(
+    task: &Task,
+    op: Op,
+    ctx: &EntryContext,
+    integration: crate::ids::IntegrationId,
+) -> LedgerDraft {
     LedgerDraft {
         workspace_id: task.workspace_id.clone(),
         integration_id: Some(integration),
@@ -112,7 +119,9 @@ impl Engine {
             .filter(|h| Some(&h.key.external_id) == event.object_key.as_ref())
             .collect();
         let Some(key) = hints.first().map(|h| h.key.clone()) else {
-            return self.finish_event(event, Some("nothing for this object".to_owned())).await;
+            return self
+                .finish_event(event, Some("nothing for this object".to_owned()))
+                .await;
         };
         let remote = self.resolve_remote(&loaded, &key, &hints).await?;
         let actor = hints
@@ -122,7 +131,8 @@ impl Engine {
             .map_or_else(
                 || Actor::service(format!("{}-webhook", loaded.record.provider)),
                 |a| {
-                    let mut actor = Actor::provider_account(loaded.record.provider.as_str(), &a.account_id);
+                    let mut actor =
+                        Actor::provider_account(loaded.record.provider.as_str(), &a.account_id);
                     actor.display_name = a.display_name.clone();
                     actor
                 },
@@ -180,7 +190,8 @@ impl Engine {
                             task.deleted = true;
                             task.revision += 1;
                             task.updated_at = OffsetDateTime::now_utc();
-                            uow.ledger.push(lifecycle_draft(&task, Op::Delete, ctx, integration));
+                            uow.ledger
+                                .push(lifecycle_draft(&task, Op::Delete, ctx, integration));
                             uow.task = Some(TaskWrite {
                                 task,
                                 expected_revision: Some(expected),
@@ -204,7 +215,8 @@ impl Engine {
                                     url: state.url.clone(),
                                 });
                                 uow.mapping = Some((t.external[0].clone(), t.id));
-                                uow.ledger.push(lifecycle_draft(&t, Op::Create, ctx, integration));
+                                uow.ledger
+                                    .push(lifecycle_draft(&t, Op::Create, ctx, integration));
                                 (t, None)
                             }
                         };
@@ -216,9 +228,15 @@ impl Engine {
                         if applied.push {
                             uow.enqueue_push = Some((task.id, integration));
                         }
-                        uow.ledger.extend(drafts(&task, &applied.decisions, ctx, Some(integration)));
+                        uow.ledger.extend(drafts(
+                            &task,
+                            &applied.decisions,
+                            ctx,
+                            Some(integration),
+                        ));
                         if applied.dirty || expected.is_none() {
-                            if let (Some(url), Some(link)) = (&state.url, task.external.first_mut()) {
+                            if let (Some(url), Some(link)) = (&state.url, task.external.first_mut())
+                            {
                                 link.url.get_or_insert_with(|| url.clone());
                             }
                             task.revision += 1;

@@ -88,7 +88,12 @@ impl Engine {
         body: Bytes,
     ) -> IngestResponse {
         if body.len() > self.inner.config.max_body_bytes {
-            return IngestResponse::error(413, IngestOutcome::TooLarge, "too_large", "body too large");
+            return IngestResponse::error(
+                413,
+                IngestOutcome::TooLarge,
+                "too_large",
+                "body too large",
+            );
         }
         let loaded = match self.load(integration_id).await {
             Ok(l) => l,
@@ -200,9 +205,21 @@ impl Engine {
                             .collect();
                         if ignored.len() == hints.len() {
                             let note = format!("not applied: {}", ignored.join(", "));
-                            row(dedupe, delivery_id, Some(key.external_id), JobState::Done, Some(note))
+                            row(
+                                dedupe,
+                                delivery_id,
+                                Some(key.external_id),
+                                JobState::Done,
+                                Some(note),
+                            )
                         } else {
-                            row(dedupe, delivery_id, Some(key.external_id), JobState::Pending, None)
+                            row(
+                                dedupe,
+                                delivery_id,
+                                Some(key.external_id),
+                                JobState::Pending,
+                                None,
+                            )
                         }
                     })
                     .collect()
@@ -232,7 +249,11 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(%integration_id, error = %e, "ingest: store failed");
-                let status = if matches!(e, StoreError::Invalid(_)) { 400 } else { 503 };
+                let status = if matches!(e, StoreError::Invalid(_)) {
+                    400
+                } else {
+                    503
+                };
                 IngestResponse::error(
                     status,
                     IngestOutcome::Unavailable(e.to_string()),
@@ -276,7 +297,11 @@ impl Engine {
                 "could not store the secret",
             );
         }
-        let mut resp = IngestResponse::json(200, IngestOutcome::Handshake, serde_json::json!({"status": "handshake"}));
+        let mut resp = IngestResponse::json(
+            200,
+            IngestOutcome::Handshake,
+            serde_json::json!({"status": "handshake"}),
+        );
         resp.headers.extend(reply_headers);
         resp
     }

@@ -1,7 +1,7 @@
 //! The sync engine: ingest → process → push, over any [`Store`] and [`Provider`]s.
 
-mod ingest;
 mod inbound;
+mod ingest;
 mod outbound;
 mod tasks;
 
@@ -126,7 +126,10 @@ impl Engine {
     /// Creates an integration; its secrets are sealed before the store sees them.
     /// A provider with a webhook handshake and no webhook secret yet starts out expecting
     /// its handshake.
-    pub async fn create_integration(&self, mut new: NewIntegration) -> Result<IntegrationId, Error> {
+    pub async fn create_integration(
+        &self,
+        mut new: NewIntegration,
+    ) -> Result<IntegrationId, Error> {
         let provider = self
             .inner
             .providers
@@ -224,7 +227,10 @@ impl Engine {
 
     /// Commits a unit of work recomputed by `build` until no concurrent writer interferes.
     /// `build` returns `None` when there is nothing to write.
-    pub(crate) async fn commit_with_retry<F, Fut>(&self, mut build: F) -> Result<Vec<LedgerDraft>, Error>
+    pub(crate) async fn commit_with_retry<F, Fut>(
+        &self,
+        mut build: F,
+    ) -> Result<Vec<LedgerDraft>, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<UnitOfWork>, Error>>,

@@ -1,11 +1,12 @@
 //! Verification speed on a generated 1,000,000-entry export (hash only and strict).
 //!
-//! Run with `cargo test --release -p ordonis-core --test vera_bench -- --ignored --nocapture`
-//! (ignored by default: it writes ~700 MB to the temp directory).
+//! Run with `cargo bench -p ordonis-core --bench vera_verify` (writes ~700 MB to the temp
+//! directory; `VERA_BENCH_N` changes the size). Run in test mode (without `--bench`) it checks
+//! a 1,000-entry export only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "data/vera/support.rs"]
+#[path = "../tests/data/vera/support.rs"]
 mod support;
 
 use std::io::BufWriter;
@@ -16,13 +17,12 @@ use ordonis_core::ledger::LedgerEntry;
 use ordonis_core::vera::{Checkpoint, CheckpointSigner, ExportWriter, RootBuilder, log_name};
 use support::{Rng, at, draft, ws};
 
-#[test]
-#[ignore = "benchmark: run in release with --ignored"]
-fn verify_one_million_entries() {
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
     let n: u64 = std::env::var("VERA_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if full { 1_000_000 } else { 1_000 });
     let w = ws("bench");
     let dir = std::env::temp_dir().join(format!("vera-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
