@@ -6,7 +6,7 @@
 //! `prism` on `PATH`, or
 //! `npx --no-install @stoplight/prism-cli@5.14.2`. Without it the test prints a message and
 //! passes, unless `ORDONIS_REQUIRE_PRISM=1`. The spec defaults to
-//! `../../shared/specs/jira_swagger-v3.v3.json` (override with `ORDONIS_JIRA_SPEC`).
+//! `../specs/jira_swagger-v3.v3.json` (override with `ORDONIS_JIRA_SPEC`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ async fn client_requests_match_the_jira_spec() {
     let spec = std::env::var("ORDONIS_JIRA_SPEC").map_or_else(
         |_| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/specs/jira_swagger-v3.v3.json")
+                .join("../specs/jira_swagger-v3.v3.json")
         },
         PathBuf::from,
     );
