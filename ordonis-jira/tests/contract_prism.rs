@@ -101,10 +101,7 @@ fn accepted<T: std::fmt::Debug>(what: &str, r: Result<T, JiraError>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_requests_match_the_jira_spec() {
     let spec = std::env::var("ORDONIS_JIRA_SPEC").map_or_else(
-        |_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../specs/jira_swagger-v3.v3.json")
-        },
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/jira_swagger-v3.v3.json"),
         PathBuf::from,
     );
     if !spec.exists() {
