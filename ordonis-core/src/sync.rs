@@ -126,12 +126,12 @@ pub fn apply_remote(
         if st.base.as_ref().is_some_and(|b| b.same_as(r)) {
             continue; // the provider did not change this field
         }
-        if current.same_as(r) {
+        let local = has_local_change(st, &current);
+        let first_sight = st.base.is_none() && !local;
+        if current.same_as(r) && !(first_sight && current != *r) {
             st.base = Some(r.clone()); // both sides agree already
             continue;
         }
-        let local = has_local_change(st, &current);
-        let first_sight = st.base.is_none() && !local;
         st.base = Some(r.clone());
 
         if first_sight {
