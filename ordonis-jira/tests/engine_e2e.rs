@@ -194,7 +194,11 @@ async fn fixtures_through_ingest_and_status_push() {
     );
     // The first sync imports the provider's own status name, not only its category.
     assert_eq!(task.fields.status.category, StatusCategory::Todo);
-    assert!(!task.fields.status.name.is_empty(), "{:?}", task.fields.status);
+    assert!(
+        !task.fields.status.name.is_empty(),
+        "{:?}",
+        task.fields.status
+    );
     assert_eq!(
         task.fields.assignee.as_ref().map(|a| a.account_id.as_str()),
         Some("712020:f1ad7cfd-7f82-4dc0-85e4-8bc47bcc08e4")
