@@ -79,6 +79,14 @@ fn claimable(
     }
 }
 
+fn count_states(states: impl Iterator<Item = JobState>) -> Vec<(JobState, u64)> {
+    let mut counts: BTreeMap<&'static str, (JobState, u64)> = BTreeMap::new();
+    for s in states {
+        counts.entry(s.as_str()).or_insert((s, 0)).1 += 1;
+    }
+    counts.into_values().collect()
+}
+
 fn paused(st: &State, integration: IntegrationId, at: OffsetDateTime) -> bool {
     st.integrations
         .get(&integration)
@@ -342,11 +350,7 @@ impl Inbox for MemoryStore {
     }
 
     async fn event_counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        let mut counts: BTreeMap<&'static str, (JobState, u64)> = BTreeMap::new();
-        for e in self.lock().events.values() {
-            counts.entry(e.state.as_str()).or_insert((e.state, 0)).1 += 1;
-        }
-        Ok(counts.into_values().collect())
+        Ok(count_states(self.lock().events.values().map(|e| e.state)))
     }
 }
 
@@ -439,11 +443,7 @@ impl Outbox for MemoryStore {
     }
 
     async fn push_counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        let mut counts: BTreeMap<&'static str, (JobState, u64)> = BTreeMap::new();
-        for j in self.lock().outbox.values() {
-            counts.entry(j.state.as_str()).or_insert((j.state, 0)).1 += 1;
-        }
-        Ok(counts.into_values().collect())
+        Ok(count_states(self.lock().outbox.values().map(|j| j.state)))
     }
 }
 

@@ -41,18 +41,7 @@ impl Engine {
     ) -> Result<ChangeReceipt, Error> {
         actor.validate()?;
         let action = ActionId::new();
-        let ctx = EntryContext {
-            actor: actor.clone(),
-            cause: Cause {
-                kind: CauseKind::InternalAction,
-                id: action.to_string(),
-                delivery_id: None,
-                parent_action: None,
-                evidence: None,
-            },
-            occurred_at: None,
-            observed_at: OffsetDateTime::now_utc(),
-        };
+        let ctx = internal_action(actor, action);
         let push_queued = AtomicBool::new(false);
         let store = self.inner.store.clone();
         let entries = self
@@ -120,18 +109,7 @@ impl Engine {
         for st in task.sync.values_mut() {
             st.want = None;
         }
-        let ctx = EntryContext {
-            actor: actor.clone(),
-            cause: Cause {
-                kind: CauseKind::InternalAction,
-                id: action.to_string(),
-                delivery_id: None,
-                parent_action: None,
-                evidence: None,
-            },
-            occurred_at: None,
-            observed_at: OffsetDateTime::now_utc(),
-        };
+        let ctx = internal_action(actor, action);
         let mut uow = UnitOfWork::new(ws.clone());
         uow.ledger = drafts(&task, &applied.decisions, &ctx, None);
         task.revision = 1;
@@ -141,5 +119,21 @@ impl Engine {
         });
         self.inner.store.commit(uow).await?;
         Ok(id)
+    }
+}
+
+/// The ledger context of a change made through the task API.
+fn internal_action(actor: &Actor, action: ActionId) -> EntryContext {
+    EntryContext {
+        actor: actor.clone(),
+        cause: Cause {
+            kind: CauseKind::InternalAction,
+            id: action.to_string(),
+            delivery_id: None,
+            parent_action: None,
+            evidence: None,
+        },
+        occurred_at: None,
+        observed_at: OffsetDateTime::now_utc(),
     }
 }
