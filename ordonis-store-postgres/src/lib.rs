@@ -77,17 +77,27 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `url` with a default pool (10 connections) and applies the migrations.
+    /// Connects to `url` with a default pool ([`PostgresStore::pool_options`], 10
+    /// connections) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
+        let pool = Self::pool_options()
             .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
             .map_err(map_err)?;
         let store = Self::from_pool(pool);
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The pool settings Ordonis recommends: a 10 s acquire timeout, and no test query before
+    /// each acquire (a dead connection fails its statement with a retryable
+    /// [`StoreError::Unavailable`] instead, and the pool replaces it): on the hot path the
+    /// test query is one more round trip per unit of work.
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
     }
 
     /// Wraps an existing pool. Does not migrate: call [`PostgresStore::migrate`] (or the
@@ -487,6 +497,61 @@ const CLAIM_PUSHES: &str = "WITH cand AS MATERIALIZED (
      RETURNING w.id, w.workspace_id, w.task_id, w.integration_id, w.state, w.attempts,
                w.next_attempt_at, w.lease_owner, w.lease_expires_at, w.last_error, w.created_at";
 
+/// Appends one event, or finds the row holding its dedupe key: one statement.
+async fn insert_event(
+    conn: &mut sqlx::PgConnection,
+    ev: &NewInboxEvent,
+) -> Result<InsertOutcome, StoreError> {
+    let row: Option<(Uuid, bool)> = sqlx::query_as(
+        "WITH ins AS (
+            INSERT INTO ordonis.webhook_events
+              (id, workspace_id, integration_id, dedupe_key, delivery_id, object_key,
+               headers, body, body_json, body_sha256, auth, received_at, state, attempts,
+               next_attempt_at, last_error)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp(), $12, 0,
+                    clock_timestamp(), $13)
+            ON CONFLICT (integration_id, dedupe_key) DO NOTHING
+            RETURNING id)
+         SELECT id, true FROM ins
+         UNION ALL
+         SELECT id, false FROM ordonis.webhook_events
+          WHERE integration_id = $3 AND dedupe_key = $4 AND NOT EXISTS (SELECT 1 FROM ins)",
+    )
+    .bind(ev.id.0)
+    .bind(ev.workspace_id.as_str())
+    .bind(ev.integration_id.0)
+    .bind(&ev.dedupe_key)
+    .bind(&ev.delivery_id)
+    .bind(&ev.object_key)
+    .bind(Json(&ev.headers))
+    .bind(ev.body.as_ref())
+    .bind(body_json(&ev.body))
+    .bind(&ev.body_sha256)
+    .bind(&ev.auth)
+    .bind(ev.state.as_str())
+    .bind(&ev.note)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    match row {
+        Some((id, true)) => Ok(InsertOutcome::Inserted(EventId(id))),
+        Some((id, false)) => Ok(InsertOutcome::Duplicate(EventId(id))),
+        // The conflicting row was committed by another transaction after this statement's
+        // snapshot: it is visible to a new statement.
+        None => {
+            let id: Uuid = sqlx::query_scalar(
+                "SELECT id FROM ordonis.webhook_events WHERE integration_id = $1 AND dedupe_key = $2",
+            )
+            .bind(ev.integration_id.0)
+            .bind(&ev.dedupe_key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            Ok(InsertOutcome::Duplicate(EventId(id)))
+        }
+    }
+}
+
 #[async_trait]
 impl Inbox for PostgresStore {
     async fn insert_events(
@@ -498,51 +563,16 @@ impl Inbox for PostgresStore {
                 return Err(InvalidInput::new("state", "a new event cannot be processing").into());
             }
         }
+        // One event (the webhook handler's case) is one statement in autocommit: one round
+        // trip. Several share a transaction.
+        if let [ev] = events {
+            let mut conn = self.pool.acquire().await.map_err(map_err)?;
+            return Ok(vec![insert_event(&mut conn, ev).await?]);
+        }
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
-            let headers = Json(&ev.headers);
-            let inserted: Option<Uuid> = sqlx::query_scalar(
-                "INSERT INTO ordonis.webhook_events
-                   (id, workspace_id, integration_id, dedupe_key, delivery_id, object_key,
-                    headers, body, body_json, body_sha256, auth, received_at, state, attempts,
-                    next_attempt_at, last_error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp(), $12, 0,
-                         clock_timestamp(), $13)
-                 ON CONFLICT (integration_id, dedupe_key) DO NOTHING
-                 RETURNING id",
-            )
-            .bind(ev.id.0)
-            .bind(ev.workspace_id.as_str())
-            .bind(ev.integration_id.0)
-            .bind(&ev.dedupe_key)
-            .bind(&ev.delivery_id)
-            .bind(&ev.object_key)
-            .bind(headers)
-            .bind(ev.body.as_ref())
-            .bind(body_json(&ev.body))
-            .bind(&ev.body_sha256)
-            .bind(&ev.auth)
-            .bind(ev.state.as_str())
-            .bind(&ev.note)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            match inserted {
-                Some(id) => out.push(InsertOutcome::Inserted(EventId(id))),
-                None => {
-                    let id: Uuid = sqlx::query_scalar(
-                        "SELECT id FROM ordonis.webhook_events
-                          WHERE integration_id = $1 AND dedupe_key = $2",
-                    )
-                    .bind(ev.integration_id.0)
-                    .bind(&ev.dedupe_key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    out.push(InsertOutcome::Duplicate(EventId(id)));
-                }
-            }
+            out.push(insert_event(&mut tx, ev).await?);
         }
         tx.commit().await.map_err(map_err)?;
         Ok(out)
@@ -1126,45 +1156,6 @@ impl Store for PostgresStore {
             }
         }
 
-        let mut entries = Vec::with_capacity(uow.ledger.len());
-        if !uow.ledger.is_empty() {
-            let n = i64::try_from(uow.ledger.len()).unwrap_or(i64::MAX);
-            let start: i64 = sqlx::query_scalar(
-                "INSERT INTO ordonis.ledger_heads AS h (workspace_id, size) VALUES ($1, $2)
-                 ON CONFLICT (workspace_id) DO UPDATE SET size = h.size + EXCLUDED.size
-                 RETURNING size - $2",
-            )
-            .bind(ws.as_str())
-            .bind(n)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let start = u64::try_from(start).map_err(|e| backend("ledger head", e))?;
-            let logged_at = now_micros();
-            for (i, draft) in uow.ledger.iter().enumerate() {
-                let idx = start + i as u64;
-                let record =
-                    serde_json::to_string(draft).map_err(|e| backend("ledger record", e))?;
-                let entry = LedgerEntry::seal(draft.clone(), idx, logged_at);
-                sqlx::query(
-                    "INSERT INTO ordonis.vera_ledger
-                       (workspace_id, idx, logged_at, task_id, record, bytes, leaf_hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(ws.as_str())
-                .bind(i64_of(idx)?)
-                .bind(logged_at)
-                .bind(draft.task_id.0)
-                .bind(record)
-                .bind(&entry.bytes)
-                .bind(entry.leaf_hash.as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                entries.push(entry);
-            }
-        }
-
         let mut outbox = None;
         if let Some((task_id, integration_id)) = &uow.enqueue_push {
             sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
@@ -1204,6 +1195,56 @@ impl Store for PostgresStore {
                 }
             };
             outbox = Some(OutboxId(id));
+        }
+
+        // The ledger last: the log head's row lock serializes a workspace's writers, so it is
+        // taken as late as possible and held for two statements and the commit.
+        let mut entries = Vec::with_capacity(uow.ledger.len());
+        if !uow.ledger.is_empty() {
+            let n = i64::try_from(uow.ledger.len()).unwrap_or(i64::MAX);
+            let start: i64 = sqlx::query_scalar(
+                "INSERT INTO ordonis.ledger_heads AS h (workspace_id, size) VALUES ($1, $2)
+                 ON CONFLICT (workspace_id) DO UPDATE SET size = h.size + EXCLUDED.size
+                 RETURNING size - $2",
+            )
+            .bind(ws.as_str())
+            .bind(n)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let start = u64::try_from(start).map_err(|e| backend("ledger head", e))?;
+            let logged_at = now_micros();
+            let (mut idxs, mut tasks, mut records, mut bytes, mut leaves) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (i, draft) in uow.ledger.iter().enumerate() {
+                let idx = start + i as u64;
+                let entry = LedgerEntry::seal(draft.clone(), idx, logged_at);
+                idxs.push(i64_of(idx)?);
+                tasks.push(draft.task_id.0);
+                records
+                    .push(serde_json::to_string(draft).map_err(|e| backend("ledger record", e))?);
+                bytes.push(entry.bytes.clone());
+                leaves.push(entry.leaf_hash.to_vec());
+                entries.push(entry);
+            }
+            // All of the unit's entries in one statement.
+            sqlx::query(
+                "INSERT INTO ordonis.vera_ledger
+                   (workspace_id, idx, logged_at, task_id, record, bytes, leaf_hash)
+                 SELECT $1, e.idx, $2, e.task_id, e.record, e.bytes, e.leaf_hash
+                   FROM UNNEST($3::bigint[], $4::uuid[], $5::text[], $6::bytea[], $7::bytea[])
+                        AS e(idx, task_id, record, bytes, leaf_hash)",
+            )
+            .bind(ws.as_str())
+            .bind(logged_at)
+            .bind(&idxs)
+            .bind(&tasks)
+            .bind(&records)
+            .bind(&bytes)
+            .bind(&leaves)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
 
         tx.commit().await.map_err(map_err)?;

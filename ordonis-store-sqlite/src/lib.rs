@@ -472,28 +472,36 @@ impl Integrations for SqliteStore {
 // ---------------------------------------------------------------------------------------------
 // Inbox
 
+// The candidates are a bounded window (?5 rows) of the due-index, in order, so a claim costs
+// the same with 10 or 100,000 rows waiting; one row per object is then picked from the window.
+// `state IN (...)` repeats the partial index's own condition so SQLite can use it.
 const CLAIM_EVENTS: &str = concat!(
     "UPDATE ordonis_webhook_events
         SET state = 'processing', attempts = attempts + 1, lease_owner = ?3,
             lease_expires_at = ?4
       WHERE id IN (
         SELECT id FROM (
-          SELECT e.id, e.received_at,
+          SELECT c.id, c.received_at,
                  row_number() OVER (
-                   PARTITION BY e.integration_id, COALESCE(e.object_key, hex(e.id))
-                   ORDER BY e.received_at, e.id) AS rn
-            FROM ordonis_webhook_events e
-           WHERE ((e.state = 'pending' AND e.next_attempt_at <= ?1)
-               OR (e.state = 'processing' AND e.lease_expires_at <= ?1))
-             AND NOT EXISTS (SELECT 1 FROM ordonis_integrations i
-                              WHERE i.id = e.integration_id AND i.paused_until > ?1)
-             AND (e.object_key IS NULL OR NOT EXISTS (
-                  SELECT 1 FROM ordonis_webhook_events f
-                   WHERE f.integration_id = e.integration_id
-                     AND f.object_key = e.object_key
-                     AND f.state = 'processing'
-                     AND f.lease_expires_at > ?1
-                     AND f.id <> e.id)))
+                   PARTITION BY c.integration_id, COALESCE(c.object_key, hex(c.id))
+                   ORDER BY c.received_at, c.id) AS rn
+            FROM (
+              SELECT e.id, e.integration_id, e.object_key, e.received_at
+                FROM ordonis_webhook_events e
+               WHERE e.state IN ('pending', 'processing')
+                 AND ((e.state = 'pending' AND e.next_attempt_at <= ?1)
+                   OR (e.state = 'processing' AND e.lease_expires_at <= ?1))
+                 AND NOT EXISTS (SELECT 1 FROM ordonis_integrations i
+                                  WHERE i.id = e.integration_id AND i.paused_until > ?1)
+                 AND (e.object_key IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM ordonis_webhook_events f
+                       WHERE f.integration_id = e.integration_id
+                         AND f.object_key = e.object_key
+                         AND f.state = 'processing'
+                         AND f.lease_expires_at > ?1
+                         AND f.id <> e.id))
+               ORDER BY e.received_at, e.id
+               LIMIT ?5) c)
          WHERE rn = 1
          ORDER BY received_at, id
          LIMIT ?2)
@@ -507,19 +515,24 @@ const CLAIM_PUSHES: &str = concat!(
             lease_expires_at = ?4
       WHERE id IN (
         SELECT id FROM (
-          SELECT o.id, o.created_at,
-                 row_number() OVER (PARTITION BY o.task_id ORDER BY o.created_at, o.id) AS rn
-            FROM ordonis_outbox o
-           WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?1)
-               OR (o.state = 'processing' AND o.lease_expires_at <= ?1))
-             AND NOT EXISTS (SELECT 1 FROM ordonis_integrations i
-                              WHERE i.id = o.integration_id AND i.paused_until > ?1)
-             AND NOT EXISTS (
-                  SELECT 1 FROM ordonis_outbox f
-                   WHERE f.task_id = o.task_id
-                     AND f.state = 'processing'
-                     AND f.lease_expires_at > ?1
-                     AND f.id <> o.id))
+          SELECT c.id, c.created_at,
+                 row_number() OVER (PARTITION BY c.task_id ORDER BY c.created_at, c.id) AS rn
+            FROM (
+              SELECT o.id, o.task_id, o.created_at
+                FROM ordonis_outbox o
+               WHERE o.state IN ('pending', 'processing')
+                 AND ((o.state = 'pending' AND o.next_attempt_at <= ?1)
+                   OR (o.state = 'processing' AND o.lease_expires_at <= ?1))
+                 AND NOT EXISTS (SELECT 1 FROM ordonis_integrations i
+                                  WHERE i.id = o.integration_id AND i.paused_until > ?1)
+                 AND NOT EXISTS (
+                      SELECT 1 FROM ordonis_outbox f
+                       WHERE f.task_id = o.task_id
+                         AND f.state = 'processing'
+                         AND f.lease_expires_at > ?1
+                         AND f.id <> o.id)
+               ORDER BY o.created_at, o.id
+               LIMIT ?5) c)
          WHERE rn = 1
          ORDER BY created_at, id
          LIMIT ?2)
@@ -598,6 +611,7 @@ impl Inbox for SqliteStore {
             .bind(limit_of(req.limit))
             .bind(&req.worker)
             .bind(at.saturating_add(nanos(req.lease)))
+            .bind(limit_of(req.limit.saturating_mul(4).max(16)))
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -748,6 +762,7 @@ impl Outbox for SqliteStore {
             .bind(limit_of(req.limit))
             .bind(&req.worker)
             .bind(at.saturating_add(nanos(req.lease)))
+            .bind(limit_of(req.limit.saturating_mul(4).max(16)))
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ordonis_core::{
     Backoff, Engine, EngineConfig, FieldPolicy, FieldRule, IntegrationConfig, IntegrationId,
-    IntegrationSecrets, JobState, Keyring, NewIntegration, ProviderKind, SecretKey, Worker,
+    IntegrationSecrets, JobState, Keyring, NewIntegration, ProviderKind, SecretKey, Store, Worker,
     WorkerConfig, WorkspaceId,
 };
 
@@ -41,39 +41,8 @@ impl Setup {
     pub async fn with_fake(policy: &FieldPolicy, fake: FakeProvider) -> Self {
         let store = Arc::new(MemoryStore::new());
         let fake = Arc::new(fake);
-        let engine = Engine::builder(store.clone(), Keyring::new(SecretKey::generate(1)))
-            .provider(fake.clone())
-            .config(EngineConfig {
-                max_attempts: 4,
-                backoff: Backoff {
-                    min: Duration::from_millis(1),
-                    max: Duration::from_millis(20),
-                },
-                ..EngineConfig::default()
-            })
-            .build();
-        let workspace = WorkspaceId::new(format!("ws-{}", uuid::Uuid::now_v7()))
-            .unwrap_or_else(|_| unreachable!());
-        let mut config = IntegrationConfig::new("http://fake.invalid");
-        for f in ordonis_core::Field::ALL {
-            let FieldRule { owner, direction } = policy.rule(f);
-            config
-                .field_policy
-                .insert(f, FieldRule { owner, direction });
-        }
-        let integration = engine
-            .create_integration(NewIntegration {
-                workspace_id: workspace.clone(),
-                provider: ProviderKind::new("fake"),
-                config,
-                secrets: IntegrationSecrets {
-                    api_auth: None,
-                    webhook_secrets: vec![SECRET.to_owned()],
-                    app_secret: None,
-                },
-            })
-            .await
-            .unwrap_or_else(|e| panic!("create_integration: {e}"));
+        let (engine, integration, workspace) =
+            engine_with_integration(store.clone(), policy, fake.clone()).await;
         Self {
             store,
             fake,
@@ -154,4 +123,47 @@ impl Setup {
         }
         n
     }
+}
+
+/// An engine over any store with the fake provider, fast retries, and one integration whose
+/// field policy is `policy` (in a fresh workspace): the setup of [`Setup`] for SQL stores.
+pub async fn engine_with_integration(
+    store: Arc<dyn Store>,
+    policy: &FieldPolicy,
+    fake: Arc<FakeProvider>,
+) -> (Engine, IntegrationId, WorkspaceId) {
+    let engine = Engine::builder(store, Keyring::new(SecretKey::generate(1)))
+        .provider(fake)
+        .config(EngineConfig {
+            max_attempts: 4,
+            backoff: Backoff {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(20),
+            },
+            ..EngineConfig::default()
+        })
+        .build();
+    let workspace =
+        WorkspaceId::new(format!("ws-{}", uuid::Uuid::now_v7())).unwrap_or_else(|_| unreachable!());
+    let mut config = IntegrationConfig::new("http://fake.invalid");
+    for f in ordonis_core::Field::ALL {
+        let FieldRule { owner, direction } = policy.rule(f);
+        config
+            .field_policy
+            .insert(f, FieldRule { owner, direction });
+    }
+    let integration = engine
+        .create_integration(NewIntegration {
+            workspace_id: workspace.clone(),
+            provider: ProviderKind::new("fake"),
+            config,
+            secrets: IntegrationSecrets {
+                api_auth: None,
+                webhook_secrets: vec![SECRET.to_owned()],
+                app_secret: None,
+            },
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create_integration: {e}"));
+    (engine, integration, workspace)
 }

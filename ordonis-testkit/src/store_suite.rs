@@ -35,7 +35,8 @@ macro_rules! store_suite {
             per_object_serialization, failed_unit_of_work_leaves_nothing,
             mapping_points_to_one_task, outbox_coalescing, workspaces_are_isolated,
             secrets_stored_as_ciphertext, ledger_indexes_gapless_under_concurrency,
-            paused_integration_is_skipped, checkpoints_saved_and_latest
+            paused_integration_is_skipped, checkpoints_saved_and_latest,
+            engine_changes_verify_offline
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -51,6 +52,8 @@ macro_rules! store_suite {
         )*
     };
 }
+
+pub use crate::ledger_e2e::engine_changes_verify_offline;
 
 fn ws(name: &str) -> WorkspaceId {
     WorkspaceId::new(format!("{name}-{}", uuid::Uuid::now_v7())).unwrap_or_else(|_| unreachable!())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ordonis_core::Store;
 use ordonis_store_postgres::PostgresStore;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// The server URL, `None` to skip. Panics when `ORDONIS_REQUIRE_PG=1` and it is unset.
@@ -85,7 +85,7 @@ impl TestDb {
 
     /// A migrated store on the database with a pool of `max` connections.
     pub async fn store(&self, max: u32) -> PostgresStore {
-        let pool = PgPoolOptions::new()
+        let pool = PostgresStore::pool_options()
             .max_connections(max)
             .connect_with(self.options.clone())
             .await
