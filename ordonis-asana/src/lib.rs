@@ -1,0 +1,37 @@
+//! Ordonis Asana adapter.
+//!
+//! - [`AsanaProvider`] implements [`ordonis_core::Provider`]: the `X-Hook-Secret` handshake
+//!   (answered by the engine only while the integration is creating its webhook),
+//!   `X-Hook-Signature` verification (lowercase hex HMAC-SHA256 of the raw body, constant
+//!   time, every current secret), compact event batches parsed into
+//!   [`ordonis_core::ChangeHint`]s (an empty batch is a heartbeat), a fetch of the task for
+//!   every change (`modified_at` is the source time; 404 or 403 is a tombstone), and pushes
+//!   as one `PUT /tasks/{gid}`.
+//! - [`AsanaClient`] is a thin typed client over `reqwest`: tasks, custom fields, webhook
+//!   create/list/delete, the events endpoint with sync tokens, offset pagination, and
+//!   Asana's per-token concurrency caps (50 reads, 15 writes).
+//! - [`normalize`] maps a task into Ordonis fields under the integration's [`AsanaOptions`]
+//!   (how "in progress" and priority are represented).
+//!
+//! Asana sends no delivery id: the engine deduplicates deliveries by body hash. Delivery is
+//! at most once; the events endpoint ([`AsanaClient::events`]) is the polling fallback.
+//!
+//! ```
+//! use ordonis_core::Provider;
+//! let p = ordonis_asana::AsanaProvider::new().unwrap();
+//! assert_eq!(p.kind().as_str(), "asana");
+//! assert!(p.capabilities().webhook_handshake);
+//! ```
+
+pub mod client;
+pub mod error;
+pub mod normalize;
+pub mod provider;
+pub mod webhook;
+
+pub use client::{
+    AsanaClient, ConcurrencyLimits, CreatedWebhook, EventsPage, ResourceRef, Webhook, WebhookFilter,
+};
+pub use error::AsanaError;
+pub use normalize::{AsanaOptions, InProgressRule};
+pub use provider::AsanaProvider;

@@ -1,0 +1,360 @@
+//! Mapping an Asana task (`GET /tasks/{gid}` `data`) into Ordonis fields, and the
+//! integration options that say how status and priority are represented.
+//!
+//! Everything here works on `serde_json::Value` and ignores what it does not know.
+
+use std::collections::BTreeMap;
+
+use ordonis_core::{
+    Assignee, FieldPatch, FieldValue, Priority, PriorityLevel, Status, StatusCategory,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+/// The status name Ordonis reports for a completed task.
+pub const COMPLETED: &str = "Completed";
+
+/// How a not-completed task counts as "in progress". Asana has only `completed`; teams
+/// express progress with a board section or an enum custom field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InProgressRule {
+    /// The task is in progress while it sits in a section with one of these names (in any of
+    /// its projects; compared case-insensitively).
+    Section {
+        /// Section names ("Doing", "In progress").
+        names: Vec<String>,
+    },
+    /// The task is in progress while this enum custom field holds one of these options.
+    EnumField {
+        /// The custom field's gid.
+        field_gid: String,
+        /// Option names that mean in progress; the first is written when Ordonis moves a task
+        /// to in progress under another name.
+        options: Vec<String>,
+    },
+}
+
+/// Non-secret Asana options, read from the integration's
+/// [`ordonis_core::ProviderContext::options`] (all optional):
+///
+/// ```
+/// let o: ordonis_asana::AsanaOptions = serde_json::from_value(serde_json::json!({
+///     "workspace_gid": "1331",
+///     "in_progress": {"kind": "section", "names": ["Doing"]},
+///     "priority_field_gid": "4578152156",
+///     "priority_levels": {"P0": "highest"}
+/// })).unwrap();
+/// assert_eq!(o.priority_field_gid.as_deref(), Some("4578152156"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsanaOptions {
+    /// The workspace (for listing webhooks).
+    #[serde(default)]
+    pub workspace_gid: Option<String>,
+    /// How "in progress" is represented; without it a task is either to do or done.
+    #[serde(default)]
+    pub in_progress: Option<InProgressRule>,
+    /// The enum custom field that holds priority; without it priority is not synced.
+    #[serde(default)]
+    pub priority_field_gid: Option<String>,
+    /// Option name → level overrides (case-insensitive); other names use
+    /// [`priority_level`]'s defaults.
+    #[serde(default)]
+    pub priority_levels: BTreeMap<String, PriorityLevel>,
+}
+
+impl AsanaOptions {
+    /// Reads options from an integration's JSON; `null` is the default.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        if v.is_null() {
+            return Ok(Self::default());
+        }
+        serde_json::from_value(v.clone()).map_err(|e| format!("invalid Asana options: {e}"))
+    }
+
+    /// The level of a priority option name: an override, else the default mapping.
+    pub fn level_of(&self, name: &str) -> PriorityLevel {
+        let n = name.trim();
+        self.priority_levels
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(n))
+            .map_or_else(|| priority_level(n), |(_, l)| *l)
+    }
+}
+
+/// Maps a priority option name to a level (High, Medium, Low and common aliases); unknown
+/// names are `Medium`.
+pub fn priority_level(name: &str) -> PriorityLevel {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "highest" | "urgent" | "critical" | "blocker" | "p0" | "p1" => PriorityLevel::Highest,
+        "high" | "major" | "p2" => PriorityLevel::High,
+        "low" | "minor" | "p4" => PriorityLevel::Low,
+        "lowest" | "trivial" | "p5" => PriorityLevel::Lowest,
+        _ => PriorityLevel::Medium,
+    }
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Parses Asana's timestamps (RFC 3339, `2019-12-21T03:33:19.007Z`) to epoch ms.
+///
+/// ```
+/// assert_eq!(
+///     ordonis_asana::normalize::parse_time("2019-12-21T03:33:19.007Z"),
+///     Some(1_576_899_199_007)
+/// );
+/// ```
+pub fn parse_time(s: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(s.trim(), &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
+}
+
+/// Formats a date as `YYYY-MM-DD`.
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// The custom field with `gid` on a task, when present.
+pub fn custom_field<'a>(task: &'a Value, gid: &str) -> Option<&'a Value> {
+    task.get("custom_fields")?
+        .as_array()?
+        .iter()
+        .find(|f| str_of(f, "gid") == Some(gid))
+}
+
+/// The name of an enum custom field's current option (`None` when unset or absent).
+pub fn enum_option_name<'a>(task: &'a Value, gid: &str) -> Option<&'a str> {
+    custom_field(task, gid)
+        .and_then(|f| f.get("enum_value"))
+        .and_then(|e| str_of(e, "name"))
+}
+
+/// The names of the sections the task is in (across its projects).
+pub fn section_names(task: &Value) -> Vec<&str> {
+    task.get("memberships")
+        .and_then(Value::as_array)
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m.get("section").and_then(|s| str_of(s, "name")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The task's status: completed → done; else in progress when the rule matches (named by
+/// the section or option); else to do. A to-do or done status carries only its category's
+/// name (`""` for to do, [`COMPLETED`] for done), since Asana has no status names.
+pub fn status_of(task: &Value, opts: &AsanaOptions) -> Option<Status> {
+    let completed = task.get("completed")?.as_bool()?;
+    if completed {
+        return Some(Status::new(StatusCategory::Done, COMPLETED));
+    }
+    let matched = match &opts.in_progress {
+        Some(InProgressRule::Section { names }) => section_names(task)
+            .into_iter()
+            .find(|s| {
+                names
+                    .iter()
+                    .any(|n| n.trim().eq_ignore_ascii_case(s.trim()))
+            })
+            .map(str::to_owned),
+        Some(InProgressRule::EnumField { field_gid, options }) => enum_option_name(task, field_gid)
+            .filter(|o| {
+                options
+                    .iter()
+                    .any(|n| n.trim().eq_ignore_ascii_case(o.trim()))
+            })
+            .map(str::to_owned),
+        None => None,
+    };
+    Some(match matched {
+        Some(name) => Status::new(StatusCategory::InProgress, name),
+        None => Status::new(StatusCategory::Todo, ""),
+    })
+}
+
+/// Reads an Asana user (`{gid, name, email}`); `null` is `None`.
+pub fn assignee_from(v: &Value) -> Option<Assignee> {
+    let gid = str_of(v, "gid").filter(|g| !g.is_empty())?;
+    Some(Assignee {
+        account_id: gid.to_owned(),
+        display_name: str_of(v, "name").map(str::to_owned),
+        email: str_of(v, "email").map(str::to_owned),
+    })
+}
+
+/// The due date: `due_on`, else the UTC date of `due_at`.
+pub fn due_date(task: &Value) -> Option<Date> {
+    str_of(task, "due_on").and_then(parse_date).or_else(|| {
+        str_of(task, "due_at")
+            .and_then(|s| OffsetDateTime::parse(s.trim(), &Rfc3339).ok())
+            .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+    })
+}
+
+/// Maps a task object into a patch. A field absent from the object is absent from the
+/// patch; a field present as `null` is set to its empty value. Priority is read only when
+/// a priority field is configured and present on the task.
+pub fn fields_patch(task: &Value, opts: &AsanaOptions) -> FieldPatch {
+    let mut patch = FieldPatch::new();
+    if !task.is_object() {
+        return patch;
+    }
+    if let Some(n) = str_of(task, "name") {
+        patch.set(FieldValue::Title(n.to_owned()));
+    }
+    if let Some(n) = task.get("notes") {
+        patch.set(FieldValue::Description(
+            n.as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    if let Some(s) = status_of(task, opts) {
+        patch.set(FieldValue::Status(s));
+    }
+    if let Some(a) = task.get("assignee") {
+        patch.set(FieldValue::Assignee(assignee_from(a)));
+    }
+    if task.get("due_on").is_some() || task.get("due_at").is_some() {
+        patch.set(FieldValue::DueDate(due_date(task)));
+    }
+    if let Some(gid) = &opts.priority_field_gid
+        && let Some(f) = custom_field(task, gid)
+    {
+        let p = f
+            .get("enum_value")
+            .and_then(|e| str_of(e, "name"))
+            .map(|name| Priority {
+                level: opts.level_of(name),
+                name: name.to_owned(),
+            });
+        patch.set(FieldValue::Priority(p));
+    }
+    patch
+}
+
+/// The task's `modified_at` in ms.
+pub fn modified_at_ms(task: &Value) -> Option<i64> {
+    str_of(task, "modified_at").and_then(parse_time)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ordonis_core::Field;
+    use serde_json::json;
+
+    fn task() -> Value {
+        json!({
+            "gid": "1", "name": "Buy catnip", "notes": "Mittens", "completed": false,
+            "assignee": {"gid": "12345", "name": "Greg"},
+            "due_on": null, "due_at": "2019-09-15T23:30:00.000Z",
+            "custom_fields": [
+                {"gid": "77", "enum_value": {"gid": "771", "name": "High"}},
+                {"gid": "88", "enum_value": {"gid": "881", "name": "Doing"}}
+            ],
+            "memberships": [{"project": {"gid": "p"}, "section": {"gid": "s", "name": "In Progress"}}],
+            "modified_at": "2012-02-22T02:06:58.147Z"
+        })
+    }
+
+    #[test]
+    fn maps_fields() {
+        let opts = AsanaOptions {
+            priority_field_gid: Some("77".into()),
+            ..AsanaOptions::default()
+        };
+        let p = fields_patch(&task(), &opts);
+        assert_eq!(
+            p.get(Field::Title),
+            Some(&FieldValue::Title("Buy catnip".into()))
+        );
+        assert_eq!(
+            p.get(Field::Status),
+            Some(&FieldValue::Status(Status::new(StatusCategory::Todo, "")))
+        );
+        assert_eq!(
+            p.get(Field::DueDate),
+            Some(&FieldValue::DueDate(parse_date("2019-09-15")))
+        );
+        assert_eq!(
+            p.get(Field::Priority),
+            Some(&FieldValue::Priority(Some(Priority {
+                level: PriorityLevel::High,
+                name: "High".into()
+            })))
+        );
+        let FieldValue::Assignee(Some(a)) = p.get(Field::Assignee).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.account_id, "12345");
+        assert_eq!(modified_at_ms(&task()), Some(1_329_876_418_147));
+        // No priority field configured: no priority.
+        assert!(
+            fields_patch(&task(), &AsanaOptions::default())
+                .get(Field::Priority)
+                .is_none()
+        );
+        assert!(fields_patch(&json!("x"), &opts).is_empty());
+    }
+
+    #[test]
+    fn status_rules() {
+        let mut t = task();
+        let section = AsanaOptions {
+            in_progress: Some(InProgressRule::Section {
+                names: vec!["in progress".into()],
+            }),
+            ..AsanaOptions::default()
+        };
+        assert_eq!(
+            status_of(&t, &section),
+            Some(Status::new(StatusCategory::InProgress, "In Progress"))
+        );
+        let field = AsanaOptions {
+            in_progress: Some(InProgressRule::EnumField {
+                field_gid: "88".into(),
+                options: vec!["Doing".into()],
+            }),
+            ..AsanaOptions::default()
+        };
+        assert_eq!(
+            status_of(&t, &field),
+            Some(Status::new(StatusCategory::InProgress, "Doing"))
+        );
+        t["custom_fields"][1]["enum_value"] = Value::Null;
+        assert_eq!(
+            status_of(&t, &field).unwrap().category,
+            StatusCategory::Todo
+        );
+        t["completed"] = json!(true);
+        assert_eq!(
+            status_of(&t, &section),
+            Some(Status::new(StatusCategory::Done, COMPLETED))
+        );
+    }
+
+    #[test]
+    fn levels_and_options() {
+        let o = AsanaOptions::from_json(&json!({"priority_levels": {"Sev 1": "highest"}})).unwrap();
+        assert_eq!(o.level_of("sev 1"), PriorityLevel::Highest);
+        assert_eq!(o.level_of("Low"), PriorityLevel::Low);
+        assert_eq!(o.level_of("whatever"), PriorityLevel::Medium);
+        assert!(AsanaOptions::from_json(&json!({"in_progress": {"kind": "nope"}})).is_err());
+        assert_eq!(
+            AsanaOptions::from_json(&Value::Null).unwrap(),
+            AsanaOptions::default()
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! [`AsanaProvider`]: the `ordonis_core::Provider` implementation.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ordonis_core::{
+    ApiAuth, Capabilities, ChangeHint, Field, FieldPatch, FieldValue, IntegrationId, ObjectKey,
+    PriorityLevel, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteTask,
+    StatusCategory, WebhookAuth, WebhookRequest,
+};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::client::{AsanaClient, ConcurrencyLimits, DEFAULT_BASE_URL, http_client};
+use crate::error::AsanaError;
+use crate::normalize::{AsanaOptions, InProgressRule, fields_patch, format_date, modified_at_ms};
+use crate::webhook::{
+    self, HOOK_SECRET_HEADER, SIGNATURE_HEADER, TASK, handshake, is_heartbeat, verify_signature,
+};
+
+/// An enum custom field's enabled options: (name, option gid).
+type EnumOptions = Vec<(String, String)>;
+
+/// The Asana provider. One value serves every Asana integration.
+///
+/// Options are read from [`ProviderContext::options`] as [`AsanaOptions`]; the API token is
+/// `secrets.api_auth` (`ApiAuth::Bearer`: a personal access token or an OAuth access token);
+/// the base URL is the context's (empty means [`DEFAULT_BASE_URL`]).
+///
+/// Concurrency caps are shared by every call made with the same token; enum options of the
+/// priority and status fields are resolved by name once and cached per integration (and
+/// refreshed when a name is not found).
+pub struct AsanaProvider {
+    http: reqwest::Client,
+    caps: (usize, usize),
+    limits: Mutex<HashMap<String, Arc<ConcurrencyLimits>>>,
+    enum_cache: Mutex<HashMap<(IntegrationId, String), EnumOptions>>,
+    unsigned_heartbeats: bool,
+}
+
+impl fmt::Debug for AsanaProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsanaProvider")
+            .field("caps", &self.caps)
+            .field("unsigned_heartbeats", &self.unsigned_heartbeats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsanaProvider {
+    /// A provider with the default HTTP client and Asana's concurrency caps.
+    pub fn new() -> Result<Self, AsanaError> {
+        Ok(Self::with_http(http_client()?))
+    }
+
+    /// A provider over a caller-supplied `reqwest` client.
+    pub fn with_http(http: reqwest::Client) -> Self {
+        Self {
+            http,
+            caps: (
+                crate::client::MAX_CONCURRENT_READS,
+                crate::client::MAX_CONCURRENT_WRITES,
+            ),
+            limits: Mutex::default(),
+            enum_cache: Mutex::default(),
+            unsigned_heartbeats: true,
+        }
+    }
+
+    /// Sets the concurrent read and write caps per token (Asana's are 50 and 15).
+    pub fn with_concurrency(mut self, reads: usize, writes: usize) -> Self {
+        self.caps = (reads.max(1), writes.max(1));
+        self
+    }
+
+    /// Whether an unsigned `{"events":[]}` heartbeat is accepted (default: yes; Asana does
+    /// not document whether heartbeats are signed, and one that is signed is always checked).
+    pub fn accept_unsigned_heartbeats(mut self, yes: bool) -> Self {
+        self.unsigned_heartbeats = yes;
+        self
+    }
+
+    fn limits_for(&self, token: &str) -> Arc<ConcurrencyLimits> {
+        let id = hex::encode(Sha256::digest(token.as_bytes()));
+        let Ok(mut map) = self.limits.lock() else {
+            return Arc::new(ConcurrencyLimits::new(self.caps.0, self.caps.1));
+        };
+        map.entry(id)
+            .or_insert_with(|| Arc::new(ConcurrencyLimits::new(self.caps.0, self.caps.1)))
+            .clone()
+    }
+
+    /// A REST client for an integration, sharing the caps of its token.
+    pub fn client(&self, ctx: &ProviderContext) -> Result<AsanaClient, AsanaError> {
+        let auth = ctx.secrets.api_auth.as_ref().ok_or_else(|| {
+            AsanaError::Config("the integration has no Asana API token".to_owned())
+        })?;
+        let base = if ctx.base_url.trim().is_empty() {
+            DEFAULT_BASE_URL
+        } else {
+            &ctx.base_url
+        };
+        let client = AsanaClient::new(self.http.clone(), base, auth)?;
+        let limits = match auth {
+            ApiAuth::Bearer { token } => self.limits_for(token),
+            ApiAuth::Basic { .. } => return Ok(client),
+        };
+        Ok(client.with_limits(limits))
+    }
+
+    /// The integration's options.
+    pub fn options(ctx: &ProviderContext) -> Result<AsanaOptions, AsanaError> {
+        AsanaOptions::from_json(&ctx.options).map_err(AsanaError::Config)
+    }
+
+    fn cached(&self, key: &(IntegrationId, String)) -> Option<EnumOptions> {
+        self.enum_cache.lock().ok()?.get(key).cloned()
+    }
+
+    /// The gid of the first enabled option of enum field `field_gid` that `pick` accepts,
+    /// from the cache, else after (re)loading the field's options.
+    async fn option_gid(
+        &self,
+        ctx: &ProviderContext,
+        client: &AsanaClient,
+        field_gid: &str,
+        pick: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>, AsanaError> {
+        let key = (ctx.integration_id, field_gid.to_owned());
+        let find = |opts: &EnumOptions| {
+            opts.iter()
+                .find(|(name, _)| pick(name))
+                .map(|(_, gid)| gid.clone())
+        };
+        if let Some(found) = self.cached(&key).as_ref().and_then(find) {
+            return Ok(Some(found));
+        }
+        let field = client.get_custom_field(field_gid).await?;
+        let opts: EnumOptions = field
+            .get("enum_options")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|o| o.get("enabled").and_then(Value::as_bool) != Some(false))
+                    .filter_map(|o| {
+                        Some((
+                            o.get("name")?.as_str()?.to_owned(),
+                            o.get("gid")?.as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let found = find(&opts);
+        if let Ok(mut cache) = self.enum_cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, opts);
+        }
+        Ok(found)
+    }
+}
+
+fn header<'a>(req: &'a WebhookRequest<'_>, name: &str) -> Option<&'a str> {
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// What one push wants to write, before option gids are resolved.
+#[derive(Default)]
+struct Plan {
+    data: Map<String, Value>,
+    custom: Map<String, Value>,
+    fields: Vec<Field>,
+    refused: Vec<(Field, String)>,
+}
+
+#[async_trait]
+impl Provider for AsanaProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::new("asana")
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            webhook_snapshots: false,
+            webhook_handshake: true,
+            delivery_ids: false,
+            push: true,
+        }
+    }
+
+    fn verify_webhook(
+        &self,
+        ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<WebhookAuth, ProviderError> {
+        if let Some(secret) = req
+            .headers
+            .get(HOOK_SECRET_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            return handshake(secret);
+        }
+        if let Some(sig) = header(req, SIGNATURE_HEADER) {
+            return verify_signature(sig, &ctx.secrets.webhook_secrets, req.body);
+        }
+        if self.unsigned_heartbeats && is_heartbeat(req.body) {
+            return Ok(WebhookAuth::Verified {
+                method: "unsigned-heartbeat",
+            });
+        }
+        Err(ProviderError::Unauthenticated(
+            "missing X-Hook-Signature (or X-Hook-Secret for a handshake)".to_owned(),
+        ))
+    }
+
+    fn parse_webhook(
+        &self,
+        _ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<Vec<ChangeHint>, ProviderError> {
+        webhook::parse(req.body)
+    }
+
+    async fn fetch_task(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<RemoteTask, ProviderError> {
+        if key.object_type != TASK {
+            return Err(ProviderError::BadInput(format!(
+                "Asana objects of type {:?} are not synced",
+                key.object_type
+            )));
+        }
+        let opts = Self::options(ctx)?;
+        let client = self.client(ctx)?;
+        let task = match client.get_task(&key.external_id).await {
+            Ok(t) => t,
+            // Deleted, or no longer visible to the integration's account: a tombstone.
+            Err(e @ AsanaError::Forbidden { .. }) => {
+                tracing::info!(
+                    integration_id = %ctx.integration_id,
+                    task = %key.external_id,
+                    "Asana answered 403 for the task: treating it as no longer visible"
+                );
+                return Err(ProviderError::NotFound(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(RemoteTask {
+            key: key.clone(),
+            fields: fields_patch(&task, &opts),
+            modified_at_ms: modified_at_ms(&task).unwrap_or(0),
+            url: task
+                .get("permalink_url")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    async fn push(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushOutcome, ProviderError> {
+        let opts = Self::options(ctx)?;
+        let client = self.client(ctx)?;
+        let gid = crate::client::check_gid(&key.external_id)?;
+        let mut plan = Plan::default();
+        for v in patch.values() {
+            match v {
+                FieldValue::Title(t) => {
+                    plan.data.insert("name".into(), Value::String(t.clone()));
+                }
+                FieldValue::Description(d) => {
+                    plan.data.insert("notes".into(), Value::String(d.clone()));
+                }
+                FieldValue::Assignee(a) => {
+                    let v = match a {
+                        Some(a) if !a.account_id.trim().is_empty() => {
+                            Value::String(a.account_id.trim().to_owned())
+                        }
+                        Some(a) => match a.email.as_deref().map(str::trim) {
+                            Some(e) if !e.is_empty() => Value::String(e.to_owned()),
+                            _ => {
+                                plan.refused.push((
+                                    Field::Assignee,
+                                    "the assignee has neither an Asana user gid nor an e-mail"
+                                        .to_owned(),
+                                ));
+                                continue;
+                            }
+                        },
+                        None => Value::Null,
+                    };
+                    plan.data.insert("assignee".into(), v);
+                }
+                FieldValue::DueDate(d) => match d {
+                    Some(d) => {
+                        plan.data
+                            .insert("due_on".into(), Value::String(format_date(*d)));
+                    }
+                    None => {
+                        plan.data.insert("due_on".into(), Value::Null);
+                        plan.data.insert("due_at".into(), Value::Null);
+                    }
+                },
+                FieldValue::Status(s) => match (s.category, &opts.in_progress) {
+                    (StatusCategory::Done, _) => {
+                        plan.data.insert("completed".into(), Value::Bool(true));
+                    }
+                    (StatusCategory::Todo, Some(InProgressRule::EnumField { field_gid, .. })) => {
+                        plan.data.insert("completed".into(), Value::Bool(false));
+                        plan.custom.insert(field_gid.clone(), Value::Null);
+                    }
+                    (StatusCategory::Todo, _) => {
+                        plan.data.insert("completed".into(), Value::Bool(false));
+                    }
+                    (
+                        StatusCategory::InProgress,
+                        Some(InProgressRule::EnumField { field_gid, options }),
+                    ) => {
+                        let wanted = options
+                            .iter()
+                            .find(|o| same_name(o, &s.name))
+                            .or_else(|| options.first())
+                            .cloned();
+                        let Some(wanted) = wanted else {
+                            plan.refused.push((
+                                Field::Status,
+                                "the in-progress rule lists no option".to_owned(),
+                            ));
+                            continue;
+                        };
+                        match self
+                            .option_gid(ctx, &client, field_gid, |n| same_name(n, &wanted))
+                            .await
+                        {
+                            Ok(Some(option)) => {
+                                plan.data.insert("completed".into(), Value::Bool(false));
+                                plan.custom.insert(field_gid.clone(), Value::String(option));
+                            }
+                            Ok(None) => {
+                                plan.refused.push((
+                                    Field::Status,
+                                    format!("the status field has no enabled option {wanted:?}"),
+                                ));
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    (StatusCategory::InProgress, Some(InProgressRule::Section { .. })) => {
+                        plan.refused.push((
+                            Field::Status,
+                            "in progress is a board section in this integration; Ordonis \
+                                 does not move tasks between sections"
+                                .to_owned(),
+                        ));
+                        continue;
+                    }
+                    (StatusCategory::InProgress, None) => {
+                        plan.refused.push((
+                            Field::Status,
+                            "Asana has no in-progress state unless the integration maps \
+                                 one (options.in_progress)"
+                                .to_owned(),
+                        ));
+                        continue;
+                    }
+                },
+                FieldValue::Priority(p) => {
+                    let Some(field_gid) = opts.priority_field_gid.clone() else {
+                        plan.refused.push((
+                            Field::Priority,
+                            "no priority custom field configured (options.priority_field_gid)"
+                                .to_owned(),
+                        ));
+                        continue;
+                    };
+                    let value = match p {
+                        None => Value::Null,
+                        Some(p) => {
+                            let by_name = !p.name.trim().is_empty();
+                            let level: PriorityLevel = p.level;
+                            let found = self
+                                .option_gid(ctx, &client, &field_gid, |n| {
+                                    if by_name {
+                                        same_name(n, &p.name)
+                                    } else {
+                                        opts.level_of(n) == level
+                                    }
+                                })
+                                .await?;
+                            match found {
+                                Some(option) => Value::String(option),
+                                None => {
+                                    plan.refused.push((
+                                        Field::Priority,
+                                        format!(
+                                            "the priority field has no enabled option for {:?}",
+                                            if by_name {
+                                                p.name.clone()
+                                            } else {
+                                                format!("{level:?}")
+                                            }
+                                        ),
+                                    ));
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    plan.custom.insert(field_gid, value);
+                }
+            }
+            plan.fields.push(v.field());
+        }
+        let mut out = PushOutcome {
+            applied: Vec::new(),
+            refused: plan.refused,
+        };
+        if !plan.custom.is_empty() {
+            plan.data
+                .insert("custom_fields".into(), Value::Object(plan.custom));
+        }
+        if plan.data.is_empty() {
+            return Ok(out);
+        }
+        match client.update_task(gid, &plan.data).await {
+            Ok(_) => out.applied.extend(plan.fields),
+            Err(AsanaError::Rejected { status, message }) => {
+                let reason = format!("Asana rejected the update ({status}): {message}");
+                out.refused
+                    .extend(plan.fields.into_iter().map(|f| (f, reason.clone())));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,252 @@
+//! Contract test: every kind of request the client sends is validated by a Prism mock server
+//! started from Asana's OpenAPI document (`specs/asana_oas.yaml`). A request Prism rejects
+//! (4xx with `sl-violations`) fails the test.
+//!
+//! Prism is found through `PRISM_BIN`, `node_modules/.bin/prism` at the workspace root, a
+//! `prism` on `PATH`, or `npx --no-install @stoplight/prism-cli@5.14.2`. Without it the test
+//! prints a message and passes, unless `ORDONIS_REQUIRE_PRISM=1`. The spec defaults to
+//! `../specs/asana_oas.yaml` (override with `ORDONIS_ASANA_SPEC`).
+//!
+//! Prism strips the spec's server base path (`/api/1.0`), so the client's base URL is the
+//! bare Prism address. The Asana document requires auth: Prism answers 401 without a bearer
+//! token, which the test checks too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ordonis_asana::{AsanaClient, AsanaError, WebhookFilter};
+use ordonis_core::ApiAuth;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn required() -> bool {
+    std::env::var("ORDONIS_REQUIRE_PRISM").is_ok_and(|v| v == "1")
+}
+
+fn skip(why: &str) {
+    assert!(!required(), "ORDONIS_REQUIRE_PRISM=1 but {why}");
+    eprintln!("SKIPPED contract test: {why}");
+}
+
+fn prism_command() -> Option<Command> {
+    if let Ok(bin) = std::env::var("PRISM_BIN") {
+        return Some(Command::new(bin));
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/prism");
+    if local.exists() {
+        return Some(Command::new(local));
+    }
+    let ok = |cmd: &mut std::process::Command| {
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ok(std::process::Command::new("prism").arg("--version")) {
+        return Some(Command::new("prism"));
+    }
+    if ok(std::process::Command::new("npx").args([
+        "--no-install",
+        "@stoplight/prism-cli@5.14.2",
+        "--version",
+    ])) {
+        let mut c = Command::new("npx");
+        c.args(["--no-install", "@stoplight/prism-cli@5.14.2"]);
+        return Some(c);
+    }
+    None
+}
+
+async fn start_prism(mut cmd: Command, spec: &std::path::Path) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = cmd
+        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg(spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn prism");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("Prism is listening") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(ready, Ok(true)), "Prism did not start");
+    // Keep draining stdout so Prism never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// A request Prism accepted: success, or a response body our typed client cannot read
+/// (Prism answers with the spec's examples, not Asana's real data).
+fn accepted<T: std::fmt::Debug>(what: &str, r: Result<T, AsanaError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(AsanaError::Decode(_)) => None,
+        Err(e) => panic!("Prism rejected {what}: {e}"),
+    }
+}
+
+fn data(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_requests_match_the_asana_spec() {
+    let spec = std::env::var("ORDONIS_ASANA_SPEC").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/asana_oas.yaml"),
+        PathBuf::from,
+    );
+    if !spec.exists() {
+        return skip(&format!("the spec {} is missing", spec.display()));
+    }
+    let Some(cmd) = prism_command() else {
+        return skip(
+            "Prism is not installed (set PRISM_BIN or install @stoplight/prism-cli@5.14.2)",
+        );
+    };
+    let (_child, base) = start_prism(cmd, &spec).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let client = AsanaClient::new(
+        http,
+        &base,
+        &ApiAuth::Bearer {
+            token: "2/1234/5678:pat".into(),
+        },
+    )
+    .unwrap();
+
+    let task = accepted("GET task", client.get_task("12345").await);
+    if let Some(t) = task {
+        // Prism serves the spec's example task; the mapping reads it.
+        let p = ordonis_asana::normalize::fields_patch(&t, &Default::default());
+        assert!(p.get(ordonis_core::Field::Title).is_some(), "{t}");
+    }
+    accepted(
+        "PUT task (every pushed field)",
+        client
+            .update_task(
+                "12345",
+                &data(json!({
+                    "name": "Buy catnip", "notes": "Mittens", "completed": true,
+                    "assignee": "12345", "due_on": "2019-09-15",
+                    "custom_fields": {"4578152156": "5678904321"}
+                })),
+            )
+            .await,
+    );
+    accepted(
+        "PUT task (clearing, assignee by e-mail)",
+        client
+            .update_task(
+                "12345",
+                &data(json!({"assignee": null, "due_on": null, "due_at": null})),
+            )
+            .await,
+    );
+    accepted(
+        "PUT task (assignee by e-mail)",
+        client
+            .update_task(
+                "12345",
+                &data(json!({"assignee": "gsanchez@example.com", "completed": false})),
+            )
+            .await,
+    );
+    // Known spec deviation: Asana clears an enum custom field with `null` (what the push
+    // sends for an unset priority or a to-do status under an enum rule), but the spec types
+    // `custom_fields` values as non-nullable strings, so Prism flags exactly that property.
+    // Anything else is a failure.
+    match client
+        .update_task(
+            "12345",
+            &data(json!({"custom_fields": {"8765432156": null}})),
+        )
+        .await
+    {
+        Ok(_) | Err(AsanaError::Decode(_)) => {}
+        Err(AsanaError::Rejected { status: 400, .. }) => {
+            let resp = reqwest::Client::new()
+                .put(format!("{base}/tasks/12345"))
+                .bearer_auth("x")
+                .json(&json!({"data": {"custom_fields": {"8765432156": null}}}))
+                .send()
+                .await
+                .unwrap();
+            let violations = resp
+                .headers()
+                .get("sl-violations")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let v: Vec<Value> = serde_json::from_str(&violations).unwrap();
+            assert_eq!(v.len(), 1, "{violations}");
+            assert_eq!(
+                v[0]["message"],
+                "Request body property data.custom_fields.8765432156 must be string",
+                "{violations}"
+            );
+        }
+        Err(e) => panic!("Prism rejected PUT task (clearing a custom field): {e}"),
+    }
+    accepted("GET custom field", client.get_custom_field("12345").await);
+    accepted(
+        "POST webhooks",
+        client
+            .create_webhook(
+                "12345",
+                "https://example.com/integrations/asana/1/webhook",
+                &WebhookFilter::task_sync(),
+            )
+            .await,
+    );
+    accepted(
+        "GET webhooks (all pages)",
+        client.list_webhooks("1331", Some("51648")).await,
+    );
+    accepted("DELETE webhook", client.delete_webhook("12345").await);
+    accepted("GET events (first)", client.events("12345", None).await);
+    accepted(
+        "GET events (with sync)",
+        client
+            .events("12345", Some("de4774f6915eae04714ca93bb2f5ee81"))
+            .await,
+    );
+
+    // The check has teeth: a mistyped body is rejected, and so is a request without a token.
+    let bad = reqwest::Client::new()
+        .put(format!("{base}/tasks/12345"))
+        .bearer_auth("x")
+        .json(&json!({"data": {"name": 123, "completed": "yes", "due_on": "tomorrow"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        bad.status().is_client_error(),
+        "Prism accepted a bad body: {}",
+        bad.status()
+    );
+    assert!(bad.headers().contains_key("sl-violations"));
+    let anon = reqwest::Client::new()
+        .get(format!("{base}/tasks/12345"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+}

@@ -1,0 +1,559 @@
+//! A fake Asana over real HTTP (axum on `127.0.0.1:0`), for end-to-end tests and the
+//! reference server's demo mode.
+//!
+//! It serves the operations `ordonis-asana`'s client uses, over in-memory tasks keyed by gid:
+//!
+//! - `GET /tasks/{gid}` and `PUT /tasks/{gid}` (`{"data": …}` envelope; `assignee` as a gid,
+//!   `custom_fields` as field gid → enum option gid, `null` clears);
+//! - `GET /custom_fields/{gid}` for enum fields made with [`FakeAsana::add_enum_field`];
+//! - `POST /webhooks` **with the handshake**: before answering, it POSTs an `X-Hook-Secret`
+//!   to the target and requires the same header echoed in a 200 or 204; `GET /webhooks`
+//!   (offset pagination) and `DELETE /webhooks/{gid}`.
+//!
+//! Every request needs `Authorization: Bearer <token>` (401 otherwise). Events are compact,
+//! as Asana's are (`{"events": [{action, resource: {gid, resource_type}, user, created_at,
+//! change}]}`), signed with `X-Hook-Signature` (lowercase hex HMAC-SHA256 of the body under
+//! the webhook's secret), and sent to **every** registered webhook (the fake has no project
+//! hierarchy):
+//!
+//! - [`FakeAsana::change_task`] changes a task as a person in Asana would and sends the
+//!   events; [`FakeAsana::delete_task`] deletes one;
+//! - a change made through `PUT /tasks/{gid}` (a push) is echoed back as events, as Asana
+//!   does, unless [`FakeAsana::set_echo`] turned that off.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let asana = ordonis_testkit::fake_asana::FakeAsana::start("demo-token").await?;
+//! let gid = asana.create_task("Write the README");
+//! // Point an `ordonis-asana` integration at `asana.base_url()` with token "demo-token",
+//! // create its webhook through the client, then:
+//! asana
+//!     .change_task(&gid, serde_json::json!({"completed": true}))
+//!     .await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+
+/// The user the REST API acts as (the author of echoed events).
+pub const API_USER: &str = "1000000000000001";
+
+/// The user [`FakeAsana::change_task`] acts as (a person in Asana).
+pub const HUMAN_USER: &str = "1000000000000002";
+
+/// Lowercase hex HMAC-SHA256 of a body, as Asana signs deliveries (`X-Hook-Signature`).
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// A webhook the fake has registered (after a successful handshake).
+#[derive(Clone)]
+pub struct FakeWebhook {
+    /// Its gid.
+    pub gid: String,
+    /// The watched resource's gid.
+    pub resource: String,
+    /// Where deliveries go.
+    pub target: String,
+    /// The secret agreed in the handshake.
+    pub secret: String,
+    /// The filters it was created with, as sent.
+    pub filters: Value,
+}
+
+impl fmt::Debug for FakeWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeWebhook")
+            .field("gid", &self.gid)
+            .field("resource", &self.resource)
+            .field("target", &self.target)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    token: String,
+    tasks: Mutex<BTreeMap<String, Value>>,
+    /// Enum custom fields: gid → `{gid, name, resource_subtype, enum_options}`.
+    fields: Mutex<HashMap<String, Value>>,
+    webhooks: Mutex<Vec<FakeWebhook>>,
+    puts: Mutex<Vec<(String, Value)>>,
+    next_gid: AtomicU64,
+    echo: AtomicBool,
+    http: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn errors(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"errors": [{"message": message}]})),
+    )
+        .into_response()
+}
+
+fn data(status: StatusCode, value: Value) -> Response {
+    (status, axum::Json(json!({ "data": value }))).into_response()
+}
+
+impl Inner {
+    fn gid(&self) -> String {
+        self.next_gid.fetch_add(1, Ordering::SeqCst).to_string()
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| t == self.token)
+    }
+
+    /// Applies `changes` (task fields as `PUT` takes them) to a task; returns the names of
+    /// the fields that changed.
+    fn apply(&self, task: &mut Value, changes: &Map<String, Value>) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (k, v) in changes {
+            match k.as_str() {
+                "assignee" => {
+                    let new = match v {
+                        Value::String(gid) => {
+                            json!({"gid": gid, "resource_type": "user", "name": format!("User {gid}")})
+                        }
+                        _ => Value::Null,
+                    };
+                    if task["assignee"] != new {
+                        task["assignee"] = new;
+                        changed.push(k.clone());
+                    }
+                }
+                "custom_fields" => {
+                    let Some(map) = v.as_object() else { continue };
+                    for (field_gid, option) in map {
+                        let def = lock(&self.fields).get(field_gid).cloned();
+                        let Some(def) = def else { continue };
+                        let enum_value = option.as_str().and_then(|o| {
+                            def["enum_options"]
+                                .as_array()?
+                                .iter()
+                                .find(|opt| opt["gid"] == o)
+                                .cloned()
+                        });
+                        let entry = json!({
+                            "gid": field_gid, "name": def["name"],
+                            "resource_subtype": "enum",
+                            "enum_value": enum_value.unwrap_or(Value::Null)
+                        });
+                        let list = task["custom_fields"].as_array_mut();
+                        let Some(list) = list else { continue };
+                        match list.iter_mut().find(|f| f["gid"] == field_gid.as_str()) {
+                            Some(f) if *f != entry => {
+                                *f = entry;
+                                changed.push(k.clone());
+                            }
+                            Some(_) => {}
+                            None => {
+                                list.push(entry);
+                                changed.push(k.clone());
+                            }
+                        }
+                    }
+                }
+                "name" | "notes" | "completed" | "due_on" | "due_at" if task[k] != *v => {
+                    task[k] = v.clone();
+                    changed.push(k.clone());
+                }
+                _ => {}
+            }
+        }
+        changed.dedup();
+        if !changed.is_empty() {
+            task["modified_at"] = Value::String(now_rfc3339());
+        }
+        changed
+    }
+
+    /// Sends one signed event batch to every webhook; returns how many answered 2xx.
+    async fn deliver(&self, events: Vec<Value>) -> usize {
+        let body = json!({ "events": events }).to_string();
+        let hooks = lock(&self.webhooks).clone();
+        let mut ok = 0;
+        for h in hooks {
+            let sent = self
+                .http
+                .post(&h.target)
+                .header("content-type", "application/json")
+                .header("x-hook-signature", sign(&h.secret, body.as_bytes()))
+                .body(body.clone())
+                .send()
+                .await;
+            if sent.is_ok_and(|r| r.status().is_success()) {
+                ok += 1;
+            }
+        }
+        ok
+    }
+}
+
+fn task_events(gid: &str, user: &str, action: &str, fields: &[String]) -> Vec<Value> {
+    let event = |change: Option<&String>| {
+        let mut e = json!({
+            "user": {"gid": user, "resource_type": "user"},
+            "created_at": now_rfc3339(),
+            "action": action,
+            "resource": {"gid": gid, "resource_type": "task", "resource_subtype": "default_task"},
+            "parent": null
+        });
+        if let Some(f) = change {
+            e["change"] = json!({"field": f, "action": "changed"});
+        }
+        e
+    };
+    if fields.is_empty() {
+        vec![event(None)]
+    } else {
+        fields.iter().map(|f| event(Some(f))).collect()
+    }
+}
+
+/// A running fake Asana. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeAsana {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    stop: CancellationToken,
+}
+
+impl Drop for FakeAsana {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl FakeAsana {
+    /// Starts a fake on `127.0.0.1:0` that accepts `token` as its bearer token.
+    pub async fn start(token: impl Into<String>) -> std::io::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let inner = Arc::new(Inner {
+            token: token.into(),
+            tasks: Mutex::default(),
+            fields: Mutex::default(),
+            webhooks: Mutex::default(),
+            puts: Mutex::default(),
+            next_gid: AtomicU64::new(1_200_000_000_000_001),
+            echo: AtomicBool::new(true),
+            http,
+        });
+        let app = Router::new()
+            .route("/tasks/{gid}", get(get_task).put(put_task))
+            .route("/custom_fields/{gid}", get(get_field))
+            .route("/webhooks", get(list_webhooks).post(create_webhook))
+            .route("/webhooks/{gid}", delete(delete_webhook))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { signal.cancelled().await })
+                .await;
+        });
+        Ok(Self { addr, inner, stop })
+    }
+
+    /// The base URL to configure as the integration's API base (`http://127.0.0.1:<port>`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether pushes (`PUT /tasks/{gid}`) are echoed back as events (default: yes).
+    pub fn set_echo(&self, on: bool) {
+        self.inner.echo.store(on, Ordering::SeqCst);
+    }
+
+    /// Creates a task with a name (not completed, unassigned, no due date); returns its gid.
+    /// No event is sent.
+    pub fn create_task(&self, name: &str) -> String {
+        let gid = self.inner.gid();
+        let task = json!({
+            "gid": gid, "resource_type": "task", "resource_subtype": "default_task",
+            "name": name, "notes": "", "completed": false, "assignee": null,
+            "due_on": null, "due_at": null, "custom_fields": [], "memberships": [],
+            "modified_at": now_rfc3339(),
+            "permalink_url": format!("https://app.asana.com/0/0/{gid}")
+        });
+        lock(&self.inner.tasks).insert(gid.clone(), task);
+        gid
+    }
+
+    /// Adds an enum custom field with these option names; returns the field's gid and the
+    /// options' gids, in order.
+    pub fn add_enum_field(&self, name: &str, options: &[&str]) -> (String, Vec<String>) {
+        let gid = self.inner.gid();
+        let opts: Vec<(String, &str)> = options.iter().map(|o| (self.inner.gid(), *o)).collect();
+        let def = json!({
+            "gid": gid, "resource_type": "custom_field", "name": name,
+            "resource_subtype": "enum",
+            "enum_options": opts.iter().map(|(g, n)| json!({
+                "gid": g, "resource_type": "enum_option", "name": n, "enabled": true
+            })).collect::<Vec<_>>()
+        });
+        lock(&self.inner.fields).insert(gid.clone(), def);
+        (gid, opts.into_iter().map(|(g, _)| g).collect())
+    }
+
+    /// The task as `GET /tasks/{gid}` would return it.
+    pub fn task(&self, gid: &str) -> Option<Value> {
+        lock(&self.inner.tasks).get(gid).cloned()
+    }
+
+    /// The `data` of every `PUT /tasks/{gid}` received, in order, with the task gid.
+    pub fn puts(&self) -> Vec<(String, Value)> {
+        lock(&self.inner.puts).clone()
+    }
+
+    /// The registered webhooks.
+    pub fn webhooks(&self) -> Vec<FakeWebhook> {
+        lock(&self.inner.webhooks).clone()
+    }
+
+    /// Changes a task as a person in Asana would (`changes` as `PUT` takes them: `name`,
+    /// `notes`, `completed`, `assignee` gid, `due_on`, `custom_fields`) and sends one event
+    /// per changed field. Returns how many webhooks accepted the delivery, or `None` when the
+    /// task does not exist.
+    pub async fn change_task(&self, gid: &str, changes: Value) -> Option<usize> {
+        let empty = Map::new();
+        let changes = changes.as_object().unwrap_or(&empty);
+        let changed = {
+            let mut tasks = lock(&self.inner.tasks);
+            let task = tasks.get_mut(gid)?;
+            self.inner.apply(task, changes)
+        };
+        if changed.is_empty() {
+            return Some(0);
+        }
+        Some(
+            self.inner
+                .deliver(task_events(gid, HUMAN_USER, "changed", &changed))
+                .await,
+        )
+    }
+
+    /// Deletes a task and sends the `deleted` event. `None` when it does not exist.
+    pub async fn delete_task(&self, gid: &str) -> Option<usize> {
+        lock(&self.inner.tasks).remove(gid)?;
+        Some(
+            self.inner
+                .deliver(task_events(gid, HUMAN_USER, "deleted", &[]))
+                .await,
+        )
+    }
+
+    /// Sends a heartbeat (`{"events":[]}`, signed) to every webhook.
+    pub async fn heartbeat(&self) -> usize {
+        self.inner.deliver(Vec::new()).await
+    }
+}
+
+async fn get_task(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    match lock(&s.tasks).get(&gid) {
+        Some(t) => data(StatusCode::OK, t.clone()),
+        None => errors(StatusCode::NOT_FOUND, "Unknown object"),
+    }
+}
+
+async fn put_task(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    let Some(changes) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("data").and_then(Value::as_object).cloned())
+    else {
+        return errors(StatusCode::BAD_REQUEST, "data: Missing input");
+    };
+    let (task, changed) = {
+        let mut tasks = lock(&s.tasks);
+        let Some(task) = tasks.get_mut(&gid) else {
+            return errors(StatusCode::NOT_FOUND, "Unknown object");
+        };
+        let changed = s.apply(task, &changes);
+        (task.clone(), changed)
+    };
+    lock(&s.puts).push((gid.clone(), Value::Object(changes)));
+    if !changed.is_empty() && s.echo.load(Ordering::SeqCst) {
+        let inner = s.clone();
+        tokio::spawn(async move {
+            inner
+                .deliver(task_events(&gid, API_USER, "changed", &changed))
+                .await;
+        });
+    }
+    data(StatusCode::OK, task)
+}
+
+async fn get_field(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    match lock(&s.fields).get(&gid) {
+        Some(f) => data(StatusCode::OK, f.clone()),
+        None => errors(StatusCode::NOT_FOUND, "Unknown object"),
+    }
+}
+
+fn webhook_json(h: &FakeWebhook) -> Value {
+    json!({
+        "gid": h.gid, "resource_type": "webhook",
+        "resource": {"gid": h.resource}, "target": h.target,
+        "active": true, "filters": h.filters
+    })
+}
+
+async fn create_webhook(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let d = &req["data"];
+    let (Some(resource), Some(target)) = (d["resource"].as_str(), d["target"].as_str()) else {
+        return errors(StatusCode::BAD_REQUEST, "resource, target: Missing input");
+    };
+    // The handshake: the secret goes to the target, which must echo it.
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let answer = s
+        .http
+        .post(target)
+        .header("x-hook-secret", &secret)
+        .send()
+        .await;
+    let echoed = match answer {
+        Ok(r) if r.status() == 200 || r.status() == 204 => r
+            .headers()
+            .get("x-hook-secret")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == secret),
+        _ => false,
+    };
+    if !echoed {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "The remote server did not respond with the handshake secret.",
+        );
+    }
+    let hook = FakeWebhook {
+        gid: s.gid(),
+        resource: resource.to_owned(),
+        target: target.to_owned(),
+        secret: secret.clone(),
+        filters: d.get("filters").cloned().unwrap_or_else(|| json!([])),
+    };
+    let body = json!({"data": webhook_json(&hook), "X-Hook-Secret": secret});
+    lock(&s.webhooks).push(hook);
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+async fn list_webhooks(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    if !q.contains_key("workspace") {
+        return errors(StatusCode::BAD_REQUEST, "workspace: Missing input");
+    }
+    let all: Vec<Value> = lock(&s.webhooks)
+        .iter()
+        .filter(|h| q.get("resource").is_none_or(|r| *r == h.resource))
+        .map(webhook_json)
+        .collect();
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(all.len().max(1))
+        .clamp(1, 100);
+    let start = q
+        .get("offset")
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    let next = if end < all.len() {
+        json!({"offset": end.to_string(), "path": format!("/webhooks?offset={end}"), "uri": ""})
+    } else {
+        Value::Null
+    };
+    axum::Json(json!({"data": page, "next_page": next})).into_response()
+}
+
+async fn delete_webhook(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    let mut hooks = lock(&s.webhooks);
+    let before = hooks.len();
+    hooks.retain(|h| h.gid != gid);
+    if hooks.len() == before {
+        return errors(StatusCode::NOT_FOUND, "Unknown object");
+    }
+    data(StatusCode::OK, json!({}))
+}
