@@ -8,7 +8,10 @@
 //!   with fault injection.
 
 pub mod fake;
+pub mod fake_asana;
+pub mod fake_jira;
 pub mod harness;
+pub mod ledger_e2e;
 pub mod memory;
 pub mod provider_suite;
 pub mod store_suite;

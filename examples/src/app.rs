@@ -1,0 +1,318 @@
+//! The application: store, engine, state, router, in-process workers, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hmac::{Hmac, KeyInit, Mac};
+use ordonis_core::vera::CheckpointSigner;
+use ordonis_core::{Engine, Keyring, SecretKey, Store, Worker, WorkerConfig};
+use ordonis_store_postgres::PostgresStore;
+use ordonis_store_sqlite::SqliteStore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
+use crate::locator::Locator;
+use crate::metrics::Metrics;
+
+/// Largest JSON body the admin API and the UI accept.
+pub const API_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long shutdown may take before in-flight work is abandoned (its lease expires and
+/// another worker takes it).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+/// The shared parts.
+pub struct Shared {
+    /// The engine.
+    pub engine: Engine,
+    /// The store (also the ledger).
+    pub store: Arc<dyn Store>,
+    /// Workspace lookups.
+    pub locator: Locator,
+    /// Signs VERA checkpoints (key derived from the secret key).
+    pub signer: CheckpointSigner,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Wakes in-process workers when work arrives.
+    pub wake: Arc<Notify>,
+    /// Base URL for `webhook_url`s.
+    pub public_url: String,
+    /// Whether any provider `base_url` is accepted.
+    pub allow_any_provider_url: bool,
+    token_digest: [u8; 32],
+    session: String,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.inner
+    }
+}
+
+impl Shared {
+    /// Whether a presented admin token is the right one (constant time).
+    pub fn token_ok(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(d.ct_eq(&self.token_digest))
+    }
+
+    /// The UI session cookie value (derived from the token, so the cookie never holds it).
+    pub fn session_value(&self) -> &str {
+        &self.session
+    }
+
+    /// Whether a presented session cookie is valid (constant time).
+    pub fn session_ok(&self, presented: &str) -> bool {
+        presented.len() == self.session.len()
+            && bool::from(presented.as_bytes().ct_eq(self.session.as_bytes()))
+    }
+}
+
+/// Opens the store a database URL names (migrating it) and its locator.
+pub async fn open_store(backend: &Backend) -> Result<(Arc<dyn Store>, Locator), String> {
+    match backend {
+        Backend::Postgres(url) => {
+            let s = PostgresStore::connect(url)
+                .await
+                .map_err(|e| format!("PostgreSQL: {e}"))?;
+            let loc = Locator::Postgres(s.pool().clone());
+            Ok((Arc::new(s), loc))
+        }
+        Backend::Sqlite { url, .. } => {
+            let s = SqliteStore::open(url)
+                .await
+                .map_err(|e| format!("SQLite: {e}"))?;
+            let loc = Locator::Sqlite(s.pool().clone());
+            Ok((Arc::new(s), loc))
+        }
+    }
+}
+
+fn derive(key_hex: &str, label: &[u8]) -> Result<[u8; 32], String> {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key_hex.as_bytes()).map_err(|e| e.to_string())?;
+    mac.update(label);
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// Builds the engine over a store with the registered providers.
+pub fn engine(
+    store: Arc<dyn Store>,
+    secret_key_hex: &str,
+    metrics: &Arc<Metrics>,
+) -> Result<Engine, String> {
+    let key = SecretKey::from_hex(1, secret_key_hex)
+        .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?;
+    let mut b = Engine::builder(store, Keyring::new(key));
+    for p in crate::providers::registry(metrics)? {
+        b = b.provider(p);
+    }
+    Ok(b.build())
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state (for tests and the demo).
+    pub state: AppState,
+    /// Where the admin token came from.
+    pub admin_token: Resolved,
+    /// Where the secret key came from.
+    pub secret_key_origin: Origin,
+    shutdown: CancellationToken,
+    http: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the store, binds, and starts serving and (with `workers > 0`) working.
+    pub async fn start(config: &Config) -> Result<Self, String> {
+        let backend = Backend::parse(&config.database_url);
+        let admin_token = resolve_secret(
+            config.admin_token.as_deref(),
+            &backend,
+            "admin-token",
+            "ORDONIS_ADMIN_TOKEN",
+        )?;
+        let secret_key = resolve_secret(
+            config.secret_key.as_deref(),
+            &backend,
+            "secret-key",
+            "ORDONIS_SECRET_KEY",
+        )?;
+        let (store, locator) = open_store(&backend).await?;
+        let metrics = Arc::new(Metrics::default());
+        let engine = engine(store.clone(), &secret_key.value, &metrics)?;
+        let signer = CheckpointSigner::from_seed(&derive(
+            &secret_key.value,
+            b"ordonis/vera/checkpoint-signer/v1",
+        )?);
+        let session = hex::encode(derive(&admin_token.value, b"ordonis/ui-session/v1")?);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = AppState {
+            inner: Arc::new(Shared {
+                engine: engine.clone(),
+                store,
+                locator,
+                signer,
+                metrics: metrics.clone(),
+                wake: Arc::new(Notify::new()),
+                public_url,
+                allow_any_provider_url: config.allow_any_provider_url,
+                token_digest: Sha256::digest(admin_token.value.as_bytes()).into(),
+                session,
+            }),
+        };
+        let shutdown = CancellationToken::new();
+        let workers = spawn_workers(&engine, config.workers, &metrics, &state.wake, &shutdown);
+        let app = router(state.clone());
+        let token = shutdown.clone();
+        let http = tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        let secret_key_origin = secret_key.origin.clone();
+        tracing::info!(
+            %addr,
+            database = %crate::config::redact_url(&config.database_url),
+            workers = config.workers,
+            "ordonis-server started"
+        );
+        Ok(Self {
+            addr,
+            state,
+            admin_token,
+            secret_key_origin,
+            shutdown,
+            http,
+            workers,
+        })
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A token that, cancelled, starts shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, lets in-flight requests and jobs finish (claimed jobs not yet started
+    /// are released), and returns within [`SHUTDOWN_GRACE`].
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let all = async {
+            let _ = self.http.await;
+            for w in self.workers {
+                let _ = w.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            tracing::warn!(
+                "shutdown: in-flight work did not finish in time; its leases will expire"
+            );
+        }
+    }
+
+    /// Waits until the shutdown token is cancelled, then shuts down.
+    pub async fn run_until_stopped(self) {
+        self.shutdown.cancelled().await;
+        self.shutdown().await;
+    }
+}
+
+/// Starts `n` worker loops over an engine.
+pub fn spawn_workers(
+    engine: &Engine,
+    n: usize,
+    metrics: &Arc<Metrics>,
+    wake: &Arc<Notify>,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let worker = Worker::new(
+                engine.clone(),
+                WorkerConfig {
+                    id: format!("{}-{i}-{}", host_tag(), uuid::Uuid::now_v7().simple()),
+                    idle_poll: Duration::from_millis(200),
+                    ..WorkerConfig::default()
+                },
+            );
+            let metrics = metrics.clone();
+            let wake = wake.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move { work(worker, metrics, wake, token).await })
+        })
+        .collect()
+}
+
+fn host_tag() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "ordonis".to_owned())
+}
+
+async fn work(worker: Worker, metrics: Arc<Metrics>, wake: Arc<Notify>, token: CancellationToken) {
+    while !token.is_cancelled() {
+        match worker.run_once(&token).await {
+            Ok(r) => {
+                metrics.record_batch(&r);
+                if r.claimed > 0 {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "worker: claim failed"),
+        }
+        tokio::select! {
+            () = token.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::routes::public(state.clone()))
+        .merge(crate::routes::api(state.clone()).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
+        .merge(crate::ui::router(state).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
+}

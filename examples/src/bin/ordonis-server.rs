@@ -1,0 +1,96 @@
+//! `ordonis-server`: the HTTP API, the UI and (by default) in-process workers.
+
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use ordonis_server::config::Origin;
+use ordonis_server::{Config, Server, demo, init_tracing, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let matches = Config::command().get_matches();
+    let mut config = match Config::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if config.demo {
+        config.allow_any_provider_url = true;
+        if matches.value_source("database_url") == Some(ValueSource::DefaultValue) {
+            config.database_url = demo::DATABASE.to_owned();
+            if let Err(e) = demo::reset_database(std::path::Path::new(demo::DATABASE)) {
+                eprintln!("ordonis-server: cannot reset {}: {e}", demo::DATABASE);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let server = match Server::start(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ordonis-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = server.url();
+    println!("Ordonis is listening on {url}  (UI: {url}/ui)");
+    match &server.admin_token.origin {
+        Origin::Generated(p) => println!(
+            "Admin token (generated, saved to {} with mode 0600): {}",
+            p.display(),
+            server.admin_token.value
+        ),
+        Origin::Ephemeral => println!(
+            "Admin token (generated for this run): {}",
+            server.admin_token.value
+        ),
+        Origin::File(p) if config.demo => println!(
+            "Admin token (from {}): {}",
+            p.display(),
+            server.admin_token.value
+        ),
+        Origin::File(p) => println!("Admin token: in {}", p.display()),
+        Origin::Given => println!("Admin token: as given by ORDONIS_ADMIN_TOKEN"),
+    }
+    if let Origin::Generated(p) = &server.secret_key_origin {
+        println!(
+            "Secret key (seals integration secrets): generated, saved to {} with mode 0600; back it up",
+            p.display()
+        );
+    }
+    let _demo = if config.demo {
+        match demo::setup(&server).await {
+            Ok(d) => {
+                println!(
+                    "Demo: workspace {:?}, Jira integration {} on a fake Jira at {}, \
+                     Asana integration {} on a fake Asana at {}",
+                    demo::WORKSPACE,
+                    d.jira_integration,
+                    d.jira.base_url(),
+                    d.asana_integration,
+                    d.asana.base_url
+                );
+                for n in &d.notes {
+                    println!("Demo: {n}");
+                }
+                println!("Open {url}/ui and sign in with the admin token above.");
+                Some(d)
+            }
+            Err(e) => {
+                eprintln!("ordonis-server: demo setup failed: {e}");
+                server.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let token = server.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    server.run_until_stopped().await;
+    ExitCode::SUCCESS
+}

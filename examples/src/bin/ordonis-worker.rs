@@ -1,0 +1,62 @@
+//! `ordonis-worker`: workers only, for running many of them against one PostgreSQL.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use ordonis_server::app::{SHUTDOWN_GRACE, engine, open_store, spawn_workers};
+use ordonis_server::config::{Backend, existing_secret};
+use ordonis_server::metrics::Metrics;
+use ordonis_server::{WorkerArgs, init_tracing, shutdown_signal};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let args = WorkerArgs::parse();
+    let backend = Backend::parse(&args.database_url);
+    // A worker must use the server's key: never a fresh one.
+    let key = match existing_secret(
+        args.secret_key.as_deref(),
+        &backend,
+        "secret-key",
+        "ORDONIS_SECRET_KEY",
+    ) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("ordonis-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (store, _) = match open_store(&backend).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ordonis-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let engine = match engine(store, &key.value, &metrics) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ordonis-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let token = CancellationToken::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let handles = spawn_workers(&engine, args.workers.max(1), &metrics, &wake, &token);
+    tracing::info!(workers = handles.len(), "ordonis-worker running");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    token.cancel();
+    let all = async {
+        for h in handles {
+            let _ = h.await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        tracing::warn!("in-flight work did not finish in time; its leases will expire");
+    }
+    ExitCode::SUCCESS
+}

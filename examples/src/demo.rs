@@ -1,0 +1,170 @@
+//! `--demo`: a demo workspace whose Jira and Asana integrations talk to in-process fake
+//! servers (the testkit's fake Jira site, this crate's [`crate::fake_asana`]), fed the real
+//! fixture payloads through the real signed webhook path (Asana after its handshake).
+//!
+//! Edits made in the UI or with `PATCH /api/tasks/{id}` are pushed to the fake site, which
+//! echoes them back as Jira does; the echo confirms the change and starts no new push.
+
+use ordonis_testkit::fake_jira::FakeJira;
+
+use crate::fake_asana::FakeAsana;
+use serde_json::{Value, json};
+
+use crate::app::Server;
+
+/// The demo workspace's id.
+pub const WORKSPACE: &str = "demo";
+
+/// The database `--demo` uses when `ORDONIS_DATABASE_URL` is not set: its own file, reset at
+/// each start (the fakes live only as long as the process), beside which the admin token and
+/// secret key are kept across runs.
+pub const DATABASE: &str = "./ordonis-demo.db";
+
+/// Removes a demo database file and its WAL and shared-memory files (not the token and key
+/// files beside it).
+pub fn reset_database(path: &std::path::Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(std::path::PathBuf::from(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The Jira fixtures sent at start-up (real Jira Cloud deliveries; see
+/// `examples/fixtures/jira/SOURCES.md`).
+pub const JIRA_FIXTURES: &[(&str, &[u8])] = &[
+    (
+        "cloud_issue_created_kan22.json",
+        include_bytes!("../fixtures/jira/cloud_issue_created_kan22.json"),
+    ),
+    (
+        "cloud_issue_updated_description_kan22.json",
+        include_bytes!("../fixtures/jira/cloud_issue_updated_description_kan22.json"),
+    ),
+    (
+        "cloud_issue_updated_status_zulip.json",
+        include_bytes!("../fixtures/jira/cloud_issue_updated_status_zulip.json"),
+    ),
+];
+
+/// The Asana fixture sent at start-up (a real compact event; see
+/// `examples/fixtures/asana/SOURCES.md`), and the task it names.
+pub const ASANA_FIXTURE: &[u8] =
+    include_bytes!("../fixtures/asana/captured_task_changed_2019_gelisam.json");
+/// The task the Asana fixture is about.
+pub const ASANA_TASK_GID: &str = "1154849068499809";
+
+/// The running demo: keep it alive as long as the server.
+#[derive(Debug)]
+pub struct Demo {
+    /// The fake Jira site.
+    pub jira: FakeJira,
+    /// The Jira integration's id.
+    pub jira_integration: String,
+    /// The fake Asana API.
+    pub asana: FakeAsana,
+    /// The Asana integration's id.
+    pub asana_integration: String,
+    /// What could not be set up (e.g. an adapter missing from this build).
+    pub notes: Vec<String>,
+}
+
+async fn create_integration(
+    http: &reqwest::Client,
+    server: &Server,
+    body: &Value,
+) -> Result<Value, String> {
+    let resp = http
+        .post(format!("{}/api/integrations", server.url()))
+        .bearer_auth(&server.admin_token.value)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+    if status.as_u16() != 201 {
+        return Err(format!("creating the integration answered {status}: {v}"));
+    }
+    Ok(v)
+}
+
+/// Sets the demo up against a started server (which must allow any provider URL).
+pub async fn setup(server: &Server) -> Result<Demo, String> {
+    let http = reqwest::Client::new();
+    let jira = FakeJira::start().await.map_err(|e| e.to_string())?;
+    let secret = hex::encode(rand::random::<[u8; 16]>());
+    let created = create_integration(
+        &http,
+        server,
+        &json!({
+            "workspace_id": WORKSPACE,
+            "provider": "jira",
+            "base_url": jira.base_url(),
+            "auth": {"type": "basic", "email": "demo@example.com", "api_token": "demo-token"},
+            "webhook_secrets": [secret],
+        }),
+    )
+    .await?;
+    let id = created
+        .get("integration_id")
+        .and_then(Value::as_str)
+        .ok_or("no integration_id")?
+        .to_owned();
+    let url = created
+        .get("webhook_url")
+        .and_then(Value::as_str)
+        .ok_or("no webhook_url")?
+        .to_owned();
+    jira.set_webhook(url, secret);
+    for (name, body) in JIRA_FIXTURES {
+        let status = jira.deliver(body).await?;
+        if status != 200 {
+            return Err(format!("fixture {name} answered {status}"));
+        }
+    }
+    // Asana: the integration starts out expecting its handshake; then a real compact event.
+    let asana = FakeAsana::start().await.map_err(|e| e.to_string())?;
+    asana.insert_task(ASANA_TASK_GID, "Draft the launch announcement");
+    let created = create_integration(
+        &http,
+        server,
+        &json!({
+            "workspace_id": WORKSPACE,
+            "provider": "asana",
+            "base_url": asana.base_url,
+            "auth": {"type": "bearer", "token": "demo-asana-token"},
+        }),
+    )
+    .await?;
+    let asana_id = created
+        .get("integration_id")
+        .and_then(Value::as_str)
+        .ok_or("no integration_id")?
+        .to_owned();
+    let url = created
+        .get("webhook_url")
+        .and_then(Value::as_str)
+        .ok_or("no webhook_url")?
+        .to_owned();
+    let hook_secret = hex::encode(rand::random::<[u8; 16]>());
+    match asana.handshake(&url, &hook_secret).await? {
+        (200, Some(echoed)) if echoed == hook_secret => {}
+        other => return Err(format!("the Asana handshake answered {other:?}")),
+    }
+    let status = asana.deliver(ASANA_FIXTURE).await;
+    if status != 200 {
+        return Err(format!("the Asana fixture answered {status}"));
+    }
+    Ok(Demo {
+        jira,
+        jira_integration: id,
+        asana,
+        asana_integration: asana_id,
+        notes: Vec::new(),
+    })
+}

@@ -1,0 +1,61 @@
+//! Ordonis reference server and worker.
+//!
+//! - [`app::Server`] runs the HTTP API, the UI and (by default) in-process workers on the
+//!   embedded SQLite store or on PostgreSQL.
+//! - [`routes`] is the HTTP contract (see the README): webhooks, the admin API, the VERA
+//!   endpoints, `/healthz` and `/metrics`.
+//! - [`ui`] is the server-rendered UI; [`demo`] the `--demo` mode on fake providers.
+//!
+//! Everything is in this library so tests start the app in-process on `127.0.0.1:0`.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod fake_asana;
+pub mod locator;
+pub mod metrics;
+pub mod providers;
+pub mod routes;
+pub mod ui;
+
+pub use app::{AppState, Server};
+pub use config::{Config, WorkerArgs};
+
+/// Logs to stderr at `info` (or `ORDONIS_LOG=debug|warn|error|trace`). Secrets are never
+/// logged: every type holding one redacts it in `Debug`.
+pub fn init_tracing() {
+    let level = match std::env::var("ORDONIS_LOG").as_deref() {
+        Ok("trace") => tracing::Level::TRACE,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

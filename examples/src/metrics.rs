@@ -1,0 +1,240 @@
+//! Prometheus text metrics: inbox and outbox depth by state (read from the store), jobs
+//! processed and failed, webhook outcomes, push latency, rate-limit pauses.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ordonis_core::store::JobState;
+use ordonis_core::{
+    Capabilities, ChangeHint, FieldPatch, ObjectKey, Provider, ProviderContext, ProviderError,
+    ProviderKind, PushOutcome, RemoteTask, Store, WebhookAuth, WebhookRequest,
+};
+
+const BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Process-local counters (one set per server or worker process).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Rows completed by this process's workers.
+    pub jobs_completed: AtomicU64,
+    /// Rows that failed and will be retried.
+    pub jobs_retried: AtomicU64,
+    /// Rows that failed for good (dead or failed).
+    pub jobs_gave_up: AtomicU64,
+    /// Webhooks stored.
+    pub webhooks_stored: AtomicU64,
+    /// Webhooks that were duplicates.
+    pub webhooks_duplicate: AtomicU64,
+    /// Webhooks refused (signature, unknown integration, too large).
+    pub webhooks_rejected: AtomicU64,
+    /// Rate-limit answers from providers (each pauses the integration).
+    pub rate_limit_pauses: AtomicU64,
+    /// Push calls that failed.
+    pub push_errors: AtomicU64,
+    push_buckets: [AtomicU64; BUCKETS.len()],
+    push_count: AtomicU64,
+    push_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one worker batch.
+    pub fn record_batch(&self, r: &ordonis_core::BatchReport) {
+        self.jobs_completed
+            .fetch_add(r.completed as u64, Ordering::Relaxed);
+        self.jobs_retried
+            .fetch_add(r.retried as u64, Ordering::Relaxed);
+        self.jobs_gave_up
+            .fetch_add(r.gave_up as u64, Ordering::Relaxed);
+    }
+
+    /// Records a push's duration.
+    pub fn record_push(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.push_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.push_count.fetch_add(1, Ordering::Relaxed);
+        self.push_sum_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The Prometheus text exposition, with queue depths read from the store.
+    pub async fn render(&self, store: &dyn Store) -> Result<String, ordonis_core::StoreError> {
+        let inbox = store.event_counts().await?;
+        let outbox = store.push_counts().await?;
+        let mut out = String::new();
+        let states = [
+            JobState::Pending,
+            JobState::Processing,
+            JobState::Done,
+            JobState::Failed,
+            JobState::Dead,
+        ];
+        for (name, help, counts) in [
+            ("ordonis_inbox_rows", "Webhook inbox rows by state.", &inbox),
+            (
+                "ordonis_outbox_rows",
+                "Outbox (push) rows by state.",
+                &outbox,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for s in states {
+                let n = counts
+                    .iter()
+                    .filter(|(st, _)| *st == s)
+                    .map(|(_, n)| *n)
+                    .sum::<u64>();
+                let _ = writeln!(out, "{name}{{state=\"{}\"}} {n}", s.as_str());
+            }
+        }
+        let counter = |out: &mut String, name: &str, help: &str, labels: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (l, v) in labels {
+                if l.is_empty() {
+                    let _ = writeln!(out, "{name} {v}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{l}}} {v}");
+                }
+            }
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "ordonis_jobs_total",
+            "Inbox and outbox rows handled by this process's workers, by result.",
+            &[
+                ("result=\"completed\"", get(&self.jobs_completed)),
+                ("result=\"retried\"", get(&self.jobs_retried)),
+                ("result=\"failed\"", get(&self.jobs_gave_up)),
+            ],
+        );
+        counter(
+            &mut out,
+            "ordonis_webhooks_total",
+            "Webhook deliveries received, by outcome.",
+            &[
+                ("outcome=\"stored\"", get(&self.webhooks_stored)),
+                ("outcome=\"duplicate\"", get(&self.webhooks_duplicate)),
+                ("outcome=\"rejected\"", get(&self.webhooks_rejected)),
+            ],
+        );
+        counter(
+            &mut out,
+            "ordonis_rate_limit_pauses_total",
+            "Provider rate-limit answers (each pauses the integration for every worker).",
+            &[("", get(&self.rate_limit_pauses))],
+        );
+        counter(
+            &mut out,
+            "ordonis_push_errors_total",
+            "Provider push calls that failed.",
+            &[("", get(&self.push_errors))],
+        );
+        let name = "ordonis_push_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Duration of provider push calls.\n# TYPE {name} histogram"
+        );
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{b}\"}} {}",
+                get(&self.push_buckets[i])
+            );
+        }
+        let count = get(&self.push_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            get(&self.push_sum_micros) as f64 / 1_000_000.0
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+        Ok(out)
+    }
+}
+
+/// A provider wrapped to time pushes and count rate limits.
+#[derive(Debug)]
+pub struct Instrumented {
+    inner: Arc<dyn Provider>,
+    metrics: Arc<Metrics>,
+}
+
+impl Instrumented {
+    /// Wraps a provider.
+    pub fn new(inner: Arc<dyn Provider>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn note(&self, e: &ProviderError) {
+        if e.rate_limited_until().is_some() {
+            self.metrics
+                .rate_limit_pauses
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Instrumented {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn verify_webhook(
+        &self,
+        ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<WebhookAuth, ProviderError> {
+        self.inner.verify_webhook(ctx, req)
+    }
+
+    fn parse_webhook(
+        &self,
+        ctx: &ProviderContext,
+        req: &WebhookRequest<'_>,
+    ) -> Result<Vec<ChangeHint>, ProviderError> {
+        self.inner.parse_webhook(ctx, req)
+    }
+
+    async fn fetch_task(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<RemoteTask, ProviderError> {
+        let r = self.inner.fetch_task(ctx, key).await;
+        if let Err(e) = &r {
+            self.note(e);
+        }
+        r
+    }
+
+    async fn push(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushOutcome, ProviderError> {
+        let start = std::time::Instant::now();
+        let r = self.inner.push(ctx, key, patch).await;
+        self.metrics.record_push(start.elapsed());
+        if let Err(e) = &r {
+            self.metrics.push_errors.fetch_add(1, Ordering::Relaxed);
+            self.note(e);
+        }
+        r
+    }
+}

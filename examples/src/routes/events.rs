@@ -1,0 +1,113 @@
+//! `GET /api/events?integration_id=&status=&workspace_id=&limit=` and
+//! `POST /api/events/{id}/replay`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ordonis_core::store::{EventFilter, InboxEvent, JobState};
+use ordonis_core::{EventId, IntegrationId, WorkspaceId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json;
+use crate::app::AppState;
+use crate::errors::ApiError;
+
+/// Filters.
+#[derive(Debug, Default, Deserialize)]
+pub struct EventsQuery {
+    /// Only this integration.
+    pub integration_id: Option<String>,
+    /// Only this state (`pending processing done failed dead`).
+    pub status: Option<String>,
+    /// Only this workspace.
+    pub workspace_id: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Inbox rows matching the filters, newest first.
+pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Vec<InboxEvent>, ApiError> {
+    let state = match q.status.as_deref().filter(|x| !x.is_empty()) {
+        None => None,
+        Some(x) => Some(JobState::parse(x).ok_or_else(|| {
+            ApiError::bad_request("status must be one of pending, processing, done, failed, dead")
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut filter = EventFilter {
+        integration_id: None,
+        state,
+        limit,
+    };
+    let workspaces = match q.integration_id.as_deref().filter(|x| !x.is_empty()) {
+        Some(i) => {
+            let not_found = || ApiError::not_found(format!("integration {i}"));
+            let id: IntegrationId = i.parse().map_err(|_| not_found())?;
+            let rec = s.store.integration(id).await?.ok_or_else(not_found)?;
+            filter.integration_id = Some(id);
+            vec![rec.workspace_id]
+        }
+        None => match q.workspace_id.as_deref().filter(|x| !x.is_empty()) {
+            Some(w) => vec![WorkspaceId::new(w.to_owned())?],
+            None => s.locator.workspaces().await?,
+        },
+    };
+    let mut out = Vec::new();
+    for ws in &workspaces {
+        out.extend(s.store.events(ws, &filter).await?);
+    }
+    out.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(b.id.0.cmp(&a.id.0)));
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// Lists inbox rows.
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let events = query(&s, &q).await?;
+    Ok(Json(
+        json!({ "events": events.iter().map(json::event).collect::<Vec<_>>() }),
+    ))
+}
+
+/// Puts a failed or dead event back to pending.
+pub async fn replay_event(s: &AppState, id: &str) -> Result<EventId, ApiError> {
+    let not_found = || ApiError::not_found(format!("event {id}"));
+    let eid: EventId = id.parse().map_err(|_| not_found())?;
+    let ws = s
+        .locator
+        .event_workspace(eid)
+        .await?
+        .ok_or_else(not_found)?;
+    let ev = s.store.event(&ws, eid).await?.ok_or_else(not_found)?;
+    if !matches!(ev.state, JobState::Failed | JobState::Dead) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "only failed or dead events can be replayed (this one is {})",
+                ev.state.as_str()
+            ),
+        ));
+    }
+    s.store.replay_event(&ws, eid).await?;
+    s.wake.notify_waiters();
+    Ok(eid)
+}
+
+/// `POST /api/events/{id}/replay` → 202.
+pub async fn replay(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let eid = replay_event(&s, &id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": eid.to_string(), "state": "pending"})),
+    )
+        .into_response())
+}

@@ -1,0 +1,159 @@
+//! `POST /api/integrations` and `GET /api/integrations?workspace_id=`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ordonis_core::{
+    ApiAuth, Field, FieldRule, IntegrationConfig, IntegrationSecrets, NewIntegration, ProviderKind,
+    WorkspaceId,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ApiJson};
+use crate::providers::{PUBLIC_HOSTS, check_base_url};
+
+/// The request body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegration {
+    workspace_id: String,
+    provider: String,
+    base_url: String,
+    auth: ApiAuth,
+    #[serde(default)]
+    webhook_secrets: Vec<String>,
+    #[serde(default)]
+    field_policy: BTreeMap<Field, FieldRule>,
+    #[serde(default)]
+    options: Option<Value>,
+}
+
+impl std::fmt::Debug for CreateIntegration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateIntegration")
+            .field("workspace_id", &self.workspace_id)
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL a provider's webhook must be pointed at.
+pub fn webhook_url(s: &AppState, provider: &str, id: &str) -> String {
+    format!("{}/integrations/{provider}/{id}/webhook", s.public_url)
+}
+
+/// Creates an integration; 201 `{integration_id, webhook_url}`.
+pub async fn create(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<CreateIntegration>,
+) -> Result<Response, ApiError> {
+    let ws = WorkspaceId::new(body.workspace_id.clone())?;
+    if !PUBLIC_HOSTS.iter().any(|(p, _)| *p == body.provider) {
+        return Err(ApiError::bad_request(format!(
+            "provider must be one of: {}",
+            PUBLIC_HOSTS
+                .iter()
+                .map(|(p, _)| *p)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut base_url = check_base_url(&body.provider, &body.base_url, s.allow_any_provider_url)
+        .map_err(ApiError::bad_request)?;
+    // Asana's API lives under /api/1.0 of its public host.
+    if body.provider == "asana" && base_url.eq_ignore_ascii_case("https://app.asana.com") {
+        base_url.push_str("/api/1.0");
+    }
+    let secrets: Vec<String> = body
+        .webhook_secrets
+        .iter()
+        .map(|x| x.trim().to_owned())
+        .collect();
+    if secrets.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request(
+            "webhook_secrets must not hold empty strings",
+        ));
+    }
+    if body.provider == "jira" && secrets.is_empty() {
+        return Err(ApiError::bad_request(
+            "webhook_secrets: Jira webhooks are verified with a secret; give at least one",
+        ));
+    }
+    if let Some(o) = &body.options
+        && !o.is_object()
+    {
+        return Err(ApiError::bad_request("options must be an object"));
+    }
+    let mut config = IntegrationConfig::new(base_url);
+    config.field_policy = body.field_policy.clone();
+    config.options = body.options.clone().unwrap_or(Value::Null);
+    let new = NewIntegration {
+        workspace_id: ws,
+        provider: ProviderKind::new(body.provider.clone()),
+        config,
+        secrets: IntegrationSecrets {
+            api_auth: Some(body.auth.clone()),
+            webhook_secrets: secrets,
+            app_secret: None,
+        },
+    };
+    let id = s
+        .engine
+        .create_integration(new)
+        .await
+        .map_err(|e| match e {
+            ordonis_core::Error::UnknownProvider(p) => {
+                ApiError::bad_request(format!("the {p} adapter is not available in this build"))
+            }
+            other => other.into(),
+        })?;
+    let id = id.to_string();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "integration_id": id,
+            "webhook_url": webhook_url(&s, &body.provider, &id),
+        })),
+    )
+        .into_response())
+}
+
+/// `?workspace_id=`.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    workspace_id: Option<String>,
+}
+
+/// Lists a workspace's integrations (no secrets).
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<WsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = q
+        .workspace_id
+        .ok_or_else(|| ApiError::bad_request("workspace_id is required"))?;
+    let ws = WorkspaceId::new(ws)?;
+    let list = s.store.integrations(&ws).await?;
+    let out: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            let base_url = r.config.get("base_url").cloned().unwrap_or(Value::Null);
+            let id = r.id.to_string();
+            json!({
+                "integration_id": id,
+                "workspace_id": r.workspace_id.as_str(),
+                "provider": r.provider.as_str(),
+                "base_url": base_url,
+                "webhook_url": webhook_url(&s, r.provider.as_str(), &id),
+                "created_at": super::json::ts(r.created_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "integrations": out })))
+}

@@ -1,0 +1,120 @@
+//! The VERA endpoints the offline `vera` verifier reads:
+//!
+//! - `GET /api/ledger/{ws}/checkpoint`: the signed checkpoint note (`text/plain`), the
+//!   `checkpoint` file of an export;
+//! - `GET /api/ledger/{ws}/export`: `{checkpoint, entries, verifier_keys}`, where `entries` is
+//!   the `vera-export/v1` file and `checkpoint` the note it verifies against (write them to
+//!   `<dir>/entries` and `<dir>/checkpoint`, the keys to a trust file, and run `vera verify`);
+//! - `GET /api/ledger/{ws}/proof/{index}`: `{index, entry, receipt}`, the entry's bytes and
+//!   its c2sp.org/tlog-proof receipt (`vera verify-receipt`);
+//! - `GET /api/ledger/{ws}/keys`: the verifier keys (a `--trust` file).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use ordonis_core::WorkspaceId;
+use ordonis_core::vera::{ExportWriter, Notary, VeraError, log_name};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::errors::ApiError;
+
+/// A workspace that exists (has an integration or ledger entries); 404 otherwise, so that
+/// asking about an unknown workspace writes no checkpoint.
+pub async fn workspace(s: &AppState, ws: &str) -> Result<WorkspaceId, ApiError> {
+    let not_found = || ApiError::not_found(format!("workspace {ws}"));
+    let ws = WorkspaceId::new(ws.to_owned()).map_err(|_| not_found())?;
+    if s.store.ledger_size(&ws).await? == 0 && s.store.integrations(&ws).await?.is_empty() {
+        return Err(not_found());
+    }
+    Ok(ws)
+}
+
+fn vera_err(e: VeraError) -> ApiError {
+    match e {
+        VeraError::IndexOutOfRange { .. } => ApiError::not_found(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The trust file for a workspace's log.
+pub fn trust_file(s: &AppState, ws: &WorkspaceId) -> Result<String, ApiError> {
+    let keys = s
+        .signer
+        .verifier_keys(&log_name(ws))
+        .map_err(ApiError::internal)?;
+    Ok(keys.iter().map(|k| format!("{k}\n")).collect())
+}
+
+fn text(body: String) -> Response {
+    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// The latest signed checkpoint (signing a new one when the log grew).
+pub async fn checkpoint(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+) -> Result<Response, ApiError> {
+    let ws = workspace(&s, &ws).await?;
+    let cp = Notary::new(s.store.as_ref(), &s.signer)
+        .checkpoint(&ws)
+        .await
+        .map_err(vera_err)?;
+    Ok(text(cp.note))
+}
+
+/// The whole log with the checkpoint it verifies against.
+pub async fn export(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ws = workspace(&s, &ws).await?;
+    let ex = Notary::new(s.store.as_ref(), &s.signer)
+        .export(&ws)
+        .await
+        .map_err(vera_err)?;
+    let mut w = ExportWriter::new(Vec::new()).map_err(ApiError::internal)?;
+    for e in &ex.entries {
+        w.push(e).map_err(ApiError::internal)?;
+    }
+    let bytes = w.finish().map_err(ApiError::internal)?;
+    let entries = String::from_utf8(bytes).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "log": log_name(&ws),
+        "size": ex.checkpoint.checkpoint.size,
+        "checkpoint": ex.checkpoint.note,
+        "entries": entries,
+        "verifier_keys": trust_file(&s, &ws)?,
+    })))
+}
+
+/// One entry and its inclusion receipt.
+pub async fn proof(
+    State(s): State<AppState>,
+    Path((ws, index)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ws = workspace(&s, &ws).await?;
+    let index: u64 = index
+        .parse()
+        .map_err(|_| ApiError::bad_request("index must be a non-negative integer"))?;
+    if index >= s.store.ledger_size(&ws).await? {
+        return Err(ApiError::not_found(format!("ledger entry {index}")));
+    }
+    let (entry, receipt) = Notary::new(s.store.as_ref(), &s.signer)
+        .receipt(&ws, index)
+        .await
+        .map_err(vera_err)?;
+    let entry = String::from_utf8(entry).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "index": index,
+        "entry": entry,
+        "receipt": receipt.to_text(),
+    })))
+}
+
+/// The verifier keys.
+pub async fn keys(State(s): State<AppState>, Path(ws): Path<String>) -> Result<Response, ApiError> {
+    let ws = workspace(&s, &ws).await?;
+    Ok(text(trust_file(&s, &ws)?))
+}

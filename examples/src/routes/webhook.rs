@@ -1,0 +1,78 @@
+//! `POST /integrations/{provider}/{integration_id}/webhook`: the raw body goes to the core's
+//! `ingest`, which verifies it, stores it durably and answers.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ordonis_core::{IngestOutcome, IntegrationId};
+use std::sync::atomic::Ordering;
+
+use crate::app::AppState;
+use crate::errors::ApiError;
+
+fn too_large() -> Response {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large").into_response()
+}
+
+/// Receives one delivery.
+pub async fn receive(
+    State(s): State<AppState>,
+    Path((provider, integration_id)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let limit = s.engine.config().max_body_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        return too_large();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        return too_large();
+    };
+    let unknown = || {
+        s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        ApiError::not_found("unknown integration").into_response()
+    };
+    let Ok(id) = integration_id.parse::<IntegrationId>() else {
+        return unknown();
+    };
+    match s.store.integration(id).await {
+        Ok(Some(rec)) if rec.provider.as_str() == provider => {}
+        Ok(_) => return unknown(),
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    let resp = s.engine.ingest(id, &method, &headers, bytes).await;
+    match &resp.outcome {
+        IngestOutcome::Stored(_) => {
+            s.metrics.webhooks_stored.fetch_add(1, Ordering::Relaxed);
+            s.wake.notify_waiters();
+        }
+        IngestOutcome::Duplicate(_) => {
+            s.metrics.webhooks_duplicate.fetch_add(1, Ordering::Relaxed);
+        }
+        IngestOutcome::Rejected(_)
+        | IngestOutcome::UnknownIntegration
+        | IngestOutcome::TooLarge => {
+            s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        IngestOutcome::Handshake | IngestOutcome::Unavailable(_) => {}
+    }
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = (status, resp.body).into_response();
+    for (name, value) in &resp.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            out.headers_mut().insert(n, v);
+        }
+    }
+    out
+}

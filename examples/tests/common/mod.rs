@@ -1,0 +1,223 @@
+//! Shared test support: a server on a fresh SQLite file or PostgreSQL database, an admin
+//! client, the fake Jira site wired to an integration, and polling.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ordonis_server::{Config, Server};
+use ordonis_testkit::fake_jira::FakeJira;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+pub const TOKEN: &str = "test-admin-token";
+pub const SECRET: &str = "jira-webhook-secret";
+
+/// A fresh SQLite database file path (in its own directory).
+pub fn sqlite_path() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ordonis-server-test-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("ordonis.db")
+}
+
+pub async fn start_sqlite() -> Server {
+    let path = sqlite_path();
+    Server::start(&Config::for_tests(path.to_string_lossy().into_owned()))
+        .await
+        .unwrap()
+}
+
+pub async fn start_with(config: Config) -> Server {
+    Server::start(&config).await.unwrap()
+}
+
+/// A fresh PostgreSQL database URL; `None` (skip) when the server is unreachable, unless
+/// `ORDONIS_REQUIRE_PG=1`, which makes an unreachable server fail the test.
+pub async fn pg_database() -> Option<(String, String)> {
+    let url = std::env::var("ORDONIS_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let require = std::env::var("ORDONIS_REQUIRE_PG").as_deref() == Ok("1");
+    let server = PgConnectOptions::from_str(&url).unwrap();
+    let mut admin = match PgConnection::connect_with(&server).await {
+        Ok(c) => c,
+        Err(e) if require => {
+            panic!("ORDONIS_REQUIRE_PG=1 but PostgreSQL at {url} is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: PostgreSQL at {url} is unreachable: {e}");
+            return None;
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("ordonis_test_{now}_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+    let mut u = reqwest::Url::parse(&url).unwrap();
+    u.set_path(&format!("/{name}"));
+    Some((u.to_string(), name))
+}
+
+pub async fn drop_pg(name: &str) {
+    let url = std::env::var("ORDONIS_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    if let Ok(mut admin) =
+        PgConnection::connect_with(&PgConnectOptions::from_str(&url).unwrap()).await
+    {
+        let _ = sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
+        let _ = admin.close().await;
+    }
+}
+
+/// A client for one server.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(server: &Server) -> Self {
+        Self {
+            base: server.url(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a Jira integration in `ws` against the fake site; returns (id, webhook_url).
+    pub async fn jira_integration(&self, ws: &str, jira: &FakeJira) -> (String, String) {
+        let (s, v) = self
+            .post(
+                "/api/integrations",
+                &json!({
+                    "workspace_id": ws,
+                    "provider": "jira",
+                    "base_url": jira.base_url(),
+                    "auth": {"type": "basic", "email": "bot@example.com", "api_token": "very-secret-api-token"},
+                    "webhook_secrets": [SECRET],
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["integration_id"].as_str().unwrap().to_owned();
+        let url = v["webhook_url"].as_str().unwrap().to_owned();
+        jira.set_webhook(url.clone(), SECRET);
+        (id, url)
+    }
+
+    pub async fn tasks(&self, ws: &str) -> Vec<Value> {
+        let (s, v) = self.get(&format!("/api/tasks?workspace_id={ws}")).await;
+        assert_eq!(s, 200, "{v}");
+        v["tasks"].as_array().unwrap().clone()
+    }
+
+    pub async fn events(&self, query: &str) -> Vec<Value> {
+        let (s, v) = self.get(&format!("/api/events{query}")).await;
+        assert_eq!(s, 200, "{v}");
+        v["events"].as_array().unwrap().clone()
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to 20 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/jira")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Signs a body as Jira does.
+pub fn sign(body: &[u8]) -> String {
+    ordonis_testkit::fake_jira::sign(SECRET, body)
+}

@@ -1,0 +1,531 @@
+//! A fake Jira Cloud site over real HTTP (axum on `127.0.0.1:0`), for end-to-end tests and
+//! the reference server's demo mode.
+//!
+//! It serves the REST v3 operations `ordonis-jira`'s client uses — `GET`/`PUT
+//! /rest/api/3/issue/{id}`, `PUT …/assignee`, `GET`/`POST …/transitions` — over in-memory
+//! issues with a three-status workflow (To Do → In Progress → Done, every move allowed), and
+//! sends signed admin webhooks (`X-Hub-Signature: sha256=<hex>`, HMAC-SHA256 of the body, plus
+//! `X-Atlassian-Webhook-Identifier`) to a target URL:
+//!
+//! - [`FakeJira::deliver`] sends a body as is (the real fixture payloads), after taking the
+//!   issue it carries into the site;
+//! - [`FakeJira::update_issue`] changes an issue as a person in Jira would and sends the
+//!   `jira:issue_updated` webhook with its changelog;
+//! - a change made through the REST API (a push) is echoed back as a webhook, as Jira does,
+//!   unless [`FakeJira::set_echo`] turned that off.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let jira = ordonis_testkit::fake_jira::FakeJira::start().await?;
+//! jira.set_webhook("http://127.0.0.1:8080/integrations/jira/…/webhook", "secret");
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+
+/// The workflow's statuses: (id, name, category key).
+pub const STATUSES: [(&str, &str, &str); 3] = [
+    ("10000", "To Do", "new"),
+    ("3", "In Progress", "indeterminate"),
+    ("10001", "Done", "done"),
+];
+
+/// The account the REST API acts as (the author of echoed webhooks).
+pub const API_ACCOUNT: &str = "ordonis-api-user";
+
+/// `sha256=<hex>` of a body under a secret, as Jira signs admin webhooks.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        }
+        Err(_) => String::new(),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Hook {
+    url: String,
+    secret: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    base_url: String,
+    issues: Mutex<BTreeMap<String, Value>>,
+    hook: Mutex<Option<Hook>>,
+    echo: AtomicBool,
+    requests: Mutex<Vec<String>>,
+    deliveries: AtomicU64,
+    http: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running fake Jira site. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeJira {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Drop for FakeJira {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn now_jira() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+fn status_value(id: &str, name: &str, cat: &str) -> Value {
+    json!({"id": id, "name": name, "statusCategory": {"key": cat}})
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("displayName"))
+            .or_else(|| o.get("accountId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| Some(v.to_string())),
+        other => Some(other.to_string()),
+    }
+}
+
+impl FakeJira {
+    /// Starts a site on `127.0.0.1:0`.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let inner = Arc::new(Inner {
+            base_url: format!("http://{addr}"),
+            issues: Mutex::new(BTreeMap::new()),
+            hook: Mutex::new(None),
+            echo: AtomicBool::new(true),
+            requests: Mutex::new(Vec::new()),
+            deliveries: AtomicU64::new(0),
+            http,
+        });
+        let app = Router::new()
+            .route("/rest/api/3/issue/{id}", get(get_issue).put(edit_issue))
+            .route("/rest/api/3/issue/{id}/assignee", put(assign))
+            .route(
+                "/rest/api/3/issue/{id}/transitions",
+                get(transitions).post(do_transition),
+            )
+            .with_state(inner.clone());
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+        });
+        Ok(Self { inner, addr, stop })
+    }
+
+    /// The site's base URL (`http://127.0.0.1:<port>`).
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where webhooks go, and the secret they are signed with.
+    pub fn set_webhook(&self, url: impl Into<String>, secret: impl Into<String>) {
+        *lock(&self.inner.hook) = Some(Hook {
+            url: url.into(),
+            secret: secret.into(),
+        });
+    }
+
+    /// Whether changes made through the REST API are echoed as webhooks (default: yes).
+    pub fn set_echo(&self, on: bool) {
+        self.inner.echo.store(on, Ordering::SeqCst);
+    }
+
+    /// Puts an issue (Jira's JSON: `{id, key, fields: {…}}`) into the site.
+    pub fn insert_issue(&self, issue: Value) {
+        self.inner.put_issue(issue);
+    }
+
+    /// An issue by id or key.
+    pub fn issue(&self, id_or_key: &str) -> Option<Value> {
+        self.inner.find(id_or_key).map(|(_, v)| v)
+    }
+
+    /// The REST requests served so far, as `METHOD /path`.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.inner.requests).clone()
+    }
+
+    /// How many webhooks were sent.
+    pub fn deliveries(&self) -> u64 {
+        self.inner.deliveries.load(Ordering::SeqCst)
+    }
+
+    /// Sends a webhook body as is (e.g. a real fixture), signed, after taking the issue it
+    /// carries into the site. Returns the HTTP status of the receiver's answer.
+    pub async fn deliver(&self, body: &[u8]) -> Result<u16, String> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if let Some(issue) = v.get("issue").cloned() {
+            self.inner.put_issue(issue);
+        }
+        self.inner.send(body.to_vec()).await
+    }
+
+    /// Changes an issue as a person in Jira: `fields` in Jira's shape (`summary`, `status:
+    /// {name}`, `assignee: {accountId}`, `priority: {name}`, `duedate`, `description`), then
+    /// sends the `jira:issue_updated` webhook with its changelog. Returns the receiver's status.
+    pub async fn update_issue(
+        &self,
+        id_or_key: &str,
+        fields: &Value,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let items = self
+            .inner
+            .apply(id_or_key, fields)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let body = self
+            .inner
+            .webhook_body(id_or_key, items, user_account_id)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        self.inner.send(body).await
+    }
+}
+
+impl Inner {
+    fn find(&self, id_or_key: &str) -> Option<(String, Value)> {
+        let issues = lock(&self.issues);
+        if let Some(v) = issues.get(id_or_key) {
+            return Some((id_or_key.to_owned(), v.clone()));
+        }
+        issues
+            .iter()
+            .find(|(_, v)| v.get("key").and_then(Value::as_str) == Some(id_or_key))
+            .map(|(k, v)| (k.clone(), v.clone()))
+    }
+
+    fn put_issue(&self, mut issue: Value) {
+        let id = match issue.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return,
+        };
+        if let Some(f) = issue.get_mut("fields").and_then(Value::as_object_mut)
+            && !f.contains_key("updated")
+        {
+            f.insert("updated".into(), Value::String(now_jira()));
+        }
+        lock(&self.issues).insert(id, issue);
+    }
+
+    /// Applies a Jira-shaped field change; returns the changelog items.
+    fn apply(&self, id_or_key: &str, change: &Value) -> Option<Vec<Value>> {
+        let (id, _) = self.find(id_or_key)?;
+        let mut issues = lock(&self.issues);
+        let issue = issues.get_mut(&id)?;
+        let fields = issue.get_mut("fields")?.as_object_mut()?;
+        let mut items = Vec::new();
+        for (name, new) in change.as_object()?.iter() {
+            let new = match name.as_str() {
+                "status" => {
+                    let want = new.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let (sid, sname, cat) = STATUSES
+                        .iter()
+                        .find(|(_, n, _)| n.eq_ignore_ascii_case(want))
+                        .copied()
+                        .unwrap_or(STATUSES[0]);
+                    status_value(sid, sname, cat)
+                }
+                "assignee" => match new.get("accountId").and_then(Value::as_str) {
+                    Some(a) => {
+                        json!({"accountId": a, "displayName": new.get("displayName").cloned().unwrap_or_else(|| Value::String(a.to_owned()))})
+                    }
+                    None => Value::Null,
+                },
+                "priority" => match new.get("name").and_then(Value::as_str) {
+                    Some(p) => json!({"name": p}),
+                    None => Value::Null,
+                },
+                _ => new.clone(),
+            };
+            let old = fields.get(name).cloned().unwrap_or(Value::Null);
+            if old == new {
+                continue;
+            }
+            items.push(json!({
+                "field": name,
+                "fieldtype": "jira",
+                "fieldId": name,
+                "from": Value::Null,
+                "fromString": text_of(&old),
+                "to": Value::Null,
+                "toString": text_of(&new),
+            }));
+            fields.insert(name.clone(), new);
+        }
+        if !items.is_empty() {
+            fields.insert("updated".into(), Value::String(now_jira()));
+        }
+        Some(items)
+    }
+
+    fn webhook_body(&self, id_or_key: &str, items: Vec<Value>, account: &str) -> Option<Vec<u8>> {
+        let (_, issue) = self.find(id_or_key)?;
+        let body = json!({
+            "timestamp": now_ms(),
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic",
+            "user": {"accountId": account, "displayName": account},
+            "issue": issue,
+            "changelog": {"id": uuid::Uuid::now_v7().simple().to_string(), "items": items},
+        });
+        Some(body.to_string().into_bytes())
+    }
+
+    async fn send(&self, body: Vec<u8>) -> Result<u16, String> {
+        let Some(hook) = lock(&self.hook).clone() else {
+            return Err("no webhook target set".to_owned());
+        };
+        self.deliveries.fetch_add(1, Ordering::SeqCst);
+        let resp = self
+            .http
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature", sign(&hook.secret, &body))
+            .header(
+                "x-atlassian-webhook-identifier",
+                uuid::Uuid::now_v7().to_string(),
+            )
+            .header("x-atlassian-webhook-flow", "Primary")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.status().as_u16())
+    }
+
+    /// After a REST change: echo it as a webhook, as Jira does (in the background).
+    fn echo(self: &Arc<Self>, id: &str, items: Vec<Value>) {
+        if items.is_empty() || !self.echo.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(body) = self.webhook_body(id, items, API_ACCOUNT) else {
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.send(body).await {
+                echo_failed(&e);
+            }
+        });
+    }
+
+    fn log(&self, line: String) {
+        lock(&self.requests).push(line);
+    }
+}
+
+/// The testkit has no logger; a lost echo is worth a line on stderr in a test run.
+fn echo_failed(e: &str) {
+    eprintln!("fake jira: webhook echo failed: {e}");
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Basic ") || v.starts_with("Bearer "))
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({"errorMessages": [msg], "errors": {}}))).into_response()
+}
+
+async fn get_issue(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.log(format!("GET /rest/api/3/issue/{id}"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    match s.find(&id) {
+        Some((_, mut v)) => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "self".into(),
+                    Value::String(format!("{}/rest/api/3/issue/{id}", s.base_url)),
+                );
+            }
+            Json(v).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
+    }
+}
+
+async fn edit_issue(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    s.log(format!("PUT /rest/api/3/issue/{id}"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let Some(fields) = body.get("fields").filter(|f| f.is_object()) else {
+        return error(StatusCode::BAD_REQUEST, "fields missing");
+    };
+    if fields.get("status").is_some() || fields.get("assignee").is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "status and assignee cannot be set by an edit",
+        );
+    }
+    match s.apply(&id, fields) {
+        Some(items) => {
+            s.echo(&id, items);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
+    }
+}
+
+async fn assign(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    s.log(format!("PUT /rest/api/3/issue/{id}/assignee"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let change =
+        json!({"assignee": {"accountId": body.get("accountId").cloned().unwrap_or(Value::Null)}});
+    match s.apply(&id, &change) {
+        Some(items) => {
+            s.echo(&id, items);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
+    }
+}
+
+async fn transitions(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.log(format!("GET /rest/api/3/issue/{id}/transitions"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let Some((_, issue)) = s.find(&id) else {
+        return error(StatusCode::NOT_FOUND, "Issue does not exist");
+    };
+    let current = issue
+        .get("fields")
+        .and_then(|f| f.get("status"))
+        .and_then(|st| st.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let list: Vec<Value> = STATUSES
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, name, _))| !name.eq_ignore_ascii_case(&current))
+        .map(|(i, (sid, name, cat))| {
+            json!({
+                "id": format!("{}1", i + 1),
+                "name": format!("Move to {name}"),
+                "to": status_value(sid, name, cat),
+                "hasScreen": false,
+                "isAvailable": true,
+                "fields": {},
+            })
+        })
+        .collect();
+    Json(json!({ "transitions": list })).into_response()
+}
+
+async fn do_transition(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    s.log(format!("POST /rest/api/3/issue/{id}/transitions"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let tid = body
+        .get("transition")
+        .and_then(|t| t.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some((_, name, _)) = STATUSES
+        .iter()
+        .enumerate()
+        .find(|(i, _)| format!("{}1", i + 1) == tid)
+        .map(|(_, s)| *s)
+    else {
+        return error(StatusCode::BAD_REQUEST, "unknown transition");
+    };
+    match s.apply(&id, &json!({"status": {"name": name}})) {
+        Some(items) => {
+            s.echo(&id, items);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
+    }
+}
