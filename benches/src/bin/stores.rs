@@ -1,0 +1,501 @@
+//! Store benchmarks: the two hot paths of each SQL store at 1, 4 and 16 concurrent writers,
+//! beside the raw-SQL baseline (pgbench, same server, same run), and VERA ledger appends on
+//! PostgreSQL into one log and across 16 logs.
+//!
+//! ```text
+//! cargo run --release -p ordonis-benches --bin stores            # ~4 minutes
+//! cargo run --release -p ordonis-benches --bin stores -- --secs 2 --writers 1,4
+//! ```
+//!
+//! - **ingest**: `insert_events` of one ~2 KB event per call, dedupe on (new keys), like the
+//!   webhook handler; baseline `ingest_dedupe.sql`.
+//! - **process**: what a worker does per event at store level: `claim_events` (batches of 8,
+//!   under a lease), read the mapping and the task, then `commit` one unit of work (task
+//!   update with its revision check, two ledger entries, the row's completion); baseline
+//!   `claim_one.sql` (claim + task upsert + ledger row + done). Both over 10,000 seeded tasks.
+//!
+//! PostgreSQL comes from `ORDONIS_BENCH_DATABASE_URL` (else `ORDONIS_TEST_DATABASE_URL`, else
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each run creates and drops its own databases.
+//! The table is printed and written to the `stores` section of `BENCHMARKS.md`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ordonis_benches::payload::{JIRA_BODY, sha256_hex};
+use ordonis_benches::pgbench::{BETWEEN_RUNS, Baseline, BenchError, backlog_for};
+use ordonis_benches::report::{Table, machine, rate, ratio, write_section};
+use ordonis_core::store::{
+    ClaimRequest, Completion, IntegrationRecord, NewInboxEvent, Store, TaskWrite, UnitOfWork,
+};
+use ordonis_core::{EventId, ExternalRef, JobState, Task, WorkspaceId};
+use ordonis_store_postgres::PostgresStore;
+use ordonis_store_sqlite::SqliteStore;
+use ordonis_testkit::store_suite::{draft, integration};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+/// Tasks the process runs spread their events over (as `prefill.sql` does).
+const OBJECTS: usize = 10_000;
+
+struct Args {
+    secs: u64,
+    writers: Vec<usize>,
+    pg: bool,
+    sqlite: bool,
+    out: PathBuf,
+}
+
+fn args() -> Result<Args, BenchError> {
+    let mut a = Args {
+        secs: 5,
+        writers: vec![1, 4, 16],
+        pg: true,
+        sqlite: true,
+        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--secs" => a.secs = it.next().ok_or("--secs N")?.parse()?,
+            "--writers" => {
+                a.writers = it
+                    .next()
+                    .ok_or("--writers 1,4,16")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--no-pg" => a.pg = false,
+            "--no-sqlite" => a.sqlite = false,
+            "--out" => a.out = PathBuf::from(it.next().ok_or("--out FILE")?),
+            "--bench" => {} // passed by `cargo bench`
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(a)
+}
+
+fn server_url() -> String {
+    std::env::var("ORDONIS_BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("ORDONIS_TEST_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh store of one kind, and how to get rid of it.
+enum Fresh {
+    Pg { store: PostgresStore, db: String },
+    Sqlite { store: SqliteStore, dir: PathBuf },
+}
+
+impl Fresh {
+    async fn pg(server: &PgConnectOptions, pool: u32) -> Result<Self, BenchError> {
+        let db = format!(
+            "ordonis_bench_{}_{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        );
+        let mut admin = PgConnection::connect_with(server).await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        let pool = PostgresStore::pool_options()
+            .max_connections(pool)
+            .connect_with(server.clone().database(&db))
+            .await?;
+        let store = PostgresStore::from_pool(pool);
+        store.migrate().await?;
+        Ok(Fresh::Pg { store, db })
+    }
+
+    async fn sqlite() -> Result<Self, BenchError> {
+        let dir = std::env::temp_dir().join(format!(
+            "ordonis-bench-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let store = SqliteStore::open(&dir.join("bench.db").display().to_string()).await?;
+        Ok(Fresh::Sqlite { store, dir })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Fresh::Pg { store, .. } => Arc::new(store.clone()),
+            Fresh::Sqlite { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
+    async fn discard(self, server: &PgConnectOptions) -> Result<(), BenchError> {
+        match self {
+            Fresh::Pg { store, db } => {
+                store.pool().close().await;
+                let mut admin = PgConnection::connect_with(server).await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await?;
+                admin.close().await?;
+            }
+            Fresh::Sqlite { store, dir } => {
+                store.close().await;
+                std::fs::remove_dir_all(dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ws(name: &str) -> Result<WorkspaceId, BenchError> {
+    Ok(WorkspaceId::new(format!(
+        "bench-{name}-{}",
+        uuid::Uuid::now_v7()
+    ))?)
+}
+
+fn inbox_event(
+    rec: &IntegrationRecord,
+    body: &Bytes,
+    sha: &str,
+    delivery: String,
+) -> NewInboxEvent {
+    let n = delivery
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+    NewInboxEvent {
+        id: EventId::new(),
+        workspace_id: rec.workspace_id.clone(),
+        integration_id: rec.id,
+        dedupe_key: delivery.clone(),
+        object_key: Some(format!("PROJ-{}", 1 + n % OBJECTS)),
+        delivery_id: Some(delivery),
+        headers: vec![("x-atlassian-webhook-identifier".into(), "bench".into())],
+        body: body.clone(),
+        body_sha256: sha.to_owned(),
+        auth: "hmac-sha256".into(),
+        state: JobState::Pending,
+        note: None,
+    }
+}
+
+/// Events per second of `writers` tasks each inserting one event per call for `secs`.
+async fn ingest(store: Arc<dyn Store>, writers: usize, secs: u64) -> Result<f64, BenchError> {
+    let rec = integration(&*store, &ws("ingest")?).await;
+    let body = Bytes::from_static(JIRA_BODY.as_bytes());
+    let sha = sha256_hex(&body);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for w in 0..writers {
+        let (store, rec, body, sha) = (store.clone(), rec.clone(), body.clone(), sha.clone());
+        handles.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let ev = inbox_event(&rec, &body, &sha, format!("d-{w}-{n}"));
+                store.insert_events(std::slice::from_ref(&ev)).await?;
+                n += 1;
+            }
+            Ok::<u64, ordonis_core::StoreError>(n)
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Seeds the 10,000 tasks (with their mappings) the process runs update.
+async fn seed_tasks(store: &Arc<dyn Store>, rec: &IntegrationRecord) -> Result<(), BenchError> {
+    let mut handles = Vec::new();
+    for part in 0..8usize {
+        let (store, rec) = (store.clone(), rec.clone());
+        handles.push(tokio::spawn(async move {
+            for i in (1 + part..=OBJECTS).step_by(8) {
+                let mut task = Task::new(rec.workspace_id.clone());
+                task.fields.title = "seed".into();
+                task.revision = 1;
+                let mut uow = UnitOfWork::new(rec.workspace_id.clone());
+                uow.mapping = Some((external(&rec, &format!("PROJ-{i}")), task.id));
+                uow.task = Some(TaskWrite {
+                    task,
+                    expected_revision: None,
+                });
+                store.commit(uow).await?;
+            }
+            Ok::<(), ordonis_core::StoreError>(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    Ok(())
+}
+
+fn external(rec: &IntegrationRecord, key: &str) -> ExternalRef {
+    ExternalRef {
+        integration_id: rec.id,
+        provider: rec.provider.clone(),
+        external_id: key.to_owned(),
+        object_type: "issue".to_owned(),
+        url: None,
+    }
+}
+
+/// Fills the inbox with `n` pending events spread over the seeded tasks.
+async fn backlog(
+    store: &Arc<dyn Store>,
+    rec: &IntegrationRecord,
+    n: u64,
+) -> Result<(), BenchError> {
+    let body = Bytes::from_static(JIRA_BODY.as_bytes());
+    let sha = sha256_hex(&body);
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut i = 0;
+    while i < n {
+        let chunk: Vec<NewInboxEvent> = (i..n.min(i + 500))
+            .map(|k| inbox_event(rec, &body, &sha, format!("pre-{run}-{k}")))
+            .collect();
+        store.insert_events(&chunk).await?;
+        i += 500;
+    }
+    Ok(())
+}
+
+/// Events per second of `writers` workers processing the backlog for `secs`.
+async fn process(
+    store: Arc<dyn Store>,
+    rec: &IntegrationRecord,
+    writers: usize,
+    secs: u64,
+) -> Result<f64, BenchError> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for w in 0..writers {
+        let (store, rec) = (store.clone(), rec.clone());
+        handles.push(tokio::spawn(async move {
+            let req = ClaimRequest {
+                worker: format!("bench-{w}"),
+                limit: 8,
+                lease: Duration::from_secs(60),
+            };
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let batch = store.claim_events(&req).await?;
+                if batch.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                for ev in batch {
+                    let (Some(key), Some(lease)) = (ev.object_key.as_deref(), ev.lease.clone())
+                    else {
+                        continue;
+                    };
+                    let id = store
+                        .find_mapping(rec.id, key, "issue")
+                        .await?
+                        .ok_or("unmapped object")?;
+                    let current = store
+                        .task(&rec.workspace_id, id)
+                        .await?
+                        .ok_or("missing task")?;
+                    let mut next = current.clone();
+                    next.revision += 1;
+                    next.fields.title = format!("{key} after {}", ev.id);
+                    next.updated_at = time::OffsetDateTime::now_utc();
+                    let mut uow = UnitOfWork::new(rec.workspace_id.clone());
+                    for n in 0..2 {
+                        let mut d = draft(&next, n);
+                        d.cause.id = ev.id.to_string();
+                        uow.ledger.push(d);
+                    }
+                    uow.task = Some(TaskWrite {
+                        task: next,
+                        expected_revision: Some(current.revision),
+                    });
+                    uow.completion = Completion::Inbox { lease, note: None };
+                    store.commit(uow).await?;
+                    done += 1;
+                }
+            }
+            Ok::<u64, BenchError>(done)
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// VERA entries per second on PostgreSQL: 16 writers appending one entry per unit of work,
+/// into one workspace's log or each into its own.
+async fn ledger_appends(
+    server: &PgConnectOptions,
+    logs: usize,
+    secs: u64,
+) -> Result<f64, BenchError> {
+    const WRITERS: usize = 16;
+    let fresh = Fresh::pg(server, WRITERS as u32 + 2).await?;
+    let store = fresh.store();
+    let mut tasks = Vec::new();
+    for l in 0..logs {
+        let w = ws(&format!("log{l}"))?;
+        let mut t = Task::new(w.clone());
+        t.revision = 1;
+        tasks.push(t);
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for w in 0..WRITERS {
+        let (store, task) = (store.clone(), tasks[w % logs].clone());
+        handles.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let mut uow = UnitOfWork::new(task.workspace_id.clone());
+                uow.ledger.push(draft(&task, n as usize));
+                store.commit(uow).await?;
+                n += 1;
+            }
+            Ok::<u64, ordonis_core::StoreError>(n)
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await??;
+    }
+    let per_sec = total as f64 / start.elapsed().as_secs_f64();
+    // gapless under concurrency, or the figure means nothing
+    let mut sum = 0;
+    for t in &tasks {
+        sum += store.ledger_size(&t.workspace_id).await?;
+    }
+    if sum != total {
+        return Err(format!("ledger holds {sum} entries, {total} were appended").into());
+    }
+    fresh.discard(server).await?;
+    Ok(per_sec)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<(), BenchError> {
+    let a = args()?;
+    let url = server_url();
+    let server = PgConnectOptions::from_str(&url)?;
+    let secs = a.secs;
+    let mut stores = Vec::new();
+    if a.pg {
+        stores.push("PostgreSQL");
+    }
+    if a.sqlite {
+        stores.push("SQLite");
+    }
+
+    let baseline = Baseline::create(&url).await?;
+    let version = baseline.server_version().await.ok();
+    let mut raw_ingest = Vec::new();
+    let mut raw_process = Vec::new();
+    for &w in &a.writers {
+        let r = baseline.ingest(w, secs).await?;
+        eprintln!("raw ingest   c={w:<2} {:>8.0}/s", r.tps);
+        raw_ingest.push(r.tps);
+        tokio::time::sleep(BETWEEN_RUNS).await;
+        let r = baseline
+            .process(w, secs, backlog_for(secs, 7_000.0))
+            .await?;
+        eprintln!("raw process  c={w:<2} {:>8.0}/s", r.tps);
+        raw_process.push(r.tps);
+        tokio::time::sleep(BETWEEN_RUNS).await;
+    }
+    baseline.drop_db().await?;
+
+    let mut table = Table::new(&[
+        "store",
+        "writers",
+        "ingest/s",
+        "raw ingest/s",
+        "ingest ratio",
+        "process/s",
+        "raw process/s",
+        "process ratio",
+    ]);
+    for kind in stores {
+        for (i, &w) in a.writers.iter().enumerate() {
+            let fresh = match kind {
+                "PostgreSQL" => Fresh::pg(&server, w as u32 + 2).await?,
+                _ => Fresh::sqlite().await?,
+            };
+            let ing = ingest(fresh.store(), w, secs).await?;
+            fresh.discard(&server).await?;
+            eprintln!("{kind:<10} ingest  w={w:<2} {ing:>8.0}/s");
+            tokio::time::sleep(BETWEEN_RUNS).await;
+
+            let fresh = match kind {
+                "PostgreSQL" => Fresh::pg(&server, w as u32 + 2).await?,
+                _ => Fresh::sqlite().await?,
+            };
+            let store = fresh.store();
+            let rec = integration(&*store, &ws("process")?).await;
+            seed_tasks(&store, &rec).await?;
+            backlog(&store, &rec, backlog_for(secs, 5_000.0)).await?;
+            let pro = process(store, &rec, w, secs).await?;
+            fresh.discard(&server).await?;
+            eprintln!("{kind:<10} process w={w:<2} {pro:>8.0}/s");
+            tokio::time::sleep(BETWEEN_RUNS).await;
+
+            // The raw baseline is PostgreSQL's; for SQLite it says how far the embedded store
+            // is from a server database doing the same work.
+            table.row(vec![
+                kind.to_owned(),
+                w.to_string(),
+                rate(ing),
+                rate(raw_ingest[i]),
+                ratio(ing, Some(raw_ingest[i])),
+                rate(pro),
+                rate(raw_process[i]),
+                ratio(pro, Some(raw_process[i])),
+            ]);
+        }
+    }
+
+    let mut ledger = Table::new(&[
+        "VERA appends on PostgreSQL (16 writers)",
+        "entries/s",
+        "goal",
+    ]);
+    if a.pg {
+        let one = ledger_appends(&server, 1, secs).await?;
+        eprintln!("ledger appends, one log   {one:>8.0}/s");
+        let many = ledger_appends(&server, 16, secs).await?;
+        eprintln!("ledger appends, 16 logs   {many:>8.0}/s");
+        ledger.row(vec!["one log".into(), rate(one), "≥ 2,000/s".into()]);
+        ledger.row(vec!["16 logs".into(), rate(many), "≥ 5,000/s".into()]);
+    }
+
+    let body = format!(
+        "## Stores: ingest and process beside raw SQL\n\n\
+         Measured {date} on {machine}; {secs} s per cell; synchronous_commit on (defaults).\n\n\
+         Command: `cargo run --release -p ordonis-benches --bin stores` (PostgreSQL from \
+         `ORDONIS_BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).\n\n\
+         - **ingest**: one ~2 KB event per `insert_events` call, dedupe on; raw = pgbench \
+         `ingest_dedupe.sql` at the same number of clients. Goal ≥ 0.9×.\n\
+         - **process**: claim (batches of 8, leased), read mapping and task, commit task update \
+         + 2 ledger entries + completion; raw = pgbench `claim_one.sql` (claim + upsert + 1 \
+         ledger row + done). Goal ≥ 0.7×.\n\
+         - The raw column is always PostgreSQL's, so the SQLite rows compare the embedded \
+         store with a server database doing the same work.\n\n{}\n{}",
+        table.markdown(),
+        ledger.markdown(),
+        date = time::OffsetDateTime::now_utc().date(),
+        machine = machine(version.as_deref()),
+    );
+    println!("{body}");
+    write_section(&a.out, "stores", &body)?;
+    eprintln!("written to {}", a.out.display());
+    Ok(())
+}
