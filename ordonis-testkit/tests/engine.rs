@@ -431,3 +431,82 @@ async fn worker_stops_on_cancellation() {
         .expect("stopped in time")
         .unwrap();
 }
+
+/// `ingest` reuses a loaded integration for a moment, but never to refuse: a secret rotated
+/// in, or a handshake expected, by another process (another engine on the same store) is
+/// honoured at once.
+#[tokio::test]
+async fn ingest_cache_never_refuses_what_another_process_allowed() {
+    use std::sync::Arc;
+
+    use ordonis_core::{
+        Engine, IntegrationConfig, IntegrationSecrets, Keyring, NewIntegration, ProviderKind,
+        SecretKey,
+    };
+    use ordonis_testkit::MemoryStore;
+
+    let caps = Capabilities {
+        webhook_snapshots: true,
+        webhook_handshake: true,
+        delivery_ids: true,
+        push: true,
+    };
+    let fake = Arc::new(FakeProvider::with_capabilities(SECRET, caps));
+    let store = Arc::new(MemoryStore::new());
+    let engine = |store: Arc<MemoryStore>| {
+        Engine::builder(store, Keyring::new(SecretKey::from_bytes(1, [9; 32])))
+            .provider(fake.clone())
+            .build()
+    };
+    let (here, elsewhere) = (engine(store.clone()), engine(store.clone()));
+    let id = here
+        .create_integration(NewIntegration {
+            workspace_id: ordonis_core::WorkspaceId::new("cache").unwrap(),
+            provider: ProviderKind::new("fake"),
+            config: IntegrationConfig::new("http://fake.invalid"),
+            secrets: IntegrationSecrets {
+                api_auth: None,
+                webhook_secrets: vec![SECRET.to_owned()],
+                app_secret: None,
+            },
+        })
+        .await
+        .unwrap();
+    fake.remote_create("A", &FieldPatch::new().with(title("one")), "alice");
+    fake.remote_edit("A", title("two"), "alice");
+    let mut d = fake.take_deliveries();
+    let first = d.remove(0);
+    let r = here
+        .ingest(id, &http::Method::POST, &first.headers, first.body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Another process rotates the secret in: a delivery signed
+    // with the new secret is accepted here straight away, though this engine cached the old.
+    elsewhere
+        .rotate_webhook_secret(id, "rotated-secret".to_owned())
+        .await
+        .unwrap();
+    let second = d.remove(0);
+    let mut headers = second.headers.clone();
+    headers.insert(
+        SIGNATURE_HEADER,
+        FakeProvider::sign("rotated-secret", &second.body)
+            .parse()
+            .unwrap(),
+    );
+    let r = here
+        .ingest(id, &http::Method::POST, &headers, second.body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Another process starts creating a webhook: the handshake arriving here is taken.
+    elsewhere.expect_handshake(id).await.unwrap();
+    let h = FakeProvider::handshake_headers("hs-from-provider");
+    let r = here.ingest(id, &http::Method::POST, &h, Bytes::new()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // ...once only.
+    let h = FakeProvider::handshake_headers("evil");
+    let r = here.ingest(id, &http::Method::POST, &h, Bytes::new()).await;
+    assert_eq!(r.status, 401);
+}

@@ -132,7 +132,7 @@ fn spawn(bin: &Path, db: &str, extra: &[&str]) -> Result<Proc, BenchError> {
             .env("ORDONIS_DATABASE_URL", db)
             .env("ORDONIS_ADMIN_TOKEN", TOKEN)
             .env("ORDONIS_SECRET_KEY", KEY_HEX)
-            .env("RUST_LOG", "error")
+            .env("ORDONIS_LOG", "error")
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -74,6 +74,27 @@ impl IngestResponse {
     }
 }
 
+/// The answer when the integration cannot be loaded: 404 unknown, else 503.
+fn load_failed(integration_id: IntegrationId, e: Error) -> IngestResponse {
+    match e {
+        Error::NotFound(_) => IngestResponse::error(
+            404,
+            IngestOutcome::UnknownIntegration,
+            "not_found",
+            "unknown integration",
+        ),
+        e => {
+            tracing::error!(%integration_id, error = %e, "ingest: cannot load integration");
+            IngestResponse::error(
+                503,
+                IngestOutcome::Unavailable(e.to_string()),
+                "unavailable",
+                "try again later",
+            )
+        }
+    }
+}
+
 impl Engine {
     /// Receives one webhook request for an integration.
     ///
@@ -95,41 +116,38 @@ impl Engine {
                 "body too large",
             );
         }
-        let loaded = match self.load(integration_id).await {
+        let (mut loaded, mut cached) = match self.load_for_ingest(integration_id, false).await {
             Ok(l) => l,
-            Err(Error::NotFound(_)) => {
-                return IngestResponse::error(
-                    404,
-                    IngestOutcome::UnknownIntegration,
-                    "not_found",
-                    "unknown integration",
-                );
-            }
-            Err(e) => {
-                tracing::error!(%integration_id, error = %e, "ingest: cannot load integration");
-                return IngestResponse::error(
-                    503,
-                    IngestOutcome::Unavailable(e.to_string()),
-                    "unavailable",
-                    "try again later",
-                );
-            }
+            Err(e) => return load_failed(integration_id, e),
         };
         let req = WebhookRequest {
             method,
             headers,
             body: &body,
         };
-        let auth = match loaded.provider.verify_webhook(&loaded.ctx, &req) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::info!(%integration_id, error = %e, "ingest: webhook rejected");
-                return IngestResponse::error(
-                    401,
-                    IngestOutcome::Rejected(e.to_string()),
-                    "unauthenticated",
-                    &e.to_string(),
-                );
+        let auth = loop {
+            let verified = loaded.provider.verify_webhook(&loaded.ctx, &req);
+            // A cached integration only ever accepts: a rejection or a handshake is decided
+            // on a fresh read.
+            let decided = matches!(verified, Ok(WebhookAuth::Verified { .. }));
+            if cached && !decided {
+                (loaded, cached) = match self.load_for_ingest(integration_id, true).await {
+                    Ok(l) => l,
+                    Err(e) => return load_failed(integration_id, e),
+                };
+                continue;
+            }
+            match verified {
+                Ok(a) => break a,
+                Err(e) => {
+                    tracing::info!(%integration_id, error = %e, "ingest: webhook rejected");
+                    return IngestResponse::error(
+                        401,
+                        IngestOutcome::Rejected(e.to_string()),
+                        "unauthenticated",
+                        &e.to_string(),
+                    );
+                }
             }
         };
         let auth_method = match auth {
@@ -137,7 +155,7 @@ impl Engine {
             WebhookAuth::Handshake {
                 reply_headers,
                 secret,
-            } => return self.handshake(loaded, reply_headers, secret).await,
+            } => return self.handshake(&loaded, reply_headers, secret).await,
         };
 
         let body_sha256 = hex::encode(Sha256::digest(&body));
@@ -266,7 +284,7 @@ impl Engine {
 
     async fn handshake(
         &self,
-        loaded: super::Loaded,
+        loaded: &super::Loaded,
         reply_headers: Vec<(String, String)>,
         secret: String,
     ) -> IngestResponse {

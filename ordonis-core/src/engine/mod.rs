@@ -6,7 +6,8 @@ mod outbound;
 mod tasks;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
@@ -43,7 +44,17 @@ struct Inner {
     providers: HashMap<ProviderKind, Arc<dyn Provider>>,
     keyring: Keyring,
     config: EngineConfig,
+    /// Integrations as `ingest` last loaded them (see [`INGEST_CACHE_TTL`]).
+    ingest_cache: Mutex<HashMap<IntegrationId, (Instant, Arc<Loaded>)>>,
 }
+
+/// How long `ingest` reuses a loaded integration (record read, secrets opened) before reading
+/// it again: one store round trip less per webhook under load. Only acceptance can be stale:
+/// a signature that fails, and a handshake, are always checked against a fresh read, so a
+/// secret rotated in (or a handshake expected) by another process is seen at once; a secret
+/// rotated out elsewhere is still accepted for at most this long (this process's own changes
+/// evict the entry immediately).
+pub const INGEST_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -75,6 +86,7 @@ impl EngineBuilder {
                 providers: self.providers,
                 keyring: self.keyring,
                 config: self.config,
+                ingest_cache: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -190,7 +202,40 @@ impl Engine {
             .store
             .update_integration(record.id, &config, &sealed)
             .await?;
+        self.forget_loaded(record.id);
         Ok(())
+    }
+
+    /// The integration for `ingest`: from the cache when read less than
+    /// [`INGEST_CACHE_TTL`] ago, else from the store (`fresh` forces the read). The second
+    /// value says whether it came from the cache.
+    pub(crate) async fn load_for_ingest(
+        &self,
+        id: IntegrationId,
+        fresh: bool,
+    ) -> Result<(Arc<Loaded>, bool), Error> {
+        if !fresh
+            && let Ok(cache) = self.inner.ingest_cache.lock()
+            && let Some((at, loaded)) = cache.get(&id)
+            && at.elapsed() < INGEST_CACHE_TTL
+        {
+            return Ok((loaded.clone(), true));
+        }
+        let loaded = Arc::new(self.load(id).await?);
+        if let Ok(mut cache) = self.inner.ingest_cache.lock() {
+            // Bounded: entries of integrations no longer sent to age out here.
+            if cache.len() > 10_000 {
+                cache.retain(|_, (at, _)| at.elapsed() < INGEST_CACHE_TTL);
+            }
+            cache.insert(id, (Instant::now(), loaded.clone()));
+        }
+        Ok((loaded, false))
+    }
+
+    fn forget_loaded(&self, id: IntegrationId) {
+        if let Ok(mut cache) = self.inner.ingest_cache.lock() {
+            cache.remove(&id);
+        }
     }
 
     /// Loads an integration with its secrets opened.
