@@ -19,6 +19,7 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,6 +42,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use sqlx;
+
+mod ingest_batch;
 
 /// Name of Ordonis's own migrations table.
 pub const MIGRATIONS_TABLE: &str = "ordonis._migrations";
@@ -74,6 +77,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    batcher: Arc<ingest_batch::IngestBatcher>,
 }
 
 impl PostgresStore {
@@ -103,7 +107,10 @@ impl PostgresStore {
     /// Wraps an existing pool. Does not migrate: call [`PostgresStore::migrate`] (or the
     /// free function [`migrate`]) once at start-up.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            batcher: Arc::default(),
+        }
     }
 
     /// Applies the embedded migrations (idempotent).
@@ -563,11 +570,10 @@ impl Inbox for PostgresStore {
                 return Err(InvalidInput::new("state", "a new event cannot be processing").into());
             }
         }
-        // One event (the webhook handler's case) is one statement in autocommit: one round
-        // trip. Several share a transaction.
+        // One event (the webhook handler's case) goes through group commit: concurrent
+        // callers share one multi-row statement. Several events share a transaction.
         if let [ev] = events {
-            let mut conn = self.pool.acquire().await.map_err(map_err)?;
-            return Ok(vec![insert_event(&mut conn, ev).await?]);
+            return Ok(vec![self.batcher.insert(&self.pool, ev.clone()).await?]);
         }
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(events.len());

@@ -408,3 +408,56 @@ async fn connect_migrates_and_maps_unreachable_to_unavailable() {
     store.pool().close().await;
     db.drop_db().await;
 }
+
+/// Single-event inserts from many callers at once go through group commit: events of one
+/// batch may repeat a key (of each other or of an earlier row). Every key is stored once,
+/// every caller gets the id of the row holding its key, exactly one caller per key "inserted".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_committed_ingest_dedupes_within_and_across_batches() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store(8).await;
+    let w = ws("group");
+    let rec = integration(&store, &w).await;
+    let mut handles = Vec::new();
+    for caller in 0..16 {
+        let (store, rec) = (store.clone(), rec.clone());
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..100 {
+                // callers c and c+8 send the same 100 keys, in different orders
+                let k = if caller < 8 { i } else { 99 - i };
+                let key = format!("dlv-{}-{k}", caller % 8);
+                let o = store
+                    .insert_events(&[event(&rec, &key, Some("OBJ"))])
+                    .await
+                    .unwrap();
+                out.push((key, o[0]));
+            }
+            out
+        }));
+    }
+    let mut by_key: HashMap<String, Vec<InsertOutcome>> = HashMap::new();
+    for h in handles {
+        for (key, o) in h.await.unwrap() {
+            by_key.entry(key).or_default().push(o);
+        }
+    }
+    assert_eq!(by_key.len(), 800);
+    for (key, outcomes) in &by_key {
+        let inserted = outcomes
+            .iter()
+            .filter(|o| matches!(o, InsertOutcome::Inserted(_)))
+            .count();
+        assert_eq!(inserted, 1, "{key}: {outcomes:?}");
+        assert_eq!(outcomes[0].id(), outcomes[1].id(), "{key}: one row");
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM ordonis.webhook_events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 800);
+    store.pool().close().await;
+    db.drop_db().await;
+}
