@@ -36,6 +36,13 @@ fn payload(c: &mut Criterion) {
     g.bench_function("parse_and_normalize", |b| {
         b.iter(|| parse(black_box(body), cx()).unwrap());
     });
+    // Baselines in the same run: the floor under each step above.
+    g.bench_function("baseline_serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap());
+    });
+    g.bench_function("baseline_hmac_sha256_once", |b| {
+        b.iter(|| sign(SECRET, black_box(body)));
+    });
     g.finish();
 
     // The diff: a snapshot applied to a stored task under the default policy.
