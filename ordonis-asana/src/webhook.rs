@@ -1,16 +1,12 @@
 //! Inbound webhooks: the `X-Hook-Secret` handshake, `X-Hook-Signature` verification, and
 //! parsing compact event batches into hints.
 
-use hmac::{Hmac, KeyInit, Mac};
 use ordonis_core::{
     ChangeHint, FieldChange, HintKind, ObjectKey, ProviderError, RemoteActor, WebhookAuth,
 };
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::normalize::parse_time;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The object type of Asana tasks.
 pub const TASK: &str = "task";
@@ -34,14 +30,7 @@ fn unauth(msg: impl Into<String>) -> ProviderError {
 /// assert!(ordonis_asana::webhook::verify_signature(&sig, &["secret".into()], br#"{"events":[]}"#).is_ok());
 /// ```
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    match HmacSha256::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(body);
-            hex::encode(mac.finalize().into_bytes())
-        }
-        // HMAC accepts keys of any length; this arm is unreachable in practice.
-        Err(_) => String::new(),
-    }
+    ordonis_core::signals::hmac_sha256_hex(secret, body)
 }
 
 /// Checks `X-Hook-Signature: <hex>` against every current secret, in constant time.
@@ -59,16 +48,10 @@ pub fn verify_signature(
             "the webhook is signed but the integration has no webhook secret yet (no handshake)",
         ));
     }
-    for secret in secrets {
-        let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
-            continue;
-        };
-        mac.update(body);
-        if mac.verify_slice(&sig).is_ok() {
-            return Ok(WebhookAuth::Verified {
-                method: "hmac-sha256",
-            });
-        }
+    if ordonis_core::signals::hmac_sha256_matches(&sig, secrets, body) {
+        return Ok(WebhookAuth::Verified {
+            method: "hmac-sha256",
+        });
     }
     Err(unauth(
         "X-Hook-Signature does not match the body under any current webhook secret",

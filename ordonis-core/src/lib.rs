@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod policy;
 pub mod provider;
 pub mod secrets;
+pub mod signals;
 pub mod store;
 pub mod sync;
 pub mod sync_state;

@@ -312,19 +312,9 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-/// Reads `Retry-After` as seconds (or an HTTP date), defaulting to 60 s.
-fn retry_after(h: &HeaderMap) -> Duration {
-    let Some(v) = header_str(h, "retry-after") else {
-        return DEFAULT_RETRY_AFTER;
-    };
-    if let Ok(secs) = v.parse::<u64>() {
-        return Duration::from_secs(secs.min(24 * 3600));
-    }
-    if let Ok(t) = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822) {
-        let d = t - time::OffsetDateTime::now_utc();
-        return Duration::try_from(d).unwrap_or(Duration::ZERO);
-    }
-    DEFAULT_RETRY_AFTER
+/// `Retry-After` (seconds or an HTTP date), defaulting to [`DEFAULT_RETRY_AFTER`].
+pub fn retry_after(h: &HeaderMap) -> Duration {
+    ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
 }
 
 /// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.

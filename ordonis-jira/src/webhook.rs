@@ -37,14 +37,10 @@ fn unauth(msg: impl Into<String>) -> ProviderError {
 /// assert_eq!(sig, "sha256=a4771c39fbe90f317c7824e83ddef3caae9cb3d976c214ace1f2937e133263c9");
 /// ```
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    match HmacSha256::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(body);
-            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-        }
-        // HMAC accepts keys of any length; this arm is unreachable in practice.
-        Err(_) => String::new(),
-    }
+    format!(
+        "sha256={}",
+        ordonis_core::signals::hmac_sha256_hex(secret, body)
+    )
 }
 
 /// Checks `X-Hub-Signature: sha256=<hex>` against every current secret in constant time.
@@ -69,16 +65,10 @@ pub fn verify_signature(
             "the webhook is signed but the integration has no webhook secret configured",
         ));
     }
-    for secret in secrets {
-        let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
-            continue;
-        };
-        mac.update(body);
-        if mac.verify_slice(&sig).is_ok() {
-            return Ok(WebhookAuth::Verified {
-                method: "hmac-sha256",
-            });
-        }
+    if ordonis_core::signals::hmac_sha256_matches(&sig, secrets, body) {
+        return Ok(WebhookAuth::Verified {
+            method: "hmac-sha256",
+        });
     }
     Err(unauth(
         "X-Hub-Signature does not match the body under any current webhook secret",
