@@ -130,22 +130,17 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PATCH, path, body).await
+    }
+
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
-            .patch(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(TOKEN)
             .json(body)
             .send()
