@@ -289,6 +289,35 @@ async fn no_plaintext_secret_in_any_table() {
             }
         }
     }
+    // And what an operator's backup holds: a real pg_dump of the whole database.
+    let server = common::server_url().unwrap();
+    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    let url = if query.is_empty() {
+        format!("{base}/{}", db.name)
+    } else {
+        format!("{base}/{}?{query}", db.name)
+    };
+    let out = std::process::Command::new("pg_dump")
+        .arg("--dbname")
+        .arg(&url)
+        .output()
+        .unwrap_or_else(|e| panic!("pg_dump could not start (install postgresql-client): {e}"));
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(dump.contains("dedupe"), "the dump holds the rows (the event body)");
+    for needle in needles {
+        let hex_needle: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(!dump.contains(needle), "plaintext secret in pg_dump");
+        assert!(
+            !dump.contains(&hex_needle),
+            "hex plaintext secret in pg_dump"
+        );
+    }
     store.pool().close().await;
     db.drop_db().await;
 }
