@@ -10,84 +10,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use ordonis_core::ApiAuth;
 use ordonis_jira::normalize::text_to_adf;
 use ordonis_jira::{JiraClient, JiraError, SearchRequest};
+use ordonis_testkit::prism::{self, Prism};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-fn required() -> bool {
-    std::env::var("ORDONIS_REQUIRE_PRISM").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    assert!(!required(), "ORDONIS_REQUIRE_PRISM=1 but {why}");
-    eprintln!("SKIPPED contract test: {why}");
-}
-
-fn prism_command() -> Option<Command> {
-    if let Ok(bin) = std::env::var("PRISM_BIN") {
-        return Some(Command::new(bin));
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/prism");
-    if local.exists() {
-        return Some(Command::new(local));
-    }
-    let ok = |cmd: &mut std::process::Command| {
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ok(std::process::Command::new("prism").arg("--version")) {
-        return Some(Command::new("prism"));
-    }
-    if ok(std::process::Command::new("npx").args([
-        "--no-install",
-        "@stoplight/prism-cli@5.14.2",
-        "--version",
-    ])) {
-        let mut c = Command::new("npx");
-        c.args(["--no-install", "@stoplight/prism-cli@5.14.2"]);
-        return Some(c);
-    }
-    None
-}
-
-async fn start_prism(mut cmd: Command, spec: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = cmd
-        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn prism");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("Prism is listening") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(matches!(ready, Ok(true)), "Prism did not start");
-    // Keep draining stdout so Prism never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://127.0.0.1:{port}"))
-}
 
 /// A request Prism accepted: success, or a response body our typed client cannot read
 /// (Prism generates bodies from the schema; they are random, not Jira's).
@@ -104,15 +34,10 @@ async fn client_requests_match_the_jira_spec() {
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/jira_swagger-v3.v3.json"),
         PathBuf::from,
     );
-    if !spec.exists() {
-        return skip(&format!("the spec {} is missing", spec.display()));
-    }
-    let Some(cmd) = prism_command() else {
-        return skip(
-            "Prism is not installed (set PRISM_BIN or install @stoplight/prism-cli@5.14.2)",
-        );
+    let Some(prism) = Prism::for_spec(&spec).await else {
+        return;
     };
-    let (_child, base) = start_prism(cmd, &spec).await;
+    let base = prism.base();
 
     let mut headers = HeaderMap::new();
     // Schema-generated responses (the spec's static examples are JSON strings).
@@ -126,7 +51,7 @@ async fn client_requests_match_the_jira_spec() {
         email: "bot@example.com".into(),
         api_token: "tok".into(),
     };
-    let client = JiraClient::new(http, &base, &auth).unwrap();
+    let client = JiraClient::new(http, base, &auth).unwrap();
 
     accepted("GET issue", client.get_issue("PROJ-1").await);
     accepted(
@@ -167,13 +92,7 @@ async fn client_requests_match_the_jira_spec() {
                 .send()
                 .await
                 .unwrap();
-            let violations = resp
-                .headers()
-                .get("sl-violations")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let v: Vec<serde_json::Value> = serde_json::from_str(&violations).unwrap();
+            let (violations, v) = prism::violations(&resp);
             assert_eq!(v.len(), 1, "{violations}");
             assert_eq!(
                 v[0]["message"], "Request body property accountId must be string",

@@ -309,7 +309,10 @@ async fn no_plaintext_secret_in_any_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dump = String::from_utf8_lossy(&out.stdout);
-    assert!(dump.contains("dedupe"), "the dump holds the rows (the event body)");
+    assert!(
+        dump.contains("dedupe"),
+        "the dump holds the rows (the event body)"
+    );
     for needle in needles {
         let hex_needle: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
         assert!(!dump.contains(needle), "plaintext secret in pg_dump");

@@ -6,6 +6,7 @@
 //! - [`provider_suite`] with [`ProviderHarness`]: the provider conformance cases.
 //! - [`FakeProvider`]: in-memory remote state that emits the webhooks a real provider would,
 //!   with fault injection.
+//! - [`prism::Prism`]: a Prism mock server for OpenAPI contract tests.
 
 pub mod fake;
 pub mod fake_asana;
@@ -13,6 +14,7 @@ pub mod fake_jira;
 pub mod harness;
 pub mod ledger_e2e;
 pub mod memory;
+pub mod prism;
 pub mod provider_suite;
 pub mod store_suite;
 
