@@ -41,16 +41,7 @@ impl Baseline {
     pub async fn create(server_url: &str) -> Result<Self, BenchError> {
         let server = PgConnectOptions::from_str(server_url)?;
         let db = format!("ordonis_bench_raw_{}", std::process::id());
-        let mut admin = PgConnection::connect_with(&server).await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
+        create_database(&server, &db).await?;
         let me = Self {
             server,
             server_url: server_url.to_owned(),
@@ -170,16 +161,33 @@ impl Baseline {
 
     /// Drops the baseline database.
     pub async fn drop_db(self) -> Result<(), BenchError> {
-        let mut admin = PgConnection::connect_with(&self.server).await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.db
-        )))
-        .execute(&mut admin)
-        .await?;
-        admin.close().await?;
-        Ok(())
+        drop_database(&self.server, &self.db).await
     }
+}
+
+/// Creates database `name` on `server` (dropping any left over by an interrupted run).
+pub async fn create_database(server: &PgConnectOptions, name: &str) -> Result<(), BenchError> {
+    let mut admin = PgConnection::connect_with(server).await?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await?;
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Drops database `name` on `server`, closing its connections.
+pub async fn drop_database(server: &PgConnectOptions, name: &str) -> Result<(), BenchError> {
+    let mut admin = PgConnection::connect_with(server).await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    admin.close().await?;
+    Ok(())
 }
 
 /// `server_url` with its database replaced by `db` (libpq takes the URI as its dbname).

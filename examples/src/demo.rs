@@ -73,11 +73,12 @@ pub struct Demo {
     pub notes: Vec<String>,
 }
 
+/// Creates an integration through the API; returns its `(integration_id, webhook_url)`.
 async fn create_integration(
     http: &reqwest::Client,
     server: &Server,
     body: &Value,
-) -> Result<Value, String> {
+) -> Result<(String, String), String> {
     let resp = http
         .post(format!("{}/api/integrations", server.url()))
         .bearer_auth(&server.admin_token.value)
@@ -90,7 +91,13 @@ async fn create_integration(
     if status.as_u16() != 201 {
         return Err(format!("creating the integration answered {status}: {v}"));
     }
-    Ok(v)
+    let field = |name: &str| {
+        v.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(format!("no {name} in {v}"))
+    };
+    Ok((field("integration_id")?, field("webhook_url")?))
 }
 
 /// Sets the demo up against a started server (which must allow any provider URL).
@@ -98,7 +105,7 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
     let http = reqwest::Client::new();
     let jira = FakeJira::start().await.map_err(|e| e.to_string())?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let created = create_integration(
+    let (id, url) = create_integration(
         &http,
         server,
         &json!({
@@ -110,16 +117,6 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
         }),
     )
     .await?;
-    let id = created
-        .get("integration_id")
-        .and_then(Value::as_str)
-        .ok_or("no integration_id")?
-        .to_owned();
-    let url = created
-        .get("webhook_url")
-        .and_then(Value::as_str)
-        .ok_or("no webhook_url")?
-        .to_owned();
     jira.set_webhook(url, secret);
     for (name, body) in JIRA_FIXTURES {
         let status = jira.deliver(body).await?;
@@ -130,7 +127,7 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
     // Asana: the integration starts out expecting its handshake; then a real compact event.
     let asana = FakeAsana::start().await.map_err(|e| e.to_string())?;
     asana.insert_task(ASANA_TASK_GID, "Draft the launch announcement");
-    let created = create_integration(
+    let (asana_id, url) = create_integration(
         &http,
         server,
         &json!({
@@ -141,16 +138,6 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
         }),
     )
     .await?;
-    let asana_id = created
-        .get("integration_id")
-        .and_then(Value::as_str)
-        .ok_or("no integration_id")?
-        .to_owned();
-    let url = created
-        .get("webhook_url")
-        .and_then(Value::as_str)
-        .ok_or("no webhook_url")?
-        .to_owned();
     let hook_secret = hex::encode(rand::random::<[u8; 16]>());
     match asana.handshake(&url, &hook_secret).await? {
         (200, Some(echoed)) if echoed == hook_secret => {}

@@ -273,15 +273,7 @@ async fn webhook_rejects_bad_input_and_stores_nothing() {
     let events = api.events(&format!("?integration_id={id}")).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["delivery_id"], "delivery-1");
-    let metrics = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     assert!(
         metrics.contains("ordonis_webhooks_total{outcome=\"duplicate\"} 1"),
         "{metrics}"

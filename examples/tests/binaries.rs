@@ -13,6 +13,20 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The demo workspace's tasks, or `None` while the server cannot answer.
+async fn demo_tasks(http: &reqwest::Client, url: &str, token: &str) -> Option<Vec<Value>> {
+    let v: Value = http
+        .get(format!("{url}/api/tasks?workspace_id=demo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["tasks"].as_array().cloned()
+}
+
 async fn sigterm_and_wait(mut child: Child) {
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
@@ -70,17 +84,9 @@ async fn demo_server_serves_and_stops_on_sigterm_then_worker_runs() {
     assert!(dir.join("ordonis-demo.db.admin-token").exists());
     let http = reqwest::Client::new();
     let tasks = eventually("the demo tasks", || async {
-        let v: Value = http
-            .get(format!("{url}/api/tasks?workspace_id=demo"))
-            .bearer_auth(&token)
-            .send()
+        demo_tasks(&http, &url, &token)
             .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let t = v["tasks"].as_array()?.clone();
-        (t.len() == 3).then_some(t)
+            .filter(|t| t.len() == 3)
     })
     .await;
     let id = tasks[0]["id"].as_str().unwrap();
@@ -137,16 +143,10 @@ async fn demo_server_serves_and_stops_on_sigterm_then_worker_runs() {
         .expect("the second demo run did not print the same token");
     let url2 = url2.expect("url");
     eventually("the second demo's tasks", || async {
-        let v: Value = http
-            .get(format!("{url2}/api/tasks?workspace_id=demo"))
-            .bearer_auth(&token)
-            .send()
+        demo_tasks(&http, &url2, &token)
             .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (v["tasks"].as_array()?.len() == 3).then_some(())
+            .filter(|t| t.len() == 3)
+            .map(|_| ())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -126,15 +126,7 @@ async fn round_trip(server: Server) {
         "an echo loop: pushes continued"
     );
     assert_eq!(jira.deliveries(), dels, "an echo loop: webhooks continued");
-    let metrics = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     assert!(
         metrics.contains("ordonis_outbox_rows{state=\"pending\"} 0"),
         "{metrics}"

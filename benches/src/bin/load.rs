@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ordonis_benches::payload::jira_body_for;
-use ordonis_benches::pgbench::{BETWEEN_RUNS, Baseline, BenchError, backlog_for, db_url};
+use ordonis_benches::pgbench::{
+    BETWEEN_RUNS, Baseline, BenchError, backlog_for, create_database, db_url, drop_database,
+};
 use ordonis_benches::report::{Table, machine, rate, ratio, write_section};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const TOKEN: &str = "load-admin-token";
 const SECRET: &str = "load-webhook-secret";
@@ -348,11 +349,7 @@ impl Db {
             std::process::id(),
             uuid::Uuid::now_v7().simple()
         );
-        let mut admin = PgConnection::connect_with(server).await?;
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
+        create_database(server, &name).await?;
         Ok(Db::Pg {
             url: db_url(server_url, &name),
             name,
@@ -378,15 +375,7 @@ impl Db {
 
     async fn discard(self, server: &PgConnectOptions) -> Result<(), BenchError> {
         match self {
-            Db::Pg { name, .. } => {
-                let mut admin = PgConnection::connect_with(server).await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await?;
-                admin.close().await?;
-            }
+            Db::Pg { name, .. } => drop_database(server, &name).await?,
             Db::Sqlite { dir } => std::fs::remove_dir_all(dir)?,
         }
         Ok(())

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ordonis_benches::payload::{JIRA_BODY, sha256_hex};
-use ordonis_benches::pgbench::{BETWEEN_RUNS, Baseline, BenchError, backlog_for};
+use ordonis_benches::pgbench::{
+    BETWEEN_RUNS, Baseline, BenchError, backlog_for, create_database, drop_database,
+};
 use ordonis_benches::report::{Table, machine, rate, ratio, write_section};
 use ordonis_core::store::{
     ClaimRequest, Completion, IntegrationRecord, NewInboxEvent, Store, TaskWrite, UnitOfWork,
@@ -35,7 +37,6 @@ use ordonis_store_postgres::PostgresStore;
 use ordonis_store_sqlite::SqliteStore;
 use ordonis_testkit::store_suite::{draft, integration};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// Tasks the process runs spread their events over (as `prefill.sql` does).
 const OBJECTS: usize = 10_000;
@@ -97,11 +98,7 @@ impl Fresh {
             std::process::id(),
             uuid::Uuid::now_v7().simple()
         );
-        let mut admin = PgConnection::connect_with(server).await?;
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
+        create_database(server, &db).await?;
         let pool = PostgresStore::pool_options()
             .max_connections(pool)
             .connect_with(server.clone().database(&db))
@@ -133,13 +130,7 @@ impl Fresh {
         match self {
             Fresh::Pg { store, db } => {
                 store.pool().close().await;
-                let mut admin = PgConnection::connect_with(server).await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await?;
-                admin.close().await?;
+                drop_database(server, &db).await?;
             }
             Fresh::Sqlite { store, dir } => {
                 store.close().await;

@@ -129,6 +129,11 @@ impl Api {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.get_text("/metrics").await.1
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send_json(reqwest::Method::POST, path, body).await
     }
