@@ -18,7 +18,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
-use crate::locator::Locator;
 use crate::metrics::Metrics;
 
 /// Largest JSON body the admin API and the UI accept.
@@ -40,8 +39,6 @@ pub struct Shared {
     pub engine: Engine,
     /// The store (also the ledger).
     pub store: Arc<dyn Store>,
-    /// Workspace lookups.
-    pub locator: Locator,
     /// Signs VERA checkpoints (key derived from the secret key).
     pub signer: CheckpointSigner,
     /// Metrics.
@@ -90,24 +87,21 @@ impl Shared {
     }
 }
 
-/// Opens the store a database URL names (migrating it) and its locator.
-pub async fn open_store(backend: &Backend) -> Result<(Arc<dyn Store>, Locator), String> {
-    match backend {
-        Backend::Postgres(url) => {
-            let s = PostgresStore::connect(url)
+/// Opens the store a database URL names (migrating it). From here on the server speaks only
+/// the `Store` contract, so any store works (the tests also run it on `MemoryStore`).
+pub async fn open_store(backend: &Backend) -> Result<Arc<dyn Store>, String> {
+    Ok(match backend {
+        Backend::Postgres(url) => Arc::new(
+            PostgresStore::connect(url)
                 .await
-                .map_err(|e| format!("PostgreSQL: {e}"))?;
-            let loc = Locator::Postgres(s.pool().clone());
-            Ok((Arc::new(s), loc))
-        }
-        Backend::Sqlite { url, .. } => {
-            let s = SqliteStore::open(url)
+                .map_err(|e| format!("PostgreSQL: {e}"))?,
+        ),
+        Backend::Sqlite { url, .. } => Arc::new(
+            SqliteStore::connect(url)
                 .await
-                .map_err(|e| format!("SQLite: {e}"))?;
-            let loc = Locator::Sqlite(s.pool().clone());
-            Ok((Arc::new(s), loc))
-        }
-    }
+                .map_err(|e| format!("SQLite: {e}"))?,
+        ),
+    })
 }
 
 fn derive(key_hex: &str, label: &[u8]) -> Result<[u8; 32], String> {
@@ -164,7 +158,7 @@ impl Server {
             "secret-key",
             "ORDONIS_SECRET_KEY",
         )?;
-        let (store, locator) = open_store(&backend).await?;
+        let store = open_store(&backend).await?;
         let metrics = Arc::new(Metrics::default());
         let engine = engine(store.clone(), &secret_key.value, &metrics)?;
         let signer = CheckpointSigner::from_seed(&derive(
@@ -186,7 +180,6 @@ impl Server {
             inner: Arc::new(Shared {
                 engine: engine.clone(),
                 store,
-                locator,
                 signer,
                 metrics: metrics.clone(),
                 wake: Arc::new(Notify::new()),

@@ -13,7 +13,6 @@ pub mod config;
 pub mod demo;
 pub mod errors;
 pub mod fake_asana;
-pub mod locator;
 pub mod metrics;
 pub mod providers;
 pub mod routes;

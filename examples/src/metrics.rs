@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ordonis_core::StoreExt;
 use ordonis_core::store::JobState;
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, ObjectKey, Provider, ProviderContext, ProviderError,

@@ -13,6 +13,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use ordonis_core::StoreExt;
 use ordonis_core::vera::{Notary, TrustedKeys, leaf_hash, log_name, verify_inclusion};
 use ordonis_core::{Actor, FieldValue, LedgerEntry, Task, WorkspaceId};
 use serde::Deserialize;
@@ -182,7 +183,7 @@ fn ui_error(e: ApiError) -> Response {
 }
 
 async fn home(State(s): State<AppState>) -> Response {
-    let wss = match s.locator.workspaces().await {
+    let wss = match s.store.workspaces().await {
         Ok(w) => w,
         Err(e) => return ui_error(e.into()),
     };
@@ -230,7 +231,7 @@ async fn workspace(State(s): State<AppState>, Path(ws): Path<String>) -> Respons
         Ok(w) => w,
         Err(e) => return ui_error(e.into()),
     };
-    let tasks = match s.store.tasks(&ws).await {
+    let tasks = match s.store.all_tasks(&ws).await {
         Ok(t) => t,
         Err(e) => return ui_error(e.into()),
     };

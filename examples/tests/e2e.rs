@@ -199,7 +199,7 @@ async fn postgres_requires_token_and_key() {
         api.tasks("scale").await.is_empty(),
         "no worker should have run"
     );
-    let (store, _) =
+    let store =
         ordonis_server::app::open_store(&ordonis_server::config::Backend::parse(&c.database_url))
             .await
             .unwrap();

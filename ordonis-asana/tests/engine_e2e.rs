@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ordonis_asana::{AsanaClient, AsanaProvider, WebhookFilter};
+use ordonis_core::StoreExt;
 use ordonis_core::engine::IngestOutcome;
-use ordonis_core::store::Tasks;
 use ordonis_core::{
     Actor, ApiAuth, Engine, Field, FieldPatch, FieldValue, IntegrationConfig, IntegrationId,
     IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, PriorityLevel, ProviderKind,
@@ -61,7 +61,7 @@ fn worker(engine: &Engine) -> Worker {
 
 async fn the_task(store: &MemoryStore, ws: &WorkspaceId, gid: &str) -> Task {
     store
-        .tasks(ws)
+        .all_tasks(ws)
         .await
         .unwrap()
         .into_iter()

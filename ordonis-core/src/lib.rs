@@ -34,9 +34,9 @@ pub use provider::{
 };
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
 pub use store::{
-    ClaimRequest, CommitReceipt, Completion, EventFilter, Inbox, InboxEvent, InsertOutcome,
-    IntegrationRecord, Integrations, JobState, Lease, NewInboxEvent, Outbox, OutboxJob, Retry,
-    Store, TaskWrite, Tasks, UnitOfWork,
+    ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, InsertOutcome,
+    IntegrationRecord, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, NewInboxEvent,
+    OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::error::{Error, ProviderError, StoreError};
-use crate::store::{ClaimRequest, InboxEvent, JobState, Lease, OutboxJob, Retry};
+use crate::store::{ClaimRequest, Job, JobState, Lease, Queue, Retry, StoreExt};
 
 /// Worker settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,32 +64,6 @@ impl BatchReport {
     }
 }
 
-enum Job {
-    Event(InboxEvent),
-    Push(OutboxJob),
-}
-
-impl Job {
-    fn lease(&self) -> Option<&Lease> {
-        match self {
-            Job::Event(e) => e.lease.as_ref(),
-            Job::Push(p) => p.lease.as_ref(),
-        }
-    }
-    fn attempts(&self) -> u32 {
-        match self {
-            Job::Event(e) => e.attempts,
-            Job::Push(p) => p.attempts,
-        }
-    }
-    fn integration(&self) -> crate::ids::IntegrationId {
-        match self {
-            Job::Event(e) => e.integration_id,
-            Job::Push(p) => p.integration_id,
-        }
-    }
-}
-
 /// A worker over an engine.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -127,13 +101,8 @@ impl Worker {
             lease: self.config.lease,
         };
         let store = self.engine.store();
-        let mut jobs: Vec<Job> = store
-            .claim_events(&req)
-            .await?
-            .into_iter()
-            .map(Job::Event)
-            .collect();
-        jobs.extend(store.claim_pushes(&req).await?.into_iter().map(Job::Push));
+        let mut jobs: Vec<Job> = store.claim(Queue::Inbox, &req).await?;
+        jobs.extend(store.claim(Queue::Outbox, &req).await?);
         let mut report = BatchReport {
             claimed: jobs.len(),
             ..BatchReport::default()
@@ -170,7 +139,6 @@ impl Worker {
         if shutdown.is_cancelled() {
             let _ = self
                 .fail(
-                    &job,
                     &lease,
                     "released at shutdown",
                     Retry::Deferred(OffsetDateTime::now_utc()),
@@ -193,7 +161,7 @@ impl Worker {
             _ => report.retried = 1,
         }
         tracing::warn!(worker = %self.config.id, row = %lease.row, attempt = lease.attempt, error = %err, ?retry, "job failed");
-        if let Err(e) = self.fail(&job, &lease, &err.to_string(), retry).await {
+        if let Err(e) = self.fail(&lease, &err.to_string(), retry).await {
             tracing::warn!(worker = %self.config.id, row = %lease.row, error = %e, "could not record failure");
         }
         report
@@ -212,11 +180,11 @@ impl Worker {
         match err {
             Error::Provider(ProviderError::RateLimited { until, reason }) => {
                 // Every worker leaves this integration alone until then.
-                tracing::info!(integration = %job.integration(), %until, %reason, "rate limited: pausing integration");
+                tracing::info!(integration = %job.integration_id(), %until, %reason, "rate limited: pausing integration");
                 if let Err(e) = self
                     .engine
                     .store()
-                    .set_paused_until(job.integration(), Some(*until))
+                    .set_paused_until(job.integration_id(), Some(*until))
                     .await
                 {
                     tracing::warn!(error = %e, "could not pause integration");
@@ -234,17 +202,7 @@ impl Worker {
         }
     }
 
-    async fn fail(
-        &self,
-        job: &Job,
-        lease: &Lease,
-        error: &str,
-        retry: Retry,
-    ) -> Result<(), StoreError> {
-        let store = self.engine.store();
-        match job {
-            Job::Event(_) => store.fail_event(lease, error, retry).await,
-            Job::Push(_) => store.fail_push(lease, error, retry).await,
-        }
+    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+        self.engine.store().fail(lease, error, retry).await
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{SECRET, fixture};
 use http::{HeaderMap, HeaderValue, Method};
-use ordonis_core::store::Tasks;
+use ordonis_core::StoreExt;
 use ordonis_core::{
     Actor, ApiAuth, Engine, Field, FieldPatch, FieldValue, IntegrationConfig, IntegrationSecrets,
     Keyring, Ledger, NewIntegration, ProviderKind, SecretKey, Status, StatusCategory, Worker,
@@ -179,7 +179,7 @@ async fn fixtures_through_ingest_and_status_push() {
     }
     worker(&engine).drain().await.unwrap();
 
-    let tasks = store.tasks(&ws).await.unwrap();
+    let tasks = store.all_tasks(&ws).await.unwrap();
     let task = tasks
         .iter()
         .find(|t| t.external.iter().any(|e| e.external_id == "10021"))

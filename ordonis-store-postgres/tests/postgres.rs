@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::TestDb;
 use ordonis_core::store::{
-    ClaimRequest, Completion, Inbox, InsertOutcome, JobState, Lease, NewInboxEvent, Store,
+    ClaimRequest, Completion, InsertOutcome, JobState, Lease, NewInboxEvent, Store, StoreExt,
     UnitOfWork,
 };
 use ordonis_core::{Ledger, StoreError, Task, WorkspaceId};
@@ -37,7 +37,7 @@ fn effect(task: &Task, ev_id: uuid::Uuid, lease: Lease) -> UnitOfWork {
     d.cause.id = ev_id.to_string();
     let mut uow = UnitOfWork::new(task.workspace_id.clone());
     uow.ledger.push(d);
-    uow.completion = Completion::Inbox { lease, note: None };
+    uow.completion = Completion::Done { lease, note: None };
     uow
 }
 
@@ -143,7 +143,7 @@ async fn eight_workers_drain_10k_events_with_duplicates_exactly_once() {
         from += page.len() as u64;
     }
     assert_eq!(causes.len(), 10_000);
-    setup.pool().close().await;
+    setup.dialect().close().await;
     db.drop_db().await;
 }
 
@@ -163,11 +163,11 @@ async fn killed_worker_rows_are_reprocessed_after_the_lease() {
 
     // Worker A (one connection) claims half, starts completing the first one inside a
     // transaction, and has its connection killed mid-batch.
-    let a = db.store(1).await;
+    let (a, a_pool) = db.store_and_pool(1).await;
     let lease = Duration::from_secs(2);
     let a_batch = a.claim_events(&claim("A", 10, lease)).await.unwrap();
     assert_eq!(a_batch.len(), 10);
-    let mut conn = a.pool().acquire().await.unwrap();
+    let mut conn = a_pool.acquire().await.unwrap();
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&mut *conn)
         .await
@@ -180,7 +180,7 @@ async fn killed_worker_rows_are_reprocessed_after_the_lease() {
         .unwrap();
     let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
         .bind(pid)
-        .fetch_one(admin.pool())
+        .fetch_one(&db.raw().await)
         .await
         .unwrap();
     assert!(killed);
@@ -234,9 +234,9 @@ async fn killed_worker_rows_are_reprocessed_after_the_lease() {
         vec![(JobState::Done, 20)]
     );
     assert_eq!(admin.ledger_size(&w).await.unwrap(), 20);
-    a.pool().close().await;
-    b.pool().close().await;
-    admin.pool().close().await;
+    a.dialect().close().await;
+    b.dialect().close().await;
+    admin.dialect().close().await;
     db.drop_db().await;
 }
 
@@ -256,14 +256,14 @@ async fn no_plaintext_secret_in_any_table() {
         .unwrap();
     let needles = ["PLAINTEXT-API-TOKEN", "PLAINTEXT-WEBHOOK-SECRET"];
     let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT secrets FROM ordonis.integrations")
-        .fetch_all(store.pool())
+        .fetch_all(&db.raw().await)
         .await
         .unwrap();
     assert_eq!(raw.len(), 1);
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'ordonis'",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&db.raw().await)
     .await
     .unwrap();
     assert!(tables.len() >= 9, "{tables:?}");
@@ -277,7 +277,7 @@ async fn no_plaintext_secret_in_any_table() {
             let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT t::text FROM ordonis.\"{table}\" t"
             )))
-            .fetch_all(store.pool())
+            .fetch_all(&db.raw().await)
             .await
             .unwrap();
             for row in rows {
@@ -321,7 +321,7 @@ async fn no_plaintext_secret_in_any_table() {
             "hex plaintext secret in pg_dump"
         );
     }
-    store.pool().close().await;
+    store.dialect().close().await;
     db.drop_db().await;
 }
 
@@ -353,7 +353,7 @@ async fn ledger_tables_are_append_only() {
         "DELETE FROM ordonis.vera_ledger",
         "TRUNCATE ordonis.vera_ledger",
     ] {
-        let err = sqlx::query(sql).execute(store.pool()).await;
+        let err = sqlx::query(sql).execute(&db.raw().await).await;
         assert!(err.is_err(), "{sql} was allowed");
     }
     store
@@ -368,12 +368,12 @@ async fn ledger_tables_are_append_only() {
         .unwrap();
     assert!(
         sqlx::query("DELETE FROM ordonis.vera_checkpoints")
-            .execute(store.pool())
+            .execute(&db.raw().await)
             .await
             .is_err()
     );
     assert_eq!(store.ledger_size(&w).await.unwrap(), 2);
-    store.pool().close().await;
+    store.dialect().close().await;
     db.drop_db().await;
 }
 
@@ -416,7 +416,7 @@ async fn migrations_are_idempotent_and_concurrent_safe() {
         !tables.contains_key("_sqlx_migrations"),
         "the host's table is untouched"
     );
-    let store = PostgresStore::from_pool(pool.clone());
+    let store = ordonis_store_postgres::from_pool(pool.clone());
     assert_eq!(store.event_counts().await.unwrap(), vec![]);
     pool.close().await;
     db.drop_db().await;
@@ -437,7 +437,7 @@ async fn connect_migrates_and_maps_unreachable_to_unavailable() {
     };
     let store = PostgresStore::connect(&url).await.unwrap();
     assert!(store.ledger_size(&ws("x")).await.unwrap() == 0);
-    store.pool().close().await;
+    store.dialect().close().await;
     db.drop_db().await;
 }
 
@@ -486,10 +486,10 @@ async fn group_committed_ingest_dedupes_within_and_across_batches() {
         assert_eq!(outcomes[0].id(), outcomes[1].id(), "{key}: one row");
     }
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM ordonis.webhook_events")
-        .fetch_one(store.pool())
+        .fetch_one(&db.raw().await)
         .await
         .unwrap();
     assert_eq!(rows, 800);
-    store.pool().close().await;
+    store.dialect().close().await;
     db.drop_db().await;
 }

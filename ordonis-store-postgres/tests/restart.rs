@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ordonis_core::store::{Inbox, Tasks};
+use ordonis_core::store::StoreExt;
 use ordonis_core::{FieldPatch, FieldPolicy, FieldValue, JobState, Ledger, Worker, WorkerConfig};
 use ordonis_store_postgres::PostgresStore;
 use ordonis_testkit::fake::FakeProvider;
@@ -154,13 +154,13 @@ fn run(cmd: &mut Command) {
 }
 
 async fn store(options: &PgConnectOptions, max: u32) -> PostgresStore {
-    let pool = PostgresStore::pool_options()
+    let pool = ordonis_store_postgres::pool_options()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(1))
         .connect_with(options.clone())
         .await
         .unwrap();
-    PostgresStore::from_pool(pool)
+    ordonis_store_postgres::from_pool(pool)
 }
 
 async fn settled(store: &PostgresStore) -> Result<bool, ordonis_core::StoreError> {
@@ -178,7 +178,7 @@ async fn workers_reconnect_after_a_server_restart_and_finish() {
     let options = cluster.0.options();
     // `setup` observes; the workers share the engine's own pool, as in one worker process.
     let setup = store(&options, 2).await;
-    setup.migrate().await.unwrap();
+    setup.dialect().migrate().await.unwrap();
     let fake = Arc::new(FakeProvider::new(SECRET));
     let (engine, integration, ws) = engine_with_integration(
         Arc::new(store(&options, 8).await),
@@ -278,7 +278,7 @@ async fn workers_reconnect_after_a_server_restart_and_finish() {
         vec![(JobState::Done, sent as u64)],
         "all done, none dead"
     );
-    let tasks = setup.tasks(&ws).await.unwrap();
+    let tasks = setup.all_tasks(&ws).await.unwrap();
     assert_eq!(tasks.len(), 300, "one task per object");
     for t in &tasks {
         let object = t
@@ -302,6 +302,6 @@ async fn workers_reconnect_after_a_server_restart_and_finish() {
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.idx, i as u64, "gapless");
     }
-    setup.pool().close().await;
+    setup.dialect().close().await;
     drop(cluster);
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ordonis_core::store::{
-    ClaimRequest, Completion, Inbox, InsertOutcome, JobState, NewInboxEvent, Outbox, Store,
-    TaskWrite, Tasks, UnitOfWork,
+    ClaimRequest, Completion, InsertOutcome, JobState, NewInboxEvent, Store, StoreExt, TaskWrite,
+    UnitOfWork,
 };
 use ordonis_core::{ExternalRef, Ledger, ProviderKind, StoreError, Task, WorkspaceId};
 use ordonis_store_sqlite::SqliteStore;
@@ -21,6 +21,13 @@ const CHILD_WS_ENV: &str = "ORDONIS_SQLITE_KILL_CHILD_WS";
 
 fn temp_db(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ordonis-{name}-{}.db", uuid::Uuid::now_v7()))
+}
+
+/// A plain pool on the test's database file, for checks below the `Store` API.
+async fn raw(path: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
 }
 
 fn claim(worker: &str, limit: usize, lease: Duration) -> ClaimRequest {
@@ -54,7 +61,7 @@ fn unit_for(ws: &WorkspaceId, ev: &ordonis_core::InboxEvent) -> UnitOfWork {
     let mut b = draft(&task, 2);
     b.cause.id = ev.id.to_string();
     uow.ledger = vec![a, b];
-    uow.completion = Completion::Inbox {
+    uow.completion = Completion::Done {
         lease: ev.lease.clone().unwrap(),
         note: None,
     };
@@ -69,7 +76,7 @@ async fn child_writer() {
         return;
     };
     let ws = WorkspaceId::new(ws).unwrap();
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = SqliteStore::connect(&path).await.unwrap();
     loop {
         let batch = store
             .claim_events(&claim("child", 10, Duration::from_secs(1)))
@@ -85,7 +92,7 @@ async fn child_writer() {
 async fn killed_writer_leaves_no_half_applied_unit_of_work() {
     let path = temp_db("kill");
     let w = WorkspaceId::new(format!("kill-{}", uuid::Uuid::now_v7())).unwrap();
-    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let store = SqliteStore::connect(path.to_str().unwrap()).await.unwrap();
     let rec = integration(&store, &w).await;
     let events: Vec<NewInboxEvent> = (0..3_000)
         .map(|i| event(&rec, &format!("k{i}"), Some(&format!("OBJ-{i}"))))
@@ -93,7 +100,7 @@ async fn killed_writer_leaves_no_half_applied_unit_of_work() {
     for chunk in events.chunks(1000) {
         store.insert_events(chunk).await.unwrap();
     }
-    store.close().await;
+    store.dialect().close().await;
 
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["child_writer", "--exact", "--nocapture"])
@@ -104,7 +111,7 @@ async fn killed_writer_leaves_no_half_applied_unit_of_work() {
         .spawn()
         .unwrap();
     // Let it get going, then kill it (SIGKILL) in the middle of its work.
-    let reader = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let reader = SqliteStore::connect(path.to_str().unwrap()).await.unwrap();
     let start = Instant::now();
     while reader.ledger_size(&w).await.unwrap_or(0) < 200 {
         assert!(
@@ -116,12 +123,12 @@ async fn killed_writer_leaves_no_half_applied_unit_of_work() {
     tokio::time::sleep(Duration::from_millis(137)).await;
     child.kill().unwrap();
     let _ = child.wait();
-    reader.close().await;
+    reader.dialect().close().await;
 
     // The file opens, is intact, and every unit of work is all there or not at all.
-    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let store = SqliteStore::connect(path.to_str().unwrap()).await.unwrap();
     let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(store.pool())
+        .fetch_one(&raw(&path).await)
         .await
         .unwrap();
     assert_eq!(ok, "ok");
@@ -138,7 +145,7 @@ async fn killed_writer_leaves_no_half_applied_unit_of_work() {
         .unwrap();
     assert!(!done.is_empty());
     assert!(done.len() < 3_000, "killed before it finished");
-    let tasks = store.tasks(&w).await.unwrap();
+    let tasks = store.all_tasks(&w).await.unwrap();
     let size = store.ledger_size(&w).await.unwrap();
     assert_eq!(
         tasks.len(),
@@ -177,13 +184,13 @@ async fn killed_writer_leaves_no_half_applied_unit_of_work() {
         vec![(JobState::Done, 3_000)]
     );
     assert_eq!(store.ledger_size(&w).await.unwrap(), 6_000);
-    store.close().await;
+    store.dialect().close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_workers_drain_a_file_exactly_once() {
     let path = temp_db("drain");
-    let store = Arc::new(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
+    let store = Arc::new(SqliteStore::connect(path.to_str().unwrap()).await.unwrap());
     let w = WorkspaceId::new(format!("drain-{}", uuid::Uuid::now_v7())).unwrap();
     let rec = integration(&*store, &w).await;
     let mut all: Vec<NewInboxEvent> = (0..2_000)
@@ -204,7 +211,7 @@ async fn four_workers_drain_a_file_exactly_once() {
     let mut handles = Vec::new();
     for n in 0..4 {
         // separate stores: separate connections to the same file
-        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        let store = SqliteStore::connect(path.to_str().unwrap()).await.unwrap();
         let w = w.clone();
         handles.push(tokio::spawn(async move {
             let me = format!("w{n}");
@@ -227,7 +234,7 @@ async fn four_workers_drain_a_file_exactly_once() {
                     d.cause.id = ev.id.to_string();
                     let mut uow = UnitOfWork::new(w.clone());
                     uow.ledger.push(d);
-                    uow.completion = Completion::Inbox {
+                    uow.completion = Completion::Done {
                         lease: ev.lease.clone().unwrap(),
                         note: None,
                     };
@@ -255,7 +262,7 @@ async fn four_workers_drain_a_file_exactly_once() {
 #[tokio::test]
 async fn ledger_is_append_only_and_reopen_is_idempotent() {
     let path = temp_db("append");
-    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let store = SqliteStore::connect(path.to_str().unwrap()).await.unwrap();
     let w = WorkspaceId::new("append").unwrap();
     let task = Task::new(w.clone());
     let mut uow = UnitOfWork::new(w.clone());
@@ -270,24 +277,24 @@ async fn ledger_is_append_only_and_reopen_is_idempotent() {
         "DELETE FROM ordonis_vera_ledger",
     ] {
         assert!(
-            sqlx::query(sql).execute(store.pool()).await.is_err(),
+            sqlx::query(sql).execute(&raw(&path).await).await.is_err(),
             "{sql}"
         );
     }
-    store.migrate().await.unwrap();
-    store.close().await;
-    let again = SqliteStore::open(&format!("sqlite://{}", path.display()))
+    store.dialect().migrate().await.unwrap();
+    store.dialect().close().await;
+    let again = SqliteStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     assert_eq!(again.ledger_size(&w).await.unwrap(), 2);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(again.pool())
+        .fetch_one(&raw(&path).await)
         .await
         .unwrap();
     assert_eq!(mode, "wal");
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name LIKE '%migrations'")
-            .fetch_all(again.pool())
+            .fetch_all(&raw(&path).await)
             .await
             .unwrap();
     assert_eq!(tables, vec!["_ordonis_migrations".to_owned()]);

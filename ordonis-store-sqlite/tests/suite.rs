@@ -9,14 +9,14 @@ use ordonis_store_sqlite::SqliteStore;
 /// A fresh database file in the temp directory (left behind; named `ordonis-test-*.db`).
 async fn fresh_file() -> Option<Arc<dyn Store>> {
     let path = std::env::temp_dir().join(format!("ordonis-test-{}.db", uuid::Uuid::now_v7()));
-    let store = SqliteStore::open(path.to_str().expect("utf-8 temp path"))
+    let store = SqliteStore::connect(path.to_str().expect("utf-8 temp path"))
         .await
         .expect("open sqlite file");
     Some(Arc::new(store))
 }
 
 async fn fresh_memory() -> Option<Arc<dyn Store>> {
-    let store = SqliteStore::open("sqlite::memory:")
+    let store = SqliteStore::connect("sqlite::memory:")
         .await
         .expect("open sqlite memory");
     Some(Arc::new(store))

@@ -109,7 +109,7 @@ impl Setup {
 
     /// Inbox and outbox rows still pending or in flight.
     pub async fn outstanding(&self) -> u64 {
-        use ordonis_core::store::{Inbox, Outbox};
+        use ordonis_core::store::StoreExt;
         let mut n = 0;
         for (s, c) in self.store.event_counts().await.unwrap_or_default() {
             if matches!(s, JobState::Pending | JobState::Processing) {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ordonis_core::StoreExt;
 use ordonis_core::vera::{CheckpointSigner, ExportCheck, Notary, VeraError, verify_export_dir};
 use ordonis_core::{Actor, ActorKind, FieldPatch, FieldPolicy, FieldValue, Principal, Store};
 
@@ -33,7 +34,7 @@ pub async fn engine_changes_verify_offline(store: Arc<dyn Store>) {
         .await
         .unwrap_or_else(|e| panic!("drain: {e}"));
     let tasks = store
-        .tasks(&ws)
+        .all_tasks(&ws)
         .await
         .unwrap_or_else(|e| panic!("tasks: {e}"));
     assert_eq!(tasks.len(), 2);

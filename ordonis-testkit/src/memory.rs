@@ -1,33 +1,311 @@
 //! `MemoryStore`: a complete in-memory [`Store`] + [`Ledger`], with the same semantics as the
-//! SQL stores (the store suite proves it). For tests, and for hosts' own tests.
+//! SQL stores (the store suite proves it, and both apply [`ordonis_core::store::rules`]).
+//! For tests, and for hosts' own tests.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use ordonis_core::store::{
-    ClaimRequest, CommitReceipt, Completion, EventFilter, Inbox, InboxEvent, InsertOutcome,
-    IntegrationRecord, Integrations, JobState, Lease, NewInboxEvent, Outbox, OutboxJob, Retry,
-    Store, Tasks, UnitOfWork,
-};
+use ordonis_core::store::rules;
 use ordonis_core::{
-    EventId, IntegrationId, Ledger, LedgerEntry, OutboxId, SealedSecrets, StoreError,
-    StoredCheckpoint, Task, TaskId, WorkspaceId,
+    ClaimRequest, CommitReceipt, Completion, EventId, InboxEvent, InsertOutcome, IntegrationId,
+    IntegrationRecord, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, Ledger,
+    LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry, SealedSecrets, Store,
+    StoreError, StoredCheckpoint, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
 };
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-type MappingKey = (IntegrationId, String, String, String);
+type MappingKey = (IntegrationId, String, String);
+
+/// The life-cycle fields both queues' rows share, borrowed mutably.
+struct Life<'a> {
+    state: &'a mut JobState,
+    attempts: &'a mut u32,
+    next_attempt_at: &'a mut OffsetDateTime,
+    last_error: &'a mut Option<String>,
+    lease: &'a mut Option<Lease>,
+}
+
+/// A row of one of the queues.
+trait QueueRow: Clone {
+    const QUEUE: Queue;
+    fn life(&mut self) -> Life<'_>;
+    fn workspace(&self) -> &WorkspaceId;
+    fn state(&self) -> JobState;
+    fn integration(&self) -> IntegrationId;
+    /// Rows with the same key are never in flight together (object, or task).
+    fn serial_key(&self) -> Option<String>;
+    fn into_job(self) -> Job;
+}
+
+impl QueueRow for InboxEvent {
+    const QUEUE: Queue = Queue::Inbox;
+    fn life(&mut self) -> Life<'_> {
+        Life {
+            state: &mut self.state,
+            attempts: &mut self.attempts,
+            next_attempt_at: &mut self.next_attempt_at,
+            last_error: &mut self.last_error,
+            lease: &mut self.lease,
+        }
+    }
+    fn workspace(&self) -> &WorkspaceId {
+        &self.workspace_id
+    }
+    fn state(&self) -> JobState {
+        self.state
+    }
+    fn integration(&self) -> IntegrationId {
+        self.integration_id
+    }
+    fn serial_key(&self) -> Option<String> {
+        self.object_key
+            .as_ref()
+            .map(|o| format!("{}/{o}", self.integration_id))
+    }
+    fn into_job(self) -> Job {
+        Job::Event(self)
+    }
+}
+
+impl QueueRow for OutboxJob {
+    const QUEUE: Queue = Queue::Outbox;
+    fn life(&mut self) -> Life<'_> {
+        Life {
+            state: &mut self.state,
+            attempts: &mut self.attempts,
+            next_attempt_at: &mut self.next_attempt_at,
+            last_error: &mut self.last_error,
+            lease: &mut self.lease,
+        }
+    }
+    fn workspace(&self) -> &WorkspaceId {
+        &self.workspace_id
+    }
+    fn state(&self) -> JobState {
+        self.state
+    }
+    fn integration(&self) -> IntegrationId {
+        self.integration_id
+    }
+    fn serial_key(&self) -> Option<String> {
+        Some(self.task_id.to_string())
+    }
+    fn into_job(self) -> Job {
+        Job::Push(self)
+    }
+}
+
+/// One queue: rows by id (UUID v7, so in creation order).
+#[derive(Debug)]
+struct QueueRows<R> {
+    rows: BTreeMap<Uuid, R>,
+}
+
+impl<R> Default for QueueRows<R> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+        }
+    }
+}
+
+impl<R: QueueRow> QueueRows<R> {
+    fn claim(
+        &mut self,
+        req: &ClaimRequest,
+        paused: &HashSet<IntegrationId>,
+        at: OffsetDateTime,
+    ) -> Vec<Job> {
+        let mut busy: HashSet<String> = self
+            .rows
+            .values_mut()
+            .filter_map(|r| {
+                let key = r.serial_key();
+                let life = r.life();
+                let live = *life.state == JobState::Processing
+                    && life.lease.as_ref().is_some_and(|l| l.expires_at > at);
+                key.filter(|_| live)
+            })
+            .collect();
+        let mut picked = Vec::new();
+        for (id, r) in &mut self.rows {
+            if picked.len() >= req.limit {
+                break;
+            }
+            let key = r.serial_key();
+            let integration = r.integration();
+            let life = r.life();
+            let due = match *life.state {
+                JobState::Pending => *life.next_attempt_at <= at,
+                JobState::Processing => life.lease.as_ref().is_none_or(|l| l.expires_at <= at),
+                _ => false,
+            };
+            if !due || paused.contains(&integration) {
+                continue;
+            }
+            if let Some(k) = key
+                && !busy.insert(k)
+            {
+                continue;
+            }
+            picked.push(*id);
+        }
+        let mut out = Vec::with_capacity(picked.len());
+        for id in picked {
+            if let Some(r) = self.rows.get_mut(&id) {
+                let life = r.life();
+                *life.state = JobState::Processing;
+                *life.attempts += 1;
+                *life.lease = Some(Lease {
+                    queue: R::QUEUE,
+                    row: id,
+                    owner: req.worker.clone(),
+                    attempt: *life.attempts,
+                    expires_at: at + req.lease,
+                });
+                out.push(r.clone().into_job());
+            }
+        }
+        out
+    }
+
+    /// The row the lease still holds, in the workspace (when given).
+    fn leased(&mut self, lease: &Lease, ws: Option<&WorkspaceId>) -> Result<&mut R, StoreError> {
+        let row = self
+            .rows
+            .get_mut(&lease.row)
+            .filter(|r| ws.is_none_or(|w| r.workspace() == w))
+            .ok_or_else(|| rules::lease_lost(lease))?;
+        let held = {
+            let life = row.life();
+            *life.state == JobState::Processing
+                && life
+                    .lease
+                    .as_ref()
+                    .is_some_and(|c| c.owner == lease.owner && c.attempt == lease.attempt)
+        };
+        if held {
+            Ok(row)
+        } else {
+            Err(rules::lease_lost(lease))
+        }
+    }
+
+    fn fail(&mut self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+        let effect = rules::failure_effect(retry)?;
+        let life = self.leased(lease, None)?.life();
+        *life.state = effect.state;
+        if let Some(t) = effect.next_attempt_at {
+            *life.next_attempt_at = t;
+        }
+        *life.attempts = life.attempts.saturating_sub(effect.attempts_refund());
+        *life.last_error = Some(error.to_owned());
+        *life.lease = None;
+        Ok(())
+    }
+
+    fn replay(
+        &mut self,
+        ws: &WorkspaceId,
+        id: JobId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let Some(row) = self
+            .rows
+            .get_mut(&id.uuid())
+            .filter(|r| r.workspace() == ws)
+        else {
+            return Err(rules::replay_refused(id, None));
+        };
+        let life = row.life();
+        if !rules::replayable(*life.state) {
+            return Err(rules::replay_refused(id, Some(*life.state)));
+        }
+        *life.state = JobState::Pending;
+        *life.attempts = 0;
+        *life.next_attempt_at = at;
+        *life.lease = None;
+        Ok(())
+    }
+
+    fn list(&self, f: &JobFilter) -> Vec<Job> {
+        self.rows
+            .values()
+            .rev()
+            .filter(|r| f.workspace_id.as_ref().is_none_or(|w| r.workspace() == w))
+            .filter(|r| f.integration_id.is_none_or(|i| i == r.integration()))
+            .filter(|r| f.state.is_none_or(|s| s == r.state()))
+            .take(f.effective_limit())
+            .map(|r| r.clone().into_job())
+            .collect()
+    }
+
+    fn counts(&self) -> Vec<(JobState, u64)> {
+        let mut counts: BTreeMap<&'static str, (JobState, u64)> = BTreeMap::new();
+        for r in self.rows.values() {
+            let s = r.state();
+            counts.entry(s.as_str()).or_insert((s, 0)).1 += 1;
+        }
+        counts.into_values().collect()
+    }
+}
 
 #[derive(Debug, Default)]
 struct State {
     integrations: BTreeMap<IntegrationId, IntegrationRecord>,
-    events: BTreeMap<EventId, InboxEvent>,
+    inbox: QueueRows<InboxEvent>,
     dedupe: HashMap<(IntegrationId, String), EventId>,
-    outbox: BTreeMap<OutboxId, OutboxJob>,
+    outbox: QueueRows<OutboxJob>,
     tasks: HashMap<TaskId, Task>,
     mappings: HashMap<MappingKey, TaskId>,
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
+}
+
+impl State {
+    fn paused(&self, at: OffsetDateTime) -> HashSet<IntegrationId> {
+        self.integrations
+            .values()
+            .filter(|i| i.paused_until.is_some_and(|p| p > at))
+            .map(|i| i.id)
+            .collect()
+    }
+
+    /// Checks a completion's lease (and its workspace) without changing anything.
+    fn check_completion(&mut self, ws: &WorkspaceId, c: &Completion) -> Result<(), StoreError> {
+        match c {
+            Completion::None => Ok(()),
+            Completion::Done { lease, .. } => match lease.queue {
+                Queue::Inbox => self.inbox.leased(lease, Some(ws)).map(|_| ()),
+                Queue::Outbox => self.outbox.leased(lease, Some(ws)).map(|_| ()),
+            },
+        }
+    }
+
+    fn complete(&mut self, c: Completion) {
+        let Completion::Done { lease, note } = c else {
+            return;
+        };
+        let finish = |life: Life<'_>| {
+            *life.state = JobState::Done;
+            *life.lease = None;
+            *life.last_error = note;
+        };
+        match lease.queue {
+            Queue::Inbox => {
+                if let Some(r) = self.inbox.rows.get_mut(&lease.row) {
+                    finish(r.life());
+                }
+            }
+            Queue::Outbox => {
+                if let Some(r) = self.outbox.rows.get_mut(&lease.row) {
+                    finish(r.life());
+                }
+            }
+        }
+    }
 }
 
 /// An in-memory store. Cheap to create; every method is atomic under one lock.
@@ -62,81 +340,8 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-fn lease_live(lease: Option<&Lease>, at: OffsetDateTime) -> bool {
-    lease.is_some_and(|l| l.expires_at > at)
-}
-
-fn claimable(
-    state: JobState,
-    next: OffsetDateTime,
-    lease: Option<&Lease>,
-    at: OffsetDateTime,
-) -> bool {
-    match state {
-        JobState::Pending => next <= at,
-        JobState::Processing => !lease_live(lease, at),
-        _ => false,
-    }
-}
-
-fn count_states(states: impl Iterator<Item = JobState>) -> Vec<(JobState, u64)> {
-    let mut counts: BTreeMap<&'static str, (JobState, u64)> = BTreeMap::new();
-    for s in states {
-        counts.entry(s.as_str()).or_insert((s, 0)).1 += 1;
-    }
-    counts.into_values().collect()
-}
-
-fn paused(st: &State, integration: IntegrationId, at: OffsetDateTime) -> bool {
-    st.integrations
-        .get(&integration)
-        .and_then(|i| i.paused_until)
-        .is_some_and(|p| p > at)
-}
-
-fn check_lease(state: JobState, current: Option<&Lease>, lease: &Lease) -> Result<(), StoreError> {
-    match current {
-        Some(c)
-            if state == JobState::Processing
-                && c.owner == lease.owner
-                && c.attempt == lease.attempt =>
-        {
-            Ok(())
-        }
-        _ => Err(StoreError::LeaseLost(format!(
-            "row {} is no longer leased to {} (attempt {})",
-            lease.row, lease.owner, lease.attempt
-        ))),
-    }
-}
-
-fn apply_retry(
-    state: &mut JobState,
-    attempts: &mut u32,
-    next: &mut OffsetDateTime,
-    lease: &mut Option<Lease>,
-    last_error: &mut Option<String>,
-    error: &str,
-    retry: Retry,
-) {
-    *lease = None;
-    *last_error = Some(error.to_owned());
-    match retry {
-        Retry::At(t) => {
-            *state = JobState::Pending;
-            *next = t;
-        }
-        Retry::Deferred(t) => {
-            *state = JobState::Pending;
-            *next = t;
-            *attempts = attempts.saturating_sub(1);
-        }
-        Retry::Never(s) => *state = s,
-    }
-}
-
 #[async_trait]
-impl Integrations for MemoryStore {
+impl Store for MemoryStore {
     async fn create_integration(&self, rec: &IntegrationRecord) -> Result<(), StoreError> {
         let mut st = self.lock();
         if st.integrations.contains_key(&rec.id) {
@@ -157,52 +362,55 @@ impl Integrations for MemoryStore {
     }
 
     async fn integrations(&self, ws: &WorkspaceId) -> Result<Vec<IntegrationRecord>, StoreError> {
-        Ok(self
+        let mut v: Vec<IntegrationRecord> = self
             .lock()
             .integrations
             .values()
             .filter(|i| &i.workspace_id == ws)
             .cloned()
-            .collect())
+            .collect();
+        v.sort_by_key(|i| (i.created_at, i.id));
+        Ok(v)
     }
 
     async fn update_integration(
         &self,
         id: IntegrationId,
-        config: &serde_json::Value,
-        secrets: &SealedSecrets,
+        update: &IntegrationUpdate,
     ) -> Result<(), StoreError> {
         let mut st = self.lock();
         let rec = st
             .integrations
             .get_mut(&id)
             .ok_or_else(|| StoreError::NotFound(format!("integration {id}")))?;
-        rec.config = config.clone();
-        rec.secrets = secrets.clone();
+        if let Some(c) = &update.config {
+            rec.config = c.clone();
+        }
+        if let Some(s) = &update.secrets {
+            rec.secrets = s.clone();
+        }
+        if let Some(p) = update.paused_until {
+            rec.paused_until = p;
+        }
         Ok(())
     }
 
-    async fn set_paused_until(
-        &self,
-        id: IntegrationId,
-        until: Option<OffsetDateTime>,
-    ) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        let rec = st
+    async fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let st = self.lock();
+        let set: BTreeSet<&WorkspaceId> = st
             .integrations
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::NotFound(format!("integration {id}")))?;
-        rec.paused_until = until;
-        Ok(())
+            .values()
+            .map(|i| &i.workspace_id)
+            .chain(st.tasks.values().map(|t| &t.workspace_id))
+            .collect();
+        Ok(set.into_iter().cloned().collect())
     }
-}
 
-#[async_trait]
-impl Inbox for MemoryStore {
     async fn insert_events(
         &self,
         events: &[NewInboxEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        rules::validate_new_events(events)?;
         let mut st = self.lock();
         let at = now();
         let mut out = Vec::with_capacity(events.len());
@@ -213,8 +421,8 @@ impl Inbox for MemoryStore {
                 continue;
             }
             st.dedupe.insert(key, e.id);
-            st.events.insert(
-                e.id,
+            st.inbox.rows.insert(
+                e.id.0,
                 InboxEvent {
                     id: e.id,
                     workspace_id: e.workspace_id.clone(),
@@ -239,249 +447,179 @@ impl Inbox for MemoryStore {
         Ok(out)
     }
 
-    async fn claim_events(&self, req: &ClaimRequest) -> Result<Vec<InboxEvent>, StoreError> {
+    async fn claim(&self, queue: Queue, req: &ClaimRequest) -> Result<Vec<Job>, StoreError> {
         let mut st = self.lock();
         let at = now();
-        let mut busy: HashSet<(IntegrationId, String)> = st
-            .events
-            .values()
-            .filter(|e| e.state == JobState::Processing && lease_live(e.lease.as_ref(), at))
-            .filter_map(|e| Some((e.integration_id, e.object_key.clone()?)))
-            .collect();
-        // Oldest first: ids are UUID v7 and received in order.
-        let mut candidates: Vec<EventId> = Vec::new();
-        for e in st.events.values() {
-            if candidates.len() >= req.limit {
-                break;
-            }
-            if !claimable(e.state, e.next_attempt_at, e.lease.as_ref(), at)
-                || paused(&st, e.integration_id, at)
-            {
-                continue;
-            }
-            if let Some(obj) = &e.object_key
-                && !busy.insert((e.integration_id, obj.clone()))
-            {
-                continue;
-            }
-            candidates.push(e.id);
-        }
-        let mut out = Vec::with_capacity(candidates.len());
-        for id in candidates {
-            if let Some(e) = st.events.get_mut(&id) {
-                e.state = JobState::Processing;
-                e.attempts += 1;
-                e.lease = Some(Lease {
-                    row: id.0,
-                    owner: req.worker.clone(),
-                    attempt: e.attempts,
-                    expires_at: at + req.lease,
-                });
-                out.push(e.clone());
-            }
-        }
-        Ok(out)
+        let paused = st.paused(at);
+        Ok(match queue {
+            Queue::Inbox => st.inbox.claim(req, &paused, at),
+            Queue::Outbox => st.outbox.claim(req, &paused, at),
+        })
     }
 
-    async fn fail_event(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
         let mut st = self.lock();
-        let e = st
-            .events
-            .get_mut(&EventId(lease.row))
-            .ok_or_else(|| StoreError::NotFound(format!("event {}", lease.row)))?;
-        check_lease(e.state, e.lease.as_ref(), lease)?;
-        apply_retry(
-            &mut e.state,
-            &mut e.attempts,
-            &mut e.next_attempt_at,
-            &mut e.lease,
-            &mut e.last_error,
-            error,
-            retry,
-        );
-        Ok(())
-    }
-
-    async fn event(&self, ws: &WorkspaceId, id: EventId) -> Result<Option<InboxEvent>, StoreError> {
-        Ok(self
-            .lock()
-            .events
-            .get(&id)
-            .filter(|e| &e.workspace_id == ws)
-            .cloned())
-    }
-
-    async fn events(
-        &self,
-        ws: &WorkspaceId,
-        filter: &EventFilter,
-    ) -> Result<Vec<InboxEvent>, StoreError> {
-        let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        Ok(self
-            .lock()
-            .events
-            .values()
-            .rev()
-            .filter(|e| &e.workspace_id == ws)
-            .filter(|e| filter.integration_id.is_none_or(|i| i == e.integration_id))
-            .filter(|e| filter.state.is_none_or(|s| s == e.state))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    async fn replay_event(&self, ws: &WorkspaceId, id: EventId) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        let e = st
-            .events
-            .get_mut(&id)
-            .filter(|e| &e.workspace_id == ws)
-            .ok_or_else(|| StoreError::NotFound(format!("event {id}")))?;
-        if !matches!(e.state, JobState::Failed | JobState::Dead) {
-            return Err(StoreError::Conflict(format!(
-                "event {id} is {}; only failed or dead events are replayed",
-                e.state.as_str()
-            )));
+        match lease.queue {
+            Queue::Inbox => st.inbox.fail(lease, error, retry),
+            Queue::Outbox => st.outbox.fail(lease, error, retry),
         }
-        e.state = JobState::Pending;
-        e.attempts = 0;
-        e.next_attempt_at = now();
-        Ok(())
     }
 
-    async fn event_counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        Ok(count_states(self.lock().events.values().map(|e| e.state)))
-    }
-}
-
-#[async_trait]
-impl Outbox for MemoryStore {
-    async fn claim_pushes(&self, req: &ClaimRequest) -> Result<Vec<OutboxJob>, StoreError> {
+    async fn replay(&self, ws: &WorkspaceId, id: JobId) -> Result<(), StoreError> {
         let mut st = self.lock();
-        let at = now();
-        let mut busy: HashSet<TaskId> = st
-            .outbox
-            .values()
-            .filter(|j| j.state == JobState::Processing && lease_live(j.lease.as_ref(), at))
-            .map(|j| j.task_id)
-            .collect();
-        let mut candidates = Vec::new();
-        for j in st.outbox.values() {
-            if candidates.len() >= req.limit {
-                break;
-            }
-            if claimable(j.state, j.next_attempt_at, j.lease.as_ref(), at)
-                && !paused(&st, j.integration_id, at)
-                && busy.insert(j.task_id)
-            {
-                candidates.push(j.id);
-            }
+        match id.queue() {
+            Queue::Inbox => st.inbox.replay(ws, id, now()),
+            Queue::Outbox => st.outbox.replay(ws, id, now()),
         }
-        let mut out = Vec::new();
-        for id in candidates {
-            if let Some(j) = st.outbox.get_mut(&id) {
-                j.state = JobState::Processing;
-                j.attempts += 1;
-                j.lease = Some(Lease {
-                    row: id.0,
-                    owner: req.worker.clone(),
-                    attempt: j.attempts,
-                    expires_at: at + req.lease,
-                });
-                out.push(j.clone());
-            }
-        }
-        Ok(out)
     }
 
-    async fn fail_push(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        let j = st
-            .outbox
-            .get_mut(&OutboxId(lease.row))
-            .ok_or_else(|| StoreError::NotFound(format!("push {}", lease.row)))?;
-        check_lease(j.state, j.lease.as_ref(), lease)?;
-        apply_retry(
-            &mut j.state,
-            &mut j.attempts,
-            &mut j.next_attempt_at,
-            &mut j.lease,
-            &mut j.last_error,
-            error,
-            retry,
-        );
-        Ok(())
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let st = self.lock();
+        Ok(match id {
+            JobId::Event(e) => st.inbox.rows.get(&e.0).cloned().map(Job::Event),
+            JobId::Push(p) => st.outbox.rows.get(&p.0).cloned().map(Job::Push),
+        })
     }
 
-    async fn pushes(&self, ws: &WorkspaceId) -> Result<Vec<OutboxJob>, StoreError> {
-        Ok(self
-            .lock()
-            .outbox
-            .values()
-            .rev()
-            .filter(|j| &j.workspace_id == ws)
-            .cloned()
-            .collect())
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+        let st = self.lock();
+        Ok(match filter.queue {
+            Queue::Inbox => st.inbox.list(filter),
+            Queue::Outbox => st.outbox.list(filter),
+        })
     }
 
-    async fn replay_push(&self, ws: &WorkspaceId, id: OutboxId) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        let j = st
-            .outbox
-            .get_mut(&id)
-            .filter(|j| &j.workspace_id == ws)
-            .ok_or_else(|| StoreError::NotFound(format!("push {id}")))?;
-        if !matches!(j.state, JobState::Failed | JobState::Dead) {
-            return Err(StoreError::Conflict(format!(
-                "push {id} is not failed or dead"
-            )));
-        }
-        j.state = JobState::Pending;
-        j.attempts = 0;
-        j.next_attempt_at = now();
-        Ok(())
+    async fn job_counts(&self, queue: Queue) -> Result<Vec<(JobState, u64)>, StoreError> {
+        let st = self.lock();
+        Ok(match queue {
+            Queue::Inbox => st.inbox.counts(),
+            Queue::Outbox => st.outbox.counts(),
+        })
     }
 
-    async fn push_counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        Ok(count_states(self.lock().outbox.values().map(|j| j.state)))
-    }
-}
-
-#[async_trait]
-impl Tasks for MemoryStore {
-    async fn task(&self, ws: &WorkspaceId, id: TaskId) -> Result<Option<Task>, StoreError> {
-        Ok(self
-            .lock()
-            .tasks
-            .get(&id)
-            .filter(|t| &t.workspace_id == ws)
-            .cloned())
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        Ok(self.lock().tasks.get(&id).cloned())
     }
 
-    async fn tasks(&self, ws: &WorkspaceId) -> Result<Vec<Task>, StoreError> {
+    async fn tasks(&self, ws: &WorkspaceId, page: &TaskPage) -> Result<Vec<Task>, StoreError> {
         let mut v: Vec<Task> = self
             .lock()
             .tasks
             .values()
-            .filter(|t| &t.workspace_id == ws)
+            .filter(|t| &t.workspace_id == ws && page.after.is_none_or(|a| t.id > a))
             .cloned()
             .collect();
         v.sort_by_key(|t| t.id);
+        v.truncate(page.effective_limit());
         Ok(v)
     }
 
     async fn find_mapping(
         &self,
         integration: IntegrationId,
-        external_id: &str,
-        object_type: &str,
+        key: &ObjectKey,
     ) -> Result<Option<TaskId>, StoreError> {
-        let st = self.lock();
-        Ok(st
-            .mappings
-            .iter()
-            .find(|((i, _, e, o), _)| *i == integration && e == external_id && o == object_type)
-            .map(|(_, t)| *t))
+        let k = (
+            integration,
+            key.external_id.clone(),
+            key.object_type.clone(),
+        );
+        Ok(self.lock().mappings.get(&k).copied())
+    }
+
+    async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {
+        rules::validate_unit(&uow)?;
+        let mut st = self.lock();
+        let at = rules::now_micros();
+        // Check everything first, so a refusal writes nothing.
+        st.check_completion(&uow.workspace_id, &uow.completion)?;
+        if let Some(w) = &uow.task {
+            match (st.tasks.get(&w.task.id), w.expected_revision) {
+                (None, None) => {}
+                (Some(cur), Some(rev))
+                    if cur.revision == rev && cur.workspace_id == uow.workspace_id => {}
+                (Some(_), None) => {
+                    return Err(StoreError::Conflict(format!(
+                        "task {} exists already",
+                        w.task.id
+                    )));
+                }
+                _ => {
+                    return Err(StoreError::Conflict(format!(
+                        "task {} is no longer at revision {}",
+                        w.task.id,
+                        w.expected_revision.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        let mapping = uow.mapping.as_ref().map(|(r, t)| {
+            (
+                (
+                    r.integration_id,
+                    r.external_id.clone(),
+                    r.object_type.clone(),
+                ),
+                *t,
+            )
+        });
+        if let Some((key, task)) = &mapping
+            && st.mappings.get(key).is_some_and(|t| t != task)
+        {
+            return Err(StoreError::Conflict(format!(
+                "{} {} is mapped to another task",
+                key.2, key.1
+            )));
+        }
+
+        // Apply.
+        if let Some(w) = uow.task {
+            st.tasks.insert(w.task.id, w.task);
+        }
+        if let Some((key, task)) = mapping {
+            st.mappings.entry(key).or_insert(task);
+        }
+        let mut outbox = None;
+        if let Some((task_id, integration_id)) = uow.enqueue_push {
+            let pending = st
+                .outbox
+                .rows
+                .values()
+                .find(|j| {
+                    j.task_id == task_id
+                        && j.integration_id == integration_id
+                        && j.state == JobState::Pending
+                })
+                .map(|j| j.id);
+            let id = pending.unwrap_or_else(|| {
+                let id = OutboxId::new();
+                st.outbox.rows.insert(
+                    id.0,
+                    OutboxJob {
+                        id,
+                        workspace_id: uow.workspace_id.clone(),
+                        task_id,
+                        integration_id,
+                        state: JobState::Pending,
+                        attempts: 0,
+                        next_attempt_at: at,
+                        last_error: None,
+                        lease: None,
+                    },
+                );
+                id
+            });
+            outbox = Some(id);
+        }
+        let log = st.ledger.entry(uow.workspace_id.clone()).or_default();
+        let mut entries = Vec::with_capacity(uow.ledger.len());
+        for draft in uow.ledger {
+            let entry = LedgerEntry::seal(draft, log.len() as u64, at);
+            log.push(entry.clone());
+            entries.push(entry);
+        }
+        st.complete(uow.completion);
+        Ok(CommitReceipt { entries, outbox })
     }
 }
 
@@ -533,7 +671,7 @@ impl Ledger for MemoryStore {
         if let Some(existing) = list.iter().find(|c| c.size == checkpoint.size) {
             if existing.note != checkpoint.note {
                 return Err(StoreError::Conflict(format!(
-                    "a different checkpoint of size {} exists",
+                    "a different checkpoint of size {} is stored already",
                     checkpoint.size
                 )));
             }
@@ -552,133 +690,5 @@ impl Ledger for MemoryStore {
             .checkpoints
             .get(ws)
             .and_then(|l| l.iter().max_by_key(|c| c.size).cloned()))
-    }
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {
-        let mut st = self.lock();
-        let at = now();
-        // Validate everything first, so a refusal writes nothing.
-        match &uow.completion {
-            Completion::None => {}
-            Completion::Inbox { lease, .. } => {
-                let e = st
-                    .events
-                    .get(&EventId(lease.row))
-                    .ok_or_else(|| StoreError::NotFound(format!("event {}", lease.row)))?;
-                check_lease(e.state, e.lease.as_ref(), lease)?;
-                if e.workspace_id != uow.workspace_id {
-                    return Err(StoreError::NotFound(format!("event {}", lease.row)));
-                }
-            }
-            Completion::Outbox { lease } => {
-                let j = st
-                    .outbox
-                    .get(&OutboxId(lease.row))
-                    .ok_or_else(|| StoreError::NotFound(format!("push {}", lease.row)))?;
-                check_lease(j.state, j.lease.as_ref(), lease)?;
-            }
-        }
-        if let Some(w) = &uow.task {
-            if w.task.workspace_id != uow.workspace_id {
-                return Err(StoreError::Invalid(ordonis_core::InvalidInput::new(
-                    "task",
-                    "belongs to another workspace",
-                )));
-            }
-            match (st.tasks.get(&w.task.id), w.expected_revision) {
-                (None, None) => {}
-                (Some(cur), Some(rev))
-                    if cur.revision == rev && cur.workspace_id == uow.workspace_id => {}
-                _ => {
-                    return Err(StoreError::Conflict(format!(
-                        "task {} changed concurrently",
-                        w.task.id
-                    )));
-                }
-            }
-        }
-        let mapping_key = uow.mapping.as_ref().map(|(r, t)| {
-            (
-                (
-                    r.integration_id,
-                    r.provider.0.clone(),
-                    r.external_id.clone(),
-                    r.object_type.clone(),
-                ),
-                *t,
-            )
-        });
-        if let Some((key, task)) = &mapping_key
-            && st.mappings.get(key).is_some_and(|t| t != task)
-        {
-            return Err(StoreError::Conflict(
-                "external object already mapped".to_owned(),
-            ));
-        }
-
-        // Apply.
-        if let Some(w) = uow.task {
-            st.tasks.insert(w.task.id, w.task);
-        }
-        if let Some((key, task)) = mapping_key {
-            st.mappings.insert(key, task);
-        }
-        let log = st.ledger.entry(uow.workspace_id.clone()).or_default();
-        let mut entries = Vec::with_capacity(uow.ledger.len());
-        for draft in uow.ledger {
-            let entry = LedgerEntry::seal(draft, log.len() as u64, at);
-            log.push(entry.clone());
-            entries.push(entry);
-        }
-        let mut outbox = None;
-        if let Some((task_id, integration_id)) = uow.enqueue_push {
-            let pending = st
-                .outbox
-                .values()
-                .find(|j| j.task_id == task_id && j.state == JobState::Pending)
-                .map(|j| j.id);
-            let id = match pending {
-                Some(id) => id,
-                None => {
-                    let id = OutboxId::new();
-                    st.outbox.insert(
-                        id,
-                        OutboxJob {
-                            id,
-                            workspace_id: uow.workspace_id.clone(),
-                            task_id,
-                            integration_id,
-                            state: JobState::Pending,
-                            attempts: 0,
-                            next_attempt_at: at,
-                            last_error: None,
-                            lease: None,
-                        },
-                    );
-                    id
-                }
-            };
-            outbox = Some(id);
-        }
-        match uow.completion {
-            Completion::None => {}
-            Completion::Inbox { lease, note } => {
-                if let Some(e) = st.events.get_mut(&EventId(lease.row)) {
-                    e.state = JobState::Done;
-                    e.lease = None;
-                    e.last_error = note;
-                }
-            }
-            Completion::Outbox { lease } => {
-                if let Some(j) = st.outbox.get_mut(&OutboxId(lease.row)) {
-                    j.state = JobState::Done;
-                    j.lease = None;
-                }
-            }
-        }
-        Ok(CommitReceipt { entries, outbox })
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ordonis_core::StoreExt;
 use ordonis_core::store::{
     ClaimRequest, Completion, EventFilter, InsertOutcome, IntegrationRecord, JobState,
     NewInboxEvent, Retry, Store, TaskWrite, UnitOfWork,
@@ -364,7 +365,7 @@ pub async fn expired_lease_cannot_complete(store: Arc<dyn Store>) {
         expected_revision: None,
     });
     uow.ledger.push(draft(&task, 1));
-    uow.completion = Completion::Inbox {
+    uow.completion = Completion::Done {
         lease: old_lease.clone(),
         note: None,
     };
@@ -374,17 +375,21 @@ pub async fn expired_lease_cannot_complete(store: Arc<dyn Store>) {
         "stale completion: {err:?}"
     );
     assert!(
-        store.task(&w, task.id).await.unwrap_or_default().is_none(),
+        store
+            .workspace_task(&w, task.id)
+            .await
+            .unwrap_or_default()
+            .is_none(),
         "nothing written"
     );
     assert_eq!(store.ledger_size(&w).await.unwrap_or(99), 0);
     let err = store
-        .fail_event(&old_lease, "late", Retry::At(OffsetDateTime::now_utc()))
+        .fail(&old_lease, "late", Retry::At(OffsetDateTime::now_utc()))
         .await;
     assert!(matches!(err, Err(StoreError::LeaseLost(_))));
 
     let mut ok = UnitOfWork::new(w.clone());
-    ok.completion = Completion::Inbox {
+    ok.completion = Completion::Done {
         lease: new_lease,
         note: Some("done by w2".into()),
     };
@@ -417,7 +422,7 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
     let lease = c[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
     let later = OffsetDateTime::now_utc() + Duration::from_secs(3600);
     store
-        .fail_event(&lease, "HTTP 503", Retry::At(later))
+        .fail(&lease, "HTTP 503", Retry::At(later))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -455,7 +460,7 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
         .unwrap_or_else(|| panic!("not claimed"));
     let lease = mine.lease.clone().unwrap_or_else(|| panic!("no lease"));
     store
-        .fail_event(
+        .fail(
             &lease,
             "gave up after 8 attempts",
             Retry::Never(JobState::Dead),
@@ -510,7 +515,7 @@ pub async fn deferred_retry_does_not_count(store: Arc<dyn Store>) {
         .unwrap_or_default();
     let lease = c[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
     store
-        .fail_event(
+        .fail(
             &lease,
             "rate limited",
             Retry::Deferred(OffsetDateTime::now_utc()),
@@ -557,7 +562,7 @@ pub async fn per_object_serialization(store: Arc<dyn Store>) {
         .and_then(|e| e.lease.clone())
         .unwrap_or_else(|| panic!("no lease"));
     let mut uow = UnitOfWork::new(w.clone());
-    uow.completion = Completion::Inbox { lease, note: None };
+    uow.completion = Completion::Done { lease, note: None };
     store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
     let next = store
         .claim_events(&claim("w2", 10, 60_000))
@@ -599,14 +604,14 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     uow.mapping = Some((link, task.id));
     uow.ledger = vec![draft(&task, 1), draft(&task, 2)];
     uow.enqueue_push = Some((task.id, rec.id));
-    uow.completion = Completion::Inbox {
+    uow.completion = Completion::Done {
         lease: lease.clone(),
         note: None,
     };
     let err = store.commit(uow).await.err();
     assert!(matches!(err, Some(StoreError::Conflict(_))), "{err:?}");
     let stored = store
-        .task(&w, task.id)
+        .workspace_task(&w, task.id)
         .await
         .unwrap_or_default()
         .unwrap_or_else(|| panic!("missing"));
@@ -616,7 +621,7 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .find_mapping(rec.id, "A", "issue")
+            .find_mapping(rec.id, &ordonis_core::ObjectKey::new("A", "issue"))
             .await
             .unwrap_or_default(),
         None
@@ -640,7 +645,7 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     });
     uow.ledger = vec![draft(&task, 1), draft(&task, 2)];
     uow.enqueue_push = Some((task.id, rec.id));
-    uow.completion = Completion::Inbox { lease, note: None };
+    uow.completion = Completion::Done { lease, note: None };
     let receipt = store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         receipt.entries.iter().map(|e| e.idx).collect::<Vec<_>>(),
@@ -649,7 +654,7 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     assert!(receipt.outbox.is_some());
     assert_eq!(
         store
-            .task(&w, task.id)
+            .workspace_task(&w, task.id)
             .await
             .unwrap_or_default()
             .map(|t| t.revision),
@@ -678,7 +683,7 @@ pub async fn mapping_points_to_one_task(store: Arc<dyn Store>) {
     store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         store
-            .find_mapping(rec.id, "10001", "issue")
+            .find_mapping(rec.id, &ordonis_core::ObjectKey::new("10001", "issue"))
             .await
             .unwrap_or_default(),
         Some(t1.id)
@@ -695,7 +700,11 @@ pub async fn mapping_points_to_one_task(store: Arc<dyn Store>) {
         Err(StoreError::Conflict(_))
     ));
     assert!(
-        store.task(&w, t2.id).await.unwrap_or_default().is_none(),
+        store
+            .workspace_task(&w, t2.id)
+            .await
+            .unwrap_or_default()
+            .is_none(),
         "the losing task was not written"
     );
 }
@@ -743,11 +752,12 @@ pub async fn outbox_coalescing(store: Arc<dyn Store>) {
         "one push per task in flight"
     );
     let mut done = UnitOfWork::new(w.clone());
-    done.completion = Completion::Outbox {
+    done.completion = Completion::Done {
         lease: claimed[0]
             .lease
             .clone()
             .unwrap_or_else(|| panic!("no lease")),
+        note: None,
     };
     store.commit(done).await.unwrap_or_else(|e| panic!("{e}"));
     let next = store
@@ -773,8 +783,14 @@ pub async fn workspaces_are_isolated(store: Arc<dyn Store>) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    assert!(store.task(&b, task.id).await.unwrap_or_default().is_none());
-    assert!(store.tasks(&b).await.unwrap_or_default().is_empty());
+    assert!(
+        store
+            .workspace_task(&b, task.id)
+            .await
+            .unwrap_or_default()
+            .is_none()
+    );
+    assert!(store.all_tasks(&b).await.unwrap_or_default().is_empty());
     assert!(store.event(&b, e.id).await.unwrap_or_default().is_none());
     assert!(
         store
@@ -799,7 +815,7 @@ pub async fn workspaces_are_isolated(store: Arc<dyn Store>) {
             .is_empty()
     );
     assert!(store.integrations(&b).await.unwrap_or_default().is_empty());
-    assert_eq!(store.tasks(&a).await.unwrap_or_default().len(), 1);
+    assert_eq!(store.all_tasks(&a).await.unwrap_or_default().len(), 1);
     assert_eq!(store.ledger_size(&a).await.unwrap_or(0), 1);
     // A task of one workspace cannot be written under another's unit of work.
     let mut foreign = UnitOfWork::new(b.clone());

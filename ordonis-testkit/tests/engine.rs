@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ordonis_core::store::{EventFilter, Inbox, Integrations, Outbox, Tasks};
+use ordonis_core::store::{EventFilter, Store, StoreExt};
 use ordonis_core::{
     Actor, ActorKind, Capabilities, Field, FieldPatch, FieldPolicy, FieldValue, IngestOutcome,
     JobState, Ledger, Outcome, Principal, ProviderError, Status, StatusCategory,
@@ -29,7 +29,7 @@ async fn with_task() -> (Setup, ordonis_core::TaskId) {
     s.fake
         .remote_create("A", &FieldPatch::new().with(title("first")), "alice");
     s.settle(2, 1, &mut rng()).await;
-    let id = s.store.tasks(&s.workspace).await.unwrap()[0].id;
+    let id = s.store.all_tasks(&s.workspace).await.unwrap()[0].id;
     (s, id)
 }
 
@@ -238,7 +238,12 @@ async fn refused_change_is_recorded_not_retried() {
         .find(|e| e.record.outcome == Outcome::Rejected)
         .expect("a rejected entry");
     assert!(rejected.record.rule.contains("resolution screen"));
-    let t = s.store.task(&s.workspace, task).await.unwrap().unwrap();
+    let t = s
+        .store
+        .workspace_task(&s.workspace, task)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         t.fields.status.category,
         StatusCategory::Todo,
@@ -383,7 +388,12 @@ async fn deleted_remote_becomes_tombstone_and_agents_are_attributed() {
 
     s.fake.remote_delete("A", "alice");
     s.settle(1, 1, &mut rng()).await;
-    let t = s.store.task(&s.workspace, task).await.unwrap().unwrap();
+    let t = s
+        .store
+        .workspace_task(&s.workspace, task)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(t.deleted, "tombstoned, not removed");
     assert_eq!(t.fields.title, "by agent");
     assert!(

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use ordonis_core::store::Tasks;
+use ordonis_core::StoreExt;
 use ordonis_core::{
     Actor, Assignee, Direction, Field, FieldPatch, FieldPolicy, FieldValue, Ledger, Op, Outcome,
     Owner, Priority, PriorityLevel, Status, StatusCategory, Task, TaskFields,
@@ -106,7 +106,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn the_task(s: &Setup) -> Task {
-    let tasks = s.store.tasks(&s.workspace).await.unwrap();
+    let tasks = s.store.all_tasks(&s.workspace).await.unwrap();
     assert_eq!(tasks.len(), 1, "exactly one task for the object");
     tasks.into_iter().next().unwrap()
 }

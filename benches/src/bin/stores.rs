@@ -29,6 +29,7 @@ use ordonis_benches::pgbench::{
     BETWEEN_RUNS, Baseline, BenchError, backlog_for, create_database, drop_database,
 };
 use ordonis_benches::report::{Table, machine, rate, ratio, write_section};
+use ordonis_core::StoreExt;
 use ordonis_core::store::{
     ClaimRequest, Completion, IntegrationRecord, NewInboxEvent, Store, TaskWrite, UnitOfWork,
 };
@@ -99,12 +100,12 @@ impl Fresh {
             uuid::Uuid::now_v7().simple()
         );
         create_database(server, &db).await?;
-        let pool = PostgresStore::pool_options()
+        let pool = ordonis_store_postgres::pool_options()
             .max_connections(pool)
             .connect_with(server.clone().database(&db))
             .await?;
-        let store = PostgresStore::from_pool(pool);
-        store.migrate().await?;
+        ordonis_store_postgres::migrate(&pool).await?;
+        let store = ordonis_store_postgres::from_pool(pool);
         Ok(Fresh::Pg { store, db })
     }
 
@@ -115,7 +116,7 @@ impl Fresh {
             uuid::Uuid::now_v7().simple()
         ));
         std::fs::create_dir_all(&dir)?;
-        let store = SqliteStore::open(&dir.join("bench.db").display().to_string()).await?;
+        let store = SqliteStore::connect(&dir.join("bench.db").display().to_string()).await?;
         Ok(Fresh::Sqlite { store, dir })
     }
 
@@ -129,11 +130,11 @@ impl Fresh {
     async fn discard(self, server: &PgConnectOptions) -> Result<(), BenchError> {
         match self {
             Fresh::Pg { store, db } => {
-                store.pool().close().await;
+                store.dialect().close().await;
                 drop_database(server, &db).await?;
             }
             Fresh::Sqlite { store, dir } => {
-                store.close().await;
+                store.dialect().close().await;
                 std::fs::remove_dir_all(dir)?;
             }
         }
@@ -287,11 +288,11 @@ async fn process(
                         continue;
                     };
                     let id = store
-                        .find_mapping(rec.id, key, "issue")
+                        .find_mapping(rec.id, &ordonis_core::ObjectKey::new(key, "issue"))
                         .await?
                         .ok_or("unmapped object")?;
                     let current = store
-                        .task(&rec.workspace_id, id)
+                        .workspace_task(&rec.workspace_id, id)
                         .await?
                         .ok_or("missing task")?;
                     let mut next = current.clone();
@@ -308,7 +309,7 @@ async fn process(
                         task: next,
                         expected_revision: Some(current.revision),
                     });
-                    uow.completion = Completion::Inbox { lease, note: None };
+                    uow.completion = Completion::Done { lease, note: None };
                     store.commit(uow).await?;
                     done += 1;
                 }

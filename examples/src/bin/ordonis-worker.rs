@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (store, _) = match open_store(&backend).await {
+    let store = match open_store(&backend).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ordonis-worker: {e}");

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ordonis_core::store::{EventFilter, InboxEvent, JobState};
+use ordonis_core::StoreExt;
+use ordonis_core::store::{InboxEvent, Job, JobFilter, JobId, JobState, Queue};
 use ordonis_core::{EventId, IntegrationId, WorkspaceId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,31 +37,26 @@ pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Vec<InboxEvent>, Api
         })?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut filter = EventFilter {
-        integration_id: None,
+    let mut filter = JobFilter {
         state,
         limit,
+        ..JobFilter::new(Queue::Inbox)
     };
-    let workspaces = match q.integration_id.as_deref().filter(|x| !x.is_empty()) {
-        Some(i) => {
-            let not_found = || ApiError::not_found(format!("integration {i}"));
-            let id: IntegrationId = i.parse().map_err(|_| not_found())?;
-            let rec = s.store.integration(id).await?.ok_or_else(not_found)?;
-            filter.integration_id = Some(id);
-            vec![rec.workspace_id]
-        }
-        None => match q.workspace_id.as_deref().filter(|x| !x.is_empty()) {
-            Some(w) => vec![WorkspaceId::new(w.to_owned())?],
-            None => s.locator.workspaces().await?,
-        },
-    };
-    let mut out = Vec::new();
-    for ws in &workspaces {
-        out.extend(s.store.events(ws, &filter).await?);
+    if let Some(i) = q.integration_id.as_deref().filter(|x| !x.is_empty()) {
+        let not_found = || ApiError::not_found(format!("integration {i}"));
+        let id: IntegrationId = i.parse().map_err(|_| not_found())?;
+        s.store.integration(id).await?.ok_or_else(not_found)?;
+        filter.integration_id = Some(id);
+    } else if let Some(w) = q.workspace_id.as_deref().filter(|x| !x.is_empty()) {
+        filter.workspace_id = Some(WorkspaceId::new(w.to_owned())?);
     }
-    out.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(b.id.0.cmp(&a.id.0)));
-    out.truncate(limit);
-    Ok(out)
+    // One query, across every workspace when none is named (an operator's view).
+    Ok(s.store
+        .jobs(&filter)
+        .await?
+        .into_iter()
+        .filter_map(Job::into_event)
+        .collect())
 }
 
 /// Lists inbox rows.
@@ -78,12 +74,13 @@ pub async fn list(
 pub async fn replay_event(s: &AppState, id: &str) -> Result<EventId, ApiError> {
     let not_found = || ApiError::not_found(format!("event {id}"));
     let eid: EventId = id.parse().map_err(|_| not_found())?;
-    let ws = s
-        .locator
-        .event_workspace(eid)
+    let ev = s
+        .store
+        .job(JobId::Event(eid))
         .await?
+        .and_then(Job::into_event)
         .ok_or_else(not_found)?;
-    let ev = s.store.event(&ws, eid).await?.ok_or_else(not_found)?;
+    let ws = ev.workspace_id.clone();
     if !matches!(ev.state, JobState::Failed | JobState::Dead) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

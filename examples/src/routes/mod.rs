@@ -13,6 +13,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use ordonis_core::StoreExt;
+
 use crate::app::AppState;
 use crate::errors::ApiError;
 

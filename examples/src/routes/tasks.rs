@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ordonis_core::StoreExt;
 use ordonis_core::{
     Actor, ActorKind, Assignee, FieldPatch, FieldValue, Principal, Priority, PriorityLevel, Status,
     StatusCategory, Task, TaskId, WorkspaceId,
@@ -30,7 +31,7 @@ pub async fn list(
         .workspace_id
         .ok_or_else(|| ApiError::bad_request("workspace_id is required"))?;
     let ws = WorkspaceId::new(ws)?;
-    let tasks = s.store.tasks(&ws).await?;
+    let tasks = s.store.all_tasks(&ws).await?;
     Ok(Json(
         json!({ "tasks": tasks.iter().map(json::task).collect::<Vec<_>>() }),
     ))
@@ -40,8 +41,7 @@ pub async fn list(
 pub async fn find(s: &AppState, id: &str) -> Result<Task, ApiError> {
     let not_found = || ApiError::not_found(format!("task {id}"));
     let tid: TaskId = id.parse().map_err(|_| not_found())?;
-    let ws = s.locator.task_workspace(tid).await?.ok_or_else(not_found)?;
-    s.store.task(&ws, tid).await?.ok_or_else(not_found)
+    s.store.task(tid).await?.ok_or_else(not_found)
 }
 
 /// One task.

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ordonis_core::{IngestOutcome, IntegrationId};
+use ordonis_core::{IngestOutcome, IntegrationId, ProviderKind};
 use std::sync::atomic::Ordering;
 
 use crate::app::AppState;
@@ -43,12 +43,11 @@ pub async fn receive(
     let Ok(id) = integration_id.parse::<IntegrationId>() else {
         return unknown();
     };
-    match s.store.integration(id).await {
-        Ok(Some(rec)) if rec.provider.as_str() == provider => {}
-        Ok(_) => return unknown(),
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    let resp = s.engine.ingest(id, &method, &headers, bytes).await;
+    // The engine checks the path's provider on the integration it loads (and caches) anyway.
+    let resp = s
+        .engine
+        .ingest_for(&ProviderKind::new(provider), id, &method, &headers, bytes)
+        .await;
     match &resp.outcome {
         IngestOutcome::Stored(_) => {
             s.metrics.webhooks_stored.fetch_add(1, Ordering::Relaxed);

@@ -10,7 +10,7 @@ use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
 use crate::provider::{
     ChangeHint, HintKind, ObjectKey, RemoteTask, WebhookRequest, ms_to_datetime,
 };
-use crate::store::{Completion, InboxEvent, TaskWrite, UnitOfWork};
+use crate::store::{Completion, InboxEvent, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
 use crate::task::{ExternalRef, Task};
@@ -173,11 +173,9 @@ impl Engine {
             let provider_kind = provider_kind.clone();
             let event_id = event.id;
             async move {
-                let mapped = store
-                    .find_mapping(integration, &key.external_id, &key.object_type)
-                    .await?;
+                let mapped = store.find_mapping(integration, key).await?;
                 let existing = match mapped {
-                    Some(id) => store.task(&ws, id).await?,
+                    Some(id) => store.workspace_task(&ws, id).await?,
                     None => None,
                 };
                 let mut uow = UnitOfWork::new(ws.clone());
@@ -252,7 +250,7 @@ impl Engine {
                         }
                     }
                 }
-                uow.completion = Completion::Inbox { lease, note };
+                uow.completion = Completion::Done { lease, note };
                 Ok(Some(uow))
             }
         })
@@ -265,7 +263,7 @@ impl Engine {
             return Err(Error::NotFound(format!("event {} is not leased", event.id)));
         };
         let mut uow = UnitOfWork::new(event.workspace_id.clone());
-        uow.completion = Completion::Inbox { lease, note };
+        uow.completion = Completion::Done { lease, note };
         self.inner.store.commit(uow).await?;
         Ok(())
     }

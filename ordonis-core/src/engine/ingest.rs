@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::Engine;
 use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{EventId, IntegrationId};
-use crate::provider::{ChangeHint, HintKind, ObjectKey, WebhookAuth, WebhookRequest};
+use crate::provider::{ChangeHint, HintKind, ObjectKey, ProviderKind, WebhookAuth, WebhookRequest};
 use crate::store::{InsertOutcome, JobState, NewInboxEvent};
 
 /// Headers kept with each event (lowercase): delivery identity, retries, signature method.
@@ -108,6 +108,33 @@ impl Engine {
         headers: &http::HeaderMap,
         body: Bytes,
     ) -> IngestResponse {
+        self.ingest_as(None, integration_id, method, headers, body)
+            .await
+    }
+
+    /// [`Engine::ingest`] for a route that names the provider too
+    /// (`/integrations/{provider}/{id}/webhook`): an integration of another provider is
+    /// answered as unknown (404), decided on the same (cached) read as the signature check.
+    pub async fn ingest_for(
+        &self,
+        provider: &ProviderKind,
+        integration_id: IntegrationId,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+        body: Bytes,
+    ) -> IngestResponse {
+        self.ingest_as(Some(provider), integration_id, method, headers, body)
+            .await
+    }
+
+    async fn ingest_as(
+        &self,
+        provider: Option<&ProviderKind>,
+        integration_id: IntegrationId,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+        body: Bytes,
+    ) -> IngestResponse {
         if body.len() > self.inner.config.max_body_bytes {
             return IngestResponse::error(
                 413,
@@ -120,6 +147,12 @@ impl Engine {
             Ok(l) => l,
             Err(e) => return load_failed(integration_id, e),
         };
+        if provider.is_some_and(|p| *p != loaded.record.provider) {
+            return load_failed(
+                integration_id,
+                Error::NotFound(format!("integration {integration_id}")),
+            );
+        }
         let req = WebhookRequest {
             method,
             headers,

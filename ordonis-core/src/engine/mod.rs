@@ -20,7 +20,7 @@ use crate::ids::{IntegrationId, WorkspaceId};
 use crate::ledger::LedgerDraft;
 use crate::provider::{Provider, ProviderContext, ProviderKind};
 use crate::secrets::{IntegrationSecrets, Keyring};
-use crate::store::{IntegrationRecord, Store, UnitOfWork};
+use crate::store::{IntegrationRecord, IntegrationUpdate, Store, UnitOfWork};
 
 /// The engine a host embeds: a store, the providers, the key that seals secrets.
 ///
@@ -200,7 +200,14 @@ impl Engine {
             serde_json::to_value(config).map_err(|e| InvalidInput::new("config", e.to_string()))?;
         self.inner
             .store
-            .update_integration(record.id, &config, &sealed)
+            .update_integration(
+                record.id,
+                &IntegrationUpdate {
+                    config: Some(config),
+                    secrets: Some(sealed),
+                    paused_until: None,
+                },
+            )
             .await?;
         self.forget_loaded(record.id);
         Ok(())

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::ledger::{Cause, CauseKind};
 use crate::policy::Owner;
 use crate::provider::ObjectKey;
-use crate::store::{Completion, OutboxJob, TaskWrite, UnitOfWork};
+use crate::store::{Completion, OutboxJob, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{begin_push, finish_push};
 use crate::sync_state::Intent;
 use crate::task::{Field, FieldPatch};
@@ -39,9 +39,9 @@ impl Engine {
             let lease = lease.clone();
             async move {
                 *lock(plan) = (Vec::new(), None);
-                let Some(mut task) = store.task(&ws, job.task_id).await? else {
+                let Some(mut task) = store.workspace_task(&ws, job.task_id).await? else {
                     let mut uow = UnitOfWork::new(ws);
-                    uow.completion = Completion::Outbox { lease };
+                    uow.completion = Completion::Done { lease, note: None };
                     return Ok(Some(uow));
                 };
                 let link = task
@@ -55,7 +55,7 @@ impl Engine {
                 };
                 let mut uow = UnitOfWork::new(ws);
                 if intents.is_empty() {
-                    uow.completion = Completion::Outbox { lease };
+                    uow.completion = Completion::Done { lease, note: None };
                     return Ok(Some(uow));
                 }
                 *lock(plan) = (
@@ -86,7 +86,7 @@ impl Engine {
             .collect();
         if !provider_owned.is_empty() {
             let remote = loaded.provider.fetch_task(&loaded.ctx, &key).await?;
-            if let Some(task) = store.task(&ws, job.task_id).await? {
+            if let Some(task) = store.workspace_task(&ws, job.task_id).await? {
                 for intent in provider_owned {
                     let f = intent.value.field();
                     let base = task.sync.get(&f).and_then(|s| s.base.clone());
@@ -140,8 +140,8 @@ impl Engine {
             let lease = lease.clone();
             async move {
                 let mut uow = UnitOfWork::new(ws.clone());
-                uow.completion = Completion::Outbox { lease };
-                if let Some(mut task) = store.task(&ws, job.task_id).await? {
+                uow.completion = Completion::Done { lease, note: None };
+                if let Some(mut task) = store.workspace_task(&ws, job.task_id).await? {
                     let applied = finish_push(
                         &mut task,
                         pushed,

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::ids::{ActionId, TaskId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, LedgerDraft};
 use crate::policy::FieldPolicy;
-use crate::store::{TaskWrite, UnitOfWork};
+use crate::store::{StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::apply_local;
 use crate::task::{FieldPatch, Task};
 
@@ -51,7 +51,7 @@ impl Engine {
                 let push_queued = &push_queued;
                 async move {
                     let mut task = store
-                        .task(ws, task_id)
+                        .workspace_task(ws, task_id)
                         .await?
                         .ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
                     if task.deleted {

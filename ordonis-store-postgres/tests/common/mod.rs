@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ordonis_core::Store;
 use ordonis_store_postgres::PostgresStore;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
 /// The server URL, `None` to skip. Panics when `ORDONIS_REQUIRE_PG=1` and it is unset.
 pub fn server_url() -> Option<String> {
@@ -85,17 +85,27 @@ impl TestDb {
 
     /// A migrated store on the database with a pool of `max` connections.
     pub async fn store(&self, max: u32) -> PostgresStore {
-        let pool = PostgresStore::pool_options()
+        self.store_and_pool(max).await.0
+    }
+
+    /// A migrated store, and the pool it runs on (for tests that reach below the `Store`).
+    pub async fn store_and_pool(&self, max: u32) -> (PostgresStore, PgPool) {
+        let pool = ordonis_store_postgres::pool_options()
             .max_connections(max)
             .connect_with(self.options.clone())
             .await
             .unwrap_or_else(|e| panic!("connect {}: {e}", self.name));
-        let store = PostgresStore::from_pool(pool);
-        store
-            .migrate()
+        ordonis_store_postgres::migrate(&pool)
             .await
             .unwrap_or_else(|e| panic!("migrate: {e}"));
-        store
+        (ordonis_store_postgres::from_pool(pool.clone()), pool)
+    }
+
+    /// A plain pool on the database, for checks below the `Store` API.
+    pub async fn raw(&self) -> PgPool {
+        PgPool::connect_with(self.options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("connect {}: {e}", self.name))
     }
 
     /// Drops the database (closing its connections).

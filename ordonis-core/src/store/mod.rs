@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::ids::{EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
+use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
 use crate::secrets::SealedSecrets;
 use crate::task::{ExternalRef, Task};
@@ -189,10 +190,152 @@ pub struct OutboxJob {
     pub lease: Option<Lease>,
 }
 
+/// The two job queues. They share one life cycle (claim under a lease, fail with a retry
+/// decision, replay, list, count), so a store implements it once, parameterized by the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Queue {
+    /// The webhook inbox: one row per stored delivery (or per object of a delivery).
+    Inbox,
+    /// The outbox: pending pushes of a task's changes, one per task and integration at a time.
+    Outbox,
+}
+
+impl Queue {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::Inbox => "inbox",
+            Queue::Outbox => "outbox",
+        }
+    }
+}
+
+/// The id of a job row, naming its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobId {
+    /// An inbox event.
+    Event(EventId),
+    /// An outbox push.
+    Push(OutboxId),
+}
+
+impl JobId {
+    /// The queue the row is in.
+    pub fn queue(self) -> Queue {
+        match self {
+            JobId::Event(_) => Queue::Inbox,
+            JobId::Push(_) => Queue::Outbox,
+        }
+    }
+
+    /// The row's UUID.
+    pub fn uuid(self) -> Uuid {
+        match self {
+            JobId::Event(id) => id.0,
+            JobId::Push(id) => id.0,
+        }
+    }
+
+    /// The id of a row of `queue`.
+    pub fn of(queue: Queue, row: Uuid) -> Self {
+        match queue {
+            Queue::Inbox => JobId::Event(EventId(row)),
+            Queue::Outbox => JobId::Push(OutboxId(row)),
+        }
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobId::Event(id) => write!(f, "event {id}"),
+            JobId::Push(id) => write!(f, "push {id}"),
+        }
+    }
+}
+
+/// A row of either queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// An inbox event.
+    Event(InboxEvent),
+    /// An outbox push.
+    Push(OutboxJob),
+}
+
+impl Job {
+    /// The row's id.
+    pub fn id(&self) -> JobId {
+        match self {
+            Job::Event(e) => JobId::Event(e.id),
+            Job::Push(p) => JobId::Push(p.id),
+        }
+    }
+
+    /// The row's workspace.
+    pub fn workspace_id(&self) -> &WorkspaceId {
+        match self {
+            Job::Event(e) => &e.workspace_id,
+            Job::Push(p) => &p.workspace_id,
+        }
+    }
+
+    /// The row's integration.
+    pub fn integration_id(&self) -> IntegrationId {
+        match self {
+            Job::Event(e) => e.integration_id,
+            Job::Push(p) => p.integration_id,
+        }
+    }
+
+    /// The row's state.
+    pub fn state(&self) -> JobState {
+        match self {
+            Job::Event(e) => e.state,
+            Job::Push(p) => p.state,
+        }
+    }
+
+    /// Attempts so far.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Job::Event(e) => e.attempts,
+            Job::Push(p) => p.attempts,
+        }
+    }
+
+    /// The lease, while `Processing`.
+    pub fn lease(&self) -> Option<&Lease> {
+        match self {
+            Job::Event(e) => e.lease.as_ref(),
+            Job::Push(p) => p.lease.as_ref(),
+        }
+    }
+
+    /// The inbox event, if this is one.
+    pub fn into_event(self) -> Option<InboxEvent> {
+        match self {
+            Job::Event(e) => Some(e),
+            Job::Push(_) => None,
+        }
+    }
+
+    /// The outbox push, if this is one.
+    pub fn into_push(self) -> Option<OutboxJob> {
+        match self {
+            Job::Push(p) => Some(p),
+            Job::Event(_) => None,
+        }
+    }
+}
+
 /// Proof that a worker holds a claimed row. Completion and failure are fenced on it: once a
 /// lease expired and the row was claimed again, the old lease no longer completes anything.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Lease {
+    /// The queue the row is in.
+    pub queue: Queue,
     /// The row (inbox event or outbox job id).
     pub row: Uuid,
     /// The claiming worker.
@@ -201,6 +344,13 @@ pub struct Lease {
     pub attempt: u32,
     /// When the lease expires.
     pub expires_at: OffsetDateTime,
+}
+
+impl Lease {
+    /// The leased row's id.
+    pub fn job(&self) -> JobId {
+        JobId::of(self.queue, self.row)
+    }
 }
 
 /// A claim: up to `limit` due rows, oldest first, leased to `worker` for `lease`.
@@ -226,7 +376,7 @@ pub enum Retry {
     Never(JobState),
 }
 
-/// Filter for listing inbox rows.
+/// Filter for listing inbox rows of one workspace (see [`StoreExt::events`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventFilter {
     /// Only this integration.
@@ -235,6 +385,87 @@ pub struct EventFilter {
     pub state: Option<JobState>,
     /// At most this many (newest first); 0 means a default of 100.
     pub limit: usize,
+}
+
+/// Filter for listing the rows of a queue, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobFilter {
+    /// The queue.
+    pub queue: Queue,
+    /// Only this workspace; `None` lists every workspace's rows (an operator's view).
+    pub workspace_id: Option<WorkspaceId>,
+    /// Only this integration.
+    pub integration_id: Option<IntegrationId>,
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// At most this many; 0 means [`JobFilter::DEFAULT_LIMIT`].
+    pub limit: usize,
+}
+
+impl JobFilter {
+    /// The limit applied when `limit` is 0.
+    pub const DEFAULT_LIMIT: usize = 100;
+
+    /// Every row of a queue (up to the default limit).
+    pub fn new(queue: Queue) -> Self {
+        Self {
+            queue,
+            workspace_id: None,
+            integration_id: None,
+            state: None,
+            limit: 0,
+        }
+    }
+
+    /// The effective limit.
+    pub fn effective_limit(&self) -> usize {
+        if self.limit == 0 {
+            Self::DEFAULT_LIMIT
+        } else {
+            self.limit
+        }
+    }
+}
+
+/// One page of a workspace's tasks, in id order (keyset paging: pass the last id seen as
+/// `after` to get the next page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskPage {
+    /// Start after this task id; `None` starts at the beginning.
+    pub after: Option<TaskId>,
+    /// At most this many tasks; 0 means [`TaskPage::DEFAULT_LIMIT`].
+    pub limit: usize,
+}
+
+impl TaskPage {
+    /// The limit applied when `limit` is 0.
+    pub const DEFAULT_LIMIT: usize = 500;
+
+    /// The first page of `limit` tasks.
+    pub fn first(limit: usize) -> Self {
+        Self { after: None, limit }
+    }
+
+    /// The effective limit.
+    pub fn effective_limit(&self) -> usize {
+        if self.limit == 0 {
+            Self::DEFAULT_LIMIT
+        } else {
+            self.limit
+        }
+    }
+}
+
+/// A change to a stored integration; `None` fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IntegrationUpdate {
+    /// New non-secret configuration.
+    pub config: Option<serde_json::Value>,
+    /// New sealed secrets (rotation).
+    pub secrets: Option<SealedSecrets>,
+    /// `Some(Some(t))` pauses every worker's use of the integration until `t`,
+    /// `Some(None)` resumes it.
+    pub paused_until: Option<Option<OffsetDateTime>>,
 }
 
 /// Writes to the task.
@@ -251,17 +482,13 @@ pub struct TaskWrite {
 pub enum Completion {
     /// Nothing to complete (a task API call).
     None,
-    /// Mark an inbox event done (fenced by its lease), with an optional note.
-    Inbox {
+    /// Mark the leased row (of either queue) done, fenced by its lease and the unit's
+    /// workspace, with an optional note.
+    Done {
         /// The lease.
         lease: Lease,
         /// How it finished ("ignored: comment_created", "stale").
         note: Option<String>,
-    },
-    /// Mark an outbox job done (fenced by its lease).
-    Outbox {
-        /// The lease.
-        lease: Lease,
     },
 }
 
@@ -306,93 +533,71 @@ pub struct CommitReceipt {
     pub outbox: Option<OutboxId>,
 }
 
-/// Integrations and their sealed secrets.
+/// A store: integrations, the two job queues, tasks and mappings, the ledger, and the atomic
+/// unit of work. These are the methods a store author writes; [`StoreExt`] adds the typed
+/// and convenience calls on top of them for every store.
+///
+/// Every method is a short transaction: no store call is held open across a provider's HTTP
+/// call. The conformance suite (`ordonis_testkit::store_suite!`) pins the semantics.
 #[async_trait]
-pub trait Integrations: Send + Sync {
-    /// Stores a new integration.
+pub trait Store: Ledger + fmt::Debug + Send + Sync {
+    /// Stores a new integration (`Conflict` if the id exists).
     async fn create_integration(&self, rec: &IntegrationRecord) -> Result<(), StoreError>;
-    /// One integration.
+    /// One integration, whatever its workspace (its record names it).
     async fn integration(&self, id: IntegrationId)
     -> Result<Option<IntegrationRecord>, StoreError>;
-    /// A workspace's integrations.
+    /// A workspace's integrations, oldest first.
     async fn integrations(&self, ws: &WorkspaceId) -> Result<Vec<IntegrationRecord>, StoreError>;
-    /// Replaces the configuration and sealed secrets (rotation, handshake).
+    /// Applies an [`IntegrationUpdate`] (`NotFound` if there is no such integration).
     async fn update_integration(
         &self,
         id: IntegrationId,
-        config: &serde_json::Value,
-        secrets: &SealedSecrets,
+        update: &IntegrationUpdate,
     ) -> Result<(), StoreError>;
-    /// Pauses (or, with `None`, resumes) every worker's use of an integration.
-    async fn set_paused_until(
-        &self,
-        id: IntegrationId,
-        until: Option<OffsetDateTime>,
-    ) -> Result<(), StoreError>;
-}
+    /// Every workspace with an integration or a task, sorted.
+    async fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
 
-/// The append-only webhook inbox, which is also the inbound job queue.
-#[async_trait]
-pub trait Inbox: Send + Sync {
-    /// Appends deliveries, deduplicated on `(integration, dedupe_key)`.
+    /// Appends deliveries to the inbox, deduplicated on `(integration, dedupe_key)`; one
+    /// outcome per event, in order. A new event cannot start `Processing`.
     async fn insert_events(
         &self,
         events: &[NewInboxEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError>;
-    /// Claims due pending rows (and rows whose lease expired), at most one per object.
-    async fn claim_events(&self, req: &ClaimRequest) -> Result<Vec<InboxEvent>, StoreError>;
-    /// Records a failed attempt (fenced by the lease).
-    async fn fail_event(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError>;
-    /// One event of a workspace.
-    async fn event(&self, ws: &WorkspaceId, id: EventId) -> Result<Option<InboxEvent>, StoreError>;
-    /// A workspace's events, newest first.
-    async fn events(
-        &self,
-        ws: &WorkspaceId,
-        filter: &EventFilter,
-    ) -> Result<Vec<InboxEvent>, StoreError>;
-    /// Puts a failed or dead event back to pending with its attempts reset.
-    async fn replay_event(&self, ws: &WorkspaceId, id: EventId) -> Result<(), StoreError>;
-    /// Row counts by state (for metrics).
-    async fn event_counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
-}
 
-/// The outbox: pending pushes, one per task at a time.
-#[async_trait]
-pub trait Outbox: Send + Sync {
-    /// Claims due pending pushes, at most one per task.
-    async fn claim_pushes(&self, req: &ClaimRequest) -> Result<Vec<OutboxJob>, StoreError>;
-    /// Records a failed attempt (fenced by the lease).
-    async fn fail_push(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError>;
-    /// A workspace's outbox rows, newest first.
-    async fn pushes(&self, ws: &WorkspaceId) -> Result<Vec<OutboxJob>, StoreError>;
-    /// Puts a dead push back to pending.
-    async fn replay_push(&self, ws: &WorkspaceId, id: OutboxId) -> Result<(), StoreError>;
-    /// Row counts by state (for metrics).
-    async fn push_counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
-}
+    /// Claims due rows of a queue (pending and due, or processing with an expired lease),
+    /// oldest first, at most one per object (inbox) or task (outbox) in flight, skipping
+    /// paused integrations; each claim increments the row's attempts.
+    async fn claim(&self, queue: Queue, req: &ClaimRequest) -> Result<Vec<Job>, StoreError>;
+    /// Records a failed attempt of the leased row (`LeaseLost` when the lease is stale).
+    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError>;
+    /// Puts a failed or dead row of the workspace back to pending with its attempts reset
+    /// (`NotFound` if the workspace has no such row, `Invalid` if it is in another state).
+    async fn replay(&self, ws: &WorkspaceId, id: JobId) -> Result<(), StoreError>;
+    /// One row, whatever its workspace (the row names it).
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+    /// Rows of a queue, newest first.
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+    /// A queue's row counts by state, sorted by state name (for metrics).
+    async fn job_counts(&self, queue: Queue) -> Result<Vec<(JobState, u64)>, StoreError>;
 
-/// Tasks and external-id mappings.
-#[async_trait]
-pub trait Tasks: Send + Sync {
-    /// One task of a workspace.
-    async fn task(&self, ws: &WorkspaceId, id: TaskId) -> Result<Option<Task>, StoreError>;
-    /// A workspace's tasks.
-    async fn tasks(&self, ws: &WorkspaceId) -> Result<Vec<Task>, StoreError>;
+    /// One task, whatever its workspace (the task names it).
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+    /// A page of a workspace's tasks, in id order.
+    async fn tasks(&self, ws: &WorkspaceId, page: &TaskPage) -> Result<Vec<Task>, StoreError>;
     /// The task mapped to an external object of an integration.
     async fn find_mapping(
         &self,
         integration: IntegrationId,
-        external_id: &str,
-        object_type: &str,
+        key: &ObjectKey,
     ) -> Result<Option<TaskId>, StoreError>;
-}
 
-/// A complete store: every part above, the ledger, and the atomic unit of work.
-#[async_trait]
-pub trait Store: Integrations + Inbox + Outbox + Tasks + Ledger + fmt::Debug {
     /// Commits a unit of work atomically. Fails with `Conflict` when the task's revision moved
-    /// or the mapping points elsewhere, and `LeaseLost` when the completion's lease is stale;
-    /// in both cases nothing is written.
+    /// or the mapping points elsewhere, and `LeaseLost` when the completion's lease is stale
+    /// or its row belongs to another workspace; in every case nothing is written.
     async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError>;
 }
+
+mod ext;
+pub mod rules;
+
+pub use ext::StoreExt;

@@ -1,0 +1,224 @@
+//! The unit of work: one transaction that completes the leased row, writes the task, maps
+//! the external object, coalesces the push and appends the ledger entries, or writes nothing.
+
+use ordonis_core::store::rules;
+use ordonis_core::{
+    CommitReceipt, Completion, LedgerEntry, OutboxId, StoreError, TaskWrite, UnitOfWork,
+    WorkspaceId,
+};
+
+use crate::dialect::{Arg, Dialect, SqlRow};
+use crate::render::{params, sql, sql_on, sql_with};
+use crate::tables::{backend, i64_of, table, to_json};
+
+const COMPLETE: &str = "UPDATE {p}{table}
+    SET state = 'done', last_error = $5, lease_owner = NULL, lease_expires_at = NULL
+  WHERE id = $1 AND workspace_id = $2 AND state = 'processing'
+    AND lease_owner = $3 AND attempts = $4";
+
+const INSERT_TASK: &str =
+    "INSERT INTO {p}tasks (id, workspace_id, revision, deleted, updated_at, doc)
+  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+
+const UPDATE_TASK: &str = "UPDATE {p}tasks
+    SET revision = $3, deleted = $4, updated_at = $5, doc = $6
+  WHERE id = $1 AND workspace_id = $2 AND revision = $7";
+
+const INSERT_MAPPING: &str = "INSERT INTO {p}external_objects
+    (integration_id, provider, external_id, object_type, workspace_id, task_id, url)
+  VALUES ($1, $2, $3, $4, $5, $6, $7)
+  ON CONFLICT (integration_id, provider, external_id, object_type) DO NOTHING";
+
+const MAPPED_TASK: &str = "SELECT task_id FROM {p}external_objects
+  WHERE integration_id = $1 AND provider = $2 AND external_id = $3 AND object_type = $4";
+
+const PENDING_PUSH: &str = "SELECT id FROM {p}outbox
+  WHERE task_id = $1 AND integration_id = $2 AND state = 'pending'
+  ORDER BY created_at LIMIT 1";
+
+const INSERT_PUSH: &str = "INSERT INTO {p}outbox
+    (id, workspace_id, task_id, integration_id, state, attempts, next_attempt_at, created_at)
+  VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)";
+
+const ADVANCE_HEAD: &str = "INSERT INTO {p}ledger_heads AS h (workspace_id, size) VALUES ($1, $2)
+  ON CONFLICT (workspace_id) DO UPDATE SET size = h.size + excluded.size
+  RETURNING size - $2 AS start";
+
+const INSERT_ENTRIES: &str = "INSERT INTO {p}vera_ledger
+    (workspace_id, idx, logged_at, task_id, record, bytes, leaf_hash) VALUES ";
+
+/// Commits a unit of work in one transaction of `d`.
+pub(crate) async fn commit<D: Dialect>(
+    d: &D,
+    uow: UnitOfWork,
+) -> Result<CommitReceipt, StoreError> {
+    rules::validate_unit(&uow)?;
+    let ws = &uow.workspace_id;
+    let mut tx = d.begin().await?;
+
+    // The fence first: a stale lease writes nothing and holds no lock for long.
+    if let Completion::Done { lease, note } = &uow.completion {
+        let n = d
+            .execute(
+                &mut tx,
+                sql_on::<D>(COMPLETE, table(lease.queue).table),
+                vec![
+                    Arg::Uuid(lease.row),
+                    Arg::text(ws.as_str()),
+                    Arg::text(&lease.owner),
+                    Arg::Int(i64::from(lease.attempt)),
+                    Arg::Text(note.clone()),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(rules::lease_lost(lease));
+        }
+    }
+
+    if let Some(tw) = &uow.task {
+        write_task(d, &mut tx, ws, tw).await?;
+    }
+
+    if let Some((ext, task_id)) = &uow.mapping {
+        let key = vec![
+            Arg::Uuid(ext.integration_id.0),
+            Arg::text(ext.provider.as_str()),
+            Arg::text(&ext.external_id),
+            Arg::text(&ext.object_type),
+        ];
+        let mut args = key.clone();
+        args.extend([
+            Arg::text(ws.as_str()),
+            Arg::Uuid(task_id.0),
+            Arg::Text(ext.url.clone()),
+        ]);
+        d.execute(&mut tx, sql::<D>(INSERT_MAPPING), args).await?;
+        // A new statement: it sees a mapping another transaction committed meanwhile.
+        let rows = d.fetch(&mut tx, sql::<D>(MAPPED_TASK), key).await?;
+        let mapped = rows.first().map(|r| r.uuid("task_id")).transpose()?;
+        if mapped != Some(task_id.0) {
+            return Err(StoreError::Conflict(format!(
+                "{} {} is mapped to another task",
+                ext.object_type, ext.external_id
+            )));
+        }
+    }
+
+    let mut outbox = None;
+    if let Some((task_id, integration_id)) = &uow.enqueue_push {
+        d.lock_task(&mut tx, *task_id).await?;
+        let pending = d
+            .fetch(
+                &mut tx,
+                sql::<D>(PENDING_PUSH),
+                vec![Arg::Uuid(task_id.0), Arg::Uuid(integration_id.0)],
+            )
+            .await?;
+        let id = match pending.first() {
+            Some(r) => OutboxId(r.uuid("id")?),
+            None => {
+                let id = OutboxId::new();
+                let args = vec![
+                    Arg::Uuid(id.0),
+                    Arg::text(ws.as_str()),
+                    Arg::Uuid(task_id.0),
+                    Arg::Uuid(integration_id.0),
+                    Arg::time(time::OffsetDateTime::now_utc()),
+                ];
+                d.execute(&mut tx, sql::<D>(INSERT_PUSH), args).await?;
+                id
+            }
+        };
+        outbox = Some(id);
+    }
+
+    // The ledger last: the log head's row lock serializes a workspace's writers, so it is
+    // taken as late as possible and held for two statements and the commit.
+    let entries = append_entries(d, &mut tx, ws, &uow).await?;
+
+    d.commit(tx).await?;
+    Ok(CommitReceipt { entries, outbox })
+}
+
+async fn write_task<D: Dialect>(
+    d: &D,
+    tx: &mut D::Tx,
+    ws: &WorkspaceId,
+    tw: &TaskWrite,
+) -> Result<(), StoreError> {
+    let t = &tw.task;
+    let mut args = vec![
+        Arg::Uuid(t.id.0),
+        Arg::text(ws.as_str()),
+        Arg::Int(i64_of(t.revision)?),
+        Arg::Bool(t.deleted),
+        Arg::time(t.updated_at),
+        Arg::Json(Some(to_json(t)?)),
+    ];
+    let n = match tw.expected_revision {
+        None => d.execute(tx, sql::<D>(INSERT_TASK), args).await?,
+        Some(expected) => {
+            args.push(Arg::Int(i64_of(expected)?));
+            d.execute(tx, sql::<D>(UPDATE_TASK), args).await?
+        }
+    };
+    if n == 0 {
+        return Err(StoreError::Conflict(match tw.expected_revision {
+            None => format!("task {} exists already", t.id),
+            Some(r) => format!("task {} is no longer at revision {r}", t.id),
+        }));
+    }
+    Ok(())
+}
+
+async fn append_entries<D: Dialect>(
+    d: &D,
+    tx: &mut D::Tx,
+    ws: &WorkspaceId,
+    uow: &UnitOfWork,
+) -> Result<Vec<LedgerEntry>, StoreError> {
+    if uow.ledger.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = i64::try_from(uow.ledger.len()).unwrap_or(i64::MAX);
+    let head = d
+        .fetch(
+            tx,
+            sql::<D>(ADVANCE_HEAD),
+            vec![Arg::text(ws.as_str()), Arg::Int(n)],
+        )
+        .await?;
+    let start = head
+        .first()
+        .ok_or_else(|| backend("ledger head", "no row"))?
+        .int("start")?;
+    let start = u64::try_from(start).map_err(|e| backend("ledger head", e))?;
+    let logged_at = rules::now_micros();
+    let mut entries = Vec::with_capacity(uow.ledger.len());
+    let mut rest = String::new();
+    let mut args = Vec::with_capacity(uow.ledger.len() * 7);
+    for (i, draft) in uow.ledger.iter().enumerate() {
+        let idx = start + i as u64;
+        let entry = LedgerEntry::seal(draft.clone(), idx, logged_at);
+        let (list, _) = params(7 * i + 1, 7);
+        if i > 0 {
+            rest.push_str(", ");
+        }
+        rest.push_str(&list);
+        args.extend([
+            Arg::text(ws.as_str()),
+            Arg::Int(i64_of(idx)?),
+            Arg::time(logged_at),
+            Arg::Uuid(draft.task_id.0),
+            Arg::text(serde_json::to_string(draft).map_err(|e| backend("ledger record", e))?),
+            Arg::Bytes(entry.bytes.clone()),
+            Arg::Bytes(entry.leaf_hash.to_vec()),
+        ]);
+        entries.push(entry);
+    }
+    // All of the unit's entries in one statement.
+    d.execute(tx, sql_with::<D>(INSERT_ENTRIES, &rest), args)
+        .await?;
+    Ok(entries)
+}
