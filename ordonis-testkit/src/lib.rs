@@ -16,6 +16,7 @@ pub mod ledger_e2e;
 pub mod memory;
 pub mod prism;
 pub mod provider_suite;
+mod store_api_suite;
 pub mod store_suite;
 
 pub use fake::{FakeProvider, Faults};

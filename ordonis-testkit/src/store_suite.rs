@@ -37,7 +37,11 @@ macro_rules! store_suite {
             mapping_points_to_one_task, outbox_coalescing, workspaces_are_isolated,
             secrets_stored_as_ciphertext, ledger_indexes_gapless_under_concurrency,
             paused_integration_is_skipped, checkpoints_saved_and_latest,
-            engine_changes_verify_offline
+            engine_changes_verify_offline,
+            completion_from_another_workspace_is_lease_lost, replay_and_give_up_refusals,
+            outbox_coalesces_per_integration, id_lookups_name_their_workspace,
+            tasks_are_paged_in_id_order, jobs_list_across_workspaces,
+            integration_update_is_partial
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -55,8 +59,9 @@ macro_rules! store_suite {
 }
 
 pub use crate::ledger_e2e::engine_changes_verify_offline;
+pub use crate::store_api_suite::*;
 
-fn ws(name: &str) -> WorkspaceId {
+pub(crate) fn ws(name: &str) -> WorkspaceId {
     WorkspaceId::new(format!("{name}-{}", uuid::Uuid::now_v7())).unwrap_or_else(|_| unreachable!())
 }
 
@@ -109,7 +114,7 @@ pub fn event(rec: &IntegrationRecord, dedupe: &str, object: Option<&str>) -> New
     }
 }
 
-fn claim(worker: &str, limit: usize, lease_ms: u64) -> ClaimRequest {
+pub(crate) fn claim(worker: &str, limit: usize, lease_ms: u64) -> ClaimRequest {
     ClaimRequest {
         worker: worker.to_owned(),
         limit,
@@ -143,7 +148,7 @@ pub fn draft(task: &Task, n: usize) -> LedgerDraft {
     }
 }
 
-async fn insert_task(store: &dyn Store, workspace: &WorkspaceId) -> Task {
+pub(crate) async fn insert_task(store: &dyn Store, workspace: &WorkspaceId) -> Task {
     let mut task = Task::new(workspace.clone());
     task.fields.title = "first".into();
     task.revision = 1;
