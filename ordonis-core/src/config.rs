@@ -6,8 +6,8 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::model::Field;
 use crate::policy::{FieldPolicy, FieldRule};
-use crate::task::Field;
 
 /// An integration's non-secret configuration, stored as JSON beside its sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

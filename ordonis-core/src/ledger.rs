@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::ids::{IntegrationId, TaskId, WorkspaceId};
-use crate::task::{ExternalRef, Field, FieldValue};
+use crate::model::{ExternalRef, Field, FieldValue};
 
 /// What happened to the task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod ledger;
+mod model;
 pub mod policy;
 pub mod provider;
 pub mod secrets;
@@ -27,10 +28,14 @@ pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
 pub use ledger::{
     Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
 };
+pub use model::{
+    Assignee, ExternalRef, Field, FieldPatch, FieldValue, ObjectKey, ObjectType, Priority,
+    PriorityLevel, ProviderKind, Status, StatusCategory,
+};
 pub use policy::{Direction, FieldPolicy, FieldRule, Owner};
 pub use provider::{
-    Capabilities, ChangeHint, FieldChange, HintKind, ObjectKey, Provider, ProviderContext,
-    ProviderKind, PushOutcome, RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
+    Capabilities, ChangeHint, FieldChange, HintKind, Provider, ProviderContext, PushOutcome,
+    RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
 };
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
 pub use store::{
@@ -39,8 +44,5 @@ pub use store::{
     Store, TaskWrite, Tasks, UnitOfWork,
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
-pub use task::{
-    Assignee, ExternalRef, Field, FieldPatch, FieldValue, Priority, PriorityLevel, Status,
-    StatusCategory, Task, TaskFields,
-};
+pub use task::{Task, TaskFields};
 pub use worker::{BatchReport, Worker, WorkerConfig};

@@ -11,31 +11,10 @@ use time::OffsetDateTime;
 
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
+use crate::model::{Field, FieldPatch, ObjectKey};
+// Also reachable here for code inside the crate that names it by this path.
+pub(crate) use crate::model::ProviderKind;
 use crate::secrets::IntegrationSecrets;
-use crate::task::{Field, FieldPatch, ObjectType};
-
-/// A provider's name: `jira`, `asana`, or an adapter's own.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProviderKind(pub String);
-
-impl ProviderKind {
-    /// A provider kind from its name.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self(name.into())
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What a provider can do; the engine and the provider suite branch on these, never on names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,25 +89,6 @@ impl fmt::Debug for WebhookAuth {
         match self {
             WebhookAuth::Verified { method } => write!(f, "Verified({method})"),
             WebhookAuth::Handshake { .. } => f.write_str("Handshake([REDACTED])"),
-        }
-    }
-}
-
-/// An object in a provider: its id and type.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ObjectKey {
-    /// The provider's id.
-    pub external_id: String,
-    /// The provider's object type (`issue`, `task`).
-    pub object_type: ObjectType,
-}
-
-impl ObjectKey {
-    /// An object key.
-    pub fn new(external_id: impl Into<String>, object_type: impl Into<String>) -> Self {
-        Self {
-            external_id: external_id.into(),
-            object_type: object_type.into(),
         }
     }
 }

@@ -15,9 +15,10 @@
 
 use crate::ids::ActionId;
 use crate::ledger::Outcome;
+use crate::model::{Field, FieldPatch, FieldValue};
 use crate::policy::{Direction, FieldPolicy, FieldRule, Owner};
 use crate::sync_state::{FieldSync, Intent, SourceVersion};
-use crate::task::{Field, FieldPatch, FieldValue, Task};
+use crate::task::Task;
 
 /// One decision about one field, to be written to the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -276,7 +277,7 @@ pub fn apply_local(
 /// so an echo that races the push's completion is still recognised.
 pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
     let mut intents = Vec::new();
-    for field in crate::task::Field::ALL {
+    for field in Field::ALL {
         if !policy.rule(field).direction.outbound() {
             continue;
         }

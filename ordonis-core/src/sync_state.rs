@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::ActionId;
-use crate::task::FieldValue;
+use crate::model::FieldValue;
 
 /// The version of a provider-side value: the provider's time for it, then the identity of the
 /// event that carried it as a tie-break. Ordered, so any delivery order converges on the newest.

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use super::Engine;
 use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{EventId, IntegrationId};
-use crate::provider::{ChangeHint, HintKind, ObjectKey, WebhookAuth, WebhookRequest};
+use crate::model::ObjectKey;
+use crate::provider::{ChangeHint, HintKind, WebhookAuth, WebhookRequest};
 use crate::store::{InsertOutcome, JobState, NewInboxEvent};
 
 /// Headers kept with each event (lowercase): delivery identity, retries, signature method.

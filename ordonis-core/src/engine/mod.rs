@@ -18,7 +18,8 @@ use crate::config::{EngineConfig, IntegrationConfig};
 use crate::error::{Error, InvalidInput, StoreError};
 use crate::ids::{IntegrationId, WorkspaceId};
 use crate::ledger::LedgerDraft;
-use crate::provider::{Provider, ProviderContext, ProviderKind};
+use crate::model::ProviderKind;
+use crate::provider::{Provider, ProviderContext};
 use crate::secrets::{IntegrationSecrets, Keyring};
 use crate::store::{IntegrationRecord, Store, UnitOfWork};
 

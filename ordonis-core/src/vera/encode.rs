@@ -10,9 +10,9 @@ use super::merkle::leaf_hash;
 use crate::actor::{Actor, ActorKind, Principal};
 use crate::ids::{IntegrationId, TaskId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, LedgerEntry, Op, Outcome};
-use crate::provider::ProviderKind;
-use crate::task::{
-    Assignee, ExternalRef, Field, FieldValue, Priority, PriorityLevel, Status, StatusCategory,
+use crate::model::{
+    Assignee, ExternalRef, Field, FieldValue, Priority, PriorityLevel, ProviderKind, Status,
+    StatusCategory,
 };
 
 /// The `type` of a change entry.
