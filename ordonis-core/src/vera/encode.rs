@@ -388,6 +388,22 @@ pub fn encode_entry(record: &LedgerDraft, idx: u64, logged_at: OffsetDateTime) -
     out
 }
 
+impl LedgerEntry {
+    /// Gives a draft its index and time and computes its canonical bytes ([`encode_entry`])
+    /// and leaf hash.
+    pub fn seal(record: LedgerDraft, idx: u64, logged_at: OffsetDateTime) -> Self {
+        let bytes = encode_entry(&record, idx, logged_at);
+        let leaf_hash = leaf_hash(&bytes);
+        Self {
+            idx,
+            logged_at,
+            record,
+            bytes,
+            leaf_hash,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reader
 
