@@ -241,7 +241,7 @@ pub fn apply_local(
             st.want = (!back_to_base).then(|| Intent::new(l.clone(), action));
             out.push |= st.want.is_some();
             match rule.owner {
-                Owner::Collabhub => {
+                Owner::Host => {
                     task.fields.set(l.clone());
                     out.decisions
                         .push(proposal(Outcome::Applied, "collabhub change"));
