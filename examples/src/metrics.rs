@@ -194,6 +194,10 @@ impl Provider for Instrumented {
         self.inner.capabilities()
     }
 
+    fn kept_headers(&self) -> &[&str] {
+        self.inner.kept_headers()
+    }
+
     fn verify_webhook(
         &self,
         ctx: &ProviderContext,

@@ -200,6 +200,11 @@ impl Provider for AsanaProvider {
         }
     }
 
+    /// The delivery signature (Asana sends no delivery id or retry count).
+    fn kept_headers(&self) -> &[&str] {
+        &[SIGNATURE_HEADER]
+    }
+
     fn verify_webhook(
         &self,
         ctx: &ProviderContext,
@@ -450,5 +455,17 @@ impl Provider for AsanaProvider {
             Err(e) => return Err(e.into()),
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_signature_header() -> Result<(), AsanaError> {
+        let p = AsanaProvider::new()?;
+        assert_eq!(p.kept_headers(), ["x-hook-signature"]);
+        Ok(())
     }
 }

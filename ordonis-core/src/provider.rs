@@ -191,6 +191,13 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// What it can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// The request headers worth storing with each webhook event (lowercase names): the
+    /// provider's delivery id, retry count, signature and the like. `content-type` and
+    /// `user-agent` are always kept; other headers are dropped. Default: none.
+    fn kept_headers(&self) -> &[&str] {
+        &[]
+    }
+
     /// Checks a webhook request before anything is stored: a signature, a token, or a
     /// handshake. Must compare secrets in constant time and accept any current secret.
     fn verify_webhook(

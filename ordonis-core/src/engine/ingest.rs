@@ -13,16 +13,9 @@ use crate::model::ObjectKey;
 use crate::provider::{ChangeHint, HintKind, WebhookAuth, WebhookRequest};
 use crate::store::{InsertOutcome, JobState, NewInboxEvent};
 
-/// Headers kept with each event (lowercase): delivery identity, retries, signature method.
-const KEPT_HEADERS: &[&str] = &[
-    "content-type",
-    "user-agent",
-    "x-atlassian-webhook-identifier",
-    "x-atlassian-webhook-retry",
-    "x-atlassian-webhook-flow",
-    "x-hook-signature",
-    "x-hub-signature",
-];
+/// Headers kept with every event (lowercase), beside those the provider names
+/// ([`Provider::kept_headers`](crate::provider::Provider::kept_headers)).
+const KEPT_HEADERS: &[&str] = &["content-type", "user-agent"];
 
 /// What ingest did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,9 +153,12 @@ impl Engine {
         };
 
         let body_sha256 = hex::encode(Sha256::digest(&body));
+        let provider_kept = loaded.provider.kept_headers();
         let kept: Vec<(String, String)> = headers
             .iter()
-            .filter(|(n, _)| KEPT_HEADERS.contains(&n.as_str()))
+            .filter(|(n, _)| {
+                KEPT_HEADERS.contains(&n.as_str()) || provider_kept.contains(&n.as_str())
+            })
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
         let row = |dedupe_key: String,
