@@ -19,7 +19,7 @@ pub mod vera;
 pub mod worker;
 
 pub use actor::{Actor, ActorKind, Principal};
-pub use config::{Backoff, EngineConfig, IntegrationConfig};
+pub use config::{Backoff, EngineConfig, IntegrationConfig, ProviderState};
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, IngestOutcome, IngestResponse, NewIntegration,
 };

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::config::ProviderState;
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
 use crate::model::{Field, FieldPatch, ObjectKey};
@@ -196,6 +197,24 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// `user-agent` are always kept; other headers are dropped. Default: none.
     fn kept_headers(&self) -> &[&str] {
         &[]
+    }
+
+    /// Whether the integration whose provider state this is accepts a webhook handshake
+    /// ([`WebhookAuth::Handshake`]) now; the engine refuses one otherwise. Default: never.
+    ///
+    /// A provider with [`Capabilities::webhook_handshake`] implements this together with
+    /// [`set_handshake_expected`](Self::set_handshake_expected).
+    fn handshake_expected(&self, state: &ProviderState) -> bool {
+        let _ = state;
+        false
+    }
+
+    /// Records in the provider state whether a handshake is expected. The engine sets it when
+    /// an integration of a provider with [`Capabilities::webhook_handshake`] is created
+    /// without a webhook secret and when the host calls `Engine::expect_handshake`, and
+    /// clears it once a handshake's secret is adopted. Default: records nothing.
+    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
+        let _ = (state, expected);
     }
 
     /// Checks a webhook request before anything is stored: a signature, a token, or a

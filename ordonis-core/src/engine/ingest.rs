@@ -287,7 +287,10 @@ impl Engine {
     ) -> IngestResponse {
         // Only an integration creating its webhook takes a handshake; once a secret is set, an
         // arbitrary caller cannot replace it.
-        if !loaded.config.expecting_handshake {
+        if !loaded
+            .provider
+            .handshake_expected(&loaded.config.provider_state)
+        {
             let e = ProviderError::Unauthenticated("handshake not expected".to_owned());
             return IngestResponse::error(
                 401,
@@ -299,7 +302,9 @@ impl Engine {
         let mut secrets = loaded.ctx.secrets.clone();
         secrets.rotate_webhook_secret(secret, self.inner.config.webhook_secret_overlap);
         let mut config = loaded.config.clone();
-        config.expecting_handshake = false;
+        loaded
+            .provider
+            .set_handshake_expected(&mut config.provider_state, false);
         if let Err(e) = self
             .save_integration(&loaded.record, &config, &secrets)
             .await
