@@ -249,7 +249,7 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     ) -> Result<PushOutcome, ProviderError>;
 }
 
-/// Provider time helpers.
-pub fn ms_to_datetime(ms: i64) -> Option<OffsetDateTime> {
+/// A provider time (milliseconds since the epoch) as a date-time, when representable.
+pub(crate) fn ms_to_datetime(ms: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }
