@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 use crate::config::ProviderState;
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
-use crate::model::{Field, FieldPatch, ObjectKey};
-// Also reachable here for code inside the crate that names it by this path.
-pub(crate) use crate::model::ProviderKind;
+use crate::model::{Field, FieldPatch};
+// Also reachable here for code inside the crate that names them by this path (store.rs).
+pub(crate) use crate::model::{ObjectKey, ProviderKind};
 use crate::secrets::IntegrationSecrets;
 
 /// What a provider can do; the engine and the provider suite branch on these, never on names.

@@ -7,7 +7,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::ids::{TaskId, WorkspaceId};
 use crate::model::{Assignee, Field, FieldValue, Priority, Status};
-// Also reachable here for code inside the crate that names it by this path.
+// Also reachable here for code inside the crate that names it by this path (store.rs).
 pub(crate) use crate::model::ExternalRef;
 use crate::sync_state::FieldSync;
 
