@@ -11,7 +11,7 @@ use ordonis_core::StoreExt;
 use ordonis_core::store::JobState;
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, ObjectKey, Provider, ProviderContext, ProviderError,
-    ProviderKind, PushOutcome, RemoteTask, Store, WebhookAuth, WebhookRequest,
+    ProviderKind, ProviderState, PushOutcome, RemoteTask, Store, WebhookAuth, WebhookRequest,
 };
 
 const BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -193,6 +193,18 @@ impl Provider for Instrumented {
 
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    fn kept_headers(&self) -> &[&str] {
+        self.inner.kept_headers()
+    }
+
+    fn handshake_expected(&self, state: &ProviderState) -> bool {
+        self.inner.handshake_expected(state)
+    }
+
+    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
+        self.inner.set_handshake_expected(state, expected);
     }
 
     fn verify_webhook(

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use ordonis_core::{
     ApiAuth, Capabilities, ChangeHint, Field, FieldPatch, FieldValue, IntegrationId, ObjectKey,
-    PriorityLevel, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteTask,
-    StatusCategory, WebhookAuth, WebhookRequest,
+    PriorityLevel, Provider, ProviderContext, ProviderError, ProviderKind, ProviderState,
+    PushOutcome, RemoteTask, StatusCategory, WebhookAuth, WebhookRequest,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -19,6 +19,11 @@ use crate::normalize::{AsanaOptions, InProgressRule, fields_patch, format_date, 
 use crate::webhook::{
     self, HOOK_SECRET_HEADER, SIGNATURE_HEADER, TASK, handshake, is_heartbeat, verify_signature,
 };
+
+/// The provider-state flag of an integration creating its webhook: it accepts one
+/// `X-Hook-Secret` handshake. (Older versions kept it as a top-level config field of the
+/// same name; such configs load with it here.)
+const EXPECTING_HANDSHAKE: &str = "expecting_handshake";
 
 /// An enum custom field's enabled options: (name, option gid).
 type EnumOptions = Vec<(String, String)>;
@@ -197,6 +202,23 @@ impl Provider for AsanaProvider {
             webhook_handshake: true,
             delivery_ids: false,
             push: true,
+        }
+    }
+
+    /// The delivery signature (Asana sends no delivery id or retry count).
+    fn kept_headers(&self) -> &[&str] {
+        &[SIGNATURE_HEADER]
+    }
+
+    fn handshake_expected(&self, state: &ProviderState) -> bool {
+        state.flag(EXPECTING_HANDSHAKE)
+    }
+
+    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
+        if expected {
+            state.set(EXPECTING_HANDSHAKE, Value::Bool(true));
+        } else {
+            state.remove(EXPECTING_HANDSHAKE);
         }
     }
 
@@ -450,5 +472,48 @@ impl Provider for AsanaProvider {
             Err(e) => return Err(e.into()),
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_signature_header() -> Result<(), AsanaError> {
+        let p = AsanaProvider::new()?;
+        assert_eq!(p.kept_headers(), ["x-hook-signature"]);
+        Ok(())
+    }
+
+    #[test]
+    fn handshake_flag_round_trips_in_provider_state() -> Result<(), AsanaError> {
+        let p = AsanaProvider::new()?;
+        let mut state = ProviderState::new();
+        assert!(!p.handshake_expected(&state));
+        p.set_handshake_expected(&mut state, true);
+        assert!(p.handshake_expected(&state));
+        p.set_handshake_expected(&mut state, false);
+        assert!(!p.handshake_expected(&state));
+        assert!(state.is_empty(), "cleared, nothing is left behind");
+        Ok(())
+    }
+
+    #[test]
+    fn configs_stored_by_older_versions_still_expect_their_handshake()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let p = AsanaProvider::new()?;
+        let old = serde_json::json!({
+            "base_url": "https://app.asana.com/api/1.0",
+            "field_policy": {},
+            "options": null,
+            "expecting_handshake": true,
+        });
+        let cfg: ordonis_core::IntegrationConfig = serde_json::from_value(old)?;
+        assert!(p.handshake_expected(&cfg.provider_state));
+        let old = serde_json::json!({"base_url": "", "expecting_handshake": false});
+        let cfg: ordonis_core::IntegrationConfig = serde_json::from_value(old)?;
+        assert!(!p.handshake_expected(&cfg.provider_state));
+        Ok(())
     }
 }

@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ordonis_asana::{AsanaClient, AsanaProvider, WebhookFilter};
+use ordonis_core::IngestOutcome;
 use ordonis_core::StoreExt;
-use ordonis_core::engine::IngestOutcome;
 use ordonis_core::{
     Actor, ApiAuth, Engine, Field, FieldPatch, FieldValue, IntegrationConfig, IntegrationId,
     IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, PriorityLevel, ProviderKind,

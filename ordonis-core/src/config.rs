@@ -6,24 +6,62 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::model::Field;
 use crate::policy::{FieldPolicy, FieldRule};
-use crate::task::Field;
 
 /// An integration's non-secret configuration, stored as JSON beside its sealed secrets.
+///
+/// Older versions stored a top-level `"expecting_handshake": true`; such a configuration
+/// loads with that flag moved, under the same name, into [`provider_state`](Self::provider_state),
+/// where the adapters that take a handshake keep it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredIntegrationConfig")]
 pub struct IntegrationConfig {
     /// API base URL.
     pub base_url: String,
     /// Per-field overrides of the default [`FieldPolicy`].
     #[serde(default)]
     pub field_policy: BTreeMap<Field, FieldRule>,
-    /// Provider-specific options.
+    /// Provider-specific options, set by the host.
     #[serde(default)]
     pub options: serde_json::Value,
-    /// The integration is creating a webhook and accepts one handshake (Asana). Cleared when
-    /// the handshake arrives.
+    /// State the provider adapter keeps for the integration (through its
+    /// [`Provider`](crate::provider::Provider) hooks); the core does not interpret it.
+    #[serde(default, skip_serializing_if = "ProviderState::is_empty")]
+    pub provider_state: ProviderState,
+}
+
+/// What a stored [`IntegrationConfig`] may hold, including fields of older versions.
+#[derive(Deserialize)]
+struct StoredIntegrationConfig {
+    base_url: String,
     #[serde(default)]
-    pub expecting_handshake: bool,
+    field_policy: BTreeMap<Field, FieldRule>,
+    #[serde(default)]
+    options: serde_json::Value,
+    #[serde(default)]
+    provider_state: ProviderState,
+    /// Before provider state existed: the (Asana) integration accepts one handshake.
+    #[serde(default)]
+    expecting_handshake: bool,
+}
+
+/// The key [`StoredIntegrationConfig::expecting_handshake`] moves to in the provider state.
+const LEGACY_EXPECTING_HANDSHAKE: &str = "expecting_handshake";
+
+impl From<StoredIntegrationConfig> for IntegrationConfig {
+    fn from(stored: StoredIntegrationConfig) -> Self {
+        let mut provider_state = stored.provider_state;
+        if stored.expecting_handshake && provider_state.get(LEGACY_EXPECTING_HANDSHAKE).is_none() {
+            provider_state.set(LEGACY_EXPECTING_HANDSHAKE, serde_json::Value::Bool(true));
+        }
+        Self {
+            base_url: stored.base_url,
+            field_policy: stored.field_policy,
+            options: stored.options,
+            provider_state,
+        }
+    }
 }
 
 impl IntegrationConfig {
@@ -33,13 +71,52 @@ impl IntegrationConfig {
             base_url: base_url.into(),
             field_policy: BTreeMap::new(),
             options: serde_json::Value::Null,
-            expecting_handshake: false,
+            provider_state: ProviderState::default(),
         }
     }
 
     /// The effective field policy.
     pub fn policy(&self) -> FieldPolicy {
         FieldPolicy::default().merged(&self.field_policy)
+    }
+}
+
+/// An integration's provider-owned, non-secret state: a JSON object only its adapter reads
+/// and writes, through the [`Provider`](crate::provider::Provider) hooks (for instance
+/// whether a webhook handshake is expected). Stored in the [`IntegrationConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderState(serde_json::Map<String, serde_json::Value>);
+
+impl ProviderState {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value under a key.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.get(key)
+    }
+
+    /// True when the key holds `true`.
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key).and_then(serde_json::Value::as_bool) == Some(true)
+    }
+
+    /// Sets the value under a key.
+    pub fn set(&mut self, key: impl Into<String>, value: serde_json::Value) {
+        self.0.insert(key.into(), value);
+    }
+
+    /// Removes a key, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<serde_json::Value> {
+        self.0.remove(key)
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -100,5 +177,58 @@ impl Default for EngineConfig {
             webhook_secret_overlap: 2,
             conflict_retries: 32,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_configs_load_with_the_handshake_flag_in_provider_state() -> Result<(), serde_json::Error>
+    {
+        // As older versions stored an Asana integration creating its webhook.
+        let old = serde_json::json!({
+            "base_url": "https://app.asana.com/api/1.0",
+            "field_policy": {"title": {"owner": "collabhub", "direction": "both"}},
+            "options": {"workspace": "1"},
+            "expecting_handshake": true,
+        });
+        let cfg: IntegrationConfig = serde_json::from_value(old)?;
+        assert_eq!(cfg.base_url, "https://app.asana.com/api/1.0");
+        assert_eq!(cfg.options, serde_json::json!({"workspace": "1"}));
+        assert_eq!(cfg.field_policy.len(), 1);
+        assert!(cfg.provider_state.flag("expecting_handshake"));
+        // Written back, it lives in the provider state only, and loads the same.
+        let new = serde_json::to_value(&cfg)?;
+        assert_eq!(new.get("expecting_handshake"), None);
+        assert_eq!(
+            new["provider_state"],
+            serde_json::json!({"expecting_handshake": true})
+        );
+        assert_eq!(serde_json::from_value::<IntegrationConfig>(new)?, cfg);
+
+        // Older versions wrote `false` everywhere else: no state at all.
+        let old = serde_json::json!({"base_url": "x", "expecting_handshake": false});
+        let cfg: IntegrationConfig = serde_json::from_value(old)?;
+        assert!(cfg.provider_state.is_empty());
+        assert_eq!(cfg, IntegrationConfig::new("x"));
+        assert_eq!(
+            serde_json::to_value(&cfg)?,
+            serde_json::json!({"base_url": "x", "field_policy": {}, "options": null})
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn provider_state_wins_over_the_legacy_flag() -> Result<(), serde_json::Error> {
+        let both = serde_json::json!({
+            "base_url": "x",
+            "provider_state": {"expecting_handshake": false},
+            "expecting_handshake": true,
+        });
+        let cfg: IntegrationConfig = serde_json::from_value(both)?;
+        assert!(!cfg.provider_state.flag("expecting_handshake"));
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::ids::{IntegrationId, TaskId, WorkspaceId};
-use crate::task::{ExternalRef, Field, FieldValue};
+use crate::model::{ExternalRef, Field, FieldValue};
 
 /// What happened to the task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,7 +119,8 @@ pub struct LedgerDraft {
 }
 
 /// A sealed ledger entry: its index in the workspace log, its time, its canonical bytes and
-/// its RFC 6962 leaf hash.
+/// its RFC 6962 leaf hash. [`LedgerEntry::seal`] (defined with the encoding, in
+/// [`crate::vera`]) makes one from a draft.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
     /// 0-based index in the workspace's log (gapless).
@@ -132,21 +133,6 @@ pub struct LedgerEntry {
     pub bytes: Vec<u8>,
     /// `SHA-256(0x00 || bytes)`.
     pub leaf_hash: [u8; 32],
-}
-
-impl LedgerEntry {
-    /// Gives a draft its index and time and computes its canonical bytes and leaf hash.
-    pub fn seal(record: LedgerDraft, idx: u64, logged_at: OffsetDateTime) -> Self {
-        let bytes = crate::vera::encode_entry(&record, idx, logged_at);
-        let leaf_hash = crate::vera::leaf_hash(&bytes);
-        Self {
-            idx,
-            logged_at,
-            record,
-            bytes,
-            leaf_hash,
-        }
-    }
 }
 
 /// A signed checkpoint as stored.

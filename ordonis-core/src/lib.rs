@@ -1,36 +1,48 @@
 #![doc = include_str!("../README.md")]
 
-pub mod actor;
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod ids;
+// The public API is the crate root's re-exports below, plus the modules that are public:
+// the contracts a store implements (`store`, `ledger`), the VERA ledger (`vera`) and the
+// webhook signal helpers adapters share (`signals`). Everything else is internal.
+mod actor;
+mod config;
+mod engine;
+mod error;
+mod ids;
 pub mod ledger;
-pub mod policy;
-pub mod provider;
-pub mod secrets;
+mod model;
+mod policy;
+mod provider;
+mod secrets;
 pub mod signals;
 pub mod store;
+/// The per-field merge rules. Not a stable API: public, and hidden from the docs, only so
+/// the workspace's micro-benchmarks can time `apply_remote` on its own.
+#[doc(hidden)]
 pub mod sync;
-pub mod sync_state;
-pub mod task;
+mod sync_state;
+mod task;
 pub mod vera;
-pub mod worker;
+mod worker;
 
-pub use actor::{Actor, ActorKind, Principal};
-pub use config::{Backoff, EngineConfig, IntegrationConfig};
+pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
+pub use config::{Backoff, EngineConfig, IntegrationConfig, ProviderState};
 pub use engine::{
-    ChangeReceipt, Engine, EngineBuilder, IngestOutcome, IngestResponse, NewIntegration,
+    ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
+    NewIntegration,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
 pub use ledger::{
     Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
 };
+pub use model::{
+    Assignee, ExternalRef, Field, FieldPatch, FieldValue, ObjectKey, ObjectType, Priority,
+    PriorityLevel, ProviderKind, Status, StatusCategory,
+};
 pub use policy::{Direction, FieldPolicy, FieldRule, Owner};
 pub use provider::{
-    Capabilities, ChangeHint, FieldChange, HintKind, ObjectKey, Provider, ProviderContext,
-    ProviderKind, PushOutcome, RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
+    Capabilities, ChangeHint, FieldChange, HintKind, Provider, ProviderContext, PushOutcome,
+    RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
 };
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
 pub use store::{
@@ -39,8 +51,5 @@ pub use store::{
     OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
-pub use task::{
-    Assignee, ExternalRef, Field, FieldPatch, FieldValue, Priority, PriorityLevel, Status,
-    StatusCategory, Task, TaskFields,
-};
+pub use task::{Task, TaskFields};
 pub use worker::{BatchReport, Worker, WorkerConfig};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::task::Field;
+use crate::model::Field;
 
 /// Which side's value wins a conflict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -13,9 +13,13 @@ use crate::task::Field;
 pub enum Owner {
     /// The provider (Jira, Asana) is the source of truth.
     Provider,
-    /// CollabHub is the source of truth.
-    #[serde(alias = "collab_hub")]
-    Collabhub,
+    /// The host application (CollabHub) is the source of truth.
+    ///
+    /// Spelled `"collabhub"` in JSON (and `owner=collabhub` in ledger rule text), as before the
+    /// rename: stored policies and hashed ledger entries keep that spelling. `"host"` and
+    /// `"collab_hub"` are accepted too.
+    #[serde(rename = "collabhub", alias = "host", alias = "collab_hub")]
+    Host,
 }
 
 /// Which way changes of a field may flow.
@@ -57,7 +61,7 @@ impl fmt::Display for FieldRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let owner = match self.owner {
             Owner::Provider => "provider",
-            Owner::Collabhub => "collabhub",
+            Owner::Host => "collabhub",
         };
         let dir = match self.direction {
             Direction::Both => "both",
@@ -75,7 +79,7 @@ impl fmt::Display for FieldRule {
 /// use ordonis_core::{Field, FieldPolicy, Owner};
 /// let p = FieldPolicy::default();
 /// assert_eq!(p.rule(Field::Status).owner, Owner::Provider);
-/// assert_eq!(p.rule(Field::Title).owner, Owner::Collabhub);
+/// assert_eq!(p.rule(Field::Title).owner, Owner::Host);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -91,7 +95,7 @@ impl Default for FieldPolicy {
         for f in Field::ALL {
             let owner = match f {
                 Field::Status | Field::Assignee => Owner::Provider,
-                _ => Owner::Collabhub,
+                _ => Owner::Host,
             };
             rules.insert(
                 f,
@@ -109,7 +113,7 @@ impl FieldPolicy {
     /// The rule for a field.
     pub fn rule(&self, field: Field) -> FieldRule {
         self.rules.get(&field).copied().unwrap_or(FieldRule {
-            owner: Owner::Collabhub,
+            owner: Owner::Host,
             direction: Direction::Off,
         })
     }
@@ -141,5 +145,24 @@ impl FieldPolicy {
             self.rules.insert(*f, *r);
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_owner_keeps_its_stored_spelling() -> Result<(), serde_json::Error> {
+        assert_eq!(serde_json::to_string(&Owner::Host)?, r#""collabhub""#);
+        for spelling in [r#""collabhub""#, r#""host""#, r#""collab_hub""#] {
+            assert_eq!(serde_json::from_str::<Owner>(spelling)?, Owner::Host);
+        }
+        let rule = FieldRule {
+            owner: Owner::Host,
+            direction: Direction::Both,
+        };
+        assert_eq!(rule.to_string(), "owner=collabhub;direction=both");
+        Ok(())
     }
 }

@@ -9,33 +9,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::config::ProviderState;
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
+use crate::model::{Field, FieldPatch};
+// Also reachable here for code inside the crate that names them by this path (store.rs).
+pub(crate) use crate::model::{ObjectKey, ProviderKind};
 use crate::secrets::IntegrationSecrets;
-use crate::task::{Field, FieldPatch, ObjectType};
-
-/// A provider's name: `jira`, `asana`, or an adapter's own.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProviderKind(pub String);
-
-impl ProviderKind {
-    /// A provider kind from its name.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self(name.into())
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What a provider can do; the engine and the provider suite branch on these, never on names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,25 +90,6 @@ impl fmt::Debug for WebhookAuth {
         match self {
             WebhookAuth::Verified { method } => write!(f, "Verified({method})"),
             WebhookAuth::Handshake { .. } => f.write_str("Handshake([REDACTED])"),
-        }
-    }
-}
-
-/// An object in a provider: its id and type.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ObjectKey {
-    /// The provider's id.
-    pub external_id: String,
-    /// The provider's object type (`issue`, `task`).
-    pub object_type: ObjectType,
-}
-
-impl ObjectKey {
-    /// An object key.
-    pub fn new(external_id: impl Into<String>, object_type: impl Into<String>) -> Self {
-        Self {
-            external_id: external_id.into(),
-            object_type: object_type.into(),
         }
     }
 }
@@ -231,6 +192,31 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// What it can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// The request headers worth storing with each webhook event (lowercase names): the
+    /// provider's delivery id, retry count, signature and the like. `content-type` and
+    /// `user-agent` are always kept; other headers are dropped. Default: none.
+    fn kept_headers(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Whether the integration whose provider state this is accepts a webhook handshake
+    /// ([`WebhookAuth::Handshake`]) now; the engine refuses one otherwise. Default: never.
+    ///
+    /// A provider with [`Capabilities::webhook_handshake`] implements this together with
+    /// [`set_handshake_expected`](Self::set_handshake_expected).
+    fn handshake_expected(&self, state: &ProviderState) -> bool {
+        let _ = state;
+        false
+    }
+
+    /// Records in the provider state whether a handshake is expected. The engine sets it when
+    /// an integration of a provider with [`Capabilities::webhook_handshake`] is created
+    /// without a webhook secret and when the host calls `Engine::expect_handshake`, and
+    /// clears it once a handshake's secret is adopted. Default: records nothing.
+    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
+        let _ = (state, expected);
+    }
+
     /// Checks a webhook request before anything is stored: a signature, a token, or a
     /// handshake. Must compare secrets in constant time and accept any current secret.
     fn verify_webhook(
@@ -263,7 +249,7 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     ) -> Result<PushOutcome, ProviderError>;
 }
 
-/// Provider time helpers.
-pub fn ms_to_datetime(ms: i64) -> Option<OffsetDateTime> {
+/// A provider time (milliseconds since the epoch) as a date-time, when representable.
+pub(crate) fn ms_to_datetime(ms: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }

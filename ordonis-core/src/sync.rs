@@ -15,9 +15,10 @@
 
 use crate::ids::ActionId;
 use crate::ledger::Outcome;
+use crate::model::{Field, FieldPatch, FieldValue};
 use crate::policy::{Direction, FieldPolicy, FieldRule, Owner};
 use crate::sync_state::{FieldSync, Intent, SourceVersion};
-use crate::task::{Field, FieldPatch, FieldValue, Task};
+use crate::task::Task;
 
 /// One decision about one field, to be written to the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,7 +241,7 @@ pub fn apply_local(
             st.want = (!back_to_base).then(|| Intent::new(l.clone(), action));
             out.push |= st.want.is_some();
             match rule.owner {
-                Owner::Collabhub => {
+                Owner::Host => {
                     task.fields.set(l.clone());
                     out.decisions
                         .push(proposal(Outcome::Applied, "collabhub change"));
@@ -276,7 +277,7 @@ pub fn apply_local(
 /// so an echo that races the push's completion is still recognised.
 pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
     let mut intents = Vec::new();
-    for field in crate::task::Field::ALL {
+    for field in Field::ALL {
         if !policy.rule(field).direction.outbound() {
             continue;
         }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::ActionId;
-use crate::task::FieldValue;
+use crate::model::FieldValue;
 
 /// The version of a provider-side value: the provider's time for it, then the identity of the
 /// event that carried it as a tie-break. Ordered, so any delivery order converges on the newest.
@@ -49,7 +49,7 @@ impl Intent {
 }
 
 /// At most this many pushed values are remembered while their echoes are outstanding.
-pub const MAX_SENT: usize = 8;
+pub(crate) const MAX_SENT: usize = 8;
 
 /// Sync state of one field of one task.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl FieldSync {
         self.sent.iter().position(|i| i.value.same_as(value))
     }
 
-    /// Records a pushed value, forgetting the oldest beyond [`MAX_SENT`].
+    /// Records a pushed value, forgetting the oldest once more than `MAX_SENT` (8) are kept.
     pub fn record_sent(&mut self, intent: Intent) {
         self.sent.push(intent);
         if self.sent.len() > MAX_SENT {

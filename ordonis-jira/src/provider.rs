@@ -18,8 +18,8 @@ use crate::client::{JiraClient, Transition, http_client};
 use crate::error::JiraError;
 use crate::normalize::{format_date, priority_name, status_category, status_from, text_to_adf};
 use crate::webhook::{
-    self, DELIVERY_HEADER, ParseContext, SIGNATURE_HEADER, remote_task, verify_jwt,
-    verify_signature,
+    self, DELIVERY_HEADER, FLOW_HEADER, ParseContext, RETRY_HEADER, SIGNATURE_HEADER, remote_task,
+    verify_jwt, verify_signature,
 };
 
 /// Default spacing between two writes to the same issue (Jira allows 20 writes per 2 s and
@@ -354,6 +354,12 @@ impl Provider for JiraProvider {
         }
     }
 
+    /// The delivery id (the same across retries), the retry count, the flow (`Primary` or
+    /// `Secondary`) and the admin-webhook signature.
+    fn kept_headers(&self) -> &[&str] {
+        &[DELIVERY_HEADER, RETRY_HEADER, FLOW_HEADER, SIGNATURE_HEADER]
+    }
+
     fn verify_webhook(
         &self,
         ctx: &ProviderContext,
@@ -494,5 +500,25 @@ impl Provider for JiraProvider {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_delivery_retry_flow_and_signature_headers() -> Result<(), JiraError> {
+        let p = JiraProvider::new()?;
+        assert_eq!(
+            p.kept_headers(),
+            [
+                "x-atlassian-webhook-identifier",
+                "x-atlassian-webhook-retry",
+                "x-atlassian-webhook-flow",
+                "x-hub-signature",
+            ]
+        );
+        Ok(())
     }
 }

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ObjectKey, Provider,
-    ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteActor, RemoteTask,
-    WebhookAuth, WebhookRequest,
+    ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome, RemoteActor,
+    RemoteTask, WebhookAuth, WebhookRequest,
 };
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -24,6 +24,9 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 pub const SIGNATURE_HEADER: &str = "x-fake-signature";
 /// Handshake header (like Asana's `X-Hook-Secret`).
 pub const HANDSHAKE_HEADER: &str = "x-fake-hook-secret";
+/// The provider-state flag of an integration that accepts a handshake (as Asana's adapter
+/// keeps it).
+const EXPECTING_HANDSHAKE: &str = "expecting_handshake";
 /// The account the fake attributes our pushes to.
 pub const BOT_ACCOUNT: &str = "ordonis-bot";
 
@@ -259,6 +262,18 @@ impl Provider for FakeProvider {
 
     fn capabilities(&self) -> Capabilities {
         self.capabilities
+    }
+
+    fn handshake_expected(&self, state: &ProviderState) -> bool {
+        state.flag(EXPECTING_HANDSHAKE)
+    }
+
+    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
+        if expected {
+            state.set(EXPECTING_HANDSHAKE, serde_json::Value::Bool(true));
+        } else {
+            state.remove(EXPECTING_HANDSHAKE);
+        }
     }
 
     fn verify_webhook(

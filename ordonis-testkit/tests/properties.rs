@@ -62,7 +62,7 @@ fn field_strategy() -> impl Strategy<Value = Field> {
 }
 
 fn policy_strategy() -> impl Strategy<Value = FieldPolicy> {
-    let owner = prop_oneof![Just(Owner::Provider), Just(Owner::Collabhub)];
+    let owner = prop_oneof![Just(Owner::Provider), Just(Owner::Host)];
     let dir = prop_oneof![
         4 => Just(Direction::Both),
         1 => Just(Direction::InboundOnly),
@@ -74,7 +74,7 @@ fn policy_strategy() -> impl Strategy<Value = FieldPolicy> {
         for (f, (o, d)) in Field::ALL.iter().zip(rules) {
             // Provider-owned outbound-only is refused by validation.
             let o = if d == Direction::OutboundOnly {
-                Owner::Collabhub
+                Owner::Host
             } else {
                 o
             };
@@ -206,13 +206,13 @@ proptest! {
                     (d, Some(r), None) => if d.inbound() { (r.clone(), r.clone()) } else { (v0.clone(), v0.clone()) },
                     (Direction::InboundOnly, r, Some(l)) => match (rule.owner, r) {
                         (Owner::Provider, r) => (r.unwrap_or(&v0).clone(), r.unwrap_or(&v0).clone()),
-                        (Owner::Collabhub, r) => (l.clone(), r.unwrap_or(&v0).clone()),
+                        (Owner::Host, r) => (l.clone(), r.unwrap_or(&v0).clone()),
                     },
                     (Direction::OutboundOnly, _, Some(l)) => (l.clone(), l.clone()),
                     (_, None, Some(l)) => (l.clone(), l.clone()),
                     (_, Some(r), Some(l)) => match rule.owner {
                         Owner::Provider => (r.clone(), r.clone()),
-                        Owner::Collabhub => (l.clone(), l.clone()),
+                        Owner::Host => (l.clone(), l.clone()),
                     },
                 };
                 let got = task.fields.get(f);

@@ -7,13 +7,12 @@ use super::{Engine, Loaded};
 use crate::actor::Actor;
 use crate::error::{Error, ProviderError};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
-use crate::provider::{
-    ChangeHint, HintKind, ObjectKey, RemoteTask, WebhookRequest, ms_to_datetime,
-};
+use crate::model::{ExternalRef, ObjectKey};
+use crate::provider::{ChangeHint, HintKind, RemoteTask, WebhookRequest, ms_to_datetime};
 use crate::store::{Completion, InboxEvent, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
-use crate::task::{ExternalRef, Task};
+use crate::task::Task;
 
 /// What the provider told us about the event's object.
 enum Remote {

@@ -9,19 +9,13 @@ use sha2::{Digest, Sha256};
 use super::Engine;
 use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{EventId, IntegrationId};
-use crate::provider::{ChangeHint, HintKind, ObjectKey, ProviderKind, WebhookAuth, WebhookRequest};
+use crate::model::{ObjectKey, ProviderKind};
+use crate::provider::{ChangeHint, HintKind, WebhookAuth, WebhookRequest};
 use crate::store::{InsertOutcome, JobState, NewInboxEvent};
 
-/// Headers kept with each event (lowercase): delivery identity, retries, signature method.
-const KEPT_HEADERS: &[&str] = &[
-    "content-type",
-    "user-agent",
-    "x-atlassian-webhook-identifier",
-    "x-atlassian-webhook-retry",
-    "x-atlassian-webhook-flow",
-    "x-hook-signature",
-    "x-hub-signature",
-];
+/// Headers kept with every event (lowercase), beside those the provider names
+/// ([`Provider::kept_headers`](crate::provider::Provider::kept_headers)).
+const KEPT_HEADERS: &[&str] = &["content-type", "user-agent"];
 
 /// What ingest did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,9 +186,12 @@ impl Engine {
         };
 
         let body_sha256 = hex::encode(Sha256::digest(&body));
+        let provider_kept = loaded.provider.kept_headers();
         let kept: Vec<(String, String)> = headers
             .iter()
-            .filter(|(n, _)| KEPT_HEADERS.contains(&n.as_str()))
+            .filter(|(n, _)| {
+                KEPT_HEADERS.contains(&n.as_str()) || provider_kept.contains(&n.as_str())
+            })
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
         let row = |dedupe_key: String,
@@ -323,7 +320,10 @@ impl Engine {
     ) -> IngestResponse {
         // Only an integration creating its webhook takes a handshake; once a secret is set, an
         // arbitrary caller cannot replace it.
-        if !loaded.config.expecting_handshake {
+        if !loaded
+            .provider
+            .handshake_expected(&loaded.config.provider_state)
+        {
             let e = ProviderError::Unauthenticated("handshake not expected".to_owned());
             return IngestResponse::error(
                 401,
@@ -335,7 +335,9 @@ impl Engine {
         let mut secrets = loaded.ctx.secrets.clone();
         secrets.rotate_webhook_secret(secret, self.inner.config.webhook_secret_overlap);
         let mut config = loaded.config.clone();
-        config.expecting_handshake = false;
+        loaded
+            .provider
+            .set_handshake_expected(&mut config.provider_state, false);
         if let Err(e) = self
             .save_integration(&loaded.record, &config, &secrets)
             .await

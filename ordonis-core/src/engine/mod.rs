@@ -18,7 +18,8 @@ use crate::config::{EngineConfig, IntegrationConfig};
 use crate::error::{Error, InvalidInput, StoreError};
 use crate::ids::{IntegrationId, WorkspaceId};
 use crate::ledger::LedgerDraft;
-use crate::provider::{Provider, ProviderContext, ProviderKind};
+use crate::model::ProviderKind;
+use crate::provider::{Provider, ProviderContext};
 use crate::secrets::{IntegrationSecrets, Keyring};
 use crate::store::{IntegrationRecord, IntegrationUpdate, Store, UnitOfWork};
 
@@ -149,7 +150,7 @@ impl Engine {
             .ok_or_else(|| Error::UnknownProvider(new.provider.to_string()))?;
         new.config.policy().validate()?;
         if provider.capabilities().webhook_handshake && new.secrets.webhook_secrets.is_empty() {
-            new.config.expecting_handshake = true;
+            provider.set_handshake_expected(&mut new.config.provider_state, true);
         }
         let id = IntegrationId::new();
         let record = IntegrationRecord {
@@ -180,11 +181,15 @@ impl Engine {
             .await
     }
 
-    /// Marks an integration as creating its webhook: it accepts one handshake.
+    /// Marks an integration as creating its webhook: it accepts one handshake (its provider
+    /// records that in the integration's provider state, see
+    /// [`Provider::set_handshake_expected`]).
     pub async fn expect_handshake(&self, id: IntegrationId) -> Result<(), Error> {
         let loaded = self.load(id).await?;
         let mut config = loaded.config.clone();
-        config.expecting_handshake = true;
+        loaded
+            .provider
+            .set_handshake_expected(&mut config.provider_state, true);
         self.save_integration(&loaded.record, &config, &loaded.ctx.secrets)
             .await
     }

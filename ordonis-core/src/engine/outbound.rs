@@ -10,12 +10,11 @@ use super::inbound::{EntryContext, drafts};
 use crate::actor::Actor;
 use crate::error::Error;
 use crate::ledger::{Cause, CauseKind};
+use crate::model::{Field, FieldPatch, ObjectKey};
 use crate::policy::Owner;
-use crate::provider::ObjectKey;
 use crate::store::{Completion, OutboxJob, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{begin_push, finish_push};
 use crate::sync_state::Intent;
-use crate::task::{Field, FieldPatch};
 
 impl Engine {
     /// Processes one claimed push to completion (or returns the error to retry on).

@@ -10,10 +10,11 @@ use crate::actor::Actor;
 use crate::error::Error;
 use crate::ids::{ActionId, TaskId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, LedgerDraft};
+use crate::model::FieldPatch;
 use crate::policy::FieldPolicy;
 use crate::store::{StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::apply_local;
-use crate::task::{FieldPatch, Task};
+use crate::task::Task;
 
 /// What a task change did.
 #[derive(Clone, Debug, PartialEq, Eq)]

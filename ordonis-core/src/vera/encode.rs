@@ -10,9 +10,9 @@ use super::merkle::leaf_hash;
 use crate::actor::{Actor, ActorKind, Principal};
 use crate::ids::{IntegrationId, TaskId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, LedgerEntry, Op, Outcome};
-use crate::provider::ProviderKind;
-use crate::task::{
-    Assignee, ExternalRef, Field, FieldValue, Priority, PriorityLevel, Status, StatusCategory,
+use crate::model::{
+    Assignee, ExternalRef, Field, FieldValue, Priority, PriorityLevel, ProviderKind, Status,
+    StatusCategory,
 };
 
 /// The `type` of a change entry.
@@ -386,6 +386,22 @@ pub fn encode_entry(record: &LedgerDraft, idx: u64, logged_at: OffsetDateTime) -
     o.str("type", ENTRY_TYPE);
     o.end();
     out
+}
+
+impl LedgerEntry {
+    /// Gives a draft its index and time and computes its canonical bytes ([`encode_entry`])
+    /// and leaf hash.
+    pub fn seal(record: LedgerDraft, idx: u64, logged_at: OffsetDateTime) -> Self {
+        let bytes = encode_entry(&record, idx, logged_at);
+        let leaf_hash = leaf_hash(&bytes);
+        Self {
+            idx,
+            logged_at,
+            record,
+            bytes,
+            leaf_hash,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

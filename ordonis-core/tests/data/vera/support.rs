@@ -7,11 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use ordonis_core::ledger::{Ledger, LedgerDraft, LedgerEntry, StoredCheckpoint};
-use ordonis_core::provider::ProviderKind;
 use ordonis_core::{
     Actor, ActorKind, Assignee, Cause, CauseKind, Evidence, ExternalRef, Field, FieldValue,
-    IntegrationId, Op, Outcome, Principal, Priority, PriorityLevel, Status, StatusCategory,
-    StoreError, TaskId, WorkspaceId,
+    IntegrationId, Op, Outcome, Principal, Priority, PriorityLevel, ProviderKind, Status,
+    StatusCategory, StoreError, TaskId, WorkspaceId,
 };
 use time::{Date, Month, OffsetDateTime};
 use uuid::Uuid;
