@@ -29,15 +29,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordonis_core::{ClaimRequest, InvalidInput, Queue, StoreError, TaskId};
-use ordonis_store_sql::{Arg, Dialect, QueueTable, Sql, SqlRow, SqlStore};
-use serde_json::value::RawValue;
+use ordonis_store_sql::{Dialect, QueueTable, SqlStore};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
-use sqlx::query::Query;
-use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Postgres, Row, Transaction, TypeInfo, ValueRef};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, TypeInfo, ValueRef};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// The PostgreSQL store.
 pub type PostgresStore = SqlStore<Pg>;
@@ -184,69 +180,32 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn query(sql: Sql, args: Vec<Arg>) -> Query<'static, Postgres, PgArguments> {
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for a in args {
-        q = match a {
-            Arg::Uuid(u) => q.bind(u),
-            Arg::Text(t) => q.bind(t),
-            Arg::Int(i) => q.bind(i),
-            Arg::Bool(b) => q.bind(b),
-            Arg::Bytes(b) => q.bind(b),
-            Arg::Time(t) => q.bind(t),
-            Arg::Json(j) => q.bind(j.map(Json)),
-        };
+/// `int4` columns (attempts) widen to `i64`; everything else is read as `int8`.
+fn decode_int(row: &PgRow, col: &str) -> Result<i64, sqlx::Error> {
+    let raw = row.try_get_raw(col)?;
+    if !raw.is_null() && raw.type_info().name() == "INT4" {
+        return row.try_get::<i32, _>(col).map(i64::from);
     }
-    q
+    row.try_get(col)
 }
 
-/// A PostgreSQL row.
-#[derive(Debug)]
-pub struct PgSqlRow(PgRow);
-
-impl PgSqlRow {
-    fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
-        &'r self,
-        col: &str,
-    ) -> Result<T, StoreError> {
-        self.0.try_get(col).map_err(map_err)
-    }
+fn decode_time(row: &PgRow, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    row.try_get(col).map_err(map_err)
 }
 
-impl SqlRow for PgSqlRow {
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
-        self.get(col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.get(col)
-    }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
-        let raw = self.0.try_get_raw(col).map_err(map_err)?;
-        if !raw.is_null() && raw.type_info().name() == "INT4" {
-            return self.get::<i32>(col).map(i64::from);
-        }
-        self.get(col)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
-        self.get(col)
-    }
-    fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.get(col)
-    }
-    fn json(&self, col: &str) -> Result<Box<RawValue>, StoreError> {
-        self.get::<Json<Box<RawValue>>>(col).map(|Json(v)| v)
-    }
-}
-
-fn rows(v: Vec<PgRow>) -> Vec<PgSqlRow> {
-    v.into_iter().map(PgSqlRow).collect()
+ordonis_store_sql::sqlx_dialect_glue! {
+    dialect: Pg,
+    db: Postgres,
+    row: PgSqlRow,
+    reader: pool,
+    writer: pool,
+    encode_time: |t: OffsetDateTime| t,
+    decode_time: decode_time,
+    decode_int: decode_int,
 }
 
 #[async_trait]
 impl Dialect for Pg {
-    type Row = PgSqlRow;
-    type Tx = Transaction<'static, Postgres>;
-
     const PREFIX: &'static str = "ordonis.";
 
     /// Connects with [`pool_options`] and 10 connections, and applies the migrations.
@@ -262,58 +221,6 @@ impl Dialect for Pg {
 
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
         self.pool.begin().await.map_err(map_err)
-    }
-
-    async fn commit(&self, tx: Self::Tx) -> Result<(), StoreError> {
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn execute(
-        &self,
-        tx: &mut Self::Tx,
-        sql: Sql,
-        args: Vec<Arg>,
-    ) -> Result<u64, StoreError> {
-        Ok(query(sql, args)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected())
-    }
-
-    async fn fetch(
-        &self,
-        tx: &mut Self::Tx,
-        sql: Sql,
-        args: Vec<Arg>,
-    ) -> Result<Vec<PgSqlRow>, StoreError> {
-        Ok(rows(
-            query(sql, args)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(map_err)?,
-        ))
-    }
-
-    async fn read(&self, sql: Sql, args: Vec<Arg>) -> Result<Vec<PgSqlRow>, StoreError> {
-        Ok(rows(
-            query(sql, args)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?,
-        ))
-    }
-
-    async fn write(&self, sql: Sql, args: Vec<Arg>) -> Result<Vec<PgSqlRow>, StoreError> {
-        self.read(sql, args).await
-    }
-
-    async fn write_count(&self, sql: Sql, args: Vec<Arg>) -> Result<u64, StoreError> {
-        Ok(query(sql, args)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected())
     }
 
     async fn claim(&self, t: &QueueTable, req: &ClaimRequest) -> Result<Vec<PgSqlRow>, StoreError> {

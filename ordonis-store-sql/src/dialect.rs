@@ -100,25 +100,17 @@ pub struct QueueTable {
 /// (multi-row inserts).
 pub type Sql = Cow<'static, str>;
 
-/// What a SQL store needs from its database. See the module documentation.
+/// Running statements: the part of a dialect that is the same for every sqlx driver but for
+/// its types. The dialect crates get it from [`sqlx_dialect_glue!`](crate::sqlx_dialect_glue)
+/// rather than writing it out twice.
 #[async_trait]
-pub trait Dialect: Send + Sync + fmt::Debug + 'static {
+pub trait Exec: Send + Sync + fmt::Debug + 'static {
     /// A result row.
     type Row: SqlRow;
     /// An open transaction.
     type Tx: Send;
 
-    /// Prefix of every table name: `ordonis.` (a schema) or `ordonis_`.
-    const PREFIX: &'static str;
-
-    /// Opens the database a URL names, ready for use (migrated).
-    async fn connect(url: &str) -> Result<Self, StoreError>
-    where
-        Self: Sized;
-
-    /// Opens a write transaction.
-    async fn begin(&self) -> Result<Self::Tx, StoreError>;
-    /// Commits it.
+    /// Commits a transaction.
     async fn commit(&self, tx: Self::Tx) -> Result<(), StoreError>;
     /// Runs a statement in a transaction; the number of rows it changed.
     async fn execute(&self, tx: &mut Self::Tx, sql: Sql, args: Vec<Arg>)
@@ -136,6 +128,22 @@ pub trait Dialect: Send + Sync + fmt::Debug + 'static {
     async fn write(&self, sql: Sql, args: Vec<Arg>) -> Result<Vec<Self::Row>, StoreError>;
     /// Runs one writing statement on its own (autocommit); the number of rows it changed.
     async fn write_count(&self, sql: Sql, args: Vec<Arg>) -> Result<u64, StoreError>;
+}
+
+/// What a SQL store needs from its database beyond running statements. See the module
+/// documentation.
+#[async_trait]
+pub trait Dialect: Exec {
+    /// Prefix of every table name: `ordonis.` (a schema) or `ordonis_`.
+    const PREFIX: &'static str;
+
+    /// Opens the database a URL names, ready for use (migrated).
+    async fn connect(url: &str) -> Result<Self, StoreError>
+    where
+        Self: Sized;
+
+    /// Opens a write transaction.
+    async fn begin(&self) -> Result<Self::Tx, StoreError>;
 
     /// Claims due rows of a queue (see [`ordonis_core::Store::claim`]), returning
     /// `table.columns` of each claimed row. The dialect's lock primitive lives here.

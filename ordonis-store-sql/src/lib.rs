@@ -10,6 +10,7 @@
 
 mod commit;
 mod dialect;
+mod glue;
 mod ingest;
 mod render;
 mod tables;
@@ -25,7 +26,12 @@ use ordonis_core::{
     UnitOfWork, WorkspaceId,
 };
 
-pub use dialect::{Arg, Dialect, QueueTable, Sql, SqlRow};
+pub use dialect::{Arg, Dialect, Exec, QueueTable, Sql, SqlRow};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+}
 pub use tables::{INBOX, OUTBOX};
 
 use render::{sql, sql_on};

@@ -28,18 +28,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordonis_core::{ClaimRequest, InvalidInput, StoreError};
-use ordonis_store_sql::{Arg, Dialect, QueueTable, Sql, SqlRow, SqlStore};
-use serde_json::value::RawValue;
+use ordonis_store_sql::{Dialect, QueueTable, SqlStore};
 use sqlx::migrate::Migrator;
-use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Row, Transaction};
+use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// The SQLite store.
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -178,65 +174,30 @@ fn from_ts(n: i64) -> Result<OffsetDateTime, StoreError> {
         .map_err(|e| StoreError::Backend(format!("time: {e}")))
 }
 
-fn query(sql: Sql, args: Vec<Arg>) -> Query<'static, sqlx::Sqlite, SqliteArguments> {
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for a in args {
-        q = match a {
-            Arg::Uuid(u) => q.bind(u),
-            Arg::Text(t) => q.bind(t),
-            Arg::Int(i) => q.bind(i),
-            Arg::Bool(b) => q.bind(b),
-            Arg::Bytes(b) => q.bind(b),
-            Arg::Time(t) => q.bind(t.map(ts)),
-            Arg::Json(j) => q.bind(j.map(Json)),
-        };
-    }
-    q
+fn decode_int(row: &SqliteRow, col: &str) -> Result<i64, sqlx::Error> {
+    row.try_get(col)
 }
 
-/// A SQLite row.
-#[derive(Debug)]
-pub struct SqliteSqlRow(SqliteRow);
-
-impl SqliteSqlRow {
-    fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-        &'r self,
-        col: &str,
-    ) -> Result<T, StoreError> {
-        self.0.try_get(col).map_err(map_err)
-    }
+fn decode_time(row: &SqliteRow, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    row.try_get::<Option<i64>, _>(col)
+        .map_err(map_err)?
+        .map(from_ts)
+        .transpose()
 }
 
-impl SqlRow for SqliteSqlRow {
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
-        self.get(col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.get(col)
-    }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
-        self.get(col)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
-        self.get(col)
-    }
-    fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.get::<Option<i64>>(col)?.map(from_ts).transpose()
-    }
-    fn json(&self, col: &str) -> Result<Box<RawValue>, StoreError> {
-        self.get::<Json<Box<RawValue>>>(col).map(|Json(v)| v)
-    }
-}
-
-fn rows(v: Vec<SqliteRow>) -> Vec<SqliteSqlRow> {
-    v.into_iter().map(SqliteSqlRow).collect()
+ordonis_store_sql::sqlx_dialect_glue! {
+    dialect: Sqlite,
+    db: sqlx::Sqlite,
+    row: SqliteSqlRow,
+    reader: reader,
+    writer: writer,
+    encode_time: ts,
+    decode_time: decode_time,
+    decode_int: decode_int,
 }
 
 #[async_trait]
 impl Dialect for Sqlite {
-    type Row = SqliteSqlRow;
-    type Tx = Transaction<'static, sqlx::Sqlite>;
-
     const PREFIX: &'static str = "ordonis_";
 
     /// Opens (creating if missing) a database from a path (`ordonis.db`) or a URL
@@ -287,63 +248,6 @@ impl Dialect for Sqlite {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)
-    }
-
-    async fn commit(&self, tx: Self::Tx) -> Result<(), StoreError> {
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn execute(
-        &self,
-        tx: &mut Self::Tx,
-        sql: Sql,
-        args: Vec<Arg>,
-    ) -> Result<u64, StoreError> {
-        Ok(query(sql, args)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected())
-    }
-
-    async fn fetch(
-        &self,
-        tx: &mut Self::Tx,
-        sql: Sql,
-        args: Vec<Arg>,
-    ) -> Result<Vec<SqliteSqlRow>, StoreError> {
-        Ok(rows(
-            query(sql, args)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(map_err)?,
-        ))
-    }
-
-    async fn read(&self, sql: Sql, args: Vec<Arg>) -> Result<Vec<SqliteSqlRow>, StoreError> {
-        Ok(rows(
-            query(sql, args)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map_err)?,
-        ))
-    }
-
-    async fn write(&self, sql: Sql, args: Vec<Arg>) -> Result<Vec<SqliteSqlRow>, StoreError> {
-        Ok(rows(
-            query(sql, args)
-                .fetch_all(&self.writer)
-                .await
-                .map_err(map_err)?,
-        ))
-    }
-
-    async fn write_count(&self, sql: Sql, args: Vec<Arg>) -> Result<u64, StoreError> {
-        Ok(query(sql, args)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?
-            .rows_affected())
     }
 
     async fn claim(
