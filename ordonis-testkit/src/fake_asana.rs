@@ -46,9 +46,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use hmac::{Hmac, KeyInit, Mac};
+use ordonis_core::signals::hmac_sha256_hex;
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 /// The user the REST API acts as (the author of echoed events).
@@ -59,13 +58,7 @@ pub const HUMAN_USER: &str = "1000000000000002";
 
 /// Lowercase hex HMAC-SHA256 of a body, as Asana signs deliveries (`X-Hook-Signature`).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(body);
-            hex::encode(mac.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    }
+    hmac_sha256_hex(secret, body)
 }
 
 /// A webhook the fake has registered (after a successful handshake).
