@@ -12,7 +12,6 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod errors;
-pub mod fake_asana;
 pub mod locator;
 pub mod metrics;
 pub mod providers;

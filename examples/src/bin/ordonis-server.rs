@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
                     d.jira_integration,
                     d.jira.base_url(),
                     d.asana_integration,
-                    d.asana.base_url
+                    d.asana.base_url()
                 );
                 for n in &d.notes {
                     println!("Demo: {n}");
