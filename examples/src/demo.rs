@@ -1,4 +1,4 @@
-//! `--demo`: a demo workspace whose Jira and Asana integrations talk
+//! `--demo` (cargo feature `demo`): a demo workspace whose Jira and Asana integrations talk
 //! to in-process fake servers (the testkit's [`FakeJira`] and [`FakeAsana`]), fed the real
 //! fixture payloads through the real signed webhook path (Asana after its handshake).
 //!
