@@ -26,9 +26,12 @@ async fn round_trip(server: Server) {
     ] {
         assert_eq!(jira.deliver(&fixture(f)).await.unwrap(), 200, "{f}");
     }
-    let tasks = eventually("two tasks", || async {
+    // Two tasks appear before every delivery is applied (the description update may still
+    // be in flight): wait for all three.
+    let tasks = eventually("two tasks, every delivery applied", || async {
+        let ev = api.events(&format!("?integration_id={integration}")).await;
         let t = api.tasks("e2e").await;
-        (t.len() == 2).then_some(t)
+        (ev.len() == 3 && ev.iter().all(|e| e["state"] == "done") && t.len() == 2).then_some(t)
     })
     .await;
     let kan = tasks
