@@ -40,8 +40,9 @@ pub struct Config {
     #[arg(long, env = "ORDONIS_ALLOW_ANY_PROVIDER_URL")]
     pub allow_any_provider_url: bool,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
-    /// providers, fed the real fixture payloads.
-    #[arg(long)]
+    /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
+    /// default); a build without it refuses the flag.
+    #[arg(long, hide = cfg!(not(feature = "demo")))]
     pub demo: bool,
 }
 

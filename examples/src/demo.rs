@@ -1,13 +1,12 @@
-//! `--demo`: a demo workspace whose Jira and Asana integrations talk to in-process fake
-//! servers (the testkit's fake Jira site, this crate's [`crate::fake_asana`]), fed the real
+//! `--demo` (cargo feature `demo`): a demo workspace whose Jira and Asana integrations talk
+//! to in-process fake servers (the testkit's [`FakeJira`] and [`FakeAsana`]), fed the real
 //! fixture payloads through the real signed webhook path (Asana after its handshake).
 //!
 //! Edits made in the UI or with `PATCH /api/tasks/{id}` are pushed to the fake site, which
-//! echoes them back as Jira does; the echo confirms the change and starts no new push.
+//! echoes them back as Jira and Asana do; the echo confirms the change and starts no new push.
 
+use ordonis_testkit::fake_asana::FakeAsana;
 use ordonis_testkit::fake_jira::FakeJira;
-
-use crate::fake_asana::FakeAsana;
 use serde_json::{Value, json};
 
 use crate::app::Server;
@@ -57,6 +56,9 @@ pub const ASANA_FIXTURE: &[u8] =
     include_bytes!("../fixtures/asana/captured_task_changed_2019_gelisam.json");
 /// The task the Asana fixture is about.
 pub const ASANA_TASK_GID: &str = "1154849068499809";
+
+/// The bearer token the demo's Asana integration uses with the fake Asana.
+pub const ASANA_TOKEN: &str = "demo-asana-token";
 
 /// The running demo: keep it alive as long as the server.
 #[derive(Debug)]
@@ -125,7 +127,9 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
         }
     }
     // Asana: the integration starts out expecting its handshake; then a real compact event.
-    let asana = FakeAsana::start().await.map_err(|e| e.to_string())?;
+    let asana = FakeAsana::start(ASANA_TOKEN)
+        .await
+        .map_err(|e| e.to_string())?;
     asana.insert_task(ASANA_TASK_GID, "Draft the launch announcement");
     let (asana_id, url) = create_integration(
         &http,
@@ -133,19 +137,17 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
         &json!({
             "workspace_id": WORKSPACE,
             "provider": "asana",
-            "base_url": asana.base_url,
-            "auth": {"type": "bearer", "token": "demo-asana-token"},
+            "base_url": asana.base_url(),
+            "auth": {"type": "bearer", "token": ASANA_TOKEN},
         }),
     )
     .await?;
-    let hook_secret = hex::encode(rand::random::<[u8; 16]>());
-    match asana.handshake(&url, &hook_secret).await? {
-        (200, Some(echoed)) if echoed == hook_secret => {}
-        other => return Err(format!("the Asana handshake answered {other:?}")),
-    }
-    let status = asana.deliver(ASANA_FIXTURE).await;
-    if status != 200 {
-        return Err(format!("the Asana fixture answered {status}"));
+    asana
+        .register_webhook(ASANA_TASK_GID, &url)
+        .await
+        .map_err(|e| format!("the Asana webhook: {e}"))?;
+    if asana.deliver_raw(ASANA_FIXTURE).await != 1 {
+        return Err("the Asana fixture was not accepted".to_owned());
     }
     Ok(Demo {
         jira,

@@ -4,15 +4,16 @@
 //!   embedded SQLite store or on PostgreSQL.
 //! - [`routes`] is the HTTP contract (see the README): webhooks, the admin API, the VERA
 //!   endpoints, `/healthz` and `/metrics`.
-//! - [`ui`] is the server-rendered UI; [`demo`] the `--demo` mode on fake providers.
+//! - [`ui`] is the server-rendered UI; `demo` (feature `demo`, on by default) the `--demo`
+//!   mode on the testkit's fake providers.
 //!
 //! Everything is in this library so tests start the app in-process on `127.0.0.1:0`.
 
 pub mod app;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod errors;
-pub mod fake_asana;
 pub mod metrics;
 pub mod providers;
 pub mod routes;

@@ -508,3 +508,44 @@ fn notary_refuses_to_sign_a_rewritten_or_shrunk_log() {
     assert_eq!(cp.checkpoint.size, 0);
     assert_eq!(cp.checkpoint.root, ordonis_core::vera::EMPTY_ROOT);
 }
+
+#[test]
+fn help_and_version_succeed_and_usage_errors_exit_4() {
+    let (code, out) = vera(&[&"--version"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with(&format!("vera {}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let (code, out) = vera(&[&"--help"]);
+    assert_eq!(code, 0, "{out}");
+    for sub in ["verify", "verify-receipt", "consistency", "exit codes:"] {
+        assert!(out.contains(sub), "{sub}: {out}");
+    }
+    let (code, out) = vera(&[&"verify", &"--help"]);
+    assert_eq!(code, 0, "{out}");
+    for flag in ["--trust", "--checkpoint", "--since", "--strict"] {
+        assert!(out.contains(flag), "{flag}: {out}");
+    }
+    let (code, out) = vera(&[&"help", &"consistency"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("--proof"), "{out}");
+    // Usage errors: an unknown flag, a missing value, a missing or extra positional.
+    for args in [
+        &[
+            &"verify" as &dyn AsRef<std::ffi::OsStr>,
+            &"dir",
+            &"--trust",
+            &"k",
+            &"--frob",
+        ][..],
+        &[&"verify", &"dir", &"--trust"],
+        &[&"verify-receipt", &"entry", &"--trust", &"k"],
+        &[&"consistency", &"a", &"b", &"c", &"--trust", &"k"],
+        &[&"verify", &"--help-me"],
+    ] {
+        let (code, out) = vera(args);
+        assert_eq!(code, 4, "{out}");
+        assert!(out.starts_with("error: "), "{out}");
+    }
+}

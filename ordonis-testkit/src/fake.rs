@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hmac::{KeyInit, Mac};
+use ordonis_core::signals::{hmac_sha256_hex, hmac_sha256_matches};
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ObjectKey, Provider,
     ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome, RemoteActor,
@@ -17,8 +17,6 @@ use ordonis_core::{
 use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Signature header of fake webhooks: lowercase hex HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "x-fake-signature";
@@ -119,10 +117,7 @@ impl FakeProvider {
 
     /// Signs a body as the fake would.
     pub fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
+        hmac_sha256_hex(secret, body)
     }
 
     fn emit(st: &mut State, event: &str, object: &str, actor: &str) {
@@ -299,15 +294,10 @@ impl Provider for FakeProvider {
             .ok_or_else(|| ProviderError::Unauthenticated(format!("missing {SIGNATURE_HEADER}")))?;
         let sig = hex::decode(sig.as_bytes())
             .map_err(|_| ProviderError::Unauthenticated("signature is not hex".into()))?;
-        for secret in &ctx.secrets.webhook_secrets {
-            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes())
-                .map_err(|_| ProviderError::Unauthenticated("bad secret".into()))?;
-            mac.update(req.body);
-            if mac.verify_slice(&sig).is_ok() {
-                return Ok(WebhookAuth::Verified {
-                    method: "hmac-sha256",
-                });
-            }
+        if hmac_sha256_matches(&sig, &ctx.secrets.webhook_secrets, req.body) {
+            return Ok(WebhookAuth::Verified {
+                method: "hmac-sha256",
+            });
         }
         Err(ProviderError::Unauthenticated(
             "signature does not match any current secret".into(),

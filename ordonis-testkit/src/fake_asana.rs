@@ -19,7 +19,13 @@
 //! - [`FakeAsana::change_task`] changes a task as a person in Asana would and sends the
 //!   events; [`FakeAsana::delete_task`] deletes one;
 //! - a change made through `PUT /tasks/{gid}` (a push) is echoed back as events, as Asana
-//!   does, unless [`FakeAsana::set_echo`] turned that off.
+//!   does, unless [`FakeAsana::set_echo`] turned that off;
+//! - [`FakeAsana::deliver_raw`] sends a given body (e.g. a captured real event) as is.
+//!
+//! A webhook can also be registered without `POST /webhooks`, as when someone creates it
+//! outside the integration: [`FakeAsana::register_webhook`] runs the same handshake against
+//! a target URL. Tasks with known gids (those a fixture names) are added with
+//! [`FakeAsana::insert_task`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -46,9 +52,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use hmac::{Hmac, KeyInit, Mac};
+use ordonis_core::signals::hmac_sha256_hex;
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 /// The user the REST API acts as (the author of echoed events).
@@ -59,13 +64,7 @@ pub const HUMAN_USER: &str = "1000000000000002";
 
 /// Lowercase hex HMAC-SHA256 of a body, as Asana signs deliveries (`X-Hook-Signature`).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(body);
-            hex::encode(mac.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    }
+    hmac_sha256_hex(secret, body)
 }
 
 /// A webhook the fake has registered (after a successful handshake).
@@ -104,7 +103,22 @@ struct Inner {
     puts: Mutex<Vec<(String, Value)>>,
     next_gid: AtomicU64,
     echo: AtomicBool,
+    deliveries: AtomicU64,
     http: reqwest::Client,
+}
+
+/// Why the `X-Hook-Secret` handshake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// The target could not be reached.
+    #[error("the handshake request failed: {0}")]
+    Unreachable(String),
+    /// The target answered something other than 200 or 204.
+    #[error("the target answered the handshake with {0}")]
+    Status(u16),
+    /// The target did not echo the secret in `X-Hook-Secret`.
+    #[error("the target did not echo the handshake secret")]
+    NoEcho,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,15 +222,21 @@ impl Inner {
 
     /// Sends one signed event batch to every webhook; returns how many answered 2xx.
     async fn deliver(&self, events: Vec<Value>) -> usize {
-        let body = json!({ "events": events }).to_string();
+        self.deliver_body(Bytes::from(json!({ "events": events }).to_string()))
+            .await
+    }
+
+    /// Sends a body as is, signed, to every webhook; returns how many answered 2xx.
+    async fn deliver_body(&self, body: Bytes) -> usize {
         let hooks = lock(&self.webhooks).clone();
         let mut ok = 0;
         for h in hooks {
+            self.deliveries.fetch_add(1, Ordering::SeqCst);
             let sent = self
                 .http
                 .post(&h.target)
                 .header("content-type", "application/json")
-                .header("x-hook-signature", sign(&h.secret, body.as_bytes()))
+                .header("x-hook-signature", sign(&h.secret, &body))
                 .body(body.clone())
                 .send()
                 .await;
@@ -225,6 +245,45 @@ impl Inner {
             }
         }
         ok
+    }
+
+    /// Asana's handshake: POSTs a fresh `X-Hook-Secret` to `target`, which must echo it in
+    /// a 200 or 204; then registers the webhook.
+    async fn handshake(
+        &self,
+        resource: &str,
+        target: &str,
+        filters: Value,
+    ) -> Result<FakeWebhook, HandshakeError> {
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let answer = self
+            .http
+            .post(target)
+            .header("x-hook-secret", &secret)
+            .send()
+            .await
+            .map_err(|e| HandshakeError::Unreachable(e.to_string()))?;
+        let status = answer.status().as_u16();
+        if status != 200 && status != 204 {
+            return Err(HandshakeError::Status(status));
+        }
+        let echoed = answer
+            .headers()
+            .get("x-hook-secret")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == secret);
+        if !echoed {
+            return Err(HandshakeError::NoEcho);
+        }
+        let hook = FakeWebhook {
+            gid: self.gid(),
+            resource: resource.to_owned(),
+            target: target.to_owned(),
+            secret,
+            filters,
+        };
+        lock(&self.webhooks).push(hook.clone());
+        Ok(hook)
     }
 }
 
@@ -278,6 +337,7 @@ impl FakeAsana {
             puts: Mutex::default(),
             next_gid: AtomicU64::new(1_200_000_000_000_001),
             echo: AtomicBool::new(true),
+            deliveries: AtomicU64::new(0),
             http,
         });
         let app = Router::new()
@@ -312,6 +372,13 @@ impl FakeAsana {
     /// No event is sent.
     pub fn create_task(&self, name: &str) -> String {
         let gid = self.inner.gid();
+        self.insert_task(&gid, name);
+        gid
+    }
+
+    /// Adds (or replaces) a task with a given gid, e.g. the one a captured event names, as
+    /// [`FakeAsana::create_task`] makes them. No event is sent.
+    pub fn insert_task(&self, gid: &str, name: &str) {
         let task = json!({
             "gid": gid, "resource_type": "task", "resource_subtype": "default_task",
             "name": name, "notes": "", "completed": false, "assignee": null,
@@ -319,8 +386,7 @@ impl FakeAsana {
             "modified_at": now_rfc3339(),
             "permalink_url": format!("https://app.asana.com/0/0/{gid}")
         });
-        lock(&self.inner.tasks).insert(gid.clone(), task);
-        gid
+        lock(&self.inner.tasks).insert(gid.to_owned(), task);
     }
 
     /// Adds an enum custom field with these option names; returns the field's gid and the
@@ -352,6 +418,28 @@ impl FakeAsana {
     /// The registered webhooks.
     pub fn webhooks(&self) -> Vec<FakeWebhook> {
         lock(&self.inner.webhooks).clone()
+    }
+
+    /// Registers a webhook on `resource` delivering to `target`, as `POST /webhooks` does
+    /// (after the same handshake, with a fresh secret), for a receiver whose integration
+    /// did not create it itself.
+    pub async fn register_webhook(
+        &self,
+        resource: &str,
+        target: &str,
+    ) -> Result<FakeWebhook, HandshakeError> {
+        self.inner.handshake(resource, target, json!([])).await
+    }
+
+    /// How many deliveries (one per webhook per batch, echoes included) have been sent.
+    pub fn deliveries(&self) -> u64 {
+        self.inner.deliveries.load(Ordering::SeqCst)
+    }
+
+    /// Sends `body` as is (e.g. a captured real event), signed under each webhook's secret,
+    /// to every webhook. Returns how many answered 2xx.
+    pub async fn deliver_raw(&self, body: &[u8]) -> usize {
+        self.inner.deliver_body(Bytes::copy_from_slice(body)).await
     }
 
     /// Changes a task as a person in Asana would (`changes` as `PUT` takes them: `name`,
@@ -473,36 +561,14 @@ async fn create_webhook(State(s): State<Arc<Inner>>, headers: HeaderMap, body: B
         return errors(StatusCode::BAD_REQUEST, "resource, target: Missing input");
     };
     // The handshake: the secret goes to the target, which must echo it.
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    let answer = s
-        .http
-        .post(target)
-        .header("x-hook-secret", &secret)
-        .send()
-        .await;
-    let echoed = match answer {
-        Ok(r) if r.status() == 200 || r.status() == 204 => r
-            .headers()
-            .get("x-hook-secret")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == secret),
-        _ => false,
-    };
-    if !echoed {
+    let filters = d.get("filters").cloned().unwrap_or_else(|| json!([]));
+    let Ok(hook) = s.handshake(resource, target, filters).await else {
         return errors(
             StatusCode::BAD_REQUEST,
             "The remote server did not respond with the handshake secret.",
         );
-    }
-    let hook = FakeWebhook {
-        gid: s.gid(),
-        resource: resource.to_owned(),
-        target: target.to_owned(),
-        secret: secret.clone(),
-        filters: d.get("filters").cloned().unwrap_or_else(|| json!([])),
     };
-    let body = json!({"data": webhook_json(&hook), "X-Hook-Secret": secret});
-    lock(&s.webhooks).push(hook);
+    let body = json!({"data": webhook_json(&hook), "X-Hook-Secret": hook.secret});
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 

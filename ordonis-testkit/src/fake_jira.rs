@@ -32,9 +32,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use hmac::{Hmac, KeyInit, Mac};
+use ordonis_core::signals::hmac_sha256_hex;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 /// The workflow's statuses: (id, name, category key).
@@ -49,13 +48,7 @@ pub const API_ACCOUNT: &str = "ordonis-api-user";
 
 /// `sha256=<hex>` of a body under a secret, as Jira signs admin webhooks.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(body);
-            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-        }
-        Err(_) => String::new(),
-    }
+    format!("sha256={}", hmac_sha256_hex(secret, body))
 }
 
 #[derive(Clone, Debug)]

@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use ordonis_server::config::Origin;
-use ordonis_server::{Config, Server, demo, init_tracing, shutdown_signal};
+#[cfg(feature = "demo")]
+use ordonis_server::demo;
+use ordonis_server::{Config, Server, init_tracing, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -15,15 +16,11 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    if config.demo {
-        config.allow_any_provider_url = true;
-        if matches.value_source("database_url") == Some(ValueSource::DefaultValue) {
-            config.database_url = demo::DATABASE.to_owned();
-            if let Err(e) = demo::reset_database(std::path::Path::new(demo::DATABASE)) {
-                eprintln!("ordonis-server: cannot reset {}: {e}", demo::DATABASE);
-                return ExitCode::FAILURE;
-            }
-        }
+    if config.demo
+        && let Err(e) = prepare_demo(&mut config, &matches)
+    {
+        eprintln!("ordonis-server: {e}");
+        return ExitCode::FAILURE;
     }
     let server = match Server::start(&config).await {
         Ok(s) => s,
@@ -58,6 +55,7 @@ async fn main() -> ExitCode {
             p.display()
         );
     }
+    #[cfg(feature = "demo")]
     let _demo = if config.demo {
         match demo::setup(&server).await {
             Ok(d) => {
@@ -68,7 +66,7 @@ async fn main() -> ExitCode {
                     d.jira_integration,
                     d.jira.base_url(),
                     d.asana_integration,
-                    d.asana.base_url
+                    d.asana.base_url()
                 );
                 for n in &d.notes {
                     println!("Demo: {n}");
@@ -93,4 +91,27 @@ async fn main() -> ExitCode {
     });
     server.run_until_stopped().await;
     ExitCode::SUCCESS
+}
+
+/// `--demo`: any provider URL is accepted and, unless a database was given, the demo's own
+/// file is used, reset at each start.
+#[cfg(feature = "demo")]
+fn prepare_demo(config: &mut Config, matches: &ArgMatches) -> Result<(), String> {
+    config.allow_any_provider_url = true;
+    if matches.value_source("database_url") == Some(clap::parser::ValueSource::DefaultValue) {
+        config.database_url = demo::DATABASE.to_owned();
+        demo::reset_database(std::path::Path::new(demo::DATABASE))
+            .map_err(|e| format!("cannot reset {}: {e}", demo::DATABASE))?;
+    }
+    Ok(())
+}
+
+/// Without the `demo` feature there is nothing to run `--demo` on.
+#[cfg(not(feature = "demo"))]
+fn prepare_demo(_config: &mut Config, _matches: &ArgMatches) -> Result<(), String> {
+    Err(
+        "--demo is not available: this ordonis-server was built without the `demo` \
+         feature (rebuild with `--features demo`)"
+            .to_owned(),
+    )
 }

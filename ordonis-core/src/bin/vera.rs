@@ -15,75 +15,92 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use clap::error::ErrorKind;
+use clap::{Args, Parser, Subcommand};
 use ordonis_core::vera::export::parse_proof;
 use ordonis_core::vera::{
     Checkpoint, ExportCheck, Receipt, TrustedKeys, VeraError, check_consistency, verify_export,
 };
+use thiserror::Error;
 
-const USAGE: &str = "\
-usage:
-  vera verify <export-dir> --trust <keys> [--checkpoint <note>] [--since <older-note>] [--strict]
-      checks an export (<dir>/entries, and <dir>/checkpoint unless --checkpoint is given)
-      against a signed checkpoint; with --since, also that an older checkpoint is a prefix.
-  vera verify-receipt <entry-file> <receipt-file> --trust <keys>
-      checks one entry's c2sp.org/tlog-proof receipt.
-  vera consistency <note-a> <note-b> --trust <keys> [--proof <file>]
-      checks two checkpoints of one log against each other (a proof is needed unless the
-      sizes are equal).
-  <keys> is a file of verifier keys (name+id+key), one per line.
-exit codes: 0 valid, 1 tampered entry or failing proof, 2 fork, 3 bad checkpoint signature,
-  4 usage or input error";
+/// Printed after `--help`: what the exit codes mean.
+const EXIT_CODES: &str = "\
+exit codes: 0 valid, 1 tampered entry or failing proof (index=<n> printed), 2 fork or rollback,
+  3 bad or untrusted checkpoint signature, 4 usage or input error";
 
-/// A usage error: exit 4.
+/// The offline VERA verifier: reads files only (no database, no network).
+#[derive(Debug, Parser)]
+#[command(name = "vera", version, arg_required_else_help = true, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checks an export (<dir>/entries, and <dir>/checkpoint unless --checkpoint is given)
+    /// against a signed checkpoint; with --since, also that an older checkpoint is a prefix.
+    #[command(after_help = EXIT_CODES)]
+    Verify {
+        /// The export directory.
+        export_dir: PathBuf,
+        #[command(flatten)]
+        trust: Trust,
+        /// The signed checkpoint to check against (default: <export-dir>/checkpoint).
+        #[arg(long, value_name = "NOTE")]
+        checkpoint: Option<PathBuf>,
+        /// An older signed checkpoint of the same log that must be a prefix of this one.
+        #[arg(long, value_name = "OLDER_NOTE")]
+        since: Option<PathBuf>,
+        /// Also parse every entry: its canonical re-encoding must equal its bytes, and
+        /// `logged_at` must never go backwards.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Checks one entry's c2sp.org/tlog-proof receipt.
+    #[command(after_help = EXIT_CODES)]
+    VerifyReceipt {
+        /// The entry's bytes (one trailing newline is ignored).
+        entry_file: PathBuf,
+        /// The receipt.
+        receipt_file: PathBuf,
+        #[command(flatten)]
+        trust: Trust,
+    },
+    /// Checks two checkpoints of one log against each other (a proof is needed unless the
+    /// sizes are equal).
+    #[command(after_help = EXIT_CODES)]
+    Consistency {
+        /// One signed checkpoint.
+        note_a: PathBuf,
+        /// The other signed checkpoint.
+        note_b: PathBuf,
+        #[command(flatten)]
+        trust: Trust,
+        /// A consistency proof between the two sizes.
+        #[arg(long, value_name = "FILE")]
+        proof: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Trust {
+    /// A file of verifier keys (name+id+key), one per line.
+    #[arg(long = "trust", value_name = "KEYS")]
+    path: PathBuf,
+}
+
+/// A usage or input error: exit 4.
+#[derive(Debug, Error)]
+#[error("{0}")]
 struct Usage(String);
 
+#[derive(Debug, Error)]
 enum Failure {
-    Usage(Usage),
-    Vera(VeraError),
-}
-
-impl From<VeraError> for Failure {
-    fn from(e: VeraError) -> Self {
-        Failure::Vera(e)
-    }
-}
-
-impl From<Usage> for Failure {
-    fn from(e: Usage) -> Self {
-        Failure::Usage(e)
-    }
-}
-
-#[derive(Default)]
-struct Args {
-    positional: Vec<String>,
-    trust: Option<PathBuf>,
-    checkpoint: Option<PathBuf>,
-    since: Option<PathBuf>,
-    proof: Option<PathBuf>,
-    strict: bool,
-}
-
-fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, Usage> {
-    let mut a = Args::default();
-    let mut it = raw;
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| Usage(format!("{name} needs a value")))
-        };
-        match arg.as_str() {
-            "--trust" => a.trust = Some(value("--trust")?),
-            "--checkpoint" => a.checkpoint = Some(value("--checkpoint")?),
-            "--since" => a.since = Some(value("--since")?),
-            "--proof" => a.proof = Some(value("--proof")?),
-            "--strict" => a.strict = true,
-            s if s.starts_with("--") => return Err(Usage(format!("unknown option {s}"))),
-            _ => a.positional.push(arg),
-        }
-    }
-    Ok(a)
+    #[error(transparent)]
+    Usage(#[from] Usage),
+    #[error(transparent)]
+    Vera(#[from] VeraError),
 }
 
 fn read(path: &Path) -> Result<String, Usage> {
@@ -99,11 +116,8 @@ fn read_note(path: &Path) -> Result<String, Failure> {
         .map_err(|_| VeraError::MalformedNote(format!("{} is not UTF-8", path.display())).into())
 }
 
-fn trusted(a: &Args) -> Result<TrustedKeys, Failure> {
-    let path = a
-        .trust
-        .as_ref()
-        .ok_or_else(|| Usage("--trust <keys> is required".into()))?;
+fn trusted(trust: &Trust) -> Result<TrustedKeys, Failure> {
+    let path = &trust.path;
     let keys =
         TrustedKeys::parse(&read(path)?).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
     if keys.keys().is_empty() {
@@ -121,18 +135,17 @@ fn describe(cp: &Checkpoint) -> String {
     )
 }
 
-fn verify(a: &Args) -> Result<String, Failure> {
-    let [dir] = a.positional.as_slice() else {
-        return Err(Usage("verify takes one export directory".into()).into());
-    };
-    let dir = Path::new(dir);
-    let keys = trusted(a)?;
-    let cp_path = a
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| dir.join("checkpoint"));
+fn verify(
+    dir: &Path,
+    trust: &Trust,
+    checkpoint: Option<&Path>,
+    since: Option<&Path>,
+    strict: bool,
+) -> Result<String, Failure> {
+    let keys = trusted(trust)?;
+    let cp_path = checkpoint.map_or_else(|| dir.join("checkpoint"), Path::to_path_buf);
     let cp = keys.verify(&read_note(&cp_path)?)?;
-    let old = match &a.since {
+    let old = match since {
         Some(p) => {
             let old = keys.verify(&read_note(p)?)?;
             if old.origin != cp.origin {
@@ -150,7 +163,7 @@ fn verify(a: &Args) -> Result<String, Failure> {
     let file = std::fs::File::open(&entries_path)
         .map_err(|e| Usage(format!("cannot read {}: {e}", entries_path.display())))?;
     let check = ExportCheck {
-        strict: a.strict,
+        strict,
         roots_at: old.iter().map(|o| o.size).collect(),
     };
     let report = verify_export(
@@ -189,15 +202,15 @@ fn verify(a: &Args) -> Result<String, Failure> {
     ))
 }
 
-fn verify_receipt(a: &Args) -> Result<String, Failure> {
-    let [entry, receipt] = a.positional.as_slice() else {
-        return Err(Usage("verify-receipt takes an entry file and a receipt file".into()).into());
-    };
-    let keys = trusted(a)?;
-    let entry = std::fs::read(entry).map_err(|e| Usage(format!("cannot read {entry}: {e}")))?;
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Usage> {
+    std::fs::read(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn verify_receipt(entry: &Path, receipt: &Path, trust: &Trust) -> Result<String, Failure> {
+    let keys = trusted(trust)?;
+    let entry = read_bytes(entry)?;
     let entry = entry.strip_suffix(b"\n").unwrap_or(&entry);
-    let receipt =
-        std::fs::read(receipt).map_err(|e| Usage(format!("cannot read {receipt}: {e}")))?;
+    let receipt = read_bytes(receipt)?;
     let receipt = String::from_utf8(receipt)
         .map_err(|_| VeraError::MalformedReceipt("the receipt is not UTF-8".into()))?;
     let receipt = Receipt::parse(&receipt)?;
@@ -209,14 +222,11 @@ fn verify_receipt(a: &Args) -> Result<String, Failure> {
     ))
 }
 
-fn consistency(a: &Args) -> Result<String, Failure> {
-    let [x, y] = a.positional.as_slice() else {
-        return Err(Usage("consistency takes two checkpoint files".into()).into());
-    };
-    let keys = trusted(a)?;
-    let x = keys.verify(&read_note(Path::new(x))?)?;
-    let y = keys.verify(&read_note(Path::new(y))?)?;
-    let proof = match &a.proof {
+fn consistency(x: &Path, y: &Path, trust: &Trust, proof: Option<&Path>) -> Result<String, Failure> {
+    let keys = trusted(trust)?;
+    let x = keys.verify(&read_note(x)?)?;
+    let y = keys.verify(&read_note(y)?)?;
+    let proof = match proof {
         Some(p) => parse_proof(&read(p)?).map_err(|e| Usage(e.to_string()))?,
         None if x.size == y.size => Vec::new(),
         None => {
@@ -237,28 +247,57 @@ fn consistency(a: &Args) -> Result<String, Failure> {
     ))
 }
 
+fn run(command: &Command) -> Result<String, Failure> {
+    match command {
+        Command::Verify {
+            export_dir,
+            trust,
+            checkpoint,
+            since,
+            strict,
+        } => verify(
+            export_dir,
+            trust,
+            checkpoint.as_deref(),
+            since.as_deref(),
+            *strict,
+        ),
+        Command::VerifyReceipt {
+            entry_file,
+            receipt_file,
+            trust,
+        } => verify_receipt(entry_file, receipt_file, trust),
+        Command::Consistency {
+            note_a,
+            note_b,
+            trust,
+            proof,
+        } => consistency(note_a, note_b, trust, proof.as_deref()),
+    }
+}
+
 fn main() -> ExitCode {
-    let mut raw = std::env::args().skip(1);
-    let Some(cmd) = raw.next() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(4);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` print to stdout and succeed; every other parse error
+            // (including no subcommand at all) is a usage error.
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(4),
+            };
+            // Nothing useful to do if the terminal is gone.
+            let _ = e.print();
+            return code;
+        }
     };
-    let result = parse_args(raw)
-        .map_err(Failure::from)
-        .and_then(|a| match cmd.as_str() {
-            "verify" => verify(&a),
-            "verify-receipt" => verify_receipt(&a),
-            "consistency" => consistency(&a),
-            "help" | "--help" | "-h" => Ok(USAGE.to_owned()),
-            other => Err(Usage(format!("unknown command {other:?}")).into()),
-        });
-    match result {
+    match run(&cli.command) {
         Ok(msg) => {
             println!("{msg}");
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(Usage(msg))) => {
-            eprintln!("vera: {msg}\n\n{USAGE}");
+            eprintln!("vera: {msg}\n\nRun `vera --help` for usage.");
             ExitCode::from(4)
         }
         Err(Failure::Vera(e)) => {
