@@ -159,6 +159,33 @@ impl Server {
             "ORDONIS_SECRET_KEY",
         )?;
         let store = open_store(&backend).await?;
+        Self::serve(config, store, admin_token, secret_key).await
+    }
+
+    /// Starts on a store the caller opened, any [`Store`] (a host's own, or `MemoryStore` in
+    /// tests): the server uses nothing but the `Store` contract. The admin token and the
+    /// secret key must be given in `config` (there is no database file to keep them beside).
+    pub async fn start_on(config: &Config, store: Arc<dyn Store>) -> Result<Self, String> {
+        let given = |v: Option<&str>, what: &str| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| Resolved {
+                    value: v.to_owned(),
+                    origin: Origin::Given,
+                })
+                .ok_or_else(|| format!("{what} must be given to start on a caller's store"))
+        };
+        let admin_token = given(config.admin_token.as_deref(), "the admin token")?;
+        let secret_key = given(config.secret_key.as_deref(), "the secret key")?;
+        Self::serve(config, store, admin_token, secret_key).await
+    }
+
+    async fn serve(
+        config: &Config,
+        store: Arc<dyn Store>,
+        admin_token: Resolved,
+        secret_key: Resolved,
+    ) -> Result<Self, String> {
         let metrics = Arc::new(Metrics::default());
         let engine = engine(store.clone(), &secret_key.value, &metrics)?;
         let signer = CheckpointSigner::from_seed(&derive(

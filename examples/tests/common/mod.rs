@@ -29,6 +29,19 @@ pub async fn start_sqlite() -> Server {
         .unwrap()
 }
 
+/// A server for a test module: on `MemoryStore` when the module path ends in `memory`, else
+/// on a fresh SQLite file; `tweak` adjusts the test configuration first.
+pub async fn start_on(module: &str, tweak: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::for_tests(sqlite_path().to_string_lossy().into_owned());
+    tweak(&mut config);
+    if module.ends_with("memory") {
+        let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+        Server::start_on(&config, store).await.unwrap()
+    } else {
+        Server::start(&config).await.unwrap()
+    }
+}
+
 pub async fn start_with(config: Config) -> Server {
     Server::start(&config).await.unwrap()
 }

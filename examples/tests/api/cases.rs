@@ -1,0 +1,575 @@
+//! The API cases, compiled once per store (see `api.rs`): every endpoint and every bad input.
+
+use super::common::{self, Api, SECRET, TOKEN, eventually, fixture, sign};
+use ordonis_core::vera::{ExportCheck, Receipt, TrustedKeys, verify_export};
+use ordonis_testkit::fake_jira::FakeJira;
+use serde_json::{Value, json};
+
+async fn setup() -> (ordonis_server::Server, Api, FakeJira, String, String) {
+    let server = start().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (id, url) = api.jira_integration("acme", &jira).await;
+    (server, api, jira, id, url)
+}
+
+/// A server on this module's store (SQLite or `MemoryStore`).
+async fn start() -> ordonis_server::Server {
+    common::start_on(module_path!(), |_| {}).await
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let server = start().await;
+    let api = Api::new(&server);
+    let r = api.http.get(api.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+    let r = api.http.get(api.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text().await.unwrap();
+    for needle in [
+        "ordonis_inbox_rows{state=\"pending\"} 0",
+        "ordonis_outbox_rows{state=\"dead\"} 0",
+        "ordonis_jobs_total{result=\"completed\"} 0",
+        "ordonis_push_duration_seconds_count 0",
+        "ordonis_rate_limit_pauses_total 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_api_requires_the_token() {
+    let (server, api, _jira, id, _) = setup().await;
+    let routes = [
+        ("GET", "/api/tasks?workspace_id=acme".to_owned()),
+        ("GET", format!("/api/tasks/{id}")),
+        ("GET", "/api/events".to_owned()),
+        ("POST", "/api/integrations".to_owned()),
+        ("GET", "/api/ledger/acme/checkpoint".to_owned()),
+        ("GET", "/api/ledger/acme/export".to_owned()),
+        ("GET", "/api/ledger/acme/proof/0".to_owned()),
+        ("POST", format!("/api/events/{id}/replay")),
+        ("PATCH", format!("/api/tasks/{id}")),
+    ];
+    for (method, path) in routes {
+        for auth in [None, Some("Bearer wrong-token"), Some(TOKEN)] {
+            if auth == Some(TOKEN) {
+                continue;
+            }
+            let mut rb = api.http.request(method.parse().unwrap(), api.url(&path));
+            if let Some(a) = auth {
+                rb = rb.header("authorization", a);
+            }
+            let r = rb.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} with {auth:?}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(error_code(&v), "unauthenticated");
+        }
+    }
+    // The token as a cookie value does not authenticate the API either.
+    let r = api
+        .http
+        .get(api.url("/api/events"))
+        .header("cookie", format!("ordonis_session={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_integration_validates_and_never_returns_secrets() {
+    let (server, api, jira, id, url) = setup().await;
+    assert!(
+        url.ends_with(&format!("/integrations/jira/{id}/webhook")),
+        "{url}"
+    );
+    let good = json!({
+        "workspace_id": "w2",
+        "provider": "jira",
+        "base_url": jira.base_url(),
+        "auth": {"type": "bearer", "token": "tok-xyz"},
+        "webhook_secrets": ["s1"],
+    });
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    let mut v = good.clone();
+    v["provider"] = json!("trello");
+    cases.push((v, "provider"));
+    let mut v = good.clone();
+    v["webhook_secrets"] = json!([]);
+    cases.push((v, "webhook_secrets"));
+    let mut v = good.clone();
+    v["auth"] = json!({"type": "password", "password": "x"});
+    cases.push((v, "auth"));
+    let mut v = good.clone();
+    v["base_url"] = json!("not a url");
+    cases.push((v, "base_url"));
+    let mut v = good.clone();
+    v["workspace_id"] = json!("");
+    cases.push((v, "workspace"));
+    let mut v = good.clone();
+    v["surprise"] = json!(1);
+    cases.push((v, "surprise"));
+    let mut v = good.clone();
+    v.as_object_mut().unwrap().remove("auth");
+    cases.push((v, "auth"));
+    for (body, mention) in cases {
+        let (s, v) = api.post("/api/integrations", &body).await;
+        assert_eq!(s, 400, "{body} → {v}");
+        assert_eq!(error_code(&v), "bad_request");
+        let msg = v["error"]["message"].as_str().unwrap().to_lowercase();
+        assert!(msg.contains(mention), "{mention:?} not in {msg:?}");
+    }
+    // Malformed JSON, a missing content type, an oversized body.
+    let r = api
+        .http
+        .post(api.url("/api/integrations"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"workspace_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&v), "bad_request");
+    assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    let r = api
+        .http
+        .post(api.url("/api/integrations"))
+        .bearer_auth(TOKEN)
+        .body(good.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let mut big = good.clone();
+    big["options"] = json!({"pad": "x".repeat(100 * 1024)});
+    let (s, v) = api.post("/api/integrations", &big).await;
+    assert_eq!(s, 413, "{v}");
+    // None of the refused requests stored anything.
+    let (s, v) = api.get("/api/integrations?workspace_id=w2").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["integrations"].as_array().unwrap().len(), 0, "{v}");
+    // The good one is stored; its listing holds no secret.
+    let (s, created) = api.post("/api/integrations", &good).await;
+    assert_eq!(s, 201, "{created}");
+    let text = created.to_string();
+    let (_, list) = api.get("/api/integrations?workspace_id=w2").await;
+    let list_text = list.to_string();
+    assert_eq!(list["integrations"].as_array().unwrap().len(), 1);
+    for secret in ["tok-xyz", "s1\"", "very-secret-api-token", SECRET] {
+        assert!(
+            !text.contains(secret) && !list_text.contains(secret),
+            "{secret} leaked"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn base_url_outside_public_hosts_is_refused_without_the_flag() {
+    let server = common::start_on(module_path!(), |c| c.allow_any_provider_url = false).await;
+    let api = Api::new(&server);
+    for (provider, base) in [
+        ("jira", "http://127.0.0.1:5432"),
+        ("jira", "https://169.254.169.254"),
+        ("jira", "https://acme.atlassian.net.evil.example"),
+        ("asana", "https://internal.example"),
+    ] {
+        let (s, v) = api
+            .post(
+                "/api/integrations",
+                &json!({"workspace_id": "w", "provider": provider, "base_url": base,
+                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
+            )
+            .await;
+        assert_eq!(s, 400, "{base}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("base_url"));
+    }
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &json!({"workspace_id": "w", "provider": "jira", "base_url": "https://acme.atlassian.net",
+                    "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhook_rejects_bad_input_and_stores_nothing() {
+    let (server, api, _jira, id, url) = setup().await;
+    let body = fixture("cloud_issue_updated_status_zulip.json");
+    let post = |url: String, sig: Option<String>, body: Vec<u8>| {
+        let http = api.http.clone();
+        async move {
+            let mut rb = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-atlassian-webhook-identifier", "delivery-1")
+                .body(body);
+            if let Some(s) = sig {
+                rb = rb.header("x-hub-signature", s);
+            }
+            let r = rb.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Missing and wrong signatures: 401.
+    let (s, v) = post(url.clone(), None, body.clone()).await;
+    assert_eq!(s, 401, "{v}");
+    let wrong = ordonis_testkit::fake_jira::sign("not-the-secret", &body);
+    let (s, v) = post(url.clone(), Some(wrong), body.clone()).await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(error_code(&v), "unauthenticated");
+    // Signed over other bytes.
+    let (s, _) = post(url.clone(), Some(sign(b"{}")), body.clone()).await;
+    assert_eq!(s, 401);
+    // Unknown integration (a random id, not a UUID, another provider's path): 404.
+    let base = api.base.clone();
+    for u in [
+        format!("{base}/integrations/jira/{}/webhook", uuid::Uuid::now_v7()),
+        format!("{base}/integrations/jira/not-a-uuid/webhook"),
+        format!("{base}/integrations/asana/{id}/webhook"),
+    ] {
+        let (s, v) = post(u.clone(), Some(sign(&body)), body.clone()).await;
+        assert_eq!(s, 404, "{u}: {v}");
+        assert_eq!(error_code(&v), "not_found");
+    }
+    // Over 1 MiB: 413 (even correctly signed).
+    let mut big = b"{\"pad\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+    big.extend(b"\"}");
+    let (s, v) = post(url.clone(), Some(sign(&big)), big).await;
+    assert_eq!(s, 413, "{v}");
+    // Nothing was stored by any of them.
+    assert!(api.events("?workspace_id=acme").await.is_empty());
+    assert!(api.tasks("acme").await.is_empty());
+    // The same delivery signed right: 200 stored, then 200 duplicate, one row.
+    let (s, v) = post(url.clone(), Some(sign(&body)), body.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "stored");
+    let (s, v) = post(url.clone(), Some(sign(&body)), body.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "duplicate");
+    let events = api.events(&format!("?integration_id={id}")).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["delivery_id"], "delivery-1");
+    let metrics = api.metrics().await;
+    assert!(
+        metrics.contains("ordonis_webhooks_total{outcome=\"duplicate\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ordonis_webhooks_total{outcome=\"stored\"} 1"),
+        "{metrics}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tasks_patch_ledger_and_bad_input() {
+    let (server, api, jira, _id, _) = setup().await;
+    assert_eq!(
+        jira.deliver(&fixture("cloud_issue_updated_status_zulip.json"))
+            .await
+            .unwrap(),
+        200
+    );
+    let task = eventually("the task", || async {
+        api.tasks("acme").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(task["title"], "Fix That");
+    assert_eq!(
+        task["status"],
+        json!({"category": "in_progress", "name": "In Progress"})
+    );
+    assert_eq!(task["external"][0]["provider"], "jira");
+    assert_eq!(task["external"][0]["external_id"], "10000");
+    assert!(
+        task["external"][0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/browse/TEST-1")
+    );
+    let id = task["id"].as_str().unwrap().to_owned();
+    let (s, one) = api.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(one, task);
+
+    // Bad lookups.
+    let (s, v) = api.get("/api/tasks").await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"));
+    for bad in [uuid::Uuid::now_v7().to_string(), "nope".to_owned()] {
+        let (s, v) = api.get(&format!("/api/tasks/{bad}")).await;
+        assert_eq!((s, error_code(&v)), (404, "not_found"));
+        let (s, _) = api.get(&format!("/api/tasks/{bad}/ledger")).await;
+        assert_eq!(s, 404);
+        let (s, _) = api
+            .patch(
+                &format!("/api/tasks/{bad}"),
+                &json!({"actor": {"kind": "human", "id": "u1"}, "fields": {"title": "x"}}),
+            )
+            .await;
+        assert_eq!(s, 404);
+    }
+    // Bad PATCH bodies: 400, and the task is unchanged.
+    let path = format!("/api/tasks/{id}");
+    for body in [
+        json!({"actor": {"kind": "human", "id": "u1"}, "fields": {}}),
+        json!({"actor": {"kind": "human", "id": "u1"}, "fields": {"colour": "red"}}),
+        json!({"actor": {"kind": "robot", "id": "u1"}, "fields": {"title": "x"}}),
+        json!({"actor": {"kind": "human", "id": ""}, "fields": {"title": "x"}}),
+        json!({"actor": {"kind": "agent", "id": "agt_1"}, "fields": {"title": "x"}}),
+        json!({"actor": {"kind": "human", "id": "u1"}, "fields": {"due_date": "31/12/2026"}}),
+        json!({"actor": {"kind": "human", "id": "u1"}, "fields": {"status": {}}}),
+        json!({"actor": {"kind": "human", "id": "u1"}, "fields": {"priority": {"level": "urgent"}}}),
+        json!({"fields": {"title": "x"}}),
+    ] {
+        let (s, v) = api.patch(&path, &body).await;
+        assert_eq!(s, 400, "{body} → {v}");
+        assert_eq!(error_code(&v), "bad_request");
+    }
+    let r = api
+        .http
+        .patch(api.url(&path))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, after) = api.get(&path).await;
+    assert_eq!(after, task, "a refused PATCH changed the task");
+    let (_, ledger_before) = api.get(&format!("{path}/ledger")).await;
+    let n_before = ledger_before["entries"].as_array().unwrap().len();
+    assert!(n_before > 0);
+
+    // A good PATCH by an agent acting for a person: 202, ledger entry, push, echo, no loop.
+    let (s, v) = api
+        .patch(
+            &path,
+            &json!({
+                "actor": {"kind": "agent", "id": "agt_7", "display_name": "Planner",
+                          "on_behalf_of": {"kind": "human", "id": "usr_1"}},
+                "fields": {"title": "Fix That properly", "due_date": "2026-12-24"}
+            }),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["push_queued"], true);
+    eventually("the push to reach Jira", || async {
+        let issue = jira.issue("10000")?;
+        (issue["fields"]["summary"] == "Fix That properly"
+            && issue["fields"]["duedate"] == "2026-12-24")
+            .then_some(())
+    })
+    .await;
+    let (_, t) = api.get(&path).await;
+    assert_eq!(t["title"], "Fix That properly");
+    assert_eq!(t["due_date"], "2026-12-24");
+    let (s, ledger) = api.get(&format!("{path}/ledger")).await;
+    assert_eq!(s, 200);
+    let entries = ledger["entries"].as_array().unwrap();
+    assert!(entries.len() > n_before);
+    let mine: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["actor"]["id"] == "agt_7")
+        .collect();
+    assert_eq!(mine.len(), 2, "{entries:?}");
+    let title = mine.iter().find(|e| e["field"] == "title").unwrap();
+    assert_eq!(title["before"], "Fix That");
+    assert_eq!(title["after"], "Fix That properly");
+    assert_eq!(title["actor"]["on_behalf_of"][0]["id"], "usr_1");
+    assert_eq!(title["cause"]["kind"], "internal_action");
+    let idx: Vec<u64> = entries
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert!(
+        idx.windows(2).all(|w| w[0] < w[1]),
+        "not oldest first: {idx:?}"
+    );
+    // The echo arrives and settles: no further pushes or deliveries.
+    eventually("the echo to be processed", || async {
+        let ev = api.events("?workspace_id=acme").await;
+        (ev.len() >= 2 && ev.iter().all(|e| e["state"] == "done")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (reqs, dels) = (jira.requests().len(), jira.deliveries());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        jira.requests().len(),
+        reqs,
+        "pushes continued: an echo loop"
+    );
+    assert_eq!(jira.deliveries(), dels, "webhooks continued: an echo loop");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_list_filters_and_replay() {
+    let (server, api, _jira, id, url) = setup().await;
+    // A verified body that cannot be parsed is stored as failed (200, so Jira stops retrying).
+    let body = b"this is not json".to_vec();
+    let r = api
+        .http
+        .post(&url)
+        .header("x-hub-signature", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let failed = api.events("?status=failed").await;
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["last_error"].as_str().unwrap().contains("JSON"),
+        "{failed:?}"
+    );
+    assert_eq!(failed[0]["integration_id"], id.as_str());
+    assert!(api.events("?status=done").await.is_empty());
+    let (s, v) = api.get("/api/events?status=bogus").await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"));
+    let (s, v) = api
+        .get(&format!(
+            "/api/events?integration_id={}",
+            uuid::Uuid::now_v7()
+        ))
+        .await;
+    assert_eq!((s, error_code(&v)), (404, "not_found"));
+    // Replay: unknown → 404; failed → 202 and pending again (then processed, failing again).
+    let (s, _) = api
+        .post(
+            &format!("/api/events/{}/replay", uuid::Uuid::now_v7()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let ev = failed[0]["id"].as_str().unwrap().to_owned();
+    let (s, v) = api
+        .post(&format!("/api/events/{ev}/replay"), &json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["state"], "pending");
+    let again = eventually("the replayed event to be processed", || async {
+        api.events("?status=failed")
+            .await
+            .into_iter()
+            .find(|e| e["id"] == ev.as_str() && e["attempts"].as_u64() == Some(1))
+    })
+    .await;
+    assert!(again["last_error"].as_str().is_some());
+    // A done event cannot be replayed: 409.
+    let good = fixture("cloud_issue_updated_status_zulip.json");
+    let r = api
+        .http
+        .post(&url)
+        .header("x-hub-signature", sign(&good))
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let done = eventually("a done event", || async {
+        api.events("?status=done").await.into_iter().next()
+    })
+    .await;
+    let (s, v) = api
+        .post(
+            &format!("/api/events/{}/replay", done["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "conflict"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ledger_checkpoint_export_and_proofs_verify_offline() {
+    let (server, api, jira, _id, _) = setup().await;
+    for f in [
+        "cloud_issue_created_kan22.json",
+        "cloud_issue_updated_description_kan22.json",
+    ] {
+        assert_eq!(jira.deliver(&fixture(f)).await.unwrap(), 200);
+    }
+    eventually("events processed", || async {
+        let ev = api.events("?workspace_id=acme").await;
+        (ev.len() == 2 && ev.iter().all(|e| e["state"] == "done")).then_some(())
+    })
+    .await;
+    let (s, keys) = api.get_text("/api/ledger/acme/keys").await;
+    assert_eq!(s, 200);
+    let trusted = TrustedKeys::parse(&keys).unwrap();
+    let (s, note) = api.get_text("/api/ledger/acme/checkpoint").await;
+    assert_eq!(s, 200);
+    let cp = trusted.verify(&note).unwrap();
+    assert_eq!(cp.origin, "ordonis/ws/acme");
+    assert!(cp.size >= 2, "{cp:?}");
+    let (s, ex) = api.get("/api/ledger/acme/export").await;
+    assert_eq!(s, 200);
+    assert_eq!(ex["verifier_keys"].as_str().unwrap(), keys);
+    let excp = trusted.verify(ex["checkpoint"].as_str().unwrap()).unwrap();
+    let report = verify_export(
+        std::io::Cursor::new(ex["entries"].as_str().unwrap().as_bytes()),
+        &excp,
+        &ExportCheck::default(),
+    )
+    .unwrap();
+    assert_eq!(report.size, excp.size);
+    // A tampered export fails.
+    let tampered = ex["entries"]
+        .as_str()
+        .unwrap()
+        .replacen("Add back", "Add BACK", 1);
+    assert!(
+        verify_export(
+            std::io::Cursor::new(tampered.as_bytes()),
+            &excp,
+            &ExportCheck::default()
+        )
+        .is_err()
+    );
+    // Every entry has a receipt that verifies.
+    for i in 0..excp.size {
+        let (s, p) = api.get(&format!("/api/ledger/acme/proof/{i}")).await;
+        assert_eq!(s, 200, "{p}");
+        let receipt = Receipt::parse(p["receipt"].as_str().unwrap()).unwrap();
+        receipt
+            .verify(p["entry"].as_str().unwrap().as_bytes(), &trusted)
+            .unwrap();
+    }
+    let (s, _) = api
+        .get(&format!("/api/ledger/acme/proof/{}", excp.size + 5))
+        .await;
+    assert_eq!(s, 404);
+    let (s, v) = api.get("/api/ledger/acme/proof/minus-one").await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"));
+    for path in ["checkpoint", "export", "keys", "proof/0"] {
+        let (s, _) = api.get_text(&format!("/api/ledger/nobody/{path}")).await;
+        assert_eq!(s, 404, "{path}");
+    }
+    server.shutdown().await;
+}
+
