@@ -20,6 +20,12 @@ pub mod routes;
 pub mod ui;
 
 pub use app::{AppState, Server};
+
+/// The workspace README's Rust blocks (the embedding example) compile as this crate's doc
+/// tests, so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 pub use config::{Config, WorkerArgs};
 
 /// Logs to stderr at `info` (or `ORDONIS_LOG=debug|warn|error|trace`). Secrets are never

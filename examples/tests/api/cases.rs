@@ -572,4 +572,3 @@ async fn ledger_checkpoint_export_and_proofs_verify_offline() {
     }
     server.shutdown().await;
 }
-
