@@ -80,6 +80,16 @@ pub(crate) async fn commit<D: Dialect>(
         write_task(d, &mut tx, ws, tw).await?;
     }
 
+    if let Some((id, update)) = &uow.integration {
+        let found = match crate::update_integration_sql::<D>(*id, update, Some(ws))? {
+            Some((stmt, args)) => d.execute(&mut tx, stmt, args).await? == 1,
+            None => true,
+        };
+        if !found {
+            return Err(StoreError::NotFound(format!("integration {id}")));
+        }
+    }
+
     if let Some((ext, task_id)) = &uow.mapping {
         let key = vec![
             Arg::Uuid(ext.integration_id.0),

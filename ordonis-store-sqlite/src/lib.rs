@@ -120,7 +120,7 @@ fn claim_sql(t: &QueueTable) -> String {
                      AND ((e.state = 'pending' AND e.next_attempt_at <= $1)
                        OR (e.state = 'processing' AND e.lease_expires_at <= $1))
                      AND NOT EXISTS (SELECT 1 FROM ordonis_integrations i
-                                      WHERE i.id = e.integration_id AND i.paused_until > $1)
+                                      WHERE i.id = e.integration_id AND (i.paused_until > $1 OR i.state <> 'active'))
                      AND {guard}
                    ORDER BY e.{order}, e.id
                    LIMIT $5) c)
@@ -191,6 +191,7 @@ ordonis_store_sql::sqlx_dialect_glue! {
     row: SqliteSqlRow,
     reader: reader,
     writer: writer,
+    encode_text: |t: String| t,
     encode_time: ts,
     decode_time: decode_time,
     decode_int: decode_int,

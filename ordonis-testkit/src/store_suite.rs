@@ -41,7 +41,8 @@ macro_rules! store_suite {
             completion_from_another_workspace_is_lease_lost, replay_and_give_up_refusals,
             outbox_coalesces_per_integration, id_lookups_name_their_workspace,
             tasks_are_paged_in_id_order, jobs_list_across_workspaces,
-            integration_update_is_partial
+            integration_update_is_partial, deliveries_with_nul_are_stored,
+            integration_state_and_change_commit
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -86,6 +87,7 @@ pub async fn integration(store: &dyn Store, workspace: &WorkspaceId) -> Integrat
             .seal(id, &secrets)
             .unwrap_or_else(|e| panic!("seal: {e}")),
         paused_until: None,
+        state: ordonis_core::IntegrationState::Active,
         created_at: OffsetDateTime::now_utc(),
     };
     store

@@ -37,6 +37,16 @@ pub fn api(state: AppState) -> Router {
             "/api/integrations",
             post(integrations::create).get(integrations::list),
         )
+        .route(
+            "/api/integrations/{id}",
+            get(integrations::get)
+                .patch(integrations::patch)
+                .delete(integrations::delete),
+        )
+        .route(
+            "/api/integrations/{id}/handshake",
+            post(integrations::handshake),
+        )
         .route("/api/tasks", get(tasks::list))
         .route("/api/tasks/{id}", get(tasks::get).patch(tasks::change))
         .route("/api/tasks/{id}/ledger", get(tasks::ledger))
