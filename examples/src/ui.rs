@@ -249,9 +249,9 @@ async fn workspace(State(s): State<AppState>, Path(ws): Path<String>) -> Respons
                     "<a href=\"{}\">{} {}</a>",
                     esc(u),
                     esc(e.provider.as_str()),
-                    esc(&e.external_id)
+                    esc(&e.key.external_id)
                 ),
-                None => format!("{} {}", esc(e.provider.as_str()), esc(&e.external_id)),
+                None => format!("{} {}", esc(e.provider.as_str()), esc(&e.key.external_id)),
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -378,7 +378,7 @@ async fn task_page(State(s): State<AppState>, Path(id): Path<String>) -> Respons
             esc(e.provider.as_str()),
             match &e.url {
                 Some(u) => format!("<a href=\"{0}\">{0}</a>", esc(u)),
-                None => esc(&e.external_id),
+                None => esc(&e.key.external_id),
             }
         );
     }

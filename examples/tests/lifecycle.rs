@@ -16,7 +16,10 @@ async fn deliver(api: &Api, url: &str, secret: &str, delivery: &str) -> u16 {
         .post(url)
         .header("content-type", "application/json")
         .header("x-atlassian-webhook-identifier", delivery)
-        .header("x-hub-signature", ordonis_testkit::fake_jira::sign(secret, &body))
+        .header(
+            "x-hub-signature",
+            ordonis_testkit::fake_jira::sign(secret, &body),
+        )
         .body(body)
         .send()
         .await
@@ -45,14 +48,22 @@ async fn life_cycle(module: &str) {
 
     // Rotation: old and new both valid, then the new one alone.
     let (s, v) = api
-        .patch(&path, &json!({"webhook_secrets": ["rotated-secret", SECRET]}))
+        .patch(
+            &path,
+            &json!({"webhook_secrets": ["rotated-secret", SECRET]}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "active");
-    assert!(!v.to_string().contains("rotated-secret"), "never a secret: {v}");
+    assert!(
+        !v.to_string().contains("rotated-secret"),
+        "never a secret: {v}"
+    );
     assert_eq!(deliver(&api, &url, SECRET, "d-old").await, 200);
     assert_eq!(deliver(&api, &url, "rotated-secret", "d-new").await, 200);
-    let (s, v) = api.patch(&path, &json!({"webhook_secrets": ["rotated-secret"]})).await;
+    let (s, v) = api
+        .patch(&path, &json!({"webhook_secrets": ["rotated-secret"]}))
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(deliver(&api, &url, SECRET, "d-old-2").await, 401);
     assert_eq!(deliver(&api, &url, "rotated-secret", "d-new-2").await, 200);
@@ -62,15 +73,27 @@ async fn life_cycle(module: &str) {
         (json!({"webhook_secrets": []}), "webhook_secrets"),
         (json!({"unknown": 1}), "unknown"),
         (json!({"options": {"nope": true}}), "options"),
-        (json!({"auth": {"type": "bearer", "token": "a\u{7}b"}}), "control"),
-        (json!({"field_policy": {"title": {"owner": "provider", "direction": "both", "x": 1}}}), "x"),
+        (
+            json!({"auth": {"type": "bearer", "token": "a\u{7}b"}}),
+            "control",
+        ),
+        (
+            json!({"field_policy": {"title": {"owner": "provider", "direction": "both", "x": 1}}}),
+            "x",
+        ),
     ] {
         let (s, v) = api.patch(&path, &body).await;
         assert_eq!(s, 400, "{body}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap_or("").contains(says), "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap_or("").contains(says),
+            "{body}: {v}"
+        );
     }
     let (s, _) = api
-        .patch(&format!("/api/integrations/{}", uuid::Uuid::now_v7()), &json!({"paused": true}))
+        .patch(
+            &format!("/api/integrations/{}", uuid::Uuid::now_v7()),
+            &json!({"paused": true}),
+        )
         .await;
     assert_eq!(s, 404);
 
@@ -86,7 +109,9 @@ async fn life_cycle(module: &str) {
     assert_eq!((s, v["state"].as_str()), (200, Some("paused")), "{v}");
     assert_eq!(deliver(&api, &url, "rotated-secret", "d-paused").await, 200);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let pending = api.events(&format!("?integration_id={id}&status=pending")).await;
+    let pending = api
+        .events(&format!("?integration_id={id}&status=pending"))
+        .await;
     assert_eq!(pending.len(), 1, "waits while paused");
     let (s, _) = api.patch(&path, &json!({"paused": false})).await;
     assert_eq!(s, 200);
@@ -158,7 +183,10 @@ async fn creation_is_checked(module: &str) {
     ] {
         let (s, v) = api.post("/api/integrations", &body).await;
         assert_eq!(s, 400, "{body}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap_or("").contains(says), "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap_or("").contains(says),
+            "{body}: {v}"
+        );
     }
     // Asana: the handshake is accepted once; re-armed through the API, once more.
     let (s, v) = api
@@ -172,7 +200,10 @@ async fn creation_is_checked(module: &str) {
     let id = v["integration_id"].as_str().unwrap().to_owned();
     let url = v["webhook_url"].as_str().unwrap().to_owned();
     asana.register_webhook("111", &url).await.unwrap();
-    assert!(asana.register_webhook("222", &url).await.is_err(), "only one handshake");
+    assert!(
+        asana.register_webhook("222", &url).await.is_err(),
+        "only one handshake"
+    );
     let (s, v) = api
         .post(&format!("/api/integrations/{id}/handshake"), &json!({}))
         .await;

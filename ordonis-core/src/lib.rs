@@ -47,8 +47,8 @@ pub use provider::{
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
 pub use store::{
     ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, InsertOutcome,
-    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, NewInboxEvent,
-    OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
+    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
+    NewInboxEvent, OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};

@@ -94,8 +94,8 @@ pub(crate) async fn commit<D: Dialect>(
         let key = vec![
             Arg::Uuid(ext.integration_id.0),
             Arg::text(ext.provider.as_str()),
-            Arg::text(&ext.external_id),
-            Arg::text(&ext.object_type),
+            Arg::text(&ext.key.external_id),
+            Arg::text(&ext.key.object_type),
         ];
         let mut args = key.clone();
         args.extend([
@@ -110,7 +110,7 @@ pub(crate) async fn commit<D: Dialect>(
         if mapped != Some(task_id.0) {
             return Err(StoreError::Conflict(format!(
                 "{} {} is mapped to another task",
-                ext.object_type, ext.external_id
+                ext.key.object_type, ext.key.external_id
             )));
         }
     }

@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 use ordonis_core::{
-    EventId, InboxEvent, IntegrationId, IntegrationRecord, IntegrationState, JobState, Lease, LedgerDraft,
-    LedgerEntry, OutboxId, OutboxJob, ProviderKind, Queue, SealedSecrets, StoreError, Task, TaskId,
-    WorkspaceId,
+    EventId, InboxEvent, IntegrationId, IntegrationRecord, IntegrationState, JobState, Lease,
+    LedgerDraft, LedgerEntry, OutboxId, OutboxJob, ProviderKind, Queue, SealedSecrets, StoreError,
+    Task, TaskId, WorkspaceId,
 };
 use time::OffsetDateTime;
 

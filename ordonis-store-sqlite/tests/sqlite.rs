@@ -46,8 +46,7 @@ fn unit_for(ws: &WorkspaceId, ev: &ordonis_core::InboxEvent) -> UnitOfWork {
     let ext = ExternalRef {
         integration_id: ev.integration_id,
         provider: ProviderKind::new("fake"),
-        external_id: ev.object_key.clone().unwrap_or_default(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new(ev.object_key.clone().unwrap_or_default(), "issue"),
         url: None,
     };
     let mut uow = UnitOfWork::new(ws.clone());

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use ordonis_core::store::rules;
 use ordonis_core::{
     ClaimRequest, CommitReceipt, Completion, EventId, InboxEvent, InsertOutcome, IntegrationId,
-    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, Ledger,
-    LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry, SealedSecrets, Store,
-    StoreError, StoredCheckpoint, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
+    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
+    Ledger, LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry,
+    SealedSecrets, Store, StoreError, StoredCheckpoint, Task, TaskId, TaskPage, UnitOfWork,
+    WorkspaceId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -563,10 +564,10 @@ impl Store for MemoryStore {
             }
         }
         if let Some((id, _)) = &uow.integration
-            && !st
+            && st
                 .integrations
                 .get(id)
-                .is_some_and(|i| i.workspace_id == uow.workspace_id)
+                .is_none_or(|i| i.workspace_id != uow.workspace_id)
         {
             return Err(StoreError::NotFound(format!("integration {id}")));
         }
@@ -574,8 +575,8 @@ impl Store for MemoryStore {
             (
                 (
                     r.integration_id,
-                    r.external_id.clone(),
-                    r.object_type.clone(),
+                    r.key.external_id.clone(),
+                    r.key.object_type.clone(),
                 ),
                 *t,
             )

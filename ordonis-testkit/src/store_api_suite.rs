@@ -215,8 +215,7 @@ pub async fn id_lookups_name_their_workspace(store: Arc<dyn Store>) {
     let ext = ordonis_core::ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: "10001".into(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new("10001", "issue"),
         url: None,
     };
     let mapped = insert_task(&*store, &a).await;
@@ -389,8 +388,9 @@ pub async fn deliveries_with_nul_are_stored(store: Arc<dyn Store>) {
         fake.clone(),
     )
     .await;
-    let title = ordonis_core::FieldPatch::new()
-        .with(ordonis_core::FieldValue::Title("nul \u{0} inside".to_owned()));
+    let title = ordonis_core::FieldPatch::new().with(ordonis_core::FieldValue::Title(
+        "nul \u{0} inside".to_owned(),
+    ));
     fake.remote_create("OBJ\u{0}1", &title, "alice");
     let deliveries = fake.take_deliveries();
     assert_eq!(deliveries.len(), 1);
@@ -437,7 +437,10 @@ pub async fn integration_state_and_change_commit(store: Arc<dyn Store>) {
         .insert_events(&[event(&rec, "s1", Some("S"))])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    for state in [ordonis_core::IntegrationState::Paused, ordonis_core::IntegrationState::Disabled] {
+    for state in [
+        ordonis_core::IntegrationState::Paused,
+        ordonis_core::IntegrationState::Disabled,
+    ] {
         let mut uow = UnitOfWork::new(w.clone());
         uow.integration = Some((
             rec.id,

@@ -599,8 +599,7 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     let link = ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: "A".into(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new("A", "issue"),
         url: None,
     };
     let mut uow = UnitOfWork::new(w.clone());
@@ -676,8 +675,7 @@ pub async fn mapping_points_to_one_task(store: Arc<dyn Store>) {
     let link = ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: "10001".into(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new("10001", "issue"),
         url: None,
     };
     let t1 = Task::new(w.clone());

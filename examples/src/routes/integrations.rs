@@ -213,8 +213,7 @@ pub async fn patch(
     ApiJson(body): ApiJson<PatchIntegration>,
 ) -> Result<Json<Value>, ApiError> {
     let rec = find(&s, &id).await?;
-    if rec.provider.as_str() == "jira" && body.webhook_secrets.as_ref().is_some_and(Vec::is_empty)
-    {
+    if rec.provider.as_str() == "jira" && body.webhook_secrets.as_ref().is_some_and(Vec::is_empty) {
         return Err(ApiError::bad_request(
             "webhook_secrets: Jira webhooks are verified with a secret; give at least one",
         ));
@@ -226,7 +225,10 @@ pub async fn patch(
         options: body.options,
         paused: body.paused,
     };
-    let rec = s.engine.change_integration(rec.id, change, &admin()).await?;
+    let rec = s
+        .engine
+        .change_integration(rec.id, change, &admin())
+        .await?;
     s.wake.notify_waiters();
     Ok(Json(integration_json(&s, &rec)))
 }

@@ -69,7 +69,10 @@ pub(crate) fn check_settings(
     for s in &secrets.webhook_secrets {
         no_control_chars("webhook_secrets", s)?;
         if s.trim().is_empty() {
-            return Err(InvalidInput::new("webhook_secrets", "must not hold empty strings"));
+            return Err(InvalidInput::new(
+                "webhook_secrets",
+                "must not hold empty strings",
+            ));
         }
     }
     provider
