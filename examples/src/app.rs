@@ -219,15 +219,12 @@ impl Server {
         let shutdown = CancellationToken::new();
         let workers = spawn_workers(&engine, config.workers, &metrics, &state.wake, &shutdown);
         let app = router(state.clone());
-        let token = shutdown.clone();
-        let http = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "server stopped");
-            }
-        });
+        let http = tokio::spawn(crate::http::serve(
+            listener,
+            app,
+            config.limits(),
+            shutdown.clone(),
+        ));
         let secret_key_origin = secret_key.origin.clone();
         tracing::info!(
             %addr,

@@ -4,8 +4,11 @@ use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
+
+use crate::http::Limits;
 
 /// `ordonis-server` settings. Every flag also reads its environment variable.
 #[derive(Clone, Parser)]
@@ -39,6 +42,17 @@ pub struct Config {
     /// `https://*.atlassian.net` and `https://app.asana.com`.
     #[arg(long, env = "ORDONIS_ALLOW_ANY_PROVIDER_URL")]
     pub allow_any_provider_url: bool,
+    /// Seconds a client has to send a request's headers, counted from connecting or from
+    /// the previous response (so also the keep-alive idle timeout).
+    #[arg(long, env = "ORDONIS_HEADER_READ_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_read_timeout: Duration,
+    /// Seconds from a request's headers to its response, reading the body included (408
+    /// after: a body trickled slowly is cut off).
+    #[arg(long, env = "ORDONIS_REQUEST_TIMEOUT", default_value = "60", value_parser = parse_seconds)]
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "ORDONIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
     /// default); a build without it refuses the flag.
@@ -62,6 +76,9 @@ impl fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("public_url", &self.public_url)
             .field("allow_any_provider_url", &self.allow_any_provider_url)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
             .field("demo", &self.demo)
             .finish()
     }
@@ -79,8 +96,32 @@ impl Config {
             workers: 1,
             public_url: None,
             allow_any_provider_url: true,
+            header_read_timeout: Limits::default().header_read_timeout,
+            request_timeout: Limits::default().request_timeout,
+            max_connections: 1024,
             demo: false,
         }
+    }
+
+    /// The connection limits these settings name.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Parses a duration in seconds (`10`, `0.5`), positive.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("{s:?}: expected a positive number of seconds")),
     }
 }
 

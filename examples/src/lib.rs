@@ -14,6 +14,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod errors;
+pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod routes;
