@@ -18,6 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod routes;
+pub mod security;
 pub mod ui;
 
 pub use app::{AppState, Server};
