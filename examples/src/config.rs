@@ -291,6 +291,7 @@ pub fn existing_secret(
         if let Ok(s) = std::fs::read_to_string(&path)
             && !s.trim().is_empty()
         {
+            warn_if_loose(&path);
             return Ok(Resolved {
                 value: s.trim().to_owned(),
                 origin: Origin::File(path),
@@ -304,9 +305,37 @@ fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
+/// The permission bits of a secret file when group or others may access it (they should
+/// not: the file is created 0600); `None` when it is private, or off unix.
+pub fn loose_permissions(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Logs a warning when an existing secret file is accessible by group or others.
+fn warn_if_loose(path: &Path) {
+    if let Some(mode) = loose_permissions(path) {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{mode:04o}"),
+            "a secret file is accessible by group or others; restrict it with chmod 600"
+        );
+    }
+}
+
 fn read_or_create(path: &Path) -> Result<Resolved, String> {
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => {
+            warn_if_loose(path);
             return Ok(Resolved {
                 value: s.trim().to_owned(),
                 origin: Origin::File(path.to_owned()),
@@ -338,4 +367,36 @@ fn read_or_create(path: &Path) -> Result<Resolved, String> {
         value,
         origin: Origin::Generated(path.to_owned()),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_secret_files_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ordonis-perm-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("ordonis.db");
+        let backend = Backend::parse(&db.to_string_lossy());
+        // Generated: 0600, nothing to report.
+        let r = resolve_secret(None, &backend, "admin-token", "X").unwrap();
+        let Origin::Generated(path) = r.origin else {
+            panic!("{:?}", r.origin)
+        };
+        assert_eq!(loose_permissions(&path), None);
+        for (mode, reported) in [(0o644, true), (0o640, true), (0o604, true), (0o400, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(
+                loose_permissions(&path),
+                reported.then_some(mode),
+                "{mode:o}"
+            );
+        }
+        assert_eq!(loose_permissions(&dir.join("missing")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
