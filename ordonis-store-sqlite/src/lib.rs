@@ -197,6 +197,39 @@ ordonis_store_sql::sqlx_dialect_glue! {
     decode_int: decode_int,
 }
 
+/// Creates a missing database file empty with mode 0600 (SQLite takes an empty file for a
+/// new database), so that its secrets-adjacent contents are not readable by others whatever
+/// the umask. SQLite gives the `-wal` and `-shm` files it creates the database file's
+/// permissions (it `fchmod`s them to match), so they are 0600 too. An existing file is left
+/// as it is.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if path.as_os_str().is_empty() || path.exists() {
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(StoreError::Backend(format!(
+                "cannot create {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Dialect for Sqlite {
     const PREFIX: &'static str = "ordonis_";
@@ -225,6 +258,7 @@ impl Dialect for Sqlite {
                 .map_err(map_err)?;
             Sqlite::new(pool.clone(), pool)
         } else {
+            create_private(options.get_filename())?;
             let options = options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full);

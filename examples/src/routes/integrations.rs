@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ordonis_core::{
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::errors::{ApiError, ApiJson};
+use crate::errors::{ApiError, ApiJson, ApiQuery};
 use crate::providers::{PUBLIC_HOSTS, check_base_url};
 
 /// The request body.
@@ -134,7 +134,7 @@ pub struct WsQuery {
 /// Lists a workspace's integrations (no secrets).
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<WsQuery>,
+    ApiQuery(q): ApiQuery<WsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = q
         .workspace_id
