@@ -20,6 +20,7 @@ pub mod providers;
 pub mod routes;
 pub mod security;
 pub mod ui;
+mod ui_integrations;
 
 pub use app::{AppState, Server};
 

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/events", get(events_page))
         .route("/ui/events/{id}/replay", post(events_replay))
         .route("/ui/logout", post(logout))
+        .merge(crate::ui_integrations::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,
@@ -63,7 +64,7 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
+pub(crate) fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -171,7 +172,7 @@ async fn logout() -> Response {
         .into_response()
 }
 
-fn ui_error(e: ApiError) -> Response {
+pub(crate) fn ui_error(e: ApiError) -> Response {
     (
         e.status,
         page(
@@ -280,6 +281,10 @@ async fn workspace(State(s): State<AppState>, Path(ws): Path<String>) -> Respons
     b.push_str("</tbody></table>");
     if tasks.is_empty() {
         b.push_str("<p class=\"muted\">No tasks yet: they appear when webhooks arrive.</p>");
+    }
+    match crate::ui_integrations::list(&s, &ws).await {
+        Ok(list) => b.push_str(&list),
+        Err(e) => return ui_error(e),
     }
     page(&format!("Tasks of {}", ws.as_str()), &b).into_response()
 }

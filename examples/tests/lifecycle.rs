@@ -231,3 +231,78 @@ async fn sqlite_creation_is_checked() {
 async fn memory_creation_is_checked() {
     creation_is_checked("memory").await;
 }
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut u = reqwest::Url::parse("http://x/").unwrap();
+    u.query_pairs_mut().extend_pairs(pairs);
+    u.query().unwrap_or_default().to_owned()
+}
+
+/// The integration page: listed on the workspace page, shows its state, and pauses,
+/// resumes and disables it (each recorded in the ledger).
+#[tokio::test]
+async fn integration_page_actions() {
+    let server = common::start_on("sqlite", |_| {}).await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (id, url) = api.jira_integration("ui-int", &jira).await;
+    let r = api
+        .http
+        .post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", common::TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |path: String| {
+        let (http, cookie, u) = (api.http.clone(), cookie.clone(), api.url(&path));
+        async move {
+            let r = http.get(u).header("cookie", cookie).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let act = |action: &str| {
+        let (http, cookie) = (api.http.clone(), cookie.clone());
+        let u = api.url(&format!("/ui/integrations/{id}/{action}"));
+        async move {
+            let r = http.post(u).header("cookie", cookie).send().await.unwrap();
+            r.status().as_u16()
+        }
+    };
+    let (s, ws_page) = get("/ui/workspaces/ui-int".into()).await;
+    assert_eq!(s, 200);
+    assert!(
+        ws_page.contains(&format!("/ui/integrations/{id}")),
+        "{ws_page}"
+    );
+    let (s, p) = get(format!("/ui/integrations/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(
+        p.contains("<dd id=\"state\">active</dd>") && p.contains(&url),
+        "{p}"
+    );
+    assert_eq!(act("pause").await, 303);
+    let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
+    assert_eq!(v["state"], "paused");
+    let (_, p) = get(format!("/ui/integrations/{id}")).await;
+    assert!(p.contains("/resume") && !p.contains("/pause\""), "{p}");
+    assert_eq!(act("resume").await, 303);
+    assert_eq!(act("disable").await, 303);
+    let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
+    assert_eq!(v["state"], "disabled");
+    assert_eq!(act("bogus").await, 404);
+    let (_, export) = api.get("/api/ledger/ui-int/export").await;
+    let entries = export["entries"].as_str().unwrap_or("");
+    assert!(
+        entries.contains("paused=true") && entries.contains("disabled"),
+        "{entries}"
+    );
+    server.shutdown().await;
+}
