@@ -2,6 +2,8 @@
 //! and on the testkit's `MemoryStore` (the server speaks only the `Store` contract, so any
 //! store works). Plus what only a SQLite file has: generated token and key files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The same cases are compiled once per store, on purpose.
+#![allow(clippy::duplicate_mod)]
 
 mod common;
 
