@@ -188,3 +188,86 @@ async fn sign_in_pages_escaping_edit_and_replay() {
     );
     server.shutdown().await;
 }
+
+/// Signs in through the form; returns the `name=value` cookie.
+async fn sign_in(api: &Api) -> String {
+    let r = api
+        .http
+        .post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// A provider-supplied permalink is rendered as a link only when it is http(s): a
+/// `javascript:` one from the provider's API is shown as text.
+#[tokio::test]
+async fn provider_links_are_rendered_only_when_http_s() {
+    use ordonis_testkit::fake_asana::FakeAsana;
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let asana = FakeAsana::start("asana-pat").await.unwrap();
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &json!({"workspace_id": "links", "provider": "asana", "base_url": asana.base_url(),
+                    "auth": {"type": "bearer", "token": "asana-pat"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let hook = v["webhook_url"].as_str().unwrap().to_owned();
+    asana.register_webhook("project-1", &hook).await.unwrap();
+    let evil = asana.create_task("Evil link");
+    assert!(asana.set_permalink(&evil, "javascript:alert(1)"));
+    let good = asana.create_task("Good link");
+    for gid in [&evil, &good] {
+        assert_eq!(
+            asana
+                .change_task(gid, json!({"notes": "changed"}))
+                .await
+                .unwrap(),
+            1
+        );
+    }
+    let tasks = eventually("both tasks", || async {
+        let t = api.tasks("links").await;
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    let cookie = sign_in(&api).await;
+    let get = |path: String| {
+        let api = api.clone();
+        let cookie = cookie.clone();
+        async move {
+            let r = api
+                .http
+                .get(api.url(&path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let mut pages = vec![get("/ui/workspaces/links".to_owned()).await];
+    for t in &tasks {
+        pages.push(get(format!("/ui/tasks/{}", t["id"].as_str().unwrap())).await);
+    }
+    let good_href = format!("href=\"https://app.asana.com/0/0/{good}\"");
+    assert!(pages[0].contains(&good_href), "{}", pages[0]);
+    assert!(pages[1..].iter().any(|p| p.contains(&good_href)));
+    assert!(
+        pages[1..].iter().any(|p| p.contains("javascript:alert(1)")),
+        "the link is still shown as text"
+    );
+    for p in &pages {
+        assert!(!p.to_lowercase().contains("href=\"javascript:"), "{p}");
+    }
+    server.shutdown().await;
+}
