@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
 use crate::metrics::Metrics;
+use crate::session::Sessions;
 
 /// Largest JSON body the admin API and the UI accept.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
@@ -50,7 +51,7 @@ pub struct Shared {
     /// Whether any provider `base_url` is accepted.
     pub allow_any_provider_url: bool,
     token_digest: [u8; 32],
-    session: String,
+    sessions: Sessions,
 }
 
 impl std::fmt::Debug for Shared {
@@ -75,15 +76,26 @@ impl Shared {
         bool::from(d.ct_eq(&self.token_digest))
     }
 
-    /// The UI session cookie value (derived from the token, so the cookie never holds it).
-    pub fn session_value(&self) -> &str {
-        &self.session
+    /// Starts a UI session (after a right token); returns the cookie value: a fresh random
+    /// id, never derived from the token.
+    pub fn new_session(&self) -> String {
+        self.sessions.create(self.token_digest)
     }
 
-    /// Whether a presented session cookie is valid (constant time).
+    /// Whether a presented session cookie is a live session created under the current
+    /// admin token.
     pub fn session_ok(&self, presented: &str) -> bool {
-        presented.len() == self.session.len()
-            && bool::from(presented.as_bytes().ct_eq(self.session.as_bytes()))
+        self.sessions.check(presented, &self.token_digest)
+    }
+
+    /// Ends a UI session (sign-out): the cookie is refused from then on.
+    pub fn end_session(&self, presented: &str) {
+        self.sessions.revoke(presented);
+    }
+
+    /// The UI sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 }
 
@@ -192,7 +204,6 @@ impl Server {
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",
         )?);
-        let session = hex::encode(derive(&admin_token.value, b"ordonis/ui-session/v1")?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -213,7 +224,7 @@ impl Server {
                 public_url,
                 allow_any_provider_url: config.allow_any_provider_url,
                 token_digest: Sha256::digest(admin_token.value.as_bytes()).into(),
-                session,
+                sessions: Sessions::new(Duration::from_secs(config.session_ttl_secs)),
             }),
         };
         let shutdown = CancellationToken::new();

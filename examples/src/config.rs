@@ -39,6 +39,10 @@ pub struct Config {
     /// `https://*.atlassian.net` and `https://app.asana.com`.
     #[arg(long, env = "ORDONIS_ALLOW_ANY_PROVIDER_URL")]
     pub allow_any_provider_url: bool,
+    /// How long a UI session lasts, in seconds (default 12 h). Sessions are kept in the
+    /// server process: several servers need sticky sessions for the UI.
+    #[arg(long, env = "ORDONIS_SESSION_TTL_SECS", default_value_t = 43_200)]
+    pub session_ttl_secs: u64,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
     /// default); a build without it refuses the flag.
@@ -62,6 +66,7 @@ impl fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("public_url", &self.public_url)
             .field("allow_any_provider_url", &self.allow_any_provider_url)
+            .field("session_ttl_secs", &self.session_ttl_secs)
             .field("demo", &self.demo)
             .finish()
     }
@@ -79,6 +84,7 @@ impl Config {
             workers: 1,
             public_url: None,
             allow_any_provider_url: true,
+            session_ttl_secs: 43_200,
             demo: false,
         }
     }

@@ -17,6 +17,7 @@ pub mod errors;
 pub mod metrics;
 pub mod providers;
 pub mod routes;
+pub mod session;
 pub mod ui;
 
 pub use app::{AppState, Server};

@@ -147,8 +147,9 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
         ""
     };
     let cookie = format!(
-        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{secure}",
-        s.session_value()
+        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        s.new_session(),
+        s.sessions().ttl().as_secs()
     );
     (
         StatusCode::SEE_OTHER,
@@ -157,7 +158,11 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
         .into_response()
 }
 
-async fn logout() -> Response {
+async fn logout(State(s): State<AppState>, req: Request) -> Response {
+    // Revoked on the server too: a copied cookie stops working now, not at its expiry.
+    if let Some(v) = cookie_value(&req) {
+        s.end_session(&v);
+    }
     (
         StatusCode::SEE_OTHER,
         [

@@ -271,3 +271,78 @@ async fn provider_links_are_rendered_only_when_http_s() {
     }
     server.shutdown().await;
 }
+
+/// Whether a cookie opens `/ui` (200 or a redirect into the UI, not to the sign-in page).
+async fn cookie_works(api: &Api, cookie: &str) -> bool {
+    let r = api
+        .http
+        .get(api.url("/ui"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        200 => true,
+        303 => r.headers()["location"] != "/ui/login",
+        s => panic!("unexpected {s}"),
+    }
+}
+
+/// Each sign-in gets its own random session; sign-out revokes it on the server; sessions
+/// expire; and a session is only good on the server (and token) that created it.
+#[tokio::test]
+async fn sessions_are_random_revocable_expiring_and_per_token() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let a = sign_in(&api).await;
+    let b = sign_in(&api).await;
+    assert_ne!(a, b, "two sign-ins, one cookie");
+    assert!(cookie_works(&api, &a).await && cookie_works(&api, &b).await);
+    // Sign-out with `a`: `a` is refused from now on (even replayed), `b` still works.
+    let r = api
+        .http
+        .post(api.url("/ui/logout"))
+        .header("cookie", a.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        !cookie_works(&api, &a).await,
+        "a signed-out cookie still works"
+    );
+    assert!(cookie_works(&api, &b).await);
+    let r = api
+        .http
+        .post(api.url("/ui/logout"))
+        .header("cookie", a.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Another server with another token refuses this server's session.
+    let mut other =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    other.admin_token = Some("another-admin-token-0123".to_owned());
+    let other = common::start_with(other).await;
+    let other_api = Api::new(&other);
+    assert!(!cookie_works(&other_api, &b).await);
+    other.shutdown().await;
+    server.shutdown().await;
+
+    // An expired session is refused.
+    let mut short =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    short.session_ttl_secs = 1;
+    let short = common::start_with(short).await;
+    let api = Api::new(&short);
+    let c = sign_in(&api).await;
+    assert!(cookie_works(&api, &c).await);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        !cookie_works(&api, &c).await,
+        "an expired session still works"
+    );
+    short.shutdown().await;
+}
