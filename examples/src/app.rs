@@ -20,9 +20,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
 use crate::metrics::Metrics;
 use crate::session::Sessions;
+use crate::throttle::SignInThrottle;
 
 /// Largest JSON body the admin API and the UI accept.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
+
+/// The shortest admin token accepted (generated ones are 64 hex characters).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// How long shutdown may take before in-flight work is abandoned (its lease expires and
 /// another worker takes it).
@@ -52,6 +56,7 @@ pub struct Shared {
     pub allow_any_provider_url: bool,
     token_digest: [u8; 32],
     sessions: Sessions,
+    sign_ins: SignInThrottle,
 }
 
 impl std::fmt::Debug for Shared {
@@ -97,6 +102,22 @@ impl Shared {
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
+
+    /// Failed UI sign-ins per client.
+    pub fn sign_ins(&self) -> &SignInThrottle {
+        &self.sign_ins
+    }
+}
+
+/// Refuses an admin token shorter than [`MIN_ADMIN_TOKEN_LEN`] (before anything is opened).
+fn check_admin_token(token: &Resolved) -> Result<(), String> {
+    if token.value.chars().count() < MIN_ADMIN_TOKEN_LEN {
+        return Err(format!(
+            "the admin token (ORDONIS_ADMIN_TOKEN / --admin-token) must be at least \
+             {MIN_ADMIN_TOKEN_LEN} characters; unset it on SQLite to have a long one generated"
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the store a database URL names (migrating it). From here on the server speaks only
@@ -164,6 +185,7 @@ impl Server {
             "admin-token",
             "ORDONIS_ADMIN_TOKEN",
         )?;
+        check_admin_token(&admin_token)?;
         let secret_key = resolve_secret(
             config.secret_key.as_deref(),
             &backend,
@@ -188,6 +210,7 @@ impl Server {
                 .ok_or_else(|| format!("{what} must be given to start on a caller's store"))
         };
         let admin_token = given(config.admin_token.as_deref(), "the admin token")?;
+        check_admin_token(&admin_token)?;
         let secret_key = given(config.secret_key.as_deref(), "the secret key")?;
         Self::serve(config, store, admin_token, secret_key).await
     }
@@ -225,11 +248,14 @@ impl Server {
                 allow_any_provider_url: config.allow_any_provider_url,
                 token_digest: Sha256::digest(admin_token.value.as_bytes()).into(),
                 sessions: Sessions::new(Duration::from_secs(config.session_ttl_secs)),
+                sign_ins: SignInThrottle::default(),
             }),
         };
         let shutdown = CancellationToken::new();
         let workers = spawn_workers(&engine, config.workers, &metrics, &state.wake, &shutdown);
         let app = router(state.clone());
+        // With the peer address (ConnectInfo), which the sign-in throttle keys on.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let token = shutdown.clone();
         let http = tokio::spawn(async move {
             let r = axum::serve(listener, app)

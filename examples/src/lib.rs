@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod providers;
 pub mod routes;
 pub mod session;
+pub mod throttle;
 pub mod ui;
 
 pub use app::{AppState, Server};

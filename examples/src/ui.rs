@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -23,6 +23,7 @@ use crate::errors::ApiError;
 use crate::routes::events::{EventsQuery, query, replay_event};
 use crate::routes::json::{date, ts, value_text};
 use crate::routes::tasks::{apply, find, parse_date};
+use crate::throttle::{ClientKey, retry_after_secs};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "ordonis_session";
@@ -131,8 +132,27 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, secs.to_string())],
+        Html(login_html(Some(&format!(
+            "Too many failed sign-ins from your address: try again in {secs} s."
+        )))),
+    )
+        .into_response()
+}
+
+async fn login(State(s): State<AppState>, client: ClientKey, Form(f): Form<LoginForm>) -> Response {
+    // Over the limit: refused before the token is even checked.
+    if let Some(wait) = s.sign_ins().blocked(client) {
+        return too_many(wait);
+    }
     if !s.token_ok(f.token.trim()) {
+        if let Some(wait) = s.sign_ins().failed(client) {
+            return too_many(wait);
+        }
         return (
             StatusCode::UNAUTHORIZED,
             Html(login_html(Some("That token is not right."))),

@@ -346,3 +346,68 @@ async fn sessions_are_random_revocable_expiring_and_per_token() {
     );
     short.shutdown().await;
 }
+
+async fn try_sign_in(http: &reqwest::Client, api: &Api, token: &str) -> reqwest::Response {
+    http.post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", token)]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Failed sign-ins are throttled per client: past the burst, 429 with `Retry-After`, even
+/// for the right token (it is not checked); another client still signs in.
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_client() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let http = &api.http;
+    for i in 0..ordonis_server::throttle::FAILURE_BURST {
+        let r = try_sign_in(http, &api, "wrong-token").await;
+        assert_eq!(r.status(), 401, "failure {i}");
+    }
+    let r = try_sign_in(http, &api, "wrong-token").await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    // Over the limit, the right token is not even looked at.
+    let r = try_sign_in(http, &api, TOKEN).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("set-cookie").is_none());
+    // Another client (another loopback address) is not affected.
+    let other = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = try_sign_in(&other, &api, TOKEN).await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers().get("set-cookie").is_some());
+    server.shutdown().await;
+}
+
+/// An admin token shorter than 16 characters is refused at start, naming its settings.
+#[tokio::test]
+async fn short_admin_tokens_are_refused_at_start() {
+    assert_eq!(TOKEN.len(), ordonis_server::app::MIN_ADMIN_TOKEN_LEN);
+    let mut config =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    config.admin_token = Some("fifteen-chars-x".to_owned());
+    let err = ordonis_server::Server::start(&config).await.unwrap_err();
+    assert!(
+        err.contains("ORDONIS_ADMIN_TOKEN") && err.contains("--admin-token") && err.contains("16"),
+        "{err}"
+    );
+    let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+    let err = ordonis_server::Server::start_on(&config, store)
+        .await
+        .unwrap_err();
+    assert!(err.contains("ORDONIS_ADMIN_TOKEN"), "{err}");
+}
