@@ -254,17 +254,12 @@ impl Server {
         let shutdown = CancellationToken::new();
         let workers = spawn_workers(&engine, config.workers, &metrics, &state.wake, &shutdown);
         let app = router(state.clone());
-        // With the peer address (ConnectInfo), which the sign-in throttle keys on.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let token = shutdown.clone();
-        let http = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "server stopped");
-            }
-        });
+        let http = tokio::spawn(crate::http::serve(
+            listener,
+            app,
+            config.limits(),
+            shutdown.clone(),
+        ));
         let secret_key_origin = secret_key.origin.clone();
         tracing::info!(
             %addr,
@@ -366,10 +361,19 @@ async fn work(worker: Worker, metrics: Arc<Metrics>, wake: Arc<Notify>, token: C
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, every response with the security headers
+/// ([`crate::security::with_headers`]), UI posts checked for their `Origin`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(crate::routes::public(state.clone()))
-        .merge(crate::routes::api(state.clone()).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
-        .merge(crate::ui::router(state).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
+    let ui = crate::ui::router(state.clone())
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::same_origin_posts,
+        ));
+    crate::security::with_headers(
+        Router::new()
+            .merge(crate::routes::public(state.clone()))
+            .merge(crate::routes::api(state).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
+            .merge(ui),
+    )
 }

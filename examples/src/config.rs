@@ -4,8 +4,11 @@ use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
+
+use crate::http::Limits;
 
 /// `ordonis-server` settings. Every flag also reads its environment variable.
 #[derive(Clone, Parser)]
@@ -43,6 +46,17 @@ pub struct Config {
     /// server process: several servers need sticky sessions for the UI.
     #[arg(long, env = "ORDONIS_SESSION_TTL_SECS", default_value_t = 43_200)]
     pub session_ttl_secs: u64,
+    /// Seconds a client has to send a request's headers, counted from connecting or from
+    /// the previous response (so also the keep-alive idle timeout).
+    #[arg(long, env = "ORDONIS_HEADER_READ_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub header_read_timeout: Duration,
+    /// Seconds from a request's headers to its response, reading the body included (408
+    /// after: a body trickled slowly is cut off).
+    #[arg(long, env = "ORDONIS_REQUEST_TIMEOUT", default_value = "60", value_parser = parse_seconds)]
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "ORDONIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
     /// default); a build without it refuses the flag.
@@ -67,6 +81,9 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("allow_any_provider_url", &self.allow_any_provider_url)
             .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
             .field("demo", &self.demo)
             .finish()
     }
@@ -85,8 +102,32 @@ impl Config {
             public_url: None,
             allow_any_provider_url: true,
             session_ttl_secs: 43_200,
+            header_read_timeout: Limits::default().header_read_timeout,
+            request_timeout: Limits::default().request_timeout,
+            max_connections: 1024,
             demo: false,
         }
+    }
+
+    /// The connection limits these settings name.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Parses a duration in seconds (`10`, `0.5`), positive.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("{s:?}: expected a positive number of seconds")),
     }
 }
 
@@ -256,6 +297,7 @@ pub fn existing_secret(
         if let Ok(s) = std::fs::read_to_string(&path)
             && !s.trim().is_empty()
         {
+            warn_if_loose(&path);
             return Ok(Resolved {
                 value: s.trim().to_owned(),
                 origin: Origin::File(path),
@@ -269,9 +311,37 @@ fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
+/// The permission bits of a secret file when group or others may access it (they should
+/// not: the file is created 0600); `None` when it is private, or off unix.
+pub fn loose_permissions(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Logs a warning when an existing secret file is accessible by group or others.
+fn warn_if_loose(path: &Path) {
+    if let Some(mode) = loose_permissions(path) {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{mode:04o}"),
+            "a secret file is accessible by group or others; restrict it with chmod 600"
+        );
+    }
+}
+
 fn read_or_create(path: &Path) -> Result<Resolved, String> {
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => {
+            warn_if_loose(path);
             return Ok(Resolved {
                 value: s.trim().to_owned(),
                 origin: Origin::File(path.to_owned()),
@@ -303,4 +373,36 @@ fn read_or_create(path: &Path) -> Result<Resolved, String> {
         value,
         origin: Origin::Generated(path.to_owned()),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_secret_files_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ordonis-perm-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("ordonis.db");
+        let backend = Backend::parse(&db.to_string_lossy());
+        // Generated: 0600, nothing to report.
+        let r = resolve_secret(None, &backend, "admin-token", "X").unwrap();
+        let Origin::Generated(path) = r.origin else {
+            panic!("{:?}", r.origin)
+        };
+        assert_eq!(loose_permissions(&path), None);
+        for (mode, reported) in [(0o644, true), (0o640, true), (0o604, true), (0o400, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(
+                loose_permissions(&path),
+                reported.then_some(mode),
+                "{mode:o}"
+            );
+        }
+        assert_eq!(loose_permissions(&dir.join("missing")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -3,8 +3,9 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use ordonis_core::{Error, StoreError};
 use serde::de::DeserializeOwned;
@@ -40,6 +41,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
     /// 401.
     pub fn unauthorized() -> Self {
         Self::new(
@@ -72,7 +78,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => Self::not_found(m),
             StoreError::Invalid(i) => Self::bad_request(i.to_string()),
-            StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Conflict(m) => Self::conflict(m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "store unavailable");
                 Self::new(
@@ -140,5 +146,24 @@ fn json_rejection(rej: &JsonRejection) -> ApiError {
             "request body too large",
         ),
         other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// `Query<T>` whose rejection is an [`ApiError`]: 400 saying which parameter was wrong.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(rej) => Err(ApiError::bad_request(rej.body_text())),
+        }
     }
 }

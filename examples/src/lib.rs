@@ -14,9 +14,11 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod errors;
+pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod routes;
+pub mod security;
 pub mod session;
 pub mod throttle;
 pub mod ui;

@@ -199,6 +199,14 @@ impl Provider for Instrumented {
         self.inner.kept_headers()
     }
 
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
+        self.inner.check_options(options)
+    }
+
+    fn accepts_auth(&self, auth: &ordonis_core::ApiAuth) -> bool {
+        self.inner.accepts_auth(auth)
+    }
+
     fn handshake_expected(&self, state: &ProviderState) -> bool {
         self.inner.handshake_expected(state)
     }

@@ -285,7 +285,7 @@ async fn workspace(State(s): State<AppState>, Path(ws): Path<String>) -> Respons
             .external
             .iter()
             .map(|e| {
-                let text = format!("{} {}", e.provider.as_str(), e.external_id);
+                let text = format!("{} {}", e.provider.as_str(), e.key.external_id);
                 match e
                     .url
                     .as_deref()
@@ -424,7 +424,7 @@ async fn task_page(State(s): State<AppState>, Path(id): Path<String>) -> Respons
                     // Not a link the UI may render (`javascript:`, `data:`…): shown as text.
                     None => format!("<span class=\"muted\">{}</span>", esc(u)),
                 },
-                None => esc(&e.external_id),
+                None => esc(&e.key.external_id),
             }
         );
     }

@@ -2,7 +2,7 @@
 //! and on the testkit's `MemoryStore` (the server speaks only the `Store` contract, so any
 //! store works). Plus what only a SQLite file has: generated token and key files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-// The same cases are compiled once per store, on purpose.
+// The same cases, on purpose, once per store: each module picks its store from its path.
 #![allow(clippy::duplicate_mod)]
 
 mod common;

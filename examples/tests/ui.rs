@@ -411,3 +411,103 @@ async fn short_admin_tokens_are_refused_at_start() {
         .unwrap_err();
     assert!(err.contains("ORDONIS_ADMIN_TOKEN"), "{err}");
 }
+#[tokio::test]
+async fn security_headers_on_api_and_ui_responses() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let answers = [
+        api.http.get(api.url("/healthz")).send().await.unwrap(),
+        api.http
+            .get(api.url("/api/events"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+        api.http.get(api.url("/api/nope")).send().await.unwrap(),
+        api.http.get(api.url("/ui/login")).send().await.unwrap(),
+        api.http.get(api.url("/ui")).send().await.unwrap(),
+    ];
+    for r in answers {
+        let h = r.headers();
+        let what = r.url().path().to_owned();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for d in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(d), "{what}: {csp}");
+        }
+        // Inline styles only: no inline or external script.
+        assert!(!csp.contains("script-src"), "{what}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{what}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cross_origin_ui_posts_are_refused() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let port = server.addr.port();
+    let login = |origin: Option<String>| {
+        let http = api.http.clone();
+        let url = api.url("/ui/login");
+        async move {
+            let mut rb = http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&[("token", TOKEN)]));
+            if let Some(o) = origin {
+                rb = rb.header("origin", o);
+            }
+            rb.send().await.unwrap()
+        }
+    };
+    for bad in [
+        "http://evil.example".to_owned(),
+        format!("http://evil.example:{port}"),
+        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+        "null".to_owned(),
+        "not a url".to_owned(),
+    ] {
+        let r = login(Some(bad.clone())).await;
+        assert_eq!(r.status(), 403, "{bad}");
+        assert!(r.headers().get("set-cookie").is_none(), "{bad}");
+    }
+    // Same origin (the server's own, or https through a proxy keeping Host), or no Origin.
+    let mut cookie = String::new();
+    for good in [
+        Some(api.base.clone()),
+        Some(format!("https://127.0.0.1:{port}")),
+        None,
+    ] {
+        let r = login(good.clone()).await;
+        assert_eq!(r.status(), 303, "{good:?}");
+        let set = r.headers()["set-cookie"].to_str().unwrap();
+        cookie = set.split(';').next().unwrap().to_owned();
+    }
+    // A signed-in post from elsewhere is refused too; from here it goes through.
+    let replay = format!("/ui/events/{}/replay", uuid::Uuid::now_v7());
+    let r = api
+        .http
+        .post(api.url(&replay))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = api
+        .http
+        .post(api.url(&replay))
+        .header("cookie", &cookie)
+        .header("origin", &api.base)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 403);
+    server.shutdown().await;
+}

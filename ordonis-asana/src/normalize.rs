@@ -51,6 +51,7 @@ pub enum InProgressRule {
 /// assert_eq!(o.priority_field_gid.as_deref(), Some("4578152156"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AsanaOptions {
     /// The workspace (for listing webhooks).
     #[serde(default)]

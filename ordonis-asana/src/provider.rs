@@ -209,6 +209,15 @@ impl Provider for AsanaProvider {
     }
 
     /// The delivery signature (Asana sends no delivery id or retry count).
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
+        AsanaOptions::from_json(options).map(|_| ())
+    }
+
+    fn accepts_auth(&self, auth: &ordonis_core::ApiAuth) -> bool {
+        // Asana takes a personal access token or an OAuth access token, both as a bearer.
+        matches!(auth, ordonis_core::ApiAuth::Bearer { .. })
+    }
+
     fn kept_headers(&self) -> &[&str] {
         &[SIGNATURE_HEADER]
     }

@@ -65,7 +65,7 @@ async fn the_task(store: &MemoryStore, ws: &WorkspaceId, gid: &str) -> Task {
         .await
         .unwrap()
         .into_iter()
-        .find(|t| t.external.iter().any(|e| e.external_id == gid))
+        .find(|t| t.external.iter().any(|e| e.key.external_id == gid))
         .unwrap_or_else(|| panic!("task {gid} was not synced"))
 }
 

@@ -23,6 +23,9 @@ pub enum Op {
     Set,
     /// The task was deleted in the provider (tombstoned).
     Delete,
+    /// An integration's settings changed (no task: `task_id` is nil); `rule` says what
+    /// changed, never a secret.
+    Configure,
 }
 
 /// The decision the field policy took.

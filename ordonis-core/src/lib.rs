@@ -28,7 +28,7 @@ pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
 pub use config::{Backoff, EngineConfig, IntegrationConfig, ProviderState};
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
-    NewIntegration,
+    IntegrationChange, NewIntegration,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
@@ -47,8 +47,8 @@ pub use provider::{
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
 pub use store::{
     ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, InsertOutcome,
-    IntegrationRecord, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, NewInboxEvent,
-    OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
+    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
+    NewInboxEvent, OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};

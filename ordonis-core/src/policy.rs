@@ -50,6 +50,7 @@ impl Direction {
 
 /// The rule for one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldRule {
     /// Owner.
     pub owner: Owner,

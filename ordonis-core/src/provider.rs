@@ -199,6 +199,23 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         &[]
     }
 
+    /// Checks an integration's provider options (`IntegrationConfig::options`) when the
+    /// integration is created or changed: an adapter parses them into its own typed options
+    /// and names what is wrong. Default: `null` or any JSON object.
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
+        if options.is_null() || options.is_object() {
+            Ok(())
+        } else {
+            Err("options must be an object".to_owned())
+        }
+    }
+
+    /// Whether the provider's API takes this kind of credentials. Default: any.
+    fn accepts_auth(&self, auth: &crate::secrets::ApiAuth) -> bool {
+        let _ = auth;
+        true
+    }
+
     /// Whether the integration whose provider state this is accepts a webhook handshake
     /// ([`WebhookAuth::Handshake`]) now; the engine refuses one otherwise. Default: never.
     ///

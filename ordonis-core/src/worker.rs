@@ -194,6 +194,9 @@ impl Worker {
             Error::Provider(p) if p.is_retryable() => backoff(),
             Error::Store(s) if s.is_retryable() => backoff(),
             Error::Store(StoreError::LeaseLost(_)) => Retry::Never(JobState::Dead),
+            // The store refuses this data (PostgreSQL cannot hold a NUL in JSON text, a value
+            // breaks a constraint): the same input fails the same way every time.
+            Error::Store(StoreError::Invalid(_)) => Retry::Never(JobState::Failed),
             Error::Provider(_)
             | Error::Invalid(_)
             | Error::Secrets(_)

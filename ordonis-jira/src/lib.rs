@@ -28,4 +28,4 @@ pub mod webhook;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
 pub use error::JiraError;
-pub use provider::JiraProvider;
+pub use provider::{JiraOptions, JiraProvider};

@@ -60,6 +60,25 @@ impl WriteSpacer {
     }
 }
 
+/// Non-secret Jira options (an integration's `options`); unknown keys are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraOptions {
+    /// The `iss` a JWT-signed (app) webhook must carry.
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
+}
+
+impl JiraOptions {
+    /// Reads options from an integration's JSON; `null` is the default.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        if v.is_null() {
+            return Ok(Self::default());
+        }
+        serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))
+    }
+}
+
 /// The Jira Cloud provider. One value serves every Jira integration.
 ///
 /// Non-secret options read from [`ProviderContext::options`]:
@@ -359,6 +378,10 @@ impl Provider for JiraProvider {
 
     /// The delivery id (the same across retries), the retry count, the flow (`Primary` or
     /// `Secondary`) and the admin-webhook signature.
+    fn check_options(&self, options: &Value) -> Result<(), String> {
+        JiraOptions::from_json(options).map(|_| ())
+    }
+
     fn kept_headers(&self) -> &[&str] {
         &[DELIVERY_HEADER, RETRY_HEADER, FLOW_HEADER, SIGNATURE_HEADER]
     }

@@ -182,7 +182,7 @@ async fn fixtures_through_ingest_and_status_push() {
     let tasks = store.all_tasks(&ws).await.unwrap();
     let task = tasks
         .iter()
-        .find(|t| t.external.iter().any(|e| e.external_id == "10021"))
+        .find(|t| t.external.iter().any(|e| e.key.external_id == "10021"))
         .expect("KAN-22 became a task");
     assert_eq!(task.fields.title, "Add back button to pages");
     assert!(
@@ -208,7 +208,7 @@ async fn fixtures_through_ingest_and_status_push() {
         assert!(
             tasks
                 .iter()
-                .any(|t| t.external.iter().any(|e| e.external_id == id)),
+                .any(|t| t.external.iter().any(|e| e.key.external_id == id)),
             "issue {id} has a task"
         );
     }

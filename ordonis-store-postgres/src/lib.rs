@@ -118,7 +118,7 @@ fn claim_sql(t: &QueueTable) -> String {
              WHERE ((e.state = 'pending' AND e.next_attempt_at <= {now})
                  OR (e.state = 'processing' AND e.lease_expires_at <= {now}))
                AND NOT EXISTS (SELECT 1 FROM ordonis.integrations i
-                                WHERE i.id = e.integration_id AND i.paused_until > {now})
+                                WHERE i.id = e.integration_id AND (i.paused_until > {now} OR i.state <> 'active'))
                AND {guard}
              ORDER BY e.{order}, e.id
              LIMIT $2
@@ -180,6 +180,18 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// PostgreSQL `text` cannot hold NUL, and a verified delivery must still be stored: a NUL in
+/// a key taken from a payload (an issue id, a delivery id) is kept as U+FFFD. Every read and
+/// write of a key goes through here, so look-ups stay consistent. (The exact body is kept as
+/// `bytea`; its `jsonb` copy is left NULL when it holds `\u0000`.)
+fn text_without_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
+    }
+}
+
 /// `int4` columns (attempts) widen to `i64`; everything else is read as `int8`.
 fn decode_int(row: &PgRow, col: &str) -> Result<i64, sqlx::Error> {
     let raw = row.try_get_raw(col)?;
@@ -199,6 +211,7 @@ ordonis_store_sql::sqlx_dialect_glue! {
     row: PgSqlRow,
     reader: pool,
     writer: pool,
+    encode_text: text_without_nul,
     encode_time: |t: OffsetDateTime| t,
     decode_time: decode_time,
     decode_int: decode_int,

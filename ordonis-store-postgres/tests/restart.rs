@@ -284,7 +284,7 @@ async fn workers_reconnect_after_a_server_restart_and_finish() {
         let object = t
             .external
             .first()
-            .map(|r| r.external_id.clone())
+            .map(|r| r.key.external_id.clone())
             .unwrap_or_default();
         assert_eq!(
             t.fields.title,

@@ -80,12 +80,22 @@ pub(crate) async fn commit<D: Dialect>(
         write_task(d, &mut tx, ws, tw).await?;
     }
 
+    if let Some((id, update)) = &uow.integration {
+        let found = match crate::update_integration_sql::<D>(*id, update, Some(ws))? {
+            Some((stmt, args)) => d.execute(&mut tx, stmt, args).await? == 1,
+            None => true,
+        };
+        if !found {
+            return Err(StoreError::NotFound(format!("integration {id}")));
+        }
+    }
+
     if let Some((ext, task_id)) = &uow.mapping {
         let key = vec![
             Arg::Uuid(ext.integration_id.0),
             Arg::text(ext.provider.as_str()),
-            Arg::text(&ext.external_id),
-            Arg::text(&ext.object_type),
+            Arg::text(&ext.key.external_id),
+            Arg::text(&ext.key.object_type),
         ];
         let mut args = key.clone();
         args.extend([
@@ -100,7 +110,7 @@ pub(crate) async fn commit<D: Dialect>(
         if mapped != Some(task_id.0) {
             return Err(StoreError::Conflict(format!(
                 "{} {} is mapped to another task",
-                ext.object_type, ext.external_id
+                ext.key.object_type, ext.key.external_id
             )));
         }
     }

@@ -8,8 +8,8 @@
 
 /// Generates, in a dialect crate (which must depend on `sqlx` with its driver, and on
 /// `serde_json` with `raw_value`):
-/// - `fn query(sql, args)`: a sqlx query with the arguments bound (times through
-///   `encode_time`);
+/// - `fn query(sql, args)`: a sqlx query with the arguments bound (text through
+///   `encode_text`, times through `encode_time`);
 /// - the row type `row` implementing [`SqlRow`](crate::SqlRow) (times through `decode_time`,
 ///   integers through `decode_int`);
 /// - [`Exec`](crate::Exec) for the dialect: transactions commit, statements run on the
@@ -25,6 +25,7 @@ macro_rules! sqlx_dialect_glue {
         row: $row:ident,
         reader: $reader:ident,
         writer: $writer:ident,
+        encode_text: $encode_text:expr,
         encode_time: $encode_time:expr,
         decode_time: $decode_time:expr,
         decode_int: $decode_int:expr $(,)?
@@ -37,7 +38,7 @@ macro_rules! sqlx_dialect_glue {
             for a in args {
                 q = match a {
                     $crate::Arg::Uuid(u) => q.bind(u),
-                    $crate::Arg::Text(t) => q.bind(t),
+                    $crate::Arg::Text(t) => q.bind(t.map($encode_text)),
                     $crate::Arg::Int(i) => q.bind(i),
                     $crate::Arg::Bool(b) => q.bind(b),
                     $crate::Arg::Bytes(b) => q.bind(b),

@@ -81,6 +81,46 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
+/// The statement applying an [`IntegrationUpdate`] (`None` when it changes nothing), only in
+/// workspace `ws` when given.
+pub(crate) fn update_integration_sql<D: Dialect>(
+    id: IntegrationId,
+    update: &IntegrationUpdate,
+    ws: Option<&WorkspaceId>,
+) -> Result<Option<(Sql, Vec<Arg>)>, StoreError> {
+    let mut sets = Vec::new();
+    let mut args = vec![Arg::Uuid(id.0)];
+    if let Some(c) = &update.config {
+        args.push(Arg::Json(Some(to_json(c)?)));
+        sets.push(format!("config = ${}", args.len()));
+    }
+    if let Some(s) = &update.secrets {
+        args.push(Arg::Bytes(s.0.clone()));
+        sets.push(format!("secrets = ${}", args.len()));
+    }
+    if let Some(p) = update.paused_until {
+        args.push(Arg::Time(p));
+        sets.push(format!("paused_until = ${}", args.len()));
+    }
+    if let Some(s) = update.state {
+        args.push(Arg::text(s.as_str()));
+        sets.push(format!("state = ${}", args.len()));
+    }
+    if sets.is_empty() {
+        return Ok(None);
+    }
+    let mut stmt = format!(
+        "UPDATE {}integrations SET {} WHERE id = $1",
+        D::PREFIX,
+        sets.join(", ")
+    );
+    if let Some(ws) = ws {
+        args.push(Arg::text(ws.as_str()));
+        stmt.push_str(&format!(" AND workspace_id = ${}", args.len()));
+    }
+    Ok(Some((stmt.into(), args)))
+}
+
 /// The columns the queue list and look-up queries read.
 fn queue_columns(queue: Queue) -> &'static str {
     table(queue).columns
@@ -93,13 +133,13 @@ fn jobs_of<R: SqlRow>(queue: Queue, rows: &[R]) -> Result<Vec<Job>, StoreError> 
 }
 
 const INSERT_INTEGRATION: &str = "INSERT INTO {p}integrations
-    (id, workspace_id, provider, config, secrets, paused_until, created_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    (id, workspace_id, provider, config, secrets, paused_until, created_at, state)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const INTEGRATION: &str =
-    "SELECT id, workspace_id, provider, config, secrets, paused_until, created_at
+    "SELECT id, workspace_id, provider, config, secrets, paused_until, created_at, state
        FROM {p}integrations WHERE id = $1";
 const INTEGRATIONS: &str =
-    "SELECT id, workspace_id, provider, config, secrets, paused_until, created_at
+    "SELECT id, workspace_id, provider, config, secrets, paused_until, created_at, state
        FROM {p}integrations WHERE workspace_id = $1 ORDER BY created_at, id";
 const WORKSPACES: &str = "SELECT workspace_id FROM {p}integrations
   UNION SELECT workspace_id FROM {p}tasks ORDER BY 1";
@@ -143,6 +183,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             Arg::Bytes(rec.secrets.0.clone()),
             Arg::Time(rec.paused_until),
             Arg::time(rec.created_at),
+            Arg::text(rec.state.as_str()),
         ];
         self.dialect
             .write_count(sql::<D>(INSERT_INTEGRATION), args)
@@ -174,30 +215,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         id: IntegrationId,
         update: &IntegrationUpdate,
     ) -> Result<(), StoreError> {
-        let mut sets = Vec::new();
-        let mut args = vec![Arg::Uuid(id.0)];
-        if let Some(c) = &update.config {
-            args.push(Arg::Json(Some(to_json(c)?)));
-            sets.push(format!("config = ${}", args.len()));
-        }
-        if let Some(s) = &update.secrets {
-            args.push(Arg::Bytes(s.0.clone()));
-            sets.push(format!("secrets = ${}", args.len()));
-        }
-        if let Some(p) = update.paused_until {
-            args.push(Arg::Time(p));
-            sets.push(format!("paused_until = ${}", args.len()));
-        }
-        let n = if sets.is_empty() {
+        let n = match update_integration_sql::<D>(id, update, None)? {
+            Some((stmt, args)) => self.dialect.write_count(stmt, args).await?,
             // Nothing to change: only the existence check.
-            self.read(INTEGRATION, args).await?.len() as u64
-        } else {
-            let stmt = format!(
-                "UPDATE {}integrations SET {} WHERE id = $1",
-                D::PREFIX,
-                sets.join(", ")
-            );
-            self.dialect.write_count(stmt.into(), args).await?
+            None => self.read(INTEGRATION, vec![Arg::Uuid(id.0)]).await?.len() as u64,
         };
         if n == 0 {
             return Err(StoreError::NotFound(format!("integration {id}")));

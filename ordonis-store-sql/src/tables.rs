@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 use ordonis_core::{
-    EventId, InboxEvent, IntegrationId, IntegrationRecord, JobState, Lease, LedgerDraft,
-    LedgerEntry, OutboxId, OutboxJob, ProviderKind, Queue, SealedSecrets, StoreError, Task, TaskId,
-    WorkspaceId,
+    EventId, InboxEvent, IntegrationId, IntegrationRecord, IntegrationState, JobState, Lease,
+    LedgerDraft, LedgerEntry, OutboxId, OutboxJob, ProviderKind, Queue, SealedSecrets, StoreError,
+    Task, TaskId, WorkspaceId,
 };
 use time::OffsetDateTime;
 
@@ -160,6 +160,10 @@ pub(crate) fn integration(row: &impl SqlRow) -> Result<IntegrationRecord, StoreE
         config: json(row, "config")?,
         secrets: SealedSecrets(row.bytes("secrets")?),
         paused_until: row.opt_time("paused_until")?,
+        state: {
+            let s = row.text("state")?;
+            IntegrationState::parse(&s).ok_or_else(|| backend("unknown integration state", s))?
+        },
         created_at: row.time("created_at")?,
     })
 }

@@ -120,7 +120,7 @@ fn claim_sql(t: &QueueTable) -> String {
                      AND ((e.state = 'pending' AND e.next_attempt_at <= $1)
                        OR (e.state = 'processing' AND e.lease_expires_at <= $1))
                      AND NOT EXISTS (SELECT 1 FROM ordonis_integrations i
-                                      WHERE i.id = e.integration_id AND i.paused_until > $1)
+                                      WHERE i.id = e.integration_id AND (i.paused_until > $1 OR i.state <> 'active'))
                      AND {guard}
                    ORDER BY e.{order}, e.id
                    LIMIT $5) c)
@@ -191,9 +191,43 @@ ordonis_store_sql::sqlx_dialect_glue! {
     row: SqliteSqlRow,
     reader: reader,
     writer: writer,
+    encode_text: |t: String| t,
     encode_time: ts,
     decode_time: decode_time,
     decode_int: decode_int,
+}
+
+/// Creates a missing database file empty with mode 0600 (SQLite takes an empty file for a
+/// new database), so that its secrets-adjacent contents are not readable by others whatever
+/// the umask. SQLite gives the `-wal` and `-shm` files it creates the database file's
+/// permissions (it `fchmod`s them to match), so they are 0600 too. An existing file is left
+/// as it is.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if path.as_os_str().is_empty() || path.exists() {
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(StoreError::Backend(format!(
+                "cannot create {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -224,6 +258,7 @@ impl Dialect for Sqlite {
                 .map_err(map_err)?;
             Sqlite::new(pool.clone(), pool)
         } else {
+            create_private(options.get_filename())?;
             let options = options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full);

@@ -46,8 +46,7 @@ fn unit_for(ws: &WorkspaceId, ev: &ordonis_core::InboxEvent) -> UnitOfWork {
     let ext = ExternalRef {
         integration_id: ev.integration_id,
         provider: ProviderKind::new("fake"),
-        external_id: ev.object_key.clone().unwrap_or_default(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new(ev.object_key.clone().unwrap_or_default(), "issue"),
         url: None,
     };
     let mut uow = UnitOfWork::new(ws.clone());
@@ -298,4 +297,31 @@ async fn ledger_is_append_only_and_reopen_is_idempotent() {
             .await
             .unwrap();
     assert_eq!(tables, vec!["_ordonis_migrations".to_owned()]);
+}
+
+/// A fresh database file, its WAL and its shared-memory file are 0600 whatever the umask
+/// (the test process's is the usual 022), given as a path and as a URL.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fresh_database_and_its_side_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    for url in [false, true] {
+        let path = temp_db("modes");
+        let arg = if url {
+            format!("sqlite://{}", path.display())
+        } else {
+            path.display().to_string()
+        };
+        let store = SqliteStore::connect(&arg).await.unwrap();
+        let ws = WorkspaceId::new("modes").unwrap();
+        assert!(store.all_tasks(&ws).await.unwrap().is_empty());
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let f = PathBuf::from(name);
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} (from {arg})", f.display());
+        }
+        drop(store);
+    }
 }

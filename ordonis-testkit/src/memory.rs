@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use ordonis_core::store::rules;
 use ordonis_core::{
     ClaimRequest, CommitReceipt, Completion, EventId, InboxEvent, InsertOutcome, IntegrationId,
-    IntegrationRecord, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, Ledger,
-    LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry, SealedSecrets, Store,
-    StoreError, StoredCheckpoint, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
+    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
+    Ledger, LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry,
+    SealedSecrets, Store, StoreError, StoredCheckpoint, Task, TaskId, TaskPage, UnitOfWork,
+    WorkspaceId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -268,7 +269,9 @@ impl State {
     fn paused(&self, at: OffsetDateTime) -> HashSet<IntegrationId> {
         self.integrations
             .values()
-            .filter(|i| i.paused_until.is_some_and(|p| p > at))
+            .filter(|i| {
+                i.paused_until.is_some_and(|p| p > at) || i.state != IntegrationState::Active
+            })
             .map(|i| i.id)
             .collect()
     }
@@ -336,6 +339,21 @@ impl MemoryStore {
     }
 }
 
+fn apply_update(rec: &mut IntegrationRecord, update: &IntegrationUpdate) {
+    if let Some(c) = &update.config {
+        rec.config = c.clone();
+    }
+    if let Some(s) = &update.secrets {
+        rec.secrets = s.clone();
+    }
+    if let Some(p) = update.paused_until {
+        rec.paused_until = p;
+    }
+    if let Some(s) = update.state {
+        rec.state = s;
+    }
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -383,15 +401,7 @@ impl Store for MemoryStore {
             .integrations
             .get_mut(&id)
             .ok_or_else(|| StoreError::NotFound(format!("integration {id}")))?;
-        if let Some(c) = &update.config {
-            rec.config = c.clone();
-        }
-        if let Some(s) = &update.secrets {
-            rec.secrets = s.clone();
-        }
-        if let Some(p) = update.paused_until {
-            rec.paused_until = p;
-        }
+        apply_update(rec, update);
         Ok(())
     }
 
@@ -553,12 +563,20 @@ impl Store for MemoryStore {
                 }
             }
         }
+        if let Some((id, _)) = &uow.integration
+            && st
+                .integrations
+                .get(id)
+                .is_none_or(|i| i.workspace_id != uow.workspace_id)
+        {
+            return Err(StoreError::NotFound(format!("integration {id}")));
+        }
         let mapping = uow.mapping.as_ref().map(|(r, t)| {
             (
                 (
                     r.integration_id,
-                    r.external_id.clone(),
-                    r.object_type.clone(),
+                    r.key.external_id.clone(),
+                    r.key.object_type.clone(),
                 ),
                 *t,
             )
@@ -573,6 +591,11 @@ impl Store for MemoryStore {
         }
 
         // Apply.
+        if let Some((id, update)) = &uow.integration
+            && let Some(rec) = st.integrations.get_mut(id)
+        {
+            apply_update(rec, update);
+        }
         if let Some(w) = uow.task {
             st.tasks.insert(w.task.id, w.task);
         }

@@ -215,8 +215,7 @@ pub async fn id_lookups_name_their_workspace(store: Arc<dyn Store>) {
     let ext = ordonis_core::ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: "10001".into(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new("10001", "issue"),
         url: None,
     };
     let mapped = insert_task(&*store, &a).await;
@@ -376,4 +375,123 @@ pub async fn integration_update_is_partial(store: Arc<dyn Store>) {
         )
         .await;
     assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
+}
+
+/// A verified delivery is stored on every store, NUL characters and all (PostgreSQL's `text`
+/// and `jsonb` cannot hold NUL): the exact body is kept, a repeat is a duplicate, and the
+/// event it makes is processed or failed at once: never retried, never lost.
+pub async fn deliveries_with_nul_are_stored(store: Arc<dyn Store>) {
+    let fake = Arc::new(crate::fake::FakeProvider::new(crate::harness::SECRET));
+    let (engine, integration, ws) = crate::harness::engine_with_integration(
+        store.clone(),
+        &ordonis_core::FieldPolicy::default(),
+        fake.clone(),
+    )
+    .await;
+    let title = ordonis_core::FieldPatch::new().with(ordonis_core::FieldValue::Title(
+        "nul \u{0} inside".to_owned(),
+    ));
+    fake.remote_create("OBJ\u{0}1", &title, "alice");
+    let deliveries = fake.take_deliveries();
+    assert_eq!(deliveries.len(), 1);
+    let d = &deliveries[0];
+    assert!(
+        d.body.windows(6).any(|w| w == b"\\u0000"),
+        "the body carries an escaped NUL"
+    );
+    for expected in [200, 200] {
+        let r = engine
+            .ingest(integration, &http::Method::POST, &d.headers, d.body.clone())
+            .await;
+        assert_eq!(r.status, expected, "{r:?}");
+    }
+    let events = store
+        .events(&ws, &ordonis_core::EventFilter::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.len(), 1, "stored once");
+    assert_eq!(events[0].body, d.body, "the exact bytes");
+    assert!(events[0].object_key.is_some());
+    let worker = ordonis_core::Worker::new(engine.clone(), ordonis_core::WorkerConfig::default());
+    worker.drain().await.unwrap_or_else(|e| panic!("{e}"));
+    let event = store
+        .event(&ws, events[0].id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("gone"));
+    assert!(
+        matches!(event.state, JobState::Done | JobState::Failed) && event.attempts == 1,
+        "processed or failed at once, not retried: {:?} after {} attempts ({:?})",
+        event.state,
+        event.attempts,
+        event.last_error
+    );
+}
+
+/// A paused or disabled integration's rows are not claimed; an integration change commits
+/// with its ledger entry, only in the integration's own workspace.
+pub async fn integration_state_and_change_commit(store: Arc<dyn Store>) {
+    let w = ws("state");
+    let rec = integration(&*store, &w).await;
+    store
+        .insert_events(&[event(&rec, "s1", Some("S"))])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for state in [
+        ordonis_core::IntegrationState::Paused,
+        ordonis_core::IntegrationState::Disabled,
+    ] {
+        let mut uow = UnitOfWork::new(w.clone());
+        uow.integration = Some((
+            rec.id,
+            IntegrationUpdate {
+                state: Some(state),
+                ..IntegrationUpdate::default()
+            },
+        ));
+        store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
+        let got = store.integration(rec.id).await.unwrap_or_default();
+        assert_eq!(got.map(|r| r.state), Some(state));
+        assert!(
+            store
+                .claim(Queue::Inbox, &claim("w", 10, 60_000))
+                .await
+                .unwrap_or_default()
+                .is_empty(),
+            "{state:?}: not claimed"
+        );
+    }
+    // From another workspace: refused, and its ledger entry is not written either.
+    let other = ws("state-other");
+    let task = Task::new(other.clone());
+    let mut uow = UnitOfWork::new(other.clone());
+    uow.ledger.push(draft(&task, 1));
+    uow.integration = Some((
+        rec.id,
+        IntegrationUpdate {
+            state: Some(ordonis_core::IntegrationState::Active),
+            ..IntegrationUpdate::default()
+        },
+    ));
+    let err = store.commit(uow).await;
+    assert!(matches!(err, Err(StoreError::NotFound(_))), "{err:?}");
+    assert_eq!(store.ledger_size(&other).await.unwrap_or(99), 0);
+    let mut uow = UnitOfWork::new(w.clone());
+    uow.integration = Some((
+        rec.id,
+        IntegrationUpdate {
+            state: Some(ordonis_core::IntegrationState::Active),
+            ..IntegrationUpdate::default()
+        },
+    ));
+    store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .claim(Queue::Inbox, &claim("w", 10, 60_000))
+            .await
+            .unwrap_or_default()
+            .len(),
+        1,
+        "active again: claimed"
+    );
 }

@@ -41,7 +41,8 @@ macro_rules! store_suite {
             completion_from_another_workspace_is_lease_lost, replay_and_give_up_refusals,
             outbox_coalesces_per_integration, id_lookups_name_their_workspace,
             tasks_are_paged_in_id_order, jobs_list_across_workspaces,
-            integration_update_is_partial
+            integration_update_is_partial, deliveries_with_nul_are_stored,
+            integration_state_and_change_commit
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -86,6 +87,7 @@ pub async fn integration(store: &dyn Store, workspace: &WorkspaceId) -> Integrat
             .seal(id, &secrets)
             .unwrap_or_else(|e| panic!("seal: {e}")),
         paused_until: None,
+        state: ordonis_core::IntegrationState::Active,
         created_at: OffsetDateTime::now_utc(),
     };
     store
@@ -597,8 +599,7 @@ pub async fn failed_unit_of_work_leaves_nothing(store: Arc<dyn Store>) {
     let link = ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: "A".into(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new("A", "issue"),
         url: None,
     };
     let mut uow = UnitOfWork::new(w.clone());
@@ -674,8 +675,7 @@ pub async fn mapping_points_to_one_task(store: Arc<dyn Store>) {
     let link = ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: "10001".into(),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new("10001", "issue"),
         url: None,
     };
     let t1 = Task::new(w.clone());

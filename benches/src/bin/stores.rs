@@ -232,8 +232,7 @@ fn external(rec: &IntegrationRecord, key: &str) -> ExternalRef {
     ExternalRef {
         integration_id: rec.id,
         provider: rec.provider.clone(),
-        external_id: key.to_owned(),
-        object_type: "issue".to_owned(),
+        key: ordonis_core::ObjectKey::new(key, "issue"),
         url: None,
     }
 }

@@ -2,7 +2,7 @@
 //! `POST /api/events/{id}/replay`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ordonis_core::StoreExt;
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::json;
 use crate::app::AppState;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ApiQuery};
 
 /// Filters.
 #[derive(Debug, Default, Deserialize)]
@@ -62,7 +62,7 @@ pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Vec<InboxEvent>, Api
 /// Lists inbox rows.
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let events = query(&s, &q).await?;
     Ok(Json(

@@ -1,20 +1,21 @@
-//! `POST /api/integrations` and `GET /api/integrations?workspace_id=`.
+//! `POST /api/integrations`, `GET /api/integrations?workspace_id=`, and one integration's life
+//! cycle: `GET`, `PATCH` and `DELETE /api/integrations/{id}`, `POST …/{id}/handshake`.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ordonis_core::{
-    ApiAuth, Field, FieldRule, IntegrationConfig, IntegrationSecrets, NewIntegration, ProviderKind,
-    WorkspaceId,
+    Actor, ApiAuth, Field, FieldRule, IntegrationChange, IntegrationConfig, IntegrationId,
+    IntegrationRecord, IntegrationSecrets, NewIntegration, ProviderKind, WorkspaceId,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::errors::{ApiError, ApiJson};
+use crate::errors::{ApiError, ApiJson, ApiQuery};
 use crate::providers::{PUBLIC_HOSTS, check_base_url};
 
 /// The request body.
@@ -133,27 +134,127 @@ pub struct WsQuery {
 /// Lists a workspace's integrations (no secrets).
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<WsQuery>,
+    ApiQuery(q): ApiQuery<WsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = q
         .workspace_id
         .ok_or_else(|| ApiError::bad_request("workspace_id is required"))?;
     let ws = WorkspaceId::new(ws)?;
     let list = s.store.integrations(&ws).await?;
-    let out: Vec<Value> = list
-        .iter()
-        .map(|r| {
-            let base_url = r.config.get("base_url").cloned().unwrap_or(Value::Null);
-            let id = r.id.to_string();
-            json!({
-                "integration_id": id,
-                "workspace_id": r.workspace_id.as_str(),
-                "provider": r.provider.as_str(),
-                "base_url": base_url,
-                "webhook_url": webhook_url(&s, r.provider.as_str(), &id),
-                "created_at": super::json::ts(r.created_at),
-            })
-        })
-        .collect();
+    let out: Vec<Value> = list.iter().map(|r| integration_json(&s, r)).collect();
     Ok(Json(json!({ "integrations": out })))
+}
+
+/// An integration as the API shows it: settings, never secrets.
+fn integration_json(s: &AppState, r: &IntegrationRecord) -> Value {
+    let id = r.id.to_string();
+    let config = |k: &str| r.config.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "integration_id": id,
+        "workspace_id": r.workspace_id.as_str(),
+        "provider": r.provider.as_str(),
+        "base_url": config("base_url"),
+        "field_policy": config("field_policy"),
+        "options": config("options"),
+        "state": r.state.as_str(),
+        "webhook_url": webhook_url(s, r.provider.as_str(), &id),
+        "created_at": super::json::ts(r.created_at),
+    })
+}
+
+/// Who changes integrations through the admin API (the ledger's actor).
+fn admin() -> Actor {
+    Actor::service("admin-api")
+}
+
+async fn find(s: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
+    let not_found = || ApiError::not_found(format!("integration {id}"));
+    let iid: IntegrationId = id.parse().map_err(|_| not_found())?;
+    s.store.integration(iid).await?.ok_or_else(not_found)
+}
+
+/// `GET /api/integrations/{id}`.
+pub async fn get(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(integration_json(&s, &find(&s, &id).await?)))
+}
+
+/// The `PATCH` body: any of the creation settings, and `paused`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchIntegration {
+    #[serde(default)]
+    auth: Option<ApiAuth>,
+    #[serde(default)]
+    webhook_secrets: Option<Vec<String>>,
+    #[serde(default)]
+    field_policy: Option<BTreeMap<Field, FieldRule>>,
+    #[serde(default)]
+    options: Option<Value>,
+    #[serde(default)]
+    paused: Option<bool>,
+}
+
+impl std::fmt::Debug for PatchIntegration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatchIntegration")
+            .field("paused", &self.paused)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `PATCH /api/integrations/{id}` → 200 with the integration (never its secrets). The
+/// change is recorded in the workspace's ledger.
+pub async fn patch(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchIntegration>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = find(&s, &id).await?;
+    if rec.provider.as_str() == "jira" && body.webhook_secrets.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::bad_request(
+            "webhook_secrets: Jira webhooks are verified with a secret; give at least one",
+        ));
+    }
+    let change = IntegrationChange {
+        auth: body.auth,
+        webhook_secrets: body.webhook_secrets,
+        field_policy: body.field_policy,
+        options: body.options,
+        paused: body.paused,
+    };
+    let rec = s
+        .engine
+        .change_integration(rec.id, change, &admin())
+        .await?;
+    s.wake.notify_waiters();
+    Ok(Json(integration_json(&s, &rec)))
+}
+
+/// `DELETE /api/integrations/{id}` → 200: disabled. Its webhook answers 404, its jobs stop,
+/// its tasks and ledger stay.
+pub async fn delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = find(&s, &id).await?;
+    let rec = s.engine.disable_integration(rec.id, &admin()).await?;
+    Ok(Json(integration_json(&s, &rec)))
+}
+
+/// `POST /api/integrations/{id}/handshake` → 202: the integration accepts one webhook
+/// handshake (Asana, for a new webhook); 400 for a provider without one.
+pub async fn handshake(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = find(&s, &id).await?;
+    s.engine.expect_handshake(rec.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"integration_id": rec.id.to_string(), "expecting_handshake": true})),
+    )
+        .into_response())
 }

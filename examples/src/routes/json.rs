@@ -82,7 +82,7 @@ pub fn task(t: &Task) -> Value {
         "external": t.external.iter().map(|e| json!({
             "provider": e.provider.as_str(),
             "integration_id": e.integration_id.to_string(),
-            "external_id": e.external_id,
+            "external_id": e.key.external_id,
             "url": e.url,
         })).collect::<Vec<_>>(),
         "deleted": t.deleted,

@@ -37,6 +37,16 @@ pub fn api(state: AppState) -> Router {
             "/api/integrations",
             post(integrations::create).get(integrations::list),
         )
+        .route(
+            "/api/integrations/{id}",
+            get(integrations::get)
+                .patch(integrations::patch)
+                .delete(integrations::delete),
+        )
+        .route(
+            "/api/integrations/{id}/handshake",
+            post(integrations::handshake),
+        )
         .route("/api/tasks", get(tasks::list))
         .route("/api/tasks/{id}", get(tasks::get).patch(tasks::change))
         .route("/api/tasks/{id}/ledger", get(tasks::ledger))
@@ -57,18 +67,27 @@ pub fn api(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn api_not_found() -> ApiError {
+/// The fallback of the whole router (the API's is merged into it). The token layer covers
+/// only matched routes, so an unknown `/api/...` path checks the token here: 401 before 404,
+/// so that paths cannot be probed without it.
+async fn api_not_found(State(s): State<AppState>, req: Request) -> ApiError {
+    let path = req.uri().path();
+    if (path == "/api" || path.starts_with("/api/")) && !bearer_ok(&s, req.headers()) {
+        return ApiError::unauthorized();
+    }
     ApiError::not_found("no such route")
 }
 
-async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let ok = req
-        .headers()
+fn bearer_ok(s: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| s.token_ok(t.trim()));
-    if !ok {
+        .is_some_and(|t| s.token_ok(t.trim()))
+}
+
+async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if !bearer_ok(&s, req.headers()) {
         return ApiError::unauthorized().into_response();
     }
     next.run(req).await

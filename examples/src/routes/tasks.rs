@@ -1,7 +1,7 @@
 //! `GET /api/tasks?workspace_id=`, `GET`/`PATCH /api/tasks/{id}`, `GET /api/tasks/{id}/ledger`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ordonis_core::StoreExt;
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::json;
 use crate::app::AppState;
-use crate::errors::{ApiError, ApiJson};
+use crate::errors::{ApiError, ApiJson, ApiQuery};
 
 /// `?workspace_id=`.
 #[derive(Debug, Deserialize)]
@@ -25,7 +25,7 @@ pub struct ListQuery {
 /// A workspace's tasks.
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = q
         .workspace_id
@@ -96,10 +96,28 @@ pub struct ActorIn {
     on_behalf_of: Option<Principals>,
 }
 
+/// Longest `actor.id` and `actor.display_name`, in characters.
+pub const ACTOR_FIELD_MAX: usize = 256;
+
 impl ActorIn {
-    /// The core actor (internal, validated by the engine).
-    pub fn into_actor(self) -> Actor {
-        Actor {
+    /// The core actor (internal, further validated by the engine); 400 when `id` or
+    /// `display_name` is longer than [`ACTOR_FIELD_MAX`] characters.
+    pub fn into_actor(self) -> Result<Actor, ApiError> {
+        let too_long = |what: &str, v: &str| {
+            (v.chars().count() > ACTOR_FIELD_MAX).then(|| {
+                ApiError::bad_request(format!(
+                    "{what} is longer than {ACTOR_FIELD_MAX} characters"
+                ))
+            })
+        };
+        if let Some(e) = too_long("actor.id", &self.id).or_else(|| {
+            self.display_name
+                .as_deref()
+                .and_then(|d| too_long("actor.display_name", d))
+        }) {
+            return Err(e);
+        }
+        Ok(Actor {
             kind: self.kind,
             id: self.id,
             display_name: self.display_name,
@@ -109,7 +127,7 @@ impl ActorIn {
                 Some(Principals::One(p)) => vec![p],
                 Some(Principals::Many(v)) => v,
             },
-        }
+        })
     }
 }
 
@@ -260,7 +278,12 @@ pub async fn change(
     ApiJson(body): ApiJson<PatchIn>,
 ) -> Result<Response, ApiError> {
     let task = find(&s, &id).await?;
-    let actor = body.actor.into_actor();
+    if task.deleted {
+        return Err(ApiError::conflict(format!(
+            "task {id} was deleted in the provider; it cannot be changed"
+        )));
+    }
+    let actor = body.actor.into_actor()?;
     let patch = body.fields.into_patch()?;
     let out = apply(&s, &task, &actor, &patch).await?;
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())

@@ -635,3 +635,146 @@ async fn ledger_checkpoint_export_and_proofs_verify_offline() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn query_string_errors_use_the_error_envelope() {
+    let (server, api, _jira, _id, _) = setup().await;
+    for path in [
+        "/api/events?limit=abc",
+        "/api/events?limit=-1",
+        "/api/tasks?workspace_id=acme&workspace_id=other",
+        "/api/integrations?workspace_id=acme&workspace_id=other",
+    ] {
+        let r = api
+            .http
+            .get(api.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&v), "bad_request", "{path}: {v}");
+        assert!(
+            !v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{path}: {v}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_api_paths_need_the_token_before_404() {
+    let server = start().await;
+    let api = Api::new(&server);
+    for path in ["/api", "/api/", "/api/nope", "/api/tasks/x/nope"] {
+        for auth in [None, Some("Bearer wrong-token")] {
+            let mut rb = api.http.get(api.url(path));
+            if let Some(a) = auth {
+                rb = rb.header("authorization", a);
+            }
+            let r = rb.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{path} with {auth:?}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(error_code(&v), "unauthenticated");
+        }
+        let (s, v) = api.get(path).await;
+        assert_eq!((s, error_code(&v)), (404, "not_found"), "{path}");
+    }
+    // Outside /api an unknown path is simply 404.
+    let r = api.http.get(api.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    server.shutdown().await;
+}
+
+/// A task from the fake Jira (the fixture's issue 10000), once synced.
+async fn synced_task(api: &Api, jira: &FakeJira) -> String {
+    assert_eq!(
+        jira.deliver(&fixture("cloud_issue_updated_status_zulip.json"))
+            .await
+            .unwrap(),
+        200
+    );
+    let task = eventually("the task", || async {
+        api.tasks("acme").await.into_iter().next()
+    })
+    .await;
+    task["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn actor_id_and_display_name_have_length_limits() {
+    let (server, api, jira, _id, _) = setup().await;
+    let id = synced_task(&api, &jira).await;
+    let long = "x".repeat(257);
+    for (actor, what) in [
+        (json!({"kind": "human", "id": long}), "actor.id"),
+        (
+            json!({"kind": "human", "id": "u1", "display_name": long}),
+            "actor.display_name",
+        ),
+    ] {
+        let (s, v) = api
+            .patch(
+                &format!("/api/tasks/{id}"),
+                &json!({"actor": actor, "fields": {"title": "x"}}),
+            )
+            .await;
+        assert_eq!((s, error_code(&v)), (400, "bad_request"), "{what}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(what) && msg.contains("256"), "{msg}");
+    }
+    // 256 characters (multi-byte ones too) are accepted.
+    let (s, v) = api
+        .patch(
+            &format!("/api/tasks/{id}"),
+            &json!({"actor": {"kind": "human", "id": "é".repeat(256), "display_name": "x".repeat(256)},
+                    "fields": {"title": "Within limits"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn patching_a_deleted_task_is_a_conflict() {
+    let (server, api, jira, _id, _) = setup().await;
+    let id = synced_task(&api, &jira).await;
+    let mut deleted: Value =
+        serde_json::from_slice(&fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    deleted["webhookEvent"] = json!("jira:issue_deleted");
+    deleted["timestamp"] = json!(deleted["timestamp"].as_i64().unwrap() + 60_000);
+    assert_eq!(
+        jira.deliver(&serde_json::to_vec(&deleted).unwrap())
+            .await
+            .unwrap(),
+        200
+    );
+    eventually("the tombstone", || async {
+        let (_, t) = api.get(&format!("/api/tasks/{id}")).await;
+        (t["deleted"] == json!(true)).then_some(())
+    })
+    .await;
+    let (s, v) = api
+        .patch(
+            &format!("/api/tasks/{id}"),
+            &json!({"actor": {"kind": "human", "id": "u1"}, "fields": {"title": "x"}}),
+        )
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("deleted"),
+        "{v}"
+    );
+    server.shutdown().await;
+}

@@ -207,8 +207,7 @@ impl Engine {
                                 t.external.push(ExternalRef {
                                     integration_id: integration,
                                     provider: provider_kind.clone(),
-                                    external_id: key.external_id.clone(),
-                                    object_type: key.object_type.clone(),
+                                    key: key.clone(),
                                     url: state.url.clone(),
                                 });
                                 uow.mapping = Some((t.external[0].clone(), t.id));

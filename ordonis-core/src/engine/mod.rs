@@ -2,6 +2,7 @@
 
 mod inbound;
 mod ingest;
+mod integrations;
 mod outbound;
 mod tasks;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 pub use ingest::{IngestOutcome, IngestResponse};
+pub use integrations::IntegrationChange;
 pub use tasks::ChangeReceipt;
 
 use crate::config::{EngineConfig, IntegrationConfig};
@@ -21,7 +23,7 @@ use crate::ledger::LedgerDraft;
 use crate::model::ProviderKind;
 use crate::provider::{Provider, ProviderContext};
 use crate::secrets::{IntegrationSecrets, Keyring};
-use crate::store::{IntegrationRecord, IntegrationUpdate, Store, UnitOfWork};
+use crate::store::{IntegrationRecord, IntegrationState, IntegrationUpdate, Store, UnitOfWork};
 
 /// The engine a host embeds: a store, the providers, the key that seals secrets.
 ///
@@ -148,7 +150,7 @@ impl Engine {
             .providers
             .get(&new.provider)
             .ok_or_else(|| Error::UnknownProvider(new.provider.to_string()))?;
-        new.config.policy().validate()?;
+        integrations::check_settings(&**provider, &new.config, &new.secrets)?;
         if provider.capabilities().webhook_handshake && new.secrets.webhook_secrets.is_empty() {
             provider.set_handshake_expected(&mut new.config.provider_state, true);
         }
@@ -161,6 +163,7 @@ impl Engine {
                 .map_err(|e| InvalidInput::new("config", e.to_string()))?,
             secrets: self.inner.keyring.seal(id, &new.secrets)?,
             paused_until: None,
+            state: IntegrationState::Active,
             created_at: OffsetDateTime::now_utc(),
         };
         self.inner.store.create_integration(&record).await?;
@@ -186,6 +189,13 @@ impl Engine {
     /// [`Provider::set_handshake_expected`]).
     pub async fn expect_handshake(&self, id: IntegrationId) -> Result<(), Error> {
         let loaded = self.load(id).await?;
+        if !loaded.provider.capabilities().webhook_handshake {
+            return Err(InvalidInput::new(
+                "handshake",
+                format!("{} webhooks have no handshake", loaded.record.provider),
+            )
+            .into());
+        }
         let mut config = loaded.config.clone();
         loaded
             .provider
@@ -211,6 +221,7 @@ impl Engine {
                     config: Some(config),
                     secrets: Some(sealed),
                     paused_until: None,
+                    state: None,
                 },
             )
             .await?;
@@ -257,6 +268,7 @@ impl Engine {
             .store
             .integration(id)
             .await?
+            .filter(|r| r.state != IntegrationState::Disabled)
             .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
         let config: IntegrationConfig = serde_json::from_value(record.config.clone())
             .map_err(|e| InvalidInput::new("integration config", e.to_string()))?;

@@ -59,7 +59,7 @@ impl Engine {
                 }
                 *lock(plan) = (
                     intents,
-                    link.map(|l| ObjectKey::new(l.external_id, l.object_type)),
+                    link.map(|l| ObjectKey::new(l.key.external_id, l.key.object_type)),
                 );
                 let expected = task.revision;
                 task.revision += 1;

@@ -32,17 +32,17 @@ impl fmt::Display for ProviderKind {
 /// The object kind of an external reference (Jira "issue", Asana "task").
 pub type ObjectType = String;
 
-/// Where a task lives in a provider: `(integration, provider, external_id, object_type)`.
+/// Where a task lives in a provider: the object ([`ObjectKey`]) in an integration, and a
+/// link to it. Its JSON is flat: `{integration_id, provider, external_id, object_type, url}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExternalRef {
     /// The integration the task syncs through.
     pub integration_id: IntegrationId,
     /// The provider.
     pub provider: ProviderKind,
-    /// The provider's id (Jira issue id or key, Asana gid).
-    pub external_id: String,
-    /// The provider's object type.
-    pub object_type: ObjectType,
+    /// The object: the provider's id (Jira issue id, Asana gid) and type.
+    #[serde(flatten)]
+    pub key: ObjectKey,
     /// A browser link to the object, when known.
     #[serde(default)]
     pub url: Option<String>,

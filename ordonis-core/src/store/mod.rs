@@ -36,8 +36,46 @@ pub struct IntegrationRecord {
     pub secrets: SealedSecrets,
     /// While set and in the future, workers leave this integration's rows alone (rate limit).
     pub paused_until: Option<OffsetDateTime>,
+    /// Whether it syncs: paused and disabled integrations' rows are not claimed, and a
+    /// disabled one's webhook is unknown (404).
+    pub state: IntegrationState,
     /// Creation time.
     pub created_at: OffsetDateTime,
+}
+
+/// The life-cycle state of an integration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationState {
+    /// Syncing.
+    #[default]
+    Active,
+    /// Paused by an operator: its webhooks are still stored, its jobs wait.
+    Paused,
+    /// Disabled (deleted through the API): its webhook is unknown, its jobs never run, its
+    /// tasks and ledger stay.
+    Disabled,
+}
+
+impl IntegrationState {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationState::Active => "active",
+            IntegrationState::Paused => "paused",
+            IntegrationState::Disabled => "disabled",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => IntegrationState::Active,
+            "paused" => IntegrationState::Paused,
+            "disabled" => IntegrationState::Disabled,
+            _ => return None,
+        })
+    }
 }
 
 /// Processing state of an inbox or outbox row.
@@ -466,6 +504,18 @@ pub struct IntegrationUpdate {
     /// `Some(Some(t))` pauses every worker's use of the integration until `t`,
     /// `Some(None)` resumes it.
     pub paused_until: Option<Option<OffsetDateTime>>,
+    /// A new life-cycle state.
+    pub state: Option<IntegrationState>,
+}
+
+impl IntegrationUpdate {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.config.is_none()
+            && self.secrets.is_none()
+            && self.paused_until.is_none()
+            && self.state.is_none()
+    }
 }
 
 /// Writes to the task.
@@ -506,6 +556,9 @@ pub struct UnitOfWork {
     pub ledger: Vec<LedgerDraft>,
     /// Queue (or coalesce into the pending) push for this task through this integration.
     pub enqueue_push: Option<(TaskId, IntegrationId)>,
+    /// Change an integration of the workspace (its settings, with the ledger entry that
+    /// records the change); `NotFound` when the workspace has no such integration.
+    pub integration: Option<(IntegrationId, IntegrationUpdate)>,
     /// The row to complete.
     pub completion: Completion,
 }
@@ -519,6 +572,7 @@ impl UnitOfWork {
             mapping: None,
             ledger: Vec::new(),
             enqueue_push: None,
+            integration: None,
             completion: Completion::None,
         }
     }

@@ -217,6 +217,7 @@ fn op_str(o: Op) -> &'static str {
         Op::Create => "create",
         Op::Set => "set",
         Op::Delete => "delete",
+        Op::Configure => "configure",
     }
 }
 
@@ -339,9 +340,9 @@ fn write_subject(out: &mut Vec<u8>, task: TaskId, ext: Option<&ExternalRef>) {
     let mut o = Obj::new(out);
     if let Some(x) = ext {
         let mut xo = Obj::new(o.key("external"));
-        xo.str("id", &x.external_id);
+        xo.str("id", &x.key.external_id);
         xo.str("integration", &x.integration_id.to_string());
-        xo.str("object_type", &x.object_type);
+        xo.str("object_type", &x.key.object_type);
         xo.str("provider", x.provider.as_str());
         xo.opt_str("url", x.url.as_deref());
         xo.end();
@@ -478,7 +479,7 @@ const ACTOR_KINDS: [ActorKind; 4] = [
     ActorKind::Service,
     ActorKind::System,
 ];
-const OPS: [Op; 3] = [Op::Create, Op::Set, Op::Delete];
+const OPS: [Op; 4] = [Op::Create, Op::Set, Op::Delete, Op::Configure];
 const OUTCOMES: [Outcome; 6] = [
     Outcome::Applied,
     Outcome::Requested,
@@ -689,8 +690,7 @@ fn read_subject(mut v: Value) -> Result<(TaskId, Option<ExternalRef>), VeraError
             Some(ExternalRef {
                 integration_id,
                 provider,
-                external_id,
-                object_type,
+                key: crate::model::ObjectKey::new(external_id, object_type),
                 url,
             })
         }

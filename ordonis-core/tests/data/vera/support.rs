@@ -135,8 +135,7 @@ pub fn draft(rng: &mut Rng, workspace: &WorkspaceId) -> LedgerDraft {
     let external = rng.chance(60).then(|| ExternalRef {
         integration_id: integration,
         provider: ProviderKind::new(*rng.pick(&["jira", "asana"])),
-        external_id: format!("PROJ-{}", rng.below(10_000)),
-        object_type: "issue".into(),
+        key: ordonis_core::ObjectKey::new(format!("PROJ-{}", rng.below(10_000)), "issue"),
         url: rng
             .chance(50)
             .then(|| "https://acme.atlassian.net/browse/PROJ-1".to_owned()),

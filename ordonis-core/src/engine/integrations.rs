@@ -1,0 +1,197 @@
+//! The integration life cycle: checking settings when an integration is created or changed,
+//! changing them (with a ledger entry that says who changed what, never a secret), pausing,
+//! and disabling.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Engine, Loaded};
+use crate::actor::Actor;
+use crate::config::IntegrationConfig;
+use crate::error::{Error, InvalidInput};
+use crate::ids::{ActionId, IntegrationId, TaskId};
+use crate::ledger::{Cause, CauseKind, LedgerDraft, Op, Outcome};
+use crate::model::Field;
+use crate::policy::FieldRule;
+use crate::provider::Provider;
+use crate::secrets::{ApiAuth, IntegrationSecrets};
+use crate::store::{IntegrationRecord, IntegrationState, IntegrationUpdate, UnitOfWork};
+
+/// A change to an integration's settings; `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default)]
+pub struct IntegrationChange {
+    /// New API credentials.
+    pub auth: Option<ApiAuth>,
+    /// The full list of valid webhook secrets, newest first. Rotation: send the old and the
+    /// new secret, then later the new one alone; both are valid in between.
+    pub webhook_secrets: Option<Vec<String>>,
+    /// The per-field policy overrides (replacing the current ones).
+    pub field_policy: Option<BTreeMap<Field, FieldRule>>,
+    /// The provider options (checked by the provider).
+    pub options: Option<serde_json::Value>,
+    /// Pause (`true`) or resume (`false`) syncing.
+    pub paused: Option<bool>,
+}
+
+fn no_control_chars(what: &str, value: &str) -> Result<(), InvalidInput> {
+    if value.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            what,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks credentials and options against the provider, and the field policy.
+pub(crate) fn check_settings(
+    provider: &dyn Provider,
+    config: &IntegrationConfig,
+    secrets: &IntegrationSecrets,
+) -> Result<(), InvalidInput> {
+    if let Some(auth) = &secrets.api_auth {
+        if !provider.accepts_auth(auth) {
+            return Err(InvalidInput::new(
+                "auth",
+                format!("{} does not take this kind of credentials", provider.kind()),
+            ));
+        }
+        match auth {
+            ApiAuth::Basic { email, api_token } => {
+                no_control_chars("auth.email", email)?;
+                no_control_chars("auth.api_token", api_token)?;
+            }
+            ApiAuth::Bearer { token } => no_control_chars("auth.token", token)?,
+        }
+    }
+    for s in &secrets.webhook_secrets {
+        no_control_chars("webhook_secrets", s)?;
+        if s.trim().is_empty() {
+            return Err(InvalidInput::new(
+                "webhook_secrets",
+                "must not hold empty strings",
+            ));
+        }
+    }
+    provider
+        .check_options(&config.options)
+        .map_err(|e| InvalidInput::new("options", e))?;
+    config.policy().validate()?;
+    Ok(())
+}
+
+impl Engine {
+    /// Changes an integration's settings, checked as at creation, and records the change in
+    /// the workspace's ledger in the same commit: who, and which settings (never a secret).
+    /// A disabled integration is `NotFound`.
+    pub async fn change_integration(
+        &self,
+        id: IntegrationId,
+        change: IntegrationChange,
+        actor: &Actor,
+    ) -> Result<IntegrationRecord, Error> {
+        actor.validate()?;
+        let loaded = self.load(id).await?;
+        let mut config = loaded.config.clone();
+        let mut secrets = loaded.ctx.secrets.clone();
+        let mut what = Vec::new();
+        if let Some(auth) = change.auth {
+            secrets.api_auth = Some(auth);
+            what.push("auth".to_owned());
+        }
+        if let Some(list) = change.webhook_secrets {
+            what.push(format!("webhook_secrets ({} valid)", list.len()));
+            secrets.webhook_secrets = list.into_iter().map(|s| s.trim().to_owned()).collect();
+        }
+        if let Some(policy) = change.field_policy {
+            config.field_policy = policy;
+            what.push("field_policy".to_owned());
+        }
+        if let Some(options) = change.options {
+            config.options = options;
+            what.push("options".to_owned());
+        }
+        check_settings(&*loaded.provider, &config, &secrets)?;
+        let state = change.paused.map(|p| {
+            what.push(format!("paused={p}"));
+            if p {
+                IntegrationState::Paused
+            } else {
+                IntegrationState::Active
+            }
+        });
+        let update = IntegrationUpdate {
+            config: Some(
+                serde_json::to_value(&config)
+                    .map_err(|e| InvalidInput::new("config", e.to_string()))?,
+            ),
+            secrets: Some(self.inner.keyring.seal(id, &secrets)?),
+            paused_until: None,
+            state,
+        };
+        self.commit_integration_change(&loaded, update, actor, &what.join(", "))
+            .await
+    }
+
+    /// Disables an integration: its webhook answers as unknown, its jobs stop, its tasks and
+    /// its ledger stay. Recorded in the workspace's ledger.
+    pub async fn disable_integration(
+        &self,
+        id: IntegrationId,
+        actor: &Actor,
+    ) -> Result<IntegrationRecord, Error> {
+        actor.validate()?;
+        let loaded = self.load(id).await?;
+        let update = IntegrationUpdate {
+            state: Some(IntegrationState::Disabled),
+            ..IntegrationUpdate::default()
+        };
+        self.commit_integration_change(&loaded, update, actor, "disabled")
+            .await
+    }
+
+    async fn commit_integration_change(
+        &self,
+        loaded: &Loaded,
+        update: IntegrationUpdate,
+        actor: &Actor,
+        what: &str,
+    ) -> Result<IntegrationRecord, Error> {
+        let rec = &loaded.record;
+        let action = ActionId::new();
+        let mut uow = UnitOfWork::new(rec.workspace_id.clone());
+        uow.integration = Some((rec.id, update));
+        uow.ledger.push(LedgerDraft {
+            workspace_id: rec.workspace_id.clone(),
+            integration_id: Some(rec.id),
+            // An integration entry is about no task.
+            task_id: TaskId(Uuid::nil()),
+            external: None,
+            op: Op::Configure,
+            field: None,
+            before: None,
+            after: None,
+            outcome: Outcome::Applied,
+            rule: format!("integration {}: {what}", rec.id),
+            actor: actor.clone(),
+            cause: Cause {
+                kind: CauseKind::InternalAction,
+                id: action.to_string(),
+                delivery_id: None,
+                parent_action: None,
+                evidence: None,
+            },
+            occurred_at: None,
+            observed_at: OffsetDateTime::now_utc(),
+        });
+        self.inner.store.commit(uow).await?;
+        self.forget_loaded(rec.id);
+        self.inner
+            .store
+            .integration(rec.id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("integration {}", rec.id)))
+    }
+}
