@@ -27,9 +27,10 @@ pub const FAILURE_PERIOD: Duration = Duration::from_secs(10);
 /// Prune forgotten clients after this many failures (anyone's).
 const PRUNE_EVERY: u64 = 1024;
 
-/// The client a request came from, as the limiter keys it. Never fails: without connection
-/// info (a router served without `into_make_service_with_connect_info`) every request is the
-/// same client.
+/// The client a request came from, as the limiter keys it: the `ConnectInfo<SocketAddr>`
+/// extension, which [`crate::http::serve`] adds to each request (as does axum's
+/// `into_make_service_with_connect_info`). Never fails: without it (a host serving the
+/// router some other way) every request is the same client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientKey(pub IpAddr);
 
