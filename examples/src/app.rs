@@ -19,9 +19,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
 use crate::metrics::Metrics;
+use crate::session::Sessions;
+use crate::throttle::SignInThrottle;
 
 /// Largest JSON body the admin API and the UI accept.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
+
+/// The shortest admin token accepted (generated ones are 64 hex characters).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// How long shutdown may take before in-flight work is abandoned (its lease expires and
 /// another worker takes it).
@@ -50,7 +55,8 @@ pub struct Shared {
     /// Whether any provider `base_url` is accepted.
     pub allow_any_provider_url: bool,
     token_digest: [u8; 32],
-    session: String,
+    sessions: Sessions,
+    sign_ins: SignInThrottle,
 }
 
 impl std::fmt::Debug for Shared {
@@ -75,16 +81,43 @@ impl Shared {
         bool::from(d.ct_eq(&self.token_digest))
     }
 
-    /// The UI session cookie value (derived from the token, so the cookie never holds it).
-    pub fn session_value(&self) -> &str {
-        &self.session
+    /// Starts a UI session (after a right token); returns the cookie value: a fresh random
+    /// id, never derived from the token.
+    pub fn new_session(&self) -> String {
+        self.sessions.create(self.token_digest)
     }
 
-    /// Whether a presented session cookie is valid (constant time).
+    /// Whether a presented session cookie is a live session created under the current
+    /// admin token.
     pub fn session_ok(&self, presented: &str) -> bool {
-        presented.len() == self.session.len()
-            && bool::from(presented.as_bytes().ct_eq(self.session.as_bytes()))
+        self.sessions.check(presented, &self.token_digest)
     }
+
+    /// Ends a UI session (sign-out): the cookie is refused from then on.
+    pub fn end_session(&self, presented: &str) {
+        self.sessions.revoke(presented);
+    }
+
+    /// The UI sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Failed UI sign-ins per client.
+    pub fn sign_ins(&self) -> &SignInThrottle {
+        &self.sign_ins
+    }
+}
+
+/// Refuses an admin token shorter than [`MIN_ADMIN_TOKEN_LEN`] (before anything is opened).
+fn check_admin_token(token: &Resolved) -> Result<(), String> {
+    if token.value.chars().count() < MIN_ADMIN_TOKEN_LEN {
+        return Err(format!(
+            "the admin token (ORDONIS_ADMIN_TOKEN / --admin-token) must be at least \
+             {MIN_ADMIN_TOKEN_LEN} characters; unset it on SQLite to have a long one generated"
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the store a database URL names (migrating it). From here on the server speaks only
@@ -152,6 +185,7 @@ impl Server {
             "admin-token",
             "ORDONIS_ADMIN_TOKEN",
         )?;
+        check_admin_token(&admin_token)?;
         let secret_key = resolve_secret(
             config.secret_key.as_deref(),
             &backend,
@@ -176,6 +210,7 @@ impl Server {
                 .ok_or_else(|| format!("{what} must be given to start on a caller's store"))
         };
         let admin_token = given(config.admin_token.as_deref(), "the admin token")?;
+        check_admin_token(&admin_token)?;
         let secret_key = given(config.secret_key.as_deref(), "the secret key")?;
         Self::serve(config, store, admin_token, secret_key).await
     }
@@ -192,7 +227,6 @@ impl Server {
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",
         )?);
-        let session = hex::encode(derive(&admin_token.value, b"ordonis/ui-session/v1")?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -213,7 +247,8 @@ impl Server {
                 public_url,
                 allow_any_provider_url: config.allow_any_provider_url,
                 token_digest: Sha256::digest(admin_token.value.as_bytes()).into(),
-                session,
+                sessions: Sessions::new(Duration::from_secs(config.session_ttl_secs)),
+                sign_ins: SignInThrottle::default(),
             }),
         };
         let shutdown = CancellationToken::new();

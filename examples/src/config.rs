@@ -42,6 +42,10 @@ pub struct Config {
     /// `https://*.atlassian.net` and `https://app.asana.com`.
     #[arg(long, env = "ORDONIS_ALLOW_ANY_PROVIDER_URL")]
     pub allow_any_provider_url: bool,
+    /// How long a UI session lasts, in seconds (default 12 h). Sessions are kept in the
+    /// server process: several servers need sticky sessions for the UI.
+    #[arg(long, env = "ORDONIS_SESSION_TTL_SECS", default_value_t = 43_200)]
+    pub session_ttl_secs: u64,
     /// Seconds a client has to send a request's headers, counted from connecting or from
     /// the previous response (so also the keep-alive idle timeout).
     #[arg(long, env = "ORDONIS_HEADER_READ_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
@@ -76,6 +80,7 @@ impl fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("public_url", &self.public_url)
             .field("allow_any_provider_url", &self.allow_any_provider_url)
+            .field("session_ttl_secs", &self.session_ttl_secs)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
@@ -96,6 +101,7 @@ impl Config {
             workers: 1,
             public_url: None,
             allow_any_provider_url: true,
+            session_ttl_secs: 43_200,
             header_read_timeout: Limits::default().header_read_timeout,
             request_timeout: Limits::default().request_timeout,
             max_connections: 1024,

@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod providers;
 pub mod routes;
 pub mod security;
+pub mod session;
+pub mod throttle;
 pub mod ui;
 mod ui_integrations;
 

@@ -26,8 +26,16 @@ pub fn registry(metrics: &Arc<Metrics>) -> Result<Vec<Arc<dyn Provider>>, String
         .collect())
 }
 
-/// Checks a `base_url` for a provider: `https`, no credentials or port, on the provider's
-/// public hosts, unless `allow_any` (then any `http(s)` URL).
+/// The one path a `base_url` may carry: Asana's API root (kept; the server adds it to
+/// `https://app.asana.com` when it is left out).
+const ASANA_API_ROOT: &str = "/api/1.0";
+
+/// Checks a `base_url` for a provider and normalizes it to `scheme://host[:port]` (plus
+/// Asana's `/api/1.0` when given): `https`, no credentials or port, on the provider's public
+/// hosts, unless `allow_any` (then any `http(s)` URL). A URL with credentials, a path (other
+/// than `/`, or `/api/1.0` for Asana), a query or a fragment is refused rather than stripped:
+/// the adapters append their API paths to it, so anything extra would silently change where
+/// requests (and credentials) go.
 pub fn check_base_url(provider: &str, base_url: &str, allow_any: bool) -> Result<String, String> {
     let url =
         reqwest::Url::parse(base_url.trim()).map_err(|e| format!("base_url is not a URL: {e}"))?;
@@ -37,7 +45,23 @@ pub fn check_base_url(provider: &str, base_url: &str, allow_any: bool) -> Result
     if !url.username().is_empty() || url.password().is_some() {
         return Err("base_url must not carry credentials".to_owned());
     }
-    let normalized = base_url.trim().trim_end_matches('/').to_owned();
+    let path = url.path().trim_end_matches('/');
+    let api_root = provider == "asana" && path == ASANA_API_ROOT;
+    if !(path.is_empty() || api_root) || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "base_url must be only scheme://host[:port] (no path, query or fragment{}); got {:?}",
+            if provider == "asana" {
+                ", other than /api/1.0"
+            } else {
+                ""
+            },
+            base_url.trim()
+        ));
+    }
+    let mut normalized = url.origin().ascii_serialization();
+    if api_root {
+        normalized.push_str(ASANA_API_ROOT);
+    }
     if allow_any {
         return Ok(normalized);
     }
@@ -89,5 +113,36 @@ mod tests {
         assert!(check_base_url("asana", "https://evil.asana.com", false).is_err());
         assert!(check_base_url("jira", "http://127.0.0.1:9", true).is_ok());
         assert!(check_base_url("jira", "file:///etc/passwd", true).is_err());
+    }
+
+    #[test]
+    fn normalized_to_scheme_host_and_port() {
+        let ok = |p, u, any| check_base_url(p, u, any);
+        assert_eq!(
+            ok("jira", " HTTPS://Acme.Atlassian.NET/ ", false).as_deref(),
+            Ok("https://acme.atlassian.net")
+        );
+        assert_eq!(
+            ok("jira", "http://127.0.0.1:9/", true).as_deref(),
+            Ok("http://127.0.0.1:9")
+        );
+        assert_eq!(
+            ok("asana", "https://app.asana.com/api/1.0/", false).as_deref(),
+            Ok("https://app.asana.com/api/1.0")
+        );
+        for bad in [
+            "https://acme.atlassian.net/wiki",
+            "https://acme.atlassian.net/rest/api/3",
+            "https://acme.atlassian.net/?x=1",
+            "https://acme.atlassian.net/?",
+            "https://acme.atlassian.net/#frag",
+            "https://acme.atlassian.net/api/1.0",
+        ] {
+            let e = ok("jira", bad, false).unwrap_err();
+            assert!(e.contains("scheme://host"), "{bad}: {e}");
+            assert!(ok("jira", bad, true).is_err(), "{bad} with allow_any");
+        }
+        assert!(ok("jira", "http://user@127.0.0.1:9", true).is_err());
+        assert!(ok("asana", "https://app.asana.com/api/2.0", false).is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -23,6 +23,7 @@ use crate::errors::ApiError;
 use crate::routes::events::{EventsQuery, query, replay_event};
 use crate::routes::json::{date, ts, value_text};
 use crate::routes::tasks::{apply, find, parse_date};
+use crate::throttle::{ClientKey, retry_after_secs};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "ordonis_session";
@@ -132,8 +133,27 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, secs.to_string())],
+        Html(login_html(Some(&format!(
+            "Too many failed sign-ins from your address: try again in {secs} s."
+        )))),
+    )
+        .into_response()
+}
+
+async fn login(State(s): State<AppState>, client: ClientKey, Form(f): Form<LoginForm>) -> Response {
+    // Over the limit: refused before the token is even checked.
+    if let Some(wait) = s.sign_ins().blocked(client) {
+        return too_many(wait);
+    }
     if !s.token_ok(f.token.trim()) {
+        if let Some(wait) = s.sign_ins().failed(client) {
+            return too_many(wait);
+        }
         return (
             StatusCode::UNAUTHORIZED,
             Html(login_html(Some("That token is not right."))),
@@ -148,8 +168,9 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
         ""
     };
     let cookie = format!(
-        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{secure}",
-        s.session_value()
+        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        s.new_session(),
+        s.sessions().ttl().as_secs()
     );
     (
         StatusCode::SEE_OTHER,
@@ -158,7 +179,11 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
         .into_response()
 }
 
-async fn logout() -> Response {
+async fn logout(State(s): State<AppState>, req: Request) -> Response {
+    // Revoked on the server too: a copied cookie stops working now, not at its expiry.
+    if let Some(v) = cookie_value(&req) {
+        s.end_session(&v);
+    }
     (
         StatusCode::SEE_OTHER,
         [
@@ -209,6 +234,21 @@ async fn home(State(s): State<AppState>) -> Response {
     page("Workspaces", &b).into_response()
 }
 
+/// A provider-supplied link, if the UI may render it as one: an absolute `https:` URL, or
+/// `http:` when the server accepts any provider URL (`--allow-any-provider-url`, where the
+/// providers themselves may be on plain HTTP). Anything else (`javascript:`, `data:`, a
+/// relative or unparsable URL) is `None`, to be shown as text. Returns the parsed URL's
+/// serialization, so what is rendered is what was checked.
+pub fn safe_href(url: &str, allow_http: bool) -> Option<String> {
+    let u = reqwest::Url::parse(url.trim()).ok()?;
+    let ok = match u.scheme() {
+        "https" => true,
+        "http" => allow_http,
+        _ => false,
+    };
+    (ok && u.host_str().is_some_and(|h| !h.is_empty())).then(|| u.to_string())
+}
+
 /// Percent-encodes a path segment.
 pub fn url_seg(s: &str) -> String {
     let mut o = String::new();
@@ -245,14 +285,16 @@ async fn workspace(State(s): State<AppState>, Path(ws): Path<String>) -> Respons
         let link = t
             .external
             .iter()
-            .map(|e| match &e.url {
-                Some(u) => format!(
-                    "<a href=\"{}\">{} {}</a>",
-                    esc(u),
-                    esc(e.provider.as_str()),
-                    esc(&e.key.external_id)
-                ),
-                None => format!("{} {}", esc(e.provider.as_str()), esc(&e.key.external_id)),
+            .map(|e| {
+                let text = format!("{} {}", e.provider.as_str(), e.key.external_id);
+                match e
+                    .url
+                    .as_deref()
+                    .and_then(|u| safe_href(u, s.allow_any_provider_url))
+                {
+                    Some(u) => format!("<a href=\"{}\">{}</a>", esc(&u), esc(&text)),
+                    None => esc(&text),
+                }
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -381,8 +423,12 @@ async fn task_page(State(s): State<AppState>, Path(id): Path<String>) -> Respons
             b,
             "<dt>In {}</dt><dd>{}</dd>",
             esc(e.provider.as_str()),
-            match &e.url {
-                Some(u) => format!("<a href=\"{0}\">{0}</a>", esc(u)),
+            match e.url.as_deref() {
+                Some(u) => match safe_href(u, s.allow_any_provider_url) {
+                    Some(href) => format!("<a href=\"{}\">{}</a>", esc(&href), esc(u)),
+                    // Not a link the UI may render (`javascript:`, `data:`…): shown as text.
+                    None => format!("<span class=\"muted\">{}</span>", esc(u)),
+                },
                 None => esc(&e.key.external_id),
             }
         );
@@ -580,5 +626,33 @@ async fn events_replay(State(s): State<AppState>, Path(id): Path<String>) -> Res
     match replay_event(&s, &id).await {
         Ok(_) => Redirect::to("/ui/events").into_response(),
         Err(e) => ui_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_href;
+
+    #[test]
+    fn only_http_s_links_are_rendered() {
+        assert_eq!(
+            safe_href("https://app.asana.com/0/0/1", false).as_deref(),
+            Some("https://app.asana.com/0/0/1")
+        );
+        assert!(safe_href("http://127.0.0.1:9/browse/K-1", true).is_some());
+        assert!(safe_href("http://127.0.0.1:9/browse/K-1", false).is_none());
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:x",
+            "//evil.example/x",
+            "/ui/logout",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(safe_href(bad, true).is_none(), "{bad:?}");
+        }
     }
 }

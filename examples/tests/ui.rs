@@ -189,6 +189,228 @@ async fn sign_in_pages_escaping_edit_and_replay() {
     server.shutdown().await;
 }
 
+/// Signs in through the form; returns the `name=value` cookie.
+async fn sign_in(api: &Api) -> String {
+    let r = api
+        .http
+        .post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// A provider-supplied permalink is rendered as a link only when it is http(s): a
+/// `javascript:` one from the provider's API is shown as text.
+#[tokio::test]
+async fn provider_links_are_rendered_only_when_http_s() {
+    use ordonis_testkit::fake_asana::FakeAsana;
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let asana = FakeAsana::start("asana-pat").await.unwrap();
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &json!({"workspace_id": "links", "provider": "asana", "base_url": asana.base_url(),
+                    "auth": {"type": "bearer", "token": "asana-pat"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let hook = v["webhook_url"].as_str().unwrap().to_owned();
+    asana.register_webhook("project-1", &hook).await.unwrap();
+    let evil = asana.create_task("Evil link");
+    assert!(asana.set_permalink(&evil, "javascript:alert(1)"));
+    let good = asana.create_task("Good link");
+    for gid in [&evil, &good] {
+        assert_eq!(
+            asana
+                .change_task(gid, json!({"notes": "changed"}))
+                .await
+                .unwrap(),
+            1
+        );
+    }
+    let tasks = eventually("both tasks", || async {
+        let t = api.tasks("links").await;
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    let cookie = sign_in(&api).await;
+    let get = |path: String| {
+        let api = api.clone();
+        let cookie = cookie.clone();
+        async move {
+            let r = api
+                .http
+                .get(api.url(&path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let mut pages = vec![get("/ui/workspaces/links".to_owned()).await];
+    for t in &tasks {
+        pages.push(get(format!("/ui/tasks/{}", t["id"].as_str().unwrap())).await);
+    }
+    let good_href = format!("href=\"https://app.asana.com/0/0/{good}\"");
+    assert!(pages[0].contains(&good_href), "{}", pages[0]);
+    assert!(pages[1..].iter().any(|p| p.contains(&good_href)));
+    assert!(
+        pages[1..].iter().any(|p| p.contains("javascript:alert(1)")),
+        "the link is still shown as text"
+    );
+    for p in &pages {
+        assert!(!p.to_lowercase().contains("href=\"javascript:"), "{p}");
+    }
+    server.shutdown().await;
+}
+
+/// Whether a cookie opens `/ui` (200 or a redirect into the UI, not to the sign-in page).
+async fn cookie_works(api: &Api, cookie: &str) -> bool {
+    let r = api
+        .http
+        .get(api.url("/ui"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        200 => true,
+        303 => r.headers()["location"] != "/ui/login",
+        s => panic!("unexpected {s}"),
+    }
+}
+
+/// Each sign-in gets its own random session; sign-out revokes it on the server; sessions
+/// expire; and a session is only good on the server (and token) that created it.
+#[tokio::test]
+async fn sessions_are_random_revocable_expiring_and_per_token() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let a = sign_in(&api).await;
+    let b = sign_in(&api).await;
+    assert_ne!(a, b, "two sign-ins, one cookie");
+    assert!(cookie_works(&api, &a).await && cookie_works(&api, &b).await);
+    // Sign-out with `a`: `a` is refused from now on (even replayed), `b` still works.
+    let r = api
+        .http
+        .post(api.url("/ui/logout"))
+        .header("cookie", a.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        !cookie_works(&api, &a).await,
+        "a signed-out cookie still works"
+    );
+    assert!(cookie_works(&api, &b).await);
+    let r = api
+        .http
+        .post(api.url("/ui/logout"))
+        .header("cookie", a.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Another server with another token refuses this server's session.
+    let mut other =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    other.admin_token = Some("another-admin-token-0123".to_owned());
+    let other = common::start_with(other).await;
+    let other_api = Api::new(&other);
+    assert!(!cookie_works(&other_api, &b).await);
+    other.shutdown().await;
+    server.shutdown().await;
+
+    // An expired session is refused.
+    let mut short =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    short.session_ttl_secs = 1;
+    let short = common::start_with(short).await;
+    let api = Api::new(&short);
+    let c = sign_in(&api).await;
+    assert!(cookie_works(&api, &c).await);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        !cookie_works(&api, &c).await,
+        "an expired session still works"
+    );
+    short.shutdown().await;
+}
+
+async fn try_sign_in(http: &reqwest::Client, api: &Api, token: &str) -> reqwest::Response {
+    http.post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", token)]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Failed sign-ins are throttled per client: past the burst, 429 with `Retry-After`, even
+/// for the right token (it is not checked); another client still signs in.
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_client() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let http = &api.http;
+    for i in 0..ordonis_server::throttle::FAILURE_BURST {
+        let r = try_sign_in(http, &api, "wrong-token").await;
+        assert_eq!(r.status(), 401, "failure {i}");
+    }
+    let r = try_sign_in(http, &api, "wrong-token").await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    // Over the limit, the right token is not even looked at.
+    let r = try_sign_in(http, &api, TOKEN).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("set-cookie").is_none());
+    // Another client (another loopback address) is not affected.
+    let other = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = try_sign_in(&other, &api, TOKEN).await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers().get("set-cookie").is_some());
+    server.shutdown().await;
+}
+
+/// An admin token shorter than 16 characters is refused at start, naming its settings.
+#[tokio::test]
+async fn short_admin_tokens_are_refused_at_start() {
+    assert_eq!(TOKEN.len(), ordonis_server::app::MIN_ADMIN_TOKEN_LEN);
+    let mut config =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    config.admin_token = Some("fifteen-chars-x".to_owned());
+    let err = ordonis_server::Server::start(&config).await.unwrap_err();
+    assert!(
+        err.contains("ORDONIS_ADMIN_TOKEN") && err.contains("--admin-token") && err.contains("16"),
+        "{err}"
+    );
+    let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+    let err = ordonis_server::Server::start_on(&config, store)
+        .await
+        .unwrap_err();
+    assert!(err.contains("ORDONIS_ADMIN_TOKEN"), "{err}");
+}
 #[tokio::test]
 async fn security_headers_on_api_and_ui_responses() {
     let server = start_sqlite().await;

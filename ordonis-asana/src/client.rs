@@ -45,9 +45,12 @@ permalink_url,parent";
 pub const CUSTOM_FIELD_OPT_FIELDS: &str =
     "name,resource_subtype,enum_options,enum_options.name,enum_options.enabled";
 
-/// Builds the shared HTTP client (rustls, 30 s request timeout, 10 s connect timeout).
+/// Builds the shared HTTP client (rustls, 30 s request timeout, 10 s connect timeout, no
+/// redirects: a 3xx answer is [`AsanaError::Redirected`], never re-sent elsewhere with the
+/// token and body).
 pub fn http_client() -> Result<reqwest::Client, AsanaError> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("ordonis-asana/", env!("CARGO_PKG_VERSION")))
@@ -567,12 +570,29 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// Where a 3xx pointed (`Location`, capped), for the error message.
+fn redirect_target(h: &HeaderMap) -> String {
+    match h.get(reqwest::header::LOCATION) {
+        Some(v) => String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(300)
+            .collect(),
+        None => "no Location header".to_owned(),
+    }
+}
+
 async fn check(resp: Response, what: &str) -> Result<Response, AsanaError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
     let headers = resp.headers().clone();
+    if status.is_redirection() {
+        return Err(AsanaError::Redirected {
+            status: status.as_u16(),
+            location: redirect_target(&headers),
+        });
+    }
     let body = resp.bytes().await.unwrap_or_default();
     let message = error_message(&body);
     let code = status.as_u16();

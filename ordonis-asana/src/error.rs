@@ -58,6 +58,17 @@ pub enum AsanaError {
         /// Asana's `errors[].message`, joined.
         message: String,
     },
+    /// 3xx: the API answered with a redirect. Redirects are not followed (the request, its
+    /// token and body would go elsewhere); check the integration's `base_url`.
+    #[error(
+        "Asana answered {status} redirecting to {location}; redirects are not followed (check the base URL)"
+    )]
+    Redirected {
+        /// HTTP status.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
     /// Connection refused, DNS failure, timeout.
     #[error("cannot reach Asana: {0}")]
     Transport(String),
@@ -89,6 +100,7 @@ impl From<AsanaError> for ProviderError {
             AsanaError::Unauthorized { .. }
             | AsanaError::Forbidden { .. }
             | AsanaError::Rejected { .. }
+            | AsanaError::Redirected { .. }
             | AsanaError::SyncTokenExpired { .. }
             | AsanaError::Config(_) => ProviderError::Terminal(msg),
             AsanaError::NotFound { .. } => ProviderError::NotFound(msg),

@@ -418,3 +418,40 @@ async fn concurrency_caps_bound_writes_not_reads() {
     );
     assert_eq!(limits.available_writes(), 2);
 }
+
+/// A 307 is neither followed (the token and the body would go elsewhere) nor taken for a
+/// refused field: the push and the fetch fail, terminally, naming where it pointed.
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let target = format!("{}/stolen", elsewhere.uri());
+    for m in ["PUT", "GET"] {
+        Mock::given(method(m))
+            .and(path("/tasks/42"))
+            .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ok(task_json("42", "x")))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let provider = AsanaProvider::new().unwrap();
+    let ctx = common::ctx(&server.uri(), json!({}));
+    let key = ObjectKey::new("42", "task");
+    let patch = FieldPatch::new().with(FieldValue::Title("New title".into()));
+    let err = provider.push(&ctx, &key, &patch).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Terminal(m) if m.contains(&target) && m.contains("307")),
+        "{err:?}"
+    );
+    let err = provider.fetch_task(&ctx, &key).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Terminal(m) if m.contains(&target)),
+        "{err:?}"
+    );
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}

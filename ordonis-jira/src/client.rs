@@ -17,9 +17,12 @@ use crate::normalize::MAPPED_FIELDS;
 /// Default wait when a 429 carries no `Retry-After`.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Builds the shared HTTP client (rustls, 30 s request timeout, 10 s connect timeout).
+/// Builds the shared HTTP client (rustls, 30 s request timeout, 10 s connect timeout, no
+/// redirects: a 3xx answer is [`JiraError::Redirected`], never re-sent elsewhere with the
+/// credentials and body).
 pub fn http_client() -> Result<reqwest::Client, JiraError> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("ordonis-jira/", env!("CARGO_PKG_VERSION")))
@@ -317,6 +320,17 @@ pub fn retry_after(h: &HeaderMap) -> Duration {
     ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
 }
 
+/// Where a 3xx pointed (`Location`, capped), for the error message.
+fn redirect_target(h: &HeaderMap) -> String {
+    match h.get(reqwest::header::LOCATION) {
+        Some(v) => String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(300)
+            .collect(),
+        None => "no Location header".to_owned(),
+    }
+}
+
 /// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.
 fn error_message(body: &[u8]) -> String {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
@@ -354,6 +368,12 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
         return Ok(resp);
     }
     let headers = resp.headers().clone();
+    if status.is_redirection() {
+        return Err(JiraError::Redirected {
+            status: status.as_u16(),
+            location: redirect_target(&headers),
+        });
+    }
     let body = resp.bytes().await.unwrap_or_default();
     let message = error_message(&body);
     let code = status.as_u16();

@@ -47,6 +47,17 @@ pub enum JiraError {
         /// Jira's `errorMessages` and `errors`, joined.
         message: String,
     },
+    /// 3xx: the site answered with a redirect. Redirects are not followed (the request, its
+    /// credentials and body would go elsewhere); check the integration's `base_url`.
+    #[error(
+        "Jira answered {status} redirecting to {location}; redirects are not followed (check the base URL)"
+    )]
+    Redirected {
+        /// HTTP status.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
     /// Connection refused, DNS failure, timeout.
     #[error("cannot reach Jira: {0}")]
     Transport(String),
@@ -66,9 +77,10 @@ impl From<JiraError> for ProviderError {
                 retry_after,
                 reason,
             } => ProviderError::rate_limited_for(retry_after, reason),
-            JiraError::Unauthorized { .. } | JiraError::Rejected { .. } | JiraError::Config(_) => {
-                ProviderError::Terminal(msg)
-            }
+            JiraError::Unauthorized { .. }
+            | JiraError::Rejected { .. }
+            | JiraError::Redirected { .. }
+            | JiraError::Config(_) => ProviderError::Terminal(msg),
             JiraError::NotFound { .. } => ProviderError::NotFound(msg),
             JiraError::Server { .. } | JiraError::Transport(_) => ProviderError::Retryable(msg),
             JiraError::Decode(_) => ProviderError::BadInput(msg),

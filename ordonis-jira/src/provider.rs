@@ -105,7 +105,10 @@ impl JiraProvider {
         Ok(Self::with_http(http_client()?))
     }
 
-    /// A provider over a caller-supplied `reqwest` client.
+    /// A provider over a caller-supplied `reqwest` client. Build it with
+    /// `redirect(reqwest::redirect::Policy::none())`, as [`crate::client::http_client`] does:
+    /// a client that follows redirects re-sends requests, credentials and bodies wherever a
+    /// `Location` points; with redirects off a 3xx is [`JiraError::Redirected`] (terminal).
     pub fn with_http(http: reqwest::Client) -> Self {
         Self {
             http,

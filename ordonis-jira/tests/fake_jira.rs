@@ -577,3 +577,47 @@ async fn jql_search_follows_next_page_token() {
     assert_eq!(ids, ["1", "2"]);
     let _ = header_exists("authorization");
 }
+
+/// A 307 is neither followed (the credentials and the body would go elsewhere) nor taken for
+/// a refused field: the push and the fetch fail, terminally, naming where it pointed.
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let target = format!("{}/stolen", elsewhere.uri());
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let patch = FieldPatch::new().with(FieldValue::Title("New title".into()));
+    let err = provider()
+        .push(&ctx(&server.uri()), &key("10001"), &patch)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Terminal(m) if m.contains(&target) && m.contains("307")),
+        "{err:?}"
+    );
+    let err = provider()
+        .fetch_task(&ctx(&server.uri()), &key("10001"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Terminal(m) if m.contains(&target)),
+        "{err:?}"
+    );
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}

@@ -389,6 +389,18 @@ impl FakeAsana {
         lock(&self.inner.tasks).insert(gid.to_owned(), task);
     }
 
+    /// Sets a task's `permalink_url` (any string: e.g. a hostile `javascript:` one, for the
+    /// UI). No event is sent. `false` when the task does not exist.
+    pub fn set_permalink(&self, gid: &str, url: &str) -> bool {
+        match lock(&self.inner.tasks).get_mut(gid) {
+            Some(task) => {
+                task["permalink_url"] = Value::String(url.to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds an enum custom field with these option names; returns the field's gid and the
     /// options' gids, in order.
     pub fn add_enum_field(&self, name: &str, options: &[&str]) -> (String, Vec<String>) {

@@ -212,6 +212,69 @@ async fn base_url_outside_public_hosts_is_refused_without_the_flag() {
     server.shutdown().await;
 }
 
+/// A `base_url` is kept as scheme, host and port only; one with credentials, a path, a query
+/// or a fragment is refused (the adapters append their API paths to it).
+#[tokio::test]
+async fn base_url_is_normalized_and_extras_are_refused() {
+    let server = common::start_on(module_path!(), |c| c.allow_any_provider_url = false).await;
+    let api = Api::new(&server);
+    let create = |provider: &'static str, base: &'static str| {
+        let api = api.clone();
+        async move {
+            api.post(
+                "/api/integrations",
+                &json!({"workspace_id": "norm", "provider": provider, "base_url": base,
+                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
+            )
+            .await
+        }
+    };
+    for (provider, base) in [
+        ("jira", "https://user:pw@acme.atlassian.net"),
+        ("jira", "https://user@acme.atlassian.net"),
+        ("jira", "https://acme.atlassian.net/wiki"),
+        ("jira", "https://acme.atlassian.net/rest/api/3/"),
+        (
+            "jira",
+            "https://acme.atlassian.net/?next=https://evil.example",
+        ),
+        ("jira", "https://acme.atlassian.net/#x"),
+        ("asana", "https://app.asana.com/api/2.0"),
+        ("asana", "https://app.asana.com/api/1.0?x=1"),
+    ] {
+        let (s, v) = create(provider, base).await;
+        assert_eq!(s, 400, "{base}: {v}");
+        assert_eq!(error_code(&v), "bad_request");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("base_url"),
+            "{v}"
+        );
+    }
+    let (s, v) = create("jira", "HTTPS://Acme.Atlassian.NET/").await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = create("asana", "https://app.asana.com/api/1.0/").await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = create("asana", "https://app.asana.com").await;
+    assert_eq!(s, 201, "{v}");
+    let (_, list) = api.get("/api/integrations?workspace_id=norm").await;
+    let mut urls: Vec<&str> = list["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["base_url"].as_str().unwrap())
+        .collect();
+    urls.sort_unstable();
+    assert_eq!(
+        urls,
+        [
+            "https://acme.atlassian.net",
+            "https://app.asana.com/api/1.0",
+            "https://app.asana.com/api/1.0"
+        ]
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn webhook_rejects_bad_input_and_stores_nothing() {
     let (server, api, _jira, id, url) = setup().await;
