@@ -72,6 +72,44 @@ pub fn pool_options() -> PgPoolOptions {
         .test_before_acquire(false)
 }
 
+/// Creates a database on the server `admin_url` names (for throwaway test and benchmark
+/// databases). The name must be lowercase ASCII letters, digits and `_`.
+pub async fn create_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    admin_statement(admin_url, name, "CREATE DATABASE").await
+}
+
+/// Drops a database (closing its connections) on the server `admin_url` names, if it exists.
+pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    admin_statement(admin_url, name, "DROP DATABASE IF EXISTS").await?;
+    Ok(())
+}
+
+async fn admin_statement(admin_url: &str, name: &str, verb: &str) -> Result<(), StoreError> {
+    use sqlx::Connection as _;
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !plain {
+        return Err(InvalidInput::new("database name", "use a-z, 0-9 and _ only").into());
+    }
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .map_err(map_err)?;
+    let force = if verb.starts_with("DROP") {
+        " WITH (FORCE)"
+    } else {
+        ""
+    };
+    // The name is checked above: identifiers cannot be bound as parameters.
+    sqlx::query(AssertSqlSafe(format!("{verb} {name}{force}")))
+        .execute(&mut admin)
+        .await
+        .map_err(map_err)?;
+    let _ = admin.close().await;
+    Ok(())
+}
+
 /// A store on an existing pool. Does not migrate: call [`migrate`] once at start-up.
 pub fn from_pool(pool: PgPool) -> PostgresStore {
     SqlStore::new(Pg::new(pool))

@@ -3,14 +3,11 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use ordonis_server::{Config, Server};
 use ordonis_testkit::fake_jira::FakeJira;
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 pub const TOKEN: &str = "test-admin-token";
 pub const SECRET: &str = "jira-webhook-secret";
@@ -54,9 +51,13 @@ pub async fn pg_database() -> Option<(String, String)> {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let require = std::env::var("ORDONIS_REQUIRE_PG").as_deref() == Ok("1");
-    let server = PgConnectOptions::from_str(&url).unwrap();
-    let mut admin = match PgConnection::connect_with(&server).await {
-        Ok(c) => c,
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("ordonis_test_{now}_{}", uuid::Uuid::now_v7().simple());
+    match ordonis_store_postgres::create_database(&url, &name).await {
+        Ok(()) => {}
         Err(e) if require => {
             panic!("ORDONIS_REQUIRE_PG=1 but PostgreSQL at {url} is unreachable: {e}")
         }
@@ -64,17 +65,7 @@ pub async fn pg_database() -> Option<(String, String)> {
             eprintln!("skipped: PostgreSQL at {url} is unreachable: {e}");
             return None;
         }
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name = format!("ordonis_test_{now}_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let _ = admin.close().await;
+    }
     let mut u = reqwest::Url::parse(&url).unwrap();
     u.set_path(&format!("/{name}"));
     Some((u.to_string(), name))
@@ -85,16 +76,7 @@ pub async fn drop_pg(name: &str) {
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    if let Ok(mut admin) =
-        PgConnection::connect_with(&PgConnectOptions::from_str(&url).unwrap()).await
-    {
-        let _ = sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-        let _ = admin.close().await;
-    }
+    let _ = ordonis_store_postgres::drop_database(&url, name).await;
 }
 
 /// A client for one server.
