@@ -570,17 +570,6 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-/// Where a 3xx pointed (`Location`, capped), for the error message.
-fn redirect_target(h: &HeaderMap) -> String {
-    match h.get(reqwest::header::LOCATION) {
-        Some(v) => String::from_utf8_lossy(v.as_bytes())
-            .chars()
-            .take(300)
-            .collect(),
-        None => "no Location header".to_owned(),
-    }
-}
-
 async fn check(resp: Response, what: &str) -> Result<Response, AsanaError> {
     let status = resp.status();
     if status.is_success() {
@@ -590,7 +579,7 @@ async fn check(resp: Response, what: &str) -> Result<Response, AsanaError> {
     if status.is_redirection() {
         return Err(AsanaError::Redirected {
             status: status.as_u16(),
-            location: redirect_target(&headers),
+            location: ordonis_core::signals::redirect_target(&headers),
         });
     }
     let body = resp.bytes().await.unwrap_or_default();

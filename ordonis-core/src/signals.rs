@@ -71,6 +71,18 @@ pub fn retry_after(headers: &http::HeaderMap, default: Duration) -> Duration {
     default
 }
 
+/// Where a redirect (3xx) pointed: its `Location`, capped at 300 characters, for an error
+/// message (the clients never follow redirects).
+pub fn redirect_target(headers: &http::HeaderMap) -> String {
+    match headers.get(http::header::LOCATION) {
+        Some(v) => String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(300)
+            .collect(),
+        None => "no Location header".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -320,17 +320,6 @@ pub fn retry_after(h: &HeaderMap) -> Duration {
     ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
 }
 
-/// Where a 3xx pointed (`Location`, capped), for the error message.
-fn redirect_target(h: &HeaderMap) -> String {
-    match h.get(reqwest::header::LOCATION) {
-        Some(v) => String::from_utf8_lossy(v.as_bytes())
-            .chars()
-            .take(300)
-            .collect(),
-        None => "no Location header".to_owned(),
-    }
-}
-
 /// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.
 fn error_message(body: &[u8]) -> String {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
@@ -371,7 +360,7 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
     if status.is_redirection() {
         return Err(JiraError::Redirected {
             status: status.as_u16(),
-            location: redirect_target(&headers),
+            location: ordonis_core::signals::redirect_target(&headers),
         });
     }
     let body = resp.bytes().await.unwrap_or_default();

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Engine, Loaded};
@@ -12,7 +11,7 @@ use crate::actor::Actor;
 use crate::config::IntegrationConfig;
 use crate::error::{Error, InvalidInput};
 use crate::ids::{ActionId, IntegrationId, TaskId};
-use crate::ledger::{Cause, CauseKind, LedgerDraft, Op, Outcome};
+use crate::ledger::{LedgerDraft, Op, Outcome};
 use crate::model::Field;
 use crate::policy::FieldRule;
 use crate::provider::Provider;
@@ -160,7 +159,7 @@ impl Engine {
         what: &str,
     ) -> Result<IntegrationRecord, Error> {
         let rec = &loaded.record;
-        let action = ActionId::new();
+        let ctx = super::tasks::internal_action(actor, ActionId::new());
         let mut uow = UnitOfWork::new(rec.workspace_id.clone());
         uow.integration = Some((rec.id, update));
         uow.ledger.push(LedgerDraft {
@@ -175,16 +174,10 @@ impl Engine {
             after: None,
             outcome: Outcome::Applied,
             rule: format!("integration {}: {what}", rec.id),
-            actor: actor.clone(),
-            cause: Cause {
-                kind: CauseKind::InternalAction,
-                id: action.to_string(),
-                delivery_id: None,
-                parent_action: None,
-                evidence: None,
-            },
-            occurred_at: None,
-            observed_at: OffsetDateTime::now_utc(),
+            actor: ctx.actor,
+            cause: ctx.cause,
+            occurred_at: ctx.occurred_at,
+            observed_at: ctx.observed_at,
         });
         self.inner.store.commit(uow).await?;
         self.forget_loaded(rec.id);

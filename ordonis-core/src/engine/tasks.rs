@@ -124,7 +124,7 @@ impl Engine {
 }
 
 /// The ledger context of a change made through the task API.
-fn internal_action(actor: &Actor, action: ActionId) -> EntryContext {
+pub(super) fn internal_action(actor: &Actor, action: ActionId) -> EntryContext {
     EntryContext {
         actor: actor.clone(),
         cause: Cause {
