@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::error::{Error, ProviderError, StoreError};
-use crate::store::{ClaimRequest, Job, JobState, Lease, Queue, Retry, StoreExt};
+use crate::store::{ClaimRequest, InboxEvent, Job, JobState, Lease, Queue, Retry, StoreExt};
 
 /// Worker settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,21 +101,52 @@ impl Worker {
             lease: self.config.lease,
         };
         let store = self.engine.store();
-        let mut jobs: Vec<Job> = store.claim(Queue::Inbox, &req).await?;
-        jobs.extend(store.claim(Queue::Outbox, &req).await?);
+        let events = store.claim_events(&req).await?;
+        let pushes = store.claim(Queue::Outbox, &req).await?;
         let mut report = BatchReport {
-            claimed: jobs.len(),
+            claimed: events.len() + pushes.len(),
             ..BatchReport::default()
         };
-        let results: Vec<BatchReport> = futures::stream::iter(jobs)
+        let concurrency = self.config.concurrency.max(1);
+        let pushed = futures::stream::iter(pushes)
             .map(|job| self.handle(job, shutdown))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for r in results {
+            .buffer_unordered(concurrency)
+            .collect::<Vec<BatchReport>>();
+        let (processed, pushed) = tokio::join!(self.handle_events(events, shutdown), pushed);
+        for r in pushed.into_iter().chain([processed]) {
             report.add(r);
         }
         Ok(report)
+    }
+
+    /// Processes claimed inbox events as one batch per workspace
+    /// ([`Engine::process_events`]) and settles each one's outcome.
+    async fn handle_events(
+        &self,
+        events: Vec<InboxEvent>,
+        shutdown: &CancellationToken,
+    ) -> BatchReport {
+        let mut report = BatchReport::default();
+        if events.is_empty() {
+            return report;
+        }
+        if shutdown.is_cancelled() {
+            for e in &events {
+                if let Some(lease) = &e.lease {
+                    self.release(lease).await;
+                    report.released += 1;
+                }
+            }
+            return report;
+        }
+        let results = self
+            .engine
+            .process_events(&events, self.config.concurrency)
+            .await;
+        for (event, result) in events.into_iter().zip(results) {
+            report.add(self.settle(Job::Event(event), result).await);
+        }
+        report
     }
 
     /// Runs batches until both queues have nothing due (for tests and one-shot tools).
@@ -132,24 +163,34 @@ impl Worker {
     }
 
     async fn handle(&self, job: Job, shutdown: &CancellationToken) -> BatchReport {
-        let mut report = BatchReport::default();
-        let Some(lease) = job.lease().cloned() else {
-            return report;
-        };
         if shutdown.is_cancelled() {
-            let _ = self
-                .fail(
-                    &lease,
-                    "released at shutdown",
-                    Retry::Deferred(OffsetDateTime::now_utc()),
-                )
-                .await;
-            report.released = 1;
+            let mut report = BatchReport::default();
+            if let Some(lease) = job.lease() {
+                self.release(lease).await;
+                report.released = 1;
+            }
             return report;
         }
         let result = match &job {
             Job::Event(e) => self.engine.process_event(e).await,
             Job::Push(p) => self.engine.process_push(p).await,
+        };
+        self.settle(job, result).await
+    }
+
+    /// Gives a claimed row back unprocessed (its attempt does not count).
+    async fn release(&self, lease: &Lease) {
+        let now = Retry::Deferred(OffsetDateTime::now_utc());
+        if let Err(e) = self.fail(lease, "released at shutdown", now).await {
+            tracing::warn!(worker = %self.config.id, row = %lease.row, error = %e, "could not release");
+        }
+    }
+
+    /// Records a processed row's outcome: done, or failed with its retry.
+    async fn settle(&self, job: Job, result: Result<(), Error>) -> BatchReport {
+        let mut report = BatchReport::default();
+        let Some(lease) = job.lease().cloned() else {
+            return report;
         };
         let Err(err) = result else {
             report.completed = 1;

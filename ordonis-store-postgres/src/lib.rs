@@ -258,6 +258,7 @@ ordonis_store_sql::sqlx_dialect_glue! {
 #[async_trait]
 impl Dialect for Pg {
     const PREFIX: &'static str = "ordonis.";
+    const ROW_LOCK: &'static str = " FOR UPDATE";
 
     /// Connects with [`pool_options`] and 10 connections, and applies the migrations.
     async fn connect(url: &str) -> Result<Self, StoreError> {

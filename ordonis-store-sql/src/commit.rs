@@ -3,8 +3,8 @@
 
 use ordonis_core::store::rules;
 use ordonis_core::{
-    CommitReceipt, Completion, LedgerEntry, OutboxId, StoreError, TaskWrite, UnitOfWork,
-    WorkspaceId,
+    CommitReceipt, Completion, LedgerDraft, LedgerEntry, OutboxId, StoreError, TaskWrite,
+    UnitOfWork, WorkspaceId,
 };
 
 use crate::dialect::{Arg, Dialect, SqlRow};
@@ -76,13 +76,31 @@ pub(crate) async fn commit<D: Dialect>(
         }
     }
 
+    let outbox = write_unit(d, &mut tx, &uow).await?;
+
+    // The ledger last: the log head's row lock serializes a workspace's writers, so it is
+    // taken as late as possible and held for two statements and the commit.
+    let entries = append_entries(d, &mut tx, ws, uow.ledger.iter()).await?;
+
+    d.commit(tx).await?;
+    Ok(CommitReceipt { entries, outbox })
+}
+
+/// The unit's writes between its fence and its ledger entries: task, integration, mapping
+/// and push. Returns the outbox row the push went into.
+pub(crate) async fn write_unit<D: Dialect>(
+    d: &D,
+    tx: &mut D::Tx,
+    uow: &UnitOfWork,
+) -> Result<Option<OutboxId>, StoreError> {
+    let ws = &uow.workspace_id;
     if let Some(tw) = &uow.task {
-        write_task(d, &mut tx, ws, tw).await?;
+        write_task(d, tx, ws, tw).await?;
     }
 
     if let Some((id, update)) = &uow.integration {
         let found = match crate::update_integration_sql::<D>(*id, update, Some(ws))? {
-            Some((stmt, args)) => d.execute(&mut tx, stmt, args).await? == 1,
+            Some((stmt, args)) => d.execute(tx, stmt, args).await? == 1,
             None => true,
         };
         if !found {
@@ -103,9 +121,9 @@ pub(crate) async fn commit<D: Dialect>(
             Arg::Uuid(task_id.0),
             Arg::Text(ext.url.clone()),
         ]);
-        d.execute(&mut tx, sql::<D>(INSERT_MAPPING), args).await?;
+        d.execute(tx, sql::<D>(INSERT_MAPPING), args).await?;
         // A new statement: it sees a mapping another transaction committed meanwhile.
-        let rows = d.fetch(&mut tx, sql::<D>(MAPPED_TASK), key).await?;
+        let rows = d.fetch(tx, sql::<D>(MAPPED_TASK), key).await?;
         let mapped = rows.first().map(|r| r.uuid("task_id")).transpose()?;
         if mapped != Some(task_id.0) {
             return Err(StoreError::Conflict(format!(
@@ -117,10 +135,10 @@ pub(crate) async fn commit<D: Dialect>(
 
     let mut outbox = None;
     if let Some((task_id, integration_id)) = &uow.enqueue_push {
-        d.lock_task(&mut tx, *task_id).await?;
+        d.lock_task(tx, *task_id).await?;
         let pending = d
             .fetch(
-                &mut tx,
+                tx,
                 sql::<D>(PENDING_PUSH),
                 vec![Arg::Uuid(task_id.0), Arg::Uuid(integration_id.0)],
             )
@@ -136,19 +154,14 @@ pub(crate) async fn commit<D: Dialect>(
                     Arg::Uuid(integration_id.0),
                     Arg::time(time::OffsetDateTime::now_utc()),
                 ];
-                d.execute(&mut tx, sql::<D>(INSERT_PUSH), args).await?;
+                d.execute(tx, sql::<D>(INSERT_PUSH), args).await?;
                 id
             }
         };
         outbox = Some(id);
     }
 
-    // The ledger last: the log head's row lock serializes a workspace's writers, so it is
-    // taken as late as possible and held for two statements and the commit.
-    let entries = append_entries(d, &mut tx, ws, &uow).await?;
-
-    d.commit(tx).await?;
-    Ok(CommitReceipt { entries, outbox })
+    Ok(outbox)
 }
 
 async fn write_task<D: Dialect>(
@@ -182,16 +195,22 @@ async fn write_task<D: Dialect>(
     Ok(())
 }
 
-async fn append_entries<D: Dialect>(
+/// Entries per multi-row ledger insert (7 parameters each, under both databases' limits).
+const ENTRIES_PER_STATEMENT: usize = 512;
+
+/// Appends drafts to the workspace's log: one head update for all of them, then multi-row
+/// inserts. The head's row lock serializes a workspace's writers until the commit.
+pub(crate) async fn append_entries<'a, D: Dialect>(
     d: &D,
     tx: &mut D::Tx,
     ws: &WorkspaceId,
-    uow: &UnitOfWork,
+    drafts: impl ExactSizeIterator<Item = &'a LedgerDraft>,
 ) -> Result<Vec<LedgerEntry>, StoreError> {
-    if uow.ledger.is_empty() {
+    let count = drafts.len();
+    if count == 0 {
         return Ok(Vec::new());
     }
-    let n = i64::try_from(uow.ledger.len()).unwrap_or(i64::MAX);
+    let n = i64::try_from(count).unwrap_or(i64::MAX);
     let head = d
         .fetch(
             tx,
@@ -205,14 +224,15 @@ async fn append_entries<D: Dialect>(
         .int("start")?;
     let start = u64::try_from(start).map_err(|e| backend("ledger head", e))?;
     let logged_at = rules::now_micros();
-    let mut entries = Vec::with_capacity(uow.ledger.len());
+    let mut entries = Vec::with_capacity(count);
     let mut rest = String::new();
-    let mut args = Vec::with_capacity(uow.ledger.len() * 7);
-    for (i, draft) in uow.ledger.iter().enumerate() {
+    let mut args = Vec::with_capacity(count.min(ENTRIES_PER_STATEMENT) * 7);
+    for (i, draft) in drafts.enumerate() {
         let idx = start + i as u64;
         let entry = LedgerEntry::seal(draft.clone(), idx, logged_at);
-        let (list, _) = params(7 * i + 1, 7);
-        if i > 0 {
+        let k = i % ENTRIES_PER_STATEMENT;
+        let (list, _) = params(7 * k + 1, 7);
+        if k > 0 {
             rest.push_str(", ");
         }
         rest.push_str(&list);
@@ -226,9 +246,10 @@ async fn append_entries<D: Dialect>(
             Arg::Bytes(entry.leaf_hash.to_vec()),
         ]);
         entries.push(entry);
+        if k + 1 == ENTRIES_PER_STATEMENT || i + 1 == count {
+            let stmt = sql_with::<D>(INSERT_ENTRIES, &std::mem::take(&mut rest));
+            d.execute(tx, stmt, std::mem::take(&mut args)).await?;
+        }
     }
-    // All of the unit's entries in one statement.
-    d.execute(tx, sql_with::<D>(INSERT_ENTRIES, &rest), args)
-        .await?;
     Ok(entries)
 }

@@ -137,6 +137,10 @@ pub trait Dialect: Exec {
     /// Prefix of every table name: `ordonis.` (a schema) or `ordonis_`.
     const PREFIX: &'static str;
 
+    /// What ends a `SELECT` that must hold its rows until the commit (PostgreSQL
+    /// ` FOR UPDATE`; a dialect with a single writer needs nothing).
+    const ROW_LOCK: &'static str = "";
+
     /// Opens the database a URL names, ready for use (migrated).
     async fn connect(url: &str) -> Result<Self, StoreError>
     where

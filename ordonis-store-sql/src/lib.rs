@@ -8,6 +8,7 @@
 //! each behind the dialect's [`Dialect::PREFIX`]. Statements use `$n` parameters, which both
 //! PostgreSQL and SQLite read.
 
+mod batch;
 mod commit;
 mod dialect;
 mod glue;
@@ -429,6 +430,13 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {
         commit::commit(&self.dialect, uow).await
+    }
+
+    async fn commit_batch(
+        &self,
+        units: Vec<UnitOfWork>,
+    ) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
+        batch::commit_batch(&self.dialect, units).await
     }
 }
 

@@ -29,3 +29,12 @@ mod file {
 mod memory {
     ordonis_testkit::store_suite!(super::fresh_memory);
 }
+
+/// Random batches with stale units and lost leases end as serial commits do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_equal_serial_commits() {
+    let Some(store) = fresh_file().await else {
+        return;
+    };
+    ordonis_testkit::batch_property::batches_equal_serial_commits(store, 32).await;
+}

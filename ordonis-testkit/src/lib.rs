@@ -8,6 +8,7 @@
 //!   with fault injection.
 //! - [`prism::Prism`]: a Prism mock server for OpenAPI contract tests.
 
+pub mod batch_property;
 pub mod fake;
 pub mod fake_asana;
 pub mod fake_jira;
@@ -17,6 +18,7 @@ pub mod memory;
 pub mod prism;
 pub mod provider_suite;
 mod store_api_suite;
+mod store_batch_suite;
 pub mod store_suite;
 
 pub use fake::{FakeProvider, Faults};

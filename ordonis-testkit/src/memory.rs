@@ -540,110 +540,131 @@ impl Store for MemoryStore {
     async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {
         rules::validate_unit(&uow)?;
         let mut st = self.lock();
-        let at = rules::now_micros();
-        // Check everything first, so a refusal writes nothing.
-        st.check_completion(&uow.workspace_id, &uow.completion)?;
-        if let Some(w) = &uow.task {
-            match (st.tasks.get(&w.task.id), w.expected_revision) {
-                (None, None) => {}
-                (Some(cur), Some(rev))
-                    if cur.revision == rev && cur.workspace_id == uow.workspace_id => {}
-                (Some(_), None) => {
-                    return Err(StoreError::Conflict(format!(
-                        "task {} exists already",
-                        w.task.id
-                    )));
-                }
-                _ => {
-                    return Err(StoreError::Conflict(format!(
-                        "task {} is no longer at revision {}",
-                        w.task.id,
-                        w.expected_revision.unwrap_or_default()
-                    )));
-                }
+        commit_unit(&mut st, uow)
+    }
+
+    async fn commit_batch(
+        &self,
+        units: Vec<UnitOfWork>,
+    ) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
+        rules::validate_batch(&units)?;
+        // One lock for the batch: its entries are contiguous in the log, as in the SQL stores.
+        let mut st = self.lock();
+        Ok(units
+            .into_iter()
+            .map(|uow| {
+                rules::validate_unit(&uow)?;
+                commit_unit(&mut st, uow)
+            })
+            .collect())
+    }
+}
+
+/// Commits one unit into the state: everything is checked first, so a refusal writes nothing.
+fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {
+    let at = rules::now_micros();
+    // Check everything first, so a refusal writes nothing.
+    st.check_completion(&uow.workspace_id, &uow.completion)?;
+    if let Some(w) = &uow.task {
+        match (st.tasks.get(&w.task.id), w.expected_revision) {
+            (None, None) => {}
+            (Some(cur), Some(rev))
+                if cur.revision == rev && cur.workspace_id == uow.workspace_id => {}
+            (Some(_), None) => {
+                return Err(StoreError::Conflict(format!(
+                    "task {} exists already",
+                    w.task.id
+                )));
+            }
+            _ => {
+                return Err(StoreError::Conflict(format!(
+                    "task {} is no longer at revision {}",
+                    w.task.id,
+                    w.expected_revision.unwrap_or_default()
+                )));
             }
         }
-        if let Some((id, _)) = &uow.integration
-            && st
-                .integrations
-                .get(id)
-                .is_none_or(|i| i.workspace_id != uow.workspace_id)
-        {
-            return Err(StoreError::NotFound(format!("integration {id}")));
-        }
-        let mapping = uow.mapping.as_ref().map(|(r, t)| {
-            (
-                (
-                    r.integration_id,
-                    r.key.external_id.clone(),
-                    r.key.object_type.clone(),
-                ),
-                *t,
-            )
-        });
-        if let Some((key, task)) = &mapping
-            && st.mappings.get(key).is_some_and(|t| t != task)
-        {
-            return Err(StoreError::Conflict(format!(
-                "{} {} is mapped to another task",
-                key.2, key.1
-            )));
-        }
-
-        // Apply.
-        if let Some((id, update)) = &uow.integration
-            && let Some(rec) = st.integrations.get_mut(id)
-        {
-            apply_update(rec, update);
-        }
-        if let Some(w) = uow.task {
-            st.tasks.insert(w.task.id, w.task);
-        }
-        if let Some((key, task)) = mapping {
-            st.mappings.entry(key).or_insert(task);
-        }
-        let mut outbox = None;
-        if let Some((task_id, integration_id)) = uow.enqueue_push {
-            let pending = st
-                .outbox
-                .rows
-                .values()
-                .find(|j| {
-                    j.task_id == task_id
-                        && j.integration_id == integration_id
-                        && j.state == JobState::Pending
-                })
-                .map(|j| j.id);
-            let id = pending.unwrap_or_else(|| {
-                let id = OutboxId::new();
-                st.outbox.rows.insert(
-                    id.0,
-                    OutboxJob {
-                        id,
-                        workspace_id: uow.workspace_id.clone(),
-                        task_id,
-                        integration_id,
-                        state: JobState::Pending,
-                        attempts: 0,
-                        next_attempt_at: at,
-                        last_error: None,
-                        lease: None,
-                    },
-                );
-                id
-            });
-            outbox = Some(id);
-        }
-        let log = st.ledger.entry(uow.workspace_id.clone()).or_default();
-        let mut entries = Vec::with_capacity(uow.ledger.len());
-        for draft in uow.ledger {
-            let entry = LedgerEntry::seal(draft, log.len() as u64, at);
-            log.push(entry.clone());
-            entries.push(entry);
-        }
-        st.complete(uow.completion);
-        Ok(CommitReceipt { entries, outbox })
     }
+    if let Some((id, _)) = &uow.integration
+        && st
+            .integrations
+            .get(id)
+            .is_none_or(|i| i.workspace_id != uow.workspace_id)
+    {
+        return Err(StoreError::NotFound(format!("integration {id}")));
+    }
+    let mapping = uow.mapping.as_ref().map(|(r, t)| {
+        (
+            (
+                r.integration_id,
+                r.key.external_id.clone(),
+                r.key.object_type.clone(),
+            ),
+            *t,
+        )
+    });
+    if let Some((key, task)) = &mapping
+        && st.mappings.get(key).is_some_and(|t| t != task)
+    {
+        return Err(StoreError::Conflict(format!(
+            "{} {} is mapped to another task",
+            key.2, key.1
+        )));
+    }
+
+    // Apply.
+    if let Some((id, update)) = &uow.integration
+        && let Some(rec) = st.integrations.get_mut(id)
+    {
+        apply_update(rec, update);
+    }
+    if let Some(w) = uow.task {
+        st.tasks.insert(w.task.id, w.task);
+    }
+    if let Some((key, task)) = mapping {
+        st.mappings.entry(key).or_insert(task);
+    }
+    let mut outbox = None;
+    if let Some((task_id, integration_id)) = uow.enqueue_push {
+        let pending = st
+            .outbox
+            .rows
+            .values()
+            .find(|j| {
+                j.task_id == task_id
+                    && j.integration_id == integration_id
+                    && j.state == JobState::Pending
+            })
+            .map(|j| j.id);
+        let id = pending.unwrap_or_else(|| {
+            let id = OutboxId::new();
+            st.outbox.rows.insert(
+                id.0,
+                OutboxJob {
+                    id,
+                    workspace_id: uow.workspace_id.clone(),
+                    task_id,
+                    integration_id,
+                    state: JobState::Pending,
+                    attempts: 0,
+                    next_attempt_at: at,
+                    last_error: None,
+                    lease: None,
+                },
+            );
+            id
+        });
+        outbox = Some(id);
+    }
+    let log = st.ledger.entry(uow.workspace_id.clone()).or_default();
+    let mut entries = Vec::with_capacity(uow.ledger.len());
+    for draft in uow.ledger {
+        let entry = LedgerEntry::seal(draft, log.len() as u64, at);
+        log.push(entry.clone());
+        entries.push(entry);
+    }
+    st.complete(uow.completion);
+    Ok(CommitReceipt { entries, outbox })
 }
 
 #[async_trait]

@@ -42,7 +42,9 @@ macro_rules! store_suite {
             outbox_coalesces_per_integration, id_lookups_name_their_workspace,
             tasks_are_paged_in_id_order, jobs_list_across_workspaces,
             integration_update_is_partial, deliveries_with_nul_are_stored,
-            integration_state_and_change_commit
+            integration_state_and_change_commit,
+            batch_with_failing_unit_in_the_middle, batch_with_lease_lost_mid_batch,
+            batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -61,6 +63,7 @@ macro_rules! store_suite {
 
 pub use crate::ledger_e2e::engine_changes_verify_offline;
 pub use crate::store_api_suite::*;
+pub use crate::store_batch_suite::*;
 
 pub(crate) fn ws(name: &str) -> WorkspaceId {
     WorkspaceId::new(format!("{name}-{}", uuid::Uuid::now_v7())).unwrap_or_else(|_| unreachable!())

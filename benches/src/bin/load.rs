@@ -29,52 +29,42 @@ use sqlx::postgres::PgConnectOptions;
 
 const TOKEN: &str = "load-admin-token";
 const SECRET: &str = "load-webhook-secret";
-/// Issues the events spread over.
-const ISSUES: u64 = 10_000;
 
+/// End-to-end load benchmark of the reference server against a same-run raw-SQL baseline.
+#[derive(clap::Parser, Debug)]
+#[command(version)]
 struct Args {
+    /// Webhooks per level.
+    #[arg(long, default_value_t = 50_000)]
     n: u64,
+    /// Client connections, one level each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
     concurrency: Vec<usize>,
+    /// Worker counts for the backlog drains.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
     drain_workers: Vec<usize>,
-    pg: bool,
-    sqlite: bool,
+    /// Issues the events spread over (each issue's events are processed in order).
+    #[arg(long, default_value_t = 1_000)]
+    issues: u64,
+    /// Live mode: ingest while the server's workers run, the way a deployment runs, and time
+    /// each level from the first request until every event is processed.
+    #[arg(long)]
+    live: bool,
+    /// Workers inside the server in live mode.
+    #[arg(long, default_value_t = 2)]
+    live_workers: usize,
+    /// Skip PostgreSQL.
+    #[arg(long)]
+    no_pg: bool,
+    /// Skip SQLite.
+    #[arg(long)]
+    no_sqlite: bool,
+    /// Seconds per baseline level.
+    #[arg(long, default_value_t = 5)]
     baseline_secs: u64,
+    /// The Markdown file whose `load` (or `load-live`) section is rewritten.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"))]
     out: PathBuf,
-}
-
-fn list(v: Option<String>, what: &str) -> Result<Vec<usize>, BenchError> {
-    Ok(
-        v.ok_or_else(|| format!("{what} needs a value like 1,4,16"))?
-            .split(',')
-            .map(str::parse)
-            .collect::<Result<_, _>>()?,
-    )
-}
-
-fn args() -> Result<Args, BenchError> {
-    let mut a = Args {
-        n: 50_000,
-        concurrency: vec![1, 4, 16, 64],
-        drain_workers: vec![1, 2, 4],
-        pg: true,
-        sqlite: true,
-        baseline_secs: 5,
-        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--n" => a.n = it.next().ok_or("--n N")?.parse()?,
-            "--concurrency" => a.concurrency = list(it.next(), "--concurrency")?,
-            "--drain-workers" => a.drain_workers = list(it.next(), "--drain-workers")?,
-            "--baseline-secs" => a.baseline_secs = it.next().ok_or("--baseline-secs")?.parse()?,
-            "--no-pg" => a.pg = false,
-            "--no-sqlite" => a.sqlite = false,
-            "--out" => a.out = PathBuf::from(it.next().ok_or("--out FILE")?),
-            other => return Err(format!("unknown argument {other}").into()),
-        }
-    }
-    Ok(a)
 }
 
 /// The server and worker binaries, built (release) when missing.
@@ -141,16 +131,24 @@ fn spawn(bin: &Path, db: &str, extra: &[&str]) -> Result<Proc, BenchError> {
     ))
 }
 
-/// A running server (no workers) with one Jira integration.
+/// A running server with one Jira integration.
 struct Server {
     proc: Proc,
     base: String,
     webhook_url: String,
+    integration: String,
 }
 
-async fn start_server(bin: &Path, db: &str, http: &reqwest::Client) -> Result<Server, BenchError> {
+/// Starts a server with `workers` in-process workers (0: ingest only).
+async fn start_server(
+    bin: &Path,
+    db: &str,
+    http: &reqwest::Client,
+    workers: usize,
+) -> Result<Server, BenchError> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
+    let workers = workers.to_string();
     let proc = spawn(
         bin,
         db,
@@ -158,7 +156,7 @@ async fn start_server(bin: &Path, db: &str, http: &reqwest::Client) -> Result<Se
             "--listen",
             &listen,
             "--workers",
-            "0",
+            &workers,
             "--allow-any-provider-url",
         ],
     )?;
@@ -194,10 +192,15 @@ async fn start_server(bin: &Path, db: &str, http: &reqwest::Client) -> Result<Se
         .as_str()
         .ok_or("no webhook_url in the answer")?
         .to_owned();
+    let integration = created["id"]
+        .as_str()
+        .ok_or("no id in the answer")?
+        .to_owned();
     Ok(Server {
         proc,
         base,
         webhook_url,
+        integration,
     })
 }
 
@@ -215,7 +218,7 @@ type Prepared = (String, bytes::Bytes, String);
 /// `n` signed requests, built before the clock starts (the body varies per event, which costs
 /// a JSON round trip the server should not be charged for); every 10th repeats the delivery
 /// before it.
-fn prepare(n: u64, seq: &std::sync::atomic::AtomicU64) -> Vec<Prepared> {
+fn prepare(n: u64, issues: u64, seq: &std::sync::atomic::AtomicU64) -> Vec<Prepared> {
     let mut out: Vec<Prepared> = Vec::with_capacity(n as usize);
     for i in 0..n {
         if i % 10 == 9
@@ -225,7 +228,7 @@ fn prepare(n: u64, seq: &std::sync::atomic::AtomicU64) -> Vec<Prepared> {
             continue;
         }
         let k = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let body = jira_body_for(k % ISSUES, 1_790_000_000_000 + k as i64);
+        let body = jira_body_for(k % issues.max(1), 1_790_000_000_000 + k as i64);
         let sig = ordonis_jira::webhook::sign(SECRET, body.as_bytes());
         out.push((format!("load-{k}"), bytes::Bytes::from(body), sig));
     }
@@ -238,9 +241,10 @@ async fn ingest(
     url: &str,
     n: u64,
     concurrency: usize,
+    issues: u64,
     seq: &Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<Ingest, BenchError> {
-    let requests = Arc::new(prepare(n, seq));
+    let requests = Arc::new(prepare(n, issues, seq));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut handles = Vec::new();
@@ -382,9 +386,215 @@ impl Db {
     }
 }
 
+/// One live level's figures.
+struct Live {
+    events: u64,
+    took: Duration,
+    ingest_per_sec: f64,
+    peak_rss_kib: u64,
+    state: String,
+}
+
+/// Ingests `n` webhooks at `concurrency` into a fresh server whose workers run meanwhile,
+/// timed from the first request until no event is pending or in flight; then checks the
+/// final state in the database.
+async fn live_level(
+    server_bin: &Path,
+    db: &Db,
+    http: &reqwest::Client,
+    a: &Args,
+    concurrency: usize,
+    seq: &Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Live, BenchError> {
+    let s = start_server(server_bin, &db.url(), http, a.live_workers).await?;
+    let first = seq.load(std::sync::atomic::Ordering::Relaxed);
+    let start = Instant::now();
+    let r = ingest(http, &s.webhook_url, a.n, concurrency, a.issues, seq).await?;
+    let sent = seq.load(std::sync::atomic::Ordering::Relaxed);
+    let deadline = start + Duration::from_secs(1800);
+    while outstanding(http, &s.base).await? > 0 {
+        if Instant::now() > deadline {
+            return Err("live run did not settle in 30 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let took = start.elapsed();
+    let peak_rss_kib = s.proc.peak_rss_kib().unwrap_or(0);
+    let integration = s.integration.clone();
+    drop(s);
+    let state = check_final_state(db, &integration, first..sent, a.issues).await?;
+    Ok(Live {
+        events: sent - first,
+        took,
+        ingest_per_sec: r.per_sec,
+        peak_rss_kib,
+        state,
+    })
+}
+
+/// Checks what a run left in the database: one task per issue sent, each with the title of
+/// that issue's newest event and a mapping that leads back to it, and a gapless ledger whose
+/// leaves hash to their bytes. Returns a one-line summary, or the first difference.
+async fn check_final_state(
+    db: &Db,
+    integration: &str,
+    sent: std::ops::Range<u64>,
+    issues: u64,
+) -> Result<String, BenchError> {
+    use ordonis_core::{Store, StoreExt};
+    let store: Arc<dyn Store> = match db {
+        Db::Pg { url, .. } => Arc::new(ordonis_store_postgres::PostgresStore::connect(url).await?),
+        Db::Sqlite { .. } => Arc::new(ordonis_store_sqlite::SqliteStore::connect(&db.url()).await?),
+    };
+    let ws = ordonis_core::WorkspaceId::new("load")?;
+    let integration: ordonis_core::IntegrationId = integration.parse()?;
+    // Issue number → the title of its newest event.
+    let mut want = std::collections::HashMap::new();
+    for k in sent {
+        let at = 1_790_000_000_000 + k as i64;
+        want.insert(
+            k % issues.max(1),
+            format!("Load test issue {} at {at}", k % issues.max(1)),
+        );
+    }
+    let tasks = store.all_tasks(&ws).await?;
+    if tasks.len() != want.len() {
+        return Err(format!("{} tasks for {} issues", tasks.len(), want.len()).into());
+    }
+    for t in &tasks {
+        let link = t.external.first().ok_or("a task without a mapping")?;
+        if store.find_mapping(integration, &link.key).await? != Some(t.id) {
+            return Err(format!("{} does not map back to its task", link.key.external_id).into());
+        }
+        let n: u64 = link.key.external_id.parse::<u64>()? - 100_000;
+        if want.get(&n) != Some(&t.fields.title) {
+            return Err(format!(
+                "issue {n}: title {:?}, want {:?}",
+                t.fields.title,
+                want.get(&n)
+            )
+            .into());
+        }
+    }
+    let size = store.ledger_size(&ws).await?;
+    let mut at = 0;
+    while at < size {
+        let page = store.ledger_entries(&ws, at, 1_000).await?;
+        if page.is_empty() {
+            return Err(format!("ledger ends at {at} of {size}").into());
+        }
+        for e in &page {
+            if e.idx != at || e.leaf_hash != ordonis_core::vera::leaf_hash(&e.bytes) {
+                return Err(format!("ledger entry {at} is out of place or altered").into());
+            }
+            at += 1;
+        }
+    }
+    Ok(format!(
+        "{} tasks = issues, mapped and newest; {size} ledger entries gapless",
+        tasks.len()
+    ))
+}
+
+/// `--live`: end to end while ingesting, at each concurrency level, on each store.
+async fn run_live(
+    a: &Args,
+    server_bin: &Path,
+    server: &PgConnectOptions,
+    server_url: &str,
+    http: &reqwest::Client,
+) -> Result<(), BenchError> {
+    let baseline = Baseline::create(server_url).await?;
+    let version = baseline.server_version().await.ok();
+    let mut raw_ingest = Vec::new();
+    for &c in &a.concurrency {
+        raw_ingest.push(baseline.ingest(c, a.baseline_secs).await?.tps);
+        tokio::time::sleep(BETWEEN_RUNS).await;
+    }
+    let raw_process = baseline
+        .process(
+            a.live_workers,
+            a.baseline_secs,
+            backlog_for(a.baseline_secs, 7_000.0),
+        )
+        .await?
+        .tps;
+    baseline.drop_db().await?;
+
+    let mut table = Table::new(&[
+        "store",
+        "connections",
+        "events",
+        "end to end s",
+        "events/s",
+        "ingest/s",
+        "raw INSERT/s",
+        "raw claim_one/s",
+        "e2e ÷ raw claim",
+        "peak RSS MiB",
+        "final state",
+    ]);
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for (kind, pg) in [("PostgreSQL", true), ("SQLite", false)] {
+        if (pg && a.no_pg) || (!pg && a.no_sqlite) {
+            continue;
+        }
+        for (i, &c) in a.concurrency.iter().enumerate() {
+            let db = if pg {
+                Db::pg(server, server_url).await?
+            } else {
+                Db::sqlite()?
+            };
+            let r = live_level(server_bin, &db, http, a, c, &seq).await;
+            db.discard(server).await?;
+            let r = r?;
+            let per_sec = r.events as f64 / r.took.as_secs_f64();
+            eprintln!(
+                "{kind:<10} live c={c:<3} {} events in {:?} ({per_sec:.0}/s): {}",
+                r.events, r.took, r.state
+            );
+            table.row(vec![
+                kind.to_owned(),
+                c.to_string(),
+                r.events.to_string(),
+                format!("{:.2}", r.took.as_secs_f64()),
+                rate(per_sec),
+                rate(r.ingest_per_sec),
+                rate(raw_ingest[i]),
+                rate(raw_process),
+                ratio(per_sec, Some(raw_process)),
+                format!("{:.1}", r.peak_rss_kib as f64 / 1024.0),
+                r.state,
+            ]);
+        }
+    }
+    let body = format!(
+        "## Load, live: ingest while the workers run\n\n\
+         Measured {date} on {machine}. Per level, a fresh database and server with {w} \
+         in-process workers; N = {n} signed ~2 KB Jira webhooks over {issues} issues (every \
+         10th a redelivery, so the events column counts distinct events), timed from the \
+         first request until no event is pending or in flight. After each level the \
+         database is checked: one task per issue with its newest title, every mapping \
+         leading back to its task, a gapless ledger whose leaves hash to their bytes. The \
+         raw columns are pgbench's `ingest_dedupe.sql` at the same connection count and \
+         `claim_one.sql` with {w} clients, measured at the start of the same run.\n\n\
+         Command: `cargo run --release -p ordonis-benches --bin load -- --live --n {n}`\n\n{}\n",
+        table.markdown(),
+        date = time::OffsetDateTime::now_utc().date(),
+        machine = machine(version.as_deref()),
+        n = a.n,
+        w = a.live_workers,
+        issues = a.issues,
+    );
+    println!("{body}");
+    write_section(&a.out, "load-live", &body)?;
+    eprintln!("written to {}", a.out.display());
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), BenchError> {
-    let a = args()?;
+    let a = <Args as clap::Parser>::parse();
     let (server_bin, worker_bin) = binaries()?;
     let server_url = std::env::var("ORDONIS_BENCH_DATABASE_URL")
         .or_else(|_| std::env::var("ORDONIS_TEST_DATABASE_URL"))
@@ -393,6 +603,9 @@ async fn main() -> Result<(), BenchError> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()?;
+    if a.live {
+        return run_live(&a, &server_bin, &server, &server_url, &http).await;
+    }
 
     // The baseline first, at the same concurrency levels and worker counts.
     let baseline = Baseline::create(&server_url).await?;
@@ -434,10 +647,10 @@ async fn main() -> Result<(), BenchError> {
     let mut rss_lines = Vec::new();
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut kinds = Vec::new();
-    if a.pg {
+    if !a.no_pg {
         kinds.push("PostgreSQL");
     }
-    if a.sqlite {
+    if !a.no_sqlite {
         kinds.push("SQLite");
     }
     for kind in kinds {
@@ -449,9 +662,9 @@ async fn main() -> Result<(), BenchError> {
         };
         // Ingest at each concurrency level into one database.
         let db = fresh().await?;
-        let s = start_server(&server_bin, &db.url(), &http).await?;
+        let s = start_server(&server_bin, &db.url(), &http, 0).await?;
         for (i, &c) in a.concurrency.iter().enumerate() {
-            let r = ingest(&http, &s.webhook_url, a.n, c, &seq).await?;
+            let r = ingest(&http, &s.webhook_url, a.n, c, a.issues, &seq).await?;
             eprintln!(
                 "{kind:<10} ingest c={c:<3} {:>8.0}/s p99 {:.2} ms",
                 r.per_sec, r.p99_ms
@@ -474,8 +687,8 @@ async fn main() -> Result<(), BenchError> {
         // Drain a backlog of N with each worker count.
         for (i, &w) in a.drain_workers.iter().enumerate() {
             let db = fresh().await?;
-            let s = start_server(&server_bin, &db.url(), &http).await?;
-            ingest(&http, &s.webhook_url, a.n, 16, &seq).await?;
+            let s = start_server(&server_bin, &db.url(), &http, 0).await?;
+            ingest(&http, &s.webhook_url, a.n, 16, a.issues, &seq).await?;
             let (backlog, took) = drain(&worker_bin, &db.url(), w, &http, &s.base).await?;
             let per_sec = backlog as f64 / took.as_secs_f64();
             eprintln!("{kind:<10} drain w={w} {backlog} in {took:?} ({per_sec:.0}/s)");

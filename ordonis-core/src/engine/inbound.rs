@@ -1,15 +1,23 @@
 //! Processing one claimed inbox event: parse, fetch when needed, apply by field policy, and
 //! commit the task, mapping, ledger entries and the event's completion together.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
 use super::{Engine, Loaded};
 use crate::actor::Actor;
-use crate::error::{Error, ProviderError};
+use crate::error::{Error, ProviderError, StoreError};
+use crate::ids::{EventId, IntegrationId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
+use crate::model::ProviderKind;
 use crate::model::{ExternalRef, ObjectKey};
+use crate::policy::FieldPolicy;
 use crate::provider::{ChangeHint, HintKind, RemoteTask, WebhookRequest, ms_to_datetime};
-use crate::store::{Completion, InboxEvent, StoreExt, TaskWrite, UnitOfWork};
+use crate::store::{Completion, InboxEvent, Lease, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
 use crate::task::Task;
@@ -93,10 +101,170 @@ fn lifecycle_draft(
     }
 }
 
+/// An event parsed and resolved against its provider (any fetch done), ready to become a
+/// unit of work: everything `build_event_unit` needs, and nothing that can go stale but the
+/// task and mapping it reads again on every attempt.
+pub(crate) struct PreparedEvent {
+    workspace_id: WorkspaceId,
+    lease: Lease,
+    work: EventWork,
+}
+
+enum EventWork {
+    /// Complete the event with this note, writing nothing else.
+    Finish(Option<String>),
+    Apply(Box<Application>),
+}
+
+struct Application {
+    key: ObjectKey,
+    remote: Remote,
+    ctx: EntryContext,
+    policy: FieldPolicy,
+    integration: IntegrationId,
+    provider_kind: ProviderKind,
+    event_id: EventId,
+}
+
 impl Engine {
     /// Processes one claimed inbox event to completion (or returns the error to retry on).
     pub async fn process_event(&self, event: &InboxEvent) -> Result<(), Error> {
         let loaded = self.load(event.integration_id).await?;
+        let prepared = self.prepare_event(&loaded, event).await?;
+        self.commit_event(&prepared).await
+    }
+
+    /// Processes claimed inbox events together, one outcome per event, in order: each
+    /// integration is loaded once, provider fetches run (up to `concurrency` at once) before
+    /// any transaction opens, and the events of a workspace are committed as one batch
+    /// ([`Store::commit_batch`](crate::Store::commit_batch)). A unit the batch refuses for a concurrent write is
+    /// recomputed and committed alone, as [`process_event`](Self::process_event) would.
+    pub async fn process_events(
+        &self,
+        events: &[InboxEvent],
+        concurrency: usize,
+    ) -> Vec<Result<(), Error>> {
+        let mut loaded: HashMap<IntegrationId, Arc<Loaded>> = HashMap::new();
+        for e in events {
+            if !loaded.contains_key(&e.integration_id)
+                && let Ok(l) = self.load(e.integration_id).await
+            {
+                loaded.insert(e.integration_id, Arc::new(l));
+            }
+        }
+        // Boxed futures rather than closures over references: a `map` closure borrowing the
+        // batch is not general enough over lifetimes for a `Send` worker future.
+        let preparing: Vec<BoxFuture<'_, Result<PreparedEvent, Error>>> = events
+            .iter()
+            .map(|e| self.prepare_with(&loaded, e).boxed())
+            .collect();
+        let prepared: Vec<Result<PreparedEvent, Error>> = futures::stream::iter(preparing)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut out: Vec<Option<Result<(), Error>>> = Vec::with_capacity(events.len());
+        let mut ready: Vec<Option<PreparedEvent>> = Vec::with_capacity(events.len());
+        for p in prepared {
+            match p {
+                Ok(p) => {
+                    out.push(None);
+                    ready.push(Some(p));
+                }
+                Err(e) => {
+                    out.push(Some(Err(e)));
+                    ready.push(None);
+                }
+            }
+        }
+        let building: Vec<BoxFuture<'_, (usize, Result<UnitOfWork, Error>)>> = ready
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+            .map(|(i, p)| async move { (i, self.build_event_unit(p).await) }.boxed())
+            .collect();
+        let built: Vec<(usize, Result<UnitOfWork, Error>)> = futures::stream::iter(building)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut by_workspace: HashMap<WorkspaceId, Vec<(usize, UnitOfWork)>> = HashMap::new();
+        for (i, b) in built {
+            match b {
+                Ok(uow) => by_workspace
+                    .entry(uow.workspace_id.clone())
+                    .or_default()
+                    .push((i, uow)),
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        // Committed alone: units refused for a concurrent write, or whose batch failed.
+        let mut again: Vec<usize> = Vec::new();
+        for (_, batch) in by_workspace {
+            let (idx, units): (Vec<usize>, Vec<UnitOfWork>) = batch.into_iter().unzip();
+            match self.inner.store.commit_batch(units).await {
+                Ok(results) => {
+                    for (i, r) in idx.into_iter().zip(results) {
+                        match r {
+                            Ok(_) => out[i] = Some(Ok(())),
+                            Err(StoreError::Conflict(_)) => again.push(i),
+                            Err(e) => out[i] = Some(Err(e.into())),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "batch commit failed: committing its units alone");
+                    again.extend(idx);
+                }
+            }
+        }
+        again.sort_unstable();
+        for i in again {
+            if let Some(Some(p)) = ready.get(i) {
+                out[i] = Some(self.commit_event(p).await);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::NotFound("event outcome".to_owned()))))
+            .collect()
+    }
+
+    /// Prepares an event with its integration as loaded for the batch (or loads it again, to
+    /// report why it could not be).
+    async fn prepare_with(
+        &self,
+        loaded: &HashMap<IntegrationId, Arc<Loaded>>,
+        event: &InboxEvent,
+    ) -> Result<PreparedEvent, Error> {
+        match loaded.get(&event.integration_id) {
+            Some(l) => self.prepare_event(l, event).await,
+            None => {
+                let l = self.load(event.integration_id).await?;
+                self.prepare_event(&l, event).await
+            }
+        }
+    }
+
+    /// Commits a prepared event, recomputing its unit while concurrent writers interfere.
+    async fn commit_event(&self, prepared: &PreparedEvent) -> Result<(), Error> {
+        self.commit_with_retry(|| async { self.build_event_unit(prepared).await.map(Some) })
+            .await?;
+        Ok(())
+    }
+
+    /// Parses an event and resolves its object's state (a provider fetch when the payload
+    /// carries no snapshot).
+    async fn prepare_event(
+        &self,
+        loaded: &Loaded,
+        event: &InboxEvent,
+    ) -> Result<PreparedEvent, Error> {
+        let Some(lease) = event.lease.clone() else {
+            return Err(Error::NotFound(format!("event {} is not leased", event.id)));
+        };
+        let prepared = |work| PreparedEvent {
+            workspace_id: event.workspace_id.clone(),
+            lease: lease.clone(),
+            work,
+        };
         let mut headers = http::HeaderMap::new();
         for (name, value) in &event.headers {
             if let (Ok(n), Ok(v)) = (
@@ -118,11 +286,11 @@ impl Engine {
             .filter(|h| Some(&h.key.external_id) == event.object_key.as_ref())
             .collect();
         let Some(key) = hints.first().map(|h| h.key.clone()) else {
-            return self
-                .finish_event(event, Some("nothing for this object".to_owned()))
-                .await;
+            return Ok(prepared(EventWork::Finish(Some(
+                "nothing for this object".to_owned(),
+            ))));
         };
-        let remote = self.resolve_remote(&loaded, &key, &hints).await?;
+        let remote = self.resolve_remote(loaded, &key, &hints).await?;
         let actor = hints
             .iter()
             .rev()
@@ -152,118 +320,107 @@ impl Engine {
             occurred_at: source_time.and_then(ms_to_datetime),
             observed_at: event.received_at,
         };
-        let Some(lease) = event.lease.clone() else {
-            return Err(Error::NotFound(format!("event {} is not leased", event.id)));
-        };
-        let policy = loaded.config.policy();
-        let integration = loaded.record.id;
-        let provider_kind = loaded.record.provider.clone();
-        let store = self.inner.store.clone();
-        let ws = loaded.record.workspace_id.clone();
-
-        self.commit_with_retry(|| {
-            let store = store.clone();
-            let ws = ws.clone();
-            let remote = &remote;
-            let ctx = &ctx;
-            let policy = &policy;
-            let key = &key;
-            let lease = lease.clone();
-            let provider_kind = provider_kind.clone();
-            let event_id = event.id;
-            async move {
-                let mapped = store.find_mapping(integration, key).await?;
-                let existing = match mapped {
-                    Some(id) => store.workspace_task(&ws, id).await?,
-                    None => None,
-                };
-                let mut uow = UnitOfWork::new(ws.clone());
-                let mut note = None;
-                match remote {
-                    Remote::Ignored(reason) => note = Some(format!("not applied: {reason}")),
-                    Remote::Deleted => match existing {
-                        Some(mut task) if !task.deleted => {
-                            let expected = task.revision;
-                            task.deleted = true;
-                            task.revision += 1;
-                            task.updated_at = OffsetDateTime::now_utc();
-                            uow.ledger
-                                .push(lifecycle_draft(&task, Op::Delete, ctx, integration));
-                            uow.task = Some(TaskWrite {
-                                task,
-                                expected_revision: Some(expected),
-                            });
-                        }
-                        _ => note = Some("deleted object with no live task".to_owned()),
-                    },
-                    Remote::State(state, at) => {
-                        let (mut task, expected) = match existing {
-                            Some(t) => {
-                                let rev = t.revision;
-                                (t, Some(rev))
-                            }
-                            None => {
-                                let mut t = Task::new(ws.clone());
-                                t.external.push(ExternalRef {
-                                    integration_id: integration,
-                                    provider: provider_kind.clone(),
-                                    key: key.clone(),
-                                    url: state.url.clone(),
-                                });
-                                uow.mapping = Some((t.external[0].clone(), t.id));
-                                uow.ledger
-                                    .push(lifecycle_draft(&t, Op::Create, ctx, integration));
-                                (t, None)
-                            }
-                        };
-                        let version = SourceVersion::new(*at, event_id.to_string());
-                        let applied = apply_remote(&mut task, &state.fields, &version, policy);
-                        if task.deleted {
-                            note = Some("task is a tombstone".to_owned());
-                        }
-                        if applied.push {
-                            uow.enqueue_push = Some((task.id, integration));
-                        }
-                        uow.ledger.extend(drafts(
-                            &task,
-                            &applied.decisions,
-                            ctx,
-                            Some(integration),
-                        ));
-                        if applied.dirty || expected.is_none() {
-                            if let (Some(url), Some(link)) = (&state.url, task.external.first_mut())
-                            {
-                                link.url.get_or_insert_with(|| url.clone());
-                            }
-                            task.revision += 1;
-                            if !applied.decisions.is_empty() {
-                                task.updated_at = OffsetDateTime::now_utc();
-                            }
-                            uow.task = Some(TaskWrite {
-                                task,
-                                expected_revision: expected,
-                            });
-                        } else {
-                            note = Some("no change".to_owned());
-                        }
-                    }
-                }
-                uow.completion = Completion::Done { lease, note };
-                Ok(Some(uow))
-            }
-        })
-        .await?;
-        Ok(())
+        Ok(prepared(EventWork::Apply(Box::new(Application {
+            key,
+            remote,
+            ctx,
+            policy: loaded.config.policy(),
+            integration: loaded.record.id,
+            provider_kind: loaded.record.provider.clone(),
+            event_id: event.id,
+        }))))
     }
 
-    async fn finish_event(&self, event: &InboxEvent, note: Option<String>) -> Result<(), Error> {
-        let Some(lease) = event.lease.clone() else {
-            return Err(Error::NotFound(format!("event {} is not leased", event.id)));
+    /// The unit of work of a prepared event, over the task and mapping as they are now.
+    async fn build_event_unit(&self, prepared: &PreparedEvent) -> Result<UnitOfWork, Error> {
+        let ws = &prepared.workspace_id;
+        let mut uow = UnitOfWork::new(ws.clone());
+        let a = match &prepared.work {
+            EventWork::Finish(note) => {
+                uow.completion = Completion::Done {
+                    lease: prepared.lease.clone(),
+                    note: note.clone(),
+                };
+                return Ok(uow);
+            }
+            EventWork::Apply(a) => a,
         };
-        let mut uow = UnitOfWork::new(event.workspace_id.clone());
-        uow.completion = Completion::Done { lease, note };
-        self.inner.store.commit(uow).await?;
-        Ok(())
+        let (ctx, integration) = (&a.ctx, a.integration);
+        let store = &self.inner.store;
+        let existing = match store.find_mapping(integration, &a.key).await? {
+            Some(id) => store.workspace_task(ws, id).await?,
+            None => None,
+        };
+        let mut note = None;
+        match &a.remote {
+            Remote::Ignored(reason) => note = Some(format!("not applied: {reason}")),
+            Remote::Deleted => match existing {
+                Some(mut task) if !task.deleted => {
+                    let expected = task.revision;
+                    task.deleted = true;
+                    task.revision += 1;
+                    task.updated_at = OffsetDateTime::now_utc();
+                    uow.ledger
+                        .push(lifecycle_draft(&task, Op::Delete, ctx, integration));
+                    uow.task = Some(TaskWrite {
+                        task,
+                        expected_revision: Some(expected),
+                    });
+                }
+                _ => note = Some("deleted object with no live task".to_owned()),
+            },
+            Remote::State(state, at) => {
+                let (mut task, expected) = match existing {
+                    Some(t) => {
+                        let rev = t.revision;
+                        (t, Some(rev))
+                    }
+                    None => {
+                        let mut t = Task::new(ws.clone());
+                        t.external.push(ExternalRef {
+                            integration_id: integration,
+                            provider: a.provider_kind.clone(),
+                            key: a.key.clone(),
+                            url: state.url.clone(),
+                        });
+                        uow.mapping = Some((t.external[0].clone(), t.id));
+                        uow.ledger
+                            .push(lifecycle_draft(&t, Op::Create, ctx, integration));
+                        (t, None)
+                    }
+                };
+                let version = SourceVersion::new(*at, a.event_id.to_string());
+                let applied = apply_remote(&mut task, &state.fields, &version, &a.policy);
+                if task.deleted {
+                    note = Some("task is a tombstone".to_owned());
+                }
+                if applied.push {
+                    uow.enqueue_push = Some((task.id, integration));
+                }
+                uow.ledger
+                    .extend(drafts(&task, &applied.decisions, ctx, Some(integration)));
+                if applied.dirty || expected.is_none() {
+                    if let (Some(url), Some(link)) = (&state.url, task.external.first_mut()) {
+                        link.url.get_or_insert_with(|| url.clone());
+                    }
+                    task.revision += 1;
+                    if !applied.decisions.is_empty() {
+                        task.updated_at = OffsetDateTime::now_utc();
+                    }
+                    uow.task = Some(TaskWrite {
+                        task,
+                        expected_revision: expected,
+                    });
+                } else {
+                    note = Some("no change".to_owned());
+                }
+            }
+        }
+        uow.completion = Completion::Done {
+            lease: prepared.lease.clone(),
+            note,
+        };
+        Ok(uow)
     }
 
     async fn resolve_remote(

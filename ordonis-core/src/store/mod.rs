@@ -649,6 +649,34 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     /// or the mapping points elsewhere, and `LeaseLost` when the completion's lease is stale
     /// or its row belongs to another workspace; in every case nothing is written.
     async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError>;
+
+    /// Commits many units of work of one workspace together, with one outcome per unit, in
+    /// order. What a batch guarantees:
+    /// - each unit is all or nothing, exactly as [`commit`](Store::commit) would do it: a unit
+    ///   that fails (`Conflict`, `LeaseLost`, `Invalid`, `NotFound`) writes nothing and leaves
+    ///   the others alone;
+    /// - the units that succeed are committed together, their ledger entries appended in unit
+    ///   order with gapless indexes, as if committed one after another with nothing between;
+    /// - the outer `Err` means the batch as a whole could not be committed (the database went
+    ///   away, the transaction failed at commit, the units name more than one workspace):
+    ///   then nothing of it is written.
+    ///
+    /// The default commits unit by unit; the SQL stores do the batch in one transaction (one
+    /// savepoint per unit, one ledger-head update, one log flush).
+    async fn commit_batch(
+        &self,
+        units: Vec<UnitOfWork>,
+    ) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
+        rules::validate_batch(&units)?;
+        let mut out = Vec::with_capacity(units.len());
+        for uow in units {
+            out.push(match self.commit(uow).await {
+                Err(e) if rules::batch_wide(&e) => return Err(e),
+                r => r,
+            });
+        }
+        Ok(out)
+    }
 }
 
 mod ext;

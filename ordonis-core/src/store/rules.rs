@@ -24,6 +24,22 @@ pub fn validate_unit(uow: &UnitOfWork) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checks that a batch of units names one workspace (a batch shares one ledger head).
+pub fn validate_batch(units: &[UnitOfWork]) -> Result<(), StoreError> {
+    match units.first() {
+        Some(first) if units.iter().any(|u| u.workspace_id != first.workspace_id) => {
+            Err(InvalidInput::new("batch", "units of more than one workspace").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether a commit error is the store's rather than the unit's: the batch stops on it and
+/// writes nothing.
+pub fn batch_wide(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(_) | StoreError::Backend(_))
+}
+
 /// Checks deliveries before they are appended: none may start `Processing`.
 pub fn validate_new_events(events: &[NewInboxEvent]) -> Result<(), StoreError> {
     if events.iter().any(|e| e.state == JobState::Processing) {
