@@ -5,7 +5,9 @@
 //! 1. the fence: one statement per queue reads (and on PostgreSQL row-locks) every leased row
 //!    of the batch; a unit whose lease is stale is refused before it writes anything;
 //! 2. each remaining unit's own writes (task, integration, mapping, push) inside a savepoint,
-//!    so a unit that fails rolls back alone; a unit that only completes its row needs none;
+//!    so a unit that fails rolls back alone; a unit that only completes its row needs none,
+//!    and neither does one whose only write is a task update guarded by its revision (it
+//!    writes or matches nothing);
 //! 3. one multi-row completion per queue for the units that got through;
 //! 4. one ledger-head update and multi-row inserts for all their entries, in unit order;
 //! 5. one commit, so one log flush for the batch.
@@ -14,11 +16,12 @@ use std::collections::HashMap;
 
 use ordonis_core::store::rules;
 use ordonis_core::{
-    CommitReceipt, Completion, Lease, OutboxId, Queue, StoreError, UnitOfWork, WorkspaceId,
+    CommitReceipt, Completion, Lease, OutboxId, Queue, StoreError, TaskWrite, UnitOfWork,
+    WorkspaceId,
 };
 use uuid::Uuid;
 
-use crate::commit::{append_entries, write_unit};
+use crate::commit::{append_entries, stale_task, task_written, write_unit};
 use crate::dialect::{Arg, Dialect, SqlRow};
 use crate::render::{params, sql, sql_on};
 use crate::tables::table;
@@ -49,8 +52,21 @@ pub(crate) async fn commit_batch<D: Dialect>(
 
     let mut outboxes: Vec<Option<OutboxId>> = vec![None; units.len()];
     for (i, uow) in units.iter().enumerate() {
-        if refused[i].is_some() || !writes_beyond_completion(uow) {
+        if refused[i].is_some() {
             continue;
+        }
+        match Writes::of(uow) {
+            Writes::None => continue,
+            // One statement that either writes or matches nothing needs no savepoint; an
+            // error from it (which aborts a PostgreSQL transaction) fails the batch instead,
+            // and the engine commits its units alone.
+            Writes::TaskOnly(tw) => {
+                if !task_written(d, &mut tx, &ws, tw).await? {
+                    refused[i] = Some(stale_task(tw));
+                }
+                continue;
+            }
+            Writes::Many => {}
         }
         d.execute(&mut tx, sql::<D>(SAVEPOINT), Vec::new()).await?;
         match write_unit(d, &mut tx, uow).await {
@@ -103,12 +119,23 @@ pub(crate) async fn commit_batch<D: Dialect>(
         .collect())
 }
 
-/// Whether a unit writes anything but its completion and ledger entries.
-fn writes_beyond_completion(uow: &UnitOfWork) -> bool {
-    uow.task.is_some()
-        || uow.mapping.is_some()
-        || uow.enqueue_push.is_some()
-        || uow.integration.is_some()
+/// What a unit writes besides its completion and ledger entries.
+enum Writes<'a> {
+    None,
+    TaskOnly(&'a TaskWrite),
+    Many,
+}
+
+impl<'a> Writes<'a> {
+    fn of(uow: &'a UnitOfWork) -> Self {
+        let others =
+            uow.mapping.is_some() || uow.enqueue_push.is_some() || uow.integration.is_some();
+        match (&uow.task, others) {
+            (None, false) => Writes::None,
+            (Some(tw), false) => Writes::TaskOnly(tw),
+            _ => Writes::Many,
+        }
+    }
 }
 
 /// Refuses (`LeaseLost`) every still-live unit whose leased row of `queue` is no longer

@@ -170,6 +170,29 @@ async fn write_task<D: Dialect>(
     ws: &WorkspaceId,
     tw: &TaskWrite,
 ) -> Result<(), StoreError> {
+    if task_written(d, tx, ws, tw).await? {
+        Ok(())
+    } else {
+        Err(stale_task(tw))
+    }
+}
+
+/// The refusal of a task write whose revision (or absence) no longer holds.
+pub(crate) fn stale_task(tw: &TaskWrite) -> StoreError {
+    StoreError::Conflict(match tw.expected_revision {
+        None => format!("task {} exists already", tw.task.id),
+        Some(r) => format!("task {} is no longer at revision {r}", tw.task.id),
+    })
+}
+
+/// Writes the task; `false` when its revision (or absence) no longer holds, in which case the
+/// statement wrote nothing (and, unlike an error, left a PostgreSQL transaction usable).
+pub(crate) async fn task_written<D: Dialect>(
+    d: &D,
+    tx: &mut D::Tx,
+    ws: &WorkspaceId,
+    tw: &TaskWrite,
+) -> Result<bool, StoreError> {
     let t = &tw.task;
     let mut args = vec![
         Arg::Uuid(t.id.0),
@@ -186,13 +209,7 @@ async fn write_task<D: Dialect>(
             d.execute(tx, sql::<D>(UPDATE_TASK), args).await?
         }
     };
-    if n == 0 {
-        return Err(StoreError::Conflict(match tw.expected_revision {
-            None => format!("task {} exists already", t.id),
-            Some(r) => format!("task {} is no longer at revision {r}", t.id),
-        }));
-    }
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Entries per multi-row ledger insert (7 parameters each, under both databases' limits).

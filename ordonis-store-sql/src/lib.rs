@@ -16,6 +16,7 @@ mod ingest;
 mod render;
 mod tables;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -161,6 +162,10 @@ const TASKS_AFTER: &str =
     "SELECT doc FROM {p}tasks WHERE workspace_id = $1 AND id > $3 ORDER BY id LIMIT $2";
 const MAPPING: &str = "SELECT task_id FROM {p}external_objects
   WHERE integration_id = $1 AND external_id = $2 AND object_type = $3 LIMIT 1";
+const MAPPED_TASKS: &str = "SELECT m.external_id, m.object_type, t.doc
+  FROM {p}external_objects m JOIN {p}tasks t ON t.id = m.task_id
+  WHERE m.integration_id = $1 AND t.workspace_id = $2
+    AND (m.external_id, m.object_type) IN (VALUES ";
 const LEDGER_SIZE: &str = "SELECT size FROM {p}ledger_heads WHERE workspace_id = $1";
 const LEDGER_FROM: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM {p}vera_ledger
   WHERE workspace_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3";
@@ -426,6 +431,50 @@ impl<D: Dialect> Store for SqlStore<D> {
             .first()
             .map(|r| r.uuid("task_id").map(TaskId))
             .transpose()
+    }
+
+    async fn mapped_tasks(
+        &self,
+        ws: &WorkspaceId,
+        integration: IntegrationId,
+        keys: &[ObjectKey],
+    ) -> Result<Vec<Option<Task>>, StoreError> {
+        let mut found: HashMap<(&str, &str), Task> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(256) {
+            let mut rest = String::new();
+            let mut args = vec![Arg::Uuid(integration.0), Arg::text(ws.as_str())];
+            for (i, key) in chunk.iter().enumerate() {
+                let (list, _) = render::params(3 + 2 * i, 2);
+                if i > 0 {
+                    rest.push_str(", ");
+                }
+                rest.push_str(&list);
+                args.push(Arg::text(&key.external_id));
+                args.push(Arg::text(&key.object_type));
+            }
+            rest.push(')');
+            let rows = self
+                .dialect
+                .read(render::sql_with::<D>(MAPPED_TASKS, &rest), args)
+                .await?;
+            for r in &rows {
+                let (id, kind) = (r.text("external_id")?, r.text("object_type")?);
+                if let Some(key) = chunk
+                    .iter()
+                    .find(|k| k.external_id == id && k.object_type == kind)
+                {
+                    found.insert((&key.external_id, &key.object_type), tables::task(r)?);
+                }
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|k| {
+                found
+                    .get(&(k.external_id.as_str(), k.object_type.as_str()))
+                    .cloned()
+            })
+            .collect())
     }
 
     async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {

@@ -267,3 +267,77 @@ pub async fn batch_of_two_workspaces_is_refused(store: Arc<dyn Store>) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(none.is_empty());
 }
+
+/// `mapped_tasks` answers per key, in order, as `find_mapping` + `task` would: the mapped
+/// task, `None` for an unmapped key, a key of another integration, or a task of another
+/// workspace.
+pub async fn mapped_tasks_answer_per_key(store: Arc<dyn Store>) {
+    let w = ws("mapped");
+    let other_ws = ws("mapped-other");
+    let rec = integration(&*store, &w).await;
+    let other_rec = integration(&*store, &other_ws).await;
+    let mut mapped = Vec::new();
+    for (n, (r, space)) in [(&rec, &w), (&rec, &w), (&other_rec, &other_ws)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut t = Task::new(space.clone());
+        t.fields.title = format!("mapped {n}");
+        t.revision = 1;
+        let link = ordonis_core::ExternalRef {
+            integration_id: r.id,
+            provider: r.provider.clone(),
+            key: ordonis_core::ObjectKey::new(format!("K-{n}"), "issue"),
+            url: None,
+        };
+        t.external.push(link.clone());
+        let mut uow = UnitOfWork::new(space.clone());
+        uow.task = Some(TaskWrite {
+            task: t.clone(),
+            expected_revision: None,
+        });
+        uow.mapping = Some((link, t.id));
+        store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
+        mapped.push(t);
+    }
+    let key = |k: &str| ordonis_core::ObjectKey::new(k, "issue");
+    let got = store
+        .mapped_tasks(
+            &w,
+            rec.id,
+            &[
+                key("K-1"),
+                key("nope"),
+                key("K-0"),
+                key("K-2"),
+                ordonis_core::ObjectKey::new("K-0", "story"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let titles: Vec<Option<String>> = got.into_iter().map(|t| t.map(|t| t.fields.title)).collect();
+    assert_eq!(
+        titles,
+        [
+            Some("mapped 1".to_owned()),
+            None,
+            Some("mapped 0".to_owned()),
+            None,
+            None
+        ]
+    );
+    // Another workspace's task is not answered even under its own integration's key.
+    let cross = store
+        .mapped_tasks(&w, other_rec.id, &[key("K-2")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cross.len(), 1);
+    assert!(cross[0].is_none());
+    assert!(
+        store
+            .mapped_tasks(&w, rec.id, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+}

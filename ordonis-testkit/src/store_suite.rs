@@ -44,7 +44,8 @@ macro_rules! store_suite {
             integration_update_is_partial, deliveries_with_nul_are_stored,
             integration_state_and_change_commit,
             batch_with_failing_unit_in_the_middle, batch_with_lease_lost_mid_batch,
-            batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused
+            batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused,
+            mapped_tasks_answer_per_key
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -192,9 +192,9 @@ async fn start_server(
         .as_str()
         .ok_or("no webhook_url in the answer")?
         .to_owned();
-    let integration = created["id"]
+    let integration = created["integration_id"]
         .as_str()
-        .ok_or("no id in the answer")?
+        .ok_or("no integration_id in the answer")?
         .to_owned();
     Ok(Server {
         proc,

@@ -134,10 +134,15 @@ impl Engine {
         self.commit_event(&prepared).await
     }
 
-    /// Processes claimed inbox events together, one outcome per event, in order: each
-    /// integration is loaded once, provider fetches run (up to `concurrency` at once) before
-    /// any transaction opens, and the events of a workspace are committed as one batch
-    /// ([`Store::commit_batch`](crate::Store::commit_batch)). A unit the batch refuses for a concurrent write is
+    /// Processes claimed inbox events together, one outcome per event, in order:
+    /// - each integration is loaded once;
+    /// - provider fetches run (up to `concurrency` at once) before any transaction opens;
+    /// - the tasks the events map to are read in one query per integration
+    ///   ([`Store::mapped_tasks`](crate::Store::mapped_tasks));
+    /// - the events of a workspace are committed as one batch
+    ///   ([`Store::commit_batch`](crate::Store::commit_batch)).
+    ///
+    /// A unit the batch refuses for a concurrent write (or whose batch failed as a whole) is
     /// recomputed and committed alone, as [`process_event`](Self::process_event) would.
     pub async fn process_events(
         &self,
@@ -176,24 +181,16 @@ impl Engine {
                 }
             }
         }
-        let building: Vec<BoxFuture<'_, (usize, Result<UnitOfWork, Error>)>> = ready
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
-            .map(|(i, p)| async move { (i, self.build_event_unit(p).await) }.boxed())
-            .collect();
-        let built: Vec<(usize, Result<UnitOfWork, Error>)> = futures::stream::iter(building)
-            .buffered(concurrency.max(1))
-            .collect()
-            .await;
+        let built = self.build_event_units(&ready).await;
         let mut by_workspace: HashMap<WorkspaceId, Vec<(usize, UnitOfWork)>> = HashMap::new();
-        for (i, b) in built {
+        for (i, b) in built.into_iter().enumerate() {
             match b {
-                Ok(uow) => by_workspace
+                None => {}
+                Some(Ok(uow)) => by_workspace
                     .entry(uow.workspace_id.clone())
                     .or_default()
                     .push((i, uow)),
-                Err(e) => out[i] = Some(Err(e)),
+                Some(Err(e)) => out[i] = Some(Err(e)),
             }
         }
         // Committed alone: units refused for a concurrent write, or whose batch failed.
@@ -224,6 +221,51 @@ impl Engine {
         }
         out.into_iter()
             .map(|r| r.unwrap_or_else(|| Err(Error::NotFound("event outcome".to_owned()))))
+            .collect()
+    }
+
+    /// The units of a batch's prepared events (`None` where preparing failed), over the
+    /// tasks read with one [`mapped_tasks`](crate::Store::mapped_tasks) call per workspace
+    /// and integration.
+    async fn build_event_units(
+        &self,
+        ready: &[Option<PreparedEvent>],
+    ) -> Vec<Option<Result<UnitOfWork, Error>>> {
+        let mut groups: HashMap<(WorkspaceId, IntegrationId), Vec<(usize, ObjectKey)>> =
+            HashMap::new();
+        for (i, p) in ready.iter().enumerate() {
+            if let Some(p) = p
+                && let EventWork::Apply(a) = &p.work
+            {
+                groups
+                    .entry((p.workspace_id.clone(), a.integration))
+                    .or_default()
+                    .push((i, a.key.clone()));
+            }
+        }
+        let mut existing: Vec<Option<Task>> = vec![None; ready.len()];
+        let mut failed: HashMap<usize, StoreError> = HashMap::new();
+        for ((ws, integration), members) in groups {
+            let (idx, keys): (Vec<usize>, Vec<ObjectKey>) = members.into_iter().unzip();
+            match self.inner.store.mapped_tasks(&ws, integration, &keys).await {
+                Ok(tasks) => {
+                    for (i, t) in idx.into_iter().zip(tasks) {
+                        existing[i] = t;
+                    }
+                }
+                Err(e) => failed.extend(idx.into_iter().map(|i| (i, e.clone()))),
+            }
+        }
+        ready
+            .iter()
+            .zip(existing)
+            .enumerate()
+            .map(|(i, (p, task))| {
+                p.as_ref().map(|p| match failed.remove(&i) {
+                    Some(e) => Err(e.into()),
+                    None => Ok(event_unit(p, task)),
+                })
+            })
             .collect()
     }
 
@@ -333,96 +375,109 @@ impl Engine {
 
     /// The unit of work of a prepared event, over the task and mapping as they are now.
     async fn build_event_unit(&self, prepared: &PreparedEvent) -> Result<UnitOfWork, Error> {
-        let ws = &prepared.workspace_id;
-        let mut uow = UnitOfWork::new(ws.clone());
-        let a = match &prepared.work {
-            EventWork::Finish(note) => {
-                uow.completion = Completion::Done {
-                    lease: prepared.lease.clone(),
-                    note: note.clone(),
-                };
-                return Ok(uow);
+        let existing = match &prepared.work {
+            EventWork::Apply(a) => {
+                let store = &self.inner.store;
+                match store.find_mapping(a.integration, &a.key).await? {
+                    Some(id) => store.workspace_task(&prepared.workspace_id, id).await?,
+                    None => None,
+                }
             }
-            EventWork::Apply(a) => a,
+            EventWork::Finish(_) => None,
         };
-        let (ctx, integration) = (&a.ctx, a.integration);
-        let store = &self.inner.store;
-        let existing = match store.find_mapping(integration, &a.key).await? {
-            Some(id) => store.workspace_task(ws, id).await?,
-            None => None,
-        };
-        let mut note = None;
-        match &a.remote {
-            Remote::Ignored(reason) => note = Some(format!("not applied: {reason}")),
-            Remote::Deleted => match existing {
-                Some(mut task) if !task.deleted => {
-                    let expected = task.revision;
-                    task.deleted = true;
-                    task.revision += 1;
-                    task.updated_at = OffsetDateTime::now_utc();
-                    uow.ledger
-                        .push(lifecycle_draft(&task, Op::Delete, ctx, integration));
-                    uow.task = Some(TaskWrite {
-                        task,
-                        expected_revision: Some(expected),
-                    });
-                }
-                _ => note = Some("deleted object with no live task".to_owned()),
-            },
-            Remote::State(state, at) => {
-                let (mut task, expected) = match existing {
-                    Some(t) => {
-                        let rev = t.revision;
-                        (t, Some(rev))
-                    }
-                    None => {
-                        let mut t = Task::new(ws.clone());
-                        t.external.push(ExternalRef {
-                            integration_id: integration,
-                            provider: a.provider_kind.clone(),
-                            key: a.key.clone(),
-                            url: state.url.clone(),
-                        });
-                        uow.mapping = Some((t.external[0].clone(), t.id));
-                        uow.ledger
-                            .push(lifecycle_draft(&t, Op::Create, ctx, integration));
-                        (t, None)
-                    }
-                };
-                let version = SourceVersion::new(*at, a.event_id.to_string());
-                let applied = apply_remote(&mut task, &state.fields, &version, &a.policy);
-                if task.deleted {
-                    note = Some("task is a tombstone".to_owned());
-                }
-                if applied.push {
-                    uow.enqueue_push = Some((task.id, integration));
-                }
+        Ok(event_unit(prepared, existing))
+    }
+}
+
+/// The unit of work of a prepared event over `existing`, the task its object is mapped to
+/// now (no store access: a batch reads all its tasks first).
+fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
+    let ws = &prepared.workspace_id;
+    let mut uow = UnitOfWork::new(ws.clone());
+    let a = match &prepared.work {
+        EventWork::Finish(note) => {
+            uow.completion = Completion::Done {
+                lease: prepared.lease.clone(),
+                note: note.clone(),
+            };
+            return uow;
+        }
+        EventWork::Apply(a) => a,
+    };
+    let (ctx, integration) = (&a.ctx, a.integration);
+    let mut note = None;
+    match &a.remote {
+        Remote::Ignored(reason) => note = Some(format!("not applied: {reason}")),
+        Remote::Deleted => match existing {
+            Some(mut task) if !task.deleted => {
+                let expected = task.revision;
+                task.deleted = true;
+                task.revision += 1;
+                task.updated_at = OffsetDateTime::now_utc();
                 uow.ledger
-                    .extend(drafts(&task, &applied.decisions, ctx, Some(integration)));
-                if applied.dirty || expected.is_none() {
-                    if let (Some(url), Some(link)) = (&state.url, task.external.first_mut()) {
-                        link.url.get_or_insert_with(|| url.clone());
-                    }
-                    task.revision += 1;
-                    if !applied.decisions.is_empty() {
-                        task.updated_at = OffsetDateTime::now_utc();
-                    }
-                    uow.task = Some(TaskWrite {
-                        task,
-                        expected_revision: expected,
-                    });
-                } else {
-                    note = Some("no change".to_owned());
+                    .push(lifecycle_draft(&task, Op::Delete, ctx, integration));
+                uow.task = Some(TaskWrite {
+                    task,
+                    expected_revision: Some(expected),
+                });
+            }
+            _ => note = Some("deleted object with no live task".to_owned()),
+        },
+        Remote::State(state, at) => {
+            let (mut task, expected) = match existing {
+                Some(t) => {
+                    let rev = t.revision;
+                    (t, Some(rev))
                 }
+                None => {
+                    let mut t = Task::new(ws.clone());
+                    t.external.push(ExternalRef {
+                        integration_id: integration,
+                        provider: a.provider_kind.clone(),
+                        key: a.key.clone(),
+                        url: state.url.clone(),
+                    });
+                    uow.mapping = Some((t.external[0].clone(), t.id));
+                    uow.ledger
+                        .push(lifecycle_draft(&t, Op::Create, ctx, integration));
+                    (t, None)
+                }
+            };
+            let version = SourceVersion::new(*at, a.event_id.to_string());
+            let applied = apply_remote(&mut task, &state.fields, &version, &a.policy);
+            if task.deleted {
+                note = Some("task is a tombstone".to_owned());
+            }
+            if applied.push {
+                uow.enqueue_push = Some((task.id, integration));
+            }
+            uow.ledger
+                .extend(drafts(&task, &applied.decisions, ctx, Some(integration)));
+            if applied.dirty || expected.is_none() {
+                if let (Some(url), Some(link)) = (&state.url, task.external.first_mut()) {
+                    link.url.get_or_insert_with(|| url.clone());
+                }
+                task.revision += 1;
+                if !applied.decisions.is_empty() {
+                    task.updated_at = OffsetDateTime::now_utc();
+                }
+                uow.task = Some(TaskWrite {
+                    task,
+                    expected_revision: expected,
+                });
+            } else {
+                note = Some("no change".to_owned());
             }
         }
-        uow.completion = Completion::Done {
-            lease: prepared.lease.clone(),
-            note,
-        };
-        Ok(uow)
     }
+    uow.completion = Completion::Done {
+        lease: prepared.lease.clone(),
+        note,
+    };
+    uow
+}
 
+impl Engine {
     async fn resolve_remote(
         &self,
         loaded: &Loaded,

@@ -645,6 +645,27 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
         key: &ObjectKey,
     ) -> Result<Option<TaskId>, StoreError>;
 
+    /// The tasks of the workspace mapped to external objects of an integration: one answer
+    /// per key, in order (`None` when the key is unmapped, or mapped to a task of another
+    /// workspace). The default asks [`find_mapping`](Store::find_mapping) and
+    /// [`task`](Store::task) per key; the SQL stores answer in one query (a worker reads a
+    /// whole batch's tasks this way).
+    async fn mapped_tasks(
+        &self,
+        ws: &WorkspaceId,
+        integration: IntegrationId,
+        keys: &[ObjectKey],
+    ) -> Result<Vec<Option<Task>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(match self.find_mapping(integration, key).await? {
+                Some(id) => self.task(id).await?.filter(|t| &t.workspace_id == ws),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+
     /// Commits a unit of work atomically. Fails with `Conflict` when the task's revision moved
     /// or the mapping points elsewhere, and `LeaseLost` when the completion's lease is stale
     /// or its row belongs to another workspace; in every case nothing is written.
