@@ -28,7 +28,7 @@ pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
 pub use config::{Backoff, EngineConfig, IntegrationConfig, ProviderState};
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
-    IntegrationChange, NewIntegration,
+    IntegrationChange, NewIntegration, Resolution,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
