@@ -178,7 +178,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds, and starts serving and (with `workers > 0`) working.
     pub async fn start(config: &Config) -> Result<Self, String> {
-        let backend = Backend::parse(&config.database_url);
+        let backend = Backend::parse(&config.database_url)?;
         let admin_token = resolve_secret(
             config.admin_token.as_deref(),
             &backend,

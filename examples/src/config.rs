@@ -18,7 +18,8 @@ use crate::http::Limits;
     about = "Ordonis reference server: webhooks, admin API, task UI and workers"
 )]
 pub struct Config {
-    /// Database: a SQLite file path or URL (the embedded default) or `postgres://…`.
+    /// Database: a SQLite file path or `sqlite:` URL (the embedded default; its directory
+    /// must exist) or `postgres://…`. Any other scheme is refused.
     #[arg(long, env = "ORDONIS_DATABASE_URL", default_value = "./ordonis.db")]
     pub database_url: String,
     /// Address to listen on.
@@ -163,6 +164,21 @@ impl fmt::Debug for WorkerArgs {
     }
 }
 
+/// How the database setting is named in errors.
+pub const DATABASE_FLAG: &str = "--database-url (ORDONIS_DATABASE_URL)";
+
+/// The scheme of something that looks like a URL (`name:` then anything), if any. A single
+/// letter before `:` is a Windows drive (`C:\\db`), not a scheme.
+fn url_scheme(s: &str) -> Option<&str> {
+    let (scheme, _) = s.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && scheme.len() > 1
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some(scheme)
+}
+
 /// Which store a database URL names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -178,26 +194,57 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Classifies a database URL.
-    pub fn parse(url: &str) -> Self {
+    /// Classifies a database URL: `postgres://…` or `postgresql://…`, a `sqlite:` URL
+    /// (`sqlite://path`, `sqlite:path`, `sqlite::memory:`), or a plain file path. Anything else
+    /// with a URL scheme (`mysql://…`, a misspelt `postgress://…`) is refused, naming the flag,
+    /// rather than taken for a file name; so is a SQLite file whose directory does not exist
+    /// (it is not created unasked).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(format!("{DATABASE_FLAG} is empty"));
+        }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Backend::Postgres(url.to_owned());
+            return Ok(Backend::Postgres(url.to_owned()));
+        }
+        let sqlite_url = url.strip_prefix("sqlite:");
+        if sqlite_url.is_none()
+            && let Some(scheme) = url_scheme(url)
+        {
+            return Err(format!(
+                "{DATABASE_FLAG}: unsupported scheme {scheme:?} in {:?}; use a file path or a \
+                 sqlite: URL for the embedded SQLite store, or postgres://… (postgresql://…) \
+                 for PostgreSQL",
+                redact_url(url)
+            ));
         }
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let file = if memory {
             None
         } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
+            let path = sqlite_url
+                .map(|p| p.strip_prefix("//").unwrap_or(p))
                 .unwrap_or(url);
             let path = path.split('?').next().unwrap_or(path);
-            Some(PathBuf::from(path))
+            if path.is_empty() {
+                return Err(format!("{DATABASE_FLAG}: {url:?} names no SQLite file"));
+            }
+            let path = PathBuf::from(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return Err(format!(
+                    "{DATABASE_FLAG}: the directory {} of the SQLite database does not exist; \
+                     create it first (it is not created for you)",
+                    dir.display()
+                ));
+            }
+            Some(path)
         };
-        Backend::Sqlite {
+        Ok(Backend::Sqlite {
             url: url.to_owned(),
             file,
-        }
+        })
     }
 
     /// The embedded default (SQLite).
@@ -351,10 +398,6 @@ fn read_or_create(path: &Path) -> Result<Resolved, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
     let value = random_hex();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -387,7 +430,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ordonis-perm-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("ordonis.db");
-        let backend = Backend::parse(&db.to_string_lossy());
+        let backend = Backend::parse(&db.to_string_lossy()).unwrap();
         // Generated: 0600, nothing to report.
         let r = resolve_secret(None, &backend, "admin-token", "X").unwrap();
         let Origin::Generated(path) = r.origin else {
@@ -404,5 +447,52 @@ mod tests {
         }
         assert_eq!(loose_permissions(&dir.join("missing")), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_urls_are_classified_or_refused() {
+        let dir = std::env::temp_dir();
+        let file = dir.join("ordonis.db");
+        let file = file.to_string_lossy();
+        for ok in [
+            "postgres://u@h/db".to_owned(),
+            "postgresql://u@h/db".to_owned(),
+            "sqlite::memory:".to_owned(),
+            ":memory:".to_owned(),
+            "ordonis.db".to_owned(),
+            "./ordonis.db".to_owned(),
+            file.to_string(),
+            format!("sqlite://{file}"),
+            format!("sqlite:{file}?mode=rwc"),
+        ] {
+            assert!(Backend::parse(&ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            Backend::parse(&format!("sqlite://{file}")).unwrap(),
+            Backend::Sqlite {
+                url: format!("sqlite://{file}"),
+                file: Some(PathBuf::from(file.as_ref())),
+            }
+        );
+        for bad in [
+            "mysql://root@localhost/ordonis",
+            "postgress://u@h/db",
+            "postgre://u:secret@h/db",
+            "redis://h",
+            "file:ordonis.db",
+        ] {
+            let e = Backend::parse(bad).unwrap_err();
+            assert!(
+                e.contains("--database-url") && e.contains("ORDONIS_DATABASE_URL"),
+                "{e}"
+            );
+            assert!(e.contains("unsupported scheme"), "{e}");
+            assert!(!e.contains("secret"), "the password is redacted: {e}");
+        }
+        // A missing directory is not created.
+        let missing = dir.join(format!("ordonis-missing-{}", uuid::Uuid::now_v7()));
+        let e = Backend::parse(&missing.join("x.db").to_string_lossy()).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(!missing.exists());
     }
 }

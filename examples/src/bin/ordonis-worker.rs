@@ -14,7 +14,13 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> ExitCode {
     init_tracing();
     let args = WorkerArgs::parse();
-    let backend = Backend::parse(&args.database_url);
+    let backend = match Backend::parse(&args.database_url) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ordonis-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // A worker must use the server's key: never a fresh one.
     let key = match existing_secret(
         args.secret_key.as_deref(),
