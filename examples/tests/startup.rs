@@ -41,3 +41,31 @@ async fn a_missing_database_directory_is_not_created() {
     assert!(err.contains("--database-url"), "{err}");
     assert!(!dir.exists(), "the directory was created");
 }
+
+/// A server (or worker) started with another secret key than the store's used to start and
+/// then fail every job. The key is checked against the store's key-check record at start.
+#[tokio::test]
+async fn a_wrong_secret_key_refuses_to_start() {
+    let path = common::sqlite_path();
+    let config = Config::for_tests(path.to_string_lossy().into_owned());
+    let server = Server::start(&config).await.unwrap();
+    server.shutdown().await;
+    // The same key starts again.
+    let server = Server::start(&config).await.unwrap();
+    server.shutdown().await;
+    let mut wrong = config.clone();
+    wrong.secret_key = Some(hex::encode([8u8; 32]));
+    let err = Server::start(&wrong).await.unwrap_err();
+    assert!(
+        err.contains("secret key")
+            && err.contains("ORDONIS_SECRET_KEY")
+            && err.contains("refusing"),
+        "{err}"
+    );
+    // Any store: the check is through the `Store` contract.
+    let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+    let server = Server::start_on(&config, store.clone()).await.unwrap();
+    server.shutdown().await;
+    let err = Server::start_on(&wrong, store).await.unwrap_err();
+    assert!(err.contains("refusing to start"), "{err}");
+}

@@ -12,6 +12,7 @@ mod commit;
 mod dialect;
 mod glue;
 mod ingest;
+mod key_check;
 mod render;
 mod tables;
 
@@ -429,6 +430,14 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn commit(&self, uow: UnitOfWork) -> Result<CommitReceipt, StoreError> {
         commit::commit(&self.dialect, uow).await
+    }
+
+    async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        key_check::get(&self.dialect).await
+    }
+
+    async fn init_key_check(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        key_check::init(&self.dialect, sealed).await
     }
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use ordonis_server::app::{SHUTDOWN_GRACE, engine, open_store, spawn_workers};
+use ordonis_server::app::{SHUTDOWN_GRACE, check_secret_key, engine, open_store, spawn_workers};
 use ordonis_server::config::{Backend, existing_secret};
 use ordonis_server::metrics::Metrics;
 use ordonis_server::{WorkerArgs, init_tracing, shutdown_signal};
@@ -41,6 +41,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = check_secret_key(store.as_ref(), &key.value).await {
+        eprintln!("ordonis-worker: {e}");
+        return ExitCode::FAILURE;
+    }
     let metrics = Arc::new(Metrics::default());
     let engine = match engine(store, &key.value, &metrics) {
         Ok(e) => e,
