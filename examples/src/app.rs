@@ -149,10 +149,11 @@ pub fn engine(
     store: Arc<dyn Store>,
     secret_key_hex: &str,
     metrics: &Arc<Metrics>,
+    retry: &crate::config::RetryArgs,
 ) -> Result<Engine, String> {
     let key = SecretKey::from_hex(1, secret_key_hex)
         .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?;
-    let mut b = Engine::builder(store, Keyring::new(key));
+    let mut b = Engine::builder(store, Keyring::new(key)).config(retry.engine_config()?);
     for p in crate::providers::registry(metrics)? {
         b = b.provider(p);
     }
@@ -255,7 +256,7 @@ impl Server {
     ) -> Result<Self, String> {
         check_secret_key(store.as_ref(), &secret_key.value).await?;
         let metrics = Arc::new(Metrics::default());
-        let engine = engine(store.clone(), &secret_key.value, &metrics)?;
+        let engine = engine(store.clone(), &secret_key.value, &metrics, &config.retry)?;
         let signer = CheckpointSigner::from_seed(&derive(
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",

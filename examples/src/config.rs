@@ -58,6 +58,9 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "ORDONIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// How failed webhook events and pushes are retried.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
     /// default); a build without it refuses the flag.
@@ -85,6 +88,7 @@ impl fmt::Debug for Config {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
+            .field("retry", &self.retry)
             .field("demo", &self.demo)
             .finish()
     }
@@ -106,6 +110,7 @@ impl Config {
             header_read_timeout: Limits::default().header_read_timeout,
             request_timeout: Limits::default().request_timeout,
             max_connections: 1024,
+            retry: RetryArgs::default(),
             demo: false,
         }
     }
@@ -132,6 +137,16 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses a positive number of hours (`24`, `0.5`).
+fn parse_hours(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(h) if h.is_finite() && h > 0.0 && h <= 24.0 * 365.0 => Ok(h),
+        _ => Err(format!(
+            "{s:?}: expected a positive number of hours (at most a year)"
+        )),
+    }
+}
+
 /// `ordonis-worker` settings.
 #[derive(Clone, Parser)]
 #[command(
@@ -149,6 +164,9 @@ pub struct WorkerArgs {
     /// Workers in this process.
     #[arg(long, env = "ORDONIS_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// How failed webhook events and pushes are retried (use the server's settings).
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 impl fmt::Debug for WorkerArgs {
@@ -160,7 +178,52 @@ impl fmt::Debug for WorkerArgs {
                 &self.secret_key.as_ref().map(|_| "[REDACTED]"),
             )
             .field("workers", &self.workers)
+            .field("retry", &self.retry)
             .finish()
+    }
+}
+
+/// The retry schedule of failed rows: capped exponential backoff with jitter, from 10 s
+/// doubling up to `--retry-max-delay`, for `--retry-for` hours; then the row is dead (the
+/// inbox and outbox views replay it).
+#[derive(Clone, Copy, Debug, PartialEq, clap::Args)]
+pub struct RetryArgs {
+    /// Hours a failing webhook event or push is retried before it goes dead.
+    #[arg(long = "retry-for", env = "ORDONIS_RETRY_FOR_HOURS", default_value = "24", value_parser = parse_hours, value_name = "HOURS")]
+    pub retry_for_hours: f64,
+    /// Longest wait between two attempts, in seconds.
+    #[arg(long = "retry-max-delay", env = "ORDONIS_RETRY_MAX_DELAY", default_value = "3600", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub max_delay: Duration,
+}
+
+impl Default for RetryArgs {
+    fn default() -> Self {
+        Self {
+            retry_for_hours: 24.0,
+            max_delay: ordonis_core::Backoff::default().max,
+        }
+    }
+}
+
+impl RetryArgs {
+    /// The engine settings these name.
+    pub fn engine_config(&self) -> Result<ordonis_core::EngineConfig, String> {
+        let window = Duration::try_from_secs_f64(self.retry_for_hours * 3600.0).map_err(|_| {
+            format!(
+                "--retry-for {}: expected a number of hours",
+                self.retry_for_hours
+            )
+        })?;
+        let defaults = ordonis_core::Backoff::default();
+        let backoff = ordonis_core::Backoff {
+            min: defaults.min.min(self.max_delay),
+            max: self.max_delay,
+        };
+        Ok(ordonis_core::EngineConfig {
+            max_attempts: backoff.attempts_for(window),
+            backoff,
+            ..ordonis_core::EngineConfig::default()
+        })
     }
 }
 
@@ -447,6 +510,37 @@ mod tests {
         }
         assert_eq!(loose_permissions(&dir.join("missing")), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn retry_flags_set_the_schedule() {
+        let c = Config::try_parse_from(["ordonis-server"]).unwrap();
+        let e = c.retry.engine_config().unwrap();
+        assert_eq!(e, ordonis_core::EngineConfig::default());
+        assert!(e.backoff.span(e.max_attempts) >= Duration::from_secs(24 * 3600));
+        let c = Config::try_parse_from([
+            "ordonis-server",
+            "--retry-for",
+            "72",
+            "--retry-max-delay",
+            "600",
+        ])
+        .unwrap();
+        let e = c.retry.engine_config().unwrap();
+        assert_eq!(e.backoff.max, Duration::from_secs(600));
+        assert!(e.backoff.span(e.max_attempts) >= Duration::from_secs(72 * 3600));
+        assert!(e.backoff.span(e.max_attempts - 1) < Duration::from_secs(72 * 3600));
+        for bad in [
+            "--retry-for=-1",
+            "--retry-for=0",
+            "--retry-for=soon",
+            "--retry-max-delay=0",
+        ] {
+            assert!(
+                Config::try_parse_from(["ordonis-server", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

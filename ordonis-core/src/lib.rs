@@ -25,7 +25,7 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
-pub use config::{Backoff, EngineConfig, IntegrationConfig, ProviderState};
+pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState};
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
     IntegrationChange, NewIntegration, Resolution,

@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let metrics = Arc::new(Metrics::default());
-    let engine = match engine(store, &key.value, &metrics) {
+    let engine = match engine(store, &key.value, &metrics, &args.retry) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ordonis-worker: {e}");

@@ -18,6 +18,17 @@ use crate::routes::pushes::{PushesQuery, fields, query as pushes_query, replay_p
 /// The states a queue row can be in, for the filter.
 const STATES: [&str; 5] = ["pending", "processing", "done", "failed", "dead"];
 
+/// How long the engine's schedule retries a row ("24 h").
+fn retry_window(s: &AppState) -> String {
+    let c = s.engine.config();
+    let secs = c.backoff.span(c.max_attempts).as_secs();
+    if secs >= 3600 {
+        format!("{} h ({} attempts)", secs / 3600, c.max_attempts)
+    } else {
+        format!("{} min ({} attempts)", secs.div_ceil(60), c.max_attempts)
+    }
+}
+
 fn replayable(s: JobState) -> bool {
     matches!(s, JobState::Failed | JobState::Dead)
 }
@@ -91,6 +102,8 @@ pub(crate) async fn events_page(
         (Err(e), _) | (_, Err(e)) => return ui_error(e),
     };
     let body = html! {
+        p.muted { "Webhook deliveries as received. A failed event is retried with backoff for "
+            (retry_window(&s)) "; then it is dead until replayed." }
         (filters("/ui/events", ws, nonempty(&q.integration_id), nonempty(&q.status), &list))
         div.scroll {
             table #events {
@@ -102,7 +115,7 @@ pub(crate) async fn events_page(
                             td { (e.workspace_id.as_str()) }
                             td { (e.object_key.as_deref().unwrap_or("")) }
                             td { (state_badge(e.state)) }
-                            td { (e.attempts) }
+                            td { (e.attempts) " of " (s.engine.config().max_attempts) }
                             td { @if matches!(e.state, JobState::Pending | JobState::Failed) { (when(e.next_attempt_at)) } }
                             td { (e.last_error.as_deref().unwrap_or("")) }
                             td {
@@ -141,6 +154,8 @@ pub(crate) async fn pushes_page(
         (Err(e), _) | (_, Err(e)) => return ui_error(e),
     };
     let body = html! {
+        p.muted { "Pushes of CollabHub changes to the providers. A failed push is retried with backoff for "
+            (retry_window(&s)) "; then it is dead until replayed." }
         (filters("/ui/pushes", ws, nonempty(&q.integration_id), nonempty(&q.state), &list))
         div.scroll {
             table #pushes {
@@ -160,7 +175,7 @@ pub(crate) async fn pushes_page(
                                 }
                             }
                             td { (state_badge(j.state)) }
-                            td { (j.attempts) }
+                            td { (j.attempts) " of " (s.engine.config().max_attempts) }
                             td.next-attempt { @if matches!(j.state, JobState::Pending | JobState::Failed) { (when(j.next_attempt_at)) } }
                             td { (j.last_error.as_deref().unwrap_or("")) }
                             td {
