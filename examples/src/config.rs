@@ -10,12 +10,17 @@ use clap::Parser;
 
 use crate::http::Limits;
 
+/// What `--help` says about logs.
+const LOG_HELP: &str = "Logs go to stderr at info level; set ORDONIS_LOG=trace|debug|info|warn|error \
+to change it. Colours only when stderr is a terminal. Secrets are never logged.";
+
 /// `ordonis-server` settings. Every flag also reads its environment variable.
 #[derive(Clone, Parser)]
 #[command(
     name = "ordonis-server",
     version,
-    about = "Ordonis reference server: webhooks, admin API, task UI and workers"
+    about = "Ordonis reference server: webhooks, admin API, task UI and workers",
+    after_help = LOG_HELP
 )]
 pub struct Config {
     /// Database: a SQLite file path or `sqlite:` URL (the embedded default; its directory
@@ -152,7 +157,8 @@ fn parse_hours(s: &str) -> Result<f64, String> {
 #[command(
     name = "ordonis-worker",
     version,
-    about = "Ordonis workers only, for scaling out against one PostgreSQL"
+    about = "Ordonis workers only, for scaling out against one PostgreSQL",
+    after_help = LOG_HELP
 )]
 pub struct WorkerArgs {
     /// Database URL (normally `postgres://…`).
