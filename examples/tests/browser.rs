@@ -529,6 +529,30 @@ async fn the_task_list_filters_and_searches_and_every_page_renders() {
         d.wait_for(name, needle).await;
         d.screenshot(name).await;
     }
+    // Dark theme from `prefers-color-scheme` (emulated through the DevTools protocol).
+    d.cmd(
+        reqwest::Method::POST,
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}})),
+    )
+    .await;
+    d.goto(&format!("{base}/ui/workspaces/demo")).await;
+    d.wait_for("the dark list", "id=\"tasks\"").await;
+    let bg = d
+        .cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "return getComputedStyle(document.body).backgroundColor;", "args": []})),
+        )
+        .await;
+    assert_eq!(bg, "rgb(20, 23, 28)", "not the dark theme");
+    d.screenshot("task-list-dark").await;
+    d.cmd(
+        reqwest::Method::POST,
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "light"}]}})),
+    )
+    .await;
     d.set_width(400).await;
     d.goto(&format!("{base}/ui/workspaces/demo")).await;
     d.wait_for("the narrow list", "id=\"tasks\"").await;

@@ -134,11 +134,23 @@ async fn sign_in_pages_escaping_edit_and_replay() {
         .post(api.url(&format!("/ui/tasks/{id}")))
         .header("cookie", cookie.clone())
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("due_date", "someday")]))
+        .body(form(&[
+            ("title", "A title I typed with <care>"),
+            ("was_title", "Safe title"),
+            ("due_date", "someday"),
+        ]))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // The error page says what was wrong, keeps what was typed (escaped) and links back.
+    let page = r.text().await.unwrap();
+    assert!(page.contains("due date must be YYYY-MM-DD"), "{page}");
+    assert!(page.contains("A title I typed with &lt;care&gt;"), "{page}");
+    assert!(page.contains("someday"), "{page}");
+    assert!(page.contains(&format!("href=\"/ui/tasks/{id}\"")), "{page}");
+    let (_, t) = api.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(t["title"], "Safe title", "nothing was saved");
 
     // The inbox shows a failed event with a replay button that works.
     let body = b"not json at all".to_vec();

@@ -390,6 +390,9 @@ fn opt_text(v: Option<&FieldValue>) -> String {
     v.map(value_text).unwrap_or_else(|| "∅".to_owned())
 }
 
+/// A ledger entry with its position in the task's list (where its verification result is).
+type Numbered<'a> = (usize, &'a LedgerEntry);
+
 /// A no-op entry ("To Do → To Do"): folded in the timeline.
 fn is_noop(e: &LedgerEntry) -> bool {
     let r = &e.record;
@@ -438,7 +441,15 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
     let ws = t.workspace_id.clone();
     let entries = s.store.task_ledger(&ws, t.id).await?;
     let all = s.store.all_tasks(&ws).await?;
-    let names = known_names(&all);
+    let mut names = known_names(&all);
+    // Provider accounts named in any of the task's entries name that account everywhere.
+    for e in &entries {
+        if let Some(n) = &e.record.actor.display_name {
+            names
+                .entry(e.record.actor.id.clone())
+                .or_insert_with(|| n.clone());
+        }
+    }
     let checks = verification(s, &ws, &entries).await;
     let policy = super::sync_view::task_policy(s, &t).await?;
     let conflicts = open_conflicts(&entries);
@@ -458,7 +469,7 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
         .unwrap_or_default();
     let priority_now = priority_value(f.priority.as_ref());
     let status_now = status_value(&f.status);
-    let (noops, shown): (Vec<(usize, &LedgerEntry)>, Vec<(usize, &LedgerEntry)>) =
+    let (noops, shown): (Vec<Numbered<'_>>, Vec<Numbered<'_>>) =
         entries.iter().enumerate().partition(|(_, e)| is_noop(e));
     let timeline_row = |i: usize, e: &LedgerEntry| {
         let r = &e.record;
