@@ -407,7 +407,8 @@ async fn a_title_only_edit_of_a_completed_asana_task_leaves_it_completed() {
     })
     .await;
     // The page refreshes itself until the echo settles, then says so.
-    d.wait_for("the echo to settle on the page", "id=\"settled\"").await;
+    d.wait_for("the echo to settle on the page", "id=\"settled\"")
+        .await;
     // Only the title was sent: Asana still has the task completed, and so do we.
     for (_, body) in demo.asana.puts() {
         assert!(body["data"].get("completed").is_none(), "{body}");

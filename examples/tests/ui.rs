@@ -610,10 +610,17 @@ async fn a_conflict_is_settled_by_pushing_ours() {
     })
     .await;
     let entries = ledger(api.clone(), id.clone()).await;
-    let last = entries.iter().rev().find(|e| e["field"] == "title").unwrap();
+    let last = entries
+        .iter()
+        .rev()
+        .find(|e| e["field"] == "title")
+        .unwrap();
     assert_eq!(last["actor"]["id"], "ui-admin", "{last}");
     assert!(
-        last["rule"].as_str().unwrap().contains("conflict resolved: push ours"),
+        last["rule"]
+            .as_str()
+            .unwrap()
+            .contains("conflict resolved: push ours"),
         "{last}"
     );
     let (_, t) = api.get(&format!("/api/tasks/{id}")).await;

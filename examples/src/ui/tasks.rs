@@ -571,7 +571,7 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
                         tr.field data-field=(field.as_str()) {
                             th { (field.as_str()) }
                             td { (value_text(&f.get(field))) }
-                            td { (rule.to_string()) }
+                            td { (rule_text(rule)) }
                             td {
                                 @match &st.version {
                                     Some(v) => {
@@ -663,6 +663,21 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
             .insert(REFRESH, axum::http::HeaderValue::from_static("2"));
     }
     Ok(resp)
+}
+
+/// A field rule as the task page shows it: "provider, both ways".
+fn rule_text(r: ordonis_core::FieldRule) -> String {
+    let owner = match r.owner {
+        ordonis_core::Owner::Provider => "provider",
+        ordonis_core::Owner::Host => "CollabHub",
+    };
+    let direction = match r.direction {
+        ordonis_core::Direction::Both => "both ways",
+        ordonis_core::Direction::InboundOnly => "inbound only",
+        ordonis_core::Direction::OutboundOnly => "outbound only",
+        ordonis_core::Direction::Off => "not synced",
+    };
+    format!("{owner}, {direction}")
 }
 
 fn policy_owned(p: &ordonis_core::FieldPolicy) -> String {
