@@ -215,11 +215,12 @@ pub(crate) fn status_value(s: &Status) -> String {
 /// Parses [`status_value`]; a bare name (an older form, an API client) gets the category its
 /// name suggests.
 pub(crate) fn parse_status(v: &str) -> Status {
-    match v.split_once(':') {
-        Some((c, name)) if category_parse(c).is_some() => {
-            Status::new(category_parse(c).unwrap_or_default(), name)
-        }
-        _ => Status::new(crate::routes::tasks::category_of(v), v.trim()),
+    match v
+        .split_once(':')
+        .and_then(|(c, name)| Some((category_parse(c)?, name)))
+    {
+        Some((category, name)) => Status::new(category, name),
+        None => Status::new(crate::routes::tasks::category_of(v), v.trim()),
     }
 }
 

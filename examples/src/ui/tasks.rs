@@ -746,8 +746,13 @@ fn changed<'a>(
     (!unchanged).then_some(v)
 }
 
-/// The patch an edit form asks for.
-pub(crate) fn edit_patch(t: &Task, form: &EditForm) -> Result<FieldPatch, ApiError> {
+/// The patch an edit form asks for; `accounts` are those the assignee picker offered (their
+/// names are kept with the account id).
+pub(crate) fn edit_patch(
+    t: &Task,
+    form: &EditForm,
+    accounts: &[ordonis_core::Assignee],
+) -> Result<FieldPatch, ApiError> {
     let f = &t.fields;
     let mut patch = FieldPatch::new();
     if let Some(title) = changed(&form.title, &form.was_title, |v| v == f.title) {
@@ -777,12 +782,18 @@ pub(crate) fn edit_patch(t: &Task, form: &EditForm) -> Result<FieldPatch, ApiErr
         patch.set(FieldValue::Assignee(if a.is_empty() {
             None
         } else {
-            // The picker offers known accounts; keep the name the task knew them by.
-            Some(ordonis_core::Assignee {
-                account_id: a.to_owned(),
-                display_name: None,
-                email: None,
-            })
+            // The picker offers known accounts: keep the name they are known by.
+            Some(
+                accounts
+                    .iter()
+                    .find(|x| x.account_id == a)
+                    .cloned()
+                    .unwrap_or_else(|| ordonis_core::Assignee {
+                        account_id: a.to_owned(),
+                        display_name: None,
+                        email: None,
+                    }),
+            )
         }));
     }
     if let Some(p) = changed(&form.priority, &form.was_priority, |v| {
@@ -827,7 +838,11 @@ pub(crate) async fn task_edit(
         Ok(t) => t,
         Err(e) => return ui_error(e),
     };
-    let patch = match edit_patch(&t, &form) {
+    let accounts = match s.store.all_tasks(&t.workspace_id).await {
+        Ok(all) => assignee_choices(&t, &all),
+        Err(e) => return kept(e.into()),
+    };
+    let patch = match edit_patch(&t, &form, &accounts) {
         Ok(p) => p,
         Err(e) => return kept(e),
     };
