@@ -453,6 +453,21 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
     let checks = verification(s, &ws, &entries).await;
     let policy = super::sync_view::task_policy(s, &t).await?;
     let conflicts = open_conflicts(&entries);
+    // A push of this task that has failed at least once: the page stops refreshing and says so.
+    let failing_push = s
+        .store
+        .jobs(&ordonis_core::JobFilter {
+            workspace_id: Some(ws.clone()),
+            limit: 1000,
+            ..ordonis_core::JobFilter::new(ordonis_core::Queue::Outbox)
+        })
+        .await?
+        .into_iter()
+        .filter_map(ordonis_core::Job::into_push)
+        .find(|p| {
+            // `attempts` counts claims; a recorded error is what says an attempt failed.
+            p.task_id == t.id && p.last_error.is_some() && p.state != ordonis_core::JobState::Done
+        });
     let f = &t.fields;
     let pending = t
         .sync
@@ -525,7 +540,14 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
                         "."
                     }
                     @if q.queued == Some(1) {
-                        @if pending {
+                        @if let Some(p) = &failing_push {
+                            p #push-failing.bad {
+                                "The push is failing (" (p.attempts) " attempts: "
+                                (p.last_error.as_deref().unwrap_or("no error recorded")) "). "
+                                a href=(format!("/ui/pushes?workspace_id={}#push-{}", url_seg(ws.as_str()), p.id)) { "See it in the outbox" }
+                                "."
+                            }
+                        } @else if pending {
                             p #settling { "A push is queued; this page refreshes until the provider's echo confirms it." }
                         } @else {
                             p #settled.ok { "The provider confirmed the change." }
@@ -657,7 +679,7 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
         }
     };
     let mut resp = page(title_of(&t), Some(ws.as_str()), body).into_response();
-    if q.queued == Some(1) && pending {
+    if q.queued == Some(1) && pending && failing_push.is_none() {
         // Live state while the echo settles, without script: the browser reloads the page.
         resp.headers_mut()
             .insert(REFRESH, axum::http::HeaderValue::from_static("2"));

@@ -913,6 +913,18 @@ async fn pushes_are_listed_with_their_next_attempt() {
     assert!(page.contains("Pushed while down"), "{page}");
     assert!(page.contains("retried with backoff for 24 h"), "{page}");
     assert!(!page.contains("/replay"), "{page}");
+    // The task page after that save says the push is failing instead of refreshing forever.
+    let r = api
+        .http
+        .get(api.url(&format!("/ui/tasks/{id}?saved=title:applied&queued=1")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("refresh").is_none(), "still refreshing");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"push-failing\""), "{page}");
+    assert!(page.contains("cannot reach Jira"), "{page}");
     server.shutdown().await;
 }
 
