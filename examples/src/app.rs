@@ -149,14 +149,47 @@ pub fn engine(
     store: Arc<dyn Store>,
     secret_key_hex: &str,
     metrics: &Arc<Metrics>,
+    retry: &crate::config::RetryArgs,
 ) -> Result<Engine, String> {
     let key = SecretKey::from_hex(1, secret_key_hex)
         .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?;
-    let mut b = Engine::builder(store, Keyring::new(key));
+    let mut b = Engine::builder(store, Keyring::new(key)).config(retry.engine_config()?);
     for p in crate::providers::registry(metrics)? {
         b = b.provider(p);
     }
     Ok(b.build())
+}
+
+/// Checks the secret key against the store's key-check record, storing one sealed with this
+/// key when the store has none yet (a new store, or one from before the record existed: then
+/// the key must first open the stored integrations' secrets). A wrong key is refused here,
+/// at start-up, rather than failing every job later.
+pub async fn check_secret_key(store: &dyn Store, secret_key_hex: &str) -> Result<(), String> {
+    let ring = Keyring::new(
+        SecretKey::from_hex(1, secret_key_hex)
+            .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?,
+    );
+    let wrong = || {
+        "the secret key (ORDONIS_SECRET_KEY / --secret-key) is not the one this database was \
+         created with; refusing to start. Use the original key (on SQLite it is kept in \
+         <database>.secret-key)"
+            .to_owned()
+    };
+    let store_err = |e: ordonis_core::StoreError| format!("checking the secret key: {e}");
+    let record = match store.key_check().await.map_err(store_err)? {
+        Some(r) => r,
+        None => {
+            // A store from before the key-check record: its sealed secrets must open.
+            for ws in store.workspaces().await.map_err(store_err)? {
+                if let Some(r) = store.integrations(&ws).await.map_err(store_err)?.first() {
+                    ring.open(r.id, &r.secrets).map_err(|_| wrong())?;
+                }
+            }
+            let sealed = ring.seal_key_check().map_err(|e| e.to_string())?;
+            store.init_key_check(&sealed).await.map_err(store_err)?
+        }
+    };
+    ring.check_key(&record).map_err(|_| wrong())
 }
 
 /// A running server.
@@ -178,7 +211,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds, and starts serving and (with `workers > 0`) working.
     pub async fn start(config: &Config) -> Result<Self, String> {
-        let backend = Backend::parse(&config.database_url);
+        let backend = Backend::parse(&config.database_url)?;
         let admin_token = resolve_secret(
             config.admin_token.as_deref(),
             &backend,
@@ -221,8 +254,9 @@ impl Server {
         admin_token: Resolved,
         secret_key: Resolved,
     ) -> Result<Self, String> {
+        check_secret_key(store.as_ref(), &secret_key.value).await?;
         let metrics = Arc::new(Metrics::default());
-        let engine = engine(store.clone(), &secret_key.value, &metrics)?;
+        let engine = engine(store.clone(), &secret_key.value, &metrics, &config.retry)?;
         let signer = CheckpointSigner::from_seed(&derive(
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",

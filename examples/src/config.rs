@@ -10,15 +10,21 @@ use clap::Parser;
 
 use crate::http::Limits;
 
+/// What `--help` says about logs.
+const LOG_HELP: &str = "Logs go to stderr at info level; set ORDONIS_LOG=trace|debug|info|warn|error \
+to change it. Colours only when stderr is a terminal. Secrets are never logged.";
+
 /// `ordonis-server` settings. Every flag also reads its environment variable.
 #[derive(Clone, Parser)]
 #[command(
     name = "ordonis-server",
     version,
-    about = "Ordonis reference server: webhooks, admin API, task UI and workers"
+    about = "Ordonis reference server: webhooks, admin API, task UI and workers",
+    after_help = LOG_HELP
 )]
 pub struct Config {
-    /// Database: a SQLite file path or URL (the embedded default) or `postgres://…`.
+    /// Database: a SQLite file path or `sqlite:` URL (the embedded default; its directory
+    /// must exist) or `postgres://…`. Any other scheme is refused.
     #[arg(long, env = "ORDONIS_DATABASE_URL", default_value = "./ordonis.db")]
     pub database_url: String,
     /// Address to listen on.
@@ -57,6 +63,9 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "ORDONIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// How failed webhook events and pushes are retried.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
     /// default); a build without it refuses the flag.
@@ -84,6 +93,7 @@ impl fmt::Debug for Config {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
+            .field("retry", &self.retry)
             .field("demo", &self.demo)
             .finish()
     }
@@ -105,6 +115,7 @@ impl Config {
             header_read_timeout: Limits::default().header_read_timeout,
             request_timeout: Limits::default().request_timeout,
             max_connections: 1024,
+            retry: RetryArgs::default(),
             demo: false,
         }
     }
@@ -131,12 +142,23 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses a positive number of hours (`24`, `0.5`).
+fn parse_hours(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(h) if h.is_finite() && h > 0.0 && h <= 24.0 * 365.0 => Ok(h),
+        _ => Err(format!(
+            "{s:?}: expected a positive number of hours (at most a year)"
+        )),
+    }
+}
+
 /// `ordonis-worker` settings.
 #[derive(Clone, Parser)]
 #[command(
     name = "ordonis-worker",
     version,
-    about = "Ordonis workers only, for scaling out against one PostgreSQL"
+    about = "Ordonis workers only, for scaling out against one PostgreSQL",
+    after_help = LOG_HELP
 )]
 pub struct WorkerArgs {
     /// Database URL (normally `postgres://…`).
@@ -148,6 +170,9 @@ pub struct WorkerArgs {
     /// Workers in this process.
     #[arg(long, env = "ORDONIS_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// How failed webhook events and pushes are retried (use the server's settings).
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 impl fmt::Debug for WorkerArgs {
@@ -159,8 +184,68 @@ impl fmt::Debug for WorkerArgs {
                 &self.secret_key.as_ref().map(|_| "[REDACTED]"),
             )
             .field("workers", &self.workers)
+            .field("retry", &self.retry)
             .finish()
     }
+}
+
+/// The retry schedule of failed rows: capped exponential backoff with jitter, from 10 s
+/// doubling up to `--retry-max-delay`, for `--retry-for` hours; then the row is dead (the
+/// inbox and outbox views replay it).
+#[derive(Clone, Copy, Debug, PartialEq, clap::Args)]
+pub struct RetryArgs {
+    /// Hours a failing webhook event or push is retried before it goes dead.
+    #[arg(long = "retry-for", env = "ORDONIS_RETRY_FOR_HOURS", default_value = "24", value_parser = parse_hours, value_name = "HOURS")]
+    pub retry_for_hours: f64,
+    /// Longest wait between two attempts, in seconds.
+    #[arg(long = "retry-max-delay", env = "ORDONIS_RETRY_MAX_DELAY", default_value = "3600", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub max_delay: Duration,
+}
+
+impl Default for RetryArgs {
+    fn default() -> Self {
+        Self {
+            retry_for_hours: 24.0,
+            max_delay: ordonis_core::Backoff::default().max,
+        }
+    }
+}
+
+impl RetryArgs {
+    /// The engine settings these name.
+    pub fn engine_config(&self) -> Result<ordonis_core::EngineConfig, String> {
+        let window = Duration::try_from_secs_f64(self.retry_for_hours * 3600.0).map_err(|_| {
+            format!(
+                "--retry-for {}: expected a number of hours",
+                self.retry_for_hours
+            )
+        })?;
+        let defaults = ordonis_core::Backoff::default();
+        let backoff = ordonis_core::Backoff {
+            min: defaults.min.min(self.max_delay),
+            max: self.max_delay,
+        };
+        Ok(ordonis_core::EngineConfig {
+            max_attempts: backoff.attempts_for(window),
+            backoff,
+            ..ordonis_core::EngineConfig::default()
+        })
+    }
+}
+
+/// How the database setting is named in errors.
+pub const DATABASE_FLAG: &str = "--database-url (ORDONIS_DATABASE_URL)";
+
+/// The scheme of something that looks like a URL (`name:` then anything), if any. A single
+/// letter before `:` is a Windows drive (`C:\\db`), not a scheme.
+fn url_scheme(s: &str) -> Option<&str> {
+    let (scheme, _) = s.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && scheme.len() > 1
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some(scheme)
 }
 
 /// Which store a database URL names.
@@ -178,26 +263,57 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Classifies a database URL.
-    pub fn parse(url: &str) -> Self {
+    /// Classifies a database URL: `postgres://…` or `postgresql://…`, a `sqlite:` URL
+    /// (`sqlite://path`, `sqlite:path`, `sqlite::memory:`), or a plain file path. Anything else
+    /// with a URL scheme (`mysql://…`, a misspelt `postgress://…`) is refused, naming the flag,
+    /// rather than taken for a file name; so is a SQLite file whose directory does not exist
+    /// (it is not created unasked).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(format!("{DATABASE_FLAG} is empty"));
+        }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Backend::Postgres(url.to_owned());
+            return Ok(Backend::Postgres(url.to_owned()));
+        }
+        let sqlite_url = url.strip_prefix("sqlite:");
+        if sqlite_url.is_none()
+            && let Some(scheme) = url_scheme(url)
+        {
+            return Err(format!(
+                "{DATABASE_FLAG}: unsupported scheme {scheme:?} in {:?}; use a file path or a \
+                 sqlite: URL for the embedded SQLite store, or postgres://… (postgresql://…) \
+                 for PostgreSQL",
+                redact_url(url)
+            ));
         }
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let file = if memory {
             None
         } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
+            let path = sqlite_url
+                .map(|p| p.strip_prefix("//").unwrap_or(p))
                 .unwrap_or(url);
             let path = path.split('?').next().unwrap_or(path);
-            Some(PathBuf::from(path))
+            if path.is_empty() {
+                return Err(format!("{DATABASE_FLAG}: {url:?} names no SQLite file"));
+            }
+            let path = PathBuf::from(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return Err(format!(
+                    "{DATABASE_FLAG}: the directory {} of the SQLite database does not exist; \
+                     create it first (it is not created for you)",
+                    dir.display()
+                ));
+            }
+            Some(path)
         };
-        Backend::Sqlite {
+        Ok(Backend::Sqlite {
             url: url.to_owned(),
             file,
-        }
+        })
     }
 
     /// The embedded default (SQLite).
@@ -351,10 +467,6 @@ fn read_or_create(path: &Path) -> Result<Resolved, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
     let value = random_hex();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -387,7 +499,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ordonis-perm-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("ordonis.db");
-        let backend = Backend::parse(&db.to_string_lossy());
+        let backend = Backend::parse(&db.to_string_lossy()).unwrap();
         // Generated: 0600, nothing to report.
         let r = resolve_secret(None, &backend, "admin-token", "X").unwrap();
         let Origin::Generated(path) = r.origin else {
@@ -404,5 +516,83 @@ mod tests {
         }
         assert_eq!(loose_permissions(&dir.join("missing")), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn retry_flags_set_the_schedule() {
+        let c = Config::try_parse_from(["ordonis-server"]).unwrap();
+        let e = c.retry.engine_config().unwrap();
+        assert_eq!(e, ordonis_core::EngineConfig::default());
+        assert!(e.backoff.span(e.max_attempts) >= Duration::from_secs(24 * 3600));
+        let c = Config::try_parse_from([
+            "ordonis-server",
+            "--retry-for",
+            "72",
+            "--retry-max-delay",
+            "600",
+        ])
+        .unwrap();
+        let e = c.retry.engine_config().unwrap();
+        assert_eq!(e.backoff.max, Duration::from_secs(600));
+        assert!(e.backoff.span(e.max_attempts) >= Duration::from_secs(72 * 3600));
+        assert!(e.backoff.span(e.max_attempts - 1) < Duration::from_secs(72 * 3600));
+        for bad in [
+            "--retry-for=-1",
+            "--retry-for=0",
+            "--retry-for=soon",
+            "--retry-max-delay=0",
+        ] {
+            assert!(
+                Config::try_parse_from(["ordonis-server", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn database_urls_are_classified_or_refused() {
+        let dir = std::env::temp_dir();
+        let file = dir.join("ordonis.db");
+        let file = file.to_string_lossy();
+        for ok in [
+            "postgres://u@h/db".to_owned(),
+            "postgresql://u@h/db".to_owned(),
+            "sqlite::memory:".to_owned(),
+            ":memory:".to_owned(),
+            "ordonis.db".to_owned(),
+            "./ordonis.db".to_owned(),
+            file.to_string(),
+            format!("sqlite://{file}"),
+            format!("sqlite:{file}?mode=rwc"),
+        ] {
+            assert!(Backend::parse(&ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            Backend::parse(&format!("sqlite://{file}")).unwrap(),
+            Backend::Sqlite {
+                url: format!("sqlite://{file}"),
+                file: Some(PathBuf::from(file.as_ref())),
+            }
+        );
+        for bad in [
+            "mysql://root@localhost/ordonis",
+            "postgress://u@h/db",
+            "postgre://u:secret@h/db",
+            "redis://h",
+            "file:ordonis.db",
+        ] {
+            let e = Backend::parse(bad).unwrap_err();
+            assert!(
+                e.contains("--database-url") && e.contains("ORDONIS_DATABASE_URL"),
+                "{e}"
+            );
+            assert!(e.contains("unsupported scheme"), "{e}");
+            assert!(!e.contains("secret"), "the password is redacted: {e}");
+        }
+        // A missing directory is not created.
+        let missing = dir.join(format!("ordonis-missing-{}", uuid::Uuid::now_v7()));
+        let e = Backend::parse(&missing.join("x.db").to_string_lossy()).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(!missing.exists());
     }
 }

@@ -57,6 +57,12 @@ pub const ASANA_FIXTURE: &[u8] =
 /// The task the Asana fixture is about.
 pub const ASANA_TASK_GID: &str = "1154849068499809";
 
+/// The e-mail the demo's Jira integration signs in to the fake Jira with.
+pub const JIRA_EMAIL: &str = "demo@example.com";
+
+/// The API token the demo's Jira integration uses with the fake Jira.
+pub const JIRA_TOKEN: &str = "demo-token";
+
 /// The bearer token the demo's Asana integration uses with the fake Asana.
 pub const ASANA_TOKEN: &str = "demo-asana-token";
 
@@ -71,8 +77,31 @@ pub struct Demo {
     pub asana: FakeAsana,
     /// The Asana integration's id.
     pub asana_integration: String,
+    /// The webhook secret the fake Jira signs its deliveries with (random per run).
+    pub jira_webhook_secret: String,
     /// What could not be set up (e.g. an adapter missing from this build).
     pub notes: Vec<String>,
+}
+
+impl Demo {
+    /// What the demo prints: where each fake is and the fake credentials the integrations
+    /// use with them (nothing real: the fakes accept only these).
+    pub fn describe(&self) -> Vec<String> {
+        vec![
+            format!(
+                "Fake Jira:  {}  (integration {}; basic auth {JIRA_EMAIL} / {JIRA_TOKEN}; \
+                 webhook secret {})",
+                self.jira.base_url(),
+                self.jira_integration,
+                self.jira_webhook_secret
+            ),
+            format!(
+                "Fake Asana: {}  (integration {}; bearer token {ASANA_TOKEN})",
+                self.asana.base_url(),
+                self.asana_integration
+            ),
+        ]
+    }
 }
 
 /// Creates an integration through the API; returns its `(integration_id, webhook_url)`.
@@ -114,12 +143,12 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
             "workspace_id": WORKSPACE,
             "provider": "jira",
             "base_url": jira.base_url(),
-            "auth": {"type": "basic", "email": "demo@example.com", "api_token": "demo-token"},
+            "auth": {"type": "basic", "email": JIRA_EMAIL, "api_token": JIRA_TOKEN},
             "webhook_secrets": [secret],
         }),
     )
     .await?;
-    jira.set_webhook(url, secret);
+    jira.set_webhook(url, secret.clone());
     for (name, body) in JIRA_FIXTURES {
         let status = jira.deliver(body).await?;
         if status != 200 {
@@ -131,6 +160,8 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
         .await
         .map_err(|e| e.to_string())?;
     asana.insert_task(ASANA_TASK_GID, "Draft the launch announcement");
+    // Its link leads to the fake, which serves it (not to app.asana.com).
+    asana.set_permalink(ASANA_TASK_GID, &asana.permalink(ASANA_TASK_GID));
     let (asana_id, url) = create_integration(
         &http,
         server,
@@ -152,6 +183,7 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
     Ok(Demo {
         jira,
         jira_integration: id,
+        jira_webhook_secret: secret,
         asana,
         asana_integration: asana_id,
         notes: Vec::new(),

@@ -33,8 +33,9 @@ pub use app::{AppState, Server};
 struct ReadmeDoctests;
 pub use config::{Config, WorkerArgs};
 
-/// Logs to stderr at `info` (or `ORDONIS_LOG=debug|warn|error|trace`). Secrets are never
-/// logged: every type holding one redacts it in `Debug`.
+/// Logs to stderr at `info` (or `ORDONIS_LOG=debug|warn|error|trace`), in colour only when
+/// stderr is a terminal. Secrets are never logged: every type holding one redacts it in
+/// `Debug`.
 pub fn init_tracing() {
     let level = match std::env::var("ORDONIS_LOG").as_deref() {
         Ok("trace") => tracing::Level::TRACE,
@@ -43,9 +44,12 @@ pub fn init_tracing() {
         Ok("error") => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in files or log collectors.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -1,19 +1,20 @@
 //! The UI's integration pages: a list on each workspace page, and a page per integration
-//! with its state and the life-cycle actions of the admin API (pause, resume, disable,
-//! re-arm the webhook handshake), each recorded in the workspace's ledger.
-
-use std::fmt::Write as _;
+//! with its health (backlog, last delivery, failures and their errors, paused-until), its
+//! webhook URL and the life-cycle actions of the admin API (pause, resume, disable, re-arm
+//! the webhook handshake), each recorded in the workspace's ledger.
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use ordonis_core::{Actor, IntegrationChange, IntegrationId, IntegrationRecord, WorkspaceId};
+use maud::{Markup, html};
+use ordonis_core::store::{Job, JobFilter, JobState, Queue};
+use ordonis_core::{Actor, IntegrationChange, IntegrationId, IntegrationRecord};
 
 use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::routes::integrations::webhook_url;
-use crate::ui::{esc, page, ui_error};
+use crate::ui::{page, ui_error, url_seg, when};
 
 /// Who acts through the UI (the ledger's actor).
 fn operator() -> Actor {
@@ -28,23 +29,26 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// The workspace page's list of integrations.
-pub(crate) async fn list(s: &AppState, ws: &WorkspaceId) -> Result<String, ApiError> {
-    let mut b = String::from(
-        "<h2>Integrations</h2><table id=\"integrations\"><thead><tr><th>Provider</th>\
-<th>Site</th><th>State</th></tr></thead><tbody>",
-    );
-    for r in s.store.integrations(ws).await? {
-        let _ = write!(
-            b,
-            "<tr><td><a href=\"/ui/integrations/{id}\">{p}</a></td><td>{site}</td><td>{st}</td></tr>",
-            id = r.id,
-            p = esc(r.provider.as_str()),
-            site = esc(r.config["base_url"].as_str().unwrap_or("")),
-            st = esc(r.state.as_str()),
-        );
+pub(crate) fn list(s: &AppState, list: &[IntegrationRecord]) -> Markup {
+    html! {
+        h2 { "Integrations" }
+        div.scroll {
+            table #integrations {
+                thead { tr { th { "Provider" } th { "Site" } th { "State" } th { "Paused until" } th { "Webhook URL" } } }
+                tbody {
+                    @for r in list {
+                        tr {
+                            td { a href=(format!("/ui/integrations/{}", r.id)) { (r.provider.as_str()) } }
+                            td { (r.config["base_url"].as_str().unwrap_or("")) }
+                            td { (r.state.as_str()) }
+                            td { @match r.paused_until { Some(t) => (when(t)), None => "—" } }
+                            td { code { (webhook_url(s, r.provider.as_str(), &r.id.to_string())) } }
+                        }
+                    }
+                }
+            }
+        }
     }
-    b.push_str("</tbody></table>");
-    Ok(b)
 }
 
 async fn find(s: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
@@ -53,25 +57,49 @@ async fn find(s: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
     s.store.integration(iid).await?.ok_or_else(not_found)
 }
 
-async fn integration_page(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let r = match find(&s, &id).await {
-        Ok(r) => r,
-        Err(e) => return ui_error(e),
+/// An integration's queue rows in one state (up to 1000).
+async fn rows(
+    s: &AppState,
+    r: &IntegrationRecord,
+    queue: Queue,
+    state: Option<JobState>,
+    limit: usize,
+) -> Result<Vec<Job>, ApiError> {
+    let filter = JobFilter {
+        workspace_id: Some(r.workspace_id.clone()),
+        integration_id: Some(r.id),
+        state,
+        limit,
+        ..JobFilter::new(queue)
     };
+    Ok(s.store.jobs(&filter).await?)
+}
+
+async fn integration_page(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match render(&s, &id).await {
+        Ok(r) => r,
+        Err(e) => ui_error(e),
+    }
+}
+
+async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
+    let r = find(s, id).await?;
     let id = r.id.to_string();
-    let mut b = format!(
-        "<dl id=\"integration\"><dt>Workspace</dt><dd><a href=\"/ui/workspaces/{ws}\">{ws}</a></dd>\
-<dt>Site</dt><dd>{site}</dd><dt>State</dt><dd id=\"state\">{st}</dd>\
-<dt>Webhook URL</dt><dd><code>{hook}</code></dd><dt>Paused by a rate limit until</dt><dd>{pu}</dd></dl>",
-        ws = esc(r.workspace_id.as_str()),
-        site = esc(r.config["base_url"].as_str().unwrap_or("")),
-        st = esc(r.state.as_str()),
-        hook = esc(&webhook_url(&s, r.provider.as_str(), &id)),
-        pu = esc(&r
-            .paused_until
-            .map(crate::routes::json::ts)
-            .unwrap_or_else(|| "—".into())),
-    );
+    let mut backlog = [0usize; 2];
+    let mut failures: Vec<Job> = Vec::new();
+    for (i, queue) in [Queue::Inbox, Queue::Outbox].into_iter().enumerate() {
+        for state in [JobState::Pending, JobState::Processing] {
+            backlog[i] += rows(s, &r, queue, Some(state), 1000).await?.len();
+        }
+        for state in [JobState::Failed, JobState::Dead] {
+            failures.extend(rows(s, &r, queue, Some(state), 20).await?);
+        }
+    }
+    let last = rows(s, &r, Queue::Inbox, None, 1)
+        .await?
+        .into_iter()
+        .find_map(Job::into_event);
+    let healthy = failures.is_empty() && r.paused_until.is_none();
     let actions: &[(&str, &str)] = match r.state {
         ordonis_core::IntegrationState::Active => &[
             ("pause", "Pause"),
@@ -81,14 +109,53 @@ async fn integration_page(State(s): State<AppState>, Path(id): Path<String>) -> 
         ordonis_core::IntegrationState::Paused => &[("resume", "Resume"), ("disable", "Disable")],
         ordonis_core::IntegrationState::Disabled => &[],
     };
-    for (action, label) in actions {
-        let _ = write!(
-            b,
-            "<form class=\"inline\" method=\"post\" action=\"/ui/integrations/{id}/{action}\">\
-<button>{label}</button></form> "
-        );
-    }
-    page(&format!("{} integration", r.provider), &b).into_response()
+    let ws = url_seg(r.workspace_id.as_str());
+    let body = html! {
+        dl #integration {
+            dt { "Workspace" } dd { a href=(format!("/ui/workspaces/{ws}")) { (r.workspace_id.as_str()) } }
+            dt { "Site" } dd { (r.config["base_url"].as_str().unwrap_or("")) }
+            dt { "State" } dd #state { (r.state.as_str()) }
+            dt { "Health" } dd #health {
+                @if healthy { span.ok { "healthy" } } @else { span.bad { (failures.len()) " failed or dead rows" } }
+            }
+            dt { "Backlog" } dd #backlog {
+                a href=(format!("/ui/events?workspace_id={ws}&integration_id={id}")) { (backlog[0]) " inbound" } ", "
+                a href=(format!("/ui/pushes?workspace_id={ws}&integration_id={id}")) { (backlog[1]) " outbound" }
+            }
+            dt { "Last delivery" } dd #last-delivery { @match &last { Some(e) => (when(e.received_at)), None => "none yet" } }
+            dt { "Webhook URL" } dd { code { (webhook_url(s, r.provider.as_str(), &id)) } }
+            dt { "Paused by a rate limit until" } dd { @match r.paused_until { Some(t) => (when(t)), None => "—" } }
+        }
+        @for (action, label) in actions {
+            form.inline method="post" action=(format!("/ui/integrations/{id}/{action}")) {
+                button type="submit" { (label) }
+            }
+            " "
+        }
+        @if !failures.is_empty() {
+            h2 { "Errors" }
+            div.scroll {
+                table #errors {
+                    thead { tr { th { "Queue" } th { "State" } th { "Attempts" } th { "Error" } } }
+                    tbody {
+                        @for j in &failures {
+                            @let (queue, state, attempts, err) = match j {
+                                Job::Event(e) => ("inbox", e.state, e.attempts, e.last_error.clone()),
+                                Job::Push(p) => ("outbox", p.state, p.attempts, p.last_error.clone()),
+                            };
+                            tr { td { (queue) } td { (state.as_str()) } td { (attempts) } td { (err.unwrap_or_default()) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(
+        &format!("{} integration", r.provider),
+        Some(r.workspace_id.as_str()),
+        body,
+    )
+    .into_response())
 }
 
 async fn integration_action(

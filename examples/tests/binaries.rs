@@ -100,6 +100,33 @@ async fn demo_server_serves_and_stops_on_sigterm_then_worker_runs() {
         .await
         .unwrap();
     assert!(!v["entries"].as_array().unwrap().is_empty());
+    // A delivery with a wrong signature: refused, and logged at WARN with its integration,
+    // never its body.
+    let v: Value = http
+        .get(format!("{url}/api/integrations?workspace_id=demo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jira = v["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["provider"] == "jira")
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    let jira_id = jira["integration_id"].as_str().unwrap();
+    let r = http
+        .post(format!("{url}/integrations/jira/{jira_id}/webhook"))
+        .header("x-hub-signature", format!("sha256={}", "0".repeat(64)))
+        .body(r#"{"webhookEvent":"jira:issue_updated","marker":"BODY-MARKER-7f3a"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     sigterm_and_wait(child).await;
     assert!(
         http.get(format!("{url}/healthz")).send().await.is_err(),
@@ -108,6 +135,20 @@ async fn demo_server_serves_and_stops_on_sigterm_then_worker_runs() {
     // Debug logs hold no secret: not the admin token, the key, or the demo's API tokens.
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("ordonis-server started"), "{logs}");
+    // Written to a file: no colour codes.
+    assert!(!logs.contains('\u{1b}'), "ANSI colour codes in a log file");
+    let rejected = logs
+        .lines()
+        .find(|l| l.contains("webhook rejected"))
+        .unwrap_or_else(|| panic!("no rejection logged: {logs}"));
+    assert!(
+        rejected.contains("WARN") && rejected.contains(jira_id),
+        "{rejected}"
+    );
+    assert!(
+        !logs.contains("BODY-MARKER-7f3a"),
+        "a webhook body is in the logs"
+    );
     let key = std::fs::read_to_string(dir.join("ordonis-demo.db.secret-key")).unwrap();
     for secret in [token.as_str(), key.trim(), "demo-token", "demo-asana-token"] {
         assert!(!logs.contains(secret), "a secret is in the logs");
@@ -189,4 +230,18 @@ async fn worker_refuses_to_run_without_the_servers_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ORDONIS_SECRET_KEY"));
     // It did not leave a fresh key behind that would differ from the server's.
     assert!(!db.with_file_name("ordonis.db.secret-key").exists());
+}
+
+#[tokio::test]
+async fn help_names_the_log_setting_and_the_retry_schedule() {
+    for bin in [
+        env!("CARGO_BIN_EXE_ordonis-server"),
+        env!("CARGO_BIN_EXE_ordonis-worker"),
+    ] {
+        let out = Command::new(bin).arg("--help").output().await.unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("ORDONIS_LOG"), "{help}");
+        assert!(help.contains("--retry-for"), "{help}");
+    }
 }

@@ -62,3 +62,46 @@ async fn demo_fixtures_arrive_and_an_asana_edit_pushes_and_settles() {
     assert_eq!(t["title"], "Announce the launch");
     server.shutdown().await;
 }
+
+/// The demo's task links lead to its fakes, which serve them; the demo describes each fake
+/// with the (fake) credentials its integration uses.
+#[tokio::test]
+async fn demo_task_links_are_served_by_the_fakes() {
+    let server = common::start_sqlite().await;
+    let api = Api::new(&server);
+    let d = demo::setup(&server).await.unwrap();
+    let tasks = eventually("the demo tasks", || async {
+        let t = api.tasks(demo::WORKSPACE).await;
+        (t.len() == 3).then_some(t)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for t in &tasks {
+        let url = t["external"][0]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{t}"));
+        let base = match t["external"][0]["provider"].as_str().unwrap() {
+            "jira" => d.jira.base_url(),
+            _ => d.asana.base_url(),
+        };
+        assert!(url.starts_with(&base), "{url} is not on the fake at {base}");
+        let r = http.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(t["title"].as_str().unwrap()), "{url}: {page}");
+    }
+    let described = d.describe().join("\n");
+    for needle in [
+        d.jira.base_url(),
+        d.asana.base_url(),
+        demo::JIRA_TOKEN.to_owned(),
+        demo::ASANA_TOKEN.to_owned(),
+        d.jira_webhook_secret.clone(),
+    ] {
+        assert!(
+            described.contains(&needle),
+            "{needle} missing from {described}"
+        );
+    }
+    server.shutdown().await;
+}

@@ -202,13 +202,15 @@ async fn postgres_requires_token_and_key() {
         api.tasks("scale").await.is_empty(),
         "no worker should have run"
     );
-    let store =
-        ordonis_server::app::open_store(&ordonis_server::config::Backend::parse(&c.database_url))
-            .await
-            .unwrap();
+    let store = ordonis_server::app::open_store(
+        &ordonis_server::config::Backend::parse(&c.database_url).unwrap(),
+    )
+    .await
+    .unwrap();
     let metrics = std::sync::Arc::new(ordonis_server::metrics::Metrics::default());
     let engine =
-        ordonis_server::app::engine(store, c.secret_key.as_deref().unwrap(), &metrics).unwrap();
+        ordonis_server::app::engine(store, c.secret_key.as_deref().unwrap(), &metrics, &c.retry)
+            .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let handles = ordonis_server::app::spawn_workers(&engine, 2, &metrics, &wake, &token);

@@ -134,11 +134,23 @@ async fn sign_in_pages_escaping_edit_and_replay() {
         .post(api.url(&format!("/ui/tasks/{id}")))
         .header("cookie", cookie.clone())
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("due_date", "someday")]))
+        .body(form(&[
+            ("title", "A title I typed with <care>"),
+            ("was_title", "Safe title"),
+            ("due_date", "someday"),
+        ]))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // The error page says what was wrong, keeps what was typed (escaped) and links back.
+    let page = r.text().await.unwrap();
+    assert!(page.contains("due date must be YYYY-MM-DD"), "{page}");
+    assert!(page.contains("A title I typed with &lt;care&gt;"), "{page}");
+    assert!(page.contains("someday"), "{page}");
+    assert!(page.contains(&format!("href=\"/ui/tasks/{id}\"")), "{page}");
+    let (_, t) = api.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(t["title"], "Safe title", "nothing was saved");
 
     // The inbox shows a failed event with a replay button that works.
     let body = b"not json at all".to_vec();
@@ -509,5 +521,109 @@ async fn cross_origin_ui_posts_are_refused() {
         .await
         .unwrap();
     assert_ne!(r.status(), 403);
+    server.shutdown().await;
+}
+
+/// A title both sides changed: "Push ours" from the conflicts view sends CollabHub's value to
+/// Jira again, recorded in the ledger as the UI admin's; a field not in conflict is refused.
+#[tokio::test]
+async fn a_conflict_is_settled_by_pushing_ours() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    api.jira_integration("conflicts", &jira).await;
+    assert_eq!(
+        jira.deliver(&common::fixture("cloud_issue_created_kan22.json"))
+            .await
+            .unwrap(),
+        200
+    );
+    let task = eventually("the task", || async {
+        api.tasks("conflicts").await.into_iter().next()
+    })
+    .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    jira.set_echo(false);
+    let (s, v) = api
+        .patch(
+            &format!("/api/tasks/{id}"),
+            &json!({"actor": {"kind": "human", "id": "ana"}, "fields": {"title": "Ours"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    eventually("our push", || async {
+        (jira.issue("KAN-22")?["fields"]["summary"] == "Ours").then_some(())
+    })
+    .await;
+    jira.update_issue("KAN-22", &json!({"summary": "Theirs"}), "someone")
+        .await
+        .unwrap();
+    let ledger = |api: Api, id: String| async move {
+        let (_, l) = api.get(&format!("/api/tasks/{id}/ledger")).await;
+        l["entries"].as_array().unwrap().clone()
+    };
+    eventually("the conflict", || async {
+        ledger(api.clone(), id.clone())
+            .await
+            .iter()
+            .any(|e| e["outcome"] == "conflict")
+            .then_some(())
+    })
+    .await;
+    // Jira holds theirs again only if our re-push has not landed yet: make it theirs.
+    jira.update_issue("KAN-22", &json!({"summary": "Theirs"}), "someone")
+        .await
+        .unwrap();
+    let cookie = sign_in(&api).await;
+    let post = |path: String| {
+        let api = api.clone();
+        let cookie = cookie.clone();
+        async move {
+            api.http
+                .post(api.url(&path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let page = api
+        .http
+        .get(api.url("/ui/workspaces/conflicts/conflicts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/ui/tasks/{id}/conflicts/title/ours")),
+        "{page}"
+    );
+    let r = post(format!("/ui/tasks/{id}/conflicts/description/ours")).await;
+    assert_eq!(r.status(), 409, "a field not in conflict");
+    let r = post(format!("/ui/tasks/{id}/conflicts/title/ours")).await;
+    assert_eq!(r.status(), 303);
+    eventually("ours in Jira", || async {
+        (jira.issue("KAN-22")?["fields"]["summary"] == "Ours").then_some(())
+    })
+    .await;
+    let entries = ledger(api.clone(), id.clone()).await;
+    let last = entries
+        .iter()
+        .rev()
+        .find(|e| e["field"] == "title")
+        .unwrap();
+    assert_eq!(last["actor"]["id"], "ui-admin", "{last}");
+    assert!(
+        last["rule"]
+            .as_str()
+            .unwrap()
+            .contains("conflict resolved: push ours"),
+        "{last}"
+    );
+    let (_, t) = api.get(&format!("/api/tasks/{id}")).await;
+    assert_eq!(t["title"], "Ours");
     server.shutdown().await;
 }

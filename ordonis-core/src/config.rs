@@ -120,7 +120,10 @@ impl ProviderState {
     }
 }
 
-/// Retry backoff for failed rows: exponential with jitter, capped.
+/// Retry backoff for failed rows: exponential with jitter, capped. The default (10 s doubling
+/// up to 1 h between attempts) with [`EngineConfig`]'s default attempts keeps retrying a row
+/// for at least [`DEFAULT_RETRY_WINDOW`] (24 h): real provider outages last hours, and a row
+/// that goes dead needs an operator's replay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
     /// Delay after the first failure.
@@ -129,17 +132,21 @@ pub struct Backoff {
     pub max: Duration,
 }
 
+/// How long the default schedule keeps retrying a failing row before it goes dead.
+pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl Default for Backoff {
     fn default() -> Self {
         Self {
-            min: Duration::from_secs(1),
-            max: Duration::from_secs(15 * 60),
+            min: Duration::from_secs(10),
+            max: Duration::from_secs(60 * 60),
         }
     }
 }
 
 impl Backoff {
-    /// The delay before attempt `attempt + 1`, after `attempt` failures (1-based).
+    /// The delay before attempt `attempt + 1`, after `attempt` failures (1-based): the base
+    /// delay (`min` doubled per failure, capped at `max`) plus up to as much again of jitter.
     pub fn delay(&self, attempt: u32) -> Duration {
         ExponentialBuilder::default()
             .with_min_delay(self.min)
@@ -151,12 +158,38 @@ impl Backoff {
             .nth(attempt.saturating_sub(1) as usize)
             .unwrap_or(self.max)
     }
+
+    /// The delay before attempt `attempt + 1` without jitter (the shortest it can be).
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(63);
+        self.min
+            .checked_mul(1u32.checked_shl(doublings.min(31)).unwrap_or(u32::MAX))
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+
+    /// The shortest time from the first attempt to the last of `attempts` (jitter only adds).
+    pub fn span(&self, attempts: u32) -> Duration {
+        (1..attempts).map(|a| self.base_delay(a)).sum()
+    }
+
+    /// The fewest attempts whose schedule spans at least `window` (at least 1).
+    pub fn attempts_for(&self, window: Duration) -> u32 {
+        let mut attempts = 1;
+        let mut span = Duration::ZERO;
+        while span < window && attempts < u32::MAX {
+            span += self.base_delay(attempts).max(Duration::from_millis(1));
+            attempts += 1;
+        }
+        attempts
+    }
 }
 
 /// Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Attempts before a row is dead-lettered.
+    /// Attempts before a row is dead-lettered (default: as many as [`Backoff::default`] needs
+    /// to span [`DEFAULT_RETRY_WINDOW`]).
     pub max_attempts: u32,
     /// Backoff between attempts.
     pub backoff: Backoff,
@@ -171,7 +204,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            max_attempts: 8,
+            max_attempts: Backoff::default().attempts_for(DEFAULT_RETRY_WINDOW),
             backoff: Backoff::default(),
             max_body_bytes: 1024 * 1024,
             webhook_secret_overlap: 2,
@@ -183,6 +216,32 @@ impl Default for EngineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_schedule_retries_for_a_day() {
+        let c = EngineConfig::default();
+        let span = c.backoff.span(c.max_attempts);
+        assert!(span >= DEFAULT_RETRY_WINDOW, "{span:?}");
+        // ... and not much longer: the last gap is at most the cap.
+        assert!(span < DEFAULT_RETRY_WINDOW + c.backoff.max, "{span:?}");
+        // Capped exponential: 10 s, 20 s, 40 s … then 1 h.
+        assert_eq!(c.backoff.base_delay(1), Duration::from_secs(10));
+        assert_eq!(c.backoff.base_delay(2), Duration::from_secs(20));
+        assert_eq!(c.backoff.base_delay(30), Duration::from_secs(3600));
+        assert_eq!(c.backoff.base_delay(u32::MAX), Duration::from_secs(3600));
+        // Jitter only lengthens a delay, by less than the delay itself.
+        for a in [1, 5, 12, 30] {
+            let d = c.backoff.delay(a);
+            let base = c.backoff.base_delay(a);
+            assert!(d >= base && d <= base * 2, "{a}: {d:?} vs {base:?}");
+        }
+        let short = Backoff {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(20),
+        };
+        assert_eq!(short.attempts_for(Duration::ZERO), 1);
+        assert!(short.span(short.attempts_for(Duration::from_secs(1))) >= Duration::from_secs(1));
+    }
 
     #[test]
     fn old_configs_load_with_the_handshake_flag_in_provider_state() -> Result<(), serde_json::Error>

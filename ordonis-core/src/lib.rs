@@ -25,10 +25,10 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
-pub use config::{Backoff, EngineConfig, IntegrationConfig, ProviderState};
+pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState};
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
-    IntegrationChange, NewIntegration,
+    IntegrationChange, NewIntegration, Resolution,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};

@@ -154,6 +154,70 @@ impl Keyring {
     }
 }
 
+/// What a key-check record holds, sealed (authenticated data: [`KEY_CHECK_AAD`]).
+const KEY_CHECK_TEXT: &[u8] = b"ordonis key check v1";
+/// The authenticated data of a key-check record: no integration's secrets open as one.
+const KEY_CHECK_AAD: &[u8] = b"ordonis/key-check/v1";
+
+impl Keyring {
+    /// A key-check record: a fixed text sealed with the current key, which a store keeps
+    /// ([`Store::init_key_check`](crate::Store::init_key_check)) so that a later start with
+    /// another key is refused by [`check_key`](Self::check_key).
+    pub fn seal_key_check(&self) -> Result<Vec<u8>, Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let cipher = XChaCha20Poly1305::new(&self.current.key.into());
+        let sealed = cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: KEY_CHECK_TEXT,
+                    aad: KEY_CHECK_AAD,
+                },
+            )
+            .map_err(|_| Error::Secrets("encryption failed".to_owned()))?;
+        let mut out = Vec::with_capacity(2 + NONCE_LEN + sealed.len());
+        out.push(VERSION);
+        out.push(self.current.id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Checks a key-check record: `Ok` when one of the keyring's keys (the current one or a
+    /// previous one kept for rotation) sealed it, else an error saying the key is wrong.
+    pub fn check_key(&self, record: &[u8]) -> Result<(), Error> {
+        if record.len() < 2 + NONCE_LEN || record[0] != VERSION {
+            return Err(Error::Secrets(
+                "unrecognised key-check record format".to_owned(),
+            ));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&record[2..2 + NONCE_LEN]);
+        let opens = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .filter(|k| k.id == record[1])
+            .any(|k| {
+                XChaCha20Poly1305::new(&k.key.into())
+                    .decrypt(
+                        &XNonce::from(nonce),
+                        Payload {
+                            msg: &record[2 + NONCE_LEN..],
+                            aad: KEY_CHECK_AAD,
+                        },
+                    )
+                    .is_ok_and(|p| p == KEY_CHECK_TEXT)
+            });
+        if opens {
+            Ok(())
+        } else {
+            Err(Error::Secrets(
+                "the secret key is not the one this store was created with".to_owned(),
+            ))
+        }
+    }
+}
+
 /// Ciphertext of an integration's secrets: what stores persist.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedSecrets(pub Vec<u8>);
@@ -263,5 +327,28 @@ mod tests {
         assert_eq!(rotated.open(id, &sealed).unwrap(), secrets);
         assert!(format!("{secrets:?}").contains("REDACTED"));
         assert!(!format!("{secrets:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn key_check_records_open_only_under_their_key() {
+        let ring = Keyring::new(SecretKey::generate(1));
+        let record = ring.seal_key_check().unwrap();
+        assert!(ring.check_key(&record).is_ok());
+        // Another key (even with the same id) is refused.
+        let other = Keyring::new(SecretKey::generate(1));
+        let err = other.check_key(&record).unwrap_err().to_string();
+        assert!(
+            err.contains("not the one this store was created with"),
+            "{err}"
+        );
+        // A rotated keyring that keeps the old key accepts it.
+        let rotated = Keyring::new(SecretKey::generate(2)).with_previous(ring.current.clone());
+        assert!(rotated.check_key(&record).is_ok());
+        // Integration ciphertext is no key-check record, and a truncated record is refused.
+        let sealed = ring
+            .seal(IntegrationId::new(), &IntegrationSecrets::default())
+            .unwrap();
+        assert!(ring.check_key(&sealed.0).is_err());
+        assert!(ring.check_key(&record[..10]).is_err());
     }
 }

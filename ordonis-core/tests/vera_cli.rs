@@ -549,3 +549,64 @@ fn help_and_version_succeed_and_usage_errors_exit_4() {
         assert!(out.starts_with("error: "), "{out}");
     }
 }
+
+/// `vera verify` reads the server's export JSON (`GET /api/ledger/{ws}/export`) as saved,
+/// checking it against keys pinned separately; the keys inside the export are not trusted.
+#[test]
+fn the_servers_export_json_verifies_directly() {
+    let (l, w) = ledger(8, 3);
+    let signer = signer();
+    let export = block_on(Notary::new(&l, &signer).export(&w)).unwrap();
+    let dir = scratch("json");
+    export.write_dir(&dir).unwrap();
+    let trust = write_trust(&dir, &w);
+    let entries = std::fs::read_to_string(dir.join("entries")).unwrap();
+    let json = |entries: &str, keys: &str| {
+        serde_json::json!({
+            "log": log_name(&w),
+            "size": 8,
+            "checkpoint": export.checkpoint.note,
+            "entries": entries,
+            "verifier_keys": keys,
+        })
+        .to_string()
+    };
+    let file = dir.join("export.json");
+    std::fs::write(&file, json(&entries, "")).unwrap();
+    let (code, out) = vera(&[&"verify", &file, &"--trust", &trust]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: 8 entries verified"), "{out}");
+    // A tampered entry inside the JSON is found.
+    let ranges = entry_ranges(entries.as_bytes());
+    let (start, _) = ranges[5];
+    let mut bad = entries.clone().into_bytes();
+    bad[start + 50] ^= 0x01;
+    std::fs::write(&file, json(&String::from_utf8(bad).unwrap(), "")).unwrap();
+    let (code, out) = vera(&[&"verify", &file, &"--trust", &trust]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("index=5"), "{out}");
+    // Keys inside the export do not make an untrusted checkpoint pass: only --trust counts.
+    let other = CheckpointSigner::from_seed(&[12; 32]);
+    let (copy, _) = ledger(8, 3);
+    let forged = block_on(Notary::new(&copy, &other).export(&w)).unwrap();
+    let forged_keys: Vec<String> = other
+        .verifier_keys(&log_name(&w))
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let doc = serde_json::json!({
+        "checkpoint": forged.checkpoint.note,
+        "entries": entries,
+        "verifier_keys": forged_keys.join("\n"),
+    });
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let (code, out) = vera(&[&"verify", &file, &"--trust", &trust]);
+    assert_eq!(code, 3, "{out}");
+    // Not JSON at all: a usage error naming the endpoint.
+    std::fs::write(&file, "not json").unwrap();
+    let (code, out) = vera(&[&"verify", &file, &"--trust", &trust]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("/api/ledger/"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -91,7 +91,7 @@ pub(crate) async fn commit_batch<D: Dialect>(
                 _ => None,
             })
             .collect();
-        complete(d, &mut tx, &ws, queue, &done).await?;
+        complete(d, &mut tx, queue, &done).await?;
     }
 
     let drafts = units
@@ -161,23 +161,26 @@ async fn fence<D: Dialect>(
     if leased.is_empty() {
         return Ok(());
     }
-    let (list, _) = params(2, leased.len());
+    // Only the primary key in the condition (the rest is checked here): with more, SQLite's
+    // planner, which keeps no statistics, may walk the workspace's index instead.
+    let (list, _) = params(1, leased.len());
     let stmt = format!(
-        "SELECT id, lease_owner, attempts FROM {p}{t} \
-         WHERE workspace_id = $1 AND state = 'processing' AND id IN {list}{lock}",
+        "SELECT id, workspace_id, state, lease_owner, attempts FROM {p}{t} \
+         WHERE id IN {list}{lock}",
         p = D::PREFIX,
         t = table(queue).table,
         lock = D::ROW_LOCK,
     );
-    let mut args = vec![Arg::text(ws.as_str())];
-    args.extend(leased.iter().map(|(_, l)| Arg::Uuid(l.row)));
+    let args = leased.iter().map(|(_, l)| Arg::Uuid(l.row)).collect();
     let rows = d.fetch(tx, stmt.into(), args).await?;
     let mut held: HashMap<Uuid, (Option<String>, i64)> = HashMap::with_capacity(rows.len());
     for r in &rows {
-        held.insert(
-            r.uuid("id")?,
-            (r.opt_text("lease_owner")?, r.int("attempts")?),
-        );
+        if r.text("workspace_id")? == ws.as_str() && r.text("state")? == "processing" {
+            held.insert(
+                r.uuid("id")?,
+                (r.opt_text("lease_owner")?, r.int("attempts")?),
+            );
+        }
     }
     for (i, lease) in leased {
         let ours = held.get(&lease.row).is_some_and(|(owner, attempts)| {
@@ -193,31 +196,28 @@ async fn fence<D: Dialect>(
 const COMPLETE_MANY: &str = "UPDATE {p}{table}
     SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, last_error = CASE id ";
 
-/// Completes the fenced rows of `queue` in one statement, each with its note.
+/// Completes the fenced rows of `queue` in one statement, each with its note (the fence
+/// checked their workspace and lease, and holds them).
 async fn complete<D: Dialect>(
     d: &D,
     tx: &mut D::Tx,
-    ws: &WorkspaceId,
     queue: Queue,
     done: &[(&Lease, &Option<String>)],
 ) -> Result<(), StoreError> {
     if done.is_empty() {
         return Ok(());
     }
-    let mut args = vec![Arg::text(ws.as_str())];
+    let mut args = Vec::with_capacity(2 * done.len());
     let mut cases = String::new();
     let mut ids = Vec::with_capacity(done.len());
     for (k, (lease, note)) in done.iter().enumerate() {
-        let (id, text) = (2 * k + 2, 2 * k + 3);
+        let (id, text) = (2 * k + 1, 2 * k + 2);
         cases.push_str(&format!("WHEN ${id} THEN ${text} "));
         ids.push(format!("${id}"));
         args.push(Arg::Uuid(lease.row));
         args.push(Arg::Text((*note).clone()));
     }
-    let rest = format!(
-        "{cases}END WHERE workspace_id = $1 AND id IN ({})",
-        ids.join(", ")
-    );
+    let rest = format!("{cases}END WHERE id IN ({})", ids.join(", "));
     let mut stmt = sql_on::<D>(COMPLETE_MANY, table(queue).table).into_owned();
     stmt.push_str(&rest);
     let n = d.execute(tx, stmt.into(), args).await?;

@@ -13,6 +13,7 @@ mod commit;
 mod dialect;
 mod glue;
 mod ingest;
+mod key_check;
 mod render;
 mod tables;
 
@@ -486,6 +487,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         units: Vec<UnitOfWork>,
     ) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
         batch::commit_batch(&self.dialect, units).await
+    }
+
+    async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        key_check::get(&self.dialect).await
+    }
+
+    async fn init_key_check(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        key_check::init(&self.dialect, sealed).await
     }
 }
 

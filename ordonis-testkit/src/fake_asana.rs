@@ -345,6 +345,7 @@ impl FakeAsana {
             .route("/custom_fields/{gid}", get(get_field))
             .route("/webhooks", get(list_webhooks).post(create_webhook))
             .route("/webhooks/{gid}", delete(delete_webhook))
+            .route("/0/0/{gid}", get(browse))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -387,6 +388,12 @@ impl FakeAsana {
             "permalink_url": format!("https://app.asana.com/0/0/{gid}")
         });
         lock(&self.inner.tasks).insert(gid.to_owned(), task);
+    }
+
+    /// A permalink to a task on this fake (`<base>/0/0/<gid>`), which it serves: point a
+    /// task's `permalink_url` at it with [`FakeAsana::set_permalink`] so links lead somewhere.
+    pub fn permalink(&self, gid: &str) -> String {
+        format!("{}/0/0/{gid}", self.base_url())
     }
 
     /// Sets a task's `permalink_url` (any string: e.g. a hostile `javascript:` one, for the
@@ -634,4 +641,28 @@ async fn delete_webhook(
         return errors(StatusCode::NOT_FOUND, "Unknown object");
     }
     data(StatusCode::OK, json!({}))
+}
+
+/// `GET /0/0/{gid}`: a task's page, for permalinks pointed at the fake
+/// ([`FakeAsana::permalink`]). Plain text: the name and whether it is completed.
+async fn browse(State(s): State<Arc<Inner>>, Path(gid): Path<String>) -> Response {
+    match lock(&s.tasks).get(&gid) {
+        Some(t) => {
+            let text = format!(
+                "{}\nCompleted: {}\n\n(The fake Asana of Ordonis's demo and tests: this stands in \
+                 for the task's page in Asana.)\n",
+                t["name"].as_str().unwrap_or(""),
+                if t["completed"] == true { "yes" } else { "no" },
+            );
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                text,
+            )
+                .into_response()
+        }
+        None => errors(StatusCode::NOT_FOUND, "Unknown object"),
+    }
 }

@@ -148,6 +148,7 @@ impl FakeJira {
                 "/rest/api/3/issue/{id}/transitions",
                 get(transitions).post(do_transition),
             )
+            .route("/browse/{key}", get(browse))
             .with_state(inner.clone());
         let stop = CancellationToken::new();
         let token = stop.clone();
@@ -518,6 +519,32 @@ async fn do_transition(
         Some(items) => {
             s.echo(&id, items);
             StatusCode::NO_CONTENT.into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
+    }
+}
+
+/// `GET /browse/{key}`: the link Jira hands out for an issue (`…/browse/KAN-22`), so that the
+/// links a demo or a test shows lead somewhere. Plain text: the key, summary and status.
+async fn browse(State(s): State<Arc<Inner>>, Path(key): Path<String>) -> Response {
+    match s.find(&key) {
+        Some((_, v)) => {
+            let f = &v["fields"];
+            let text = format!(
+                "{} · {}\nStatus: {}\n\n(The fake Jira of Ordonis's demo and tests: this stands \
+                 in for the issue's page on a Jira site.)\n",
+                v["key"].as_str().unwrap_or(&key),
+                f["summary"].as_str().unwrap_or(""),
+                f["status"]["name"].as_str().unwrap_or(""),
+            );
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                text,
+            )
+                .into_response()
         }
         None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
     }

@@ -263,6 +263,7 @@ struct State {
     mappings: HashMap<MappingKey, TaskId>,
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
+    key_check: Option<Vec<u8>>,
 }
 
 impl State {
@@ -557,6 +558,18 @@ impl Store for MemoryStore {
                 commit_unit(&mut st, uow)
             })
             .collect())
+    }
+
+    async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().key_check.clone())
+    }
+
+    async fn init_key_check(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .lock()
+            .key_check
+            .get_or_insert_with(|| sealed.to_vec())
+            .clone())
     }
 }
 

@@ -45,7 +45,8 @@ macro_rules! store_suite {
             integration_state_and_change_commit,
             batch_with_failing_unit_in_the_middle, batch_with_lease_lost_mid_batch,
             batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused,
-            mapped_tasks_answer_per_key
+            mapped_tasks_answer_per_key,
+            key_check_first_writer_wins
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -65,6 +66,35 @@ macro_rules! store_suite {
 pub use crate::ledger_e2e::engine_changes_verify_offline;
 pub use crate::store_api_suite::*;
 pub use crate::store_batch_suite::*;
+
+/// The key-check record: stored once, by the first of concurrent callers; later calls
+/// return it unchanged. (A store shared by several suite runs may hold one already.)
+pub async fn key_check_first_writer_wins(store: std::sync::Arc<dyn Store>) {
+    let tries: Vec<_> = (0u8..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.init_key_check(&[i; 40]).await })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    for t in tries {
+        match t.await {
+            Ok(Ok(r)) => stored.push(r),
+            other => panic!("init_key_check: {other:?}"),
+        }
+    }
+    let first = stored[0].clone();
+    assert!(stored.iter().all(|r| *r == first), "two records stored");
+    assert!(!first.is_empty());
+    match store.key_check().await {
+        Ok(Some(r)) => assert_eq!(r, first),
+        other => panic!("key_check: {other:?}"),
+    }
+    match store.init_key_check(b"another").await {
+        Ok(r) => assert_eq!(r, first, "a later call replaced the record"),
+        Err(e) => panic!("init_key_check: {e}"),
+    }
+}
 
 pub(crate) fn ws(name: &str) -> WorkspaceId {
     WorkspaceId::new(format!("{name}-{}", uuid::Uuid::now_v7())).unwrap_or_else(|_| unreachable!())

@@ -60,14 +60,13 @@ async fn main() -> ExitCode {
         match demo::setup(&server).await {
             Ok(d) => {
                 println!(
-                    "Demo: workspace {:?}, Jira integration {} on a fake Jira at {}, \
-                     Asana integration {} on a fake Asana at {}",
-                    demo::WORKSPACE,
-                    d.jira_integration,
-                    d.jira.base_url(),
-                    d.asana_integration,
-                    d.asana.base_url()
+                    "Demo: workspace {:?} with a Jira and an Asana integration on in-process \
+                     fakes, fed real webhook payloads:",
+                    demo::WORKSPACE
                 );
+                for line in d.describe() {
+                    println!("  {line}");
+                }
                 for n in &d.notes {
                     println!("Demo: {n}");
                 }

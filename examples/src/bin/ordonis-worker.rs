@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use ordonis_server::app::{SHUTDOWN_GRACE, engine, open_store, spawn_workers};
+use ordonis_server::app::{SHUTDOWN_GRACE, check_secret_key, engine, open_store, spawn_workers};
 use ordonis_server::config::{Backend, existing_secret};
 use ordonis_server::metrics::Metrics;
 use ordonis_server::{WorkerArgs, init_tracing, shutdown_signal};
@@ -14,7 +14,13 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> ExitCode {
     init_tracing();
     let args = WorkerArgs::parse();
-    let backend = Backend::parse(&args.database_url);
+    let backend = match Backend::parse(&args.database_url) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ordonis-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // A worker must use the server's key: never a fresh one.
     let key = match existing_secret(
         args.secret_key.as_deref(),
@@ -35,8 +41,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = check_secret_key(store.as_ref(), &key.value).await {
+        eprintln!("ordonis-worker: {e}");
+        return ExitCode::FAILURE;
+    }
     let metrics = Arc::new(Metrics::default());
-    let engine = match engine(store, &key.value, &metrics) {
+    let engine = match engine(store, &key.value, &metrics, &args.retry) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ordonis-worker: {e}");

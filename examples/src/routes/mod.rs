@@ -4,6 +4,7 @@ pub mod events;
 pub mod integrations;
 pub mod json;
 pub mod ledger;
+pub mod pushes;
 pub mod tasks;
 pub mod webhook;
 
@@ -52,6 +53,8 @@ pub fn api(state: AppState) -> Router {
         .route("/api/tasks/{id}/ledger", get(tasks::ledger))
         .route("/api/events", get(events::list))
         .route("/api/events/{id}/replay", post(events::replay))
+        .route("/api/pushes", get(pushes::list))
+        .route("/api/pushes/{id}/replay", post(pushes::replay))
         .route(
             "/api/ledger/{workspace_id}/checkpoint",
             get(ledger::checkpoint),

@@ -176,7 +176,8 @@ pub struct PatchIn {
     fields: FieldsIn,
 }
 
-fn category_of(name: &str) -> StatusCategory {
+/// The category a status name suggests (for a status given by name only).
+pub(crate) fn category_of(name: &str) -> StatusCategory {
     let n = name.trim().to_ascii_lowercase();
     if ["done", "closed", "resolved", "complete", "completed"].contains(&n.as_str()) {
         StatusCategory::Done

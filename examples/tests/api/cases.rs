@@ -778,3 +778,206 @@ async fn patching_a_deleted_task_is_a_conflict() {
     );
     server.shutdown().await;
 }
+
+/// A Jira integration in `ws` whose site is down (nothing listens on port 9), with the
+/// KAN-22 task delivered to it and its title changed: the push fails. Returns the task id.
+async fn push_to_a_site_that_is_down(api: &Api, ws: &str) -> String {
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &json!({
+                "workspace_id": ws,
+                "provider": "jira",
+                "base_url": "http://127.0.0.1:9",
+                "auth": {"type": "basic", "email": "bot@example.com", "api_token": "very-secret-api-token"},
+                "webhook_secrets": [SECRET],
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let url = v["webhook_url"].as_str().unwrap().to_owned();
+    let body = fixture("cloud_issue_created_kan22.json");
+    let r = api
+        .http
+        .post(&url)
+        .header("x-hub-signature", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let task = eventually("the task", || async {
+        api.tasks(ws).await.into_iter().next()
+    })
+    .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    let (s, v) = api
+        .patch(
+            &format!("/api/tasks/{id}"),
+            &json!({"actor": {"kind": "human", "id": "ana"}, "fields": {"title": "Pushed while down"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    id
+}
+
+async fn ui_cookie(api: &Api) -> String {
+    let login = api
+        .http
+        .post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn ui_page(api: &Api, cookie: &str, path: &str) -> String {
+    api.http
+        .get(api.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The outbox was visible only as `/metrics` counters. `GET /api/pushes` lists pushes (state,
+/// attempts, last error, the fields, the task), and the UI's outbox shows each with its next
+/// attempt time: a failing push is retried on the default schedule, which spans a day.
+#[tokio::test]
+async fn pushes_are_listed_with_their_next_attempt() {
+    let server = start().await;
+    let api = Api::new(&server);
+    let id = push_to_a_site_that_is_down(&api, "down").await;
+    let push = eventually("the retried push", || async {
+        let (s, v) = api.get("/api/pushes?workspace_id=down&state=pending").await;
+        assert_eq!(s, 200, "{v}");
+        v["pushes"]
+            .as_array()?
+            .iter()
+            .find(|p| p["attempts"].as_u64() >= Some(1))
+            .cloned()
+    })
+    .await;
+    assert_eq!(push["task_id"], id.as_str());
+    assert!(
+        push["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Jira"),
+        "{push}"
+    );
+    assert_eq!(push["task"]["title"], "Pushed while down");
+    assert!(
+        push["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "title" && f["value"] == "Pushed while down"),
+        "{push}"
+    );
+    // The next attempt is scheduled with backoff (10 s at least), not now.
+    let next = time::OffsetDateTime::parse(
+        push["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(next > time::OffsetDateTime::now_utc(), "{push}");
+    // Filters: another state, another workspace, a bad state.
+    let (_, v) = api.get("/api/pushes?workspace_id=down&state=done").await;
+    assert_eq!(v["pushes"], json!([]));
+    let (_, v) = api.get("/api/pushes?workspace_id=elsewhere").await;
+    assert_eq!(v["pushes"], json!([]));
+    let (s, v) = api.get("/api/pushes?state=bogus").await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"));
+    // The UI's outbox: the row and its next attempt time; a pending row has no replay.
+    let cookie = ui_cookie(&api).await;
+    let page = ui_page(&api, &cookie, "/ui/pushes?workspace_id=down").await;
+    assert!(
+        page.contains(&format!(
+            "datetime=\"{}\"",
+            push["next_attempt_at"].as_str().unwrap()
+        )),
+        "no next attempt time: {page}"
+    );
+    assert!(page.contains("Pushed while down"), "{page}");
+    assert!(page.contains("retried with backoff for 24 h"), "{page}");
+    assert!(!page.contains("/replay"), "{page}");
+    // The task page after that save says the push is failing instead of refreshing forever.
+    let r = api
+        .http
+        .get(api.url(&format!("/ui/tasks/{id}?saved=title:applied&queued=1")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("refresh").is_none(), "still refreshing");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"push-failing\""), "{page}");
+    assert!(page.contains("cannot reach Jira"), "{page}");
+    server.shutdown().await;
+}
+
+/// A push that exhausted its retries is dead; `POST /api/pushes/{id}/replay` (and the UI's
+/// replay button) puts it back to pending.
+#[tokio::test]
+async fn dead_pushes_are_replayed() {
+    let server = common::start_on(module_path!(), |c| {
+        c.retry = ordonis_server::config::RetryArgs {
+            retry_for_hours: 0.0001,
+            max_delay: std::time::Duration::from_millis(50),
+        };
+    })
+    .await;
+    let api = Api::new(&server);
+    push_to_a_site_that_is_down(&api, "down").await;
+    let push = eventually("the dead push", || async {
+        let (_, v) = api.get("/api/pushes?workspace_id=down&state=dead").await;
+        v["pushes"].as_array()?.first().cloned()
+    })
+    .await;
+    let pid = push["id"].as_str().unwrap().to_owned();
+    assert!(push["attempts"].as_u64().unwrap() >= 2, "{push}");
+    let cookie = ui_cookie(&api).await;
+    let page = ui_page(&api, &cookie, "/ui/pushes?workspace_id=down&state=dead").await;
+    assert!(page.contains(&format!("/ui/pushes/{pid}/replay")), "{page}");
+    // Replay: unknown → 404; dead → 202 and pending; not failed or dead → 409.
+    let (s, _) = api
+        .post(
+            &format!("/api/pushes/{}/replay", uuid::Uuid::now_v7()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, v) = api.post("/api/pushes/not-an-id/replay", &json!({})).await;
+    assert_eq!((s, error_code(&v)), (404, "not_found"));
+    let (s, v) = api
+        .post(&format!("/api/pushes/{pid}/replay"), &json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["state"], "pending");
+    let (s, v) = api
+        .post(&format!("/api/pushes/{pid}/replay"), &json!({}))
+        .await;
+    if s != 202 {
+        // Already claimed again or still pending: refused as not failed or dead.
+        assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
+    }
+    // It is retried again and, the site still down, dies again.
+    eventually("the replayed push to die again", || async {
+        let (_, v) = api.get("/api/pushes?workspace_id=down&state=dead").await;
+        (v["pushes"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}

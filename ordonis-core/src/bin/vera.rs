@@ -1,7 +1,7 @@
 //! `vera`: the offline VERA verifier. No database, no network: it reads files.
 //!
 //! ```text
-//! vera verify <export-dir> --trust <keys> [--checkpoint <note>] [--since <older-note>] [--strict]
+//! vera verify <export-dir | export.json> --trust <keys> [--checkpoint <note>] [--since <older-note>] [--strict]
 //! vera verify-receipt <entry-file> <receipt-file> --trust <keys>
 //! vera consistency <note-a> <note-b> --trust <keys> [--proof <file>]
 //! ```
@@ -38,11 +38,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Checks an export (<dir>/entries, and <dir>/checkpoint unless --checkpoint is given)
-    /// against a signed checkpoint; with --since, also that an older checkpoint is a prefix.
+    /// Checks an export against a signed checkpoint: a directory (<dir>/entries, and
+    /// <dir>/checkpoint unless --checkpoint is given) or the server's export JSON as saved
+    /// from `GET /api/ledger/{ws}/export` (its `entries` and `checkpoint`; its
+    /// `verifier_keys` are ignored: pin the keys from `/api/ledger/{ws}/keys` separately and
+    /// pass them with --trust). With --since, also that an older checkpoint is a prefix.
     #[command(after_help = EXIT_CODES)]
     Verify {
-        /// The export directory.
+        /// The export directory, or the export JSON file.
         export_dir: PathBuf,
         #[command(flatten)]
         trust: Trust,
@@ -135,6 +138,47 @@ fn describe(cp: &Checkpoint) -> String {
     )
 }
 
+/// The server's export JSON: the fields `vera` reads (the keys in it are not trusted).
+#[derive(serde::Deserialize)]
+struct ExportJson {
+    checkpoint: String,
+    entries: String,
+}
+
+/// The signed checkpoint and the entries of an export: a directory's `checkpoint` and
+/// `entries` files, or a JSON export file's fields (`--checkpoint` wins over either).
+fn export_parts(
+    path: &Path,
+    checkpoint: Option<&Path>,
+) -> Result<(String, Box<dyn std::io::BufRead>), Failure> {
+    if path.is_file() {
+        let json: ExportJson = serde_json::from_str(&read(path)?).map_err(|e| {
+            Usage(format!(
+                "{} is not an export directory nor the export JSON of \
+                 GET /api/ledger/{{ws}}/export: {e}",
+                path.display()
+            ))
+        })?;
+        let note = match checkpoint {
+            Some(p) => read_note(p)?,
+            None => json.checkpoint,
+        };
+        return Ok((
+            note,
+            Box::new(std::io::Cursor::new(json.entries.into_bytes())),
+        ));
+    }
+    let cp_path = checkpoint.map_or_else(|| path.join("checkpoint"), Path::to_path_buf);
+    let note = read_note(&cp_path)?;
+    let entries_path = path.join("entries");
+    let file = std::fs::File::open(&entries_path)
+        .map_err(|e| Usage(format!("cannot read {}: {e}", entries_path.display())))?;
+    Ok((
+        note,
+        Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
+    ))
+}
+
 fn verify(
     dir: &Path,
     trust: &Trust,
@@ -143,8 +187,8 @@ fn verify(
     strict: bool,
 ) -> Result<String, Failure> {
     let keys = trusted(trust)?;
-    let cp_path = checkpoint.map_or_else(|| dir.join("checkpoint"), Path::to_path_buf);
-    let cp = keys.verify(&read_note(&cp_path)?)?;
+    let (note, entries) = export_parts(dir, checkpoint)?;
+    let cp = keys.verify(&note)?;
     let old = match since {
         Some(p) => {
             let old = keys.verify(&read_note(p)?)?;
@@ -159,18 +203,11 @@ fn verify(
         }
         None => None,
     };
-    let entries_path = dir.join("entries");
-    let file = std::fs::File::open(&entries_path)
-        .map_err(|e| Usage(format!("cannot read {}: {e}", entries_path.display())))?;
     let check = ExportCheck {
         strict,
         roots_at: old.iter().map(|o| o.size).collect(),
     };
-    let report = verify_export(
-        std::io::BufReader::with_capacity(1 << 16, file),
-        &cp,
-        &check,
-    )?;
+    let report = verify_export(entries, &cp, &check)?;
     if let Some(old) = old {
         let at = report.roots.iter().find(|(s, _)| *s == old.size);
         match at {

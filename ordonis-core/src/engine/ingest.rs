@@ -167,7 +167,9 @@ impl Engine {
             match verified {
                 Ok(a) => break a,
                 Err(e) => {
-                    tracing::info!(%integration_id, error = %e, "ingest: webhook rejected");
+                    // WARN: a wrong secret or a forged delivery needs an operator. The
+                    // reason names the check, never the body.
+                    tracing::warn!(%integration_id, provider = %loaded.record.provider, error = %e, "ingest: webhook rejected");
                     return IngestResponse::error(
                         401,
                         IngestOutcome::Rejected(e.to_string()),

@@ -1,5 +1,6 @@
 //! The sync engine: ingest → process → push, over any [`Store`] and [`Provider`]s.
 
+mod conflicts;
 mod inbound;
 mod ingest;
 mod integrations;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+pub use conflicts::Resolution;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
 pub use tasks::ChangeReceipt;

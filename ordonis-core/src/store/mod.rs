@@ -698,6 +698,15 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
         }
         Ok(out)
     }
+
+    /// The key-check record: a fixed text sealed with the host's secret key when the store
+    /// was first used (`Keyring::seal_key_check`), so that a process holding another key is
+    /// refused at start-up instead of failing every job. `None` before one is stored.
+    async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores the key-check record unless one exists (the first of concurrent callers wins)
+    /// and returns the record now stored.
+    async fn init_key_check(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 mod ext;

@@ -1,0 +1,403 @@
+//! What the console derives from a task, its ledger and the queues: the task's sync state,
+//! the fields in conflict, the statuses, accounts and priorities a form may offer, and the
+//! provider's own key for a linked object.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ordonis_core::store::{JobFilter, JobState, Queue};
+use ordonis_core::{
+    Assignee, ExternalRef, Field, IntegrationId, LedgerEntry, Op, Outcome, Priority, PriorityLevel,
+    Status, StatusCategory, Task, TaskId, WorkspaceId,
+};
+
+use crate::app::AppState;
+use crate::errors::ApiError;
+
+/// The effective field policy of a stored integration (the default when its configuration
+/// does not parse).
+pub(crate) fn policy_of(r: &ordonis_core::IntegrationRecord) -> ordonis_core::FieldPolicy {
+    serde_json::from_value::<ordonis_core::IntegrationConfig>(r.config.clone())
+        .map(|c| c.policy())
+        .unwrap_or_default()
+}
+
+/// The field policy a task syncs under.
+pub(crate) async fn task_policy(
+    s: &AppState,
+    t: &Task,
+) -> Result<ordonis_core::FieldPolicy, ApiError> {
+    Ok(match t.link() {
+        Some(l) => s
+            .store
+            .integration(l.integration_id)
+            .await?
+            .map(|r| policy_of(&r))
+            .unwrap_or_default(),
+        None => ordonis_core::FieldPolicy::default(),
+    })
+}
+
+/// A task's sync state, as the task list filters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncState {
+    /// Nothing pending, no conflict, no error.
+    InSync,
+    /// A CollabHub change waits for its push or for the provider's echo.
+    PushPending,
+    /// A field's last decision was a conflict (both sides changed).
+    Conflict,
+    /// A push or an inbound event for the task failed or went dead.
+    Error,
+    /// Deleted in the provider, or linked to no provider object.
+    OutOfScope,
+}
+
+impl SyncState {
+    /// Every state, in the filter's order.
+    pub(crate) const ALL: [SyncState; 5] = [
+        SyncState::InSync,
+        SyncState::PushPending,
+        SyncState::Conflict,
+        SyncState::Error,
+        SyncState::OutOfScope,
+    ];
+
+    /// The query-string name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SyncState::InSync => "in_sync",
+            SyncState::PushPending => "push_pending",
+            SyncState::Conflict => "conflict",
+            SyncState::Error => "error",
+            SyncState::OutOfScope => "out_of_scope",
+        }
+    }
+
+    /// The label shown.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            SyncState::InSync => "in sync",
+            SyncState::PushPending => "push pending",
+            SyncState::Conflict => "conflict",
+            SyncState::Error => "error",
+            SyncState::OutOfScope => "out of scope",
+        }
+    }
+
+    /// The CSS class of its badge.
+    pub(crate) fn class(self) -> &'static str {
+        match self {
+            SyncState::InSync => "ok",
+            SyncState::PushPending => "warn",
+            SyncState::Conflict | SyncState::Error => "bad",
+            SyncState::OutOfScope => "muted",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str).
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The failures the queues hold for a workspace: failed or dead pushes by task, failed or
+/// dead inbound events by `(integration, object key)`.
+#[derive(Debug, Default)]
+pub(crate) struct Failures {
+    pushes: HashSet<TaskId>,
+    events: HashSet<(IntegrationId, String)>,
+}
+
+impl Failures {
+    /// Loads them (up to 1000 rows per queue and state).
+    pub(crate) async fn load(s: &AppState, ws: &WorkspaceId) -> Result<Self, ApiError> {
+        let mut out = Self::default();
+        for queue in [Queue::Outbox, Queue::Inbox] {
+            for state in [JobState::Failed, JobState::Dead] {
+                let filter = JobFilter {
+                    workspace_id: Some(ws.clone()),
+                    state: Some(state),
+                    limit: 1000,
+                    ..JobFilter::new(queue)
+                };
+                for job in s.store.jobs(&filter).await? {
+                    match job {
+                        ordonis_core::Job::Push(p) => {
+                            out.pushes.insert(p.task_id);
+                        }
+                        ordonis_core::Job::Event(e) => {
+                            if let Some(k) = e.object_key {
+                                out.events.insert((e.integration_id, k));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn failed(&self, t: &Task) -> bool {
+        self.pushes.contains(&t.id)
+            || t.external.iter().any(|e| {
+                self.events
+                    .contains(&(e.integration_id, e.key.external_id.clone()))
+            })
+    }
+}
+
+/// The fields whose last decision in the ledger is a conflict, with that entry.
+pub(crate) fn open_conflicts(entries: &[LedgerEntry]) -> Vec<(Field, &LedgerEntry)> {
+    let mut last: BTreeMap<Field, &LedgerEntry> = BTreeMap::new();
+    for e in entries {
+        if let (Op::Set, Some(f)) = (e.record.op, e.record.field) {
+            last.insert(f, e);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, e)| e.record.outcome == Outcome::Conflict)
+        .collect()
+}
+
+/// A task's sync state.
+pub(crate) fn sync_state(t: &Task, entries: &[LedgerEntry], failures: &Failures) -> SyncState {
+    if t.deleted || t.external.is_empty() {
+        SyncState::OutOfScope
+    } else if failures.failed(t) {
+        SyncState::Error
+    } else if !open_conflicts(entries).is_empty() {
+        SyncState::Conflict
+    } else if t
+        .sync
+        .values()
+        .any(ordonis_core::FieldSync::locally_pending)
+    {
+        SyncState::PushPending
+    } else {
+        SyncState::InSync
+    }
+}
+
+/// The provider's own key of a linked object: Jira's issue key from its `/browse/KEY` link
+/// (KAN-22, not the numeric id 10021), else the provider's id.
+pub(crate) fn provider_key(e: &ExternalRef) -> String {
+    e.url
+        .as_deref()
+        .and_then(|u| u.split_once("/browse/"))
+        .map(|(_, k)| k.split(['?', '#', '/']).next().unwrap_or(k).to_owned())
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| e.key.external_id.clone())
+}
+
+/// The snake_case name of a status category (the form's encoding).
+pub(crate) fn category_str(c: StatusCategory) -> &'static str {
+    match c {
+        StatusCategory::Todo => "todo",
+        StatusCategory::InProgress => "in_progress",
+        StatusCategory::Done => "done",
+    }
+}
+
+fn category_parse(s: &str) -> Option<StatusCategory> {
+    match s {
+        "todo" => Some(StatusCategory::Todo),
+        "in_progress" => Some(StatusCategory::InProgress),
+        "done" => Some(StatusCategory::Done),
+        _ => None,
+    }
+}
+
+/// A status as a form value: `category:name` (`done:Completed`).
+pub(crate) fn status_value(s: &Status) -> String {
+    format!("{}:{}", category_str(s.category), s.name)
+}
+
+/// Parses [`status_value`]; a bare name (an older form, an API client) gets the category its
+/// name suggests.
+pub(crate) fn parse_status(v: &str) -> Status {
+    match v
+        .split_once(':')
+        .and_then(|(c, name)| Some((category_parse(c)?, name)))
+    {
+        Some((category, name)) => Status::new(category, name),
+        None => Status::new(crate::routes::tasks::category_of(v), v.trim()),
+    }
+}
+
+fn level_str(l: PriorityLevel) -> &'static str {
+    match l {
+        PriorityLevel::Lowest => "lowest",
+        PriorityLevel::Low => "low",
+        PriorityLevel::Medium => "medium",
+        PriorityLevel::High => "high",
+        PriorityLevel::Highest => "highest",
+    }
+}
+
+/// Every priority level, lowest first.
+const LEVELS: [PriorityLevel; 5] = [
+    PriorityLevel::Lowest,
+    PriorityLevel::Low,
+    PriorityLevel::Medium,
+    PriorityLevel::High,
+    PriorityLevel::Highest,
+];
+
+/// A priority as a form value: `level:name`; `""` is none.
+pub(crate) fn priority_value(p: Option<&Priority>) -> String {
+    p.map(|p| format!("{}:{}", level_str(p.level), p.name))
+        .unwrap_or_default()
+}
+
+/// Parses [`priority_value`]: `Ok(None)` for none, `Err` for anything else.
+pub(crate) fn parse_priority(v: &str) -> Result<Option<Priority>, String> {
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    let (l, name) = v.split_once(':').unwrap_or((v, ""));
+    LEVELS
+        .into_iter()
+        .find(|x| level_str(*x) == l)
+        .map(|level| {
+            Some(Priority {
+                level,
+                name: name.to_owned(),
+            })
+        })
+        .ok_or_else(|| format!("{v:?} is not a priority"))
+}
+
+/// The tasks synced through the same integration as `t` (all of the workspace's when `t` is
+/// linked to none): what the provider is known to use.
+fn siblings<'a>(t: &Task, all: &'a [Task]) -> impl Iterator<Item = &'a Task> {
+    let integration = t.link().map(|l| l.integration_id);
+    all.iter()
+        .filter(move |o| integration.is_none() || o.link().map(|l| l.integration_id) == integration)
+}
+
+/// The statuses the edit form offers: the task's current status first, then every status the
+/// provider is known to use (seen on tasks of the same integration or in this task's ledger;
+/// Asana's two states always), so a status the form does not list is never rewritten.
+pub(crate) fn status_choices(t: &Task, all: &[Task], entries: &[LedgerEntry]) -> Vec<Status> {
+    let mut out: Vec<Status> = vec![t.fields.status.clone()];
+    let mut seen: HashSet<(StatusCategory, String)> = HashSet::new();
+    seen.insert((
+        t.fields.status.category,
+        t.fields.status.name.to_lowercase(),
+    ));
+    let mut add = |s: &Status| {
+        if seen.insert((s.category, s.name.to_lowercase())) {
+            out.push(s.clone());
+        }
+    };
+    if t.link().is_some_and(|l| l.provider.as_str() == "asana") {
+        add(&Status::new(StatusCategory::Todo, ""));
+        add(&Status::new(StatusCategory::Done, "Completed"));
+    }
+    for o in siblings(t, all) {
+        add(&o.fields.status);
+    }
+    for e in entries {
+        for v in [&e.record.before, &e.record.after].into_iter().flatten() {
+            if let ordonis_core::FieldValue::Status(s) = v {
+                add(s);
+            }
+        }
+    }
+    // The current status stays first (selected); the rest in workflow order.
+    out[1..].sort_by(|a, b| a.category.cmp(&b.category).then(a.name.cmp(&b.name)));
+    out
+}
+
+/// The accounts the assignee picker offers: the current assignee and everyone assigned to a
+/// task of the same integration, by name.
+pub(crate) fn assignee_choices(t: &Task, all: &[Task]) -> Vec<Assignee> {
+    let mut by_id: HashMap<String, Assignee> = HashMap::new();
+    for a in siblings(t, all)
+        .filter_map(|o| o.fields.assignee.clone())
+        .chain(t.fields.assignee.clone())
+    {
+        by_id.entry(a.account_id.clone()).or_insert(a);
+    }
+    let mut out: Vec<Assignee> = by_id.into_values().collect();
+    out.sort_by_key(|a| {
+        a.display_name
+            .clone()
+            .unwrap_or_else(|| a.account_id.clone())
+    });
+    out
+}
+
+/// The priorities offered: those the integration's tasks use and the current one; every
+/// level when none is known.
+pub(crate) fn priority_choices(t: &Task, all: &[Task]) -> Vec<Priority> {
+    let mut out: Vec<Priority> = Vec::new();
+    for p in siblings(t, all)
+        .filter_map(|o| o.fields.priority.clone())
+        .chain(t.fields.priority.clone())
+    {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        out = LEVELS
+            .into_iter()
+            .map(|level| Priority {
+                level,
+                name: String::new(),
+            })
+            .collect();
+    }
+    out.sort_by_key(|p| p.level);
+    out
+}
+
+/// Names of the accounts the workspace knows (assignees), by account id: shown instead of
+/// ids where an actor has no display name.
+pub(crate) fn known_names(all: &[Task]) -> HashMap<String, String> {
+    all.iter()
+        .filter_map(|t| t.fields.assignee.as_ref())
+        .filter_map(|a| Some((a.account_id.clone(), a.display_name.clone()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_round_trip() {
+        for s in [
+            Status::new(StatusCategory::Done, "Completed"),
+            Status::new(StatusCategory::Todo, ""),
+            Status::new(StatusCategory::InProgress, "In Review: QA"),
+        ] {
+            assert_eq!(parse_status(&status_value(&s)), s);
+        }
+        assert_eq!(
+            parse_status("Done"),
+            Status::new(StatusCategory::Done, "Done")
+        );
+        let p = Priority {
+            level: PriorityLevel::High,
+            name: "P1".to_owned(),
+        };
+        assert_eq!(parse_priority(&priority_value(Some(&p))), Ok(Some(p)));
+        assert_eq!(parse_priority(""), Ok(None));
+        assert!(parse_priority("urgent").is_err());
+    }
+
+    #[test]
+    fn jira_keys_come_from_browse_links() {
+        let mut e = ExternalRef {
+            integration_id: IntegrationId::new(),
+            provider: ordonis_core::ProviderKind::new("jira"),
+            key: ordonis_core::ObjectKey::new("10021", "issue"),
+            url: Some("https://acme.atlassian.net/browse/KAN-22".to_owned()),
+        };
+        assert_eq!(provider_key(&e), "KAN-22");
+        e.url = None;
+        assert_eq!(provider_key(&e), "10021");
+    }
+}
