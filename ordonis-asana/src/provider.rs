@@ -464,8 +464,8 @@ impl Provider for AsanaProvider {
             plan.fields.push(v.field());
         }
         let mut out = PushOutcome {
-            applied: Vec::new(),
             refused: plan.refused,
+            ..PushOutcome::default()
         };
         if !plan.custom.is_empty() {
             plan.data

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::config::ProviderState;
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
-use crate::model::{Field, FieldPatch};
+use crate::model::{Field, FieldPatch, FieldValue};
 // Also reachable here for code inside the crate that names them by this path (store.rs).
 pub(crate) use crate::model::{ObjectKey, ProviderKind};
 use crate::secrets::IntegrationSecrets;
@@ -178,6 +178,9 @@ pub struct PushOutcome {
     /// Fields the provider refused, with the reason (a Jira transition that needs a screen, an
     /// unknown enum option). Recorded, never retried.
     pub refused: Vec<(Field, String)>,
+    /// Fields the provider already held as asked, so nothing was written and no echo will
+    /// come: the push is confirmed at once.
+    pub settled: Vec<Field>,
 }
 
 /// A provider adapter.
@@ -256,6 +259,16 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         ctx: &ProviderContext,
         key: &ObjectKey,
     ) -> Result<RemoteTask, ProviderError>;
+
+    /// The form in which this provider will report `value` after it was written, when that
+    /// differs from the value itself: a rich-text description after the provider's format
+    /// round trip. The engine records it with the pushed value before pushing, so the echo
+    /// is recognised as ours and settles the field. Must be cheap and make no network call.
+    /// Default: none (the provider reports what it was sent).
+    fn echo_form(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+        let _ = (ctx, value);
+        None
+    }
 
     /// Writes field values to an object.
     async fn push(

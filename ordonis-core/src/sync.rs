@@ -275,7 +275,15 @@ pub fn apply_local(
 /// What a push should send: per field, the unpushed change, else the newest pushed value not
 /// yet acknowledged by the provider (a push that crashed or failed). Moves wants to `sent`,
 /// so an echo that races the push's completion is still recognised.
-pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
+///
+/// `echo_form` names the form the provider will report a value in when that differs from the
+/// value sent (see [`crate::Provider::echo_form`]); it is recorded with the sent value before
+/// the push, so an echo that overtakes the push is recognised in that form too.
+pub fn begin_push(
+    task: &mut Task,
+    policy: &FieldPolicy,
+    echo_form: impl Fn(&FieldValue) -> Option<FieldValue>,
+) -> Vec<Intent> {
     let mut intents = Vec::new();
     for field in Field::ALL {
         if !policy.rule(field).direction.outbound() {
@@ -284,7 +292,10 @@ pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
         let Some(st) = task.sync.get_mut(&field) else {
             continue;
         };
-        if let Some(want) = st.want.take() {
+        if let Some(mut want) = st.want.take() {
+            if let Some(form) = echo_form(&want.value).filter(|f| !f.same_as(&want.value)) {
+                want.echo_as = vec![form];
+            }
             st.record_sent(want.clone());
             intents.push(want);
         } else if let Some(last) = st.sent.last()
@@ -299,14 +310,17 @@ pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
 /// Records a push's outcome: accepted values are acknowledged (their echo is still awaited);
 /// refused ones are forgotten and recorded; `conflicts` (provider-owned fields the provider
 /// changed meanwhile) drop our request in the provider's favour.
+///
+/// `outcome.settled` fields (the provider already held the value) are confirmed at once.
 pub fn finish_push(
     task: &mut Task,
     pushed: &[Intent],
-    applied: &[Field],
-    refused: &[(Field, String)],
+    outcome: &crate::provider::PushOutcome,
     conflicts: &[Field],
     policy: &FieldPolicy,
 ) -> Applied {
+    let applied = &outcome.applied;
+    let refused = &outcome.refused;
     let mut out = Applied {
         dirty: true,
         ..Applied::default()
@@ -352,6 +366,25 @@ pub fn finish_push(
                         .find(|(f, _)| *f == field)
                         .map_or("", |(_, r)| r.as_str())
                 ),
+                echo_of: Some(intent.action),
+            });
+        } else if outcome.settled.contains(&field)
+            && let Some(pos) = pos
+        {
+            let intent = st.sent.remove(pos);
+            let held = intent.echo_as.first().cloned().unwrap_or(intent.value);
+            st.base = Some(held.clone());
+            let take = rule.owner == Owner::Provider || !has_local_change(st, &current);
+            if take {
+                task.fields.set(held.clone());
+            }
+            out.decisions.push(Decision {
+                field,
+                before: current.clone(),
+                after: if take { held } else { current },
+                outcome: Outcome::Confirmed,
+                rule,
+                reason: "the provider already held the value".into(),
                 echo_of: Some(intent.action),
             });
         } else if applied.contains(&field)

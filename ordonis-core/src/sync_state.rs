@@ -35,6 +35,10 @@ pub struct Intent {
     /// The provider accepted the push (its echo may still be on the way).
     #[serde(default)]
     pub acked: bool,
+    /// The same value in the form the provider stores and reports it (a description after
+    /// the provider's rich-text round trip): its echo is recognised in this form too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub echo_as: Vec<FieldValue>,
 }
 
 impl Intent {
@@ -44,6 +48,7 @@ impl Intent {
             value,
             action,
             acked: false,
+            echo_as: Vec::new(),
         }
     }
 }
@@ -75,9 +80,12 @@ impl FieldSync {
         self.want.is_some() || !self.sent.is_empty()
     }
 
-    /// The position of a sent value equal to `value`, if any.
+    /// The position of a sent value equal to `value` (as sent, or in a form the provider
+    /// was expected to report it in), if any.
     pub fn sent_position(&self, value: &FieldValue) -> Option<usize> {
-        self.sent.iter().position(|i| i.value.same_as(value))
+        self.sent
+            .iter()
+            .position(|i| i.value.same_as(value) || i.echo_as.iter().any(|e| e.same_as(value)))
     }
 
     /// Records a pushed value, forgetting the oldest once more than `MAX_SENT` (8) are kept.

@@ -240,6 +240,54 @@ impl JiraClient {
         Ok(v)
     }
 
+    /// The ids of the fields on the issue's edit screen (`GET /rest/api/3/issue/{id}/editmeta`).
+    pub async fn edit_fields(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::BTreeSet<String>, JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self.request(Method::GET, &format!("/rest/api/3/issue/{id}/editmeta"));
+        let v: Value = Self::json(self.send(rb, &format!("issue {id} edit screen")).await?).await?;
+        let fields = v
+            .get("fields")
+            .and_then(Value::as_object)
+            .ok_or_else(|| JiraError::Decode(format!("issue {id}: editmeta has no `fields`")))?;
+        Ok(fields.keys().cloned().collect())
+    }
+
+    /// Every priority of the site, `(id, name)`, from `GET /rest/api/3/priority/search`
+    /// (paged by `startAt`, at most `max_pages` pages).
+    pub async fn priorities(&self, max_pages: usize) -> Result<Vec<(String, String)>, JiraError> {
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        for _ in 0..max_pages {
+            let rb = self.request(
+                Method::GET,
+                &format!("/rest/api/3/priority/search?startAt={start}&maxResults=100"),
+            );
+            let v: Value = Self::json(self.send(rb, "priorities").await?).await?;
+            let values = v
+                .get("values")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = values.len();
+            for p in values {
+                if let (Some(id), Some(name)) = (
+                    p.get("id").and_then(Value::as_str),
+                    p.get("name").and_then(Value::as_str),
+                ) {
+                    out.push((id.to_owned(), name.to_owned()));
+                }
+            }
+            if n == 0 || v.get("isLast").and_then(Value::as_bool) != Some(false) {
+                break;
+            }
+            start += n;
+        }
+        Ok(out)
+    }
+
     /// `PUT /rest/api/3/issue/{id}` with `{"fields": fields}`.
     pub async fn edit_issue(&self, id: &str, fields: &Value) -> Result<(), JiraError> {
         let id = check_issue_ref(id)?;
@@ -318,6 +366,19 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Retry-After` (seconds or an HTTP date), defaulting to [`DEFAULT_RETRY_AFTER`].
 pub fn retry_after(h: &HeaderMap) -> Duration {
     ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
+}
+
+/// Jira's `errors` object (field id → reason) from an error body.
+fn field_errors(body: &[u8]) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("errors").and_then(Value::as_object).cloned())
+        .map(|errs| {
+            errs.into_iter()
+                .map(|(k, e)| (k, e.as_str().unwrap_or("invalid").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.
@@ -406,6 +467,7 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
         _ => JiraError::Rejected {
             status: code,
             message,
+            field_errors: field_errors(&body),
         },
     })
 }

@@ -46,6 +46,9 @@ pub enum JiraError {
         status: u16,
         /// Jira's `errorMessages` and `errors`, joined.
         message: String,
+        /// Jira's `errors` object: field id → why that field was refused. An edit whose
+        /// refusal names fields is re-sent without them.
+        field_errors: std::collections::BTreeMap<String, String>,
     },
     /// 3xx: the site answered with a redirect. Redirects are not followed (the request, its
     /// credentials and body would go elsewhere); check the integration's `base_url`.

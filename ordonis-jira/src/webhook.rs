@@ -276,7 +276,9 @@ fn actor(body: &Value) -> Option<RemoteActor> {
 
 /// Parses a webhook body into hints.
 ///
-/// - `jira:issue_created` / `jira:issue_updated` → one `Changed` hint with the snapshot;
+/// - `jira:issue_created` / `jira:issue_updated` → one `Changed` hint with the snapshot (without
+///   the description, which is wiki markup in this payload); when the description changed, no
+///   snapshot, so that the engine reads the issue from REST v3;
 /// - `jira:issue_deleted` → one `Deleted` hint (no snapshot: the task becomes a tombstone);
 /// - any other event that names an issue (comments, worklogs, links, ...) → one `Ignored`
 ///   hint for that issue; events naming no issue → `[]`.
@@ -318,8 +320,23 @@ pub fn parse(body: &[u8], cx: ParseContext<'_>) -> Result<Vec<ChangeHint>, Provi
     };
     let issue =
         issue.ok_or_else(|| ProviderError::BadInput(format!("{event} without an issue object")))?;
+    let changes = changes(&v);
+    // The payload's description is REST v2 wiki markup. When it is what changed (or a new
+    // issue has one) there is no snapshot: the engine fetches the issue from REST v3 (ADF).
+    // Otherwise the snapshot leaves the description out (`fields_patch` skips wiki strings).
+    let description_changed = changes
+        .iter()
+        .any(|c| c.field == Some(ordonis_core::Field::Description))
+        || (event == "jira:issue_created"
+            && issue
+                .get("fields")
+                .and_then(|f| f.get("description"))
+                .and_then(Value::as_str)
+                .is_some_and(|d| !d.is_empty()));
     let snapshot = match kind {
-        HintKind::Changed => Some(remote_task(issue, cx.base_url, source_time_ms)?),
+        HintKind::Changed if !description_changed => {
+            Some(remote_task(issue, cx.base_url, source_time_ms)?)
+        }
         _ => None,
     };
     Ok(vec![ChangeHint {
@@ -329,6 +346,6 @@ pub fn parse(body: &[u8], cx: ParseContext<'_>) -> Result<Vec<ChangeHint>, Provi
         source_time_ms,
         actor: actor(&v),
         snapshot,
-        changes: changes(&v),
+        changes,
     }])
 }

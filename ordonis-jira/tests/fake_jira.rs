@@ -42,6 +42,27 @@ fn issue_json(status: &str, cat: &str) -> Value {
     })
 }
 
+/// What an edit reads first: the issue (v3, with project and issue type, for its edit screen
+/// and current ADF description) and the site's priorities.
+async fn mount_issue_and_priorities(server: &MockServer) {
+    let mut issue = issue_json("To Do", "new");
+    issue["fields"]["project"] = json!({"id": "10000", "key": "PROJ"});
+    issue["fields"]["issuetype"] = json!({"id": "10004", "name": "Bug"});
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(issue))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/priority/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "startAt": 0, "maxResults": 100, "total": 3, "isLast": true,
+            "values": [{"id": "1", "name": "Highest"}, {"id": "2", "name": "High"}, {"id": "9", "name": "Urgent"}]
+        })))
+        .mount(server)
+        .await;
+}
+
 /// A stateful workflow: statuses with their outgoing transitions.
 struct Workflow {
     current: Mutex<String>,
@@ -158,7 +179,7 @@ async fn fetch_maps_v3_issue() {
         .and(path("/rest/api/3/issue/10001"))
         .and(query_param(
             "fields",
-            "summary,description,status,assignee,priority,duedate,updated",
+            "summary,description,status,assignee,priority,duedate,updated,project,issuetype",
         ))
         .and(header(
             "authorization",
@@ -212,12 +233,13 @@ async fn bearer_auth_is_sent() {
 #[tokio::test]
 async fn push_edit_and_assign() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .and(path("/rest/api/3/issue/10001"))
         .and(body_json(json!({"fields": {
             "summary": "New title",
             "description": {"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Line"}]}]},
-            "priority": {"name": "High"},
+            "priority": {"id": "2"},
             "duedate": "2026-12-01"
         }})))
         .respond_with(ResponseTemplate::new(204))
@@ -266,6 +288,7 @@ async fn push_edit_and_assign() {
 #[tokio::test]
 async fn unassign_sends_null_and_rejected_edit_is_refused() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .and(path("/rest/api/3/issue/10001/assignee"))
         .and(body_json(json!({"accountId": null})))
@@ -504,6 +527,7 @@ async fn unparseable_response_is_bad_input_and_connection_error_retryable() {
 #[tokio::test]
 async fn rate_limited_push_is_an_error_not_a_refusal() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
         .mount(&server)
@@ -522,6 +546,7 @@ async fn rate_limited_push_is_an_error_not_a_refusal() {
 #[tokio::test]
 async fn writes_to_one_issue_are_spaced() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
@@ -585,16 +610,11 @@ async fn redirects_are_not_followed() {
     let server = MockServer::start().await;
     let elsewhere = MockServer::start().await;
     let target = format!("{}/stolen", elsewhere.uri());
-    Mock::given(method("PUT"))
-        .and(path("/rest/api/3/issue/10001"))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    // An edit reads the issue first: that GET is the one redirected.
     Mock::given(method("GET"))
         .and(path("/rest/api/3/issue/10001"))
         .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(wiremock::matchers::any())
@@ -620,4 +640,88 @@ async fn redirects_are_not_followed() {
         "{err:?}"
     );
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+/// Jira answers 400 with `errors: {field: reason}` when a field is not on the edit screen:
+/// the other fields are sent again and only the named one is refused.
+#[tokio::test]
+async fn a_field_off_the_edit_screen_is_refused_alone() {
+    let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {"summary": "Renamed", "priority": {"id": "2"}}})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errorMessages": [],
+            "errors": {"priority": "Field 'priority' cannot be set. It is not on the appropriate screen, or unknown."}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {"summary": "Renamed"}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let patch = FieldPatch::new()
+        .with(FieldValue::Title("Renamed".into()))
+        .with(FieldValue::Priority(Some(Priority {
+            level: PriorityLevel::High,
+            name: "High".into(),
+        })));
+    let out = provider()
+        .push(&ctx(&server.uri()), &key("10001"), &patch)
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Title]);
+    assert_eq!(out.refused.len(), 1, "{:?}", out.refused);
+    assert_eq!(out.refused[0].0, Field::Priority);
+    assert!(
+        out.refused[0].1.contains("not on the appropriate screen"),
+        "{}",
+        out.refused[0].1
+    );
+}
+
+/// With edit metadata, a field off the screen is refused before anything is sent, and the
+/// metadata is read once per project and issue type.
+#[tokio::test]
+async fn editmeta_is_checked_and_cached() {
+    let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001/editmeta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "fields": {"summary": {"required": true}, "description": {}, "duedate": {}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {"summary": "Renamed"}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let patch = FieldPatch::new()
+        .with(FieldValue::Title("Renamed".into()))
+        .with(FieldValue::Priority(Some(Priority {
+            level: PriorityLevel::High,
+            name: String::new(),
+        })));
+    let p = provider();
+    let c = ctx(&server.uri());
+    for _ in 0..2 {
+        let out = p.push(&c, &key("10001"), &patch).await.unwrap();
+        assert_eq!(out.applied, vec![Field::Title]);
+        assert_eq!(out.refused[0].0, Field::Priority);
+        assert!(
+            out.refused[0].1.contains("edit screen"),
+            "{:?}",
+            out.refused
+        );
+    }
 }
