@@ -46,7 +46,11 @@ fn issue_created_kan22_normalized() {
     assert_eq!(h.source_time_ms, Some(1_735_441_883_659));
     // The new issue has a (wiki-markup) description: no snapshot, the engine reads REST v3.
     assert!(h.snapshot.is_none());
-    assert!(h.changes.iter().any(|c| c.field == Some(Field::Description)));
+    assert!(
+        h.changes
+            .iter()
+            .any(|c| c.field == Some(Field::Description))
+    );
 
     // The same delivery without a description is applied from its snapshot.
     let mut body: serde_json::Value =

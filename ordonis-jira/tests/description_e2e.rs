@@ -1,0 +1,268 @@
+//! A Jira description with headings, a list, a link, an image and a mention round-trips
+//! through CollabHub (engine + memory store + the testkit's FakeJira over HTTP, which sends
+//! REST v2 webhooks with wiki markup and serves ADF on v3):
+//! - an edit of the title leaves Jira's description byte-identical;
+//! - an edit of the description keeps the image and the mention;
+//! - an edit that would drop the mention is refused, with the reason in the ledger;
+//! - the echo settles the field in one step.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use ordonis_core::{
+    Actor, ApiAuth, Engine, Field, FieldPatch, FieldValue, IntegrationConfig, IntegrationId,
+    IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, ProviderKind, SecretKey,
+    StoreExt, Task, Worker, WorkerConfig, WorkspaceId,
+};
+use ordonis_jira::JiraProvider;
+use ordonis_jira::adf::adf_to_markdown;
+use ordonis_testkit::MemoryStore;
+use ordonis_testkit::fake_jira::{FakeJira, sign};
+use serde_json::{Value, json};
+
+const SECRET: &str = "jira-description-secret";
+
+struct Site {
+    jira: FakeJira,
+    store: Arc<MemoryStore>,
+    engine: Engine,
+    integration: IntegrationId,
+    ws: WorkspaceId,
+}
+
+fn rich() -> Value {
+    serde_json::from_str(include_str!("fixtures/adf/description_rich.json")).unwrap()
+}
+
+async fn site() -> Site {
+    let jira = FakeJira::start().await.unwrap();
+    jira.capture_webhooks();
+    jira.insert_issue(json!({
+        "id": "10001", "key": "KAN-1",
+        "fields": {
+            "summary": "Login fails",
+            "description": rich(),
+            "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+            "priority": {"id": "3", "name": "Medium"},
+            "assignee": null,
+            "duedate": null,
+            "project": {"id": "10000", "key": "KAN"},
+            "issuetype": {"id": "10001", "name": "Task"}
+        }
+    }));
+    let store = Arc::new(MemoryStore::new());
+    let provider = JiraProvider::new()
+        .unwrap()
+        .with_write_spacing(Duration::from_millis(1));
+    let engine = Engine::builder(store.clone(), Keyring::new(SecretKey::generate(1)))
+        .provider(Arc::new(provider))
+        .build();
+    let ws = WorkspaceId::new("ws-jira-description").unwrap();
+    let integration = engine
+        .create_integration(NewIntegration {
+            workspace_id: ws.clone(),
+            provider: ProviderKind::new("jira"),
+            config: IntegrationConfig::new(jira.base_url()),
+            secrets: IntegrationSecrets {
+                api_auth: Some(ApiAuth::Basic {
+                    email: "bot@example.com".into(),
+                    api_token: "tok".into(),
+                }),
+                webhook_secrets: vec![SECRET.into()],
+                app_secret: None,
+            },
+        })
+        .await
+        .unwrap();
+    Site {
+        jira,
+        store,
+        engine,
+        integration,
+        ws,
+    }
+}
+
+impl Site {
+    /// Hands every webhook the fake sent to the engine and runs workers until idle, as long
+    /// as pushes produce echoes.
+    async fn settle(&self) {
+        for _ in 0..8 {
+            Worker::new(
+                self.engine.clone(),
+                WorkerConfig {
+                    id: "w".into(),
+                    batch_size: 8,
+                    concurrency: 1,
+                    lease: Duration::from_secs(30),
+                    idle_poll: Duration::from_millis(5),
+                },
+            )
+            .drain()
+            .await
+            .unwrap();
+            // The fake echoes REST changes from a spawned task: give it a moment.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let hooks = self.jira.take_webhooks();
+            if hooks.is_empty() {
+                return;
+            }
+            for body in &hooks {
+                let mut h = HeaderMap::new();
+                h.insert(
+                    "x-hub-signature",
+                    HeaderValue::from_str(&sign(SECRET, body)).unwrap(),
+                );
+                h.insert(
+                    "x-atlassian-webhook-identifier",
+                    HeaderValue::from_str(&uuid_like(body)).unwrap(),
+                );
+                let resp = self
+                    .engine
+                    .ingest(
+                        self.integration,
+                        &Method::POST,
+                        &h,
+                        Bytes::from(body.clone()),
+                    )
+                    .await;
+                assert_eq!(resp.status, 200, "{resp:?}");
+            }
+        }
+    }
+
+    async fn task(&self) -> Task {
+        self.store
+            .all_tasks(&self.ws)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.external.iter().any(|e| e.key.external_id == "10001"))
+            .expect("the issue became a task")
+    }
+
+    fn jira_description(&self) -> String {
+        serde_json::to_string(&self.jira.issue("10001").unwrap()["fields"]["description"]).unwrap()
+    }
+
+    async fn change(&self, patch: FieldPatch) {
+        let task = self.task().await;
+        self.engine
+            .change_task(&self.ws, task.id, &Actor::human("u-1"), &patch)
+            .await
+            .unwrap();
+        self.settle().await;
+    }
+
+    async fn entries(&self) -> Vec<ordonis_core::LedgerEntry> {
+        self.store.ledger_entries(&self.ws, 0, 1000).await.unwrap()
+    }
+}
+
+fn uuid_like(body: &[u8]) -> String {
+    ordonis_core::signals::hmac_sha256_hex("delivery", body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rich_description_round_trips_through_collabhub() {
+    let s = site().await;
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+
+    // Imported from REST v3 as Markdown, not from the webhook's wiki markup.
+    let task = s.task().await;
+    assert_eq!(task.fields.description, adf_to_markdown(&rich()));
+    assert!(
+        task.fields
+            .description
+            .starts_with("## Login fails on Safari")
+    );
+
+    // 1. A title edit leaves Jira's description byte-identical.
+    let before = s.jira_description();
+    s.change(FieldPatch::new().with(FieldValue::Title("Login fails on Safari 17".into())))
+        .await;
+    assert_eq!(
+        s.jira.issue("10001").unwrap()["fields"]["summary"],
+        "Login fails on Safari 17"
+    );
+    assert_eq!(s.jira_description(), before);
+    let task = s.task().await;
+    assert!(task.sync[&Field::Title].sent.is_empty(), "title settled");
+
+    // 2. A description edit keeps the image and the mention (their ADF untouched), and its
+    //    echo settles the field in one step: confirmed, no conflict, nothing pushed again.
+    let edited = format!("{}\n\nAlso fails on **iOS**.", task.fields.description);
+    let pushes_before = s
+        .jira
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT"))
+        .count();
+    s.change(FieldPatch::new().with(FieldValue::Description(edited.clone())))
+        .await;
+    let now: Value = s.jira.issue("10001").unwrap()["fields"]["description"].clone();
+    let old = rich();
+    let blocks = now["content"].as_array().unwrap();
+    assert_eq!(blocks.len(), old["content"].as_array().unwrap().len() + 1);
+    assert_eq!(
+        blocks[1], old["content"][1],
+        "the mention's paragraph is as it was"
+    );
+    assert_eq!(blocks[5], old["content"][5], "the image is as it was");
+    assert_eq!(blocks[11], old["content"][11], "the table is as it was");
+    assert_eq!(adf_to_markdown(&now), edited);
+    let task = s.task().await;
+    let st = &task.sync[&Field::Description];
+    assert!(st.sent.is_empty() && st.want.is_none(), "settled: {st:?}");
+    assert_eq!(task.fields.description, edited);
+    let pushes = s
+        .jira
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT"))
+        .count();
+    assert_eq!(pushes, pushes_before + 1, "one push, no echo loop");
+    let entries = s.entries().await;
+    let description: Vec<_> = entries
+        .iter()
+        .filter(|e| e.record.field == Some(Field::Description))
+        .collect();
+    assert!(
+        description
+            .iter()
+            .any(|e| e.record.outcome == Outcome::Confirmed),
+        "{description:#?}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.record.outcome == Outcome::Conflict),
+        "{entries:#?}"
+    );
+
+    // 3. An edit that would drop the mention is refused, with the reason in the ledger, and
+    //    Jira's description is left alone.
+    let before = s.jira_description();
+    let without_mention = edited.replace("Reported by @Ann Lee ⚠️\n\n", "");
+    assert_ne!(without_mention, edited);
+    s.change(FieldPatch::new().with(FieldValue::Description(without_mention)))
+        .await;
+    assert_eq!(s.jira_description(), before);
+    let entries = s.entries().await;
+    let refused = entries
+        .iter()
+        .rev()
+        .find(|e| {
+            e.record.field == Some(Field::Description) && e.record.outcome == Outcome::Rejected
+        })
+        .expect("a refusal in the ledger");
+    assert!(
+        refused.record.rule.contains("a mention"),
+        "{}",
+        refused.record.rule
+    );
+}
