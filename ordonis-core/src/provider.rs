@@ -181,6 +181,13 @@ pub struct PushOutcome {
     /// Fields the provider already held as asked, so nothing was written and no echo will
     /// come: the push is confirmed at once.
     pub settled: Vec<Field>,
+    /// Values of accepted fields in the form the provider will report them, when it differs
+    /// from what was asked (a status reached by a transition: "Done" asked, "Closed"
+    /// reached). Their echo confirms the push.
+    pub echo_as: Vec<FieldValue>,
+    /// Values the provider passed through on the way (the statuses of intermediate
+    /// transitions): their webhooks are ours too, and confirm nothing yet.
+    pub passed_through: Vec<FieldValue>,
 }
 
 /// A provider adapter.

@@ -288,6 +288,44 @@ impl JiraClient {
         Ok(out)
     }
 
+    /// The status names of a project's workflows, per issue type id
+    /// (`GET /rest/api/3/project/{project}/statuses`).
+    pub async fn project_statuses(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(String, Vec<String>)>, JiraError> {
+        let project = check_issue_ref(project)?;
+        let rb = self.request(
+            Method::GET,
+            &format!("/rest/api/3/project/{project}/statuses"),
+        );
+        let v: Value = Self::json(
+            self.send(rb, &format!("project {project} statuses"))
+                .await?,
+        )
+        .await?;
+        let types = v
+            .as_array()
+            .ok_or_else(|| JiraError::Decode("project statuses: not a list".to_owned()))?;
+        Ok(types
+            .iter()
+            .map(|t| {
+                let id = t.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+                let names = t
+                    .get("statuses")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.get("name").and_then(Value::as_str))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (id, names)
+            })
+            .collect())
+    }
+
     /// `PUT /rest/api/3/issue/{id}` with `{"fields": fields}`.
     pub async fn edit_issue(&self, id: &str, fields: &Value) -> Result<(), JiraError> {
         let id = check_issue_ref(id)?;
@@ -318,12 +356,22 @@ impl JiraClient {
         Ok(r.transitions)
     }
 
-    /// `POST /rest/api/3/issue/{id}/transitions` with `{"transition": {"id": …}}`.
-    pub async fn do_transition(&self, id: &str, transition_id: &str) -> Result<(), JiraError> {
+    /// `POST /rest/api/3/issue/{id}/transitions` with `{"transition": {"id": …}}` and the
+    /// transition screen's `fields` when it needs some (a resolution).
+    pub async fn do_transition(
+        &self,
+        id: &str,
+        transition_id: &str,
+        fields: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<(), JiraError> {
         let id = check_issue_ref(id)?;
+        let mut body = json!({ "transition": { "id": transition_id } });
+        if let Some(f) = fields {
+            body["fields"] = Value::Object(f.clone());
+        }
         let rb = self
             .request(Method::POST, &format!("/rest/api/3/issue/{id}/transitions"))
-            .json(&json!({ "transition": { "id": transition_id } }));
+            .json(&body);
         self.send(rb, &format!("issue {id}")).await.map(drop)
     }
 

@@ -1,6 +1,6 @@
 //! [`JiraProvider`]: the `ordonis_core::Provider` implementation.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,6 +68,18 @@ pub struct JiraOptions {
     /// The `iss` a JWT-signed (app) webhook must carry.
     #[serde(default)]
     pub jwt_issuer: Option<String>,
+    /// CollabHub status name → the Jira status it moves to (`{"Done": "Closed"}`). Without an
+    /// entry, a generic name (To Do, In Progress, Done) reaches a status of its category that
+    /// does not mean "not done" (never "Won't Do"), and any other name must exist in Jira.
+    #[serde(default)]
+    pub status_map: BTreeMap<String, String>,
+    /// The resolution a transition that requires one gets (by name, among the transition's
+    /// `allowedValues`). Default: the first of Done, Fixed, Resolved, Complete(d) offered.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// Values for other required transition-screen fields, by field id (Jira's JSON).
+    #[serde(default)]
+    pub transition_fields: BTreeMap<String, Value>,
 }
 
 impl JiraOptions {
@@ -380,23 +392,69 @@ impl JiraProvider {
         Ok(())
     }
 
-    /// Moves an issue to `target` through transitions. `Ok(None)` when the issue is there,
-    /// `Ok(Some(reason))` when no usable path exists (a refusal, never retried).
+    /// The status names of the issue's workflow (its project and issue type), when Jira
+    /// tells; `None` when it cannot be asked.
+    async fn workflow_statuses(
+        &self,
+        client: &JiraClient,
+        issue: &Value,
+    ) -> Result<Option<Vec<String>>, JiraError> {
+        let fields = issue.get("fields");
+        let of = |k: &str, sub: &str| {
+            fields
+                .and_then(|f| f.get(k))
+                .and_then(|v| v.get(sub))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let (Some(project), Some(issue_type)) = (of("project", "id"), of("issuetype", "id")) else {
+            return Ok(None);
+        };
+        match client.project_statuses(&project).await {
+            Ok(types) => Ok(types
+                .into_iter()
+                .find(|(t, _)| *t == issue_type)
+                .map(|(_, names)| names)),
+            Err(JiraError::NotFound { .. } | JiraError::Rejected { .. } | JiraError::Decode(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves an issue to `target` through transitions, filling required transition fields
+    /// (a resolution) from the integration's defaults and the transition's `allowedValues`.
     async fn transition_to(
         &self,
         ctx: &ProviderContext,
         client: &JiraClient,
         id: &str,
         target: &Status,
-    ) -> Result<Option<String>, JiraError> {
+    ) -> Result<Moved, JiraError> {
+        let opts = JiraOptions::from_json(&ctx.options).unwrap_or_default();
+        let goal = Goal::new(target, &opts);
         let issue = client.get_issue(id).await?;
         let mut current = issue
             .get("fields")
             .and_then(|f| f.get("status"))
             .and_then(status_from)
             .ok_or_else(|| JiraError::Decode(format!("issue {id} has no status")))?;
-        if status_matches(&current, target) {
-            return Ok(None);
+        let mut passed: Vec<Status> = Vec::new();
+        if goal.reached_by(&current.name, current.category) {
+            return Ok(Moved::There {
+                reached: current,
+                passed,
+            });
+        }
+        // A named status must exist in the issue's workflow before anything moves.
+        if let Some(name) = &goal.name
+            && let Some(known) = self.workflow_statuses(client, &issue).await?
+            && !known.iter().any(|k| k.trim().eq_ignore_ascii_case(name))
+        {
+            return Ok(Moved::Refused(format!(
+                "Jira has no status {name:?} in this issue's workflow (it has: {})",
+                known.join(", ")
+            )));
         }
         // What we have learned of the workflow: status name (lowercase) → its transitions.
         let mut graph: HashMap<String, Vec<Transition>> = HashMap::new();
@@ -412,61 +470,162 @@ impl JiraProvider {
                 .filter(|t| t.is_available)
                 .collect();
             graph.insert(here.clone(), transitions.clone());
-            let step = choose(&transitions, target, &graph, &here, &visited);
-            let (t, direct) = match step {
-                Choice::Direct(t) => (t, true),
-                Choice::Hop(t) => (t, false),
-                Choice::Blocked(t, fields) => {
-                    let reason = format!(
-                        "transition {:?} to {:?} requires fields Ordonis cannot fill: {}",
-                        t.name,
-                        t.to.name,
-                        fields.join(", ")
-                    );
-                    return Ok(Some(reason));
-                }
-                Choice::None(blocked) => {
-                    blocked_seen.extend(blocked);
-                    let mut reason = format!(
-                        "no transition path from {:?} to {:?}",
-                        current.name, target.name
-                    );
-                    if !blocked_seen.is_empty() {
-                        reason.push_str(&format!(
-                            " (blocked by required fields on: {})",
-                            blocked_seen.join(", ")
-                        ));
+            let (t, fields, direct) =
+                match choose(&transitions, &goal, &opts, &graph, &here, &visited) {
+                    Choice::Direct(t, f) => (t, f, true),
+                    Choice::Hop(t, f) => (t, f, false),
+                    Choice::Blocked(t, fields) => {
+                        return Ok(Moved::Refused(format!(
+                            "transition {:?} to {:?} requires fields Ordonis cannot fill: {} (set \
+                         `transition_fields` or `resolution` in the integration's options)",
+                            t.name,
+                            t.to.name,
+                            fields.join(", ")
+                        )));
                     }
-                    return Ok(Some(reason));
-                }
-            };
-            self.write(ctx, id, || client.do_transition(id, &t.id))
+                    Choice::None(blocked) => {
+                        blocked_seen.extend(blocked);
+                        let mut reason = match &goal.name {
+                            Some(n) => format!(
+                                "Jira has no status {n:?} reachable from {:?} (reachable: {})",
+                                current.name,
+                                reachable(&graph)
+                            ),
+                            None => format!(
+                                "no transition path from {:?} to a {:?} status",
+                                current.name, goal.category
+                            ),
+                        };
+                        if !blocked_seen.is_empty() {
+                            reason.push_str(&format!(
+                                " (blocked by required fields on: {})",
+                                blocked_seen.join(", ")
+                            ));
+                        }
+                        return Ok(Moved::Refused(reason));
+                    }
+                };
+            self.write(ctx, id, || client.do_transition(id, &t.id, fields.as_ref()))
                 .await?;
-            current = Status::new(
-                t.to.status_category
-                    .as_ref()
-                    .map(|c| status_category(&c.key))
-                    .unwrap_or_default(),
-                t.to.name.clone(),
-            );
-            // A direct move reaches the target's name or, failing that, its category.
-            if direct || status_matches(&current, target) {
-                return Ok(None);
+            let next = Status::new(target_category(&t), t.to.name.clone());
+            if direct || goal.reached_by(&next.name, next.category) {
+                return Ok(Moved::There {
+                    reached: next,
+                    passed,
+                });
             }
+            passed.push(next.clone());
+            current = next;
         }
-        Ok(Some(format!(
+        Ok(Moved::Refused(format!(
             "no transition path to {:?} within {} hops (stopped at {:?})",
-            target.name, self.max_hops, current.name
+            goal.describe(),
+            self.max_hops,
+            current.name
         )))
     }
 }
 
-fn status_matches(s: &Status, target: &Status) -> bool {
-    if target.name.trim().is_empty() {
-        s.category == target.category
-    } else {
-        s.name.trim().eq_ignore_ascii_case(target.name.trim())
+/// What a status push did.
+#[derive(Debug)]
+enum Moved {
+    /// The issue is at `reached`, having passed through `passed` on the way.
+    There {
+        reached: Status,
+        passed: Vec<Status>,
+    },
+    /// No usable path: a refusal, never retried.
+    Refused(String),
+}
+
+/// The statuses CollabHub's generic names stand for: any status of their category may
+/// satisfy them; any other name must exist in Jira's workflow.
+fn is_generic(name: &str, category: StatusCategory) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    n.is_empty()
+        || match category {
+            StatusCategory::Todo => matches!(n.as_str(), "to do" | "todo" | "open" | "new"),
+            StatusCategory::InProgress => matches!(n.as_str(), "in progress" | "doing" | "started"),
+            StatusCategory::Done => {
+                matches!(n.as_str(), "done" | "completed" | "complete" | "closed")
+            }
+        }
+}
+
+/// Done-category statuses that mean "not done": never chosen for a generic "Done".
+fn is_negative(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase().replace(['\'', '’'], "");
+    [
+        "wont do",
+        "wont fix",
+        "cancelled",
+        "canceled",
+        "rejected",
+        "declined",
+        "duplicate",
+        "invalid",
+        "abandoned",
+        "obsolete",
+        "cannot reproduce",
+    ]
+    .iter()
+    .any(|bad| n == *bad || n.starts_with(bad))
+}
+
+/// Where a status push should end.
+#[derive(Debug)]
+struct Goal {
+    /// A Jira status name that must be reached (mapped, or a non-generic name).
+    name: Option<String>,
+    /// The category a generic target accepts when no status has its name.
+    category: StatusCategory,
+    /// The name asked for, tried first even when generic ("Done" when Jira has "Done").
+    asked: String,
+}
+
+impl Goal {
+    fn new(target: &Status, opts: &JiraOptions) -> Self {
+        let mapped = opts
+            .status_map
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(target.name.trim()))
+            .map(|(_, v)| v.clone());
+        let name = mapped.or_else(|| {
+            (!is_generic(&target.name, target.category)).then(|| target.name.trim().to_owned())
+        });
+        Self {
+            name,
+            category: target.category,
+            asked: target.name.trim().to_owned(),
+        }
     }
+
+    fn reached_by(&self, name: &str, category: StatusCategory) -> bool {
+        match &self.name {
+            Some(n) => name.trim().eq_ignore_ascii_case(n),
+            None => {
+                (!self.asked.is_empty() && name.trim().eq_ignore_ascii_case(&self.asked))
+                    || (category == self.category && !is_negative(name))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("a {:?} status", self.category))
+    }
+}
+
+fn reachable(graph: &HashMap<String, Vec<Transition>>) -> String {
+    let mut names: Vec<&str> = graph
+        .values()
+        .flatten()
+        .map(|t| t.to.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
 }
 
 fn target_category(t: &Transition) -> StatusCategory {
@@ -485,65 +644,123 @@ fn cat_rank(c: StatusCategory) -> i32 {
 }
 
 enum Choice {
-    Direct(Transition),
-    Hop(Transition),
+    Direct(Transition, Option<Map<String, Value>>),
+    Hop(Transition, Option<Map<String, Value>>),
     Blocked(Transition, Vec<String>),
     None(Vec<String>),
 }
 
-/// Picks the next transition: a direct one to the target's name, else one to its category;
-/// else the first hop of a path through statuses seen so far; else an unexplored status,
-/// nearest in category to the target first.
+/// Resolutions a generic "Done" may be given when none is configured, best first.
+const GOOD_RESOLUTIONS: [&str; 5] = ["done", "fixed", "resolved", "complete", "completed"];
+
+/// The `fields` a transition's screen requires, from the integration's options and the
+/// field's `allowedValues`; `Err` names the required fields that cannot be filled.
+fn transition_fields(
+    t: &Transition,
+    opts: &JiraOptions,
+) -> Result<Option<Map<String, Value>>, Vec<String>> {
+    let mut out = Map::new();
+    let mut missing = Vec::new();
+    for (fid, meta) in &t.fields {
+        let required = meta.get("required").and_then(Value::as_bool) == Some(true)
+            && meta.get("hasDefaultValue").and_then(Value::as_bool) != Some(true);
+        if !required {
+            continue;
+        }
+        if let Some(v) = opts.transition_fields.get(fid) {
+            out.insert(fid.clone(), v.clone());
+            continue;
+        }
+        let allowed: Vec<(&str, &str)> = meta
+            .get("allowedValues")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| Some((v.get("id")?.as_str()?, v.get("name")?.as_str()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if fid == "resolution" {
+            let pick = match &opts.resolution {
+                Some(want) => allowed
+                    .iter()
+                    .find(|(_, n)| n.trim().eq_ignore_ascii_case(want.trim())),
+                None => GOOD_RESOLUTIONS.iter().find_map(|good| {
+                    allowed
+                        .iter()
+                        .find(|(_, n)| n.trim().eq_ignore_ascii_case(good))
+                }),
+            };
+            if let Some((rid, _)) = pick {
+                out.insert(fid.clone(), serde_json::json!({ "id": rid }));
+                continue;
+            }
+        }
+        missing.push(
+            meta.get("name")
+                .and_then(Value::as_str)
+                .map_or_else(|| fid.clone(), |n| format!("{n} ({fid})")),
+        );
+    }
+    if missing.is_empty() {
+        Ok((!out.is_empty()).then_some(out))
+    } else {
+        missing.sort();
+        Err(missing)
+    }
+}
+
+/// Picks the next transition: a direct one to the goal (by name; for a generic goal, any
+/// status of its category that does not mean "not done"); else the first hop of a path
+/// through statuses seen so far; else an unexplored status, nearest in category first.
 fn choose(
     transitions: &[Transition],
-    target: &Status,
+    goal: &Goal,
+    opts: &JiraOptions,
     graph: &HashMap<String, Vec<Transition>>,
     here: &str,
     visited: &HashSet<String>,
 ) -> Choice {
-    let name = target.name.trim();
-    let by_name = transitions
+    let fill = |t: &Transition| transition_fields(t, opts);
+    // Direct: by name first, then (generic goals) by category, fillable ones first.
+    let direct: Vec<&Transition> = transitions
         .iter()
-        .find(|t| !name.is_empty() && t.to.name.trim().eq_ignore_ascii_case(name));
-    let by_cat = || {
-        transitions
-            .iter()
-            .filter(|t| target_category(t) == target.category)
-            .find(|t| t.unfillable_fields().is_empty())
-            .or_else(|| {
-                transitions
-                    .iter()
-                    .find(|t| target_category(t) == target.category)
-            })
-    };
-    if let Some(t) = by_name.or_else(by_cat) {
-        let missing = t.unfillable_fields();
-        return if missing.is_empty() {
-            Choice::Direct(t.clone())
-        } else {
-            Choice::Blocked(t.clone(), missing)
+        .filter(|t| goal.reached_by(&t.to.name, target_category(t)))
+        .collect();
+    let by_name = direct.iter().find(|t| {
+        let n = goal.name.as_deref().unwrap_or(&goal.asked);
+        !n.is_empty() && t.to.name.trim().eq_ignore_ascii_case(n)
+    });
+    let first = by_name
+        .or_else(|| direct.iter().find(|t| fill(t).is_ok()))
+        .or_else(|| direct.first());
+    if let Some(t) = first {
+        return match fill(t) {
+            Ok(f) => Choice::Direct((*t).clone(), f),
+            Err(missing) => Choice::Blocked((*t).clone(), missing),
         };
     }
-    let usable = |t: &&Transition| t.unfillable_fields().is_empty();
+    let usable = |t: &&Transition| fill(t).is_ok();
     // A path through statuses already seen (BFS over the learned graph).
-    if let Some(first) = bfs_first_hop(graph, here, target)
+    if let Some(first) = bfs_first_hop(graph, here, goal, opts)
         && let Some(t) = transitions.iter().filter(usable).find(|t| t.id == first.id)
     {
-        return Choice::Hop(t.clone());
+        return Choice::Hop(t.clone(), fill(t).ok().flatten());
     }
     let mut candidates: Vec<&Transition> = transitions
         .iter()
         .filter(usable)
         .filter(|t| !visited.contains(&t.to.name.to_lowercase()))
+        .filter(|t| !is_negative(&t.to.name))
         .collect();
-    let goal = cat_rank(target.category);
-    candidates.sort_by_key(|t| (cat_rank(target_category(t)) - goal).abs());
+    let want = cat_rank(goal.category);
+    candidates.sort_by_key(|t| (cat_rank(target_category(t)) - want).abs());
     match candidates.first() {
-        Some(t) => Choice::Hop((*t).clone()),
+        Some(t) => Choice::Hop((*t).clone(), fill(t).ok().flatten()),
         None => Choice::None(
             transitions
                 .iter()
-                .filter(|t| !t.unfillable_fields().is_empty())
+                .filter(|t| fill(t).is_err())
                 .map(|t| t.name.clone())
                 .collect(),
         ),
@@ -553,7 +770,8 @@ fn choose(
 fn bfs_first_hop(
     graph: &HashMap<String, Vec<Transition>>,
     from: &str,
-    target: &Status,
+    goal: &Goal,
+    opts: &JiraOptions,
 ) -> Option<Transition> {
     let mut queue: VecDeque<(String, Option<Transition>)> = VecDeque::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -561,12 +779,12 @@ fn bfs_first_hop(
     seen.insert(from.to_owned());
     while let Some((node, first)) = queue.pop_front() {
         for t in graph.get(&node).map(Vec::as_slice).unwrap_or(&[]) {
-            if !t.unfillable_fields().is_empty() {
+            if transition_fields(t, opts).is_err() {
                 continue;
             }
             let next = t.to.name.to_lowercase();
             let first = first.clone().unwrap_or_else(|| t.clone());
-            if status_matches(&Status::new(target_category(t), t.to.name.clone()), target) {
+            if goal.reached_by(&t.to.name, target_category(t)) {
                 return Some(first);
             }
             if seen.insert(next.clone()) {
@@ -714,8 +932,15 @@ impl Provider for JiraProvider {
         // 3. Status, through transitions.
         if let Some(FieldValue::Status(target)) = patch.get(Field::Status) {
             match self.transition_to(ctx, &client, id, target).await {
-                Ok(None) => out.applied.push(Field::Status),
-                Ok(Some(reason)) => out.refused.push((Field::Status, reason)),
+                Ok(Moved::There { reached, passed }) => {
+                    out.applied.push(Field::Status);
+                    // Jira will report the status by its own name ("Done" may be "Closed"),
+                    // and each hop on the way in a webhook of its own: all ours.
+                    out.echo_as.push(FieldValue::Status(reached));
+                    out.passed_through
+                        .extend(passed.into_iter().map(FieldValue::Status));
+                }
+                Ok(Moved::Refused(reason)) => out.refused.push((Field::Status, reason)),
                 Err(JiraError::Rejected {
                     status, message, ..
                 }) => out.refused.push((

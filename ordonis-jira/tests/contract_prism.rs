@@ -104,7 +104,7 @@ async fn client_requests_match_the_jira_spec() {
     accepted("GET transitions", client.transitions("PROJ-1").await);
     accepted(
         "POST transitions",
-        client.do_transition("PROJ-1", "31").await,
+        client.do_transition("PROJ-1", "31", None).await,
     );
     let mut req = SearchRequest::new("project = PROJ ORDER BY updated ASC");
     req.max_results = Some(50);

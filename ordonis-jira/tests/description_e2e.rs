@@ -14,8 +14,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use ordonis_core::{
     Actor, ApiAuth, Engine, Field, FieldPatch, FieldValue, IntegrationConfig, IntegrationId,
-    IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, ProviderKind, SecretKey,
-    StoreExt, Task, Worker, WorkerConfig, WorkspaceId,
+    IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, ProviderKind, SecretKey, Status,
+    StatusCategory, StoreExt, Task, Worker, WorkerConfig, WorkspaceId,
 };
 use ordonis_jira::JiraProvider;
 use ordonis_jira::adf::adf_to_markdown;
@@ -38,6 +38,10 @@ fn rich() -> Value {
 }
 
 async fn site() -> Site {
+    site_with(Value::Null).await
+}
+
+async fn site_with(options: Value) -> Site {
     let jira = FakeJira::start().await.unwrap();
     jira.capture_webhooks();
     jira.insert_issue(json!({
@@ -65,7 +69,11 @@ async fn site() -> Site {
         .create_integration(NewIntegration {
             workspace_id: ws.clone(),
             provider: ProviderKind::new("jira"),
-            config: IntegrationConfig::new(jira.base_url()),
+            config: {
+                let mut c = IntegrationConfig::new(jira.base_url());
+                c.options = options;
+                c
+            },
             secrets: IntegrationSecrets {
                 api_auth: Some(ApiAuth::Basic {
                     email: "bot@example.com".into(),
@@ -265,4 +273,136 @@ async fn rich_description_round_trips_through_collabhub() {
         "{}",
         refused.record.rule
     );
+}
+
+async fn status_of_jira(s: &Site) -> (String, Value) {
+    let issue = s.jira.issue("10001").unwrap();
+    (
+        issue["fields"]["status"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        issue["fields"]["resolution"].clone(),
+    )
+}
+
+fn status(category: StatusCategory, name: &str) -> FieldPatch {
+    FieldPatch::new().with(FieldValue::Status(Status::new(category, name)))
+}
+
+/// "Done" reaches a workflow whose done transitions need a resolution, whose first done
+/// transition is "Won't Do": the Done transition is taken with the resolution "Done", and
+/// its echo confirms the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_reaches_a_workflow_that_needs_a_resolution() {
+    let s = site().await;
+    s.jira.require_resolution();
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+    s.change(status(StatusCategory::Done, "Done")).await;
+    let (name, resolution) = status_of_jira(&s).await;
+    assert_eq!(name, "Done");
+    assert_eq!(resolution["name"], "Done");
+    let task = s.task().await;
+    assert_eq!(task.fields.status.name, "Done");
+    assert!(task.sync[&Field::Status].sent.is_empty());
+    let entries = s.entries().await;
+    assert!(
+        entries.iter().any(
+            |e| e.record.field == Some(Field::Status) && e.record.outcome == Outcome::Confirmed
+        ),
+        "{entries:#?}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.record.outcome == Outcome::Conflict)
+    );
+}
+
+/// A status Jira's workflow does not have is refused (in the ledger, with the reason), not
+/// coerced into another one (#18: "Blocked" became "To Do", recorded as a conflict).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_status_is_refused_not_coerced() {
+    let s = site().await;
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+    s.change(status(StatusCategory::Todo, "Blocked")).await;
+    assert_eq!(status_of_jira(&s).await.0, "To Do");
+    assert!(
+        !s.jira.requests().iter().any(|r| r.starts_with("POST")),
+        "no transition was made"
+    );
+    let entries = s.entries().await;
+    let refused = entries
+        .iter()
+        .find(|e| e.record.field == Some(Field::Status) && e.record.outcome == Outcome::Rejected)
+        .expect("refused in the ledger");
+    assert!(
+        refused.record.rule.contains("no status \"Blocked\""),
+        "{}",
+        refused.record.rule
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.record.outcome == Outcome::Conflict)
+    );
+    let task = s.task().await;
+    assert!(!task.has_unpushed_changes());
+    assert_eq!(task.fields.status.name, "To Do");
+}
+
+/// With an explicit status map, CollabHub's "Done" moves to the mapped Jira status; Jira
+/// reports it under that name, and the echo is recognised as ours (#18: an echo renamed by the
+/// provider is confirmed, not a conflict).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_status_echoed_under_its_jira_name_is_confirmed() {
+    let s = site_with(json!({"status_map": {"Done": "Won't Do"}, "resolution": "Won't Do"})).await;
+    s.jira.require_resolution();
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+    s.change(status(StatusCategory::Done, "Done")).await;
+    let (name, resolution) = status_of_jira(&s).await;
+    assert_eq!(name, "Won't Do");
+    assert_eq!(resolution["name"], "Won't Do");
+    let task = s.task().await;
+    assert_eq!(task.fields.status.name, "Won't Do");
+    assert!(task.sync[&Field::Status].sent.is_empty());
+    let entries = s.entries().await;
+    let status_entries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.record.field == Some(Field::Status))
+        .map(|e| e.record.outcome)
+        .collect();
+    assert!(
+        status_entries.contains(&Outcome::Confirmed),
+        "{status_entries:?}"
+    );
+    assert!(
+        !status_entries.contains(&Outcome::Conflict),
+        "{status_entries:?}"
+    );
+}
+
+/// A generic done request with no status of its name ("Completed", as Asana calls it) takes
+/// a done-category status that means done, not the first one offered ("Won't Do").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_done_never_picks_wont_do() {
+    let s = site().await;
+    s.jira.require_resolution();
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+    s.change(status(StatusCategory::Done, "Completed")).await;
+    let (name, resolution) = status_of_jira(&s).await;
+    assert_eq!(name, "Done");
+    assert_eq!(resolution["name"], "Done");
+    let entries = s.entries().await;
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.record.outcome == Outcome::Conflict),
+        "{entries:#?}"
+    );
+    assert!(s.task().await.sync[&Field::Status].sent.is_empty());
 }

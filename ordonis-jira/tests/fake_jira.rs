@@ -37,6 +37,8 @@ fn issue_json(status: &str, cat: &str) -> Value {
             "assignee": {"accountId": "acc-1", "displayName": "Ann", "emailAddress": "ann@example.com"},
             "priority": {"id": "2", "name": "High"},
             "duedate": "2026-05-01",
+            "project": {"id": "10000", "key": "PROJ"},
+            "issuetype": {"id": "10004", "name": "Bug"},
             "updated": "2026-01-02T03:04:05.678+0000"
         }
     })
@@ -163,6 +165,21 @@ async fn workflow_server(start: &str) -> (MockServer, Arc<Workflow>) {
         .await;
     Mock::given(path("/rest/api/3/issue/10001/transitions"))
         .respond_with(WorkflowResponder(wf.clone()))
+        .mount(&server)
+        .await;
+    // The workflow's statuses, as Jira lists them per issue type.
+    let mut names: Vec<&str> = wf.edges.keys().copied().collect();
+    names.extend(["Won't Do", "Stuck"]);
+    names.sort_unstable();
+    let statuses: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"id": format!("s-{n}"), "name": n, "statusCategory": {"key": wf.category(n)}}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/project/10000/statuses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"id": "10004", "name": "Bug", "subtask": false, "statuses": statuses}]),
+        ))
         .mount(&server)
         .await;
     (server, wf)
@@ -401,7 +418,8 @@ async fn blocked_transition_is_refused() {
 
 #[tokio::test]
 async fn category_fallback_over_hops_and_dead_end_refused() {
-    // No status is named "Archived": the category (done) is reached, through two hops.
+    // No status is named "Archived": refused before anything moves, naming what exists
+    // (it used to be coerced into any done status).
     let (server, wf) = workflow_server("To Do").await;
     let out = provider()
         .push(
@@ -411,8 +429,40 @@ async fn category_fallback_over_hops_and_dead_end_refused() {
         )
         .await
         .unwrap();
+    assert!(out.applied.is_empty(), "{out:?}");
+    assert!(
+        out.refused[0].1.contains("no status \"Archived\""),
+        "{out:?}"
+    );
+    assert!(wf.posted.lock().unwrap().is_empty());
+
+    // The generic "Done" (no status of that name needed) reaches the done category through
+    // two hops, never through "Won't Do"; the hops are reported as ours.
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("", StatusCategory::Done),
+        )
+        .await
+        .unwrap();
     assert_eq!(out.applied, vec![Field::Status], "{out:?}");
     assert_eq!(*wf.current.lock().unwrap(), "Done");
+    assert_eq!(*wf.posted.lock().unwrap(), vec!["11", "21", "31"]);
+    assert_eq!(
+        out.passed_through,
+        vec![
+            FieldValue::Status(Status::new(StatusCategory::InProgress, "In Progress")),
+            FieldValue::Status(Status::new(StatusCategory::InProgress, "In Review")),
+        ]
+    );
+    assert_eq!(
+        out.echo_as,
+        vec![FieldValue::Status(Status::new(
+            StatusCategory::Done,
+            "Done"
+        ))]
+    );
 
     // A status with no way out: refused, nothing posted.
     let (server, wf) = workflow_server("Stuck").await;

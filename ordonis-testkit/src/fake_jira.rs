@@ -55,6 +55,17 @@ pub const STATUSES: [(&str, &str, &str); 3] = [
     ("10001", "Done", "done"),
 ];
 
+/// The "Won't Do" status of [`FakeJira::require_resolution`]'s workflow (done category).
+pub const WONT_DO: (&str, &str, &str) = ("10100", "Won't Do", "done");
+const WONT_DO_TRANSITION: &str = "91";
+
+/// The resolutions a done transition offers in [`FakeJira::require_resolution`]'s workflow.
+pub const RESOLUTIONS: [(&str, &str); 3] = [
+    ("10002", "Won't Do"),
+    ("10000", "Done"),
+    ("10003", "Duplicate"),
+];
+
 /// The account the REST API acts as (the author of echoed webhooks).
 pub const API_ACCOUNT: &str = "ordonis-api-user";
 
@@ -83,6 +94,9 @@ struct Inner {
     base_url: String,
     issues: Mutex<BTreeMap<String, Value>>,
     hook: Mutex<Option<Hook>>,
+    /// Transitions into the done category require a resolution, and a "Won't Do" status is
+    /// offered first (see [`FakeJira::require_resolution`]).
+    resolution_required: AtomicBool,
     /// Fields an edit may set; `None`: every field.
     edit_screen: Mutex<Option<Vec<String>>>,
     /// Webhooks kept instead of sent (see [`FakeJira::capture_webhooks`]).
@@ -162,6 +176,7 @@ impl FakeJira {
             issues: Mutex::new(BTreeMap::new()),
             hook: Mutex::new(None),
             edit_screen: Mutex::new(None),
+            resolution_required: AtomicBool::new(false),
             captured: Mutex::new(None),
             echo: AtomicBool::new(true),
             requests: Mutex::new(Vec::new()),
@@ -173,6 +188,7 @@ impl FakeJira {
             .route("/rest/api/3/issue/{id}/assignee", put(assign))
             .route("/rest/api/3/issue/{id}/editmeta", get(editmeta))
             .route("/rest/api/3/priority/search", get(priority_search))
+            .route("/rest/api/3/project/{key}/statuses", get(project_statuses))
             .route(
                 "/rest/api/3/issue/{id}/transitions",
                 get(transitions).post(do_transition),
@@ -210,6 +226,13 @@ impl FakeJira {
     /// `priority`, `duedate`); any other field in a `PUT` makes it a 400 naming that field.
     pub fn set_edit_screen(&self, fields: &[&str]) {
         *lock(&self.inner.edit_screen) = Some(fields.iter().map(|f| (*f).to_owned()).collect());
+    }
+
+    /// Makes the workflow like Jira's classic one: a transition into the done category has a
+    /// screen requiring `resolution` (allowed: Won't Do, Done, Duplicate; a `POST` without one
+    /// is a 400), and the first transition offered is to a "Won't Do" status (done category).
+    pub fn require_resolution(&self) {
+        self.inner.resolution_required.store(true, Ordering::SeqCst);
     }
 
     /// Keeps webhooks in memory instead of sending them, for tests that hand them to an
@@ -373,6 +396,7 @@ impl Inner {
                     let want = new.get("name").and_then(Value::as_str).unwrap_or_default();
                     let (sid, sname, cat) = STATUSES
                         .iter()
+                        .chain(std::iter::once(&WONT_DO))
                         .find(|(_, n, _)| n.eq_ignore_ascii_case(want))
                         .copied()
                         .unwrap_or(STATUSES[0]);
@@ -657,6 +681,36 @@ async fn editmeta(
     Json(json!({ "fields": fields })).into_response()
 }
 
+async fn project_statuses(
+    State(s): State<Arc<Inner>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.log(format!("GET /rest/api/3/project/{key}/statuses"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let mut statuses: Vec<Value> = STATUSES
+        .iter()
+        .map(|(id, name, cat)| status_value(id, name, cat))
+        .collect();
+    if s.resolution_required.load(Ordering::SeqCst) {
+        statuses.push(status_value(WONT_DO.0, WONT_DO.1, WONT_DO.2));
+    }
+    // One workflow for every issue type the site's issues use.
+    let mut types: Vec<String> = lock(&s.issues)
+        .values()
+        .filter_map(|i| i["fields"]["issuetype"]["id"].as_str().map(str::to_owned))
+        .collect();
+    types.sort();
+    types.dedup();
+    let list: Vec<Value> = types
+        .into_iter()
+        .map(|t| json!({"id": t, "name": "Task", "subtask": false, "statuses": statuses}))
+        .collect();
+    Json(Value::Array(list)).into_response()
+}
+
 async fn priority_search(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     s.log("GET /rest/api/3/priority/search".to_owned());
     if !authorized(&headers) {
@@ -710,21 +764,35 @@ async fn transitions(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let list: Vec<Value> = STATUSES
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, name, _))| !name.eq_ignore_ascii_case(&current))
-        .map(|(i, (sid, name, cat))| {
-            json!({
-                "id": format!("{}1", i + 1),
-                "name": format!("Move to {name}"),
-                "to": status_value(sid, name, cat),
-                "hasScreen": false,
-                "isAvailable": true,
-                "fields": {},
-            })
-        })
-        .collect();
+    let strict = s.resolution_required.load(Ordering::SeqCst);
+    let resolution_screen = json!({"resolution": {
+        "required": true, "name": "Resolution", "key": "resolution", "hasDefaultValue": false,
+        "allowedValues": RESOLUTIONS.iter().map(|(id, n)| json!({"id": id, "name": n})).collect::<Vec<_>>()
+    }});
+    let mut list: Vec<Value> = Vec::new();
+    if strict && !current.eq_ignore_ascii_case(WONT_DO.1) {
+        list.push(json!({
+            "id": WONT_DO_TRANSITION, "name": "Won't do", "to": status_value(WONT_DO.0, WONT_DO.1, WONT_DO.2),
+            "hasScreen": true, "isAvailable": true, "fields": resolution_screen.clone(),
+        }));
+    }
+    list.extend(
+        STATUSES
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, name, _))| !name.eq_ignore_ascii_case(&current))
+            .map(|(i, (sid, name, cat))| {
+                let screen = strict && *cat == "done";
+                json!({
+                    "id": format!("{}1", i + 1),
+                    "name": format!("Move to {name}"),
+                    "to": status_value(sid, name, cat),
+                    "hasScreen": screen,
+                    "isAvailable": true,
+                    "fields": if screen { resolution_screen.clone() } else { json!({}) },
+                })
+            }),
+    );
     Json(json!({ "transitions": list })).into_response()
 }
 
@@ -743,15 +811,36 @@ async fn do_transition(
         .and_then(|t| t.get("id"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some((_, name, _)) = STATUSES
-        .iter()
-        .enumerate()
-        .find(|(i, _)| format!("{}1", i + 1) == tid)
-        .map(|(_, s)| *s)
-    else {
+    let strict = s.resolution_required.load(Ordering::SeqCst);
+    let target = if strict && tid == WONT_DO_TRANSITION {
+        Some(WONT_DO)
+    } else {
+        STATUSES
+            .iter()
+            .enumerate()
+            .find(|(i, _)| format!("{}1", i + 1) == tid)
+            .map(|(_, s)| *s)
+    };
+    let Some((_, name, cat)) = target else {
         return error(StatusCode::BAD_REQUEST, "unknown transition");
     };
-    match s.apply(&id, &json!({"status": {"name": name}})) {
+    let mut change = json!({"status": {"name": name}});
+    if strict && cat == "done" {
+        let rid = body
+            .get("fields")
+            .and_then(|f| f.get("resolution"))
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str);
+        let Some((rid, rname)) = RESOLUTIONS.iter().find(|(id, _)| Some(*id) == rid) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"errorMessages": [], "errors": {"resolution": "Resolution is required."}})),
+            )
+                .into_response();
+        };
+        change["resolution"] = json!({"id": rid, "name": rname});
+    }
+    match s.apply(&id, &change) {
         Some(items) => {
             s.echo(&id, items);
             StatusCode::NO_CONTENT.into_response()
