@@ -213,6 +213,47 @@ impl Provider for AsanaProvider {
         AsanaOptions::from_json(options).map(|_| ())
     }
 
+    /// Asana has `completed` and, where the integration maps one, an in-progress rule: a
+    /// status name outside those is refused at once rather than coerced ("Blocked" would
+    /// become a plain incomplete task).
+    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
+        let FieldValue::Status(s) = value else {
+            return None;
+        };
+        let opts = AsanaOptions::from_json(&ctx.options).ok()?;
+        let name = s.name.trim();
+        let generic: &[&str] = match s.category {
+            StatusCategory::Todo => &["", "to do", "todo", "not started", "incomplete"],
+            StatusCategory::InProgress => &["", "in progress"],
+            StatusCategory::Done => &["", "done", "completed", "complete"],
+        };
+        if generic.iter().any(|g| same_name(g, name)) {
+            return None;
+        }
+        match (s.category, &opts.in_progress) {
+            (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. }))
+                if options.iter().any(|o| same_name(o, name)) =>
+            {
+                None
+            }
+            (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. })) => {
+                Some(format!(
+                    "Asana's in-progress field has no option {name:?} (it maps: {})",
+                    options.join(", ")
+                ))
+            }
+            _ => Some(format!(
+                "Asana has no status {name:?}: a task is completed or not{}",
+                match &opts.in_progress {
+                    Some(InProgressRule::Section { names }) => {
+                        format!(" (in progress: the sections {})", names.join(", "))
+                    }
+                    _ => String::new(),
+                }
+            )),
+        }
+    }
+
     fn accepts_auth(&self, auth: &ordonis_core::ApiAuth) -> bool {
         // Asana takes a personal access token or an OAuth access token, both as a bearer.
         matches!(auth, ordonis_core::ApiAuth::Bearer { .. })

@@ -253,6 +253,74 @@ async fn handshake_events_fetch_and_push_over_http() {
         "the status push was confirmed by its echo"
     );
 
+    // A status Asana cannot hold is refused in the answer and the ledger, not coerced into
+    // an incomplete task (#18: "Blocked" became "To Do", shown nowhere).
+    let receipt = engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new().with(FieldValue::Status(Status::new(
+                StatusCategory::Todo,
+                "Blocked",
+            ))),
+        )
+        .await
+        .unwrap();
+    assert!(!receipt.push_queued);
+    assert_eq!(receipt.refused.len(), 1, "{receipt:?}");
+    assert!(
+        receipt.refused[0].1.contains("no status \"Blocked\""),
+        "{receipt:?}"
+    );
+    assert!(
+        receipt
+            .entries
+            .iter()
+            .any(|e| e.outcome == Outcome::Rejected)
+    );
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(fake.puts().len(), 1, "nothing was pushed");
+
+    // "Done" is echoed by Asana as "Completed": our echo, confirmed, not a conflict (#18).
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new().with(FieldValue::Status(Status::new(
+                StatusCategory::Done,
+                "Done",
+            ))),
+        )
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        worker(&engine).drain().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let t = the_task(&store, &ws, &gid).await;
+        if t.fields.status.category == StatusCategory::Done
+            && !t.has_unpushed_changes()
+            && t.sync[&Field::Status].sent.is_empty()
+        {
+            break;
+        }
+    }
+    let t = the_task(&store, &ws, &gid).await;
+    assert_eq!(t.fields.status.name, "Completed");
+    assert!(
+        t.sync[&Field::Status].sent.is_empty(),
+        "{:?}",
+        t.sync[&Field::Status]
+    );
+    let ledger = store.task_ledger(&ws, task.id).await.unwrap();
+    assert!(
+        !ledger
+            .iter()
+            .any(|e| e.record.field == Some(Field::Status) && e.record.outcome == Outcome::Conflict),
+        "the renamed echo is not a conflict"
+    );
+
     // Deleted in Asana → a tombstone.
     assert_eq!(fake.delete_task(&gid).await, Some(1));
     worker(&engine).drain().await.unwrap();

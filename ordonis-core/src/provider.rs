@@ -277,6 +277,15 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Why this provider can never hold `value`, when that is known without asking it (a
+    /// status name its workflow model cannot represent). The task API refuses such a change
+    /// at once, in its answer and in the ledger, instead of pushing it and coercing it.
+    /// Default: nothing is known in advance.
+    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
+        let _ = (ctx, value);
+        None
+    }
+
     /// Writes field values to an object.
     async fn push(
         &self,
