@@ -323,14 +323,21 @@ impl Provider for AsanaProvider {
         let client = self.client(ctx)?;
         let task = match client.get_task(&key.external_id).await {
             Ok(t) => t,
-            // Deleted, or no longer visible to the integration's account: a tombstone.
-            Err(e @ AsanaError::Forbidden { .. }) => {
-                tracing::info!(
+            // 403 is not deletion: the token cannot read the task (a narrow token scope, the
+            // account removed from a private project). The task stays; this event fails
+            // with the reason, and a later event whose fetch works syncs it again.
+            Err(AsanaError::Forbidden { message, .. }) => {
+                tracing::warn!(
                     integration_id = %ctx.integration_id,
                     task = %key.external_id,
-                    "Asana answered 403 for the task: treating it as no longer visible"
+                    "Asana answered 403 for the task: kept, not synced until readable again"
                 );
-                return Err(ProviderError::NotFound(e.to_string()));
+                return Err(ProviderError::Terminal(format!(
+                    "Asana refused to show task {} to this integration's token (403: {message}): the \
+                     token's scope or the account's project membership no longer covers it; the \
+                     task is kept and syncs again once it is readable",
+                    key.external_id
+                )));
             }
             Err(e) => return Err(e.into()),
         };

@@ -321,10 +321,58 @@ async fn handshake_events_fetch_and_push_over_http() {
         "the renamed echo is not a conflict"
     );
 
-    // Deleted in Asana → a tombstone.
+    // Deleted in Asana → a tombstone; restored from the trash (`undeleted`) → back.
     assert_eq!(fake.delete_task(&gid).await, Some(1));
     worker(&engine).drain().await.unwrap();
     assert!(the_task(&store, &ws, &gid).await.deleted);
+    assert_eq!(fake.undelete_task(&gid).await, Some(1));
+    worker(&engine).drain().await.unwrap();
+    assert!(!the_task(&store, &ws, &gid).await.deleted, "revived");
+    let ledger = store.task_ledger(&ws, task.id).await.unwrap();
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.record.op == ordonis_core::Op::Restore)
+    );
+
+    // A 403 on the fetch (the token can no longer see the task) is not a deletion: the task
+    // stays, and the event fails with the reason, visible among the integration's events.
+    let private = fake.create_task("Private plans");
+    fake.change_task(&private, json!({"name": "Private plans v1"}))
+        .await;
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(
+        the_task(&store, &ws, &private).await.fields.title,
+        "Private plans v1"
+    );
+    assert_eq!(fake.hide_task(&private).await, Some(1));
+    worker(&engine).drain().await.unwrap();
+    assert!(
+        !the_task(&store, &ws, &private).await.deleted,
+        "403 is not deletion"
+    );
+    let mut filter = ordonis_core::JobFilter::new(ordonis_core::Queue::Inbox);
+    filter.integration_id = Some(integration);
+    filter.state = Some(ordonis_core::JobState::Failed);
+    let failed = ordonis_core::Store::jobs(&*store, &filter).await.unwrap();
+    let error = failed
+        .iter()
+        .find_map(|j| match j {
+            ordonis_core::Job::Event(e) if e.object_key.as_deref() == Some(private.as_str()) => {
+                e.last_error.clone()
+            }
+            _ => None,
+        })
+        .expect("the event failed with an error");
+    assert!(error.contains("403") && error.contains("kept"), "{error}");
+    // Visible again: the next event syncs it.
+    fake.change_task(&private, json!({"name": "Private plans v2"}))
+        .await;
+    fake.show_task(&private).await;
+    worker(&engine).drain().await.unwrap();
+    let t = the_task(&store, &ws, &private).await;
+    assert!(!t.deleted);
+    assert_eq!(t.fields.title, "Private plans v2");
 
     // A change event for a task the account can no longer see (404 on fetch) tombstones too.
     let gone = fake.create_task("Short-lived");

@@ -100,6 +100,10 @@ struct Inner {
     /// Enum custom fields: gid → `{gid, name, resource_subtype, enum_options}`.
     fields: Mutex<HashMap<String, Value>>,
     webhooks: Mutex<Vec<FakeWebhook>>,
+    /// Tasks the token cannot see: reads and writes answer 403, as Asana does.
+    hidden: Mutex<std::collections::BTreeSet<String>>,
+    /// Deleted tasks, kept for `undeleted` (Asana's trash).
+    trash: Mutex<BTreeMap<String, Value>>,
     puts: Mutex<Vec<(String, Value)>>,
     next_gid: AtomicU64,
     echo: AtomicBool,
@@ -334,6 +338,8 @@ impl FakeAsana {
             tasks: Mutex::default(),
             fields: Mutex::default(),
             webhooks: Mutex::default(),
+            hidden: Mutex::default(),
+            trash: Mutex::default(),
             puts: Mutex::default(),
             next_gid: AtomicU64::new(1_200_000_000_000_001),
             echo: AtomicBool::new(true),
@@ -476,9 +482,53 @@ impl FakeAsana {
         )
     }
 
+    /// Makes a task invisible to the token (a narrow scope, or the account removed from a
+    /// private project): `GET`/`PUT` answer 403 until [`FakeAsana::show_task`]. Then a change
+    /// to it is announced (Asana still sends the event to the webhook's owner).
+    pub async fn hide_task(&self, gid: &str) -> Option<usize> {
+        lock(&self.inner.hidden).insert(gid.to_owned());
+        Some(
+            self.inner
+                .deliver(task_events(
+                    gid,
+                    HUMAN_USER,
+                    "changed",
+                    &["name".to_owned()],
+                ))
+                .await,
+        )
+    }
+
+    /// Makes a hidden task visible again and announces a change to it.
+    pub async fn show_task(&self, gid: &str) -> Option<usize> {
+        lock(&self.inner.hidden).remove(gid);
+        Some(
+            self.inner
+                .deliver(task_events(
+                    gid,
+                    HUMAN_USER,
+                    "changed",
+                    &["name".to_owned()],
+                ))
+                .await,
+        )
+    }
+
+    /// Restores a deleted task from the trash and sends the `undeleted` event.
+    pub async fn undelete_task(&self, gid: &str) -> Option<usize> {
+        let task = lock(&self.inner.trash).remove(gid)?;
+        lock(&self.inner.tasks).insert(gid.to_owned(), task);
+        Some(
+            self.inner
+                .deliver(task_events(gid, HUMAN_USER, "undeleted", &[]))
+                .await,
+        )
+    }
+
     /// Deletes a task and sends the `deleted` event. `None` when it does not exist.
     pub async fn delete_task(&self, gid: &str) -> Option<usize> {
-        lock(&self.inner.tasks).remove(gid)?;
+        let task = lock(&self.inner.tasks).remove(gid)?;
+        lock(&self.inner.trash).insert(gid.to_owned(), task);
         Some(
             self.inner
                 .deliver(task_events(gid, HUMAN_USER, "deleted", &[]))
@@ -500,6 +550,12 @@ async fn get_task(
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
     }
+    if lock(&s.hidden).contains(&gid) {
+        return errors(
+            StatusCode::FORBIDDEN,
+            "You do not have access to the requested object.",
+        );
+    }
     match lock(&s.tasks).get(&gid) {
         Some(t) => data(StatusCode::OK, t.clone()),
         None => errors(StatusCode::NOT_FOUND, "Unknown object"),
@@ -514,6 +570,12 @@ async fn put_task(
 ) -> Response {
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    if lock(&s.hidden).contains(&gid) {
+        return errors(
+            StatusCode::FORBIDDEN,
+            "You do not have access to the requested object.",
+        );
     }
     let Some(changes) = serde_json::from_slice::<Value>(&body)
         .ok()

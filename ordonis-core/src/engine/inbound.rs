@@ -84,6 +84,7 @@ fn lifecycle_draft(
         outcome: Outcome::Applied,
         rule: match op {
             Op::Create => "first seen in the provider".to_owned(),
+            Op::Restore => "readable in the provider again: restored".to_owned(),
             _ => "deleted in the provider: tombstoned".to_owned(),
         },
         actor: ctx.actor.clone(),
@@ -198,6 +199,15 @@ impl Engine {
                     },
                     Remote::State(state, at) => {
                         let (mut task, expected) = match existing {
+                            // Tombstoned, and the provider has the object again (`undeleted`,
+                            // or a fetch that works once more): the task is back.
+                            Some(mut t) if t.deleted => {
+                                let rev = t.revision;
+                                t.deleted = false;
+                                uow.ledger
+                                    .push(lifecycle_draft(&t, Op::Restore, ctx, integration));
+                                (t, Some(rev))
+                            }
                             Some(t) => {
                                 let rev = t.revision;
                                 (t, Some(rev))
