@@ -476,19 +476,26 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
     let message = error_message(&body);
     let code = status.as_u16();
     Err(match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::PAYLOAD_TOO_LARGE => JiraError::RateLimited {
+        StatusCode::TOO_MANY_REQUESTS => JiraError::RateLimited {
             retry_after: retry_after(&headers),
             reason: header_str(&headers, "ratelimit-reason")
                 .filter(|r| !r.is_empty())
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    if status == StatusCode::PAYLOAD_TOO_LARGE {
-                        "jira-per-issue-on-write".to_owned()
-                    } else {
-                        "retry-after".to_owned()
-                    }
-                }),
+                .map_or_else(|| "retry-after".to_owned(), str::to_owned),
         },
+        // An issue's data limit (too many comments, links, a field too large): this change
+        // cannot be made, whenever it is retried.
+        StatusCode::PAYLOAD_TOO_LARGE => JiraError::Rejected {
+            status: code,
+            message: format!("the issue is over a Jira data limit: {message}"),
+            field_errors: field_errors(&body),
+        },
+        // Unavailable, saying for how long: every call waits.
+        StatusCode::SERVICE_UNAVAILABLE if headers.contains_key("retry-after") => {
+            JiraError::RateLimited {
+                retry_after: retry_after(&headers),
+                reason: "service-unavailable".to_owned(),
+            }
+        }
         StatusCode::UNAUTHORIZED => JiraError::Unauthorized {
             status: code,
             message: format!(

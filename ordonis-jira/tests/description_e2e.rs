@@ -1,6 +1,8 @@
+//! Jira end to end: engine + memory store + the testkit's FakeJira over HTTP (REST v2
+//! webhooks with wiki markup, ADF on v3, edit screens, required transition fields, limits).
+//!
 //! A Jira description with headings, a list, a link, an image and a mention round-trips
-//! through CollabHub (engine + memory store + the testkit's FakeJira over HTTP, which sends
-//! REST v2 webhooks with wiki markup and serves ADF on v3):
+//! through CollabHub:
 //! - an edit of the title leaves Jira's description byte-identical;
 //! - an edit of the description keeps the image and the mention;
 //! - an edit that would drop the mention is refused, with the reason in the ledger;
@@ -405,4 +407,62 @@ async fn generic_done_never_picks_wont_do() {
         "{entries:#?}"
     );
     assert!(s.task().await.sync[&Field::Status].sent.is_empty());
+}
+
+/// A per-issue write limit (429, `RateLimit-Reason: jira-per-issue-on-write`) defers only
+/// that issue's push: the integration is not paused and another issue's push goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_issue_limit_defers_only_that_push() {
+    let s = site().await;
+    let mut other = s.jira.issue("10001").unwrap();
+    other["id"] = json!("10002");
+    other["key"] = json!("KAN-2");
+    s.jira.insert_issue(other);
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.jira.announce_created("10002", "acc-ann").await.unwrap();
+    s.settle().await;
+    let tasks = s.store.all_tasks(&s.ws).await.unwrap();
+    assert_eq!(tasks.len(), 2);
+    s.jira.fail_next_write(
+        429,
+        &[
+            ("Retry-After", "1"),
+            ("RateLimit-Reason", "jira-per-issue-on-write"),
+        ],
+    );
+    for t in &tasks {
+        s.engine
+            .change_task(
+                &s.ws,
+                t.id,
+                &Actor::human("u-1"),
+                &FieldPatch::new().with(FieldValue::Title(format!("{} (renamed)", t.fields.title))),
+            )
+            .await
+            .unwrap();
+    }
+    s.settle().await;
+    let renamed = |s: &Site| {
+        ["10001", "10002"]
+            .iter()
+            .filter(|id| {
+                s.jira.issue(id).unwrap()["fields"]["summary"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("(renamed)"))
+            })
+            .count()
+    };
+    assert_eq!(renamed(&s), 1, "the other issue's push went through");
+    let record = ordonis_core::Store::integration(&*s.store, s.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        record.paused_until.is_none(),
+        "the integration is not paused"
+    );
+    // After Retry-After, the deferred push goes through.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.settle().await;
+    assert_eq!(renamed(&s), 2);
 }

@@ -498,6 +498,7 @@ async fn error_for(status: u16, headers: &[(&str, &str)]) -> ProviderError {
 #[tokio::test]
 async fn error_mapping() {
     let before = time::OffsetDateTime::now_utc();
+    // The per-issue write limit holds back that issue only.
     match error_for(
         429,
         &[
@@ -507,7 +508,7 @@ async fn error_mapping() {
     )
     .await
     {
-        ProviderError::RateLimited { until, reason } => {
+        ProviderError::ObjectBusy { until, reason } => {
             assert_eq!(reason, "jira-per-issue-on-write");
             let d = until - before;
             assert!(
@@ -774,4 +775,43 @@ async fn editmeta_is_checked_and_cached() {
             out.refused
         );
     }
+}
+
+/// Jira's limits: 413 is a refusal of this change (not a rate limit); a per-issue 429 holds
+/// back only the issue; a 503 with Retry-After pauses calls until then.
+#[tokio::test]
+async fn limits_are_classified() {
+    let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(413).set_body_json(
+            json!({"errorMessages": ["The issue has too many worklogs."], "errors": {}}),
+        ))
+        .mount(&server)
+        .await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &FieldPatch::new().with(FieldValue::Title("x".into())),
+        )
+        .await
+        .unwrap();
+    assert!(out.applied.is_empty());
+    assert_eq!(out.refused[0].0, Field::Title);
+    assert!(out.refused[0].1.contains("data limit"), "{:?}", out.refused);
+
+    let before = time::OffsetDateTime::now_utc();
+    match error_for(503, &[("Retry-After", "20")]).await {
+        ProviderError::RateLimited { until, reason } => {
+            assert_eq!(reason, "service-unavailable");
+            assert!(until - before >= time::Duration::seconds(19));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        error_for(503, &[]).await,
+        ProviderError::Retryable(_)
+    ));
 }

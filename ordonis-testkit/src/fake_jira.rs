@@ -97,6 +97,8 @@ struct Inner {
     /// Transitions into the done category require a resolution, and a "Won't Do" status is
     /// offered first (see [`FakeJira::require_resolution`]).
     resolution_required: AtomicBool,
+    /// Answers for the next writes (edit, assign, transition): status and headers.
+    write_faults: Mutex<std::collections::VecDeque<(u16, Vec<(String, String)>)>>,
     /// Fields an edit may set; `None`: every field.
     edit_screen: Mutex<Option<Vec<String>>>,
     /// Webhooks kept instead of sent (see [`FakeJira::capture_webhooks`]).
@@ -176,6 +178,7 @@ impl FakeJira {
             issues: Mutex::new(BTreeMap::new()),
             hook: Mutex::new(None),
             edit_screen: Mutex::new(None),
+            write_faults: Mutex::default(),
             resolution_required: AtomicBool::new(false),
             captured: Mutex::new(None),
             echo: AtomicBool::new(true),
@@ -233,6 +236,19 @@ impl FakeJira {
     /// is a 400), and the first transition offered is to a "Won't Do" status (done category).
     pub fn require_resolution(&self) {
         self.inner.resolution_required.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes the next write (edit, assignment or transition) fail with `status` and these
+    /// headers, as Jira answers its limits: `413` (an issue over a data limit) or `429` with
+    /// `RateLimit-Reason: jira-per-issue-on-write` and `Retry-After`.
+    pub fn fail_next_write(&self, status: u16, headers: &[(&str, &str)]) {
+        lock(&self.inner.write_faults).push_back((
+            status,
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ));
     }
 
     /// Keeps webhooks in memory instead of sending them, for tests that hand them to an
@@ -585,6 +601,9 @@ async fn edit_issue(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
+    if let Some(fault) = write_fault(&s) {
+        return fault;
+    }
     let Some(fields) = body.get("fields").filter(|f| f.is_object()) else {
         return error(StatusCode::BAD_REQUEST, "fields missing");
     };
@@ -648,6 +667,22 @@ async fn edit_issue(
         }
         None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
     }
+}
+
+/// The next injected write failure, if any.
+fn write_fault(s: &Inner) -> Option<Response> {
+    let (status, headers) = lock(&s.write_faults).pop_front()?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = error(status, "limit reached (injected)");
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    Some(resp)
 }
 
 fn is_adf_doc(v: &Value) -> bool {
@@ -734,6 +769,9 @@ async fn assign(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
+    if let Some(fault) = write_fault(&s) {
+        return fault;
+    }
     let change =
         json!({"assignee": {"accountId": body.get("accountId").cloned().unwrap_or(Value::Null)}});
     match s.apply(&id, &change) {
@@ -805,6 +843,9 @@ async fn do_transition(
     s.log(format!("POST /rest/api/3/issue/{id}/transitions"));
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    if let Some(fault) = write_fault(&s) {
+        return fault;
     }
     let tid = body
         .get("transition")
