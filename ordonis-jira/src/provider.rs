@@ -68,6 +68,11 @@ pub struct JiraOptions {
     /// The `iss` a JWT-signed (app) webhook must carry.
     #[serde(default)]
     pub jwt_issuer: Option<String>,
+    /// The path (and query) Jira posts this app's webhooks to, as registered in the app
+    /// descriptor (`/integrations/jira/<id>/webhook`): a JWT's `qsh` is checked against
+    /// `POST&<path>&<query>`. A JWT with a `qsh` is refused without it.
+    #[serde(default)]
+    pub jwt_webhook_path: Option<String>,
     /// CollabHub status name → the Jira status it moves to (`{"Done": "Closed"}`). Without an
     /// entry, a generic name (To Do, In Progress, Done) reaches a status of its category that
     /// does not mean "not done" (never "Won't Do"), and any other name must exist in Jira.
@@ -857,7 +862,12 @@ impl Provider for JiraProvider {
                 )
             })?;
             let issuer = ctx.options.get("jwt_issuer").and_then(Value::as_str);
-            return verify_jwt(token, secret, issuer, now_secs());
+            let qsh = ctx
+                .options
+                .get("jwt_webhook_path")
+                .and_then(Value::as_str)
+                .map(|path| crate::webhook::query_string_hash("POST", path));
+            return verify_jwt(token, secret, issuer, qsh.as_deref(), now_secs());
         }
         Err(ProviderError::Unauthenticated(
             "missing X-Hub-Signature header (admin webhook) or Authorization JWT (app webhook)"
