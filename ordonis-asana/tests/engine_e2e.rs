@@ -321,6 +321,62 @@ async fn handshake_events_fetch_and_push_over_http() {
         "the renamed echo is not a conflict"
     );
 
+    // Clearing the due date of a task with a start date clears the start date too (Asana
+    // refuses the whole PUT otherwise).
+    assert!(fake.set_start_on(&gid, "2026-11-20"));
+    let puts_before = fake.puts().len();
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new().with(FieldValue::DueDate(None)),
+        )
+        .await
+        .unwrap();
+    worker(&engine).drain().await.unwrap();
+    let remote = fake.task(&gid).unwrap();
+    assert!(
+        remote["due_on"].is_null() && remote["start_on"].is_null(),
+        "{remote}"
+    );
+    assert_eq!(fake.puts().len(), puts_before + 1);
+
+    // One field Asana refuses (the priority field is not on the task's project) no longer
+    // refuses the rest: the title goes through, field by field.
+    fake.detach_field(&prio);
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new()
+                .with(FieldValue::Title("Write the docs (v3)".into()))
+                .with(FieldValue::Priority(Some(ordonis_core::Priority {
+                    level: PriorityLevel::Low,
+                    name: "Low".into(),
+                }))),
+        )
+        .await
+        .unwrap();
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(fake.task(&gid).unwrap()["name"], "Write the docs (v3)");
+    let ledger = store.task_ledger(&ws, task.id).await.unwrap();
+    let refused = ledger
+        .iter()
+        .rev()
+        .find(|e| e.record.field == Some(Field::Priority) && e.record.outcome == Outcome::Rejected)
+        .expect("the priority was refused");
+    assert!(
+        refused.record.rule.contains("not on given object"),
+        "{}",
+        refused.record.rule
+    );
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        worker(&engine).drain().await.unwrap();
+    }
+
     // Deleted in Asana → a tombstone; restored from the trash (`undeleted`) → back.
     assert_eq!(fake.delete_task(&gid).await, Some(1));
     worker(&engine).drain().await.unwrap();

@@ -100,6 +100,9 @@ struct Inner {
     /// Enum custom fields: gid → `{gid, name, resource_subtype, enum_options}`.
     fields: Mutex<HashMap<String, Value>>,
     webhooks: Mutex<Vec<FakeWebhook>>,
+    /// Custom fields not on the tasks' project: a `PUT` setting one is a 400 for the whole
+    /// request, as Asana answers.
+    detached: Mutex<std::collections::BTreeSet<String>>,
     /// Tasks the token cannot see: reads and writes answer 403, as Asana does.
     hidden: Mutex<std::collections::BTreeSet<String>>,
     /// Deleted tasks, kept for `undeleted` (Asana's trash).
@@ -210,7 +213,9 @@ impl Inner {
                         }
                     }
                 }
-                "name" | "notes" | "completed" | "due_on" | "due_at" if task[k] != *v => {
+                "name" | "notes" | "completed" | "due_on" | "due_at" | "start_on"
+                    if task[k] != *v =>
+                {
                     task[k] = v.clone();
                     changed.push(k.clone());
                 }
@@ -339,6 +344,7 @@ impl FakeAsana {
             fields: Mutex::default(),
             webhooks: Mutex::default(),
             hidden: Mutex::default(),
+            detached: Mutex::default(),
             trash: Mutex::default(),
             puts: Mutex::default(),
             next_gid: AtomicU64::new(1_200_000_000_000_001),
@@ -388,7 +394,7 @@ impl FakeAsana {
         let task = json!({
             "gid": gid, "resource_type": "task", "resource_subtype": "default_task",
             "name": name, "notes": "", "completed": false, "assignee": null,
-            "due_on": null, "due_at": null, "custom_fields": [], "memberships": [],
+            "due_on": null, "due_at": null, "start_on": null, "custom_fields": [], "memberships": [],
             "modified_at": now_rfc3339(),
             "permalink_url": format!("https://app.asana.com/0/0/{gid}")
         });
@@ -480,6 +486,22 @@ impl FakeAsana {
                 .deliver(task_events(gid, HUMAN_USER, "changed", &changed))
                 .await,
         )
+    }
+
+    /// Sets a task's start date (as a person in Asana would; no event).
+    pub fn set_start_on(&self, gid: &str, date: &str) -> bool {
+        match lock(&self.inner.tasks).get_mut(gid) {
+            Some(t) => {
+                t["start_on"] = Value::String(date.to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes a custom field off the tasks' project: a `PUT` that sets it is refused whole.
+    pub fn detach_field(&self, field_gid: &str) {
+        lock(&self.inner.detached).insert(field_gid.to_owned());
     }
 
     /// Makes a task invisible to the token (a narrow scope, or the account removed from a
@@ -583,11 +605,29 @@ async fn put_task(
     else {
         return errors(StatusCode::BAD_REQUEST, "data: Missing input");
     };
+    // Asana refuses the whole request for one bad field.
+    if let Some(cf) = changes.get("custom_fields").and_then(Value::as_object)
+        && let Some(bad) = cf.keys().find(|k| lock(&s.detached).contains(*k))
+    {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &format!("custom_fields: Custom field with ID {bad} is not on given object"),
+        );
+    }
     let (task, changed) = {
         let mut tasks = lock(&s.tasks);
         let Some(task) = tasks.get_mut(&gid) else {
             return errors(StatusCode::NOT_FOUND, "Unknown object");
         };
+        let clears_due = changes.get("due_on").is_some_and(Value::is_null)
+            && changes.get("due_at").is_none_or(Value::is_null);
+        let keeps_start = !changes.get("start_on").is_some_and(Value::is_null);
+        if clears_due && keeps_start && task["start_on"].is_string() {
+            return errors(
+                StatusCode::BAD_REQUEST,
+                "start_on: You cannot remove the due date of a task that has a start date.",
+            );
+        }
         let changed = s.apply(task, &changes);
         (task.clone(), changed)
     };
