@@ -518,7 +518,7 @@ impl AsanaProvider {
                             return Ok(());
                         };
                         match self
-                            .option_gid(ctx, &client, field_gid, |n| same_name(n, &wanted))
+                            .option_gid(ctx, client, field_gid, |n| same_name(n, &wanted))
                             .await
                         {
                             Ok(Some(option)) => {
@@ -569,7 +569,7 @@ impl AsanaProvider {
                             let by_name = !p.name.trim().is_empty();
                             let level: PriorityLevel = p.level;
                             let found = self
-                                .option_gid(ctx, &client, &field_gid, |n| {
+                                .option_gid(ctx, client, &field_gid, |n| {
                                     if by_name {
                                         same_name(n, &p.name)
                                     } else {

@@ -107,10 +107,16 @@ pub struct JiraProvider {
     spacer: Arc<WriteSpacer>,
     max_hops: usize,
     /// Edit-screen field ids per (integration, project id, issue type id).
-    edit_meta: Mutex<HashMap<(IntegrationId, String, String), (Instant, BTreeSet<String>)>>,
+    edit_meta: Mutex<HashMap<EditScreenKey, (Instant, BTreeSet<String>)>>,
     /// The site's priorities `(id, name)` per integration.
-    priorities: Mutex<HashMap<IntegrationId, (Instant, Vec<(String, String)>)>>,
+    priorities: Mutex<HashMap<IntegrationId, (Instant, SitePriorities)>>,
 }
+
+/// (integration, project id, issue type id): edit screens are per project and issue type.
+type EditScreenKey = (IntegrationId, String, String);
+
+/// A site's priorities, `(id, name)`.
+type SitePriorities = Vec<(String, String)>;
 
 /// How long edit screens and priorities are cached.
 const META_TTL: Duration = Duration::from_secs(600);

@@ -80,6 +80,9 @@ struct Hook {
     secret: String,
 }
 
+/// An injected answer to a write: status and headers.
+type WriteFault = (u16, Vec<(String, String)>);
+
 /// The site's priorities: (id, name).
 pub const PRIORITIES: [(&str, &str); 5] = [
     ("1", "Highest"),
@@ -98,7 +101,7 @@ struct Inner {
     /// offered first (see [`FakeJira::require_resolution`]).
     resolution_required: AtomicBool,
     /// Answers for the next writes (edit, assign, transition): status and headers.
-    write_faults: Mutex<std::collections::VecDeque<(u16, Vec<(String, String)>)>>,
+    write_faults: Mutex<std::collections::VecDeque<WriteFault>>,
     /// Fields an edit may set; `None`: every field.
     edit_screen: Mutex<Option<Vec<String>>>,
     /// Webhooks kept instead of sent (see [`FakeJira::capture_webhooks`]).

@@ -303,8 +303,10 @@ fn parse_inline(s: &str) -> Vec<Value> {
         }
     };
     while i < chars.len() {
-        if chars[i] == '[' {
-            if let Some(end) = chars[i..].iter().position(|c| *c == ']') {
+        if chars[i] == '['
+            && let Some(end) = chars[i..].iter().position(|c| *c == ']')
+        {
+            {
                 let inner: String = chars[i + 1..i + end].iter().collect();
                 if let Some(id) = inner.strip_prefix("~accountid:") {
                     flush(&mut text, &mut out);
