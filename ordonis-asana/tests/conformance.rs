@@ -184,7 +184,8 @@ ordonis_testkit::provider_suite!(@cases harness;
     signature_accepted, tampered_body_rejected, wrong_secret_rejected,
     missing_signature_rejected, fixtures_parse_deterministically, fetch_returns_remote_state,
     push_updates_remote, rate_limit_classified, server_error_retryable, timeout_retryable,
-    unauthorized_terminal, forbidden_terminal, not_found_classified
+    unauthorized_terminal, forbidden_terminal, not_found_classified,
+    echo_form_is_a_fixed_point
 );
 
 /// A 403 on the fetch is not a deletion (`NotFound` would tombstone the task): it is
