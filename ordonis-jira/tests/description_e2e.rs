@@ -466,3 +466,43 @@ async fn a_per_issue_limit_defers_only_that_push() {
     s.settle().await;
     assert_eq!(renamed(&s), 2);
 }
+
+/// A task whose edit screen lacks Priority still gets its title changed: the edit metadata
+/// (or, without it, Jira's 400 naming `priority`) takes the priority out, the title is sent,
+/// and only the priority is refused (ledger).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_without_priority_still_takes_the_title() {
+    let s = site().await;
+    s.jira
+        .set_edit_screen(&["summary", "description", "duedate"]);
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+    s.change(
+        FieldPatch::new()
+            .with(FieldValue::Title("Login fails everywhere".into()))
+            .with(FieldValue::Priority(Some(ordonis_core::Priority {
+                level: ordonis_core::PriorityLevel::High,
+                name: "High".into(),
+            }))),
+    )
+    .await;
+    let issue = s.jira.issue("10001").unwrap();
+    assert_eq!(issue["fields"]["summary"], "Login fails everywhere");
+    assert_eq!(issue["fields"]["priority"]["name"], "Medium");
+    let entries = s.entries().await;
+    let refused = entries
+        .iter()
+        .find(|e| e.record.field == Some(Field::Priority) && e.record.outcome == Outcome::Rejected)
+        .expect("the priority was refused");
+    assert!(
+        refused.record.rule.contains("edit screen"),
+        "{}",
+        refused.record.rule
+    );
+    let task = s.task().await;
+    assert!(
+        task.sync[&Field::Title].sent.is_empty(),
+        "the title settled"
+    );
+    assert!(!task.has_unpushed_changes());
+}
