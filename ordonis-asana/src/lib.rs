@@ -5,7 +5,7 @@
 //!   `X-Hook-Signature` verification (lowercase hex HMAC-SHA256 of the raw body, constant
 //!   time, every current secret), compact event batches parsed into
 //!   [`ordonis_core::ChangeHint`]s (an empty batch is a heartbeat), a fetch of the task for
-//!   every change (`modified_at` is the source time; 404 or 403 is a tombstone), and pushes
+//!   every change (`modified_at` is the source time; 404 or a `deleted` event is a tombstone, 403 an error on the event that leaves the task alive), and pushes
 //!   as one `PUT /tasks/{gid}`.
 //! - [`AsanaClient`] is a thin typed client over `reqwest`: tasks, custom fields, webhook
 //!   create/list/delete, the events endpoint with sync tokens, offset pagination, and

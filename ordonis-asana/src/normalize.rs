@@ -59,6 +59,10 @@ pub struct AsanaOptions {
     /// How "in progress" is represented; without it a task is either to do or done.
     #[serde(default)]
     pub in_progress: Option<InProgressRule>,
+    /// The workspace's time zone (IANA name, `Europe/Berlin`): a `due_at` time becomes its
+    /// date there. Default: UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// The enum custom field that holds priority; without it priority is not synced.
     #[serde(default)]
     pub priority_field_gid: Option<String>,
@@ -74,7 +78,21 @@ impl AsanaOptions {
         if v.is_null() {
             return Ok(Self::default());
         }
-        serde_json::from_value(v.clone()).map_err(|e| format!("invalid Asana options: {e}"))
+        let opts: Self =
+            serde_json::from_value(v.clone()).map_err(|e| format!("invalid Asana options: {e}"))?;
+        if let Some(tz) = &opts.time_zone {
+            jiff::tz::TimeZone::get(tz)
+                .map_err(|e| format!("invalid Asana options: time_zone {tz:?}: {e}"))?;
+        }
+        Ok(opts)
+    }
+
+    /// The configured time zone (UTC when none is set or it is unknown).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        self.time_zone
+            .as_deref()
+            .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     /// The level of a priority option name: an override, else the default mapping.
@@ -195,12 +213,21 @@ pub fn assignee_from(v: &Value) -> Option<Assignee> {
     })
 }
 
-/// The due date: `due_on`, else the UTC date of `due_at`.
-pub fn due_date(task: &Value) -> Option<Date> {
+/// The due date: `due_on`, else the date of `due_at` in `zone` (the workspace's time zone:
+/// 23:30 UTC on the 15th is the 16th in Berlin).
+pub fn due_date(task: &Value, zone: &jiff::tz::TimeZone) -> Option<Date> {
     str_of(task, "due_on").and_then(parse_date).or_else(|| {
-        str_of(task, "due_at")
-            .and_then(|s| OffsetDateTime::parse(s.trim(), &Rfc3339).ok())
-            .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+        let t =
+            str_of(task, "due_at").and_then(|s| OffsetDateTime::parse(s.trim(), &Rfc3339).ok())?;
+        let ts = jiff::Timestamp::from_second(t.unix_timestamp()).ok()?;
+        let local = ts.to_zoned(zone.clone()).date();
+        let month = time::Month::try_from(u8::try_from(local.month()).ok()?).ok()?;
+        Date::from_calendar_date(
+            i32::from(local.year()),
+            month,
+            u8::try_from(local.day()).ok()?,
+        )
+        .ok()
     })
 }
 
@@ -227,7 +254,7 @@ pub fn fields_patch(task: &Value, opts: &AsanaOptions) -> FieldPatch {
         patch.set(FieldValue::Assignee(assignee_from(a)));
     }
     if task.get("due_on").is_some() || task.get("due_at").is_some() {
-        patch.set(FieldValue::DueDate(due_date(task)));
+        patch.set(FieldValue::DueDate(due_date(task, &opts.zone())));
     }
     if let Some(gid) = &opts.priority_field_gid
         && let Some(f) = custom_field(task, gid)
@@ -253,6 +280,32 @@ pub fn modified_at_ms(task: &Value) -> Option<i64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn due_at_is_a_date_in_the_workspace_time_zone() {
+        let task = serde_json::json!({"due_on": null, "due_at": "2019-09-15T23:30:00.000Z"});
+        let utc = AsanaOptions::default();
+        assert_eq!(
+            due_date(&task, &utc.zone()),
+            Some(time::macros::date!(2019 - 09 - 15))
+        );
+        let berlin = AsanaOptions::from_json(&serde_json::json!({"time_zone": "Europe/Berlin"}))
+            .unwrap_or_default();
+        assert_eq!(
+            due_date(&task, &berlin.zone()),
+            Some(time::macros::date!(2019 - 09 - 16))
+        );
+        let la = AsanaOptions::from_json(&serde_json::json!({"time_zone": "America/Los_Angeles"}))
+            .unwrap_or_default();
+        assert_eq!(
+            due_date(&task, &la.zone()),
+            Some(time::macros::date!(2019 - 09 - 15))
+        );
+        assert!(
+            AsanaOptions::from_json(&serde_json::json!({"time_zone": "Mars/Olympus"})).is_err()
+        );
+    }
+
     use ordonis_core::Field;
     use serde_json::json;
 

@@ -213,6 +213,47 @@ impl Provider for AsanaProvider {
         AsanaOptions::from_json(options).map(|_| ())
     }
 
+    /// Asana has `completed` and, where the integration maps one, an in-progress rule: a
+    /// status name outside those is refused at once rather than coerced ("Blocked" would
+    /// become a plain incomplete task).
+    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
+        let FieldValue::Status(s) = value else {
+            return None;
+        };
+        let opts = AsanaOptions::from_json(&ctx.options).ok()?;
+        let name = s.name.trim();
+        let generic: &[&str] = match s.category {
+            StatusCategory::Todo => &["", "to do", "todo", "not started", "incomplete"],
+            StatusCategory::InProgress => &["", "in progress"],
+            StatusCategory::Done => &["", "done", "completed", "complete"],
+        };
+        if generic.iter().any(|g| same_name(g, name)) {
+            return None;
+        }
+        match (s.category, &opts.in_progress) {
+            (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. }))
+                if options.iter().any(|o| same_name(o, name)) =>
+            {
+                None
+            }
+            (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. })) => {
+                Some(format!(
+                    "Asana's in-progress field has no option {name:?} (it maps: {})",
+                    options.join(", ")
+                ))
+            }
+            _ => Some(format!(
+                "Asana has no status {name:?}: a task is completed or not{}",
+                match &opts.in_progress {
+                    Some(InProgressRule::Section { names }) => {
+                        format!(" (in progress: the sections {})", names.join(", "))
+                    }
+                    _ => String::new(),
+                }
+            )),
+        }
+    }
+
     fn accepts_auth(&self, auth: &ordonis_core::ApiAuth) -> bool {
         // Asana takes a personal access token or an OAuth access token, both as a bearer.
         matches!(auth, ordonis_core::ApiAuth::Bearer { .. })
@@ -282,14 +323,21 @@ impl Provider for AsanaProvider {
         let client = self.client(ctx)?;
         let task = match client.get_task(&key.external_id).await {
             Ok(t) => t,
-            // Deleted, or no longer visible to the integration's account: a tombstone.
-            Err(e @ AsanaError::Forbidden { .. }) => {
-                tracing::info!(
+            // 403 is not deletion: the token cannot read the task (a narrow token scope, the
+            // account removed from a private project). The task stays; this event fails
+            // with the reason, and a later event whose fetch works syncs it again.
+            Err(AsanaError::Forbidden { message, .. }) => {
+                tracing::warn!(
                     integration_id = %ctx.integration_id,
                     task = %key.external_id,
-                    "Asana answered 403 for the task: treating it as no longer visible"
+                    "Asana answered 403 for the task: kept, not synced until readable again"
                 );
-                return Err(ProviderError::NotFound(e.to_string()));
+                return Err(ProviderError::Terminal(format!(
+                    "Asana refused to show task {} to this integration's token (403: {message}): the \
+                     token's scope or the account's project membership no longer covers it; the \
+                     task is kept and syncs again once it is readable",
+                    key.external_id
+                )));
             }
             Err(e) => return Err(e.into()),
         };
@@ -314,7 +362,91 @@ impl Provider for AsanaProvider {
         let client = self.client(ctx)?;
         let gid = crate::client::check_gid(&key.external_id)?;
         let mut plan = Plan::default();
+        // Which request keys each field wrote, for a field-by-field retry.
+        let mut keys_of: Vec<(Field, Vec<String>, Vec<String>)> = Vec::new();
         for v in patch.values() {
+            let data_before: Vec<String> = plan.data.keys().cloned().collect();
+            let custom_before: Vec<String> = plan.custom.keys().cloned().collect();
+            self.plan_field(ctx, &client, &opts, gid, v, &mut plan)
+                .await?;
+            let new_data: Vec<String> = plan
+                .data
+                .keys()
+                .filter(|k| !data_before.contains(k))
+                .cloned()
+                .collect();
+            let new_custom: Vec<String> = plan
+                .custom
+                .keys()
+                .filter(|k| !custom_before.contains(k))
+                .cloned()
+                .collect();
+            if plan.fields.last() == Some(&v.field()) {
+                keys_of.push((v.field(), new_data, new_custom));
+            }
+        }
+        let mut out = PushOutcome {
+            refused: plan.refused,
+            ..PushOutcome::default()
+        };
+        if plan.data.is_empty() && plan.custom.is_empty() {
+            return Ok(out);
+        }
+        let mut data = plan.data.clone();
+        if !plan.custom.is_empty() {
+            data.insert("custom_fields".into(), Value::Object(plan.custom.clone()));
+        }
+        match client.update_task(gid, &data).await {
+            Ok(_) => out.applied.extend(plan.fields),
+            // One refused field refuses the whole PUT: send the fields one by one, so only
+            // the refused ones are refused (a priority field not on the task's project).
+            Err(AsanaError::Rejected { status, message }) if keys_of.len() > 1 => {
+                tracing::info!(task = %gid, %status, %message, "Asana refused the update: retrying field by field");
+                for (field, data_keys, custom_keys) in keys_of {
+                    let mut one: Map<String, Value> = data_keys
+                        .iter()
+                        .filter_map(|k| plan.data.get(k).map(|v| (k.clone(), v.clone())))
+                        .collect();
+                    let custom: Map<String, Value> = custom_keys
+                        .iter()
+                        .filter_map(|k| plan.custom.get(k).map(|v| (k.clone(), v.clone())))
+                        .collect();
+                    if !custom.is_empty() {
+                        one.insert("custom_fields".into(), Value::Object(custom));
+                    }
+                    match client.update_task(gid, &one).await {
+                        Ok(_) => out.applied.push(field),
+                        Err(AsanaError::Rejected { status, message }) => out.refused.push((
+                            field,
+                            format!("Asana rejected the update ({status}): {message}"),
+                        )),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Err(AsanaError::Rejected { status, message }) => {
+                let reason = format!("Asana rejected the update ({status}): {message}");
+                out.refused
+                    .extend(plan.fields.into_iter().map(|f| (f, reason.clone())));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(out)
+    }
+}
+
+impl AsanaProvider {
+    /// Adds one field's part of the PUT to `plan` (or its refusal).
+    async fn plan_field(
+        &self,
+        ctx: &ProviderContext,
+        client: &AsanaClient,
+        opts: &AsanaOptions,
+        gid: &str,
+        v: &FieldValue,
+        plan: &mut Plan,
+    ) -> Result<(), ProviderError> {
+        {
             match v {
                 FieldValue::Title(t) => {
                     plan.data.insert("name".into(), Value::String(t.clone()));
@@ -335,7 +467,7 @@ impl Provider for AsanaProvider {
                                     "the assignee has neither an Asana user gid nor an e-mail"
                                         .to_owned(),
                                 ));
-                                continue;
+                                return Ok(());
                             }
                         },
                         None => Value::Null,
@@ -350,6 +482,12 @@ impl Provider for AsanaProvider {
                     None => {
                         plan.data.insert("due_on".into(), Value::Null);
                         plan.data.insert("due_at".into(), Value::Null);
+                        // Asana refuses to clear the due date of a task with a start date
+                        // (400 for the whole PUT): clear the start date with it.
+                        let task = client.get_task(gid).await?;
+                        if task.get("start_on").is_some_and(|s| !s.is_null()) {
+                            plan.data.insert("start_on".into(), Value::Null);
+                        }
                     }
                 },
                 FieldValue::Status(s) => match (s.category, &opts.in_progress) {
@@ -377,10 +515,10 @@ impl Provider for AsanaProvider {
                                 Field::Status,
                                 "the in-progress rule lists no option".to_owned(),
                             ));
-                            continue;
+                            return Ok(());
                         };
                         match self
-                            .option_gid(ctx, &client, field_gid, |n| same_name(n, &wanted))
+                            .option_gid(ctx, client, field_gid, |n| same_name(n, &wanted))
                             .await
                         {
                             Ok(Some(option)) => {
@@ -392,7 +530,7 @@ impl Provider for AsanaProvider {
                                     Field::Status,
                                     format!("the status field has no enabled option {wanted:?}"),
                                 ));
-                                continue;
+                                return Ok(());
                             }
                             Err(e) => return Err(e.into()),
                         }
@@ -404,7 +542,7 @@ impl Provider for AsanaProvider {
                                  does not move tasks between sections"
                                 .to_owned(),
                         ));
-                        continue;
+                        return Ok(());
                     }
                     (StatusCategory::InProgress, None) => {
                         plan.refused.push((
@@ -413,7 +551,7 @@ impl Provider for AsanaProvider {
                                  one (options.in_progress)"
                                 .to_owned(),
                         ));
-                        continue;
+                        return Ok(());
                     }
                 },
                 FieldValue::Priority(p) => {
@@ -423,7 +561,7 @@ impl Provider for AsanaProvider {
                             "no priority custom field configured (options.priority_field_gid)"
                                 .to_owned(),
                         ));
-                        continue;
+                        return Ok(());
                     };
                     let value = match p {
                         None => Value::Null,
@@ -431,7 +569,7 @@ impl Provider for AsanaProvider {
                             let by_name = !p.name.trim().is_empty();
                             let level: PriorityLevel = p.level;
                             let found = self
-                                .option_gid(ctx, &client, &field_gid, |n| {
+                                .option_gid(ctx, client, &field_gid, |n| {
                                     if by_name {
                                         same_name(n, &p.name)
                                     } else {
@@ -453,7 +591,7 @@ impl Provider for AsanaProvider {
                                             }
                                         ),
                                     ));
-                                    continue;
+                                    return Ok(());
                                 }
                             }
                         }
@@ -463,27 +601,7 @@ impl Provider for AsanaProvider {
             }
             plan.fields.push(v.field());
         }
-        let mut out = PushOutcome {
-            applied: Vec::new(),
-            refused: plan.refused,
-        };
-        if !plan.custom.is_empty() {
-            plan.data
-                .insert("custom_fields".into(), Value::Object(plan.custom));
-        }
-        if plan.data.is_empty() {
-            return Ok(out);
-        }
-        match client.update_task(gid, &plan.data).await {
-            Ok(_) => out.applied.extend(plan.fields),
-            Err(AsanaError::Rejected { status, message }) => {
-                let reason = format!("Asana rejected the update ({status}): {message}");
-                out.refused
-                    .extend(plan.fields.into_iter().map(|f| (f, reason.clone())));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        Ok(out)
+        Ok(())
     }
 }
 

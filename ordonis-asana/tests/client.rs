@@ -108,6 +108,15 @@ async fn push_writes_one_put_with_the_data_wrapper_and_caches_enum_options() {
         .mount(&server)
         .await;
 
+    // Clearing the due date reads the task first (a start date must be cleared with it);
+    // this one has none, so the PUT leaves start_on alone.
+    Mock::given(method("GET"))
+        .and(path("/tasks/42"))
+        .respond_with(ok(task_json("42", "New title")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
     let provider = AsanaProvider::new().unwrap();
     let ctx = common::ctx(
         &server.uri(),

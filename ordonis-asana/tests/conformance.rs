@@ -184,20 +184,24 @@ ordonis_testkit::provider_suite!(@cases harness;
     signature_accepted, tampered_body_rejected, wrong_secret_rejected,
     missing_signature_rejected, fixtures_parse_deterministically, fetch_returns_remote_state,
     push_updates_remote, rate_limit_classified, server_error_retryable, timeout_retryable,
-    unauthorized_terminal, not_found_classified
+    unauthorized_terminal, forbidden_terminal, not_found_classified,
+    echo_form_is_a_fixed_point
 );
 
-/// Asana's replacement for `forbidden_terminal`: a 403 on the fetch is a tombstone
-/// (`NotFound`), a 403 on a push is terminal.
+/// A 403 on the fetch is not a deletion (`NotFound` would tombstone the task): it is
+/// terminal for that event, naming why; a 403 on a push is terminal too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forbidden_fetch_tombstones_forbidden_push_terminal() {
+async fn forbidden_fetch_is_not_a_deletion_forbidden_push_terminal() {
     let h = harness_impl().await;
     let key = h
         .seed_remote(&FieldPatch::new().with(FieldValue::Title("x".into())))
         .await;
     h.fail_next(HttpFault::Forbidden).await;
     let e = h.provider.fetch_task(&h.ctx, &key).await.unwrap_err();
-    assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
+    assert!(
+        matches!(&e, ProviderError::Terminal(m) if m.contains("403") && m.contains("kept")),
+        "{e:?}"
+    );
     h.fail_next(HttpFault::Forbidden).await;
     let patch = FieldPatch::new().with(FieldValue::Title("y".into()));
     let e = h.provider.push(&h.ctx, &key, &patch).await.unwrap_err();

@@ -253,10 +253,182 @@ async fn handshake_events_fetch_and_push_over_http() {
         "the status push was confirmed by its echo"
     );
 
-    // Deleted in Asana → a tombstone.
+    // A status Asana cannot hold is refused in the answer and the ledger, not coerced into
+    // an incomplete task (#18: "Blocked" became "To Do", shown nowhere).
+    let receipt = engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new().with(FieldValue::Status(Status::new(
+                StatusCategory::Todo,
+                "Blocked",
+            ))),
+        )
+        .await
+        .unwrap();
+    assert!(!receipt.push_queued);
+    assert_eq!(receipt.refused.len(), 1, "{receipt:?}");
+    assert!(
+        receipt.refused[0].1.contains("no status \"Blocked\""),
+        "{receipt:?}"
+    );
+    assert!(
+        receipt
+            .entries
+            .iter()
+            .any(|e| e.outcome == Outcome::Rejected)
+    );
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(fake.puts().len(), 1, "nothing was pushed");
+
+    // "Done" is echoed by Asana as "Completed": our echo, confirmed, not a conflict (#18).
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new().with(FieldValue::Status(Status::new(
+                StatusCategory::Done,
+                "Done",
+            ))),
+        )
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        worker(&engine).drain().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let t = the_task(&store, &ws, &gid).await;
+        if t.fields.status.category == StatusCategory::Done
+            && !t.has_unpushed_changes()
+            && t.sync[&Field::Status].sent.is_empty()
+        {
+            break;
+        }
+    }
+    let t = the_task(&store, &ws, &gid).await;
+    assert_eq!(t.fields.status.name, "Completed");
+    assert!(
+        t.sync[&Field::Status].sent.is_empty(),
+        "{:?}",
+        t.sync[&Field::Status]
+    );
+    let ledger = store.task_ledger(&ws, task.id).await.unwrap();
+    assert!(
+        !ledger
+            .iter()
+            .any(|e| e.record.field == Some(Field::Status) && e.record.outcome == Outcome::Conflict),
+        "the renamed echo is not a conflict"
+    );
+
+    // Clearing the due date of a task with a start date clears the start date too (Asana
+    // refuses the whole PUT otherwise).
+    assert!(fake.set_start_on(&gid, "2026-11-20"));
+    let puts_before = fake.puts().len();
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new().with(FieldValue::DueDate(None)),
+        )
+        .await
+        .unwrap();
+    worker(&engine).drain().await.unwrap();
+    let remote = fake.task(&gid).unwrap();
+    assert!(
+        remote["due_on"].is_null() && remote["start_on"].is_null(),
+        "{remote}"
+    );
+    assert_eq!(fake.puts().len(), puts_before + 1);
+
+    // One field Asana refuses (the priority field is not on the task's project) no longer
+    // refuses the rest: the title goes through, field by field.
+    fake.detach_field(&prio);
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &Actor::human("u-1"),
+            &FieldPatch::new()
+                .with(FieldValue::Title("Write the docs (v3)".into()))
+                .with(FieldValue::Priority(Some(ordonis_core::Priority {
+                    level: PriorityLevel::Low,
+                    name: "Low".into(),
+                }))),
+        )
+        .await
+        .unwrap();
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(fake.task(&gid).unwrap()["name"], "Write the docs (v3)");
+    let ledger = store.task_ledger(&ws, task.id).await.unwrap();
+    let refused = ledger
+        .iter()
+        .rev()
+        .find(|e| e.record.field == Some(Field::Priority) && e.record.outcome == Outcome::Rejected)
+        .expect("the priority was refused");
+    assert!(
+        refused.record.rule.contains("not on given object"),
+        "{}",
+        refused.record.rule
+    );
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        worker(&engine).drain().await.unwrap();
+    }
+
+    // Deleted in Asana → a tombstone; restored from the trash (`undeleted`) → back.
     assert_eq!(fake.delete_task(&gid).await, Some(1));
     worker(&engine).drain().await.unwrap();
     assert!(the_task(&store, &ws, &gid).await.deleted);
+    assert_eq!(fake.undelete_task(&gid).await, Some(1));
+    worker(&engine).drain().await.unwrap();
+    assert!(!the_task(&store, &ws, &gid).await.deleted, "revived");
+    let ledger = store.task_ledger(&ws, task.id).await.unwrap();
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.record.op == ordonis_core::Op::Restore)
+    );
+
+    // A 403 on the fetch (the token can no longer see the task) is not a deletion: the task
+    // stays, and the event fails with the reason, visible among the integration's events.
+    let private = fake.create_task("Private plans");
+    fake.change_task(&private, json!({"name": "Private plans v1"}))
+        .await;
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(
+        the_task(&store, &ws, &private).await.fields.title,
+        "Private plans v1"
+    );
+    assert_eq!(fake.hide_task(&private).await, Some(1));
+    worker(&engine).drain().await.unwrap();
+    assert!(
+        !the_task(&store, &ws, &private).await.deleted,
+        "403 is not deletion"
+    );
+    let mut filter = ordonis_core::JobFilter::new(ordonis_core::Queue::Inbox);
+    filter.integration_id = Some(integration);
+    filter.state = Some(ordonis_core::JobState::Failed);
+    let failed = ordonis_core::Store::jobs(&*store, &filter).await.unwrap();
+    let error = failed
+        .iter()
+        .find_map(|j| match j {
+            ordonis_core::Job::Event(e) if e.object_key.as_deref() == Some(private.as_str()) => {
+                e.last_error.clone()
+            }
+            _ => None,
+        })
+        .expect("the event failed with an error");
+    assert!(error.contains("403") && error.contains("kept"), "{error}");
+    // Visible again: the next event syncs it.
+    fake.change_task(&private, json!({"name": "Private plans v2"}))
+        .await;
+    fake.show_task(&private).await;
+    worker(&engine).drain().await.unwrap();
+    let t = the_task(&store, &ws, &private).await;
+    assert!(!t.deleted);
+    assert_eq!(t.fields.title, "Private plans v2");
 
     // A change event for a task the account can no longer see (404 on fetch) tombstones too.
     let gone = fake.create_task("Short-lived");

@@ -43,6 +43,15 @@ pub enum ProviderError {
         /// The provider's reason (Jira `RateLimit-Reason`), or "retry-after".
         reason: String,
     },
+    /// A limit on one object (Jira's per-issue write limit): retry this job at `until`; the
+    /// integration's other objects are not held back.
+    #[error("object busy until {until} ({reason})")]
+    ObjectBusy {
+        /// When this object may be written again.
+        until: OffsetDateTime,
+        /// The provider's reason (`jira-per-issue-on-write`).
+        reason: String,
+    },
     /// Permanent: 401/403, a refused change, a misconfiguration. Retrying will not help.
     #[error("provider refused: {0}")]
     Terminal(String),
@@ -57,7 +66,10 @@ pub enum ProviderError {
 impl ProviderError {
     /// True for failures worth retrying later (including rate limits).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_) | Self::RateLimited { .. })
+        matches!(
+            self,
+            Self::Retryable(_) | Self::RateLimited { .. } | Self::ObjectBusy { .. }
+        )
     }
 
     /// The time calls may resume, for a rate limit.

@@ -23,6 +23,8 @@ pub enum Op {
     Set,
     /// The task was deleted in the provider (tombstoned).
     Delete,
+    /// A tombstoned task is back: the provider restored the object (or can be read again).
+    Restore,
     /// An integration's settings changed (no task: `task_id` is nil); `rule` says what
     /// changed, never a secret.
     Configure,

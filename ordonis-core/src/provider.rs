@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::config::ProviderState;
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
-use crate::model::{Field, FieldPatch};
+use crate::model::{Field, FieldPatch, FieldValue};
 // Also reachable here for code inside the crate that names them by this path (store.rs).
 pub(crate) use crate::model::{ObjectKey, ProviderKind};
 use crate::secrets::IntegrationSecrets;
@@ -178,6 +178,16 @@ pub struct PushOutcome {
     /// Fields the provider refused, with the reason (a Jira transition that needs a screen, an
     /// unknown enum option). Recorded, never retried.
     pub refused: Vec<(Field, String)>,
+    /// Fields the provider already held as asked, so nothing was written and no echo will
+    /// come: the push is confirmed at once.
+    pub settled: Vec<Field>,
+    /// Values of accepted fields in the form the provider will report them, when it differs
+    /// from what was asked (a status reached by a transition: "Done" asked, "Closed"
+    /// reached). Their echo confirms the push.
+    pub echo_as: Vec<FieldValue>,
+    /// Values the provider passed through on the way (the statuses of intermediate
+    /// transitions): their webhooks are ours too, and confirm nothing yet.
+    pub passed_through: Vec<FieldValue>,
 }
 
 /// A provider adapter.
@@ -256,6 +266,25 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         ctx: &ProviderContext,
         key: &ObjectKey,
     ) -> Result<RemoteTask, ProviderError>;
+
+    /// The form in which this provider will report `value` after it was written, when that
+    /// differs from the value itself: a rich-text description after the provider's format
+    /// round trip. The engine records it with the pushed value before pushing, so the echo
+    /// is recognised as ours and settles the field. Must be cheap and make no network call.
+    /// Default: none (the provider reports what it was sent).
+    fn echo_form(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+        let _ = (ctx, value);
+        None
+    }
+
+    /// Why this provider can never hold `value`, when that is known without asking it (a
+    /// status name its workflow model cannot represent). The task API refuses such a change
+    /// at once, in its answer and in the ledger, instead of pushing it and coercing it.
+    /// Default: nothing is known in advance.
+    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
+        let _ = (ctx, value);
+        None
+    }
 
     /// Writes field values to an object.
     async fn push(

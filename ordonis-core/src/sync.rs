@@ -124,6 +124,26 @@ pub fn apply_remote(
             continue;
         }
 
+        // An intermediate step of our push (a workflow hop): ours, the push still awaited.
+        if let Some(pos) = st.passing_position(r) {
+            let action = st.sent[pos].action;
+            st.base = Some(r.clone());
+            let take = rule.owner == Owner::Provider;
+            if take {
+                task.fields.set(r.clone());
+            }
+            out.decisions.push(Decision {
+                field,
+                before: current.clone(),
+                after: if take { r.clone() } else { current },
+                outcome: Outcome::Confirmed,
+                rule,
+                reason: "intermediate step of our push".into(),
+                echo_of: Some(action),
+            });
+            continue;
+        }
+
         if st.base.as_ref().is_some_and(|b| b.same_as(r)) {
             continue; // the provider did not change this field
         }
@@ -275,7 +295,15 @@ pub fn apply_local(
 /// What a push should send: per field, the unpushed change, else the newest pushed value not
 /// yet acknowledged by the provider (a push that crashed or failed). Moves wants to `sent`,
 /// so an echo that races the push's completion is still recognised.
-pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
+///
+/// `echo_form` names the form the provider will report a value in when that differs from the
+/// value sent (see [`crate::Provider::echo_form`]); it is recorded with the sent value before
+/// the push, so an echo that overtakes the push is recognised in that form too.
+pub fn begin_push(
+    task: &mut Task,
+    policy: &FieldPolicy,
+    echo_form: impl Fn(&FieldValue) -> Option<FieldValue>,
+) -> Vec<Intent> {
     let mut intents = Vec::new();
     for field in Field::ALL {
         if !policy.rule(field).direction.outbound() {
@@ -284,7 +312,10 @@ pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
         let Some(st) = task.sync.get_mut(&field) else {
             continue;
         };
-        if let Some(want) = st.want.take() {
+        if let Some(mut want) = st.want.take() {
+            if let Some(form) = echo_form(&want.value).filter(|f| !f.same_as(&want.value)) {
+                want.echo_as = vec![form];
+            }
             st.record_sent(want.clone());
             intents.push(want);
         } else if let Some(last) = st.sent.last()
@@ -299,14 +330,17 @@ pub fn begin_push(task: &mut Task, policy: &FieldPolicy) -> Vec<Intent> {
 /// Records a push's outcome: accepted values are acknowledged (their echo is still awaited);
 /// refused ones are forgotten and recorded; `conflicts` (provider-owned fields the provider
 /// changed meanwhile) drop our request in the provider's favour.
+///
+/// `outcome.settled` fields (the provider already held the value) are confirmed at once.
 pub fn finish_push(
     task: &mut Task,
     pushed: &[Intent],
-    applied: &[Field],
-    refused: &[(Field, String)],
+    outcome: &crate::provider::PushOutcome,
     conflicts: &[Field],
     policy: &FieldPolicy,
 ) -> Applied {
+    let applied = &outcome.applied;
+    let refused = &outcome.refused;
     let mut out = Applied {
         dirty: true,
         ..Applied::default()
@@ -354,11 +388,131 @@ pub fn finish_push(
                 ),
                 echo_of: Some(intent.action),
             });
+        } else if outcome.settled.contains(&field)
+            && let Some(pos) = pos
+        {
+            let intent = st.sent.remove(pos);
+            let held = intent.echo_as.first().cloned().unwrap_or(intent.value);
+            st.base = Some(held.clone());
+            let take = rule.owner == Owner::Provider || !has_local_change(st, &current);
+            if take {
+                task.fields.set(held.clone());
+            }
+            out.decisions.push(Decision {
+                field,
+                before: current.clone(),
+                after: if take { held } else { current },
+                outcome: Outcome::Confirmed,
+                rule,
+                reason: "the provider already held the value".into(),
+                echo_of: Some(intent.action),
+            });
         } else if applied.contains(&field)
             && let Some(pos) = pos
         {
-            st.sent[pos].acked = true;
+            let sent = &mut st.sent[pos];
+            sent.acked = true;
+            for v in outcome.echo_as.iter().filter(|v| v.field() == field) {
+                if !sent.echo_as.iter().any(|e| e == v) {
+                    sent.echo_as.push(v.clone());
+                }
+            }
+            for v in outcome.passed_through.iter().filter(|v| v.field() == field) {
+                if !sent.passes.iter().any(|e| e == v) {
+                    sent.passes.push(v.clone());
+                }
+            }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ids::WorkspaceId;
+    use crate::model::{Status, StatusCategory};
+    use crate::provider::PushOutcome;
+
+    fn status(c: StatusCategory, n: &str) -> FieldValue {
+        FieldValue::Status(Status::new(c, n))
+    }
+
+    /// A task whose status push to "Done" went through "In Progress" on the way.
+    fn pushed_done(outcome: &PushOutcome) -> (Task, FieldPolicy) {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let first = FieldPatch::new().with(status(StatusCategory::Todo, "To Do"));
+        apply_remote(&mut task, &first, &SourceVersion::new(1, "e1"), &policy);
+        let want = FieldPatch::new().with(status(StatusCategory::Done, "Done"));
+        apply_local(&mut task, &want, &policy, ActionId::new());
+        let pushed = begin_push(&mut task, &policy, |_| None);
+        finish_push(&mut task, &pushed, outcome, &[], &policy);
+        (task, policy)
+    }
+
+    #[test]
+    fn intermediate_hops_and_the_renamed_final_status_are_our_echoes() {
+        let outcome = PushOutcome {
+            applied: vec![Field::Status],
+            echo_as: vec![status(StatusCategory::Done, "Closed")],
+            passed_through: vec![status(StatusCategory::InProgress, "In Progress")],
+            ..PushOutcome::default()
+        };
+        let (mut task, policy) = pushed_done(&outcome);
+        let hop = FieldPatch::new().with(status(StatusCategory::InProgress, "In Progress"));
+        let a = apply_remote(&mut task, &hop, &SourceVersion::new(2, "e2"), &policy);
+        assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
+        assert!(!a.push);
+        assert_eq!(
+            task.sync[&Field::Status].sent.len(),
+            1,
+            "the push is still awaited"
+        );
+        let done = FieldPatch::new().with(status(StatusCategory::Done, "Closed"));
+        let a = apply_remote(&mut task, &done, &SourceVersion::new(3, "e3"), &policy);
+        assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
+        assert!(task.sync[&Field::Status].sent.is_empty());
+        assert_eq!(task.fields.status.name, "Closed");
+    }
+
+    #[test]
+    fn a_generic_status_echoed_under_the_providers_name_is_confirmed() {
+        // The echo overtook the push's outcome: matched by category.
+        let (mut task, policy) = pushed_done(&PushOutcome::default());
+        let done = FieldPatch::new().with(status(StatusCategory::Done, "Completed"));
+        let a = apply_remote(&mut task, &done, &SourceVersion::new(2, "e2"), &policy);
+        assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
+        assert!(task.sync[&Field::Status].sent.is_empty());
+        // A named request is not matched by category.
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let first = FieldPatch::new().with(status(StatusCategory::Todo, "To Do"));
+        apply_remote(&mut task, &first, &SourceVersion::new(1, "e1"), &policy);
+        let want = FieldPatch::new().with(status(StatusCategory::Done, "Shipped"));
+        apply_local(&mut task, &want, &policy, ActionId::new());
+        let pushed = begin_push(&mut task, &policy, |_| None);
+        finish_push(&mut task, &pushed, &PushOutcome::default(), &[], &policy);
+        let other = FieldPatch::new().with(status(StatusCategory::Done, "Won't Do"));
+        let a = apply_remote(&mut task, &other, &SourceVersion::new(2, "e2"), &policy);
+        assert_eq!(a.decisions[0].outcome, Outcome::Conflict);
+    }
+
+    #[test]
+    fn a_value_the_provider_already_held_is_confirmed_at_once() {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let want = FieldPatch::new().with(FieldValue::Description("a".into()));
+        apply_local(&mut task, &want, &policy, ActionId::new());
+        let pushed = begin_push(&mut task, &policy, |_| None);
+        let outcome = PushOutcome {
+            settled: vec![Field::Description],
+            ..PushOutcome::default()
+        };
+        let a = finish_push(&mut task, &pushed, &outcome, &[], &policy);
+        assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
+        assert!(!task.has_unpushed_changes());
+        assert!(task.sync[&Field::Description].sent.is_empty());
+    }
 }

@@ -35,6 +35,14 @@ pub struct Intent {
     /// The provider accepted the push (its echo may still be on the way).
     #[serde(default)]
     pub acked: bool,
+    /// The same value in the form the provider stores and reports it (a description after
+    /// the provider's rich-text round trip): its echo is recognised in this form too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub echo_as: Vec<FieldValue>,
+    /// Values the provider passes through while applying this one (intermediate workflow
+    /// statuses): their echoes are ours and leave this value awaited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passes: Vec<FieldValue>,
 }
 
 impl Intent {
@@ -44,8 +52,26 @@ impl Intent {
             value,
             action,
             acked: false,
+            echo_as: Vec::new(),
+            passes: Vec::new(),
         }
     }
+}
+
+/// A status asked for by its category's generic name ("Done", or no name) is echoed by the
+/// provider under its own name ("Completed", "Closed"): matched by category.
+fn generic_status_match(sent: &FieldValue, echo: &FieldValue) -> bool {
+    use crate::model::StatusCategory;
+    let (FieldValue::Status(s), FieldValue::Status(e)) = (sent, echo) else {
+        return false;
+    };
+    let generic = match s.category {
+        StatusCategory::Todo => "to do",
+        StatusCategory::InProgress => "in progress",
+        StatusCategory::Done => "done",
+    };
+    let name = s.name.trim();
+    s.category == e.category && (name.is_empty() || name.eq_ignore_ascii_case(generic))
 }
 
 /// At most this many pushed values are remembered while their echoes are outstanding.
@@ -75,9 +101,21 @@ impl FieldSync {
         self.want.is_some() || !self.sent.is_empty()
     }
 
-    /// The position of a sent value equal to `value`, if any.
+    /// The position of a sent value equal to `value` (as sent, or in a form the provider
+    /// was expected to report it in), if any.
     pub fn sent_position(&self, value: &FieldValue) -> Option<usize> {
-        self.sent.iter().position(|i| i.value.same_as(value))
+        self.sent.iter().position(|i| {
+            i.value.same_as(value)
+                || i.echo_as.iter().any(|e| e.same_as(value))
+                || generic_status_match(&i.value, value)
+        })
+    }
+
+    /// The position of a sent value whose push passes through `value` on the way.
+    pub fn passing_position(&self, value: &FieldValue) -> Option<usize> {
+        self.sent
+            .iter()
+            .position(|i| i.passes.iter().any(|p| p.same_as(value)))
     }
 
     /// Records a pushed value, forgetting the oldest once more than `MAX_SENT` (8) are kept.

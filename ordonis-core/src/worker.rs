@@ -232,6 +232,8 @@ impl Worker {
                 }
                 Retry::Deferred(*until)
             }
+            // One object is busy (a per-issue limit): only this job waits.
+            Error::Provider(ProviderError::ObjectBusy { until, .. }) => Retry::Deferred(*until),
             Error::Provider(p) if p.is_retryable() => backoff(),
             Error::Store(s) if s.is_retryable() => backoff(),
             Error::Store(StoreError::LeaseLost(_)) => Retry::Never(JobState::Dead),

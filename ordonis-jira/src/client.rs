@@ -240,6 +240,92 @@ impl JiraClient {
         Ok(v)
     }
 
+    /// The ids of the fields on the issue's edit screen (`GET /rest/api/3/issue/{id}/editmeta`).
+    pub async fn edit_fields(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::BTreeSet<String>, JiraError> {
+        let id = check_issue_ref(id)?;
+        let rb = self.request(Method::GET, &format!("/rest/api/3/issue/{id}/editmeta"));
+        let v: Value = Self::json(self.send(rb, &format!("issue {id} edit screen")).await?).await?;
+        let fields = v
+            .get("fields")
+            .and_then(Value::as_object)
+            .ok_or_else(|| JiraError::Decode(format!("issue {id}: editmeta has no `fields`")))?;
+        Ok(fields.keys().cloned().collect())
+    }
+
+    /// Every priority of the site, `(id, name)`, from `GET /rest/api/3/priority/search`
+    /// (paged by `startAt`, at most `max_pages` pages).
+    pub async fn priorities(&self, max_pages: usize) -> Result<Vec<(String, String)>, JiraError> {
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        for _ in 0..max_pages {
+            let rb = self.request(
+                Method::GET,
+                &format!("/rest/api/3/priority/search?startAt={start}&maxResults=100"),
+            );
+            let v: Value = Self::json(self.send(rb, "priorities").await?).await?;
+            let values = v
+                .get("values")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = values.len();
+            for p in values {
+                if let (Some(id), Some(name)) = (
+                    p.get("id").and_then(Value::as_str),
+                    p.get("name").and_then(Value::as_str),
+                ) {
+                    out.push((id.to_owned(), name.to_owned()));
+                }
+            }
+            if n == 0 || v.get("isLast").and_then(Value::as_bool) != Some(false) {
+                break;
+            }
+            start += n;
+        }
+        Ok(out)
+    }
+
+    /// The status names of a project's workflows, per issue type id
+    /// (`GET /rest/api/3/project/{project}/statuses`).
+    pub async fn project_statuses(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(String, Vec<String>)>, JiraError> {
+        let project = check_issue_ref(project)?;
+        let rb = self.request(
+            Method::GET,
+            &format!("/rest/api/3/project/{project}/statuses"),
+        );
+        let v: Value = Self::json(
+            self.send(rb, &format!("project {project} statuses"))
+                .await?,
+        )
+        .await?;
+        let types = v
+            .as_array()
+            .ok_or_else(|| JiraError::Decode("project statuses: not a list".to_owned()))?;
+        Ok(types
+            .iter()
+            .map(|t| {
+                let id = t.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+                let names = t
+                    .get("statuses")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.get("name").and_then(Value::as_str))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (id, names)
+            })
+            .collect())
+    }
+
     /// `PUT /rest/api/3/issue/{id}` with `{"fields": fields}`.
     pub async fn edit_issue(&self, id: &str, fields: &Value) -> Result<(), JiraError> {
         let id = check_issue_ref(id)?;
@@ -270,12 +356,22 @@ impl JiraClient {
         Ok(r.transitions)
     }
 
-    /// `POST /rest/api/3/issue/{id}/transitions` with `{"transition": {"id": …}}`.
-    pub async fn do_transition(&self, id: &str, transition_id: &str) -> Result<(), JiraError> {
+    /// `POST /rest/api/3/issue/{id}/transitions` with `{"transition": {"id": …}}` and the
+    /// transition screen's `fields` when it needs some (a resolution).
+    pub async fn do_transition(
+        &self,
+        id: &str,
+        transition_id: &str,
+        fields: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<(), JiraError> {
         let id = check_issue_ref(id)?;
+        let mut body = json!({ "transition": { "id": transition_id } });
+        if let Some(f) = fields {
+            body["fields"] = Value::Object(f.clone());
+        }
         let rb = self
             .request(Method::POST, &format!("/rest/api/3/issue/{id}/transitions"))
-            .json(&json!({ "transition": { "id": transition_id } }));
+            .json(&body);
         self.send(rb, &format!("issue {id}")).await.map(drop)
     }
 
@@ -318,6 +414,19 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Retry-After` (seconds or an HTTP date), defaulting to [`DEFAULT_RETRY_AFTER`].
 pub fn retry_after(h: &HeaderMap) -> Duration {
     ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
+}
+
+/// Jira's `errors` object (field id → reason) from an error body.
+fn field_errors(body: &[u8]) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("errors").and_then(Value::as_object).cloned())
+        .map(|errs| {
+            errs.into_iter()
+                .map(|(k, e)| (k, e.as_str().unwrap_or("invalid").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.
@@ -367,19 +476,26 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
     let message = error_message(&body);
     let code = status.as_u16();
     Err(match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::PAYLOAD_TOO_LARGE => JiraError::RateLimited {
+        StatusCode::TOO_MANY_REQUESTS => JiraError::RateLimited {
             retry_after: retry_after(&headers),
             reason: header_str(&headers, "ratelimit-reason")
                 .filter(|r| !r.is_empty())
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    if status == StatusCode::PAYLOAD_TOO_LARGE {
-                        "jira-per-issue-on-write".to_owned()
-                    } else {
-                        "retry-after".to_owned()
-                    }
-                }),
+                .map_or_else(|| "retry-after".to_owned(), str::to_owned),
         },
+        // An issue's data limit (too many comments, links, a field too large): this change
+        // cannot be made, whenever it is retried.
+        StatusCode::PAYLOAD_TOO_LARGE => JiraError::Rejected {
+            status: code,
+            message: format!("the issue is over a Jira data limit: {message}"),
+            field_errors: field_errors(&body),
+        },
+        // Unavailable, saying for how long: every call waits.
+        StatusCode::SERVICE_UNAVAILABLE if headers.contains_key("retry-after") => {
+            JiraError::RateLimited {
+                retry_after: retry_after(&headers),
+                reason: "service-unavailable".to_owned(),
+            }
+        }
         StatusCode::UNAUTHORIZED => JiraError::Unauthorized {
             status: code,
             message: format!(
@@ -406,6 +522,7 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
         _ => JiraError::Rejected {
             status: code,
             message,
+            field_errors: field_errors(&body),
         },
     })
 }

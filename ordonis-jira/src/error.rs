@@ -4,11 +4,15 @@ use std::time::Duration;
 
 use ordonis_core::ProviderError;
 
+/// `RateLimit-Reason` of Jira's per-issue write limit (20 writes in 2 s, 100 in 30 s).
+pub const PER_ISSUE_ON_WRITE: &str = "jira-per-issue-on-write";
+
 /// What a call to Jira's REST API can fail with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JiraError {
-    /// 429 (or 413 on a transition, Jira's per-issue write limit): wait `retry_after`.
+    /// 429 (or 503 with `Retry-After`): wait `retry_after`. With the reason
+    /// [`PER_ISSUE_ON_WRITE`] only that issue waits.
     #[error("Jira rate limit ({reason}), retry after {retry_after:?}")]
     RateLimited {
         /// From `Retry-After` (60 s when absent).
@@ -46,6 +50,9 @@ pub enum JiraError {
         status: u16,
         /// Jira's `errorMessages` and `errors`, joined.
         message: String,
+        /// Jira's `errors` object: field id → why that field was refused. An edit whose
+        /// refusal names fields is re-sent without them.
+        field_errors: std::collections::BTreeMap<String, String>,
     },
     /// 3xx: the site answered with a redirect. Redirects are not followed (the request, its
     /// credentials and body would go elsewhere); check the integration's `base_url`.
@@ -73,6 +80,14 @@ impl From<JiraError> for ProviderError {
     fn from(e: JiraError) -> Self {
         let msg = e.to_string();
         match e {
+            // The per-issue write limit holds back writes to this issue only.
+            JiraError::RateLimited {
+                retry_after,
+                reason,
+            } if reason == PER_ISSUE_ON_WRITE => ProviderError::ObjectBusy {
+                until: time::OffsetDateTime::now_utc() + retry_after,
+                reason,
+            },
             JiraError::RateLimited {
                 retry_after,
                 reason,

@@ -6,7 +6,15 @@
 //!   status through transitions, several hops when needed).
 //! - [`JiraClient`] is a thin typed client over `reqwest` for the REST v3 operations sync uses,
 //!   including JQL search with `nextPageToken` paging.
-//! - [`normalize`] maps Jira's issue JSON (REST v2 wiki-markup or v3 ADF) into Ordonis fields.
+//! - [`normalize`] maps Jira's issue JSON into Ordonis fields; [`adf`] converts descriptions
+//!   between ADF (REST v3) and Markdown, the internal form.
+//!
+//! **Descriptions.** Webhooks carry the issue in the REST v2 shape, whose description is wiki
+//! markup. It is never parsed as the value: a webhook that says the description changed (or
+//! creates an issue with one) makes the engine fetch the issue from REST v3 (ADF), and other
+//! webhooks leave the description out. A pushed description is merged into the issue's ADF
+//! block by block (see [`adf::merge_markdown`]), so media, mentions and tables survive an edit
+//! elsewhere in the text, and an edit that would lose them is refused with the reason.
 //!
 //! **Timestamps.** A webhook's `timestamp` is epoch milliseconds. When a payload carries
 //! some other string there (seen in public fixtures that were rewritten by hand), the hint's
@@ -20,6 +28,7 @@
 //! assert_eq!(p.kind().as_str(), "jira");
 //! ```
 
+pub mod adf;
 pub mod client;
 pub mod error;
 pub mod normalize;

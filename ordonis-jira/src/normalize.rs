@@ -6,13 +6,16 @@
 use ordonis_core::{
     Assignee, Field, FieldPatch, FieldValue, Priority, PriorityLevel, Status, StatusCategory,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// The issue fields the adapter reads (the `fields=` list of a fetch).
-pub const MAPPED_FIELDS: &str = "summary,description,status,assignee,priority,duedate,updated";
+pub const MAPPED_FIELDS: &str =
+    "summary,description,status,assignee,priority,duedate,updated,project,issuetype";
 
 /// Maps a Jira field id (or, for old payloads, its display name) to an Ordonis field.
 ///
@@ -107,130 +110,15 @@ pub fn priority_from(v: &Value) -> Option<Priority> {
     })
 }
 
-/// Description as plain text: a wiki-markup string (REST v2, webhooks) is kept as is; an ADF
-/// document (REST v3) is flattened; `null` is empty.
-pub fn description_text(v: &Value) -> String {
+/// A description as Markdown: an ADF document (REST v3) is converted ([`crate::adf`]); `null`
+/// is empty. A string is REST v2 wiki markup (webhooks), which is never taken as the value:
+/// `None`, and the caller reads the description from REST v3 instead.
+pub fn description_markdown(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => s.clone(),
-        Value::Object(_) => adf_to_text(v),
-        _ => String::new(),
+        Value::Object(_) => Some(crate::adf::adf_to_markdown(v)),
+        Value::Null => Some(String::new()),
+        _ => None,
     }
-}
-
-/// Flattens an Atlassian Document Format document to text: blocks are separated by a blank
-/// line, hard breaks become newlines, list items start with `- `, mentions and emoji keep their
-/// text. The inverse of [`text_to_adf`] for plain paragraphs.
-pub fn adf_to_text(doc: &Value) -> String {
-    let mut blocks = Vec::new();
-    if let Some(content) = doc.get("content").and_then(Value::as_array) {
-        for node in content {
-            let text = block_text(node, 0);
-            if !text.is_empty() {
-                blocks.push(text);
-            }
-        }
-    } else {
-        let t = inline_text(doc);
-        if !t.is_empty() {
-            blocks.push(t);
-        }
-    }
-    blocks.join("\n\n")
-}
-
-fn children(node: &Value) -> &[Value] {
-    node.get("content")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-fn block_text(node: &Value, depth: usize) -> String {
-    if depth > 32 {
-        return String::new();
-    }
-    match str_of(node, "type").unwrap_or("") {
-        "bulletList" | "orderedList" => children(node)
-            .iter()
-            .map(|item| {
-                let inner: Vec<String> = children(item)
-                    .iter()
-                    .map(|c| block_text(c, depth + 1))
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                format!("{}- {}", "  ".repeat(depth), inner.join("\n"))
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        "paragraph" | "heading" | "codeBlock" => inline_text(node),
-        "rule" => "---".to_owned(),
-        _ => {
-            if children(node)
-                .iter()
-                .any(|c| str_of(c, "type") == Some("text"))
-            {
-                inline_text(node)
-            } else {
-                children(node)
-                    .iter()
-                    .map(|c| block_text(c, depth + 1))
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n\n")
-            }
-        }
-    }
-}
-
-fn inline_text(node: &Value) -> String {
-    let mut out = String::new();
-    for c in children(node) {
-        match str_of(c, "type").unwrap_or("") {
-            "text" => out.push_str(str_of(c, "text").unwrap_or("")),
-            "hardBreak" => out.push('\n'),
-            "mention" | "emoji" | "status" | "date" => {
-                let attrs = c.get("attrs").unwrap_or(&Value::Null);
-                if let Some(t) = str_of(attrs, "text") {
-                    out.push_str(t);
-                }
-            }
-            "inlineCard" => {
-                if let Some(u) = c.get("attrs").and_then(|a| str_of(a, "url")) {
-                    out.push_str(u);
-                }
-            }
-            _ => out.push_str(&inline_text(c)),
-        }
-    }
-    out
-}
-
-/// Plain text as an ADF document: one paragraph per blank-line-separated block, single
-/// newlines as hard breaks. Empty text is an empty document.
-///
-/// ```
-/// let doc = ordonis_jira::normalize::text_to_adf("a\nb\n\nc");
-/// assert_eq!(ordonis_jira::normalize::adf_to_text(&doc), "a\nb\n\nc");
-/// ```
-pub fn text_to_adf(text: &str) -> Value {
-    let normalized = text.replace("\r\n", "\n");
-    let paragraphs: Vec<Value> = normalized
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            let mut content = Vec::new();
-            for (i, line) in p.split('\n').enumerate() {
-                if i > 0 {
-                    content.push(json!({"type": "hardBreak"}));
-                }
-                if !line.is_empty() {
-                    content.push(json!({"type": "text", "text": line}));
-                }
-            }
-            json!({"type": "paragraph", "content": content})
-        })
-        .collect();
-    json!({"type": "doc", "version": 1, "content": paragraphs})
 }
 
 /// Parses Jira's timestamps (`2024-12-29T08:41:23.303+0530`, or RFC 3339) to epoch ms.
@@ -290,8 +178,8 @@ pub fn fields_patch(fields: &Value) -> FieldPatch {
     if let Some(s) = obj.get("summary").and_then(Value::as_str) {
         patch.set(FieldValue::Title(s.to_owned()));
     }
-    if let Some(d) = obj.get("description") {
-        patch.set(FieldValue::Description(description_text(d)));
+    if let Some(d) = obj.get("description").and_then(description_markdown) {
+        patch.set(FieldValue::Description(d));
     }
     if let Some(st) = obj.get("status").and_then(status_from) {
         patch.set(FieldValue::Status(st));
@@ -314,20 +202,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn adf_round_trip_and_lists() {
-        let doc = json!({"type":"doc","version":1,"content":[
-            {"type":"paragraph","content":[{"type":"text","text":"Hello "},{"type":"text","text":"world","marks":[{"type":"strong"}]}]},
-            {"type":"bulletList","content":[
-                {"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"one"}]}]},
-                {"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"two"}]}]}]},
-            {"type":"paragraph","content":[{"type":"mention","attrs":{"id":"x","text":"@Ann"}},{"type":"hardBreak"},{"type":"text","text":"end"}]}
-        ]});
+    fn wiki_markup_is_never_the_description() {
+        let v2 = json!({"summary": "s", "description": "h2. Title\n* item"});
+        assert_eq!(fields_patch(&v2).get(Field::Description), None);
+        let v3 = json!({"description": {"type": "doc", "version": 1, "content": [
+            {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Title"}]}]}});
         assert_eq!(
-            adf_to_text(&doc),
-            "Hello world\n\n- one\n- two\n\n@Ann\nend"
+            fields_patch(&v3).get(Field::Description),
+            Some(&FieldValue::Description("## Title".into()))
         );
-        assert_eq!(adf_to_text(&text_to_adf("")), "");
-        assert_eq!(adf_to_text(&json!({"weird": true})), "");
+        assert_eq!(
+            fields_patch(&json!({"description": null})).get(Field::Description),
+            Some(&FieldValue::Description(String::new()))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`JiraProvider`]: the `ordonis_core::Provider` implementation.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,9 +14,10 @@ use ordonis_core::{
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::adf::{Merge, merge_markdown, normalize_markdown};
 use crate::client::{JiraClient, Transition, http_client};
 use crate::error::JiraError;
-use crate::normalize::{format_date, priority_name, status_category, status_from, text_to_adf};
+use crate::normalize::{format_date, priority_level, priority_name, status_category, status_from};
 use crate::webhook::{
     self, DELIVERY_HEADER, FLOW_HEADER, ParseContext, RETRY_HEADER, SIGNATURE_HEADER, remote_task,
     verify_jwt, verify_signature,
@@ -67,6 +68,23 @@ pub struct JiraOptions {
     /// The `iss` a JWT-signed (app) webhook must carry.
     #[serde(default)]
     pub jwt_issuer: Option<String>,
+    /// The path (and query) Jira posts this app's webhooks to, as registered in the app
+    /// descriptor (`/integrations/jira/<id>/webhook`): a JWT's `qsh` is checked against
+    /// `POST&<path>&<query>`. A JWT with a `qsh` is refused without it.
+    #[serde(default)]
+    pub jwt_webhook_path: Option<String>,
+    /// CollabHub status name → the Jira status it moves to (`{"Done": "Closed"}`). Without an
+    /// entry, a generic name (To Do, In Progress, Done) reaches a status of its category that
+    /// does not mean "not done" (never "Won't Do"), and any other name must exist in Jira.
+    #[serde(default)]
+    pub status_map: BTreeMap<String, String>,
+    /// The resolution a transition that requires one gets (by name, among the transition's
+    /// `allowedValues`). Default: the first of Done, Fixed, Resolved, Complete(d) offered.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// Values for other required transition-screen fields, by field id (Jira's JSON).
+    #[serde(default)]
+    pub transition_fields: BTreeMap<String, Value>,
 }
 
 impl JiraOptions {
@@ -88,6 +106,23 @@ pub struct JiraProvider {
     http: reqwest::Client,
     spacer: Arc<WriteSpacer>,
     max_hops: usize,
+    /// Edit-screen field ids per (integration, project id, issue type id).
+    edit_meta: Mutex<HashMap<EditScreenKey, (Instant, BTreeSet<String>)>>,
+    /// The site's priorities `(id, name)` per integration.
+    priorities: Mutex<HashMap<IntegrationId, (Instant, SitePriorities)>>,
+}
+
+/// (integration, project id, issue type id): edit screens are per project and issue type.
+type EditScreenKey = (IntegrationId, String, String);
+
+/// A site's priorities, `(id, name)`.
+type SitePriorities = Vec<(String, String)>;
+
+/// How long edit screens and priorities are cached.
+const META_TTL: Duration = Duration::from_secs(600);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl fmt::Debug for JiraProvider {
@@ -117,6 +152,8 @@ impl JiraProvider {
                 next_slot: Mutex::default(),
             }),
             max_hops: DEFAULT_MAX_HOPS,
+            edit_meta: Mutex::default(),
+            priorities: Mutex::default(),
         }
     }
 
@@ -152,23 +189,283 @@ impl JiraProvider {
         f().await
     }
 
-    /// Moves an issue to `target` through transitions. `Ok(None)` when the issue is there,
-    /// `Ok(Some(reason))` when no usable path exists (a refusal, never retried).
+    /// The edit-screen field ids for an issue's project and issue type, cached.
+    async fn edit_screen(
+        &self,
+        ctx: &ProviderContext,
+        client: &JiraClient,
+        id: &str,
+        issue: &Value,
+    ) -> Result<Option<BTreeSet<String>>, JiraError> {
+        let fields = issue.get("fields");
+        let of = |k: &str| {
+            fields
+                .and_then(|f| f.get(k))
+                .and_then(|v| v.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let cache_key = match (of("project"), of("issuetype")) {
+            (Some(p), Some(t)) => Some((ctx.integration_id, p, t)),
+            _ => None,
+        };
+        if let Some(k) = &cache_key
+            && let Some((at, set)) = lock(&self.edit_meta).get(k)
+            && at.elapsed() < META_TTL
+        {
+            return Ok(Some(set.clone()));
+        }
+        match client.edit_fields(id).await {
+            Ok(set) => {
+                if let Some(k) = cache_key {
+                    let mut cache = lock(&self.edit_meta);
+                    if cache.len() > 10_000 {
+                        cache.clear();
+                    }
+                    cache.insert(k, (Instant::now(), set.clone()));
+                }
+                Ok(Some(set))
+            }
+            // Without edit metadata, the edit's own 400 names the refused fields.
+            Err(JiraError::NotFound { .. } | JiraError::Rejected { .. } | JiraError::Decode(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The site's priority id for a priority: by name when it has one, else the site's
+    /// priority of that level (`/priority/search`, cached per integration).
+    async fn priority_id(
+        &self,
+        ctx: &ProviderContext,
+        client: &JiraClient,
+        p: &ordonis_core::Priority,
+    ) -> Result<Result<String, String>, JiraError> {
+        let cached = lock(&self.priorities)
+            .get(&ctx.integration_id)
+            .filter(|(at, _)| at.elapsed() < META_TTL)
+            .map(|(_, list)| list.clone());
+        let list = match cached {
+            Some(l) => l,
+            None => {
+                let l = client.priorities(10).await?;
+                lock(&self.priorities).insert(ctx.integration_id, (Instant::now(), l.clone()));
+                l
+            }
+        };
+        let name = p.name.trim();
+        let found = if name.is_empty() {
+            list.iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(priority_name(p.level)))
+                .or_else(|| list.iter().find(|(_, n)| priority_level(n) == p.level))
+        } else {
+            list.iter()
+                .find(|(_, n)| n.trim().eq_ignore_ascii_case(name))
+        };
+        Ok(match found {
+            Some((id, _)) => Ok(id.clone()),
+            None => Err(format!(
+                "Jira has no priority {:?} (the site has: {})",
+                if name.is_empty() {
+                    priority_name(p.level)
+                } else {
+                    name
+                },
+                list.iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        })
+    }
+
+    /// Title, description, priority and due date in one edit. Fields not on the edit screen,
+    /// and fields Jira's 400 names in `errors`, are refused one by one; the rest is sent.
+    async fn edit(
+        &self,
+        ctx: &ProviderContext,
+        client: &JiraClient,
+        id: &str,
+        patch: &FieldPatch,
+        out: &mut PushOutcome,
+    ) -> Result<(), JiraError> {
+        let wanted: Vec<&FieldValue> = patch
+            .values()
+            .filter(|v| {
+                matches!(
+                    v,
+                    FieldValue::Title(_)
+                        | FieldValue::Description(_)
+                        | FieldValue::Priority(_)
+                        | FieldValue::DueDate(_)
+                )
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let issue = client.get_issue(id).await?;
+        let screen = self.edit_screen(ctx, client, id, &issue).await?;
+        // (Ordonis field, Jira field id, value)
+        let mut fields: Vec<(Field, &'static str, Value)> = Vec::new();
+        for v in wanted {
+            let (jira_field, value) = match v {
+                FieldValue::Title(t) => ("summary", Value::String(t.clone())),
+                FieldValue::Description(md) => {
+                    let current = issue
+                        .get("fields")
+                        .and_then(|f| f.get("description"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    match merge_markdown(&current, md) {
+                        Merge::Write(doc) => {
+                            let empty = doc
+                                .get("content")
+                                .and_then(Value::as_array)
+                                .is_none_or(Vec::is_empty);
+                            ("description", if empty { Value::Null } else { doc })
+                        }
+                        Merge::Unchanged => {
+                            out.settled.push(Field::Description);
+                            continue;
+                        }
+                        Merge::Refused(reason) => {
+                            out.refused.push((Field::Description, reason));
+                            continue;
+                        }
+                    }
+                }
+                FieldValue::Priority(p) => match p {
+                    None => ("priority", Value::Null),
+                    Some(p) => match self.priority_id(ctx, client, p).await? {
+                        Ok(pid) => ("priority", serde_json::json!({ "id": pid })),
+                        Err(reason) => {
+                            out.refused.push((Field::Priority, reason));
+                            continue;
+                        }
+                    },
+                },
+                FieldValue::DueDate(d) => (
+                    "duedate",
+                    d.map_or(Value::Null, |d| Value::String(format_date(d))),
+                ),
+                FieldValue::Status(_) | FieldValue::Assignee(_) => continue,
+            };
+            if let Some(screen) = &screen
+                && !screen.contains(jira_field)
+            {
+                out.refused.push((
+                    v.field(),
+                    format!("{jira_field} is not on the issue's edit screen in Jira"),
+                ));
+                continue;
+            }
+            fields.push((v.field(), jira_field, value));
+        }
+        // Each round either succeeds or takes at least one named field out.
+        while !fields.is_empty() {
+            let body = Value::Object(
+                fields
+                    .iter()
+                    .map(|(_, k, v)| ((*k).to_owned(), v.clone()))
+                    .collect::<Map<String, Value>>(),
+            );
+            match self.write(ctx, id, || client.edit_issue(id, &body)).await {
+                Ok(()) => {
+                    out.applied.extend(fields.iter().map(|(f, _, _)| *f));
+                    return Ok(());
+                }
+                Err(JiraError::Rejected {
+                    status,
+                    message,
+                    field_errors,
+                }) => {
+                    let named: Vec<usize> = (0..fields.len())
+                        .filter(|i| field_errors.contains_key(fields[*i].1))
+                        .collect();
+                    if named.is_empty() {
+                        let reason = format!("Jira rejected the edit ({status}): {message}");
+                        out.refused
+                            .extend(fields.iter().map(|(f, _, _)| (*f, reason.clone())));
+                        return Ok(());
+                    }
+                    for i in named.into_iter().rev() {
+                        let (f, k, _) = fields.remove(i);
+                        let why = field_errors.get(k).map_or("refused", String::as_str);
+                        out.refused
+                            .push((f, format!("Jira refused {k} ({status}): {why}")));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The status names of the issue's workflow (its project and issue type), when Jira
+    /// tells; `None` when it cannot be asked.
+    async fn workflow_statuses(
+        &self,
+        client: &JiraClient,
+        issue: &Value,
+    ) -> Result<Option<Vec<String>>, JiraError> {
+        let fields = issue.get("fields");
+        let of = |k: &str, sub: &str| {
+            fields
+                .and_then(|f| f.get(k))
+                .and_then(|v| v.get(sub))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let (Some(project), Some(issue_type)) = (of("project", "id"), of("issuetype", "id")) else {
+            return Ok(None);
+        };
+        match client.project_statuses(&project).await {
+            Ok(types) => Ok(types
+                .into_iter()
+                .find(|(t, _)| *t == issue_type)
+                .map(|(_, names)| names)),
+            Err(JiraError::NotFound { .. } | JiraError::Rejected { .. } | JiraError::Decode(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves an issue to `target` through transitions, filling required transition fields
+    /// (a resolution) from the integration's defaults and the transition's `allowedValues`.
     async fn transition_to(
         &self,
         ctx: &ProviderContext,
         client: &JiraClient,
         id: &str,
         target: &Status,
-    ) -> Result<Option<String>, JiraError> {
+    ) -> Result<Moved, JiraError> {
+        let opts = JiraOptions::from_json(&ctx.options).unwrap_or_default();
+        let goal = Goal::new(target, &opts);
         let issue = client.get_issue(id).await?;
         let mut current = issue
             .get("fields")
             .and_then(|f| f.get("status"))
             .and_then(status_from)
             .ok_or_else(|| JiraError::Decode(format!("issue {id} has no status")))?;
-        if status_matches(&current, target) {
-            return Ok(None);
+        let mut passed: Vec<Status> = Vec::new();
+        if goal.reached_by(&current.name, current.category) {
+            return Ok(Moved::There {
+                reached: current,
+                passed,
+            });
+        }
+        // A named status must exist in the issue's workflow before anything moves.
+        if let Some(name) = &goal.name
+            && let Some(known) = self.workflow_statuses(client, &issue).await?
+            && !known.iter().any(|k| k.trim().eq_ignore_ascii_case(name))
+        {
+            return Ok(Moved::Refused(format!(
+                "Jira has no status {name:?} in this issue's workflow (it has: {})",
+                known.join(", ")
+            )));
         }
         // What we have learned of the workflow: status name (lowercase) → its transitions.
         let mut graph: HashMap<String, Vec<Transition>> = HashMap::new();
@@ -184,61 +481,162 @@ impl JiraProvider {
                 .filter(|t| t.is_available)
                 .collect();
             graph.insert(here.clone(), transitions.clone());
-            let step = choose(&transitions, target, &graph, &here, &visited);
-            let (t, direct) = match step {
-                Choice::Direct(t) => (t, true),
-                Choice::Hop(t) => (t, false),
-                Choice::Blocked(t, fields) => {
-                    let reason = format!(
-                        "transition {:?} to {:?} requires fields Ordonis cannot fill: {}",
-                        t.name,
-                        t.to.name,
-                        fields.join(", ")
-                    );
-                    return Ok(Some(reason));
-                }
-                Choice::None(blocked) => {
-                    blocked_seen.extend(blocked);
-                    let mut reason = format!(
-                        "no transition path from {:?} to {:?}",
-                        current.name, target.name
-                    );
-                    if !blocked_seen.is_empty() {
-                        reason.push_str(&format!(
-                            " (blocked by required fields on: {})",
-                            blocked_seen.join(", ")
-                        ));
+            let (t, fields, direct) =
+                match choose(&transitions, &goal, &opts, &graph, &here, &visited) {
+                    Choice::Direct(t, f) => (t, f, true),
+                    Choice::Hop(t, f) => (t, f, false),
+                    Choice::Blocked(t, fields) => {
+                        return Ok(Moved::Refused(format!(
+                            "transition {:?} to {:?} requires fields Ordonis cannot fill: {} (set \
+                         `transition_fields` or `resolution` in the integration's options)",
+                            t.name,
+                            t.to.name,
+                            fields.join(", ")
+                        )));
                     }
-                    return Ok(Some(reason));
-                }
-            };
-            self.write(ctx, id, || client.do_transition(id, &t.id))
+                    Choice::None(blocked) => {
+                        blocked_seen.extend(blocked);
+                        let mut reason = match &goal.name {
+                            Some(n) => format!(
+                                "Jira has no status {n:?} reachable from {:?} (reachable: {})",
+                                current.name,
+                                reachable(&graph)
+                            ),
+                            None => format!(
+                                "no transition path from {:?} to a {:?} status",
+                                current.name, goal.category
+                            ),
+                        };
+                        if !blocked_seen.is_empty() {
+                            reason.push_str(&format!(
+                                " (blocked by required fields on: {})",
+                                blocked_seen.join(", ")
+                            ));
+                        }
+                        return Ok(Moved::Refused(reason));
+                    }
+                };
+            self.write(ctx, id, || client.do_transition(id, &t.id, fields.as_ref()))
                 .await?;
-            current = Status::new(
-                t.to.status_category
-                    .as_ref()
-                    .map(|c| status_category(&c.key))
-                    .unwrap_or_default(),
-                t.to.name.clone(),
-            );
-            // A direct move reaches the target's name or, failing that, its category.
-            if direct || status_matches(&current, target) {
-                return Ok(None);
+            let next = Status::new(target_category(&t), t.to.name.clone());
+            if direct || goal.reached_by(&next.name, next.category) {
+                return Ok(Moved::There {
+                    reached: next,
+                    passed,
+                });
             }
+            passed.push(next.clone());
+            current = next;
         }
-        Ok(Some(format!(
+        Ok(Moved::Refused(format!(
             "no transition path to {:?} within {} hops (stopped at {:?})",
-            target.name, self.max_hops, current.name
+            goal.describe(),
+            self.max_hops,
+            current.name
         )))
     }
 }
 
-fn status_matches(s: &Status, target: &Status) -> bool {
-    if target.name.trim().is_empty() {
-        s.category == target.category
-    } else {
-        s.name.trim().eq_ignore_ascii_case(target.name.trim())
+/// What a status push did.
+#[derive(Debug)]
+enum Moved {
+    /// The issue is at `reached`, having passed through `passed` on the way.
+    There {
+        reached: Status,
+        passed: Vec<Status>,
+    },
+    /// No usable path: a refusal, never retried.
+    Refused(String),
+}
+
+/// The statuses CollabHub's generic names stand for: any status of their category may
+/// satisfy them; any other name must exist in Jira's workflow.
+fn is_generic(name: &str, category: StatusCategory) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    n.is_empty()
+        || match category {
+            StatusCategory::Todo => matches!(n.as_str(), "to do" | "todo" | "open" | "new"),
+            StatusCategory::InProgress => matches!(n.as_str(), "in progress" | "doing" | "started"),
+            StatusCategory::Done => {
+                matches!(n.as_str(), "done" | "completed" | "complete" | "closed")
+            }
+        }
+}
+
+/// Done-category statuses that mean "not done": never chosen for a generic "Done".
+fn is_negative(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase().replace(['\'', '’'], "");
+    [
+        "wont do",
+        "wont fix",
+        "cancelled",
+        "canceled",
+        "rejected",
+        "declined",
+        "duplicate",
+        "invalid",
+        "abandoned",
+        "obsolete",
+        "cannot reproduce",
+    ]
+    .iter()
+    .any(|bad| n == *bad || n.starts_with(bad))
+}
+
+/// Where a status push should end.
+#[derive(Debug)]
+struct Goal {
+    /// A Jira status name that must be reached (mapped, or a non-generic name).
+    name: Option<String>,
+    /// The category a generic target accepts when no status has its name.
+    category: StatusCategory,
+    /// The name asked for, tried first even when generic ("Done" when Jira has "Done").
+    asked: String,
+}
+
+impl Goal {
+    fn new(target: &Status, opts: &JiraOptions) -> Self {
+        let mapped = opts
+            .status_map
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(target.name.trim()))
+            .map(|(_, v)| v.clone());
+        let name = mapped.or_else(|| {
+            (!is_generic(&target.name, target.category)).then(|| target.name.trim().to_owned())
+        });
+        Self {
+            name,
+            category: target.category,
+            asked: target.name.trim().to_owned(),
+        }
     }
+
+    fn reached_by(&self, name: &str, category: StatusCategory) -> bool {
+        match &self.name {
+            Some(n) => name.trim().eq_ignore_ascii_case(n),
+            None => {
+                (!self.asked.is_empty() && name.trim().eq_ignore_ascii_case(&self.asked))
+                    || (category == self.category && !is_negative(name))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("a {:?} status", self.category))
+    }
+}
+
+fn reachable(graph: &HashMap<String, Vec<Transition>>) -> String {
+    let mut names: Vec<&str> = graph
+        .values()
+        .flatten()
+        .map(|t| t.to.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
 }
 
 fn target_category(t: &Transition) -> StatusCategory {
@@ -257,65 +655,123 @@ fn cat_rank(c: StatusCategory) -> i32 {
 }
 
 enum Choice {
-    Direct(Transition),
-    Hop(Transition),
+    Direct(Transition, Option<Map<String, Value>>),
+    Hop(Transition, Option<Map<String, Value>>),
     Blocked(Transition, Vec<String>),
     None(Vec<String>),
 }
 
-/// Picks the next transition: a direct one to the target's name, else one to its category;
-/// else the first hop of a path through statuses seen so far; else an unexplored status,
-/// nearest in category to the target first.
+/// Resolutions a generic "Done" may be given when none is configured, best first.
+const GOOD_RESOLUTIONS: [&str; 5] = ["done", "fixed", "resolved", "complete", "completed"];
+
+/// The `fields` a transition's screen requires, from the integration's options and the
+/// field's `allowedValues`; `Err` names the required fields that cannot be filled.
+fn transition_fields(
+    t: &Transition,
+    opts: &JiraOptions,
+) -> Result<Option<Map<String, Value>>, Vec<String>> {
+    let mut out = Map::new();
+    let mut missing = Vec::new();
+    for (fid, meta) in &t.fields {
+        let required = meta.get("required").and_then(Value::as_bool) == Some(true)
+            && meta.get("hasDefaultValue").and_then(Value::as_bool) != Some(true);
+        if !required {
+            continue;
+        }
+        if let Some(v) = opts.transition_fields.get(fid) {
+            out.insert(fid.clone(), v.clone());
+            continue;
+        }
+        let allowed: Vec<(&str, &str)> = meta
+            .get("allowedValues")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| Some((v.get("id")?.as_str()?, v.get("name")?.as_str()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if fid == "resolution" {
+            let pick = match &opts.resolution {
+                Some(want) => allowed
+                    .iter()
+                    .find(|(_, n)| n.trim().eq_ignore_ascii_case(want.trim())),
+                None => GOOD_RESOLUTIONS.iter().find_map(|good| {
+                    allowed
+                        .iter()
+                        .find(|(_, n)| n.trim().eq_ignore_ascii_case(good))
+                }),
+            };
+            if let Some((rid, _)) = pick {
+                out.insert(fid.clone(), serde_json::json!({ "id": rid }));
+                continue;
+            }
+        }
+        missing.push(
+            meta.get("name")
+                .and_then(Value::as_str)
+                .map_or_else(|| fid.clone(), |n| format!("{n} ({fid})")),
+        );
+    }
+    if missing.is_empty() {
+        Ok((!out.is_empty()).then_some(out))
+    } else {
+        missing.sort();
+        Err(missing)
+    }
+}
+
+/// Picks the next transition: a direct one to the goal (by name; for a generic goal, any
+/// status of its category that does not mean "not done"); else the first hop of a path
+/// through statuses seen so far; else an unexplored status, nearest in category first.
 fn choose(
     transitions: &[Transition],
-    target: &Status,
+    goal: &Goal,
+    opts: &JiraOptions,
     graph: &HashMap<String, Vec<Transition>>,
     here: &str,
     visited: &HashSet<String>,
 ) -> Choice {
-    let name = target.name.trim();
-    let by_name = transitions
+    let fill = |t: &Transition| transition_fields(t, opts);
+    // Direct: by name first, then (generic goals) by category, fillable ones first.
+    let direct: Vec<&Transition> = transitions
         .iter()
-        .find(|t| !name.is_empty() && t.to.name.trim().eq_ignore_ascii_case(name));
-    let by_cat = || {
-        transitions
-            .iter()
-            .filter(|t| target_category(t) == target.category)
-            .find(|t| t.unfillable_fields().is_empty())
-            .or_else(|| {
-                transitions
-                    .iter()
-                    .find(|t| target_category(t) == target.category)
-            })
-    };
-    if let Some(t) = by_name.or_else(by_cat) {
-        let missing = t.unfillable_fields();
-        return if missing.is_empty() {
-            Choice::Direct(t.clone())
-        } else {
-            Choice::Blocked(t.clone(), missing)
+        .filter(|t| goal.reached_by(&t.to.name, target_category(t)))
+        .collect();
+    let by_name = direct.iter().find(|t| {
+        let n = goal.name.as_deref().unwrap_or(&goal.asked);
+        !n.is_empty() && t.to.name.trim().eq_ignore_ascii_case(n)
+    });
+    let first = by_name
+        .or_else(|| direct.iter().find(|t| fill(t).is_ok()))
+        .or_else(|| direct.first());
+    if let Some(t) = first {
+        return match fill(t) {
+            Ok(f) => Choice::Direct((*t).clone(), f),
+            Err(missing) => Choice::Blocked((*t).clone(), missing),
         };
     }
-    let usable = |t: &&Transition| t.unfillable_fields().is_empty();
+    let usable = |t: &&Transition| fill(t).is_ok();
     // A path through statuses already seen (BFS over the learned graph).
-    if let Some(first) = bfs_first_hop(graph, here, target)
+    if let Some(first) = bfs_first_hop(graph, here, goal, opts)
         && let Some(t) = transitions.iter().filter(usable).find(|t| t.id == first.id)
     {
-        return Choice::Hop(t.clone());
+        return Choice::Hop(t.clone(), fill(t).ok().flatten());
     }
     let mut candidates: Vec<&Transition> = transitions
         .iter()
         .filter(usable)
         .filter(|t| !visited.contains(&t.to.name.to_lowercase()))
+        .filter(|t| !is_negative(&t.to.name))
         .collect();
-    let goal = cat_rank(target.category);
-    candidates.sort_by_key(|t| (cat_rank(target_category(t)) - goal).abs());
+    let want = cat_rank(goal.category);
+    candidates.sort_by_key(|t| (cat_rank(target_category(t)) - want).abs());
     match candidates.first() {
-        Some(t) => Choice::Hop((*t).clone()),
+        Some(t) => Choice::Hop((*t).clone(), fill(t).ok().flatten()),
         None => Choice::None(
             transitions
                 .iter()
-                .filter(|t| !t.unfillable_fields().is_empty())
+                .filter(|t| fill(t).is_err())
                 .map(|t| t.name.clone())
                 .collect(),
         ),
@@ -325,7 +781,8 @@ fn choose(
 fn bfs_first_hop(
     graph: &HashMap<String, Vec<Transition>>,
     from: &str,
-    target: &Status,
+    goal: &Goal,
+    opts: &JiraOptions,
 ) -> Option<Transition> {
     let mut queue: VecDeque<(String, Option<Transition>)> = VecDeque::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -333,12 +790,12 @@ fn bfs_first_hop(
     seen.insert(from.to_owned());
     while let Some((node, first)) = queue.pop_front() {
         for t in graph.get(&node).map(Vec::as_slice).unwrap_or(&[]) {
-            if !t.unfillable_fields().is_empty() {
+            if transition_fields(t, opts).is_err() {
                 continue;
             }
             let next = t.to.name.to_lowercase();
             let first = first.clone().unwrap_or_else(|| t.clone());
-            if status_matches(&Status::new(target_category(t), t.to.name.clone()), target) {
+            if goal.reached_by(&t.to.name, target_category(t)) {
                 return Some(first);
             }
             if seen.insert(next.clone()) {
@@ -411,7 +868,12 @@ impl Provider for JiraProvider {
                 )
             })?;
             let issuer = ctx.options.get("jwt_issuer").and_then(Value::as_str);
-            return verify_jwt(token, secret, issuer, now_secs());
+            let qsh = ctx
+                .options
+                .get("jwt_webhook_path")
+                .and_then(Value::as_str)
+                .map(|path| crate::webhook::query_string_hash("POST", path));
+            return verify_jwt(token, secret, issuer, qsh.as_deref(), now_secs());
         }
         Err(ProviderError::Unauthenticated(
             "missing X-Hub-Signature header (admin webhook) or Authorization JWT (app webhook)"
@@ -446,6 +908,14 @@ impl Provider for JiraProvider {
         Ok(task)
     }
 
+    /// A description comes back from Jira in the converter's canonical Markdown.
+    fn echo_form(&self, _ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+        match value {
+            FieldValue::Description(md) => Some(FieldValue::Description(normalize_markdown(md))),
+            _ => None,
+        }
+    }
+
     async fn push(
         &self,
         ctx: &ProviderContext,
@@ -456,56 +926,18 @@ impl Provider for JiraProvider {
         let id = crate::client::check_issue_ref(&key.external_id)?;
         let mut out = PushOutcome::default();
 
-        // 1. Edit: title, description, priority, due date in one PUT.
-        let mut fields = Map::new();
-        let mut edited = Vec::new();
-        for v in patch.values() {
-            match v {
-                FieldValue::Title(t) => {
-                    fields.insert("summary".into(), Value::String(t.clone()));
-                }
-                FieldValue::Description(d) => {
-                    fields.insert("description".into(), text_to_adf(d));
-                }
-                FieldValue::Priority(p) => {
-                    let v = match p {
-                        Some(p) if !p.name.trim().is_empty() => {
-                            serde_json::json!({ "name": p.name.trim() })
-                        }
-                        Some(p) => serde_json::json!({ "name": priority_name(p.level) }),
-                        None => Value::Null,
-                    };
-                    fields.insert("priority".into(), v);
-                }
-                FieldValue::DueDate(d) => {
-                    fields.insert(
-                        "duedate".into(),
-                        d.map_or(Value::Null, |d| Value::String(format_date(d))),
-                    );
-                }
-                FieldValue::Status(_) | FieldValue::Assignee(_) => continue,
-            }
-            edited.push(v.field());
-        }
-        if !fields.is_empty() {
-            let body = Value::Object(fields);
-            match self.write(ctx, id, || client.edit_issue(id, &body)).await {
-                Ok(()) => out.applied.extend(edited),
-                Err(JiraError::Rejected { status, message }) => {
-                    let reason = format!("Jira rejected the edit ({status}): {message}");
-                    out.refused
-                        .extend(edited.into_iter().map(|f| (f, reason.clone())));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // 1. Edit: title, description, priority, due date in one PUT (fields Jira refuses
+        //    are taken out and the rest sent again).
+        self.edit(ctx, &client, id, patch, &mut out).await?;
 
         // 2. Assignee.
         if let Some(FieldValue::Assignee(a)) = patch.get(Field::Assignee) {
             let account = a.as_ref().map(|a| a.account_id.as_str());
             match self.write(ctx, id, || client.assign(id, account)).await {
                 Ok(()) => out.applied.push(Field::Assignee),
-                Err(JiraError::Rejected { status, message }) => out.refused.push((
+                Err(JiraError::Rejected {
+                    status, message, ..
+                }) => out.refused.push((
                     Field::Assignee,
                     format!("Jira rejected the assignee ({status}): {message}"),
                 )),
@@ -516,9 +948,18 @@ impl Provider for JiraProvider {
         // 3. Status, through transitions.
         if let Some(FieldValue::Status(target)) = patch.get(Field::Status) {
             match self.transition_to(ctx, &client, id, target).await {
-                Ok(None) => out.applied.push(Field::Status),
-                Ok(Some(reason)) => out.refused.push((Field::Status, reason)),
-                Err(JiraError::Rejected { status, message }) => out.refused.push((
+                Ok(Moved::There { reached, passed }) => {
+                    out.applied.push(Field::Status);
+                    // Jira will report the status by its own name ("Done" may be "Closed"),
+                    // and each hop on the way in a webhook of its own: all ours.
+                    out.echo_as.push(FieldValue::Status(reached));
+                    out.passed_through
+                        .extend(passed.into_iter().map(FieldValue::Status));
+                }
+                Ok(Moved::Refused(reason)) => out.refused.push((Field::Status, reason)),
+                Err(JiraError::Rejected {
+                    status, message, ..
+                }) => out.refused.push((
                     Field::Status,
                     format!("Jira rejected the transition ({status}): {message}"),
                 )),

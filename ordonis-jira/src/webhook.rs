@@ -75,12 +75,63 @@ pub fn verify_signature(
     ))
 }
 
-/// Checks a JWT (HS256) signed with the app's shared secret: signature, `exp` (and `nbf`), and
-/// `iss` (present; equal to `expected_issuer` when one is configured).
+/// The query string hash (`qsh`) of a request, as Atlassian Connect computes it: SHA-256 (hex)
+/// of `METHOD&path&query`, the path without a trailing slash (and `&` in it encoded), the
+/// query's parameters sorted by name, `jwt` left out, names and values percent-encoded
+/// (RFC 3986), several values of one name joined by `,`.
+///
+/// ```
+/// let qsh = ordonis_jira::webhook::query_string_hash("post", "/hooks/jira/?b=2&a=1&jwt=x");
+/// assert_eq!(qsh, ordonis_jira::webhook::query_string_hash("POST", "/hooks/jira?a=1&b=2"));
+/// ```
+pub fn query_string_hash(method: &str, path_and_query: &str) -> String {
+    fn enc(s: &str) -> String {
+        let mut out = String::new();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut path = path.trim_end_matches('/').replace('&', "%26");
+    if path.is_empty() {
+        path.push('/');
+    }
+    let mut params: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "jwt" {
+            continue;
+        }
+        params.entry(enc(k)).or_default().push(enc(v));
+    }
+    let query: Vec<String> = params
+        .into_iter()
+        .map(|(k, mut vs)| {
+            vs.sort();
+            format!("{k}={}", vs.join(","))
+        })
+        .collect();
+    let canonical = format!("{}&{path}&{}", method.to_ascii_uppercase(), query.join("&"));
+    hex::encode(<Sha256 as sha2::Digest>::digest(canonical.as_bytes()))
+}
+
+/// Checks a JWT (HS256) signed with the app's shared secret: signature, `exp` (and `nbf`),
+/// `iss` (present; equal to `expected_issuer` when one is configured) and, when the token
+/// carries one, `qsh` against `expected_qsh` (the hash of `POST&<webhook path>&`; see
+/// [`query_string_hash`]). A `context-qsh` token is refused: it authenticates no request.
 pub fn verify_jwt(
     token: &str,
     secret: &str,
     expected_issuer: Option<&str>,
+    expected_qsh: Option<&str>,
     now_secs: i64,
 ) -> Result<WebhookAuth, ProviderError> {
     let mut parts = token.trim().split('.');
@@ -136,6 +187,27 @@ pub fn verify_jwt(
         return Err(unauth(format!(
             "the JWT issuer {iss:?} is not the configured issuer"
         )));
+    }
+    if let Some(qsh) = claims.get("qsh").and_then(Value::as_str) {
+        if qsh == "context-qsh" {
+            return Err(unauth(
+                "the JWT is a context token (qsh = context-qsh), which cannot sign a webhook",
+            ));
+        }
+        let want = expected_qsh.ok_or_else(|| {
+            unauth(
+                "the JWT carries a qsh but the integration has no `jwt_webhook_path` option to \
+                 check it against",
+            )
+        })?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            qsh.as_bytes(),
+            want.as_bytes(),
+        )) {
+            return Err(unauth(
+                "the JWT's qsh does not match this webhook's method and path (jwt_webhook_path)",
+            ));
+        }
     }
     Ok(WebhookAuth::Verified { method: "jwt" })
 }
@@ -276,7 +348,9 @@ fn actor(body: &Value) -> Option<RemoteActor> {
 
 /// Parses a webhook body into hints.
 ///
-/// - `jira:issue_created` / `jira:issue_updated` → one `Changed` hint with the snapshot;
+/// - `jira:issue_created` / `jira:issue_updated` → one `Changed` hint with the snapshot (without
+///   the description, which is wiki markup in this payload); when the description changed, no
+///   snapshot, so that the engine reads the issue from REST v3;
 /// - `jira:issue_deleted` → one `Deleted` hint (no snapshot: the task becomes a tombstone);
 /// - any other event that names an issue (comments, worklogs, links, ...) → one `Ignored`
 ///   hint for that issue; events naming no issue → `[]`.
@@ -318,8 +392,23 @@ pub fn parse(body: &[u8], cx: ParseContext<'_>) -> Result<Vec<ChangeHint>, Provi
     };
     let issue =
         issue.ok_or_else(|| ProviderError::BadInput(format!("{event} without an issue object")))?;
+    let changes = changes(&v);
+    // The payload's description is REST v2 wiki markup. When it is what changed (or a new
+    // issue has one) there is no snapshot: the engine fetches the issue from REST v3 (ADF).
+    // Otherwise the snapshot leaves the description out (`fields_patch` skips wiki strings).
+    let description_changed = changes
+        .iter()
+        .any(|c| c.field == Some(ordonis_core::Field::Description))
+        || (event == "jira:issue_created"
+            && issue
+                .get("fields")
+                .and_then(|f| f.get("description"))
+                .and_then(Value::as_str)
+                .is_some_and(|d| !d.is_empty()));
     let snapshot = match kind {
-        HintKind::Changed => Some(remote_task(issue, cx.base_url, source_time_ms)?),
+        HintKind::Changed if !description_changed => {
+            Some(remote_task(issue, cx.base_url, source_time_ms)?)
+        }
         _ => None,
     };
     Ok(vec![ChangeHint {
@@ -329,6 +418,6 @@ pub fn parse(body: &[u8], cx: ParseContext<'_>) -> Result<Vec<ChangeHint>, Provi
         source_time_ms,
         actor: actor(&v),
         snapshot,
-        changes: changes(&v),
+        changes,
     }])
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ordonis_core::ApiAuth;
-use ordonis_jira::normalize::text_to_adf;
+use ordonis_jira::adf::markdown_to_adf as text_to_adf;
 use ordonis_jira::{JiraClient, JiraError, SearchRequest};
 use ordonis_testkit::prism::{self, Prism};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -104,7 +104,7 @@ async fn client_requests_match_the_jira_spec() {
     accepted("GET transitions", client.transitions("PROJ-1").await);
     accepted(
         "POST transitions",
-        client.do_transition("PROJ-1", "31").await,
+        client.do_transition("PROJ-1", "31", None).await,
     );
     let mut req = SearchRequest::new("project = PROJ ORDER BY updated ASC");
     req.max_results = Some(50);

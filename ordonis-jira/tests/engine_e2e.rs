@@ -68,6 +68,12 @@ impl Respond for Kan22 {
         ResponseTemplate::new(200).set_body_json(json!({
             "id": "10021", "key": "KAN-22",
             "fields": {"summary": "Add back button to pages",
+                       // REST v3 serves the description as ADF (the webhooks carry wiki markup,
+                       // which is never taken as the value: a description change is fetched).
+                       "description": {"type": "doc", "version": 1, "content": [
+                           {"type": "paragraph", "content": [{"type": "text", "text": "Add back button navigation to all list pages. Now its making little complex or making UX low."}]},
+                           {"type": "paragraph", "content": [{"type": "text", "text": "Updaing the description because we need back button on the create pages as well."}]}]},
+                       "assignee": {"accountId": "712020:f1ad7cfd-7f82-4dc0-85e4-8bc47bcc08e4", "displayName": "Sirajudheen MK"},
                        "status": {"name": name, "statusCategory": {"key": cat}},
                        "updated": "2024-12-29T08:43:45.214+0530"}
         }))

@@ -37,9 +37,32 @@ fn issue_json(status: &str, cat: &str) -> Value {
             "assignee": {"accountId": "acc-1", "displayName": "Ann", "emailAddress": "ann@example.com"},
             "priority": {"id": "2", "name": "High"},
             "duedate": "2026-05-01",
+            "project": {"id": "10000", "key": "PROJ"},
+            "issuetype": {"id": "10004", "name": "Bug"},
             "updated": "2026-01-02T03:04:05.678+0000"
         }
     })
+}
+
+/// What an edit reads first: the issue (v3, with project and issue type, for its edit screen
+/// and current ADF description) and the site's priorities.
+async fn mount_issue_and_priorities(server: &MockServer) {
+    let mut issue = issue_json("To Do", "new");
+    issue["fields"]["project"] = json!({"id": "10000", "key": "PROJ"});
+    issue["fields"]["issuetype"] = json!({"id": "10004", "name": "Bug"});
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(issue))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/priority/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "startAt": 0, "maxResults": 100, "total": 3, "isLast": true,
+            "values": [{"id": "1", "name": "Highest"}, {"id": "2", "name": "High"}, {"id": "9", "name": "Urgent"}]
+        })))
+        .mount(server)
+        .await;
 }
 
 /// A stateful workflow: statuses with their outgoing transitions.
@@ -144,6 +167,21 @@ async fn workflow_server(start: &str) -> (MockServer, Arc<Workflow>) {
         .respond_with(WorkflowResponder(wf.clone()))
         .mount(&server)
         .await;
+    // The workflow's statuses, as Jira lists them per issue type.
+    let mut names: Vec<&str> = wf.edges.keys().copied().collect();
+    names.extend(["Won't Do", "Stuck"]);
+    names.sort_unstable();
+    let statuses: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"id": format!("s-{n}"), "name": n, "statusCategory": {"key": wf.category(n)}}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/project/10000/statuses"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"id": "10004", "name": "Bug", "subtask": false, "statuses": statuses}]),
+        ))
+        .mount(&server)
+        .await;
     (server, wf)
 }
 
@@ -158,7 +196,7 @@ async fn fetch_maps_v3_issue() {
         .and(path("/rest/api/3/issue/10001"))
         .and(query_param(
             "fields",
-            "summary,description,status,assignee,priority,duedate,updated",
+            "summary,description,status,assignee,priority,duedate,updated,project,issuetype",
         ))
         .and(header(
             "authorization",
@@ -212,12 +250,13 @@ async fn bearer_auth_is_sent() {
 #[tokio::test]
 async fn push_edit_and_assign() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .and(path("/rest/api/3/issue/10001"))
         .and(body_json(json!({"fields": {
             "summary": "New title",
             "description": {"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Line"}]}]},
-            "priority": {"name": "High"},
+            "priority": {"id": "2"},
             "duedate": "2026-12-01"
         }})))
         .respond_with(ResponseTemplate::new(204))
@@ -266,6 +305,7 @@ async fn push_edit_and_assign() {
 #[tokio::test]
 async fn unassign_sends_null_and_rejected_edit_is_refused() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .and(path("/rest/api/3/issue/10001/assignee"))
         .and(body_json(json!({"accountId": null})))
@@ -378,7 +418,8 @@ async fn blocked_transition_is_refused() {
 
 #[tokio::test]
 async fn category_fallback_over_hops_and_dead_end_refused() {
-    // No status is named "Archived": the category (done) is reached, through two hops.
+    // No status is named "Archived": refused before anything moves, naming what exists
+    // (it used to be coerced into any done status).
     let (server, wf) = workflow_server("To Do").await;
     let out = provider()
         .push(
@@ -388,8 +429,40 @@ async fn category_fallback_over_hops_and_dead_end_refused() {
         )
         .await
         .unwrap();
+    assert!(out.applied.is_empty(), "{out:?}");
+    assert!(
+        out.refused[0].1.contains("no status \"Archived\""),
+        "{out:?}"
+    );
+    assert!(wf.posted.lock().unwrap().is_empty());
+
+    // The generic "Done" (no status of that name needed) reaches the done category through
+    // two hops, never through "Won't Do"; the hops are reported as ours.
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &status_patch("", StatusCategory::Done),
+        )
+        .await
+        .unwrap();
     assert_eq!(out.applied, vec![Field::Status], "{out:?}");
     assert_eq!(*wf.current.lock().unwrap(), "Done");
+    assert_eq!(*wf.posted.lock().unwrap(), vec!["11", "21", "31"]);
+    assert_eq!(
+        out.passed_through,
+        vec![
+            FieldValue::Status(Status::new(StatusCategory::InProgress, "In Progress")),
+            FieldValue::Status(Status::new(StatusCategory::InProgress, "In Review")),
+        ]
+    );
+    assert_eq!(
+        out.echo_as,
+        vec![FieldValue::Status(Status::new(
+            StatusCategory::Done,
+            "Done"
+        ))]
+    );
 
     // A status with no way out: refused, nothing posted.
     let (server, wf) = workflow_server("Stuck").await;
@@ -425,6 +498,7 @@ async fn error_for(status: u16, headers: &[(&str, &str)]) -> ProviderError {
 #[tokio::test]
 async fn error_mapping() {
     let before = time::OffsetDateTime::now_utc();
+    // The per-issue write limit holds back that issue only.
     match error_for(
         429,
         &[
@@ -434,7 +508,7 @@ async fn error_mapping() {
     )
     .await
     {
-        ProviderError::RateLimited { until, reason } => {
+        ProviderError::ObjectBusy { until, reason } => {
             assert_eq!(reason, "jira-per-issue-on-write");
             let d = until - before;
             assert!(
@@ -504,6 +578,7 @@ async fn unparseable_response_is_bad_input_and_connection_error_retryable() {
 #[tokio::test]
 async fn rate_limited_push_is_an_error_not_a_refusal() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
         .mount(&server)
@@ -522,6 +597,7 @@ async fn rate_limited_push_is_an_error_not_a_refusal() {
 #[tokio::test]
 async fn writes_to_one_issue_are_spaced() {
     let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
@@ -585,16 +661,11 @@ async fn redirects_are_not_followed() {
     let server = MockServer::start().await;
     let elsewhere = MockServer::start().await;
     let target = format!("{}/stolen", elsewhere.uri());
-    Mock::given(method("PUT"))
-        .and(path("/rest/api/3/issue/10001"))
-        .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    // An edit reads the issue first: that GET is the one redirected.
     Mock::given(method("GET"))
         .and(path("/rest/api/3/issue/10001"))
         .respond_with(ResponseTemplate::new(307).insert_header("location", target.as_str()))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(wiremock::matchers::any())
@@ -620,4 +691,127 @@ async fn redirects_are_not_followed() {
         "{err:?}"
     );
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+/// Jira answers 400 with `errors: {field: reason}` when a field is not on the edit screen:
+/// the other fields are sent again and only the named one is refused.
+#[tokio::test]
+async fn a_field_off_the_edit_screen_is_refused_alone() {
+    let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {"summary": "Renamed", "priority": {"id": "2"}}})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errorMessages": [],
+            "errors": {"priority": "Field 'priority' cannot be set. It is not on the appropriate screen, or unknown."}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {"summary": "Renamed"}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let patch = FieldPatch::new()
+        .with(FieldValue::Title("Renamed".into()))
+        .with(FieldValue::Priority(Some(Priority {
+            level: PriorityLevel::High,
+            name: "High".into(),
+        })));
+    let out = provider()
+        .push(&ctx(&server.uri()), &key("10001"), &patch)
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Title]);
+    assert_eq!(out.refused.len(), 1, "{:?}", out.refused);
+    assert_eq!(out.refused[0].0, Field::Priority);
+    assert!(
+        out.refused[0].1.contains("not on the appropriate screen"),
+        "{}",
+        out.refused[0].1
+    );
+}
+
+/// With edit metadata, a field off the screen is refused before anything is sent, and the
+/// metadata is read once per project and issue type.
+#[tokio::test]
+async fn editmeta_is_checked_and_cached() {
+    let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001/editmeta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "fields": {"summary": {"required": true}, "description": {}, "duedate": {}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .and(body_json(json!({"fields": {"summary": "Renamed"}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let patch = FieldPatch::new()
+        .with(FieldValue::Title("Renamed".into()))
+        .with(FieldValue::Priority(Some(Priority {
+            level: PriorityLevel::High,
+            name: String::new(),
+        })));
+    let p = provider();
+    let c = ctx(&server.uri());
+    for _ in 0..2 {
+        let out = p.push(&c, &key("10001"), &patch).await.unwrap();
+        assert_eq!(out.applied, vec![Field::Title]);
+        assert_eq!(out.refused[0].0, Field::Priority);
+        assert!(
+            out.refused[0].1.contains("edit screen"),
+            "{:?}",
+            out.refused
+        );
+    }
+}
+
+/// Jira's limits: 413 is a refusal of this change (not a rate limit); a per-issue 429 holds
+/// back only the issue; a 503 with Retry-After pauses calls until then.
+#[tokio::test]
+async fn limits_are_classified() {
+    let server = MockServer::start().await;
+    mount_issue_and_priorities(&server).await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(413).set_body_json(
+            json!({"errorMessages": ["The issue has too many worklogs."], "errors": {}}),
+        ))
+        .mount(&server)
+        .await;
+    let out = provider()
+        .push(
+            &ctx(&server.uri()),
+            &key("10001"),
+            &FieldPatch::new().with(FieldValue::Title("x".into())),
+        )
+        .await
+        .unwrap();
+    assert!(out.applied.is_empty());
+    assert_eq!(out.refused[0].0, Field::Title);
+    assert!(out.refused[0].1.contains("data limit"), "{:?}", out.refused);
+
+    let before = time::OffsetDateTime::now_utc();
+    match error_for(503, &[("Retry-After", "20")]).await {
+        ProviderError::RateLimited { until, reason } => {
+            assert_eq!(reason, "service-unavailable");
+            assert!(until - before >= time::Duration::seconds(19));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        error_for(503, &[]).await,
+        ProviderError::Retryable(_)
+    ));
 }

@@ -44,7 +44,29 @@ fn issue_created_kan22_normalized() {
     assert_eq!(h.key.external_id, "10021");
     assert_eq!(h.key.object_type, "issue");
     assert_eq!(h.source_time_ms, Some(1_735_441_883_659));
+    // The new issue has a (wiki-markup) description: no snapshot, the engine reads REST v3.
+    assert!(h.snapshot.is_none());
+    assert!(
+        h.changes
+            .iter()
+            .any(|c| c.field == Some(Field::Description))
+    );
+
+    // The same delivery without a description is applied from its snapshot.
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&fixture("cloud_issue_created_kan22.json")).unwrap();
+    body["issue"]["fields"]["description"] = serde_json::Value::Null;
+    body["changelog"]["items"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|i| i["field"] != "description");
+    let hints = parse(body.to_string().as_bytes()).unwrap();
+    let h = &hints[0];
     let snap = h.snapshot.as_ref().unwrap();
+    assert_eq!(
+        snap.fields.get(Field::Description),
+        Some(&FieldValue::Description(String::new()))
+    );
     assert_eq!(
         snap.url.as_deref(),
         Some("https://example.atlassian.net/browse/KAN-22")

@@ -169,3 +169,54 @@ fn jwt_checks_signature_expiry_issuer() {
     ));
     assert!(m.contains("no app secret"), "{m}");
 }
+
+/// A Connect app's webhook JWT carries `qsh`, the hash of `POST&<path>&<query>`: it is checked
+/// against the integration's `jwt_webhook_path`; a mismatch, a context token, or a qsh with no
+/// path to check it against is refused.
+#[test]
+fn jwt_qsh_is_checked_when_present() {
+    let mut c = ctx("https://x.atlassian.net");
+    c.secrets.webhook_secrets.clear();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let path = "/integrations/jira/abc/webhook";
+    let qsh = ordonis_jira::webhook::query_string_hash("POST", path);
+    let token = |qsh: &str| {
+        sign_jwt(
+            &json!({"iss": "app-1", "exp": now + 300, "qsh": qsh}),
+            "app-shared-secret",
+        )
+    };
+    let good = token(&qsh);
+    let m = unauth_msg(verify(
+        &c,
+        &[("Authorization", &format!("JWT {good}"))],
+        b"{}",
+    ));
+    assert!(m.contains("jwt_webhook_path"), "{m}");
+
+    c.options = json!({"jwt_webhook_path": path});
+    verify(&c, &[("Authorization", &format!("JWT {good}"))], b"{}").unwrap();
+    let other = token(&ordonis_jira::webhook::query_string_hash(
+        "POST",
+        "/elsewhere",
+    ));
+    let m = unauth_msg(verify(
+        &c,
+        &[("Authorization", &format!("JWT {other}"))],
+        b"{}",
+    ));
+    assert!(m.contains("does not match"), "{m}");
+    let context = token("context-qsh");
+    let m = unauth_msg(verify(
+        &c,
+        &[("Authorization", &format!("JWT {context}"))],
+        b"{}",
+    ));
+    assert!(m.contains("context"), "{m}");
+    // A token without qsh (an OAuth 2.0 app's dynamic webhook) is checked as before.
+    let plain = sign_jwt(
+        &json!({"iss": "app-1", "exp": now + 300}),
+        "app-shared-secret",
+    );
+    verify(&c, &[("Authorization", &format!("JWT {plain}"))], b"{}").unwrap();
+}

@@ -100,6 +100,13 @@ struct Inner {
     /// Enum custom fields: gid → `{gid, name, resource_subtype, enum_options}`.
     fields: Mutex<HashMap<String, Value>>,
     webhooks: Mutex<Vec<FakeWebhook>>,
+    /// Custom fields not on the tasks' project: a `PUT` setting one is a 400 for the whole
+    /// request, as Asana answers.
+    detached: Mutex<std::collections::BTreeSet<String>>,
+    /// Tasks the token cannot see: reads and writes answer 403, as Asana does.
+    hidden: Mutex<std::collections::BTreeSet<String>>,
+    /// Deleted tasks, kept for `undeleted` (Asana's trash).
+    trash: Mutex<BTreeMap<String, Value>>,
     puts: Mutex<Vec<(String, Value)>>,
     next_gid: AtomicU64,
     echo: AtomicBool,
@@ -206,7 +213,9 @@ impl Inner {
                         }
                     }
                 }
-                "name" | "notes" | "completed" | "due_on" | "due_at" if task[k] != *v => {
+                "name" | "notes" | "completed" | "due_on" | "due_at" | "start_on"
+                    if task[k] != *v =>
+                {
                     task[k] = v.clone();
                     changed.push(k.clone());
                 }
@@ -334,6 +343,9 @@ impl FakeAsana {
             tasks: Mutex::default(),
             fields: Mutex::default(),
             webhooks: Mutex::default(),
+            hidden: Mutex::default(),
+            detached: Mutex::default(),
+            trash: Mutex::default(),
             puts: Mutex::default(),
             next_gid: AtomicU64::new(1_200_000_000_000_001),
             echo: AtomicBool::new(true),
@@ -383,7 +395,7 @@ impl FakeAsana {
         let task = json!({
             "gid": gid, "resource_type": "task", "resource_subtype": "default_task",
             "name": name, "notes": "", "completed": false, "assignee": null,
-            "due_on": null, "due_at": null, "custom_fields": [], "memberships": [],
+            "due_on": null, "due_at": null, "start_on": null, "custom_fields": [], "memberships": [],
             "modified_at": now_rfc3339(),
             "permalink_url": format!("https://app.asana.com/0/0/{gid}")
         });
@@ -483,9 +495,69 @@ impl FakeAsana {
         )
     }
 
+    /// Sets a task's start date (as a person in Asana would; no event).
+    pub fn set_start_on(&self, gid: &str, date: &str) -> bool {
+        match lock(&self.inner.tasks).get_mut(gid) {
+            Some(t) => {
+                t["start_on"] = Value::String(date.to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes a custom field off the tasks' project: a `PUT` that sets it is refused whole.
+    pub fn detach_field(&self, field_gid: &str) {
+        lock(&self.inner.detached).insert(field_gid.to_owned());
+    }
+
+    /// Makes a task invisible to the token (a narrow scope, or the account removed from a
+    /// private project): `GET`/`PUT` answer 403 until [`FakeAsana::show_task`]. Then a change
+    /// to it is announced (Asana still sends the event to the webhook's owner).
+    pub async fn hide_task(&self, gid: &str) -> Option<usize> {
+        lock(&self.inner.hidden).insert(gid.to_owned());
+        Some(
+            self.inner
+                .deliver(task_events(
+                    gid,
+                    HUMAN_USER,
+                    "changed",
+                    &["name".to_owned()],
+                ))
+                .await,
+        )
+    }
+
+    /// Makes a hidden task visible again and announces a change to it.
+    pub async fn show_task(&self, gid: &str) -> Option<usize> {
+        lock(&self.inner.hidden).remove(gid);
+        Some(
+            self.inner
+                .deliver(task_events(
+                    gid,
+                    HUMAN_USER,
+                    "changed",
+                    &["name".to_owned()],
+                ))
+                .await,
+        )
+    }
+
+    /// Restores a deleted task from the trash and sends the `undeleted` event.
+    pub async fn undelete_task(&self, gid: &str) -> Option<usize> {
+        let task = lock(&self.inner.trash).remove(gid)?;
+        lock(&self.inner.tasks).insert(gid.to_owned(), task);
+        Some(
+            self.inner
+                .deliver(task_events(gid, HUMAN_USER, "undeleted", &[]))
+                .await,
+        )
+    }
+
     /// Deletes a task and sends the `deleted` event. `None` when it does not exist.
     pub async fn delete_task(&self, gid: &str) -> Option<usize> {
-        lock(&self.inner.tasks).remove(gid)?;
+        let task = lock(&self.inner.tasks).remove(gid)?;
+        lock(&self.inner.trash).insert(gid.to_owned(), task);
         Some(
             self.inner
                 .deliver(task_events(gid, HUMAN_USER, "deleted", &[]))
@@ -507,6 +579,12 @@ async fn get_task(
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
     }
+    if lock(&s.hidden).contains(&gid) {
+        return errors(
+            StatusCode::FORBIDDEN,
+            "You do not have access to the requested object.",
+        );
+    }
     match lock(&s.tasks).get(&gid) {
         Some(t) => data(StatusCode::OK, t.clone()),
         None => errors(StatusCode::NOT_FOUND, "Unknown object"),
@@ -522,17 +600,41 @@ async fn put_task(
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
     }
+    if lock(&s.hidden).contains(&gid) {
+        return errors(
+            StatusCode::FORBIDDEN,
+            "You do not have access to the requested object.",
+        );
+    }
     let Some(changes) = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("data").and_then(Value::as_object).cloned())
     else {
         return errors(StatusCode::BAD_REQUEST, "data: Missing input");
     };
+    // Asana refuses the whole request for one bad field.
+    if let Some(cf) = changes.get("custom_fields").and_then(Value::as_object)
+        && let Some(bad) = cf.keys().find(|k| lock(&s.detached).contains(*k))
+    {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &format!("custom_fields: Custom field with ID {bad} is not on given object"),
+        );
+    }
     let (task, changed) = {
         let mut tasks = lock(&s.tasks);
         let Some(task) = tasks.get_mut(&gid) else {
             return errors(StatusCode::NOT_FOUND, "Unknown object");
         };
+        let clears_due = changes.get("due_on").is_some_and(Value::is_null)
+            && changes.get("due_at").is_none_or(Value::is_null);
+        let keeps_start = !changes.get("start_on").is_some_and(Value::is_null);
+        if clears_due && keeps_start && task["start_on"].is_string() {
+            return errors(
+                StatusCode::BAD_REQUEST,
+                "start_on: You cannot remove the due date of a task that has a start date.",
+            );
+        }
         let changed = s.apply(task, &changes);
         (task.clone(), changed)
     };

@@ -2,10 +2,22 @@
 //! the reference server's demo mode.
 //!
 //! It serves the REST v3 operations `ordonis-jira`'s client uses — `GET`/`PUT
-//! /rest/api/3/issue/{id}`, `PUT …/assignee`, `GET`/`POST …/transitions` — over in-memory
-//! issues with a three-status workflow (To Do → In Progress → Done, every move allowed), and
-//! sends signed admin webhooks (`X-Hub-Signature: sha256=<hex>`, HMAC-SHA256 of the body, plus
-//! `X-Atlassian-Webhook-Identifier`) to a target URL:
+//! /rest/api/3/issue/{id}`, `GET …/editmeta`, `PUT …/assignee`, `GET`/`POST …/transitions`,
+//! `GET /rest/api/3/priority/search` — over in-memory issues with a three-status workflow
+//! (To Do → In Progress → Done, every move allowed), and sends signed admin webhooks
+//! (`X-Hub-Signature: sha256=<hex>`, HMAC-SHA256 of the body, plus
+//! `X-Atlassian-Webhook-Identifier`) to a target URL.
+//!
+//! As strict as Jira Cloud where sync depends on it:
+//! - descriptions are stored as ADF and served so on v3; a `PUT` whose description is not an
+//!   ADF document is a 400; webhooks carry the issue in the REST v2 shape, with the
+//!   description rendered as wiki markup ([`crate::jira_wiki`]); a wiki-markup description
+//!   given to [`FakeJira::insert_issue`] or [`FakeJira::update_issue`] is stored as ADF;
+//! - [`FakeJira::set_edit_screen`] limits the fields an edit may set: others make the whole
+//!   `PUT` a 400 with `errors: {field: reason}`, as Jira answers;
+//! - priorities are the site's five defaults, set by `id` (or `name`).
+//!
+//! Deliveries:
 //!
 //! - [`FakeJira::deliver`] sends a body as is (the real fixture payloads), after taking the
 //!   issue it carries into the site;
@@ -43,6 +55,17 @@ pub const STATUSES: [(&str, &str, &str); 3] = [
     ("10001", "Done", "done"),
 ];
 
+/// The "Won't Do" status of [`FakeJira::require_resolution`]'s workflow (done category).
+pub const WONT_DO: (&str, &str, &str) = ("10100", "Won't Do", "done");
+const WONT_DO_TRANSITION: &str = "91";
+
+/// The resolutions a done transition offers in [`FakeJira::require_resolution`]'s workflow.
+pub const RESOLUTIONS: [(&str, &str); 3] = [
+    ("10002", "Won't Do"),
+    ("10000", "Done"),
+    ("10003", "Duplicate"),
+];
+
 /// The account the REST API acts as (the author of echoed webhooks).
 pub const API_ACCOUNT: &str = "ordonis-api-user";
 
@@ -57,11 +80,32 @@ struct Hook {
     secret: String,
 }
 
+/// An injected answer to a write: status and headers.
+type WriteFault = (u16, Vec<(String, String)>);
+
+/// The site's priorities: (id, name).
+pub const PRIORITIES: [(&str, &str); 5] = [
+    ("1", "Highest"),
+    ("2", "High"),
+    ("3", "Medium"),
+    ("4", "Low"),
+    ("5", "Lowest"),
+];
+
 #[derive(Debug)]
 struct Inner {
     base_url: String,
     issues: Mutex<BTreeMap<String, Value>>,
     hook: Mutex<Option<Hook>>,
+    /// Transitions into the done category require a resolution, and a "Won't Do" status is
+    /// offered first (see [`FakeJira::require_resolution`]).
+    resolution_required: AtomicBool,
+    /// Answers for the next writes (edit, assign, transition): status and headers.
+    write_faults: Mutex<std::collections::VecDeque<WriteFault>>,
+    /// Fields an edit may set; `None`: every field.
+    edit_screen: Mutex<Option<Vec<String>>>,
+    /// Webhooks kept instead of sent (see [`FakeJira::capture_webhooks`]).
+    captured: Mutex<Option<Vec<Vec<u8>>>>,
     echo: AtomicBool,
     requests: Mutex<Vec<String>>,
     deliveries: AtomicU64,
@@ -136,6 +180,10 @@ impl FakeJira {
             base_url: format!("http://{addr}"),
             issues: Mutex::new(BTreeMap::new()),
             hook: Mutex::new(None),
+            edit_screen: Mutex::new(None),
+            write_faults: Mutex::default(),
+            resolution_required: AtomicBool::new(false),
+            captured: Mutex::new(None),
             echo: AtomicBool::new(true),
             requests: Mutex::new(Vec::new()),
             deliveries: AtomicU64::new(0),
@@ -144,6 +192,9 @@ impl FakeJira {
         let app = Router::new()
             .route("/rest/api/3/issue/{id}", get(get_issue).put(edit_issue))
             .route("/rest/api/3/issue/{id}/assignee", put(assign))
+            .route("/rest/api/3/issue/{id}/editmeta", get(editmeta))
+            .route("/rest/api/3/priority/search", get(priority_search))
+            .route("/rest/api/3/project/{key}/statuses", get(project_statuses))
             .route(
                 "/rest/api/3/issue/{id}/transitions",
                 get(transitions).post(do_transition),
@@ -176,6 +227,50 @@ impl FakeJira {
             url: url.into(),
             secret: secret.into(),
         });
+    }
+
+    /// Limits the fields an edit may set (Jira field ids: `summary`, `description`,
+    /// `priority`, `duedate`); any other field in a `PUT` makes it a 400 naming that field.
+    pub fn set_edit_screen(&self, fields: &[&str]) {
+        *lock(&self.inner.edit_screen) = Some(fields.iter().map(|f| (*f).to_owned()).collect());
+    }
+
+    /// Makes the workflow like Jira's classic one: a transition into the done category has a
+    /// screen requiring `resolution` (allowed: Won't Do, Done, Duplicate; a `POST` without one
+    /// is a 400), and the first transition offered is to a "Won't Do" status (done category).
+    pub fn require_resolution(&self) {
+        self.inner.resolution_required.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes the next write (edit, assignment or transition) fail with `status` and these
+    /// headers, as Jira answers its limits: `413` (an issue over a data limit) or `429` with
+    /// `RateLimit-Reason: jira-per-issue-on-write` and `Retry-After`.
+    pub fn fail_next_write(&self, status: u16, headers: &[(&str, &str)]) {
+        lock(&self.inner.write_faults).push_back((
+            status,
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ));
+    }
+
+    /// Keeps webhooks in memory instead of sending them, for tests that hand them to an
+    /// engine themselves ([`FakeJira::take_webhooks`]).
+    pub fn capture_webhooks(&self) {
+        let mut c = lock(&self.inner.captured);
+        if c.is_none() {
+            *c = Some(Vec::new());
+        }
+    }
+
+    /// The webhook bodies captured since the last call, oldest first (unsigned; sign them
+    /// with [`sign`]).
+    pub fn take_webhooks(&self) -> Vec<Vec<u8>> {
+        lock(&self.inner.captured)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Whether changes made through the REST API are echoed as webhooks (default: yes).
@@ -211,6 +306,47 @@ impl FakeJira {
             self.inner.put_issue(issue);
         }
         self.inner.send(body.to_vec()).await
+    }
+
+    /// Sends the `jira:issue_created` webhook for an issue already in the site (REST v2 shape,
+    /// the description as wiki markup, a changelog of the initial values, as Jira sends it).
+    pub async fn announce_created(
+        &self,
+        id_or_key: &str,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let (_, issue) = self
+            .inner
+            .find(id_or_key)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let items: Vec<Value> = issue
+            .get("fields")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| {
+                !v.is_null()
+                    && ["summary", "description", "status", "priority", "assignee"]
+                        .contains(&k.as_str())
+            })
+            .map(|(k, v)| {
+                let to = if k == "description" {
+                    crate::jira_wiki::adf_to_wiki(v).as_str().map(str::to_owned)
+                } else {
+                    text_of(v)
+                };
+                json!({"field": k, "fieldtype": "jira", "fieldId": k, "from": Value::Null,
+                       "fromString": Value::Null, "to": Value::Null, "toString": to})
+            })
+            .collect();
+        let mut body: Value = self
+            .inner
+            .webhook_body(id_or_key, items, user_account_id)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        body["webhookEvent"] = Value::String("jira:issue_created".to_owned());
+        body["issue_event_type_name"] = Value::String("issue_created".to_owned());
+        self.inner.send(body.to_string().into_bytes()).await
     }
 
     /// Changes an issue as a person in Jira: `fields` in Jira's shape (`summary`, `status:
@@ -252,6 +388,13 @@ impl Inner {
             Some(Value::Number(n)) => n.to_string(),
             _ => return,
         };
+        // Jira stores ADF; a v2 payload's wiki-markup description is stored converted.
+        if let Some(f) = issue.get_mut("fields").and_then(Value::as_object_mut)
+            && let Some(Value::String(wiki)) = f.get("description")
+        {
+            let adf = crate::jira_wiki::wiki_to_adf(wiki);
+            f.insert("description".into(), adf);
+        }
         if let Some(f) = issue.get_mut("fields").and_then(Value::as_object_mut)
             && !f.contains_key("updated")
         {
@@ -273,6 +416,7 @@ impl Inner {
                     let want = new.get("name").and_then(Value::as_str).unwrap_or_default();
                     let (sid, sname, cat) = STATUSES
                         .iter()
+                        .chain(std::iter::once(&WONT_DO))
                         .find(|(_, n, _)| n.eq_ignore_ascii_case(want))
                         .copied()
                         .unwrap_or(STATUSES[0]);
@@ -284,9 +428,23 @@ impl Inner {
                     }
                     None => Value::Null,
                 },
-                "priority" => match new.get("name").and_then(Value::as_str) {
-                    Some(p) => json!({"name": p}),
-                    None => Value::Null,
+                "priority" => {
+                    let by_id = new.get("id").and_then(Value::as_str);
+                    let by_name = new.get("name").and_then(Value::as_str);
+                    match PRIORITIES.iter().find(|(id, name)| {
+                        Some(*id) == by_id || by_name.is_some_and(|n| n.eq_ignore_ascii_case(name))
+                    }) {
+                        Some((id, name)) => json!({"id": id, "name": name}),
+                        // A person's edit (update_issue) may name any priority.
+                        None => match by_name {
+                            Some(n) => json!({"name": n}),
+                            None => Value::Null,
+                        },
+                    }
+                }
+                "description" => match new {
+                    Value::String(wiki) => crate::jira_wiki::wiki_to_adf(wiki),
+                    other => other.clone(),
                 },
                 _ => new.clone(),
             };
@@ -294,14 +452,27 @@ impl Inner {
             if old == new {
                 continue;
             }
+            // The changelog shows a description as wiki markup, like the v2 issue.
+            let (from_s, to_s) = if name == "description" {
+                (
+                    crate::jira_wiki::adf_to_wiki(&old)
+                        .as_str()
+                        .map(str::to_owned),
+                    crate::jira_wiki::adf_to_wiki(&new)
+                        .as_str()
+                        .map(str::to_owned),
+                )
+            } else {
+                (text_of(&old), text_of(&new))
+            };
             items.push(json!({
                 "field": name,
                 "fieldtype": "jira",
                 "fieldId": name,
                 "from": Value::Null,
-                "fromString": text_of(&old),
+                "fromString": from_s,
                 "to": Value::Null,
-                "toString": text_of(&new),
+                "toString": to_s,
             }));
             fields.insert(name.clone(), new);
         }
@@ -312,7 +483,20 @@ impl Inner {
     }
 
     fn webhook_body(&self, id_or_key: &str, items: Vec<Value>, account: &str) -> Option<Vec<u8>> {
-        let (_, issue) = self.find(id_or_key)?;
+        let (id, mut issue) = self.find(id_or_key)?;
+        // Webhooks carry the REST v2 shape: the description as wiki markup.
+        if let Some(f) = issue.get_mut("fields").and_then(Value::as_object_mut)
+            && let Some(d) = f.get("description")
+        {
+            let wiki = crate::jira_wiki::adf_to_wiki(d);
+            f.insert("description".into(), wiki);
+        }
+        if let Some(o) = issue.as_object_mut() {
+            o.insert(
+                "self".into(),
+                Value::String(format!("{}/rest/api/2/issue/{id}", self.base_url)),
+            );
+        }
         let body = json!({
             "timestamp": now_ms(),
             "webhookEvent": "jira:issue_updated",
@@ -325,6 +509,11 @@ impl Inner {
     }
 
     async fn send(&self, body: Vec<u8>) -> Result<u16, String> {
+        if let Some(c) = lock(&self.captured).as_mut() {
+            self.deliveries.fetch_add(1, Ordering::SeqCst);
+            c.push(body);
+            return Ok(200);
+        }
         let Some(hook) = lock(&self.hook).clone() else {
             return Err("no webhook target set".to_owned());
         };
@@ -416,6 +605,9 @@ async fn edit_issue(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
+    if let Some(fault) = write_fault(&s) {
+        return fault;
+    }
     let Some(fields) = body.get("fields").filter(|f| f.is_object()) else {
         return error(StatusCode::BAD_REQUEST, "fields missing");
     };
@@ -425,6 +617,53 @@ async fn edit_issue(
             "status and assignee cannot be set by an edit",
         );
     }
+    // Jira refuses the whole edit, naming each field it cannot set.
+    let mut errors = serde_json::Map::new();
+    let screen = lock(&s.edit_screen).clone();
+    for (name, value) in fields.as_object().into_iter().flatten() {
+        if let Some(screen) = &screen
+            && !screen.iter().any(|f| f == name)
+        {
+            errors.insert(
+                name.clone(),
+                Value::String(format!(
+                    "Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                )),
+            );
+            continue;
+        }
+        match name.as_str() {
+            "description" if !(value.is_null() || is_adf_doc(value)) => {
+                errors.insert(
+                    name.clone(),
+                    Value::String(
+                        "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+                            .to_owned(),
+                    ),
+                );
+            }
+            "priority" if !value.is_null() => {
+                let by_id = value.get("id").and_then(Value::as_str);
+                let by_name = value.get("name").and_then(Value::as_str);
+                if !PRIORITIES.iter().any(|(id, n)| {
+                    Some(*id) == by_id || by_name.is_some_and(|b| b.eq_ignore_ascii_case(n))
+                }) {
+                    errors.insert(
+                        name.clone(),
+                        Value::String("Specify a valid 'id' or 'name' for Priority".to_owned()),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errorMessages": [], "errors": errors})),
+        )
+            .into_response();
+    }
     match s.apply(&id, fields) {
         Some(items) => {
             s.echo(&id, items);
@@ -432,6 +671,96 @@ async fn edit_issue(
         }
         None => error(StatusCode::NOT_FOUND, "Issue does not exist"),
     }
+}
+
+/// The next injected write failure, if any.
+fn write_fault(s: &Inner) -> Option<Response> {
+    let (status, headers) = lock(&s.write_faults).pop_front()?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = error(status, "limit reached (injected)");
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    Some(resp)
+}
+
+fn is_adf_doc(v: &Value) -> bool {
+    v.get("type").and_then(Value::as_str) == Some("doc")
+        && v.get("version").and_then(Value::as_u64) == Some(1)
+        && v.get("content").is_some_and(Value::is_array)
+}
+
+async fn editmeta(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.log(format!("GET /rest/api/3/issue/{id}/editmeta"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    if s.find(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, "Issue does not exist");
+    }
+    let screen = lock(&s.edit_screen).clone().unwrap_or_else(|| {
+        ["summary", "description", "priority", "duedate"]
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect()
+    });
+    let fields: serde_json::Map<String, Value> = screen
+        .into_iter()
+        .map(|f| (f.clone(), json!({"required": f == "summary", "key": f})))
+        .collect();
+    Json(json!({ "fields": fields })).into_response()
+}
+
+async fn project_statuses(
+    State(s): State<Arc<Inner>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.log(format!("GET /rest/api/3/project/{key}/statuses"));
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let mut statuses: Vec<Value> = STATUSES
+        .iter()
+        .map(|(id, name, cat)| status_value(id, name, cat))
+        .collect();
+    if s.resolution_required.load(Ordering::SeqCst) {
+        statuses.push(status_value(WONT_DO.0, WONT_DO.1, WONT_DO.2));
+    }
+    // One workflow for every issue type the site's issues use.
+    let mut types: Vec<String> = lock(&s.issues)
+        .values()
+        .filter_map(|i| i["fields"]["issuetype"]["id"].as_str().map(str::to_owned))
+        .collect();
+    types.sort();
+    types.dedup();
+    let list: Vec<Value> = types
+        .into_iter()
+        .map(|t| json!({"id": t, "name": "Task", "subtask": false, "statuses": statuses}))
+        .collect();
+    Json(Value::Array(list)).into_response()
+}
+
+async fn priority_search(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    s.log("GET /rest/api/3/priority/search".to_owned());
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let values: Vec<Value> = PRIORITIES
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    Json(json!({"startAt": 0, "maxResults": 50, "total": values.len(), "isLast": true, "values": values}))
+        .into_response()
 }
 
 async fn assign(
@@ -443,6 +772,9 @@ async fn assign(
     s.log(format!("PUT /rest/api/3/issue/{id}/assignee"));
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    if let Some(fault) = write_fault(&s) {
+        return fault;
     }
     let change =
         json!({"assignee": {"accountId": body.get("accountId").cloned().unwrap_or(Value::Null)}});
@@ -474,21 +806,35 @@ async fn transitions(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let list: Vec<Value> = STATUSES
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, name, _))| !name.eq_ignore_ascii_case(&current))
-        .map(|(i, (sid, name, cat))| {
-            json!({
-                "id": format!("{}1", i + 1),
-                "name": format!("Move to {name}"),
-                "to": status_value(sid, name, cat),
-                "hasScreen": false,
-                "isAvailable": true,
-                "fields": {},
-            })
-        })
-        .collect();
+    let strict = s.resolution_required.load(Ordering::SeqCst);
+    let resolution_screen = json!({"resolution": {
+        "required": true, "name": "Resolution", "key": "resolution", "hasDefaultValue": false,
+        "allowedValues": RESOLUTIONS.iter().map(|(id, n)| json!({"id": id, "name": n})).collect::<Vec<_>>()
+    }});
+    let mut list: Vec<Value> = Vec::new();
+    if strict && !current.eq_ignore_ascii_case(WONT_DO.1) {
+        list.push(json!({
+            "id": WONT_DO_TRANSITION, "name": "Won't do", "to": status_value(WONT_DO.0, WONT_DO.1, WONT_DO.2),
+            "hasScreen": true, "isAvailable": true, "fields": resolution_screen.clone(),
+        }));
+    }
+    list.extend(
+        STATUSES
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, name, _))| !name.eq_ignore_ascii_case(&current))
+            .map(|(i, (sid, name, cat))| {
+                let screen = strict && *cat == "done";
+                json!({
+                    "id": format!("{}1", i + 1),
+                    "name": format!("Move to {name}"),
+                    "to": status_value(sid, name, cat),
+                    "hasScreen": screen,
+                    "isAvailable": true,
+                    "fields": if screen { resolution_screen.clone() } else { json!({}) },
+                })
+            }),
+    );
     Json(json!({ "transitions": list })).into_response()
 }
 
@@ -502,20 +848,44 @@ async fn do_transition(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
+    if let Some(fault) = write_fault(&s) {
+        return fault;
+    }
     let tid = body
         .get("transition")
         .and_then(|t| t.get("id"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some((_, name, _)) = STATUSES
-        .iter()
-        .enumerate()
-        .find(|(i, _)| format!("{}1", i + 1) == tid)
-        .map(|(_, s)| *s)
-    else {
+    let strict = s.resolution_required.load(Ordering::SeqCst);
+    let target = if strict && tid == WONT_DO_TRANSITION {
+        Some(WONT_DO)
+    } else {
+        STATUSES
+            .iter()
+            .enumerate()
+            .find(|(i, _)| format!("{}1", i + 1) == tid)
+            .map(|(_, s)| *s)
+    };
+    let Some((_, name, cat)) = target else {
         return error(StatusCode::BAD_REQUEST, "unknown transition");
     };
-    match s.apply(&id, &json!({"status": {"name": name}})) {
+    let mut change = json!({"status": {"name": name}});
+    if strict && cat == "done" {
+        let rid = body
+            .get("fields")
+            .and_then(|f| f.get("resolution"))
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str);
+        let Some((rid, rname)) = RESOLUTIONS.iter().find(|(id, _)| Some(*id) == rid) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"errorMessages": [], "errors": {"resolution": "Resolution is required."}})),
+            )
+                .into_response();
+        };
+        change["resolution"] = json!({"id": rid, "name": rname});
+    }
+    match s.apply(&id, &change) {
         Some(items) => {
             s.echo(&id, items);
             StatusCode::NO_CONTENT.into_response()

@@ -13,6 +13,7 @@ pub mod fake;
 pub mod fake_asana;
 pub mod fake_jira;
 pub mod harness;
+pub mod jira_wiki;
 pub mod ledger_e2e;
 pub mod memory;
 pub mod prism;

@@ -64,7 +64,8 @@ macro_rules! provider_suite {
             signature_accepted, tampered_body_rejected, wrong_secret_rejected,
             missing_signature_rejected, fixtures_parse_deterministically, fetch_returns_remote_state,
             push_updates_remote, rate_limit_classified, server_error_retryable, timeout_retryable,
-            unauthorized_terminal, forbidden_terminal, not_found_classified
+            unauthorized_terminal, forbidden_terminal, not_found_classified,
+            echo_form_is_a_fixed_point
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -261,4 +262,29 @@ pub async fn forbidden_terminal(h: Arc<dyn ProviderHarness>) {
 pub async fn not_found_classified(h: Arc<dyn ProviderHarness>) {
     let e = fault_then_fetch(&*h, HttpFault::NotFound).await;
     assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
+}
+
+/// The form a provider reports a written value in ([`Provider::echo_form`]) is its own echo
+/// form: normalizing twice changes nothing, so a second round trip still matches.
+pub async fn echo_form_is_a_fixed_point(h: Arc<dyn ProviderHarness>) {
+    let p = h.provider();
+    let ctx = h.context();
+    for v in [
+        FieldValue::Description(
+            "# Plan\n\nSome _emphasis_, **strong**, `code` and [a link](https://example.com).\n\n\
+             * one\n* two\n  1. nested\n\n> quoted"
+                .into(),
+        ),
+        FieldValue::Title("A title".into()),
+        FieldValue::Status(ordonis_core::Status::new(
+            ordonis_core::StatusCategory::Done,
+            "Done",
+        )),
+    ] {
+        if let Some(once) = p.echo_form(&ctx, &v) {
+            assert_eq!(once.field(), v.field(), "{v:?}");
+            let twice = p.echo_form(&ctx, &once).unwrap_or_else(|| once.clone());
+            assert!(twice.same_as(&once), "{v:?}: {once:?} then {twice:?}");
+        }
+    }
 }

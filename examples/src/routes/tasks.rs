@@ -269,6 +269,12 @@ pub async fn apply(
         "action_id": receipt.action.to_string(),
         "ledger_entries": receipt.entries.len(),
         "push_queued": receipt.push_queued,
+        // Values the provider can never hold, refused at once (also in the ledger).
+        "refused": receipt
+            .refused
+            .iter()
+            .map(|(f, reason)| json!({"field": f.as_str(), "reason": reason}))
+            .collect::<Vec<_>>(),
     }))
 }
 

@@ -133,6 +133,7 @@ impl Engine {
             action,
             entries,
             push_queued: push_queued.into_inner(),
+            refused: Vec::new(),
         })
     }
 }

@@ -92,6 +92,7 @@ fn lifecycle_draft(
         outcome: Outcome::Applied,
         rule: match op {
             Op::Create => "first seen in the provider".to_owned(),
+            Op::Restore => "readable in the provider again: restored".to_owned(),
             _ => "deleted in the provider: tombstoned".to_owned(),
         },
         actor: ctx.actor.clone(),
@@ -424,7 +425,18 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
             _ => note = Some("deleted object with no live task".to_owned()),
         },
         Remote::State(state, at) => {
+            let mut revived = false;
             let (mut task, expected) = match existing {
+                // Tombstoned, and the provider has the object again (`undeleted`, or a fetch
+                // that works once more): the task is back.
+                Some(mut t) if t.deleted => {
+                    let rev = t.revision;
+                    t.deleted = false;
+                    revived = true;
+                    uow.ledger
+                        .push(lifecycle_draft(&t, Op::Restore, ctx, integration));
+                    (t, Some(rev))
+                }
                 Some(t) => {
                     let rev = t.revision;
                     (t, Some(rev))
@@ -453,7 +465,7 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
             }
             uow.ledger
                 .extend(drafts(&task, &applied.decisions, ctx, Some(integration)));
-            if applied.dirty || expected.is_none() {
+            if applied.dirty || expected.is_none() || revived {
                 if let (Some(url), Some(link)) = (&state.url, task.external.first_mut()) {
                     link.url.get_or_insert_with(|| url.clone());
                 }

@@ -30,7 +30,9 @@ impl Engine {
         // 1. Move wanted values to `sent` (committed before the HTTP call, so an echo that
         //    overtakes this push is still recognised as ours).
         let plan: Mutex<(Vec<Intent>, Option<ObjectKey>)> = Mutex::new((Vec::new(), None));
+        let loaded_ref = &loaded;
         self.commit_with_retry(|| {
+            let loaded = loaded_ref;
             let store = store.clone();
             let ws = ws.clone();
             let policy = &policy;
@@ -49,7 +51,9 @@ impl Engine {
                     .find(|l| l.integration_id == job.integration_id)
                     .cloned();
                 let intents = match (&link, task.deleted) {
-                    (Some(_), false) => begin_push(&mut task, policy),
+                    (Some(_), false) => begin_push(&mut task, policy, |v| {
+                        loaded.provider.echo_form(&loaded.ctx, v)
+                    }),
                     _ => Vec::new(),
                 };
                 let mut uow = UnitOfWork::new(ws);
@@ -141,14 +145,7 @@ impl Engine {
                 let mut uow = UnitOfWork::new(ws.clone());
                 uow.completion = Completion::Done { lease, note: None };
                 if let Some(mut task) = store.workspace_task(&ws, job.task_id).await? {
-                    let applied = finish_push(
-                        &mut task,
-                        pushed,
-                        &outcome.applied,
-                        &outcome.refused,
-                        conflicts,
-                        policy,
-                    );
+                    let applied = finish_push(&mut task, pushed, outcome, conflicts, policy);
                     uow.ledger = drafts(&task, &applied.decisions, ctx, Some(integration));
                     if task.has_unpushed_changes() {
                         uow.enqueue_push = Some((task.id, integration));

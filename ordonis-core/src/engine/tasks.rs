@@ -1,6 +1,7 @@
 //! The task API CollabHub calls: change a task's fields as an actor.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
@@ -9,11 +10,12 @@ use super::inbound::{EntryContext, drafts};
 use crate::actor::Actor;
 use crate::error::Error;
 use crate::ids::{ActionId, TaskId, WorkspaceId};
+use crate::ledger::Outcome;
 use crate::ledger::{Cause, CauseKind, LedgerDraft};
 use crate::model::FieldPatch;
 use crate::policy::FieldPolicy;
 use crate::store::{StoreExt, TaskWrite, UnitOfWork};
-use crate::sync::apply_local;
+use crate::sync::{Decision, apply_local};
 use crate::task::Task;
 
 /// What a task change did.
@@ -25,6 +27,9 @@ pub struct ChangeReceipt {
     pub entries: Vec<LedgerDraft>,
     /// A push to the provider was queued (or coalesced into one already queued).
     pub push_queued: bool,
+    /// Fields refused at once because the provider can never hold the value asked for, with
+    /// the reason (also in the ledger, as `rejected`).
+    pub refused: Vec<(crate::model::Field, String)>,
 }
 
 impl Engine {
@@ -44,12 +49,14 @@ impl Engine {
         let action = ActionId::new();
         let ctx = internal_action(actor, action);
         let push_queued = AtomicBool::new(false);
+        let refused: Mutex<Vec<(crate::model::Field, String)>> = Mutex::new(Vec::new());
         let store = self.inner.store.clone();
         let entries = self
             .commit_with_retry(|| {
                 let store = store.clone();
                 let ctx = &ctx;
                 let push_queued = &push_queued;
+                let refused = &refused;
                 async move {
                     let mut task = store
                         .workspace_task(ws, task_id)
@@ -62,11 +69,40 @@ impl Engine {
                         )));
                     }
                     let integration = task.link().map(|l| l.integration_id);
-                    let policy = match integration {
-                        Some(id) => self.load(id).await?.config.policy(),
-                        None => FieldPolicy::default(),
+                    let loaded = match integration {
+                        Some(id) => Some(self.load(id).await?),
+                        None => None,
                     };
-                    let applied = apply_local(&mut task, patch, &policy, action);
+                    let policy = loaded
+                        .as_ref()
+                        .map_or_else(FieldPolicy::default, |l| l.config.policy());
+                    // Values the provider can never hold are refused now, not coerced later.
+                    let mut accepted = patch.clone();
+                    let mut refusals = Vec::new();
+                    if let Some(l) = &loaded {
+                        for v in patch.values() {
+                            if let Some(reason) = l.provider.refuse_in_advance(&l.ctx, v) {
+                                accepted.remove(v.field());
+                                refusals.push(Decision {
+                                    field: v.field(),
+                                    before: task.fields.get(v.field()),
+                                    after: v.clone(),
+                                    outcome: Outcome::Rejected,
+                                    rule: policy.rule(v.field()),
+                                    reason: format!(
+                                        "the provider cannot hold this value: {reason}"
+                                    ),
+                                    echo_of: None,
+                                });
+                            }
+                        }
+                    }
+                    *lock(refused) = refusals
+                        .iter()
+                        .map(|d| (d.field, d.reason.clone()))
+                        .collect();
+                    let mut applied = apply_local(&mut task, &accepted, &policy, action);
+                    applied.decisions.extend(refusals);
                     let mut uow = UnitOfWork::new(ws.clone());
                     uow.ledger = drafts(&task, &applied.decisions, ctx, integration);
                     push_queued.store(applied.push && integration.is_some(), Ordering::Relaxed);
@@ -91,6 +127,7 @@ impl Engine {
             action,
             entries,
             push_queued: push_queued.into_inner(),
+            refused: std::mem::take(&mut *lock(&refused)),
         })
     }
 
@@ -121,6 +158,11 @@ impl Engine {
         self.inner.store.commit(uow).await?;
         Ok(id)
     }
+}
+
+/// Locks a mutex that no code path can poison while holding (no panics under the lock).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The ledger context of a change made through the task API.

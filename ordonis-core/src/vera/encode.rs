@@ -217,6 +217,7 @@ fn op_str(o: Op) -> &'static str {
         Op::Create => "create",
         Op::Set => "set",
         Op::Delete => "delete",
+        Op::Restore => "restore",
         Op::Configure => "configure",
     }
 }
@@ -479,7 +480,7 @@ const ACTOR_KINDS: [ActorKind; 4] = [
     ActorKind::Service,
     ActorKind::System,
 ];
-const OPS: [Op; 4] = [Op::Create, Op::Set, Op::Delete, Op::Configure];
+const OPS: [Op; 5] = [Op::Create, Op::Set, Op::Delete, Op::Restore, Op::Configure];
 const OUTCOMES: [Outcome; 6] = [
     Outcome::Applied,
     Outcome::Requested,
