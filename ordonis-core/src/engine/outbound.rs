@@ -29,7 +29,8 @@ impl Engine {
 
         // 1. Move wanted values to `sent` (committed before the HTTP call, so an echo that
         //    overtakes this push is still recognised as ours).
-        let plan: Mutex<(Vec<Intent>, Option<ObjectKey>)> = Mutex::new((Vec::new(), None));
+        // The intents, the object, and the base of each field as the push was planned.
+        let plan: Mutex<Plan> = Mutex::new(Plan::default());
         let loaded_ref = &loaded;
         self.commit_with_retry(|| {
             let loaded = loaded_ref;
@@ -39,7 +40,7 @@ impl Engine {
             let plan = &plan;
             let lease = lease.clone();
             async move {
-                *lock(plan) = (Vec::new(), None);
+                *lock(plan) = Plan::default();
                 let Some(mut task) = store.workspace_task(&ws, job.task_id).await? else {
                     let mut uow = UnitOfWork::new(ws);
                     uow.completion = Completion::Done { lease, note: None };
@@ -61,10 +62,18 @@ impl Engine {
                     uow.completion = Completion::Done { lease, note: None };
                     return Ok(Some(uow));
                 }
-                *lock(plan) = (
+                let bases = intents
+                    .iter()
+                    .map(|i| {
+                        let f = i.value.field();
+                        (f, task.sync.get(&f).and_then(|s| s.base.clone()))
+                    })
+                    .collect();
+                *lock(plan) = Plan {
                     intents,
-                    link.map(|l| ObjectKey::new(l.key.external_id, l.key.object_type)),
-                );
+                    key: link.map(|l| ObjectKey::new(l.key.external_id, l.key.object_type)),
+                    bases,
+                };
                 let expected = task.revision;
                 task.revision += 1;
                 uow.task = Some(TaskWrite {
@@ -75,7 +84,11 @@ impl Engine {
             }
         })
         .await?;
-        let (pushed, target) = std::mem::take(&mut *lock(&plan));
+        let Plan {
+            intents: pushed,
+            key: target,
+            bases,
+        } = std::mem::take(&mut *lock(&plan));
         let Some(key) = target.filter(|_| !pushed.is_empty()) else {
             return Ok(()); // nothing to push; the job was completed above
         };
@@ -89,16 +102,20 @@ impl Engine {
             .collect();
         if !provider_owned.is_empty() {
             let remote = loaded.provider.fetch_task(&loaded.ctx, &key).await?;
-            if let Some(task) = store.workspace_task(&ws, job.task_id).await? {
-                for intent in provider_owned {
-                    let f = intent.value.field();
-                    let base = task.sync.get(&f).and_then(|s| s.base.clone());
-                    if let (Some(now), Some(base)) = (remote.fields.get(f), base)
-                        && !now.same_as(&base)
-                        && !now.same_as(&intent.value)
-                    {
-                        conflicts.push(f);
-                    }
+            // Against the base as planned, not as the task holds it now: a provider edit
+            // processed meanwhile moved the task's base to the provider's value, and our
+            // request must not overwrite the edit that beat it.
+            for intent in provider_owned {
+                let f = intent.value.field();
+                let base = bases
+                    .iter()
+                    .find(|(g, _)| *g == f)
+                    .and_then(|(_, b)| b.as_ref());
+                if let (Some(now), Some(base)) = (remote.fields.get(f), base)
+                    && !now.same_as(base)
+                    && !now.same_as(&intent.value)
+                {
+                    conflicts.push(f);
                 }
             }
         }
@@ -168,4 +185,12 @@ impl Engine {
 /// Locks a mutex that no code path can poison while holding (no panics under the lock).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A push as planned: the intents, the provider object, and each field's base then.
+#[derive(Default)]
+struct Plan {
+    intents: Vec<Intent>,
+    key: Option<ObjectKey>,
+    bases: Vec<(Field, Option<crate::model::FieldValue>)>,
 }
