@@ -516,31 +516,25 @@ impl FakeAsana {
     /// to it is announced (Asana still sends the event to the webhook's owner).
     pub async fn hide_task(&self, gid: &str) -> Option<usize> {
         lock(&self.inner.hidden).insert(gid.to_owned());
-        Some(
-            self.inner
-                .deliver(task_events(
-                    gid,
-                    HUMAN_USER,
-                    "changed",
-                    &["name".to_owned()],
-                ))
-                .await,
-        )
+        Some(self.announce_change(gid).await)
     }
 
     /// Makes a hidden task visible again and announces a change to it.
     pub async fn show_task(&self, gid: &str) -> Option<usize> {
         lock(&self.inner.hidden).remove(gid);
-        Some(
-            self.inner
-                .deliver(task_events(
-                    gid,
-                    HUMAN_USER,
-                    "changed",
-                    &["name".to_owned()],
-                ))
-                .await,
-        )
+        Some(self.announce_change(gid).await)
+    }
+
+    /// Sends a person's `changed` event about a task (its name), as Asana would after an edit.
+    async fn announce_change(&self, gid: &str) -> usize {
+        self.inner
+            .deliver(task_events(
+                gid,
+                HUMAN_USER,
+                "changed",
+                &["name".to_owned()],
+            ))
+            .await
     }
 
     /// Restores a deleted task from the trash and sends the `undeleted` event.

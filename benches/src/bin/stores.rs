@@ -389,6 +389,29 @@ async fn ledger_appends(
     Ok(per_sec)
 }
 
+/// One process cell on a fresh store: seeded tasks, a backlog sized for the expected rate
+/// (batches drain faster), then [`process`].
+async fn process_cell(
+    kind: &str,
+    server: &PgConnectOptions,
+    writers: usize,
+    secs: u64,
+    batch: Option<usize>,
+) -> Result<f64, BenchError> {
+    let fresh = match kind {
+        "PostgreSQL" => Fresh::pg(server, writers as u32 + 2).await?,
+        _ => Fresh::sqlite().await?,
+    };
+    let store = fresh.store();
+    let rec = integration(&*store, &ws("process")?).await;
+    seed_tasks(&store, &rec).await?;
+    let expected_rate = if batch.is_some() { 20_000.0 } else { 5_000.0 };
+    backlog(&store, &rec, backlog_for(secs, expected_rate)).await?;
+    let per_sec = process(store, &rec, writers, secs, batch).await?;
+    fresh.discard(server).await?;
+    Ok(per_sec)
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), BenchError> {
     let a = <Args as clap::Parser>::parse();
@@ -444,29 +467,11 @@ async fn main() -> Result<(), BenchError> {
             eprintln!("{kind:<10} ingest  w={w:<2} {ing:>8.0}/s");
             tokio::time::sleep(BETWEEN_RUNS).await;
 
-            let fresh = match kind {
-                "PostgreSQL" => Fresh::pg(&server, w as u32 + 2).await?,
-                _ => Fresh::sqlite().await?,
-            };
-            let store = fresh.store();
-            let rec = integration(&*store, &ws("process")?).await;
-            seed_tasks(&store, &rec).await?;
-            backlog(&store, &rec, backlog_for(secs, 5_000.0)).await?;
-            let pro = process(store, &rec, w, secs, None).await?;
-            fresh.discard(&server).await?;
+            let pro = process_cell(kind, &server, w, secs, None).await?;
             eprintln!("{kind:<10} process w={w:<2} {pro:>8.0}/s");
             tokio::time::sleep(BETWEEN_RUNS).await;
 
-            let fresh = match kind {
-                "PostgreSQL" => Fresh::pg(&server, w as u32 + 2).await?,
-                _ => Fresh::sqlite().await?,
-            };
-            let store = fresh.store();
-            let rec = integration(&*store, &ws("process")?).await;
-            seed_tasks(&store, &rec).await?;
-            backlog(&store, &rec, backlog_for(secs, 20_000.0)).await?;
-            let bat = process(store, &rec, w, secs, Some(a.batch)).await?;
-            fresh.discard(&server).await?;
+            let bat = process_cell(kind, &server, w, secs, Some(a.batch)).await?;
             eprintln!("{kind:<10} batched w={w:<2} {bat:>8.0}/s");
             tokio::time::sleep(BETWEEN_RUNS).await;
 
