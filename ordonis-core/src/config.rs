@@ -29,6 +29,57 @@ pub struct IntegrationConfig {
     /// [`Provider`](crate::provider::Provider) hooks); the core does not interpret it.
     #[serde(default, skip_serializing_if = "ProviderState::is_empty")]
     pub provider_state: ProviderState,
+    /// Which objects backfill imports and reconciliation watches, in the provider's terms
+    /// (Jira `{"jql": "project = HO"}`, Asana `{"projects": ["<gid>"]}`); `null` when the
+    /// integration only reacts to webhooks. Checked by `Provider::check_scope`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub scope: serde_json::Value,
+    /// The repair loop's settings.
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+/// How an integration repairs itself: backfill on creation, reconciliation on a timer,
+/// webhook registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSettings {
+    /// Import everything in scope when the integration is created (default true).
+    #[serde(default = "yes")]
+    pub backfill: bool,
+    /// Seconds between reconcile runs (at least 1; default 300).
+    #[serde(default = "SyncSettings::default_reconcile_every_s")]
+    pub reconcile_every_s: u64,
+    /// Let the server create (and re-create) the provider's webhooks itself (default false).
+    #[serde(default)]
+    pub register_webhook: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SyncSettings {
+    /// The default reconcile interval, in seconds.
+    pub const DEFAULT_RECONCILE_EVERY_S: u64 = 300;
+
+    fn default_reconcile_every_s() -> u64 {
+        Self::DEFAULT_RECONCILE_EVERY_S
+    }
+
+    /// The reconcile interval.
+    pub fn reconcile_every(&self) -> Duration {
+        Duration::from_secs(self.reconcile_every_s.max(1))
+    }
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            backfill: true,
+            reconcile_every_s: Self::DEFAULT_RECONCILE_EVERY_S,
+            register_webhook: false,
+        }
+    }
 }
 
 /// What a stored [`IntegrationConfig`] may hold, including fields of older versions.
@@ -41,6 +92,10 @@ struct StoredIntegrationConfig {
     options: serde_json::Value,
     #[serde(default)]
     provider_state: ProviderState,
+    #[serde(default)]
+    scope: serde_json::Value,
+    #[serde(default)]
+    sync: SyncSettings,
     /// Before provider state existed: the (Asana) integration accepts one handshake.
     #[serde(default)]
     expecting_handshake: bool,
@@ -60,6 +115,8 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             field_policy: stored.field_policy,
             options: stored.options,
             provider_state,
+            scope: stored.scope,
+            sync: stored.sync,
         }
     }
 }
@@ -72,6 +129,8 @@ impl IntegrationConfig {
             field_policy: BTreeMap::new(),
             options: serde_json::Value::Null,
             provider_state: ProviderState::default(),
+            scope: serde_json::Value::Null,
+            sync: SyncSettings::default(),
         }
     }
 

@@ -60,6 +60,10 @@ pub enum CauseKind {
     Push,
     /// The provider echoing our own push back.
     SyncEcho,
+    /// An object found by the backfill that imports an integration's scope on creation.
+    Backfill,
+    /// An object found by a reconcile run: a change no webhook brought (or brought yet).
+    Reconcile,
 }
 
 /// The cause of an entry.

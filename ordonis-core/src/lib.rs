@@ -8,6 +8,7 @@ mod config;
 mod engine;
 mod error;
 mod ids;
+mod listing;
 pub mod ledger;
 mod model;
 mod policy;
@@ -25,13 +26,18 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
-pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState};
+pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState,
+    SyncSettings,
+};
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
     IntegrationChange, NewIntegration, Resolution,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
+pub use listing::{
+    ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
+};
 pub use ledger::{
     Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
 };

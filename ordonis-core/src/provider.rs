@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use crate::config::ProviderState;
 use crate::error::ProviderError;
 use crate::ids::{IntegrationId, WorkspaceId};
+use crate::listing::{ListPage, ListRequest, WebhookCheck, WebhookReport};
 use crate::model::{Field, FieldPatch, FieldValue};
 // Also reachable here for code inside the crate that names them by this path (store.rs).
 pub(crate) use crate::model::{ObjectKey, ProviderKind};
@@ -284,6 +285,60 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
         let _ = (ctx, value);
         None
+    }
+
+    /// Checks an integration's sync scope (`IntegrationConfig::scope`) when the integration
+    /// is created or changed: which objects its backfill imports and its reconciliation
+    /// watches. `Err` names what is wrong (a Jira integration needs `{"jql": …}`). Default:
+    /// `null` or any JSON object.
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
+        if scope.is_null() || scope.is_object() {
+            Ok(())
+        } else {
+            Err("scope must be an object".to_owned())
+        }
+    }
+
+    /// One page of the objects that changed in a scope since a cursor (see
+    /// [`ListRequest`]): what backfill and reconciliation run on. Default: the provider
+    /// cannot list (`Terminal`), so an integration of it only reacts to webhooks.
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ListRequest<'_>,
+    ) -> Result<ListPage, ProviderError> {
+        let _ = (ctx, req);
+        Err(ProviderError::Terminal(format!(
+            "{} cannot list changes",
+            self.kind()
+        )))
+    }
+
+    /// Checks (and where the provider allows, renews) the integration's webhooks: called by
+    /// every reconcile run. Default: nothing is known.
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        let _ = (ctx, check);
+        Ok(WebhookReport::default())
+    }
+
+    /// Registers the integration's webhooks (`register_webhook: true` and
+    /// [`check_webhooks`](Self::check_webhooks) said `Missing`), returning the report with
+    /// their ids. The engine expects a handshake while this runs (Asana completes one
+    /// during the call). Default: the provider cannot (`Terminal`).
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        let _ = (ctx, check);
+        Err(ProviderError::Terminal(format!(
+            "{} cannot register webhooks",
+            self.kind()
+        )))
     }
 
     /// Writes field values to an object.

@@ -239,6 +239,8 @@ fn cause_kind_str(k: CauseKind) -> &'static str {
         CauseKind::InternalAction => "internal_action",
         CauseKind::Push => "push",
         CauseKind::SyncEcho => "sync_echo",
+        CauseKind::Backfill => "backfill",
+        CauseKind::Reconcile => "reconcile",
     }
 }
 
@@ -489,11 +491,13 @@ const OUTCOMES: [Outcome; 6] = [
     Outcome::Reverted,
     Outcome::Conflict,
 ];
-const CAUSE_KINDS: [CauseKind; 4] = [
+const CAUSE_KINDS: [CauseKind; 6] = [
     CauseKind::InboundEvent,
     CauseKind::InternalAction,
     CauseKind::Push,
     CauseKind::SyncEcho,
+    CauseKind::Backfill,
+    CauseKind::Reconcile,
 ];
 const CATEGORIES: [StatusCategory; 3] = [
     StatusCategory::Todo,
