@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordonis_core::{
-    FieldPatch, FieldValue, ObjectKey, Provider, ProviderContext, ProviderError, WebhookAuth,
-    WebhookRequest,
+    FieldPatch, FieldValue, ListMode, ListRequest, ObjectKey, Provider, ProviderContext,
+    ProviderError, WebhookAuth, WebhookRequest,
 };
 
 /// An HTTP-level failure the harness's fake server answers the next API call with.
@@ -53,6 +53,11 @@ pub trait ProviderHarness: Send + Sync {
     async fn remote_state(&self, key: &ObjectKey) -> Option<FieldPatch>;
     /// Makes the fake's next API call fail with `fault`.
     async fn fail_next(&self, fault: HttpFault);
+    /// The integration scope the seeded objects are in (what `list_changes` is asked for).
+    fn scope(&self) -> serde_json::Value;
+    /// Changes a seeded object's title in the fake without sending any webhook, and makes
+    /// the change visible to the provider's listing (past any search-index lag).
+    async fn edit_remote_silently(&self, key: &ObjectKey, title: &str);
 }
 
 /// Expands to one `#[tokio::test]` per provider case; `$factory` is an async fn returning
@@ -65,7 +70,8 @@ macro_rules! provider_suite {
             missing_signature_rejected, fixtures_parse_deterministically, fetch_returns_remote_state,
             push_updates_remote, rate_limit_classified, server_error_retryable, timeout_retryable,
             unauthorized_terminal, forbidden_terminal, not_found_classified,
-            echo_form_is_a_fixed_point
+            echo_form_is_a_fixed_point, scope_checked, backfill_lists_seeded_objects,
+            reconcile_finds_a_silent_edit, reconcile_without_cursor_starts_at_present
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -287,4 +293,105 @@ pub async fn echo_form_is_a_fixed_point(h: Arc<dyn ProviderHarness>) {
             assert!(twice.same_as(&once), "{v:?}: {once:?} then {twice:?}");
         }
     }
+}
+
+/// Lists pages in `mode` from `cursor` until the run is done (at most 200 pages), returning
+/// every hint and the final cursor.
+pub async fn list_to_done(
+    h: &dyn ProviderHarness,
+    mode: ListMode,
+    cursor: Option<serde_json::Value>,
+) -> (Vec<ordonis_core::ChangeHint>, serde_json::Value) {
+    let scope = h.scope();
+    let mut cursor = cursor;
+    let mut hints = Vec::new();
+    for _ in 0..200 {
+        let req = ListRequest {
+            mode,
+            scope: &scope,
+            cursor: cursor.as_ref(),
+            recent: &[],
+            page_size: 2,
+        };
+        let page = h
+            .provider()
+            .list_changes(&h.context(), &req)
+            .await
+            .unwrap_or_else(|e| panic!("list {mode:?}: {e}"));
+        hints.extend(page.changes);
+        if page.done {
+            return (hints, page.cursor);
+        }
+        cursor = Some(page.cursor);
+    }
+    panic!("{mode:?} listing did not finish in 200 pages");
+}
+
+/// The scope the harness uses is accepted; a scope that is not an object is refused.
+pub async fn scope_checked(h: Arc<dyn ProviderHarness>) {
+    let p = h.provider();
+    assert_eq!(p.check_scope(&h.scope()), Ok(()));
+    assert!(p.check_scope(&serde_json::json!(42)).is_err());
+}
+
+fn listed_title(hints: &[ordonis_core::ChangeHint], key: &ObjectKey) -> Option<Option<String>> {
+    let hint = hints.iter().rev().find(|x| &x.key == key)?;
+    Some(hint.snapshot.as_ref().and_then(|s| {
+        s.fields
+            .get(ordonis_core::Field::Title)
+            .and_then(|v| match v {
+                FieldValue::Title(t) => Some(t.clone()),
+                _ => None,
+            })
+    }))
+}
+
+/// A backfill pages (two objects per page) through every seeded object, each once at least,
+/// with its state when the listing carries one.
+pub async fn backfill_lists_seeded_objects(h: Arc<dyn ProviderHarness>) {
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        let fields = FieldPatch::new().with(FieldValue::Title(format!("Listed {i}")));
+        keys.push(h.seed_remote(&fields).await);
+    }
+    let (hints, _) = list_to_done(&*h, ListMode::Backfill, None).await;
+    for (i, key) in keys.iter().enumerate() {
+        match listed_title(&hints, key) {
+            None => panic!("{key:?} was not listed: {hints:?}"),
+            Some(Some(t)) => assert_eq!(t, format!("Listed {i}")),
+            Some(None) => {}
+        }
+    }
+    assert!(
+        hints.iter().all(|x| x.kind == ordonis_core::HintKind::Changed),
+        "a backfill reports changes only: {hints:?}"
+    );
+}
+
+/// After a backfill, an edit that sent no webhook is found by the next reconcile from the
+/// backfill's cursor.
+pub async fn reconcile_finds_a_silent_edit(h: Arc<dyn ProviderHarness>) {
+    let key = h.seed_remote(&sample_fields()).await;
+    let (_, cursor) = list_to_done(&*h, ListMode::Backfill, None).await;
+    h.edit_remote_silently(&key, "Edited without a webhook").await;
+    let (hints, _) = list_to_done(&*h, ListMode::Reconcile, Some(cursor)).await;
+    match listed_title(&hints, &key) {
+        None => panic!("the silent edit of {key:?} was not found: {hints:?}"),
+        Some(Some(t)) => assert_eq!(t, "Edited without a webhook"),
+        Some(None) => {}
+    }
+}
+
+/// A reconcile without a cursor (`backfill: false`) lists nothing old and returns a cursor a
+/// later reconcile continues from.
+pub async fn reconcile_without_cursor_starts_at_present(h: Arc<dyn ProviderHarness>) {
+    let old = h.seed_remote(&sample_fields()).await;
+    let (hints, cursor) = list_to_done(&*h, ListMode::Reconcile, None).await;
+    assert!(
+        hints.iter().all(|x| x.key != old || x.snapshot.is_none()),
+        "an object untouched since before the start was imported: {hints:?}"
+    );
+    h.edit_remote_silently(&old, "Edited after the start").await;
+    let (hints, _) = list_to_done(&*h, ListMode::Reconcile, Some(cursor)).await;
+    assert!(listed_title(&hints, &old).is_some(), "{hints:?}");
 }
