@@ -15,6 +15,7 @@ mod glue;
 mod ingest;
 mod key_check;
 mod render;
+mod sync_jobs;
 mod tables;
 
 use std::collections::HashMap;
@@ -25,8 +26,8 @@ use ordonis_core::store::rules;
 use ordonis_core::{
     ClaimRequest, CommitReceipt, InsertOutcome, IntegrationId, IntegrationRecord,
     IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, Ledger, LedgerEntry, NewInboxEvent,
-    ObjectKey, Queue, Retry, Store, StoreError, StoredCheckpoint, Task, TaskId, TaskPage,
-    UnitOfWork, WorkspaceId,
+    ObjectKey, Queue, Retry, Store, StoreError, StoredCheckpoint, SyncJob, SyncLease, SyncSave,
+    SyncSchedule, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
 };
 
 pub use dialect::{Arg, Dialect, Exec, QueueTable, Sql, SqlRow};
@@ -487,6 +488,31 @@ impl<D: Dialect> Store for SqlStore<D> {
         units: Vec<UnitOfWork>,
     ) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
         batch::commit_batch(&self.dialect, units).await
+    }
+
+    async fn schedule_sync(&self, schedule: &SyncSchedule) -> Result<(), StoreError> {
+        sync_jobs::schedule(&self.dialect, schedule).await
+    }
+
+    async fn claim_sync(&self, req: &ClaimRequest) -> Result<Vec<SyncJob>, StoreError> {
+        sync_jobs::claim(&self.dialect, req).await
+    }
+
+    async fn save_sync(&self, lease: &SyncLease, save: &SyncSave) -> Result<SyncLease, StoreError> {
+        sync_jobs::save(&self.dialect, lease, save).await
+    }
+
+    async fn sync_job(&self, integration: IntegrationId) -> Result<Option<SyncJob>, StoreError> {
+        sync_jobs::get(&self.dialect, integration).await
+    }
+
+    async fn add_sync_repaired(
+        &self,
+        integration: IntegrationId,
+        run: u64,
+        fields: u64,
+    ) -> Result<(), StoreError> {
+        sync_jobs::add_repaired(&self.dialect, integration, run, fields).await
     }
 
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

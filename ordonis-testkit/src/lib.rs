@@ -16,11 +16,13 @@ pub mod harness;
 pub mod jira_wiki;
 pub mod ledger_e2e;
 pub mod memory;
+mod memory_sync;
 pub mod prism;
 pub mod provider_suite;
 mod store_api_suite;
 mod store_batch_suite;
 pub mod store_suite;
+mod store_sync_suite;
 
 pub use fake::{FakeProvider, Faults};
 pub use memory::MemoryStore;

@@ -11,8 +11,8 @@ use ordonis_core::{
     ClaimRequest, CommitReceipt, Completion, EventId, InboxEvent, InsertOutcome, IntegrationId,
     IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
     Ledger, LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry,
-    SealedSecrets, Store, StoreError, StoredCheckpoint, Task, TaskId, TaskPage, UnitOfWork,
-    WorkspaceId,
+    SealedSecrets, Store, StoreError, StoredCheckpoint, SyncJob, SyncLease, SyncSave, SyncSchedule,
+    Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -264,6 +264,7 @@ struct State {
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
     key_check: Option<Vec<u8>>,
+    sync: crate::memory_sync::SyncJobs,
 }
 
 impl State {
@@ -558,6 +559,43 @@ impl Store for MemoryStore {
                 commit_unit(&mut st, uow)
             })
             .collect())
+    }
+
+    async fn schedule_sync(&self, schedule: &SyncSchedule) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        if !st.integrations.contains_key(&schedule.integration_id) {
+            return Err(StoreError::NotFound(format!(
+                "integration {}",
+                schedule.integration_id
+            )));
+        }
+        st.sync.schedule(schedule);
+        Ok(())
+    }
+
+    async fn claim_sync(&self, req: &ClaimRequest) -> Result<Vec<SyncJob>, StoreError> {
+        let mut st = self.lock();
+        let at = now();
+        let paused = st.paused(at);
+        Ok(st.sync.claim(req, &paused, at))
+    }
+
+    async fn save_sync(&self, lease: &SyncLease, save: &SyncSave) -> Result<SyncLease, StoreError> {
+        self.lock().sync.save(lease, save)
+    }
+
+    async fn sync_job(&self, integration: IntegrationId) -> Result<Option<SyncJob>, StoreError> {
+        Ok(self.lock().sync.get(integration))
+    }
+
+    async fn add_sync_repaired(
+        &self,
+        integration: IntegrationId,
+        run: u64,
+        fields: u64,
+    ) -> Result<(), StoreError> {
+        self.lock().sync.add_repaired(integration, run, fields);
+        Ok(())
     }
 
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

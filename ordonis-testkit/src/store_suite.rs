@@ -46,7 +46,10 @@ macro_rules! store_suite {
             batch_with_failing_unit_in_the_middle, batch_with_lease_lost_mid_batch,
             batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused,
             mapped_tasks_answer_per_key,
-            key_check_first_writer_wins
+            key_check_first_writer_wins,
+            sync_job_is_one_per_integration, sync_job_claimed_once_by_8_claimers,
+            sync_job_resumes_from_saved_cursor, sync_job_finish_rearms_and_counts_repairs,
+            sync_job_failed_and_paused_wait
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -66,6 +69,7 @@ macro_rules! store_suite {
 pub use crate::ledger_e2e::engine_changes_verify_offline;
 pub use crate::store_api_suite::*;
 pub use crate::store_batch_suite::*;
+pub use crate::store_sync_suite::*;
 
 /// The key-check record: stored once, by the first of concurrent callers; later calls
 /// return it unchanged. (A store shared by several suite runs may hold one already.)

@@ -699,6 +699,29 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
         Ok(out)
     }
 
+    /// Creates an integration's sync job, or re-arms it (see [`SyncSchedule`]): a pending
+    /// or failed job becomes pending, due at the earlier of its time and `at` (a failed one
+    /// at `at`), attempts reset; a leased job is left as it is (its run is underway).
+    /// `NotFound` when the integration does not exist.
+    async fn schedule_sync(&self, schedule: &SyncSchedule) -> Result<(), StoreError>;
+    /// Leases up to `req.limit` due sync jobs (pending and due, or processing with an
+    /// expired lease), skipping paused and inactive integrations; each claim increments the
+    /// job's attempts.
+    async fn claim_sync(&self, req: &ClaimRequest) -> Result<Vec<SyncJob>, StoreError>;
+    /// Records a run's page under its lease and returns the extended lease; `LeaseLost`
+    /// when the lease is stale (the job was claimed again).
+    async fn save_sync(&self, lease: &SyncLease, save: &SyncSave) -> Result<SyncLease, StoreError>;
+    /// An integration's sync job.
+    async fn sync_job(&self, integration: IntegrationId) -> Result<Option<SyncJob>, StoreError>;
+    /// Adds `fields` repaired by an event of run `run` to the job's counts (`repaired` only
+    /// while `run` is still the job's current run). Unknown integrations are ignored.
+    async fn add_sync_repaired(
+        &self,
+        integration: IntegrationId,
+        run: u64,
+        fields: u64,
+    ) -> Result<(), StoreError>;
+
     /// The key-check record: a fixed text sealed with the host's secret key when the store
     /// was first used (`Keyring::seal_key_check`), so that a process holding another key is
     /// refused at start-up instead of failing every job. `None` before one is stored.
@@ -711,5 +734,10 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
 
 mod ext;
 pub mod rules;
+mod sync_job;
 
 pub use ext::StoreExt;
+pub use sync_job::{
+    BackfillState, BackfillStatus, ReconcileStatus, SyncFinish, SyncJob, SyncLease, SyncSave,
+    SyncSchedule, SyncStatus, WebhookStatus,
+};
