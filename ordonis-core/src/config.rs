@@ -258,6 +258,11 @@ pub struct EngineConfig {
     pub webhook_secret_overlap: usize,
     /// How often a unit of work is recomputed after a concurrent-modification conflict.
     pub conflict_retries: usize,
+    /// Where providers reach this host's webhook route, with `{provider}` and `{id}` in
+    /// place of the integration's provider and id
+    /// (`https://sync.example.com/integrations/{provider}/{id}/webhook`): the target of the
+    /// webhooks the engine registers (`register_webhook: true`). `None`: it registers none.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -268,6 +273,7 @@ impl Default for EngineConfig {
             max_body_bytes: 1024 * 1024,
             webhook_secret_overlap: 2,
             conflict_retries: 32,
+            webhook_url: None,
         }
     }
 }

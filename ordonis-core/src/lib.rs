@@ -30,7 +30,8 @@ pub use config::{
     Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState, SyncSettings,
 };
 pub use engine::{
-    ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
+    BackfillReport, ChangeReceipt, Engine, EngineBuilder, LIST_PAGE_SIZE, ReconcileReport,
+    SyncReport, SyncStep, WebhookReportView, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
     IntegrationChange, NewIntegration, Resolution,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};

@@ -103,8 +103,16 @@ impl Worker {
         let store = self.engine.store();
         let events = store.claim_events(&req).await?;
         let pushes = store.claim(Queue::Outbox, &req).await?;
+        // One sync step (a listing page) per batch, beside the queues: a backfill never
+        // holds back webhook processing by more than a page.
+        let syncs = store
+            .claim_sync(&ClaimRequest {
+                limit: 1,
+                ..req.clone()
+            })
+            .await?;
         let mut report = BatchReport {
-            claimed: events.len() + pushes.len(),
+            claimed: events.len() + pushes.len() + syncs.len(),
             ..BatchReport::default()
         };
         let concurrency = self.config.concurrency.max(1);
@@ -112,11 +120,33 @@ impl Worker {
             .map(|job| self.handle(job, shutdown))
             .buffer_unordered(concurrency)
             .collect::<Vec<BatchReport>>();
-        let (processed, pushed) = tokio::join!(self.handle_events(events, shutdown), pushed);
-        for r in pushed.into_iter().chain([processed]) {
+        let synced = self.handle_syncs(syncs);
+        let (processed, pushed, synced) =
+            tokio::join!(self.handle_events(events, shutdown), pushed, synced);
+        for r in pushed.into_iter().chain([processed, synced]) {
             report.add(r);
         }
         Ok(report)
+    }
+
+    /// Runs claimed sync jobs' steps (each records its own failure on the job).
+    async fn handle_syncs(&self, jobs: Vec<crate::store::SyncJob>) -> BatchReport {
+        let mut report = BatchReport::default();
+        for job in jobs {
+            let integration = job.integration_id;
+            match self.engine.run_sync(job).await {
+                Ok(step) if step.error.is_none() => report.completed += 1,
+                Ok(step) => {
+                    tracing::info!(worker = %self.config.id, %integration, error = ?step.error, "sync step failed");
+                    report.retried += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %self.config.id, %integration, error = %e, "sync step could not be recorded");
+                    report.retried += 1;
+                }
+            }
+        }
+        report
     }
 
     /// Processes claimed inbox events as one batch per workspace

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ordonis_core::signals::{hmac_sha256_hex, hmac_sha256_matches};
 use ordonis_core::{
-    Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ObjectKey, Provider,
+    Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ListMode, ListPage, ListRequest,
+    ObjectKey, Provider,
     ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome, RemoteActor,
     RemoteTask, WebhookAuth, WebhookRequest,
 };
@@ -46,6 +47,26 @@ struct Body {
     time_ms: i64,
     actor: String,
     fields: FieldPatch,
+}
+
+/// The fake's listing cursor.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FakeCursor {
+    since_ms: i64,
+    /// The run's start (the next run's `since_ms`), while a run pages.
+    run_start_ms: Option<i64>,
+    /// The last `(modified, id)` listed, while a run pages.
+    after: Option<(i64, String)>,
+}
+
+impl FakeCursor {
+    fn at(since_ms: i64) -> Self {
+        Self {
+            since_ms,
+            run_start_ms: None,
+            after: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -175,6 +196,13 @@ impl FakeProvider {
         let mut st = self.lock();
         Self::write(&mut st, object, [value]);
         Self::emit(&mut st, "changed", object, actor);
+    }
+
+    /// Changes a field remotely and sends no webhook (a delivery the provider lost): only a
+    /// listing finds it.
+    pub fn remote_edit_silently(&self, object: &str, value: FieldValue) {
+        let mut st = self.lock();
+        Self::write(&mut st, object, [value]);
     }
 
     /// Deletes a remote object; emits its webhook.
@@ -358,6 +386,83 @@ impl Provider for FakeProvider {
             fields: obj.fields.clone(),
             modified_at_ms: obj.modified_ms,
             url: Some(format!("https://fake.example/items/{}", key.external_id)),
+        })
+    }
+
+    /// Lists objects by their logical modification time: a backfill everything (its
+    /// handover cursor taken first), a reconcile those modified at or after the cursor's
+    /// time. Pages are keyset-paged on `(modified, id)`.
+    async fn list_changes(
+        &self,
+        _ctx: &ProviderContext,
+        req: &ListRequest<'_>,
+    ) -> Result<ListPage, ProviderError> {
+        self.next_fault()?;
+        let st = self.lock();
+        let cur: FakeCursor = match req.cursor {
+            Some(c) => serde_json::from_value(c.clone())
+                .map_err(|e| ProviderError::BadInput(format!("cursor: {e}")))?,
+            None if req.mode == ListMode::Reconcile => {
+                return Ok(ListPage {
+                    changes: Vec::new(),
+                    // After the present: what exists now is not a change since.
+                    cursor: serde_json::json!(FakeCursor::at(st.clock_ms + 1)),
+                    done: true,
+                });
+            }
+            None => FakeCursor {
+                since_ms: i64::MIN,
+                run_start_ms: Some(st.clock_ms),
+                after: None,
+            },
+        };
+        let run_start = cur.run_start_ms.unwrap_or(st.clock_ms);
+        let mut listed: Vec<(&String, &RemoteObject)> = st
+            .objects
+            .iter()
+            .filter(|(_, o)| o.modified_ms >= cur.since_ms)
+            .filter(|(id, o)| match &cur.after {
+                Some((ms, after)) => (o.modified_ms, id.as_str()) > (*ms, after.as_str()),
+                None => true,
+            })
+            .collect();
+        listed.sort_by(|a, b| (a.1.modified_ms, a.0).cmp(&(b.1.modified_ms, b.0)));
+        let size = req.page_size.max(1);
+        let done = listed.len() <= size;
+        listed.truncate(size);
+        let changes: Vec<ChangeHint> = listed
+            .iter()
+            .map(|(id, o)| {
+                let key = ObjectKey::new(id.as_str(), "item");
+                ChangeHint {
+                    key: key.clone(),
+                    delivery_id: None,
+                    kind: HintKind::Changed,
+                    source_time_ms: Some(o.modified_ms),
+                    actor: None,
+                    snapshot: Some(RemoteTask {
+                        key: key.clone(),
+                        fields: o.fields.clone(),
+                        modified_at_ms: o.modified_ms,
+                        url: Some(format!("https://fake.example/items/{id}")),
+                    }),
+                    changes: Vec::new(),
+                }
+            })
+            .collect();
+        let cursor = if done {
+            FakeCursor::at(run_start)
+        } else {
+            FakeCursor {
+                since_ms: cur.since_ms,
+                run_start_ms: Some(run_start),
+                after: listed.last().map(|(id, o)| (o.modified_ms, (*id).clone())),
+            }
+        };
+        Ok(ListPage {
+            changes,
+            cursor: serde_json::json!(cursor),
+            done,
         })
     }
 

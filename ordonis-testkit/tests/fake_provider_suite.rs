@@ -82,6 +82,13 @@ impl ProviderHarness for FakeHarness {
         };
         self.fake.inject(|f| f.next_calls.push_back(e));
     }
+    fn scope(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    async fn edit_remote_silently(&self, key: &ObjectKey, title: &str) {
+        self.fake
+            .remote_edit_silently(&key.external_id, ordonis_core::FieldValue::Title(title.to_owned()));
+    }
 }
 
 async fn harness() -> Arc<dyn ProviderHarness> {

@@ -16,7 +16,9 @@ use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
 use crate::model::ProviderKind;
 use crate::model::{ExternalRef, ObjectKey};
 use crate::policy::FieldPolicy;
+use crate::listing::ListMode;
 use crate::provider::{ChangeHint, HintKind, RemoteTask, WebhookRequest, ms_to_datetime};
+use super::repair::ListedEvent;
 use crate::store::{Completion, InboxEvent, Lease, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
@@ -109,6 +111,9 @@ pub(crate) struct PreparedEvent {
     workspace_id: WorkspaceId,
     lease: Lease,
     work: EventWork,
+    /// For an event a reconcile run stored: the integration and the run, whose repair count
+    /// the fields this event changes are added to.
+    reconcile_run: Option<(IntegrationId, u64)>,
 }
 
 enum EventWork {
@@ -202,7 +207,14 @@ impl Engine {
                 Ok(results) => {
                     for (i, r) in idx.into_iter().zip(results) {
                         match r {
-                            Ok(_) => out[i] = Some(Ok(())),
+                            Ok(receipt) => {
+                                if let Some(Some(p)) = ready.get(i) {
+                                    let drafts: Vec<_> =
+                                        receipt.entries.into_iter().map(|e| e.record).collect();
+                                    self.count_repairs(p, &drafts).await;
+                                }
+                                out[i] = Some(Ok(()));
+                            }
                             Err(StoreError::Conflict(_)) => again.push(i),
                             Err(e) => out[i] = Some(Err(e.into())),
                         }
@@ -288,9 +300,29 @@ impl Engine {
 
     /// Commits a prepared event, recomputing its unit while concurrent writers interfere.
     async fn commit_event(&self, prepared: &PreparedEvent) -> Result<(), Error> {
-        self.commit_with_retry(|| async { self.build_event_unit(prepared).await.map(Some) })
+        let drafts = self
+            .commit_with_retry(|| async { self.build_event_unit(prepared).await.map(Some) })
             .await?;
+        self.count_repairs(prepared, &drafts).await;
         Ok(())
+    }
+
+    /// Adds the fields a committed reconcile event changed to its run's repair count. Best
+    /// effort: the count is a report, and the change itself is committed already.
+    async fn count_repairs(&self, prepared: &PreparedEvent, drafts: &[LedgerDraft]) {
+        let Some((integration, run)) = prepared.reconcile_run else {
+            return;
+        };
+        let n = super::repair::repaired_fields(drafts);
+        if n > 0
+            && let Err(e) = self
+                .inner
+                .store
+                .add_sync_repaired(integration, run, n)
+                .await
+        {
+            tracing::warn!(error = %e, %integration, "could not count a reconcile repair");
+        }
     }
 
     /// Parses an event and resolves its object's state (a provider fetch when the payload
@@ -303,11 +335,43 @@ impl Engine {
         let Some(lease) = event.lease.clone() else {
             return Err(Error::NotFound(format!("event {} is not leased", event.id)));
         };
+        let listed = match ListMode::parse(&event.auth) {
+            Some(mode) => Some((mode, ListedEvent::from_body(&event.body)?)),
+            None => None,
+        };
+        let reconcile_run = match &listed {
+            Some((ListMode::Reconcile, l)) => Some((event.integration_id, l.run)),
+            _ => None,
+        };
         let prepared = |work| PreparedEvent {
             workspace_id: event.workspace_id.clone(),
             lease: lease.clone(),
             work,
+            reconcile_run,
         };
+        let hints = match listed {
+            Some((mode, l)) => {
+                let hints: Vec<ChangeHint> = std::iter::once(l.hint)
+                    .filter(|h| Some(&h.key.external_id) == event.object_key.as_ref())
+                    .collect();
+                return self
+                    .prepare_hints(loaded, event, hints, Some(mode))
+                    .await
+                    .map(prepared);
+            }
+            None => self.webhook_hints(loaded, event)?,
+        };
+        self.prepare_hints(loaded, event, hints, None)
+            .await
+            .map(prepared)
+    }
+
+    /// The hints of a webhook event's object.
+    fn webhook_hints(
+        &self,
+        loaded: &Loaded,
+        event: &InboxEvent,
+    ) -> Result<Vec<ChangeHint>, Error> {
         let mut headers = http::HeaderMap::new();
         for (name, value) in &event.headers {
             if let (Ok(n), Ok(v)) = (
@@ -328,10 +392,20 @@ impl Engine {
             .into_iter()
             .filter(|h| Some(&h.key.external_id) == event.object_key.as_ref())
             .collect();
+        Ok(hints)
+    }
+
+    /// Resolves the hints about an event's object into the work to commit; `listed` names
+    /// the run (backfill, reconcile) that stored the event, `None` for a webhook.
+    async fn prepare_hints(
+        &self,
+        loaded: &Loaded,
+        event: &InboxEvent,
+        hints: Vec<ChangeHint>,
+        listed: Option<ListMode>,
+    ) -> Result<EventWork, Error> {
         let Some(key) = hints.first().map(|h| h.key.clone()) else {
-            return Ok(prepared(EventWork::Finish(Some(
-                "nothing for this object".to_owned(),
-            ))));
+            return Ok(EventWork::Finish(Some("nothing for this object".to_owned())));
         };
         let remote = self.resolve_remote(loaded, &key, &hints).await?;
         let actor = hints
@@ -347,11 +421,23 @@ impl Engine {
                     actor
                 },
             );
+        // A listed change names no author (a search result, an event without a user): the
+        // run that found it is the actor, so the ledger never invents one.
+        let actor = match (listed, hints.iter().any(|h| h.actor.is_some())) {
+            (Some(mode), false) => {
+                Actor::service(format!("{}-{}", loaded.record.provider, mode.as_str()))
+            }
+            _ => actor,
+        };
         let source_time = hints.iter().filter_map(|h| h.source_time_ms).max();
         let ctx = EntryContext {
             actor,
             cause: Cause {
-                kind: CauseKind::InboundEvent,
+                kind: match listed {
+                    None => CauseKind::InboundEvent,
+                    Some(ListMode::Backfill) => CauseKind::Backfill,
+                    Some(ListMode::Reconcile) => CauseKind::Reconcile,
+                },
                 id: event.id.to_string(),
                 delivery_id: event.delivery_id.clone(),
                 parent_action: None,
@@ -363,7 +449,7 @@ impl Engine {
             occurred_at: source_time.and_then(ms_to_datetime),
             observed_at: event.received_at,
         };
-        Ok(prepared(EventWork::Apply(Box::new(Application {
+        Ok(EventWork::Apply(Box::new(Application {
             key,
             remote,
             ctx,
@@ -371,7 +457,7 @@ impl Engine {
             integration: loaded.record.id,
             provider_kind: loaded.record.provider.clone(),
             event_id: event.id,
-        }))))
+        })))
     }
 
     /// The unit of work of a prepared event, over the task and mapping as they are now.

@@ -77,6 +77,17 @@ pub(crate) fn check_settings(
     provider
         .check_options(&config.options)
         .map_err(|e| InvalidInput::new("options", e))?;
+    if !config.scope.is_null() {
+        provider
+            .check_scope(&config.scope)
+            .map_err(|e| InvalidInput::new("scope", e))?;
+    }
+    if config.sync.reconcile_every_s == 0 {
+        return Err(InvalidInput::new(
+            "reconcile_every_s",
+            "must be at least 1 (seconds)",
+        ));
+    }
     config.policy().validate()?;
     Ok(())
 }

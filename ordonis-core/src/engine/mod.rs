@@ -5,6 +5,7 @@ mod inbound;
 mod ingest;
 mod integrations;
 mod outbound;
+mod repair;
 mod tasks;
 
 use std::collections::HashMap;
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 pub use conflicts::Resolution;
+pub use repair::{
+    BackfillReport, LIST_PAGE_SIZE, ReconcileReport, SyncReport, SyncStep, WebhookReportView,
+};
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
 pub use tasks::ChangeReceipt;
@@ -169,6 +173,8 @@ impl Engine {
             created_at: OffsetDateTime::now_utc(),
         };
         self.inner.store.create_integration(&record).await?;
+        self.schedule_initial_sync(id, &record.workspace_id, &new.config)
+            .await?;
         Ok(id)
     }
 

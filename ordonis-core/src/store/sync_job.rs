@@ -168,6 +168,9 @@ pub struct WebhookStatus {
 /// Everything a sync job's runs recorded (stored as JSON on the job).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncStatus {
+    /// A run is underway: its next step continues from the saved cursor.
+    #[serde(default)]
+    pub in_run: bool,
     /// The backfill.
     #[serde(default)]
     pub backfill: BackfillStatus,
