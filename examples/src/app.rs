@@ -150,10 +150,16 @@ pub fn engine(
     secret_key_hex: &str,
     metrics: &Arc<Metrics>,
     retry: &crate::config::RetryArgs,
+    public_url: Option<&str>,
 ) -> Result<Engine, String> {
     let key = SecretKey::from_hex(1, secret_key_hex)
         .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?;
-    let mut b = Engine::builder(store, Keyring::new(key)).config(retry.engine_config()?);
+    let mut config = retry.engine_config()?;
+    // The webhooks the engine registers point at this server's webhook route
+    // (`routes::integrations::webhook_url`).
+    config.webhook_url =
+        public_url.map(|u| format!("{u}/integrations/{{provider}}/{{id}}/webhook"));
+    let mut b = Engine::builder(store, Keyring::new(key)).config(config);
     for p in crate::providers::registry(metrics)? {
         b = b.provider(p);
     }
@@ -256,7 +262,6 @@ impl Server {
     ) -> Result<Self, String> {
         check_secret_key(store.as_ref(), &secret_key.value).await?;
         let metrics = Arc::new(Metrics::default());
-        let engine = engine(store.clone(), &secret_key.value, &metrics, &config.retry)?;
         let signer = CheckpointSigner::from_seed(&derive(
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",
@@ -271,6 +276,13 @@ impl Server {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
+        let engine = engine(
+            store.clone(),
+            &secret_key.value,
+            &metrics,
+            &config.retry,
+            Some(&public_url),
+        )?;
         let state = AppState {
             inner: Arc::new(Shared {
                 engine: engine.clone(),

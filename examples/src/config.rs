@@ -170,6 +170,11 @@ pub struct WorkerArgs {
     /// Workers in this process.
     #[arg(long, env = "ORDONIS_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// The URL providers reach the server at (the server's `--public-url`): the target of
+    /// the webhooks a reconcile registers or re-creates. Without it these workers register
+    /// none (the server's own workers still do).
+    #[arg(long, env = "ORDONIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// How failed webhook events and pushes are retried (use the server's settings).
     #[command(flatten)]
     pub retry: RetryArgs,

@@ -145,6 +145,8 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
             "base_url": jira.base_url(),
             "auth": {"type": "basic", "email": JIRA_EMAIL, "api_token": JIRA_TOKEN},
             "webhook_secrets": [secret],
+            "scope": {"jql": "project = HO"},
+            "backfill": false,
         }),
     )
     .await?;

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use ordonis_core::StoreExt;
 use ordonis_core::store::JobState;
 use ordonis_core::{
-    Capabilities, ChangeHint, FieldPatch, ObjectKey, Provider, ProviderContext, ProviderError,
-    ProviderKind, ProviderState, PushOutcome, RemoteTask, Store, WebhookAuth, WebhookRequest,
+    Capabilities, ChangeHint, FieldPatch, FieldValue, ListPage, ListRequest, ObjectKey, Provider,
+    ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome, RemoteTask, Store,
+    WebhookAuth, WebhookCheck, WebhookReport, WebhookRequest, WebhookState,
 };
 
 const BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -159,6 +160,7 @@ impl Metrics {
             get(&self.push_sum_micros) as f64 / 1_000_000.0
         );
         let _ = writeln!(out, "{name}_count {count}");
+        render_repair(&mut out, store).await?;
         Ok(out)
     }
 }
@@ -231,6 +233,46 @@ impl Provider for Instrumented {
         self.inner.parse_webhook(ctx, req)
     }
 
+    fn echo_form(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+        self.inner.echo_form(ctx, value)
+    }
+
+    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
+        self.inner.refuse_in_advance(ctx, value)
+    }
+
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
+        self.inner.check_scope(scope)
+    }
+
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ListRequest<'_>,
+    ) -> Result<ListPage, ProviderError> {
+        let r = self.inner.list_changes(ctx, req).await;
+        if let Err(e) = &r {
+            self.note(e);
+        }
+        r
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        self.inner.check_webhooks(ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        self.inner.register_webhooks(ctx, check).await
+    }
+
     async fn fetch_task(
         &self,
         ctx: &ProviderContext,
@@ -258,4 +300,84 @@ impl Provider for Instrumented {
         }
         r
     }
+}
+
+/// The repair loop's metrics, read from every integration's sync job.
+async fn render_repair(
+    out: &mut String,
+    store: &dyn Store,
+) -> Result<(), ordonis_core::StoreError> {
+    let mut jobs = Vec::new();
+    for ws in store.workspaces().await? {
+        for rec in store.integrations(&ws).await? {
+            if let Some(job) = store.sync_job(rec.id).await? {
+                jobs.push(job);
+            }
+        }
+    }
+    let series = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    series(
+        out,
+        "ordonis_backfill_imported_total",
+        "counter",
+        "Objects the backfill stored in the inbox, per integration.",
+    );
+    for j in &jobs {
+        let _ = writeln!(
+            out,
+            "ordonis_backfill_imported_total{{integration=\"{}\"}} {}",
+            j.integration_id, j.status.backfill.imported
+        );
+    }
+    series(
+        out,
+        "ordonis_reconcile_runs_total",
+        "counter",
+        "Reconcile runs finished, per integration and result.",
+    );
+    for j in &jobs {
+        for (result, n) in [
+            ("ok", j.status.reconcile.runs_ok),
+            ("error", j.status.reconcile.runs_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "ordonis_reconcile_runs_total{{integration=\"{}\",result=\"{result}\"}} {n}",
+                j.integration_id
+            );
+        }
+    }
+    series(
+        out,
+        "ordonis_reconcile_repaired_total",
+        "counter",
+        "Fields reconcile runs repaired (changes no webhook brought), per integration.",
+    );
+    for j in &jobs {
+        let _ = writeln!(
+            out,
+            "ordonis_reconcile_repaired_total{{integration=\"{}\"}} {}",
+            j.integration_id, j.repaired_total
+        );
+    }
+    series(
+        out,
+        "ordonis_webhook_health",
+        "gauge",
+        "1 for the state each integration's webhooks are in, per integration and state.",
+    );
+    for j in &jobs {
+        for state in WebhookState::ALL {
+            let _ = writeln!(
+                out,
+                "ordonis_webhook_health{{integration=\"{}\",state=\"{}\"}} {}",
+                j.integration_id,
+                state.as_str(),
+                u8::from(j.status.webhook.state == state)
+            );
+        }
+    }
+    Ok(())
 }

@@ -100,8 +100,10 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
         .into_iter()
         .find_map(Job::into_event);
     let healthy = failures.is_empty() && r.paused_until.is_none();
+    let sync = s.engine.sync_report(r.id).await.map_err(ApiError::from)?;
     let actions: &[(&str, &str)] = match r.state {
         ordonis_core::IntegrationState::Active => &[
+            ("reconcile", "Reconcile now"),
             ("pause", "Pause"),
             ("handshake", "Re-arm webhook handshake"),
             ("disable", "Disable"),
@@ -125,6 +127,32 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
             dt { "Last delivery" } dd #last-delivery { @match &last { Some(e) => (when(e.received_at)), None => "none yet" } }
             dt { "Webhook URL" } dd { code { (webhook_url(s, r.provider.as_str(), &id)) } }
             dt { "Paused by a rate limit until" } dd { @match r.paused_until { Some(t) => (when(t)), None => "—" } }
+        }
+        h2 { "Repair loop" }
+        @match &sync {
+            None => p #sync { "No scope: this integration only reacts to webhooks." }
+            Some(y) => dl #sync {
+                dt { "Backfill" } dd #backfill {
+                    (format!("{:?}", y.backfill.state).to_lowercase()) ", " (y.backfill.imported) " imported"
+                    @if let Some(e) = &y.backfill.error { " — " span.bad { (e) } }
+                }
+                dt { "Last reconcile" } dd #reconcile {
+                    @match y.reconcile.last_run_at { Some(t) => (when(t)), None => "not yet" }
+                    ", " (y.reconcile.repaired) " fields repaired"
+                    @if let Some(e) = &y.reconcile.error { " — " span.bad { (e) } }
+                }
+                dt { "Last good reconcile" } dd { @match y.reconcile.last_ok_at { Some(t) => (when(t)), None => "—" } }
+                dt { "Next reconcile" } dd #next-reconcile { @match y.reconcile.next_run_at { Some(t) => (when(t)), None => "running" } }
+                dt { "Webhook" } dd #webhook {
+                    @match y.webhook.state {
+                        ordonis_core::WebhookState::Healthy => span.ok { "healthy" },
+                        ordonis_core::WebhookState::Unknown => span { "unknown" },
+                        st => span.bad { (st.as_str()) },
+                    }
+                    @if let Some(d) = &y.webhook.detail { " — " (d) }
+                    @if let Some(x) = &y.webhook.external_id { " (" code { (x) } ")" }
+                }
+            }
         }
         @for (action, label) in actions {
             form.inline method="post" action=(format!("/ui/integrations/{id}/{action}")) {
@@ -187,6 +215,7 @@ async fn integration_action(
             .await
             .map(drop),
         "handshake" => s.engine.expect_handshake(r.id).await,
+        "reconcile" => s.engine.reconcile_now(&r.workspace_id, r.id).await,
         _ => return ui_error(ApiError::not_found(format!("action {action}"))),
     };
     match done {

@@ -208,9 +208,14 @@ async fn postgres_requires_token_and_key() {
     .await
     .unwrap();
     let metrics = std::sync::Arc::new(ordonis_server::metrics::Metrics::default());
-    let engine =
-        ordonis_server::app::engine(store, c.secret_key.as_deref().unwrap(), &metrics, &c.retry)
-            .unwrap();
+    let engine = ordonis_server::app::engine(
+        store,
+        c.secret_key.as_deref().unwrap(),
+        &metrics,
+        &c.retry,
+        None,
+    )
+    .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let handles = ordonis_server::app::spawn_workers(&engine, 2, &metrics, &wake, &token);

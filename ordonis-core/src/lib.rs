@@ -30,9 +30,9 @@ pub use config::{
     Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState, SyncSettings,
 };
 pub use engine::{
-    BackfillReport, ChangeReceipt, Engine, EngineBuilder, LIST_PAGE_SIZE, ReconcileReport,
-    SyncReport, SyncStep, WebhookReportView, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
-    IntegrationChange, NewIntegration, Resolution,
+    BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
+    IngestResponse, IntegrationChange, LIST_PAGE_SIZE, NewIntegration, ReconcileReport, Resolution,
+    SyncReport, SyncStep, WebhookReportView,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};

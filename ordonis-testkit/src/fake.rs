@@ -11,9 +11,8 @@ use bytes::Bytes;
 use ordonis_core::signals::{hmac_sha256_hex, hmac_sha256_matches};
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ListMode, ListPage, ListRequest,
-    ObjectKey, Provider,
-    ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome, RemoteActor,
-    RemoteTask, WebhookAuth, WebhookRequest,
+    ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome,
+    RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
 };
 use rand::Rng;
 use rand::seq::SliceRandom;

@@ -86,8 +86,10 @@ impl ProviderHarness for FakeHarness {
         serde_json::json!({})
     }
     async fn edit_remote_silently(&self, key: &ObjectKey, title: &str) {
-        self.fake
-            .remote_edit_silently(&key.external_id, ordonis_core::FieldValue::Title(title.to_owned()));
+        self.fake.remote_edit_silently(
+            &key.external_id,
+            ordonis_core::FieldValue::Title(title.to_owned()),
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordonis_core::{
-    Backoff, BackfillState, CauseKind, Engine, EngineConfig, FieldPatch, FieldValue,
+    BackfillState, Backoff, CauseKind, Engine, EngineConfig, FieldPatch, FieldValue,
     IntegrationConfig, IntegrationId, IntegrationSecrets, Keyring, Ledger, NewIntegration,
     ProviderError, ProviderKind, SecretKey, Store, StoreExt, WebhookState, Worker, WorkerConfig,
     WorkspaceId,
@@ -140,11 +140,18 @@ async fn backfill_imports_every_object_without_a_webhook() {
         "every entry names the backfill"
     );
     // A reconcile over the same data stores and writes nothing.
-    let events_before = r.store.events(&r.ws, &Default::default()).await.map(|e| e.len());
+    let events_before = r
+        .store
+        .events(&r.ws, &Default::default())
+        .await
+        .map(|e| e.len());
     r.reconcile().await;
     assert_eq!(r.ledger().await.len(), entries.len());
     assert_eq!(
-        r.store.events(&r.ws, &Default::default()).await.map(|e| e.len()),
+        r.store
+            .events(&r.ws, &Default::default())
+            .await
+            .map(|e| e.len()),
         events_before
     );
 }
@@ -157,7 +164,11 @@ async fn reconcile_repairs_a_lost_delivery_and_names_itself() {
     r.fake
         .remote_edit_silently("obj-001", FieldValue::Title("Edited, webhook lost".into()));
     r.reconcile().await;
-    assert!(r.titles().await.contains(&"Edited, webhook lost".to_owned()));
+    assert!(
+        r.titles()
+            .await
+            .contains(&"Edited, webhook lost".to_owned())
+    );
     let entries = r.ledger().await;
     let repair: Vec<_> = entries[before..].iter().collect();
     assert_eq!(repair.len(), 1, "{repair:?}");

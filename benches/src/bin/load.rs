@@ -182,6 +182,8 @@ async fn start_server(
             "base_url": "https://load.atlassian.net",
             "auth": {"type": "basic", "email": "load@example.com", "api_token": "unused"},
             "webhook_secrets": [SECRET],
+            "scope": {"jql": "project = LOAD"},
+            "backfill": false,
         }))
         .send()
         .await?

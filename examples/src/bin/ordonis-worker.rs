@@ -46,7 +46,13 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let metrics = Arc::new(Metrics::default());
-    let engine = match engine(store, &key.value, &metrics, &args.retry) {
+    let engine = match engine(
+        store,
+        &key.value,
+        &metrics,
+        &args.retry,
+        args.public_url.as_deref().map(|u| u.trim_end_matches('/')),
+    ) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ordonis-worker: {e}");

@@ -32,6 +32,16 @@ pub struct CreateIntegration {
     field_policy: BTreeMap<Field, FieldRule>,
     #[serde(default)]
     options: Option<Value>,
+    /// What backfill imports and reconcile watches: Jira `{"jql": …}` (required), Asana
+    /// `{"projects": [gid, …]}`.
+    #[serde(default)]
+    scope: Option<Value>,
+    #[serde(default)]
+    backfill: Option<bool>,
+    #[serde(default)]
+    reconcile_every_s: Option<u64>,
+    #[serde(default)]
+    register_webhook: Option<bool>,
 }
 
 impl std::fmt::Debug for CreateIntegration {
@@ -91,9 +101,31 @@ pub async fn create(
     {
         return Err(ApiError::bad_request("options must be an object"));
     }
+    let scope = body.scope.clone().unwrap_or(Value::Null);
+    if body.provider == "jira" && scope.is_null() {
+        return Err(ApiError::bad_request(
+            "scope: a Jira integration needs a scope, {\"jql\": \"project = KEY\"}: the issues \
+             its backfill imports and its reconciliation watches",
+        ));
+    }
+    if body.reconcile_every_s == Some(0) {
+        return Err(ApiError::bad_request(
+            "reconcile_every_s must be an integer of at least 1 (seconds)",
+        ));
+    }
     let mut config = IntegrationConfig::new(base_url);
     config.field_policy = body.field_policy.clone();
     config.options = body.options.clone().unwrap_or(Value::Null);
+    config.scope = scope;
+    if let Some(b) = body.backfill {
+        config.sync.backfill = b;
+    }
+    if let Some(n) = body.reconcile_every_s {
+        config.sync.reconcile_every_s = n;
+    }
+    if let Some(r) = body.register_webhook {
+        config.sync.register_webhook = r;
+    }
     let new = NewIntegration {
         workspace_id: ws,
         provider: ProviderKind::new(body.provider.clone()),
@@ -114,6 +146,8 @@ pub async fn create(
             }
             other => other.into(),
         })?;
+    // The backfill is due now: wake the workers.
+    s.wake.notify_waiters();
     let id = id.to_string();
     Ok((
         StatusCode::CREATED,
@@ -149,6 +183,7 @@ pub async fn list(
 fn integration_json(s: &AppState, r: &IntegrationRecord) -> Value {
     let id = r.id.to_string();
     let config = |k: &str| r.config.get(k).cloned().unwrap_or(Value::Null);
+    let sync = |k: &str| r.config.get("sync").and_then(|v| v.get(k)).cloned();
     json!({
         "integration_id": id,
         "workspace_id": r.workspace_id.as_str(),
@@ -159,6 +194,11 @@ fn integration_json(s: &AppState, r: &IntegrationRecord) -> Value {
         "state": r.state.as_str(),
         "webhook_url": webhook_url(s, r.provider.as_str(), &id),
         "created_at": super::json::ts(r.created_at),
+        "scope": config("scope"),
+        "backfill": sync("backfill").unwrap_or(Value::Bool(true)),
+        "reconcile_every_s": sync("reconcile_every_s")
+            .unwrap_or(json!(ordonis_core::SyncSettings::DEFAULT_RECONCILE_EVERY_S)),
+        "register_webhook": sync("register_webhook").unwrap_or(Value::Bool(false)),
     })
 }
 
@@ -173,12 +213,33 @@ async fn find(s: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
     s.store.integration(iid).await?.ok_or_else(not_found)
 }
 
-/// `GET /api/integrations/{id}`.
+/// `GET /api/integrations/{id}`: the integration and its repair state, `sync` (`null` for
+/// an integration without a scope).
 pub async fn get(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(integration_json(&s, &find(&s, &id).await?)))
+    let rec = find(&s, &id).await?;
+    let mut out = integration_json(&s, &rec);
+    let sync = s.engine.sync_report(rec.id).await?;
+    out["sync"] = serde_json::to_value(sync).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(out))
+}
+
+/// `POST /api/integrations/{id}/reconcile` → 202: a reconcile runs now (400 for an
+/// integration without a scope).
+pub async fn reconcile(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = find(&s, &id).await?;
+    s.engine.reconcile_now(&rec.workspace_id, rec.id).await?;
+    s.wake.notify_waiters();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"integration_id": rec.id.to_string(), "reconcile": "scheduled"})),
+    )
+        .into_response())
 }
 
 /// The `PATCH` body: any of the creation settings, and `paused`.

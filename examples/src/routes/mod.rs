@@ -48,6 +48,10 @@ pub fn api(state: AppState) -> Router {
             "/api/integrations/{id}/handshake",
             post(integrations::handshake),
         )
+        .route(
+            "/api/integrations/{id}/reconcile",
+            post(integrations::reconcile),
+        )
         .route("/api/tasks", get(tasks::list))
         .route("/api/tasks/{id}", get(tasks::get).patch(tasks::change))
         .route("/api/tasks/{id}/ledger", get(tasks::ledger))

@@ -104,6 +104,8 @@ async fn create_integration_validates_and_never_returns_secrets() {
         "base_url": jira.base_url(),
         "auth": {"type": "bearer", "token": "tok-xyz"},
         "webhook_secrets": ["s1"],
+        "scope": {"jql": "project = HO"},
+        "backfill": false,
     });
     let mut cases: Vec<(Value, &str)> = Vec::new();
     let mut v = good.clone();
@@ -127,6 +129,22 @@ async fn create_integration_validates_and_never_returns_secrets() {
     let mut v = good.clone();
     v.as_object_mut().unwrap().remove("auth");
     cases.push((v, "auth"));
+    // The repair loop's settings: a Jira integration needs a scope, the interval is ≥ 1.
+    let mut v = good.clone();
+    v.as_object_mut().unwrap().remove("scope");
+    cases.push((v, "scope"));
+    let mut v = good.clone();
+    v["scope"] = json!({"jql": ""});
+    cases.push((v, "scope"));
+    let mut v = good.clone();
+    v["reconcile_every_s"] = json!(0);
+    cases.push((v, "reconcile_every_s"));
+    let mut v = good.clone();
+    v["reconcile_every_s"] = json!(-5);
+    cases.push((v, "reconcile_every_s"));
+    let mut v = good.clone();
+    v["backfill"] = json!("yes");
+    cases.push((v, "backfill"));
     for (body, mention) in cases {
         let (s, v) = api.post("/api/integrations", &body).await;
         assert_eq!(s, 400, "{body} → {v}");
@@ -195,7 +213,8 @@ async fn base_url_outside_public_hosts_is_refused_without_the_flag() {
             .post(
                 "/api/integrations",
                 &json!({"workspace_id": "w", "provider": provider, "base_url": base,
-                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
+                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"],
+                    "scope": {"jql": "project = HO"}, "backfill": false}),
             )
             .await;
         assert_eq!(s, 400, "{base}: {v}");
@@ -791,6 +810,8 @@ async fn push_to_a_site_that_is_down(api: &Api, ws: &str) -> String {
                 "base_url": "http://127.0.0.1:9",
                 "auth": {"type": "basic", "email": "bot@example.com", "api_token": "very-secret-api-token"},
                 "webhook_secrets": [SECRET],
+                "scope": {"jql": "project = HO"},
+                "backfill": false,
             }),
         )
         .await;

@@ -161,6 +161,8 @@ impl Api {
                     "base_url": jira.base_url(),
                     "auth": {"type": "basic", "email": "bot@example.com", "api_token": "very-secret-api-token"},
                     "webhook_secrets": [SECRET],
+                    "scope": {"jql": "project = HO"},
+                    "backfill": false,
                 }),
             )
             .await;

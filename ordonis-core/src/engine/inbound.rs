@@ -8,17 +8,17 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
+use super::repair::ListedEvent;
 use super::{Engine, Loaded};
 use crate::actor::Actor;
 use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{EventId, IntegrationId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
+use crate::listing::ListMode;
 use crate::model::ProviderKind;
 use crate::model::{ExternalRef, ObjectKey};
 use crate::policy::FieldPolicy;
-use crate::listing::ListMode;
 use crate::provider::{ChangeHint, HintKind, RemoteTask, WebhookRequest, ms_to_datetime};
-use super::repair::ListedEvent;
 use crate::store::{Completion, InboxEvent, Lease, StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
@@ -367,11 +367,7 @@ impl Engine {
     }
 
     /// The hints of a webhook event's object.
-    fn webhook_hints(
-        &self,
-        loaded: &Loaded,
-        event: &InboxEvent,
-    ) -> Result<Vec<ChangeHint>, Error> {
+    fn webhook_hints(&self, loaded: &Loaded, event: &InboxEvent) -> Result<Vec<ChangeHint>, Error> {
         let mut headers = http::HeaderMap::new();
         for (name, value) in &event.headers {
             if let (Ok(n), Ok(v)) = (
@@ -405,7 +401,9 @@ impl Engine {
         listed: Option<ListMode>,
     ) -> Result<EventWork, Error> {
         let Some(key) = hints.first().map(|h| h.key.clone()) else {
-            return Ok(EventWork::Finish(Some("nothing for this object".to_owned())));
+            return Ok(EventWork::Finish(Some(
+                "nothing for this object".to_owned(),
+            )));
         };
         let remote = self.resolve_remote(loaded, &key, &hints).await?;
         let actor = hints

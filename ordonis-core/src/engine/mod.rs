@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 pub use conflicts::Resolution;
+pub use ingest::{IngestOutcome, IngestResponse};
+pub use integrations::IntegrationChange;
 pub use repair::{
     BackfillReport, LIST_PAGE_SIZE, ReconcileReport, SyncReport, SyncStep, WebhookReportView,
 };
-pub use ingest::{IngestOutcome, IngestResponse};
-pub use integrations::IntegrationChange;
 pub use tasks::ChangeReceipt;
 
 use crate::config::{EngineConfig, IntegrationConfig};

@@ -321,6 +321,7 @@ impl Engine {
                     status.backfill.error = None;
                 }
                 ListMode::Reconcile => {
+                    status.reconcile.found = 0;
                     self.start_reconcile(&loaded, &job, &mut status, now).await;
                 }
             }
@@ -367,6 +368,7 @@ impl Engine {
                 ListMode::Reconcile => {
                     status.reconcile.last_ok_at = Some(now);
                     status.reconcile.error = None;
+                    status.reconcile.runs_ok += 1;
                 }
             }
             SyncFinish {
@@ -416,7 +418,11 @@ impl Engine {
             .reconcile
             .recent_repairs
             .retain(|(at, _)| now_ms - at < REPAIR_WINDOW_MS);
-        let last_delivery_at = self.last_delivery_at(job.integration_id).await.ok().flatten();
+        let last_delivery_at = self
+            .last_delivery_at(job.integration_id)
+            .await
+            .ok()
+            .flatten();
         let target = self.webhook_url(loaded);
         let check = WebhookCheck {
             scope: &loaded.config.scope,
@@ -597,7 +603,10 @@ impl Engine {
                         status.backfill.state = BackfillState::Failed;
                         finish.failed = true;
                     }
-                    ListMode::Reconcile => finish.at = now + interval,
+                    ListMode::Reconcile => {
+                        status.reconcile.runs_failed += 1;
+                        finish.at = now + interval;
+                    }
                 }
             }
         }

@@ -138,6 +138,12 @@ pub struct ReconcileStatus {
     pub last_ok_at: Option<OffsetDateTime>,
     /// The last run's error.
     pub error: Option<String>,
+    /// Runs that finished without error.
+    #[serde(default)]
+    pub runs_ok: u64,
+    /// Runs that ended with an error.
+    #[serde(default)]
+    pub runs_failed: u64,
     /// Objects the last run stored in the inbox (changes it found; most repair nothing).
     #[serde(default)]
     pub found: u64,
