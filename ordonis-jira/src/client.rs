@@ -138,6 +138,10 @@ pub struct SearchRequest {
     /// The token of the page to read; `None` for the first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
+    /// Issue ids (at most 50) the search reads fresh rather than from its lagging index:
+    /// read-after-write consistency for the issues we wrote recently.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reconcile_issues: Vec<i64>,
 }
 
 impl SearchRequest {
@@ -148,6 +152,7 @@ impl SearchRequest {
             fields: MAPPED_FIELDS.split(',').map(str::to_owned).collect(),
             max_results: None,
             next_page_token: None,
+            reconcile_issues: Vec::new(),
         }
     }
 }
@@ -207,19 +212,21 @@ impl JiraClient {
         &self.base
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
             .header(AUTHORIZATION, self.auth.clone())
             .header(ACCEPT, "application/json")
     }
 
-    async fn send(&self, rb: RequestBuilder, what: &str) -> Result<Response, JiraError> {
+    pub(crate) async fn send(&self, rb: RequestBuilder, what: &str) -> Result<Response, JiraError> {
         let resp = rb.send().await?;
         check(resp, what).await
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, JiraError> {
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(
+        resp: Response,
+    ) -> Result<T, JiraError> {
         let bytes = resp.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| JiraError::Decode(e.to_string()))
     }

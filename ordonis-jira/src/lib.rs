@@ -31,10 +31,12 @@
 pub mod adf;
 pub mod client;
 pub mod error;
+pub mod listing;
 pub mod normalize;
 pub mod provider;
 pub mod webhook;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
 pub use error::JiraError;
+pub use listing::WebhookMode;
 pub use provider::{JiraOptions, JiraProvider};

@@ -85,6 +85,22 @@ pub struct JiraOptions {
     /// Values for other required transition-screen fields, by field id (Jira's JSON).
     #[serde(default)]
     pub transition_fields: BTreeMap<String, Value>,
+    /// How far before its cursor a reconcile searches, in seconds (default
+    /// [`DEFAULT_RECONCILE_OVERLAP_S`](crate::listing::DEFAULT_RECONCILE_OVERLAP_S), 120):
+    /// JQL dates have minute granularity and the search index lags, so anything under two
+    /// minutes can miss changes (0 is allowed for tests that prove it).
+    #[serde(default)]
+    pub reconcile_overlap_s: Option<u64>,
+    /// The time zone (IANA name) the JQL dates of a reconcile are written in: Jira reads a
+    /// JQL date in the searching user's time zone, so this must be the API account's zone
+    /// (Jira profile settings). Default `UTC`.
+    #[serde(default)]
+    pub jql_time_zone: Option<String>,
+    /// Which webhooks the integration uses: `admin` (default; registered by a Jira
+    /// administrator, not renewable through the API) or `dynamic` (an OAuth/Connect app's
+    /// webhooks: registered, checked and renewed before their 30-day expiry by Ordonis).
+    #[serde(default)]
+    pub webhook: crate::listing::WebhookMode,
 }
 
 impl JiraOptions {
@@ -93,7 +109,12 @@ impl JiraOptions {
         if v.is_null() {
             return Ok(Self::default());
         }
-        serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))
+        let o: Self =
+            serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))?;
+        if let Some(tz) = &o.jql_time_zone {
+            crate::listing::time_zone(tz)?;
+        }
+        Ok(o)
     }
 }
 
@@ -893,6 +914,34 @@ impl Provider for JiraProvider {
                 delivery_id: header(req, DELIVERY_HEADER),
             },
         )
+    }
+
+    fn check_scope(&self, scope: &Value) -> Result<(), String> {
+        crate::listing::scope_jql(scope).map(drop)
+    }
+
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ordonis_core::ListRequest<'_>,
+    ) -> Result<ordonis_core::ListPage, ProviderError> {
+        crate::listing::list_changes(&self.client(ctx)?, ctx, req).await
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        crate::listing::check_webhooks(self, ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        crate::listing::register_webhooks(self, ctx, check).await
     }
 
     async fn fetch_task(

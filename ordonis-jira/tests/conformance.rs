@@ -16,6 +16,7 @@ use ordonis_jira::JiraProvider;
 use ordonis_jira::adf::markdown_to_adf as text_to_adf;
 use ordonis_jira::normalize::fields_patch;
 use ordonis_testkit::ProviderHarness;
+use ordonis_testkit::fake_jira_search::{jira_time, search_page};
 use ordonis_testkit::provider_suite::HttpFault;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -43,6 +44,16 @@ impl Respond for FakeJira {
                 HttpFault::Forbidden => ResponseTemplate::new(403),
                 HttpFault::NotFound => ResponseTemplate::new(404)
                     .set_body_json(json!({"errorMessages": ["Issue does not exist"]})),
+            };
+        }
+        if req.method.as_str() == "POST" && req.url.path() == "/rest/api/3/search/jql" {
+            // The testkit's search: the JQL subset, field selection and token paging.
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let issues = self.0.issues.lock().unwrap();
+            let base = format!("{}://{}", req.url.scheme(), req.url.authority());
+            return match search_page(issues.values(), &body, &base) {
+                Ok(v) => ResponseTemplate::new(200).set_body_json(v),
+                Err(e) => ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [e]})),
             };
         }
         let Some(id) = req.url.path().strip_prefix("/rest/api/3/issue/") else {
@@ -166,6 +177,24 @@ impl ProviderHarness for JiraHarness {
         issues
             .get(&key.external_id)
             .map(|i| fields_patch(&i["fields"]))
+    }
+    fn scope(&self) -> Value {
+        json!({"jql": "project = PROJ"})
+    }
+    async fn edit_remote_silently(&self, key: &ObjectKey, title: &str) {
+        let mut issues = self.state.issues.lock().unwrap();
+        let issue = issues.get_mut(&key.external_id).unwrap();
+        issue["fields"]["summary"] = json!(title);
+        // The wiremock fake has no index lag: the edit is searchable at once.
+        issue["fields"]["updated"] = json!(jira_time(
+            i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+            )
+            .unwrap()
+        ));
     }
     async fn fail_next(&self, fault: HttpFault) {
         let _ = &self.server;

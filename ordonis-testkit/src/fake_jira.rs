@@ -43,10 +43,12 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use ordonis_core::signals::hmac_sha256_hex;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+pub use crate::fake_jira_sync::DYNAMIC_WEBHOOK_LIFETIME_MS;
 
 /// The workflow's statuses: (id, name, category key).
 pub const STATUSES: [(&str, &str, &str); 3] = [
@@ -93,8 +95,10 @@ pub const PRIORITIES: [(&str, &str); 5] = [
 ];
 
 #[derive(Debug)]
-struct Inner {
-    base_url: String,
+pub(crate) struct Inner {
+    pub(crate) base_url: String,
+    /// The search index, delivery switch, read faults and dynamic webhooks.
+    pub(crate) sync: crate::fake_jira_sync::SyncState,
     issues: Mutex<BTreeMap<String, Value>>,
     hook: Mutex<Option<Hook>>,
     /// Transitions into the done category require a resolution, and a "Won't Do" status is
@@ -106,13 +110,16 @@ struct Inner {
     edit_screen: Mutex<Option<Vec<String>>>,
     /// Webhooks kept instead of sent (see [`FakeJira::capture_webhooks`]).
     captured: Mutex<Option<Vec<Vec<u8>>>>,
+    /// The secret deliveries through dynamic webhooks are signed with when no admin webhook
+    /// is set ([`FakeJira::set_dynamic_webhook_secret`]).
+    dynamic_secret: Mutex<Option<String>>,
     echo: AtomicBool,
     requests: Mutex<Vec<String>>,
     deliveries: AtomicU64,
     http: reqwest::Client,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -144,7 +151,7 @@ fn now_jira() -> String {
     )
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
@@ -178,12 +185,14 @@ impl FakeJira {
             .map_err(std::io::Error::other)?;
         let inner = Arc::new(Inner {
             base_url: format!("http://{addr}"),
+            sync: crate::fake_jira_sync::SyncState::default(),
             issues: Mutex::new(BTreeMap::new()),
             hook: Mutex::new(None),
             edit_screen: Mutex::new(None),
             write_faults: Mutex::default(),
             resolution_required: AtomicBool::new(false),
             captured: Mutex::new(None),
+            dynamic_secret: Mutex::new(None),
             echo: AtomicBool::new(true),
             requests: Mutex::new(Vec::new()),
             deliveries: AtomicU64::new(0),
@@ -198,6 +207,20 @@ impl FakeJira {
             .route(
                 "/rest/api/3/issue/{id}/transitions",
                 get(transitions).post(do_transition),
+            )
+            .route(
+                "/rest/api/3/search/jql",
+                post(crate::fake_jira_sync::search),
+            )
+            .route(
+                "/rest/api/3/webhook",
+                post(crate::fake_jira_sync::register)
+                    .get(crate::fake_jira_sync::list)
+                    .delete(crate::fake_jira_sync::delete),
+            )
+            .route(
+                "/rest/api/3/webhook/refresh",
+                put(crate::fake_jira_sync::refresh),
             )
             .route("/browse/{key}", get(browse))
             .with_state(inner.clone());
@@ -276,6 +299,60 @@ impl FakeJira {
     /// Whether changes made through the REST API are echoed as webhooks (default: yes).
     pub fn set_echo(&self, on: bool) {
         self.inner.echo.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes the search index lag: a search sees each issue as it was `lag` ago (an issue
+    /// created within the lag is not found), except the ids a request names in
+    /// `reconcileIssues`, which are read fresh. Default: no lag.
+    pub fn set_index_lag(&self, lag: std::time::Duration) {
+        self.inner.sync.set_lag(lag);
+    }
+
+    /// Switches webhook deliveries off (or back on): edits still happen, and every delivery
+    /// that would have been sent (admin, dynamic, captured, echoes) is dropped and counted
+    /// ([`FakeJira::dropped_deliveries`]). Default: on.
+    pub fn set_webhooks_enabled(&self, on: bool) {
+        self.inner.sync.set_webhooks_enabled(on);
+    }
+
+    /// How many deliveries were dropped while webhooks were switched off.
+    pub fn dropped_deliveries(&self) -> u64 {
+        self.inner.sync.dropped()
+    }
+
+    /// Makes the next `n` reads (`GET /rest/api/3/issue/{id}` and `POST …/search/jql`) fail
+    /// with `status` and these headers, as a storm of `429` with `Retry-After` would.
+    pub fn fail_next_reads(&self, n: usize, status: u16, headers: &[(&str, &str)]) {
+        self.inner.sync.fail_reads(
+            n,
+            status,
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+    }
+
+    /// Moves the fake clock that dynamic webhooks expire by (not issue timestamps) forward.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.inner.sync.advance_clock(by);
+    }
+
+    /// The live dynamic webhooks, `(id, expirationDate in epoch ms)`.
+    pub fn dynamic_webhooks(&self) -> Vec<(i64, i64)> {
+        self.inner.sync.dynamic_webhooks()
+    }
+
+    /// The secret deliveries through dynamic webhooks are signed with (`X-Hub-Signature`)
+    /// when no admin webhook is set.
+    pub fn set_dynamic_webhook_secret(&self, secret: impl Into<String>) {
+        *lock(&self.inner.dynamic_secret) = Some(secret.into());
+    }
+
+    /// Changes an issue's fields (Jira's shape, as [`FakeJira::update_issue`]) without any
+    /// webhook; `updated` moves to now. Returns false when there is no such issue.
+    pub fn edit_silently(&self, id_or_key: &str, fields: &Value) -> bool {
+        self.inner.apply(id_or_key, fields).is_some()
     }
 
     /// Puts an issue (Jira's JSON: `{id, key, fields: {…}}`) into the site.
@@ -400,6 +477,7 @@ impl Inner {
         {
             f.insert("updated".into(), Value::String(now_jira()));
         }
+        self.sync.record(&id, &issue);
         lock(&self.issues).insert(id, issue);
     }
 
@@ -478,6 +556,7 @@ impl Inner {
         }
         if !items.is_empty() {
             fields.insert("updated".into(), Value::String(now_jira()));
+            self.sync.record(&id, issue);
         }
         Some(items)
     }
@@ -508,31 +587,65 @@ impl Inner {
         Some(body.to_string().into_bytes())
     }
 
+    /// The issues as stored now, `(id, issue)`.
+    pub(crate) fn all_issues(&self) -> Vec<(String, Value)> {
+        lock(&self.issues)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Sends a webhook to the admin webhook (set_webhook) and, when a live dynamic webhook
+    /// asks for the event and its `jqlFilter` matches the issue, to the dynamic URL. Returns
+    /// the first receiver's status; `Ok(0)` when deliveries are switched off (the delivery is
+    /// counted as dropped).
     async fn send(&self, body: Vec<u8>) -> Result<u16, String> {
+        if !self.sync.delivery_allowed() {
+            return Ok(0);
+        }
         if let Some(c) = lock(&self.captured).as_mut() {
             self.deliveries.fetch_add(1, Ordering::SeqCst);
             c.push(body);
             return Ok(200);
         }
-        let Some(hook) = lock(&self.hook).clone() else {
+        let admin = lock(&self.hook).clone();
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let event = parsed["webhookEvent"].as_str().unwrap_or_default();
+        let dynamic = self
+            .sync
+            .dynamic_target(event, &parsed["issue"])
+            .filter(|u| admin.as_ref().is_none_or(|a| &a.url != u));
+        // Dynamic webhooks are signed like admin ones here (HMAC with the admin webhook's
+        // secret, else the dynamic secret): the fake does not mint Connect JWTs.
+        let secret = admin
+            .as_ref()
+            .map(|h| h.secret.clone())
+            .or_else(|| lock(&self.dynamic_secret).clone())
+            .unwrap_or_default();
+        let targets: Vec<String> = admin.map(|h| h.url).into_iter().chain(dynamic).collect();
+        if targets.is_empty() {
             return Err("no webhook target set".to_owned());
-        };
-        self.deliveries.fetch_add(1, Ordering::SeqCst);
-        let resp = self
-            .http
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("x-hub-signature", sign(&hook.secret, &body))
-            .header(
-                "x-atlassian-webhook-identifier",
-                uuid::Uuid::now_v7().to_string(),
-            )
-            .header("x-atlassian-webhook-flow", "Primary")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(resp.status().as_u16())
+        }
+        let mut first = None;
+        for url in targets {
+            self.deliveries.fetch_add(1, Ordering::SeqCst);
+            let resp = self
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature", sign(&secret, &body))
+                .header(
+                    "x-atlassian-webhook-identifier",
+                    uuid::Uuid::now_v7().to_string(),
+                )
+                .header("x-atlassian-webhook-flow", "Primary")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            first.get_or_insert(resp.status().as_u16());
+        }
+        Ok(first.unwrap_or(0))
     }
 
     /// After a REST change: echo it as a webhook, as Jira does (in the background).
@@ -551,7 +664,7 @@ impl Inner {
         });
     }
 
-    fn log(&self, line: String) {
+    pub(crate) fn log(&self, line: String) {
         lock(&self.requests).push(line);
     }
 }
@@ -561,14 +674,14 @@ fn echo_failed(e: &str) {
     eprintln!("fake jira: webhook echo failed: {e}");
 }
 
-fn authorized(headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap) -> bool {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("Basic ") || v.starts_with("Bearer "))
 }
 
-fn error(status: StatusCode, msg: &str) -> Response {
+pub(crate) fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({"errorMessages": [msg], "errors": {}}))).into_response()
 }
 
@@ -580,6 +693,9 @@ async fn get_issue(
     s.log(format!("GET /rest/api/3/issue/{id}"));
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    if let Some(fault) = s.sync.read_fault() {
+        return fault;
     }
     match s.find(&id) {
         Some((_, mut v)) => {
@@ -676,6 +792,11 @@ async fn edit_issue(
 /// The next injected write failure, if any.
 fn write_fault(s: &Inner) -> Option<Response> {
     let (status, headers) = lock(&s.write_faults).pop_front()?;
+    Some(fault_response(status, headers))
+}
+
+/// An injected failure: `status` with Jira's error body and these headers.
+pub(crate) fn fault_response(status: u16, headers: Vec<(String, String)>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = error(status, "limit reached (injected)");
     for (k, v) in headers {
@@ -686,7 +807,7 @@ fn write_fault(s: &Inner) -> Option<Response> {
             resp.headers_mut().insert(k, v);
         }
     }
-    Some(resp)
+    resp
 }
 
 fn is_adf_doc(v: &Value) -> bool {

@@ -12,6 +12,8 @@ pub mod batch_property;
 pub mod fake;
 pub mod fake_asana;
 pub mod fake_jira;
+pub mod fake_jira_search;
+mod fake_jira_sync;
 pub mod harness;
 pub mod jira_wiki;
 pub mod ledger_e2e;
