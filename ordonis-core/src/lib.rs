@@ -8,8 +8,8 @@ mod config;
 mod engine;
 mod error;
 mod ids;
-mod listing;
 pub mod ledger;
+mod listing;
 mod model;
 mod policy;
 mod provider;
@@ -26,8 +26,8 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
-pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState,
-    SyncSettings,
+pub use config::{
+    Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState, SyncSettings,
 };
 pub use engine::{
     ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
@@ -35,11 +35,11 @@ pub use engine::{
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
-pub use listing::{
-    ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
-};
 pub use ledger::{
     Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
+};
+pub use listing::{
+    ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
 };
 pub use model::{
     Assignee, ExternalRef, Field, FieldPatch, FieldValue, ObjectKey, ObjectType, Priority,

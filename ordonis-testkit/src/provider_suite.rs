@@ -363,7 +363,9 @@ pub async fn backfill_lists_seeded_objects(h: Arc<dyn ProviderHarness>) {
         }
     }
     assert!(
-        hints.iter().all(|x| x.kind == ordonis_core::HintKind::Changed),
+        hints
+            .iter()
+            .all(|x| x.kind == ordonis_core::HintKind::Changed),
         "a backfill reports changes only: {hints:?}"
     );
 }
@@ -373,7 +375,8 @@ pub async fn backfill_lists_seeded_objects(h: Arc<dyn ProviderHarness>) {
 pub async fn reconcile_finds_a_silent_edit(h: Arc<dyn ProviderHarness>) {
     let key = h.seed_remote(&sample_fields()).await;
     let (_, cursor) = list_to_done(&*h, ListMode::Backfill, None).await;
-    h.edit_remote_silently(&key, "Edited without a webhook").await;
+    h.edit_remote_silently(&key, "Edited without a webhook")
+        .await;
     let (hints, _) = list_to_done(&*h, ListMode::Reconcile, Some(cursor)).await;
     match listed_title(&hints, &key) {
         None => panic!("the silent edit of {key:?} was not found: {hints:?}"),
