@@ -134,7 +134,10 @@ fn find<'a>(hints: &'a [ChangeHint], gid: &str) -> Option<&'a ChangeHint> {
 #[test]
 fn scope_shape_is_checked() {
     let p = AsanaProvider::new().unwrap();
-    assert_eq!(p.check_scope(&json!({"projects": ["1201", "1202"]})), Ok(()));
+    assert_eq!(
+        p.check_scope(&json!({"projects": ["1201", "1202"]})),
+        Ok(())
+    );
     assert_eq!(p.check_scope(&Value::Null), Ok(()), "webhook-only");
     for bad in [
         json!(42),
@@ -172,7 +175,11 @@ async fn backfill_pages_two_projects_and_hands_over_to_reconcile() {
     assert_eq!(first.changes.len(), 100);
     assert!(!first.done);
     for p in [&a, &b] {
-        assert!(first.cursor["projects"][p]["sync"].is_string(), "{}", first.cursor);
+        assert!(
+            first.cursor["projects"][p]["sync"].is_string(),
+            "{}",
+            first.cursor
+        );
     }
     // Edited during the crawl, with no webhook: a task already listed.
     let edited = first.changes[0].key.external_id.clone();
@@ -235,11 +242,19 @@ async fn events_become_hints() {
     assert_eq!(kind(&kept), Some(HintKind::Changed));
     assert_eq!(kind(&gone), Some(HintKind::Deleted));
     assert_eq!(kind(&moved), Some(HintKind::Changed));
-    assert_eq!(kind(&back), Some(HintKind::Changed), "undeleted after deleted");
+    assert_eq!(
+        kind(&back),
+        Some(HintKind::Changed),
+        "undeleted after deleted"
+    );
     assert_eq!(kind(&added), Some(HintKind::Changed));
     assert_eq!(kind(&elsewhere), None, "another project's task");
     assert_eq!(hints.len(), 5, "one hint per task: {hints:?}");
-    assert!(hints.iter().all(|h| h.snapshot.is_none() && h.source_time_ms.is_some()));
+    assert!(
+        hints
+            .iter()
+            .all(|h| h.snapshot.is_none() && h.source_time_ms.is_some())
+    );
 
     // A second reconcile over nothing new finds nothing.
     let (hints, _, _) = s.run(ListMode::Reconcile, &scope, Some(cursor), 100).await;
@@ -251,11 +266,15 @@ async fn events_become_hints() {
 async fn reconcile_follows_has_more() {
     let s = setup().await;
     let a = s.fake.add_project("A");
-    let gids: Vec<String> = (0..130).map(|i| s.fake.seed_task_in(&a, &format!("t{i}"))).collect();
+    let gids: Vec<String> = (0..130)
+        .map(|i| s.fake.seed_task_in(&a, &format!("t{i}")))
+        .collect();
     let scope = json!({"projects": [a]});
     let (_, cursor, _) = s.run(ListMode::Reconcile, &scope, None, 100).await;
     for g in &gids {
-        s.fake.change_task_silently(g, json!({"name": "changed"})).await;
+        s.fake
+            .change_task_silently(g, json!({"name": "changed"}))
+            .await;
     }
     let (hints, cursor, pages) = s.run(ListMode::Reconcile, &scope, Some(cursor), 100).await;
     assert_eq!(pages, 2);
@@ -270,7 +289,9 @@ async fn reconcile_follows_has_more() {
 async fn expired_token_recrawls_then_continues() {
     let s = setup().await;
     let a = s.fake.add_project("A");
-    let gids: Vec<String> = (0..5).map(|i| s.fake.seed_task_in(&a, &format!("t{i}"))).collect();
+    let gids: Vec<String> = (0..5)
+        .map(|i| s.fake.seed_task_in(&a, &format!("t{i}")))
+        .collect();
     let scope = json!({"projects": [a]});
     let (_, cursor, _) = s.run(ListMode::Backfill, &scope, None, 100).await;
 
@@ -282,7 +303,10 @@ async fn expired_token_recrawls_then_continues() {
         .page(ListMode::Reconcile, &scope, Some(&cursor), 2)
         .await
         .unwrap();
-    assert!(!first.done && first.changes.is_empty(), "412: a re-crawl is due");
+    assert!(
+        !first.done && first.changes.is_empty(),
+        "412: a re-crawl is due"
+    );
     let crawl = &first.cursor["projects"][&a]["crawl"];
     assert!(crawl["modified_since"].is_string(), "{}", first.cursor);
     let (hints, cursor, pages) = s
@@ -313,14 +337,26 @@ async fn listing_errors_are_classified() {
     let scope = json!({"projects": [a]});
     let before = OffsetDateTime::now_utc();
     s.fake.fail_next_reads(1, 429, &[("Retry-After", "7")]);
-    let e = s.page(ListMode::Backfill, &scope, None, 10).await.unwrap_err();
+    let e = s
+        .page(ListMode::Backfill, &scope, None, 10)
+        .await
+        .unwrap_err();
     let until = e.rate_limited_until().unwrap_or_else(|| panic!("{e:?}"));
-    assert!((5..=10).contains(&(until - before).whole_seconds()), "{e:?}");
+    assert!(
+        (5..=10).contains(&(until - before).whole_seconds()),
+        "{e:?}"
+    );
     s.fake.fail_next_reads(1, 503, &[]);
-    let e = s.page(ListMode::Backfill, &scope, None, 10).await.unwrap_err();
+    let e = s
+        .page(ListMode::Backfill, &scope, None, 10)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
     s.fake.fail_next_reads(1, 401, &[]);
-    let e = s.page(ListMode::Backfill, &scope, None, 10).await.unwrap_err();
+    let e = s
+        .page(ListMode::Backfill, &scope, None, 10)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
     let e = s
         .page(ListMode::Backfill, &json!({"projects": ["999"]}), None, 10)
@@ -340,14 +376,16 @@ async fn target(echo: bool) -> (String, Seen) {
     let app = axum::Router::new()
         .route(
             "/hook",
-            axum::routing::post(move |State(seen): State<Seen>, headers: HeaderMap| async move {
-                let secret = headers.get("x-hook-secret").cloned();
-                seen.lock().unwrap().push(headers);
-                match secret {
-                    Some(s) if echo => (StatusCode::OK, [("x-hook-secret", s)]).into_response(),
-                    _ => StatusCode::OK.into_response(),
-                }
-            }),
+            axum::routing::post(
+                move |State(seen): State<Seen>, headers: HeaderMap| async move {
+                    let secret = headers.get("x-hook-secret").cloned();
+                    seen.lock().unwrap().push(headers);
+                    match secret {
+                        Some(s) if echo => (StatusCode::OK, [("x-hook-secret", s)]).into_response(),
+                        _ => StatusCode::OK.into_response(),
+                    }
+                },
+            ),
         )
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -366,12 +404,18 @@ async fn webhooks_register_check_and_recreate() {
     let scope = json!({"projects": [a, b]});
     let (url, seen) = target(true).await;
 
-    assert_eq!(s.check(&scope, &[], Some(&url)).await.state, WebhookState::Missing);
+    assert_eq!(
+        s.check(&scope, &[], Some(&url)).await.state,
+        WebhookState::Missing
+    );
     let e = s.register(&scope, &[], None).await.unwrap_err();
     assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
     let (silent, _) = target(false).await;
     let e = s.register(&scope, &[], Some(&silent)).await.unwrap_err();
-    assert!(matches!(e, ProviderError::Terminal(_)), "no echo, no webhook: {e:?}");
+    assert!(
+        matches!(e, ProviderError::Terminal(_)),
+        "no echo, no webhook: {e:?}"
+    );
     assert!(s.fake.webhooks().is_empty());
 
     let r = s.register(&scope, &[], Some(&url)).await.unwrap();
@@ -383,7 +427,10 @@ async fn webhooks_register_check_and_recreate() {
         .iter()
         .filter(|h| h.contains_key("x-hook-secret"))
         .count();
-    assert_eq!(handshakes, 2, "one handshake per project, each its own secret");
+    assert_eq!(
+        handshakes, 2,
+        "one handshake per project, each its own secret"
+    );
     let hooks = s.fake.webhooks();
     assert_ne!(hooks[0].secret, hooks[1].secret);
     assert_eq!(hooks[0].filters[0]["resource_type"], "task");
@@ -399,22 +446,36 @@ async fn webhooks_register_check_and_recreate() {
 
     // Failed deliveries: failing, with Asana's content and deletion time.
     s.fake.fail_deliveries(true);
-    assert_eq!(s.fake.change_task(&task, json!({"name": "u"})).await, Some(0));
+    assert_eq!(
+        s.fake.change_task(&task, json!({"name": "u"})).await,
+        Some(0)
+    );
     let r = s.check(&scope, &ids, Some(&url)).await;
     assert_eq!(r.state, WebhookState::Failing, "{r:?}");
     let detail = r.detail.unwrap();
-    assert!(detail.contains("500") && detail.contains("deletes it at"), "{detail}");
+    assert!(
+        detail.contains("500") && detail.contains("deletes it at"),
+        "{detail}"
+    );
     // Recovery.
     s.fake.fail_deliveries(false);
-    assert_eq!(s.fake.change_task(&task, json!({"name": "v"})).await, Some(1));
-    assert_eq!(s.check(&scope, &ids, Some(&url)).await.state, WebhookState::Healthy);
+    assert_eq!(
+        s.fake.change_task(&task, json!({"name": "v"})).await,
+        Some(1)
+    );
+    assert_eq!(
+        s.check(&scope, &ids, Some(&url)).await.state,
+        WebhookState::Healthy
+    );
 
     // Asana deletes the webhook of A after 3 failed deliveries: missing, then re-created
     // alone (B's still stands).
     s.fake.set_webhook_failure_limit(3);
     s.fake.fail_deliveries(true);
     for i in 0..3 {
-        s.fake.change_task(&task, json!({"name": format!("f{i}")})).await;
+        s.fake
+            .change_task(&task, json!({"name": format!("f{i}")}))
+            .await;
     }
     s.fake.fail_deliveries(false);
     let hook_a = hooks.iter().find(|h| h.resource == a).unwrap().gid.clone();
