@@ -212,6 +212,15 @@ pub struct EventsPage {
     pub has_more: bool,
 }
 
+/// One page of a project's tasks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskPage {
+    /// The tasks (`data`), with [`TASK_OPT_FIELDS`].
+    pub tasks: Vec<Value>,
+    /// The offset of the next page, `None` after the last.
+    pub next_offset: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Envelope<T> {
     data: T,
@@ -509,6 +518,64 @@ filters.resource_subtype,filters.action,filters.fields",
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// One page of `GET /tasks?project=…` with [`TASK_OPT_FIELDS`], `limit` (1–100) and the
+    /// `offset` of the previous page; with `modified_since` (RFC 3339), only the tasks
+    /// modified since then. (`GET /projects/{gid}/tasks` has no `modified_since`.)
+    pub async fn project_tasks_page(
+        &self,
+        project: &str,
+        modified_since: Option<&str>,
+        limit: u32,
+        offset: Option<&str>,
+    ) -> Result<TaskPage, AsanaError> {
+        let project = check_gid(project)?;
+        let limit = limit.clamp(1, PAGE_LIMIT).to_string();
+        let mut query = vec![
+            ("project", project),
+            ("opt_fields", TASK_OPT_FIELDS),
+            ("limit", limit.as_str()),
+        ];
+        if let Some(m) = modified_since {
+            query.push(("modified_since", m));
+        }
+        if let Some(o) = offset {
+            query.push(("offset", o));
+        }
+        let what = format!("project {project}");
+        let resp = self
+            .call(Method::GET, "/tasks", &query, None, &what)
+            .await?;
+        let page: Page<Value> = Self::json(resp).await?;
+        Ok(TaskPage {
+            tasks: page.data,
+            next_offset: page
+                .next_page
+                .and_then(|n| n.offset)
+                .filter(|o| !o.is_empty() && Some(o.as_str()) != offset),
+        })
+    }
+
+    /// `GET /webhooks/{gid}`: the webhook with its health fields (`active`,
+    /// `last_success_at`, `last_failure_at`, `last_failure_content`,
+    /// `failure_deletion_timestamp`); [`AsanaError::NotFound`] once Asana deleted it.
+    pub async fn get_webhook(&self, gid: &str) -> Result<Value, AsanaError> {
+        let gid = check_gid(gid)?;
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("/webhooks/{gid}"),
+                &[(
+                    "opt_fields",
+                    "resource,target,active,created_at,last_success_at,last_failure_at,\
+last_failure_content,failure_deletion_timestamp",
+                )],
+                None,
+                &format!("webhook {gid}"),
+            )
+            .await?;
+        Self::data(resp).await
     }
 
     /// Follows `next_page.offset` to the end (at most [`MAX_PAGES`] pages of

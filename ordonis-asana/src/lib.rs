@@ -13,6 +13,11 @@
 //! - [`normalize`] maps a task into Ordonis fields under the integration's [`AsanaOptions`]
 //!   (how "in progress" and priority are represented).
 //!
+//! - [`listing`] is the repair loop's half: backfill and reconciliation over a scope of
+//!   projects (`GET /events` sync tokens taken before the crawl, `GET /tasks?project=…`
+//!   offset paging, a re-crawl with `modified_since` when a token expires), and webhook
+//!   health (`GET /webhooks/{gid}`, heartbeat silence) and registration.
+//!
 //! Asana sends no delivery id: the engine deduplicates deliveries by body hash. Delivery is
 //! at most once; the events endpoint ([`AsanaClient::events`]) is the polling fallback.
 //!
@@ -25,12 +30,14 @@
 
 pub mod client;
 pub mod error;
+pub mod listing;
 pub mod normalize;
 pub mod provider;
 pub mod webhook;
 
 pub use client::{
-    AsanaClient, ConcurrencyLimits, CreatedWebhook, EventsPage, ResourceRef, Webhook, WebhookFilter,
+    AsanaClient, ConcurrencyLimits, CreatedWebhook, EventsPage, ResourceRef, TaskPage, Webhook,
+    WebhookFilter,
 };
 pub use error::AsanaError;
 pub use normalize::{AsanaOptions, InProgressRule};

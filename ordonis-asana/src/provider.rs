@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ordonis_core::{
-    ApiAuth, Capabilities, ChangeHint, Field, FieldPatch, FieldValue, IntegrationId, ObjectKey,
-    PriorityLevel, Provider, ProviderContext, ProviderError, ProviderKind, ProviderState,
-    PushOutcome, RemoteTask, StatusCategory, WebhookAuth, WebhookRequest,
+    ApiAuth, Capabilities, ChangeHint, Field, FieldPatch, FieldValue, IntegrationId, ListPage,
+    ListRequest, ObjectKey, PriorityLevel, Provider, ProviderContext, ProviderError, ProviderKind,
+    ProviderState, PushOutcome, RemoteTask, StatusCategory, WebhookAuth, WebhookCheck,
+    WebhookReport, WebhookRequest,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -350,6 +351,35 @@ impl Provider for AsanaProvider {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         })
+    }
+
+    /// `null` (webhook-only) or `{"projects": ["<gid>", …]}` with at least one project.
+    fn check_scope(&self, scope: &Value) -> Result<(), String> {
+        crate::listing::scope_projects(scope).map(drop)
+    }
+
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ListRequest<'_>,
+    ) -> Result<ListPage, ProviderError> {
+        self.list_changes_impl(ctx, req).await
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        self.check_webhooks_impl(ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        self.register_webhooks_impl(ctx, check).await
     }
 
     async fn push(

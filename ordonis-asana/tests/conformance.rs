@@ -1,4 +1,5 @@
-//! The testkit's provider conformance suite against a wiremock fake Asana.
+//! The testkit's provider conformance suite against the testkit's [`FakeAsana`] (real
+//! HTTP), whose project listing, events stream and faults are as strict as Asana's.
 //!
 //! Every case runs except `forbidden_terminal`: issue 5 makes a 403 on `GET /tasks/{gid}` a
 //! tombstone (the task is no longer visible), so a fetch answers `NotFound` there. The
@@ -8,13 +9,11 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{SECRET, WEBHOOK_FIXTURES, fixture, task_json};
+use common::{SECRET, WEBHOOK_FIXTURES, fixture};
 use http::HeaderMap;
 use ordonis_asana::AsanaProvider;
 use ordonis_asana::normalize::{AsanaOptions, fields_patch};
@@ -22,98 +21,31 @@ use ordonis_core::{
     Field, FieldPatch, FieldValue, ObjectKey, Provider, ProviderContext, ProviderError,
 };
 use ordonis_testkit::ProviderHarness;
+use ordonis_testkit::fake_asana::FakeAsana;
 use ordonis_testkit::provider_suite::HttpFault;
 use serde_json::{Value, json};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-#[derive(Default)]
-struct FakeState {
-    tasks: Mutex<HashMap<String, Value>>,
-    fault: Mutex<Option<HttpFault>>,
-}
-
-struct FakeAsana(Arc<FakeState>);
-
-impl Respond for FakeAsana {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        if req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {}", common::TOKEN))
-        {
-            return ResponseTemplate::new(401);
-        }
-        if let Some(fault) = self.0.fault.lock().unwrap().take() {
-            let err = |m: &str| json!({"errors": [{"message": m}]});
-            return match fault {
-                HttpFault::RateLimited { retry_after_secs } => ResponseTemplate::new(429)
-                    .insert_header("Retry-After", retry_after_secs.to_string().as_str())
-                    .set_body_json(err("You've made too many requests and hit a rate limit.")),
-                HttpFault::ServerError => {
-                    ResponseTemplate::new(500).set_body_json(err("Server Error"))
-                }
-                HttpFault::Timeout => ResponseTemplate::new(200)
-                    .set_body_json(json!({"data": {}}))
-                    .set_delay(Duration::from_secs(10)),
-                HttpFault::Unauthorized => {
-                    ResponseTemplate::new(401).set_body_json(err("Not Authorized"))
-                }
-                HttpFault::Forbidden => ResponseTemplate::new(403).set_body_json(err("Forbidden")),
-                HttpFault::NotFound => {
-                    ResponseTemplate::new(404).set_body_json(err("Unknown object"))
-                }
-            };
-        }
-        let Some(gid) = req.url.path().strip_prefix("/tasks/") else {
-            return ResponseTemplate::new(404);
-        };
-        let mut tasks = self.0.tasks.lock().unwrap();
-        let Some(task) = tasks.get_mut(gid) else {
-            return ResponseTemplate::new(404)
-                .set_body_json(json!({"errors": [{"message": "Unknown object"}]}));
-        };
-        match req.method.as_str() {
-            "GET" => ResponseTemplate::new(200).set_body_json(json!({"data": task})),
-            "PUT" => {
-                let body: Value = serde_json::from_slice(&req.body).unwrap();
-                for (k, v) in body["data"].as_object().unwrap() {
-                    task[k] = v.clone();
-                }
-                ResponseTemplate::new(200).set_body_json(json!({"data": task}))
-            }
-            _ => ResponseTemplate::new(405),
-        }
-    }
-}
 
 struct AsanaHarness {
-    _server: MockServer,
-    state: Arc<FakeState>,
+    fake: FakeAsana,
+    project: String,
     provider: Arc<AsanaProvider>,
     ctx: ProviderContext,
-    next_gid: AtomicU64,
 }
 
 async fn harness_impl() -> Arc<AsanaHarness> {
-    let server = MockServer::start().await;
-    let state = Arc::new(FakeState::default());
-    Mock::given(wiremock::matchers::any())
-        .respond_with(FakeAsana(state.clone()))
-        .mount(&server)
-        .await;
+    let fake = FakeAsana::start(common::TOKEN).await.unwrap();
+    let project = fake.add_project("Conformance");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     let provider = Arc::new(AsanaProvider::with_http(http));
-    let ctx = common::ctx(&server.uri(), Value::Null);
+    let ctx = common::ctx(&fake.base_url(), Value::Null);
     Arc::new(AsanaHarness {
-        _server: server,
-        state,
+        fake,
+        project,
         provider,
         ctx,
-        next_gid: AtomicU64::new(1_200_000_000_000_001),
     })
 }
 
@@ -157,26 +89,49 @@ impl ProviderHarness for AsanaHarness {
             .collect()
     }
     async fn seed_remote(&self, fields: &FieldPatch) -> ObjectKey {
-        let gid = self.next_gid.fetch_add(1, Ordering::SeqCst).to_string();
-        let mut t = task_json(&gid, "");
+        let gid = self.fake.seed_task_in(&self.project, "");
+        let mut changes = serde_json::Map::new();
         for v in fields.values() {
             match v {
-                FieldValue::Title(s) => t["name"] = json!(s),
-                FieldValue::Description(d) => t["notes"] = json!(d),
-                _ => {}
-            }
+                FieldValue::Title(s) => changes.insert("name".into(), json!(s)),
+                FieldValue::Description(d) => changes.insert("notes".into(), json!(d)),
+                _ => None,
+            };
         }
-        self.state.tasks.lock().unwrap().insert(gid.clone(), t);
+        // Seeded before anyone listens: the change is not delivered (no webhook here).
+        self.fake
+            .change_task_silently(&gid, Value::Object(changes))
+            .await;
         ObjectKey::new(gid, "task")
     }
     async fn remote_state(&self, key: &ObjectKey) -> Option<FieldPatch> {
-        let tasks = self.state.tasks.lock().unwrap();
-        tasks
-            .get(&key.external_id)
-            .map(|t| fields_patch(t, &AsanaOptions::default()))
+        self.fake
+            .task(&key.external_id)
+            .map(|t| fields_patch(&t, &AsanaOptions::default()))
     }
     async fn fail_next(&self, fault: HttpFault) {
-        *self.state.fault.lock().unwrap() = Some(fault);
+        match fault {
+            HttpFault::RateLimited { retry_after_secs } => self.fake.fail_next_requests(
+                1,
+                429,
+                &[("Retry-After", retry_after_secs.to_string().as_str())],
+            ),
+            HttpFault::ServerError => self.fake.fail_next_requests(1, 500, &[]),
+            HttpFault::Timeout => self.fake.stall_next_reads(1, Duration::from_secs(10)),
+            HttpFault::Unauthorized => self.fake.fail_next_requests(1, 401, &[]),
+            HttpFault::Forbidden => self.fake.fail_next_requests(1, 403, &[]),
+            HttpFault::NotFound => self.fake.fail_next_requests(1, 404, &[]),
+        }
+    }
+    fn scope(&self) -> Value {
+        json!({"projects": [self.project]})
+    }
+    async fn edit_remote_silently(&self, key: &ObjectKey, title: &str) {
+        assert!(
+            self.fake
+                .change_task_silently(&key.external_id, json!({"name": title}))
+                .await
+        );
     }
 }
 
@@ -185,7 +140,8 @@ ordonis_testkit::provider_suite!(@cases harness;
     missing_signature_rejected, fixtures_parse_deterministically, fetch_returns_remote_state,
     push_updates_remote, rate_limit_classified, server_error_retryable, timeout_retryable,
     unauthorized_terminal, forbidden_terminal, not_found_classified,
-    echo_form_is_a_fixed_point
+    echo_form_is_a_fixed_point, scope_checked, backfill_lists_seeded_objects,
+    reconcile_finds_a_silent_edit, reconcile_without_cursor_starts_at_present
 );
 
 /// A 403 on the fetch is not a deletion (`NotFound` would tombstone the task): it is
@@ -208,7 +164,11 @@ async fn forbidden_fetch_is_not_a_deletion_forbidden_push_terminal() {
     assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
     // The fetch after the fault sees the remote again, with its modified_at as source time.
     let got = h.provider.fetch_task(&h.ctx, &key).await.unwrap();
-    assert_eq!(got.modified_at_ms, 1_767_225_600_000);
+    let modified = h.fake.task(&key.external_id).unwrap()["modified_at"].clone();
+    assert_eq!(
+        Some(got.modified_at_ms),
+        ordonis_asana::normalize::parse_time(modified.as_str().unwrap())
+    );
     assert_eq!(
         got.fields.get(Field::Title),
         Some(&FieldValue::Title("x".into()))

@@ -139,7 +139,25 @@ async fn client_requests_match_the_asana_spec() {
         "GET webhooks (all pages)",
         client.list_webhooks("1331", Some("51648")).await,
     );
+    accepted("GET webhook (health)", client.get_webhook("12345").await);
     accepted("DELETE webhook", client.delete_webhook("12345").await);
+    // The repair loop's crawl: a project's tasks, first page and a later one, with and
+    // without `modified_since`.
+    accepted(
+        "GET tasks?project (first page)",
+        client.project_tasks_page("12345", None, 100, None).await,
+    );
+    accepted(
+        "GET tasks?project (modified_since, offset)",
+        client
+            .project_tasks_page(
+                "12345",
+                Some("2012-02-22T02:06:58.158Z"),
+                2,
+                Some("eyJ0eXAiOJiKV1iQLCJhbGciOiJIUzI1NiJ9"),
+            )
+            .await,
+    );
     accepted("GET events (first)", client.events("12345", None).await);
     accepted(
         "GET events (with sync)",
@@ -162,6 +180,19 @@ async fn client_requests_match_the_asana_spec() {
         bad.status()
     );
     assert!(bad.headers().contains_key("sl-violations"));
+    // The listing's limit is checked too: Asana pages hold 1 to 100 records (the client
+    // caps what the engine asks for).
+    let too_big = reqwest::Client::new()
+        .get(format!("{base}/tasks?project=12345&limit=500"))
+        .bearer_auth("x")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        too_big.status().is_client_error() && too_big.headers().contains_key("sl-violations"),
+        "Prism accepted limit=500: {}",
+        too_big.status()
+    );
     let anon = reqwest::Client::new()
         .get(format!("{base}/tasks/12345"))
         .send()

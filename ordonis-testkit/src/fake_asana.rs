@@ -42,7 +42,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -51,10 +51,20 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::get;
 use ordonis_core::signals::hmac_sha256_hex;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
+
+// The repair loop's half of the fake (projects, event streams, task listing; webhook health
+// and faults), kept in their own files; child modules, so they reach `Inner`.
+#[path = "fake_asana_events.rs"]
+mod events;
+#[path = "fake_asana_hooks.rs"]
+mod hooks;
+
+pub use events::SYNC_TOKEN_TTL;
+pub use hooks::FAILURE_DELETION_AFTER;
 
 /// The user the REST API acts as (the author of echoed events).
 pub const API_USER: &str = "1000000000000001";
@@ -112,6 +122,14 @@ struct Inner {
     echo: AtomicBool,
     deliveries: AtomicU64,
     http: reqwest::Client,
+    /// How far the fake clock runs ahead of the real one, in ms ([`FakeAsana::advance_clock`]).
+    clock_ms: AtomicI64,
+    /// Projects, their event streams and the sync tokens handed out.
+    streams: Mutex<events::Streams>,
+    /// Webhook health, deleted webhooks and the delivery switches.
+    health: Mutex<hooks::HealthBook>,
+    /// Faults the next requests answer with.
+    faults: Mutex<hooks::Faults>,
 }
 
 /// Why the `X-Hook-Secret` handshake failed.
@@ -132,9 +150,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
@@ -151,6 +168,17 @@ fn data(status: StatusCode, value: Value) -> Response {
 }
 
 impl Inner {
+    /// The fake clock: the real time plus every [`FakeAsana::advance_clock`].
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+            + time::Duration::milliseconds(self.clock_ms.load(Ordering::SeqCst))
+    }
+
+    /// The fake clock as Asana writes times (RFC 3339).
+    fn stamp(&self) -> String {
+        rfc3339(self.now())
+    }
+
     fn gid(&self) -> String {
         self.next_gid.fetch_add(1, Ordering::SeqCst).to_string()
     }
@@ -224,15 +252,55 @@ impl Inner {
         }
         changed.dedup();
         if !changed.is_empty() {
-            task["modified_at"] = Value::String(now_rfc3339());
+            task["modified_at"] = Value::String(self.stamp());
         }
         changed
     }
 
-    /// Sends one signed event batch to every webhook; returns how many answered 2xx.
-    async fn deliver(&self, events: Vec<Value>) -> usize {
-        self.deliver_body(Bytes::from(json!({ "events": events }).to_string()))
-            .await
+    /// Task events about `gid`: recorded in the event stream of each of the task's projects
+    /// (always, as Asana's `/events` has them whether or not a webhook hears them), then
+    /// delivered to the webhooks watching one of those projects (or a resource that is not
+    /// a project the fake knows). Returns how many deliveries were answered 2xx.
+    async fn announce(&self, gid: &str, events: Vec<Value>, deliver: bool) -> usize {
+        let projects = self.projects_of(gid);
+        self.record(&projects, &events);
+        if !deliver {
+            return 0;
+        }
+        self.deliver_to(Some(&projects), events).await
+    }
+
+    /// Sends one signed event batch to the webhooks that watch `projects` (all when `None`),
+    /// each seeing only the events that pass its filters; returns how many answered 2xx.
+    async fn deliver_to(&self, projects: Option<&[String]>, events: Vec<Value>) -> usize {
+        let hooks: Vec<FakeWebhook> = {
+            let streams = lock(&self.streams);
+            lock(&self.webhooks)
+                .iter()
+                .filter(|h| {
+                    projects.is_none_or(|ps| {
+                        ps.contains(&h.resource) || !streams.is_project(&h.resource)
+                    })
+                })
+                .cloned()
+                .collect()
+        };
+        let mut ok = 0;
+        for h in hooks {
+            let passed: Vec<Value> = events
+                .iter()
+                .filter(|e| hooks::passes(&h.filters, e))
+                .cloned()
+                .collect();
+            if passed.is_empty() && !events.is_empty() {
+                continue;
+            }
+            let body = Bytes::from(json!({ "events": passed }).to_string());
+            if self.send(&h, &body).await {
+                ok += 1;
+            }
+        }
+        ok
     }
 
     /// Sends a body as is, signed, to every webhook; returns how many answered 2xx.
@@ -240,16 +308,7 @@ impl Inner {
         let hooks = lock(&self.webhooks).clone();
         let mut ok = 0;
         for h in hooks {
-            self.deliveries.fetch_add(1, Ordering::SeqCst);
-            let sent = self
-                .http
-                .post(&h.target)
-                .header("content-type", "application/json")
-                .header("x-hook-signature", sign(&h.secret, &body))
-                .body(body.clone())
-                .send()
-                .await;
-            if sent.is_ok_and(|r| r.status().is_success()) {
+            if self.send(&h, &body).await {
                 ok += 1;
             }
         }
@@ -292,15 +351,18 @@ impl Inner {
             filters,
         };
         lock(&self.webhooks).push(hook.clone());
+        // The handshake counts as the first successful delivery (a heartbeat).
+        let now = self.now();
+        lock(&self.health).created(&hook.gid, now);
         Ok(hook)
     }
 }
 
-fn task_events(gid: &str, user: &str, action: &str, fields: &[String]) -> Vec<Value> {
+fn task_events(at: &str, gid: &str, user: &str, action: &str, fields: &[String]) -> Vec<Value> {
     let event = |change: Option<&String>| {
         let mut e = json!({
             "user": {"gid": user, "resource_type": "user"},
-            "created_at": now_rfc3339(),
+            "created_at": at,
             "action": action,
             "resource": {"gid": gid, "resource_type": "task", "resource_subtype": "default_task"},
             "parent": null
@@ -351,12 +413,26 @@ impl FakeAsana {
             echo: AtomicBool::new(true),
             deliveries: AtomicU64::new(0),
             http,
+            clock_ms: AtomicI64::new(0),
+            streams: Mutex::default(),
+            health: Mutex::default(),
+            faults: Mutex::default(),
         });
         let app = Router::new()
             .route("/tasks/{gid}", get(get_task).put(put_task))
             .route("/custom_fields/{gid}", get(get_field))
             .route("/webhooks", get(list_webhooks).post(create_webhook))
-            .route("/webhooks/{gid}", delete(delete_webhook))
+            .route(
+                "/webhooks/{gid}",
+                get(hooks::get_webhook).delete(delete_webhook),
+            )
+            .route("/tasks", get(events::list_tasks))
+            .route("/projects/{gid}/tasks", get(events::project_tasks))
+            .route("/events", get(events::get_events))
+            .layer(axum::middleware::from_fn_with_state(
+                inner.clone(),
+                hooks::faults,
+            ))
             .route("/0/0/{gid}", get(browse))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -396,7 +472,7 @@ impl FakeAsana {
             "gid": gid, "resource_type": "task", "resource_subtype": "default_task",
             "name": name, "notes": "", "completed": false, "assignee": null,
             "due_on": null, "due_at": null, "start_on": null, "custom_fields": [], "memberships": [],
-            "modified_at": now_rfc3339(),
+            "modified_at": self.inner.stamp(),
             "permalink_url": format!("https://app.asana.com/0/0/{gid}")
         });
         lock(&self.inner.tasks).insert(gid.to_owned(), task);
@@ -488,11 +564,8 @@ impl FakeAsana {
         if changed.is_empty() {
             return Some(0);
         }
-        Some(
-            self.inner
-                .deliver(task_events(gid, HUMAN_USER, "changed", &changed))
-                .await,
-        )
+        let events = task_events(&self.inner.stamp(), gid, HUMAN_USER, "changed", &changed);
+        Some(self.inner.announce(gid, events, true).await)
     }
 
     /// Sets a task's start date (as a person in Asana would; no event).
@@ -527,41 +600,30 @@ impl FakeAsana {
 
     /// Sends a person's `changed` event about a task (its name), as Asana would after an edit.
     async fn announce_change(&self, gid: &str) -> usize {
-        self.inner
-            .deliver(task_events(
-                gid,
-                HUMAN_USER,
-                "changed",
-                &["name".to_owned()],
-            ))
-            .await
+        let at = self.inner.stamp();
+        let events = task_events(&at, gid, HUMAN_USER, "changed", &["name".to_owned()]);
+        self.inner.announce(gid, events, true).await
     }
 
     /// Restores a deleted task from the trash and sends the `undeleted` event.
     pub async fn undelete_task(&self, gid: &str) -> Option<usize> {
         let task = lock(&self.inner.trash).remove(gid)?;
         lock(&self.inner.tasks).insert(gid.to_owned(), task);
-        Some(
-            self.inner
-                .deliver(task_events(gid, HUMAN_USER, "undeleted", &[]))
-                .await,
-        )
+        let events = task_events(&self.inner.stamp(), gid, HUMAN_USER, "undeleted", &[]);
+        Some(self.inner.announce(gid, events, true).await)
     }
 
     /// Deletes a task and sends the `deleted` event. `None` when it does not exist.
     pub async fn delete_task(&self, gid: &str) -> Option<usize> {
         let task = lock(&self.inner.tasks).remove(gid)?;
         lock(&self.inner.trash).insert(gid.to_owned(), task);
-        Some(
-            self.inner
-                .deliver(task_events(gid, HUMAN_USER, "deleted", &[]))
-                .await,
-        )
+        let events = task_events(&self.inner.stamp(), gid, HUMAN_USER, "deleted", &[]);
+        Some(self.inner.announce(gid, events, true).await)
     }
 
     /// Sends a heartbeat (`{"events":[]}`, signed) to every webhook.
     pub async fn heartbeat(&self) -> usize {
-        self.inner.deliver(Vec::new()).await
+        self.inner.deliver_to(None, Vec::new()).await
     }
 }
 
@@ -633,13 +695,17 @@ async fn put_task(
         (task.clone(), changed)
     };
     lock(&s.puts).push((gid.clone(), Value::Object(changes)));
-    if !changed.is_empty() && s.echo.load(Ordering::SeqCst) {
-        let inner = s.clone();
-        tokio::spawn(async move {
-            inner
-                .deliver(task_events(&gid, API_USER, "changed", &changed))
-                .await;
-        });
+    if !changed.is_empty() {
+        // The change is in the event streams at once; the echo delivery follows.
+        let events = task_events(&s.stamp(), &gid, API_USER, "changed", &changed);
+        let projects = s.projects_of(&gid);
+        s.record(&projects, &events);
+        if s.echo.load(Ordering::SeqCst) {
+            let inner = s.clone();
+            tokio::spawn(async move {
+                inner.deliver_to(Some(&projects), events).await;
+            });
+        }
     }
     data(StatusCode::OK, task)
 }
@@ -666,6 +732,15 @@ fn webhook_json(h: &FakeWebhook) -> Value {
     })
 }
 
+impl Inner {
+    /// A webhook as `GET /webhooks/{gid}` answers: the compact record plus its health.
+    fn webhook_full(&self, h: &FakeWebhook) -> Value {
+        let mut v = webhook_json(h);
+        lock(&self.health).describe(&h.gid, &mut v);
+        v
+    }
+}
+
 async fn create_webhook(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
@@ -683,7 +758,7 @@ async fn create_webhook(State(s): State<Arc<Inner>>, headers: HeaderMap, body: B
             "The remote server did not respond with the handshake secret.",
         );
     };
-    let body = json!({"data": webhook_json(&hook), "X-Hook-Secret": hook.secret});
+    let body = json!({"data": s.webhook_full(&hook), "X-Hook-Secret": hook.secret});
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
@@ -730,10 +805,7 @@ async fn delete_webhook(
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
     }
-    let mut hooks = lock(&s.webhooks);
-    let before = hooks.len();
-    hooks.retain(|h| h.gid != gid);
-    if hooks.len() == before {
+    if !s.remove_webhook(&gid) {
         return errors(StatusCode::NOT_FOUND, "Unknown object");
     }
     data(StatusCode::OK, json!({}))
