@@ -472,34 +472,75 @@ impl Engine {
     }
 
     /// Registers the integration's webhooks with a handshake expected while the provider
-    /// creates them (Asana completes it during the call).
+    /// creates them (Asana completes it during the call). A handshake is adopted once per
+    /// expectation, and each webhook brings its own (one per Asana project), so the call is
+    /// repeated, expecting again, while it creates more and some are still missing.
     async fn register_webhooks(
         &self,
         loaded: &Loaded,
         check: &WebhookCheck<'_>,
     ) -> Result<crate::listing::WebhookReport, ProviderError> {
         let handshake = loaded.provider.capabilities().webhook_handshake;
-        if handshake && let Err(e) = self.expect_handshake(loaded.record.id).await {
-            return Err(ProviderError::Terminal(format!(
-                "could not expect a handshake: {e}"
-            )));
-        }
-        let report = loaded.provider.register_webhooks(&loaded.ctx, check).await;
-        if handshake && let Ok(fresh) = self.load(loaded.record.id).await {
-            let mut config = fresh.config.clone();
-            if fresh.provider.handshake_expected(&config.provider_state) {
-                fresh
-                    .provider
-                    .set_handshake_expected(&mut config.provider_state, false);
-                if let Err(e) = self
-                    .save_integration(&fresh.record, &config, &fresh.ctx.secrets)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not clear the expected handshake");
+        let mut made: Vec<String> = Vec::new();
+        let mut report;
+        let mut round = 0;
+        loop {
+            round += 1;
+            if handshake && let Err(e) = self.expect_handshake(loaded.record.id).await {
+                return Err(ProviderError::Terminal(format!(
+                    "could not expect a handshake: {e}"
+                )));
+            }
+            let known: Vec<String> = check.known.iter().chain(&made).cloned().collect();
+            let this = WebhookCheck {
+                known: &known,
+                ..*check
+            };
+            report = loaded.provider.register_webhooks(&loaded.ctx, &this).await;
+            let before = made.len();
+            if let Ok(r) = &report {
+                for id in &r.external_ids {
+                    if !made.contains(id) {
+                        made.push(id.clone());
+                    }
                 }
             }
+            let progress = made.len() > before;
+            let missing = matches!(&report, Ok(r) if r.state == WebhookState::Missing);
+            if !(handshake && missing && progress) || round >= 16 {
+                break;
+            }
         }
-        report
+        if handshake {
+            self.clear_expected_handshake(loaded.record.id).await;
+        }
+        report.map(|mut r| {
+            for id in made {
+                if !r.external_ids.contains(&id) {
+                    r.external_ids.push(id);
+                }
+            }
+            r
+        })
+    }
+
+    /// Stops expecting a handshake the registration did not use.
+    async fn clear_expected_handshake(&self, id: IntegrationId) {
+        let Ok(fresh) = self.load(id).await else {
+            return;
+        };
+        let mut config = fresh.config.clone();
+        if fresh.provider.handshake_expected(&config.provider_state) {
+            fresh
+                .provider
+                .set_handshake_expected(&mut config.provider_state, false);
+            if let Err(e) = self
+                .save_integration(&fresh.record, &config, &fresh.ctx.secrets)
+                .await
+            {
+                tracing::warn!(error = %e, "could not clear the expected handshake");
+            }
+        }
     }
 
     /// The integration's webhook URL on this host, when the host configured its template.
