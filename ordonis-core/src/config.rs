@@ -263,6 +263,9 @@ pub struct EngineConfig {
     /// (`https://sync.example.com/integrations/{provider}/{id}/webhook`): the target of the
     /// webhooks the engine registers (`register_webhook: true`). `None`: it registers none.
     pub webhook_url: Option<String>,
+    /// Objects a backfill or reconcile step asks for per listing page (default 100, the
+    /// most Jira and Asana return).
+    pub list_page_size: usize,
 }
 
 impl Default for EngineConfig {
@@ -274,6 +277,7 @@ impl Default for EngineConfig {
             webhook_secret_overlap: 2,
             conflict_retries: 32,
             webhook_url: None,
+            list_page_size: 100,
         }
     }
 }

@@ -31,8 +31,8 @@ pub use config::{
 };
 pub use engine::{
     BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
-    IngestResponse, IntegrationChange, LIST_PAGE_SIZE, NewIntegration, ReconcileReport, Resolution,
-    SyncReport, SyncStep, WebhookReportView,
+    IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution, SyncReport,
+    SyncStep, WebhookReportView,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};

@@ -9,6 +9,7 @@
 //! - [`prism::Prism`]: a Prism mock server for OpenAPI contract tests.
 
 pub mod batch_property;
+pub mod chaos;
 pub mod fake;
 pub mod fake_asana;
 pub mod fake_jira;

@@ -17,9 +17,7 @@ use time::OffsetDateTime;
 pub use conflicts::Resolution;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
-pub use repair::{
-    BackfillReport, LIST_PAGE_SIZE, ReconcileReport, SyncReport, SyncStep, WebhookReportView,
-};
+pub use repair::{BackfillReport, ReconcileReport, SyncReport, SyncStep, WebhookReportView};
 pub use tasks::ChangeReceipt;
 
 use crate::config::{EngineConfig, IntegrationConfig};

@@ -22,8 +22,6 @@ use crate::store::{
     SyncJob, SyncSave, SyncSchedule, SyncStatus,
 };
 
-/// Objects asked for per listing page.
-pub const LIST_PAGE_SIZE: usize = 100;
 /// How long a reconcile's repair counts are kept for the webhook-health warning.
 const REPAIR_WINDOW_MS: i64 = 3_600_000;
 /// How long a sync step may hold its job: one page is listed and stored under it.
@@ -335,7 +333,7 @@ impl Engine {
             scope: &loaded.config.scope,
             cursor: job.cursor.as_ref(),
             recent: &recent,
-            page_size: LIST_PAGE_SIZE,
+            page_size: self.inner.config.list_page_size.max(1),
         };
         let page = loaded.provider.list_changes(&loaded.ctx, &req).await;
         let run = if starting { job.run + 1 } else { job.run };
