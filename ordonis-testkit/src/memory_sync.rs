@@ -38,10 +38,10 @@ impl SyncJobs {
                 );
             }
             Some(job) => {
-                if let Some(m) = s.mode {
-                    if job.state != JobState::Processing {
-                        job.mode = m;
-                    }
+                if let Some(m) = s.mode
+                    && job.state != JobState::Processing
+                {
+                    job.mode = m;
                 }
                 match job.state {
                     JobState::Processing => {}

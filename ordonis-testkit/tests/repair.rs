@@ -219,7 +219,7 @@ async fn a_rate_limited_page_pauses_the_integration_and_resumes() {
         f.next_calls.push_back(ProviderError::rate_limited_for(
             Duration::from_secs(1),
             "retry-after",
-        ))
+        ));
     });
     r.drain().await;
     let rec = r
