@@ -37,6 +37,9 @@ const EVENTS: [&str; 8] = [
     "issue_property_deleted",
 ];
 
+/// An injected answer to a read: status and headers.
+type ReadFault = (u16, Vec<(String, String)>);
+
 /// A registered dynamic webhook.
 #[derive(Clone, Debug)]
 pub(crate) struct DynHook {
@@ -53,7 +56,7 @@ pub(crate) struct SyncState {
     history: Mutex<HashMap<String, VecDeque<(i64, Value)>>>,
     webhooks_enabled: AtomicBool,
     dropped: AtomicU64,
-    read_faults: Mutex<VecDeque<(u16, Vec<(String, String)>)>>,
+    read_faults: Mutex<VecDeque<ReadFault>>,
     clock_offset_ms: AtomicI64,
     hooks: Mutex<BTreeMap<i64, DynHook>>,
     hook_url: Mutex<Option<String>>,
@@ -224,15 +227,13 @@ pub(crate) async fn search(
     }
 }
 
-fn ids_of(body: &Value) -> Result<BTreeSet<i64>, Response> {
+/// The `webhookIds` of a body, or the 400's message.
+fn ids_of(body: &Value) -> Result<BTreeSet<i64>, &'static str> {
     body.get("webhookIds")
         .and_then(Value::as_array)
-        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "webhookIds is required"))?
+        .ok_or("webhookIds is required")?
         .iter()
-        .map(|v| {
-            v.as_i64()
-                .ok_or_else(|| error(StatusCode::BAD_REQUEST, "webhookIds must be integers"))
-        })
+        .map(|v| v.as_i64().ok_or("webhookIds must be integers"))
         .collect()
 }
 
@@ -332,7 +333,7 @@ pub(crate) async fn refresh(
     }
     let ids = match ids_of(&body) {
         Ok(ids) => ids,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     let _ = s.sync.live_hooks();
     let expires_ms = s.sync.clock_ms() + DYNAMIC_WEBHOOK_LIFETIME_MS;
@@ -356,7 +357,7 @@ pub(crate) async fn delete(
     }
     let ids = match ids_of(&body) {
         Ok(ids) => ids,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     lock(&s.sync.hooks).retain(|id, _| !ids.contains(id));
     StatusCode::ACCEPTED.into_response()
