@@ -276,6 +276,31 @@ async fn a_reconcile_run_pages_and_ends_at_its_start() {
     assert_eq!(p1.changes.len() + p2.changes.len(), 3);
 }
 
+/// A run resumed with a page token Jira no longer accepts (tokens expire after 7 days)
+/// restarts from its first page instead of failing for good.
+#[tokio::test]
+async fn an_expired_page_token_restarts_the_run() {
+    let s = site(json!({})).await;
+    for i in 0..3 {
+        s.jira.insert_issue(issue(10_000 + i, "HO", "x", None));
+    }
+    let stale = json!({"phase": "backfill", "since_ms": 1234, "page_token": "expired"});
+    let page = s
+        .page(ListMode::Backfill, Some(&stale), &[], 50)
+        .await
+        .unwrap();
+    assert_eq!(page.changes.len(), 3);
+    assert_eq!(page.cursor, json!({"since_ms": 1234}));
+    assert_eq!(
+        s.jira
+            .requests()
+            .iter()
+            .filter(|r| r.contains("search"))
+            .count(),
+        2
+    );
+}
+
 #[tokio::test]
 async fn scope_and_jql_errors_are_terminal_with_the_reason() {
     let s = site(json!({})).await;
