@@ -301,6 +301,40 @@ async fn an_expired_page_token_restarts_the_run() {
     );
 }
 
+/// A deleted issue is no longer listed (absence is never a deletion for the engine: the
+/// fetch that confirms it is a 404), and the delete is announced with `jira:issue_deleted`.
+#[tokio::test]
+async fn a_deleted_issue_leaves_the_listing_and_its_fetch_is_a_404() {
+    let s = site(json!({})).await;
+    s.jira.insert_issue(issue(10_001, "HO", "x", None));
+    s.jira.insert_issue(issue(10_002, "HO", "y", None));
+    s.jira.capture_webhooks();
+    assert_eq!(s.jira.delete_issue("HO-10001", "acc").await, Ok(200));
+    let sent = s.jira.take_webhooks();
+    let hints = s
+        .provider
+        .parse_webhook(
+            &s.ctx,
+            &ordonis_core::WebhookRequest {
+                method: &http::Method::POST,
+                headers: &http::HeaderMap::new(),
+                body: &sent[0],
+            },
+        )
+        .unwrap();
+    assert_eq!(hints[0].kind, ordonis_core::HintKind::Deleted);
+    assert_eq!(hints[0].key.external_id, "10001");
+    let (hints, _, _) = s.run(ListMode::Backfill, None, &[]).await;
+    let ids: Vec<&str> = hints.iter().map(|h| h.key.external_id.as_str()).collect();
+    assert_eq!(ids, ["10002"]);
+    assert!(matches!(
+        s.provider
+            .fetch_task(&s.ctx, &ObjectKey::new("10001", "issue"))
+            .await,
+        Err(ProviderError::NotFound(_))
+    ));
+}
+
 #[tokio::test]
 async fn scope_and_jql_errors_are_terminal_with_the_reason() {
     let s = site(json!({})).await;

@@ -358,6 +358,40 @@ impl FakeJira {
         self.inner.apply(id_or_key, fields).is_some()
     }
 
+    /// Deletes an issue as a person in Jira would, and sends the `jira:issue_deleted`
+    /// webhook (the issue's last state in the REST v2 shape). Afterwards a fetch is a 404 and
+    /// the search no longer finds it. Returns the receiver's status (`Ok(0)` when deliveries
+    /// are off).
+    pub async fn delete_issue(
+        &self,
+        id_or_key: &str,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let mut body: Value = self
+            .inner
+            .webhook_body(id_or_key, Vec::new(), user_account_id)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let (id, _) = self
+            .inner
+            .find(id_or_key)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        lock(&self.inner.issues).remove(&id);
+        self.inner.sync.forget(&id);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("changelog");
+            o.insert(
+                "webhookEvent".into(),
+                Value::String("jira:issue_deleted".to_owned()),
+            );
+            o.insert(
+                "issue_event_type_name".into(),
+                Value::String("issue_deleted".to_owned()),
+            );
+        }
+        self.inner.send(body.to_string().into_bytes()).await
+    }
+
     /// Puts an issue (Jira's JSON: `{id, key, fields: {…}}`) into the site.
     pub fn insert_issue(&self, issue: Value) {
         self.inner.put_issue(issue);

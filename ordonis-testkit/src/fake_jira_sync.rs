@@ -104,6 +104,11 @@ impl SyncState {
         }
     }
 
+    /// Drops a deleted issue's indexed states.
+    pub(crate) fn forget(&self, id: &str) {
+        lock(&self.history).remove(id);
+    }
+
     /// Answers a search over the index's view of `issues` (each issue as it was `lag` ago,
     /// the `fresh` ids as they are), borrowing rather than copying the site's issues: a
     /// backfill benchmark pages through thousands of them.
