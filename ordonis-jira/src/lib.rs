@@ -6,6 +6,10 @@
 //!   status through transitions, several hops when needed).
 //! - [`JiraClient`] is a thin typed client over `reqwest` for the REST v3 operations sync uses,
 //!   including JQL search with `nextPageToken` paging.
+//! - [`listing`] is the repair loop's side: backfill and reconciliation through
+//!   `POST /rest/api/3/search/jql` (scope `{"jql": …}`, an overlap against the index lag,
+//!   `reconcileIssues`), and dynamic webhooks registered and renewed through
+//!   `/rest/api/3/webhook`.
 //! - [`normalize`] maps Jira's issue JSON into Ordonis fields; [`adf`] converts descriptions
 //!   between ADF (REST v3) and Markdown, the internal form.
 //!

@@ -264,7 +264,20 @@ async fn search(
     sreq.max_results = u32::try_from(page_size.clamp(1, MAX_PAGE_SIZE)).ok();
     sreq.next_page_token = token.clone();
     sreq.reconcile_issues = recent;
-    let page = client.search_jql(&sreq).await?;
+    let page = match client.search_jql(&sreq).await {
+        // Jira's page tokens expire (after 7 days): a run resumed that late restarts from its
+        // first page. Listing again is harmless; the version guard skips what is applied.
+        Err(JiraError::Rejected {
+            status: 400,
+            message,
+            ..
+        }) if token.is_some() => {
+            tracing::warn!(%message, "Jira refused a search page token; restarting the run's listing");
+            sreq.next_page_token = None;
+            client.search_jql(&sreq).await?
+        }
+        other => other?,
+    };
     let mut changes = Vec::with_capacity(page.issues.len());
     for issue in &page.issues {
         // The same normalization as a fetch (ADF description to Markdown, status, ...).
@@ -559,11 +572,11 @@ mod tests {
 
     #[test]
     fn jql_dates_are_floored_minutes_in_the_zone() {
-        // 2026-12-02T14:05:59.900Z
+        // 2025-12-02T14:05:59.900Z
         let ms = 1_764_684_359_900;
-        assert_eq!(jql_date(ms, &jiff::tz::TimeZone::UTC), "2026/12/02 14:05");
+        assert_eq!(jql_date(ms, &jiff::tz::TimeZone::UTC), "2025/12/02 14:05");
         let berlin = time_zone("Europe/Berlin").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(jql_date(ms, &berlin), "2026/12/02 15:05");
+        assert_eq!(jql_date(ms, &berlin), "2025/12/02 15:05");
         assert!(time_zone("Mars/Olympus").is_err());
     }
 }

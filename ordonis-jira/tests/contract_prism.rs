@@ -111,6 +111,48 @@ async fn client_requests_match_the_jira_spec() {
     accepted("POST search/jql", client.search_jql(&req).await);
     req.next_page_token = Some("token-2".into());
     accepted("POST search/jql (page 2)", client.search_jql(&req).await);
+    // A reconcile's search: a date window and the ids we wrote recently.
+    let mut req = SearchRequest::new(
+        "(project = PROJ) AND updated >= \"2026/12/02 14:03\" ORDER BY updated ASC",
+    );
+    req.max_results = Some(100);
+    req.reconcile_issues = vec![10001, 10002];
+    accepted("POST search/jql (reconcile)", client.search_jql(&req).await);
+
+    // Dynamic webhooks: register, list, refresh, delete.
+    accepted(
+        "POST webhook",
+        client
+            .register_dynamic_webhooks(
+                "https://ordonis.example.com/integrations/jira/1/webhook",
+                &[(&ordonis_jira::listing::WEBHOOK_EVENTS, "project = PROJ")],
+            )
+            .await,
+    );
+    accepted("GET webhook", client.dynamic_webhooks(1).await);
+    accepted(
+        "PUT webhook/refresh",
+        client.refresh_dynamic_webhooks(&[10000, 10001]).await,
+    );
+    accepted(
+        "DELETE webhook",
+        client.delete_dynamic_webhooks(&[10000]).await,
+    );
+
+    // The webhook checks have teeth too: an event outside the spec's enum is rejected.
+    let bad_hook = reqwest::Client::new()
+        .post(format!("{base}/rest/api/3/webhook"))
+        .basic_auth("bot@example.com", Some("tok"))
+        .json(&json!({"url": "https://ordonis.example.com/hook",
+                      "webhooks": [{"events": ["jira:issue_moved"], "jqlFilter": "project = PROJ"}]}))
+        .send()
+        .await
+        .unwrap();
+    let (violations, v) = prism::violations(&bad_hook);
+    assert!(
+        !v.is_empty(),
+        "Prism accepted a bad webhook event: {violations}"
+    );
 
     // The check has teeth: a malformed transition (numeric id) is rejected.
     let bad = reqwest::Client::new()

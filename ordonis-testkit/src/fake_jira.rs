@@ -4,7 +4,10 @@
 //! It serves the REST v3 operations `ordonis-jira`'s client uses — `GET`/`PUT
 //! /rest/api/3/issue/{id}`, `GET …/editmeta`, `PUT …/assignee`, `GET`/`POST …/transitions`,
 //! `GET /rest/api/3/priority/search` — over in-memory issues with a three-status workflow
-//! (To Do → In Progress → Done, every move allowed), and sends signed admin webhooks
+//! (To Do → In Progress → Done, every move allowed), `POST /rest/api/3/search/jql` with a JQL
+//! subset, a lagging index and `reconcileIssues` ([`crate::fake_jira_search`],
+//! [`FakeJira::set_index_lag`]), and the dynamic webhook API (`/rest/api/3/webhook`, 30-day
+//! expiry on a fake clock, [`FakeJira::advance_clock`]), and sends signed admin webhooks
 //! (`X-Hub-Signature: sha256=<hex>`, HMAC-SHA256 of the body, plus
 //! `X-Atlassian-Webhook-Identifier`) to a target URL.
 //!
@@ -99,7 +102,7 @@ pub(crate) struct Inner {
     pub(crate) base_url: String,
     /// The search index, delivery switch, read faults and dynamic webhooks.
     pub(crate) sync: crate::fake_jira_sync::SyncState,
-    issues: Mutex<BTreeMap<String, Value>>,
+    pub(crate) issues: Mutex<BTreeMap<String, Value>>,
     hook: Mutex<Option<Hook>>,
     /// Transitions into the done category require a resolution, and a "Won't Do" status is
     /// offered first (see [`FakeJira::require_resolution`]).
@@ -355,6 +358,40 @@ impl FakeJira {
         self.inner.apply(id_or_key, fields).is_some()
     }
 
+    /// Deletes an issue as a person in Jira would, and sends the `jira:issue_deleted`
+    /// webhook (the issue's last state in the REST v2 shape). Afterwards a fetch is a 404 and
+    /// the search no longer finds it. Returns the receiver's status (`Ok(0)` when deliveries
+    /// are off).
+    pub async fn delete_issue(
+        &self,
+        id_or_key: &str,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let mut body: Value = self
+            .inner
+            .webhook_body(id_or_key, Vec::new(), user_account_id)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let (id, _) = self
+            .inner
+            .find(id_or_key)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        lock(&self.inner.issues).remove(&id);
+        self.inner.sync.forget(&id);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("changelog");
+            o.insert(
+                "webhookEvent".into(),
+                Value::String("jira:issue_deleted".to_owned()),
+            );
+            o.insert(
+                "issue_event_type_name".into(),
+                Value::String("issue_deleted".to_owned()),
+            );
+        }
+        self.inner.send(body.to_string().into_bytes()).await
+    }
+
     /// Puts an issue (Jira's JSON: `{id, key, fields: {…}}`) into the site.
     pub fn insert_issue(&self, issue: Value) {
         self.inner.put_issue(issue);
@@ -585,14 +622,6 @@ impl Inner {
             "changelog": {"id": uuid::Uuid::now_v7().simple().to_string(), "items": items},
         });
         Some(body.to_string().into_bytes())
-    }
-
-    /// The issues as stored now, `(id, issue)`.
-    pub(crate) fn all_issues(&self) -> Vec<(String, Value)> {
-        lock(&self.issues)
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
     }
 
     /// Sends a webhook to the admin webhook (set_webhook) and, when a live dynamic webhook

@@ -490,27 +490,28 @@ pub fn search_page<'a>(
         ),
         None => None,
     };
-    let mut hits: Vec<&Value> = issues.into_iter().filter(|i| filter.matches(i)).collect();
-    hits.sort_by_key(|i| position(i, by_updated));
+    let mut hits: Vec<((i64, u64), &Value)> = issues
+        .into_iter()
+        .filter(|i| filter.matches(i))
+        .map(|i| (position(i, by_updated), i))
+        .filter(|(p, _)| match after {
+            None => true,
+            Some(a) if asc => *p > a,
+            Some(a) => *p < a,
+        })
+        .collect();
+    hits.sort_by_key(|(p, _)| *p);
     if !asc {
         hits.reverse();
     }
-    let rest: Vec<&Value> = hits
-        .into_iter()
-        .filter(|i| match after {
-            None => true,
-            Some(a) if asc => position(i, by_updated) > a,
-            Some(a) => position(i, by_updated) < a,
-        })
-        .collect();
-    let is_last = rest.len() <= max;
-    let page: Vec<&Value> = rest.into_iter().take(max).collect();
+    let is_last = hits.len() <= max;
+    hits.truncate(max);
     let mut out = json!({
-        "issues": page.iter().map(|i| select_fields(i, &fields, base_url)).collect::<Vec<_>>(),
+        "issues": hits.iter().map(|(_, i)| select_fields(i, &fields, base_url)).collect::<Vec<_>>(),
         "isLast": is_last,
     });
-    if !is_last && let Some(last) = page.last() {
-        out["nextPageToken"] = Value::String(token_for(jql_text, position(last, by_updated)));
+    if !is_last && let Some((last, _)) = hits.last() {
+        out["nextPageToken"] = Value::String(token_for(jql_text, *last));
     }
     Ok(out)
 }

@@ -37,6 +37,9 @@ const EVENTS: [&str; 8] = [
     "issue_property_deleted",
 ];
 
+/// An injected answer to a read: status and headers.
+type ReadFault = (u16, Vec<(String, String)>);
+
 /// A registered dynamic webhook.
 #[derive(Clone, Debug)]
 pub(crate) struct DynHook {
@@ -104,17 +107,38 @@ impl SyncState {
         }
     }
 
-    /// The issue as the index shows it now, `None` when it is not indexed yet.
-    fn indexed(&self, id: &str, current: &Value) -> Option<Value> {
+    /// Drops a deleted issue's indexed states.
+    pub(crate) fn forget(&self, id: &str) {
+        lock(&self.history).remove(id);
+    }
+
+    /// Answers a search over the index's view of `issues` (each issue as it was `lag` ago,
+    /// the `fresh` ids as they are), borrowing rather than copying the site's issues: a
+    /// backfill benchmark pages through thousands of them.
+    fn search(
+        &self,
+        issues: &BTreeMap<String, Value>,
+        fresh: &BTreeSet<String>,
+        body: &Value,
+        base_url: &str,
+    ) -> Result<Value, String> {
         let lag = self.lag();
         if lag == 0 {
-            return Some(current.clone());
+            return search_page(issues.values(), body, base_url);
         }
         let horizon = now_ms().saturating_sub(lag);
-        lock(&self.history)
-            .get(id)
-            .and_then(|l| l.iter().rev().find(|(at, _)| *at <= horizon))
-            .map(|(_, v)| v.clone())
+        let history = lock(&self.history);
+        let view = issues.iter().filter_map(|(id, cur)| {
+            if fresh.contains(id) {
+                Some(cur)
+            } else {
+                history
+                    .get(id)
+                    .and_then(|l| l.iter().rev().find(|(at, _)| *at <= horizon))
+                    .map(|(_, v)| v)
+            }
+        });
+        search_page(view, body, base_url)
     }
 
     pub(crate) fn set_webhooks_enabled(&self, on: bool) {
@@ -210,24 +234,15 @@ pub(crate) async fn search(
         Ok(ids) => ids,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
-    let view: Vec<Value> = s
-        .all_issues()
-        .into_iter()
-        .filter_map(|(id, cur)| {
-            if fresh.contains(&id) {
-                Some(cur)
-            } else {
-                s.sync.indexed(&id, &cur)
-            }
-        })
-        .collect();
-    match search_page(&view, &body, &s.base_url) {
+    // Lock order: issues, then history (as an edit records its new state).
+    let issues = lock(&s.issues);
+    match s.sync.search(&issues, &fresh, &body, &s.base_url) {
         Ok(v) => Json(v).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, &e),
     }
 }
 
-/// The `webhookIds` of a body, or the 400 message.
+/// The `webhookIds` of a body, or the 400's message.
 fn ids_of(body: &Value) -> Result<BTreeSet<i64>, &'static str> {
     body.get("webhookIds")
         .and_then(Value::as_array)
