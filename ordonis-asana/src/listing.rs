@@ -343,11 +343,13 @@ impl AsanaProvider {
                 failing.push(format!("webhook {gid}: {why}"));
             }
         }
-        let reference = check.last_delivery_at.or_else(|| {
-            live.iter()
-                .filter_map(|(_, w)| time_of(w, "created_at"))
-                .min()
-        });
+        // Silence counts from the last delivery, but not before every webhook has existed
+        // that long: one just (re-)created has had no chance to send a heartbeat yet.
+        let oldest = live
+            .iter()
+            .filter_map(|(_, w)| time_of(w, "created_at"))
+            .min();
+        let reference = check.last_delivery_at.max(oldest);
         if let Some(last) = reference {
             let silence = check.now - last;
             if silence > time::Duration::try_from(HEARTBEAT_SILENCE).unwrap_or_default() {

@@ -199,3 +199,143 @@ async fn tasks_fields_and_webhook_pages() {
     assert_eq!(del(gid0).await, 404);
     assert_eq!(fake.webhooks().len(), 2);
 }
+
+async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
+    let r = http.get(url).bearer_auth("tok").send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The repair loop's endpoints are as strict as Asana's: compact records unless
+/// `opt_fields`, limits of 1–100, opaque offsets, `modified_since` only on `/tasks`, a 412
+/// with a fresh token, events only of the project's own tasks, and project-scoped,
+/// filtered deliveries that can be dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_and_events_are_strict() {
+    let fake = FakeAsana::start("tok").await.unwrap();
+    let http = reqwest::Client::new();
+    let base = fake.base_url();
+    let (p, q) = (fake.add_project("P"), fake.add_project("Q"));
+    let tasks: Vec<String> = (0..3)
+        .map(|i| fake.seed_task_in(&p, &format!("t{i}")))
+        .collect();
+    fake.seed_task_in(&q, "other");
+
+    let (s, v) = get(&http, format!("{base}/tasks?project={p}&limit=2")).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert!(v["data"][0].get("notes").is_none(), "compact: {v}");
+    assert_eq!(v["data"][0]["name"], "t0");
+    let next = v["next_page"]["offset"].as_str().unwrap().to_owned();
+    assert!(v["next_page"]["path"].as_str().unwrap().contains(&next));
+    let (_, v) = get(
+        &http,
+        format!("{base}/tasks?project={p}&limit=2&offset={next}&opt_fields=notes,modified_at"),
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert!(v["data"][0]["notes"].is_string() && v["next_page"].is_null());
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=2&offset=nope",
+        "modified_since=yesterday",
+    ] {
+        let (s, _) = get(&http, format!("{base}/tasks?project={p}&{bad}")).await;
+        assert_eq!(s, 400, "{bad}");
+    }
+    assert_eq!(get(&http, format!("{base}/tasks")).await.0, 400);
+    assert_eq!(get(&http, format!("{base}/tasks?project=1")).await.0, 404);
+
+    // modified_since filters /tasks, and is not a parameter of /projects/{gid}/tasks.
+    fake.advance_clock(std::time::Duration::from_secs(3600));
+    let since = fake.now() - time::Duration::seconds(1);
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    fake.change_task_silently(&tasks[1], json!({"name": "new"}))
+        .await;
+    let (_, v) = get(
+        &http,
+        format!("{base}/tasks?project={p}&modified_since={since}"),
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"][0]["gid"], tasks[1].as_str());
+    let (_, v) = get(
+        &http,
+        format!("{base}/projects/{p}/tasks?modified_since={since}"),
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+
+    // Events: 412 with a token, then only this project's events since it.
+    let (s, v) = get(&http, format!("{base}/events?resource={p}")).await;
+    assert_eq!(s, 412);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Sync token")
+    );
+    let token = v["sync"].as_str().unwrap().to_owned();
+    fake.change_task_silently(&tasks[0], json!({"completed": true}))
+        .await;
+    let (s, _) = get(&http, format!("{base}/events?resource={q}&sync={token}")).await;
+    assert_eq!(s, 412, "another project's token");
+    let (s, v2) = get(&http, format!("{base}/events?resource={p}&sync={token}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(v2["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v2["data"][0]["resource"]["gid"], tasks[0].as_str());
+    assert_eq!(v2["has_more"], false);
+    assert_ne!(v2["sync"], token.as_str());
+    fake.expire_sync_tokens();
+    let next = v2["sync"].as_str().unwrap();
+    assert_eq!(
+        get(&http, format!("{base}/events?resource={p}&sync={next}"))
+            .await
+            .0,
+        412
+    );
+
+    // Deliveries go to the task's project's webhook, pass its filters, and can be dropped.
+    let (url, seen) = target(true).await;
+    let filters = json!([{"resource_type": "task", "action": "changed", "fields": ["name"]}]);
+    for project in [&p, &q] {
+        let r = http
+            .post(format!("{base}/webhooks"))
+            .bearer_auth("tok")
+            .json(&json!({"data": {"resource": project, "target": url, "filters": filters}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let handshakes = seen.lock().unwrap().len();
+    assert_eq!(
+        fake.change_task(&tasks[2], json!({"name": "n"})).await,
+        Some(1)
+    );
+    assert_eq!(
+        fake.change_task(&tasks[2], json!({"notes": "x"})).await,
+        Some(0)
+    );
+    fake.drop_next_deliveries(1);
+    assert_eq!(
+        fake.change_task(&tasks[2], json!({"name": "m"})).await,
+        Some(0)
+    );
+    fake.set_deliveries_enabled(false);
+    assert_eq!(
+        fake.change_task(&tasks[2], json!({"name": "o"})).await,
+        Some(0)
+    );
+    assert_eq!(seen.lock().unwrap().len(), handshakes + 1);
+    let hook = &fake.webhooks()[0];
+    let w = fake.webhook_state(&hook.gid).unwrap();
+    assert!(
+        w["last_success_at"].is_string() && w["last_failure_at"].is_null(),
+        "{w}"
+    );
+    assert_eq!(fake.events_of(&p).len(), 6, "every change is in the stream");
+}

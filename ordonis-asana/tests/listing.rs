@@ -80,7 +80,8 @@ impl Setup {
     }
 
     async fn check(&self, scope: &Value, known: &[String], target: Option<&str>) -> WebhookReport {
-        self.check_at(scope, known, target, None).await
+        self.check_at(scope, known, target, None, OffsetDateTime::now_utc())
+            .await
     }
 
     async fn check_at(
@@ -89,13 +90,14 @@ impl Setup {
         known: &[String],
         target: Option<&str>,
         last_delivery_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
     ) -> WebhookReport {
         let check = WebhookCheck {
             scope,
             target_url: target,
             known,
             last_delivery_at,
-            now: OffsetDateTime::now_utc(),
+            now,
         };
         self.provider
             .check_webhooks(&self.ctx, &check)
@@ -438,11 +440,18 @@ async fn webhooks_register_check_and_recreate() {
     let r = s.check(&scope, &ids, Some(&url)).await;
     assert_eq!(r.state, WebhookState::Healthy, "{r:?}");
 
-    // Silence beyond the heartbeat interval.
-    let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(10);
-    let r = s.check_at(&scope, &ids, Some(&url), Some(long_ago)).await;
+    // Silence beyond the heartbeat interval: nothing delivered for 10 h...
+    let now = OffsetDateTime::now_utc();
+    let later = now + time::Duration::hours(10);
+    let r = s.check_at(&scope, &ids, Some(&url), Some(now), later).await;
     assert_eq!(r.state, WebhookState::Failing, "{r:?}");
     assert!(r.detail.unwrap().contains("heartbeat"));
+    // ... but webhooks created just now have had no time to send one.
+    let long_ago = now - time::Duration::hours(10);
+    let r = s
+        .check_at(&scope, &ids, Some(&url), Some(long_ago), now)
+        .await;
+    assert_eq!(r.state, WebhookState::Healthy, "{r:?}");
 
     // Failed deliveries: failing, with Asana's content and deletion time.
     s.fake.fail_deliveries(true);

@@ -13,14 +13,30 @@
 //! Every request needs `Authorization: Bearer <token>` (401 otherwise). Events are compact,
 //! as Asana's are (`{"events": [{action, resource: {gid, resource_type}, user, created_at,
 //! change}]}`), signed with `X-Hook-Signature` (lowercase hex HMAC-SHA256 of the body under
-//! the webhook's secret), and sent to **every** registered webhook (the fake has no project
-//! hierarchy):
+//! the webhook's secret), and sent to the webhooks on one of the task's projects, each
+//! seeing only the events that pass its `filters`; a webhook on a resource that is not a
+//! project the fake knows (as in tests made before projects existed) hears every task's
+//! events:
 //!
 //! - [`FakeAsana::change_task`] changes a task as a person in Asana would and sends the
 //!   events; [`FakeAsana::delete_task`] deletes one;
 //! - a change made through `PUT /tasks/{gid}` (a push) is echoed back as events, as Asana
 //!   does, unless [`FakeAsana::set_echo`] turned that off;
 //! - [`FakeAsana::deliver_raw`] sends a given body (e.g. a captured real event) as is.
+//!
+//! The repair loop's side, in the child modules `fake_asana_events.rs` and
+//! `fake_asana_hooks.rs` (see their docs):
+//!
+//! - projects and memberships, `GET /tasks?project=…` and `GET /projects/{gid}/tasks` with
+//!   offset paging, `opt_fields` and (`/tasks` only) `modified_since`;
+//! - `GET /events` with sync tokens (412 with a fresh token when missing, unknown or older
+//!   than [`SYNC_TOKEN_TTL`] on the fake clock, [`FakeAsana::advance_clock`]); every change
+//!   is recorded there, delivered or not ([`FakeAsana::change_task_silently`]);
+//! - `GET /webhooks/{gid}` with Asana's health fields; failed deliveries, and deletion after
+//!   [`FAILURE_DELETION_AFTER`] of failures or N consecutive ones
+//!   ([`FakeAsana::set_webhook_failure_limit`]); [`FakeAsana::delete_webhook_silently`];
+//! - faults: [`FakeAsana::fail_next_reads`], [`FakeAsana::fail_next_requests`],
+//!   [`FakeAsana::stall_next_reads`].
 //!
 //! A webhook can also be registered without `POST /webhooks`, as when someone creates it
 //! outside the integration: [`FakeAsana::register_webhook`] runs the same handshake against

@@ -11,7 +11,7 @@
 //!   backoff; the events stream keeps what was lost either way);
 //! - [`FakeAsana::delete_webhook_silently`] deletes one as Asana does, without a call;
 //! - [`FakeAsana::set_deliveries_enabled`] (`false`: nothing is sent and nothing counts as a
-//!   failure, as when Asana drops deliveries);
+//!   failure, as when Asana drops deliveries) and [`FakeAsana::drop_next_deliveries`];
 //! - faults for the next requests: [`FakeAsana::fail_next_reads`],
 //!   [`FakeAsana::fail_next_requests`] (a status with headers, e.g. 429 with
 //!   `Retry-After`) and [`FakeAsana::stall_next_reads`].
@@ -55,6 +55,8 @@ pub(super) struct HealthBook {
     failure_limit: u32,
     deliveries_off: bool,
     fail_all: bool,
+    /// Deliveries still to drop silently ([`FakeAsana::drop_next_deliveries`]).
+    drop_next: u32,
 }
 
 impl HealthBook {
@@ -122,8 +124,10 @@ impl Inner {
     /// Sends one signed body to one webhook, recording its health; true on a 2xx.
     pub(super) async fn send(&self, h: &FakeWebhook, body: &[u8]) -> bool {
         let (off, fail_all) = {
-            let b = lock(&self.health);
-            (b.deliveries_off, b.fail_all)
+            let mut b = lock(&self.health);
+            let dropped = b.drop_next > 0;
+            b.drop_next = b.drop_next.saturating_sub(1);
+            (b.deliveries_off || dropped, b.fail_all)
         };
         if off {
             return false;
@@ -326,6 +330,13 @@ impl FakeAsana {
     /// the streams but no webhook hears them, and nothing counts as a failed delivery.
     pub fn set_deliveries_enabled(&self, on: bool) {
         lock(&self.inner.health).deliveries_off = !on;
+    }
+
+    /// Drops the next `n` deliveries (one per webhook per batch) silently: not sent, not a
+    /// failure, as Asana's at-most-once delivery sometimes does. The events stay in the
+    /// streams.
+    pub fn drop_next_deliveries(&self, n: u32) {
+        lock(&self.inner.health).drop_next = n;
     }
 
     /// Whether every delivery fails (nothing is sent; the webhook records a failure, with
