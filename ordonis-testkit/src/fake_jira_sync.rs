@@ -48,9 +48,6 @@ pub(crate) struct DynHook {
     expires_ms: i64,
 }
 
-/// A status and headers the next read answers with.
-type ReadFault = (u16, Vec<(String, String)>);
-
 /// The repair-loop state of a fake site.
 #[derive(Debug)]
 pub(crate) struct SyncState {
