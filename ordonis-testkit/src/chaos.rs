@@ -16,6 +16,7 @@
 //! run's error names its seed.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -240,6 +241,8 @@ struct Run {
     asana_tasks: Vec<String>,
     asked: Mutex<BTreeSet<String>>,
     providers: ChaosProviders,
+    /// Whether the Asana webhook was deleted.
+    deleted: AtomicBool,
 }
 
 /// Runs one seeded chaos scenario on `store`; `Err` says what diverged, with the seed.
@@ -391,15 +394,14 @@ pub async fn run(
         asana_tasks,
         asked: Mutex::new(BTreeSet::new()),
         providers,
+        deleted: AtomicBool::new(false),
     };
     run.wait_backfills().await?;
 
     // Edits on both sides, with storms and a deleted webhook along the way.
     for i in 0..cfg.edits {
         if i == cfg.edits / 3 {
-            for w in run.asana.webhooks() {
-                run.asana.delete_webhook_silently(&w.gid);
-            }
+            run.delete_asana_webhook().await?;
         }
         if rng.random_bool(0.1) {
             run.jira.fail_next_reads(3, 429, &[("Retry-After", "1")]);
@@ -424,6 +426,11 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let converged_after = last_edit.elapsed();
+    let recreated = if diff.is_empty() {
+        run.check_webhook_recreated().await
+    } else {
+        Ok(())
+    };
     token.cancel();
     for w in workers.drain(..) {
         let _ = w.await;
@@ -448,7 +455,7 @@ pub async fn run(
     report.converged_after = converged_after;
     report.pushes = run.check_pushes()?;
     report.entries = run.check_ledger().await?;
-    run.check_webhook_recreated().await?;
+    recreated?;
     Ok(report)
 }
 
@@ -719,32 +726,65 @@ impl Run {
         Ok(size)
     }
 
-    /// The Asana webhook "Asana" deleted was re-created, and the integration says so.
-    async fn check_webhook_recreated(&self) -> Result<(), String> {
-        let live: Vec<_> = self
-            .asana
+    /// The gids of the Asana webhooks that exist now.
+    fn live_asana_webhooks(&self) -> Vec<String> {
+        self.asana
             .webhooks()
             .into_iter()
             .filter(|w| !self.asana.webhook_deleted(&w.gid))
-            .collect();
-        if live.is_empty() {
-            return Err(self.fail("the deleted Asana webhook was not re-created"));
+            .map(|w| w.gid)
+            .collect()
+    }
+
+    /// "Asana" deletes the integration's webhook, once the first reconcile has registered
+    /// it (the engine registers it a reconcile interval after the backfill).
+    async fn delete_asana_webhook(&self) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            let live = self.live_asana_webhooks();
+            if !live.is_empty() {
+                for gid in live {
+                    self.asana.delete_webhook_silently(&gid);
+                }
+                self.deleted.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                return Err(self.fail("the Asana webhook was never registered"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let job = self
-            .store
-            .sync_job(self.asana_id)
-            .await
-            .map_err(|e| self.fail(e))?
-            .ok_or_else(|| self.fail("the Asana integration has no sync job"))?;
-        if !live
-            .iter()
-            .any(|w| job.status.webhook.external_ids.contains(&w.gid))
-        {
-            return Err(self.fail(format!(
-                "the integration does not know the live webhook: {:?}",
-                job.status.webhook
-            )));
+    }
+
+    /// The Asana webhook "Asana" deleted was re-created, and the integration says so
+    /// (within the next reconcile runs).
+    async fn check_webhook_recreated(&self) -> Result<(), String> {
+        if !self.deleted.load(Ordering::Relaxed) {
+            return Err(self.fail("no Asana webhook was deleted"));
         }
-        Ok(())
+        let started = Instant::now();
+        loop {
+            let live = self.live_asana_webhooks();
+            let job = self
+                .store
+                .sync_job(self.asana_id)
+                .await
+                .map_err(|e| self.fail(e))?
+                .ok_or_else(|| self.fail("the Asana integration has no sync job"))?;
+            if live
+                .iter()
+                .any(|gid| job.status.webhook.external_ids.contains(gid))
+            {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                return Err(self.fail(format!(
+                    "the deleted Asana webhook was not re-created and reported: live {live:?}, \
+                     webhook {:?}, reconcile {:?}",
+                    job.status.webhook, job.status.reconcile
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
