@@ -47,6 +47,33 @@ async fn titles(api: &Api, ws: &str) -> Vec<String> {
     t
 }
 
+/// Signs in to the console; the `name=value` session cookie.
+async fn sign_in(api: &Api) -> String {
+    let r = api
+        .http
+        .post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", common::TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn ui_page(api: &Api, cookie: &str, path: &str) -> String {
+    let r = api
+        .http
+        .get(api.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}
+
 macro_rules! repair_tests {
     () => {
         use super::*;
@@ -165,6 +192,15 @@ macro_rules! repair_tests {
                     .is_some_and(|d| d.contains("arrived only by reconcile")),
                 "{v}"
             );
+            // The console: the task list says where each task was last confirmed from, and the
+            // integration page shows the repair loop.
+            let cookie = sign_in(&api).await;
+            let list = ui_page(&api, &cookie, &format!("/ui/workspaces/{ws}")).await;
+            assert_eq!(list.matches("<td class=\"confirmed-from\">reconcile</td>").count(), 1, "{list}");
+            assert_eq!(list.matches("<td class=\"confirmed-from\">backfill</td>").count(), 4, "{list}");
+            let page = ui_page(&api, &cookie, &format!("/ui/integrations/{id}")).await;
+            assert!(page.contains("Reconcile now"), "{page}");
+            assert!(page.contains("arrived only by reconcile"), "{page}");
             let metrics = api.metrics().await;
             assert!(
                 metrics.contains(&format!("ordonis_reconcile_repaired_total{{integration=\"{id}\"}} 1")),

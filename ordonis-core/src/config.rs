@@ -35,7 +35,7 @@ pub struct IntegrationConfig {
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub scope: serde_json::Value,
     /// The repair loop's settings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "SyncSettings::is_default")]
     pub sync: SyncSettings,
 }
 
@@ -64,6 +64,11 @@ impl SyncSettings {
 
     fn default_reconcile_every_s() -> u64 {
         Self::DEFAULT_RECONCILE_EVERY_S
+    }
+
+    /// True for the defaults (then not stored).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 
     /// The reconcile interval.

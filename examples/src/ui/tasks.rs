@@ -206,6 +206,10 @@ async fn list_page(s: &AppState, ws: String, q: ListQuery) -> Result<Response, A
         .skip((page_no - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
         .collect();
+    let mut confirmed_from: Vec<&'static str> = Vec::with_capacity(shown.len());
+    for r in &shown {
+        confirmed_from.push(confirmation_source(s, r.task).await);
+    }
     let sort_link = |key: &str, label: &str| {
         let next_desc = if sort == key { !desc } else { key == "updated" };
         let mut href = q.with("sort", key);
@@ -265,10 +269,11 @@ async fn list_page(s: &AppState, ws: String, q: ListQuery) -> Result<Response, A
                     th { (sort_link("due", "Due")) }
                     th { "In provider" }
                     th { "Sync" }
+                    th { "Confirmed from" }
                     th { (sort_link("updated", "Last changed")) }
                 } }
                 tbody {
-                    @for r in &shown {
+                    @for (r, from) in shown.iter().zip(&confirmed_from) {
                         @let t = r.task;
                         tr.task data-sync=(r.state.as_str()) {
                             td {
@@ -290,6 +295,7 @@ async fn list_page(s: &AppState, ws: String, q: ListQuery) -> Result<Response, A
                                 }
                             }
                             td { span class=(format!("badge {}", r.state.class())) { (r.state.label()) } }
+                            td.confirmed-from { (from) }
                             td { (when(t.updated_at)) }
                         }
                     }
@@ -316,6 +322,31 @@ async fn list_page(s: &AppState, ws: String, q: ListQuery) -> Result<Response, A
         body,
     )
     .into_response())
+}
+
+/// Where a task's newest provider value was last confirmed from: the source of the inbox
+/// event that carried it (`webhook`, `backfill` or `reconcile`), or `—` when no provider
+/// value has arrived yet (a task known only from CollabHub).
+async fn confirmation_source(s: &AppState, t: &Task) -> &'static str {
+    let Some(v) = t
+        .sync
+        .values()
+        .filter_map(|f| f.version.as_ref())
+        .max_by_key(|v| v.at_ms)
+    else {
+        return "—";
+    };
+    let Ok(id) = v.event.parse::<ordonis_core::EventId>() else {
+        return "fetch";
+    };
+    match s.store.event(&t.workspace_id, id).await {
+        Ok(Some(e)) => match ordonis_core::ListMode::parse(&e.auth) {
+            Some(ordonis_core::ListMode::Backfill) => "backfill",
+            Some(ordonis_core::ListMode::Reconcile) => "reconcile",
+            None => "webhook",
+        },
+        _ => "—",
+    }
 }
 
 /// An actor as text: a name where one is known (the actor's own, or an account's).

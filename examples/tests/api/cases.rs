@@ -213,8 +213,7 @@ async fn base_url_outside_public_hosts_is_refused_without_the_flag() {
             .post(
                 "/api/integrations",
                 &json!({"workspace_id": "w", "provider": provider, "base_url": base,
-                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"],
-                    "scope": {"jql": "project = HO"}, "backfill": false}),
+                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
             )
             .await;
         assert_eq!(s, 400, "{base}: {v}");
@@ -224,7 +223,8 @@ async fn base_url_outside_public_hosts_is_refused_without_the_flag() {
         .post(
             "/api/integrations",
             &json!({"workspace_id": "w", "provider": "jira", "base_url": "https://acme.atlassian.net",
-                    "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
+                    "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"],
+                    "scope": {"jql": "project = HO"}, "backfill": false}),
         )
         .await;
     assert_eq!(s, 201, "{v}");
@@ -243,7 +243,9 @@ async fn base_url_is_normalized_and_extras_are_refused() {
             api.post(
                 "/api/integrations",
                 &json!({"workspace_id": "norm", "provider": provider, "base_url": base,
-                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"]}),
+                        "auth": {"type": "bearer", "token": "t"}, "webhook_secrets": ["s"],
+                        "scope": if provider == "jira" { json!({"jql": "project = HO"}) } else { Value::Null },
+                        "backfill": false}),
             )
             .await
         }
