@@ -74,6 +74,30 @@ async fn ui_page(api: &Api, cookie: &str, path: &str) -> String {
     r.text().await.unwrap()
 }
 
+/// A fake Jira site with `issues` issues in project HO, and a Jira integration of a fresh
+/// workspace over it (scope `project = HO`, a reconcile every second); the creation answer.
+async fn jira_site(api: &Api, issues: usize) -> (FakeJira, String, Value) {
+    let jira = FakeJira::start().await.unwrap();
+    for i in 0..issues {
+        jira.insert_issue(issue(i));
+    }
+    let ws = format!("repair-{}", uuid::Uuid::now_v7());
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &json!({
+                "workspace_id": ws, "provider": "jira", "base_url": jira.base_url(),
+                "auth": {"type": "basic", "email": "bot@example.com", "api_token": "t"},
+                "webhook_secrets": [SECRET],
+                "scope": {"jql": "project = HO"},
+                "reconcile_every_s": 1,
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    (jira, ws, v)
+}
+
 macro_rules! repair_tests {
     () => {
         use super::*;
@@ -84,24 +108,7 @@ macro_rules! repair_tests {
         async fn jira_scope_is_imported_without_a_webhook() {
             let server = common::start_on(module_path!(), |_| {}).await;
             let api = Api::new(&server);
-            let jira = FakeJira::start().await.unwrap();
-            for i in 0..120 {
-                jira.insert_issue(issue(i));
-            }
-            let ws = format!("repair-{}", uuid::Uuid::now_v7());
-            let (s, v) = api
-                .post(
-                    "/api/integrations",
-                    &json!({
-                        "workspace_id": ws, "provider": "jira", "base_url": jira.base_url(),
-                        "auth": {"type": "basic", "email": "bot@example.com", "api_token": "t"},
-                        "webhook_secrets": [SECRET],
-                        "scope": {"jql": "project = HO"},
-                        "reconcile_every_s": 1,
-                    }),
-                )
-                .await;
-            assert_eq!(s, 201, "{v}");
+            let (jira, ws, v) = jira_site(&api, 120).await;
             let id = v["integration_id"].as_str().unwrap().to_owned();
             let sync = eventually("the backfill", || async {
                 let v = integration(&api, &id).await;
@@ -140,24 +147,7 @@ macro_rules! repair_tests {
         async fn edits_without_webhooks_arrive_within_two_intervals() {
             let server = common::start_on(module_path!(), |_| {}).await;
             let api = Api::new(&server);
-            let jira = FakeJira::start().await.unwrap();
-            for i in 0..5 {
-                jira.insert_issue(issue(i));
-            }
-            let ws = format!("repair-{}", uuid::Uuid::now_v7());
-            let (s, v) = api
-                .post(
-                    "/api/integrations",
-                    &json!({
-                        "workspace_id": ws, "provider": "jira", "base_url": jira.base_url(),
-                        "auth": {"type": "basic", "email": "bot@example.com", "api_token": "t"},
-                        "webhook_secrets": [SECRET],
-                        "scope": {"jql": "project = HO"},
-                        "reconcile_every_s": 1,
-                    }),
-                )
-                .await;
-            assert_eq!(s, 201, "{v}");
+            let (jira, ws, v) = jira_site(&api, 5).await;
             let id = v["integration_id"].as_str().unwrap().to_owned();
             jira.set_webhook(v["webhook_url"].as_str().unwrap(), SECRET);
             eventually("the backfill", || async {

@@ -106,6 +106,14 @@ impl Repair {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    async fn report(&self) -> ordonis_core::SyncReport {
+        self.engine
+            .sync_report(self.integration)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no sync report"))
+    }
+
     async fn reconcile(&self) {
         self.engine
             .reconcile_now(&self.ws, self.integration)
@@ -123,12 +131,7 @@ async fn backfill_imports_every_object_without_a_webhook() {
     let titles = r.titles().await;
     assert_eq!(titles.len(), 250);
     assert_eq!(titles[0], "Existing 0");
-    let report = r
-        .engine
-        .sync_report(r.integration)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no sync report"));
+    let report = r.report().await;
     assert_eq!(report.backfill.state, BackfillState::Done);
     assert_eq!(report.backfill.imported, 250);
     assert!(report.reconcile.next_run_at.is_some());
@@ -173,22 +176,12 @@ async fn reconcile_repairs_a_lost_delivery_and_names_itself() {
     let repair: Vec<_> = entries[before..].iter().collect();
     assert_eq!(repair.len(), 1, "{repair:?}");
     assert_eq!(repair[0].record.cause.kind, CauseKind::Reconcile);
-    let report = r
-        .engine
-        .sync_report(r.integration)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no sync report"));
+    let report = r.report().await;
     assert_eq!(report.reconcile.repaired, 1);
     assert!(report.reconcile.last_ok_at.is_some());
     // The next run reports the lost delivery as a webhook-health warning.
     r.reconcile().await;
-    let report = r
-        .engine
-        .sync_report(r.integration)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no sync report"));
+    let report = r.report().await;
     assert_eq!(report.reconcile.repaired, 0, "nothing left to repair");
     assert_eq!(report.webhook.state, WebhookState::Failing);
     assert_eq!(
