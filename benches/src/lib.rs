@@ -1,4 +1,4 @@
-//! Ordonis benchmarks: the shared pieces of the `stores` and `load` binaries (raw-SQL baselines
+//! Ordonis benchmarks: the shared pieces of the `stores`, `load` and `repair` binaries (raw-SQL baselines
 //! through pgbench, the report written to `BENCHMARKS.md`) and the criterion micro-benchmarks in
 //! `benches/`.
 //!
@@ -7,4 +7,5 @@
 
 pub mod payload;
 pub mod pgbench;
+pub mod repair_site;
 pub mod report;
