@@ -5,6 +5,7 @@
 //! Every figure is reported beside a baseline measured in the same run on the same machine, as
 //! a ratio: absolute numbers on a shared 2-core machine mean little on their own.
 
+pub mod fresh;
 pub mod payload;
 pub mod pgbench;
 pub mod repair_site;

@@ -37,20 +37,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Jira's timestamp format (`2024-05-20T10:13:20.000+0000`) for epoch milliseconds.
-pub fn jira_time(at_ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
+pub use ordonis_testkit::fake_jira_search::jira_time;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,6 @@
 //! of each kind, an engine with a Jira integration over them, a pool of workers, and the
 //! check of what a run left in the store.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,15 +12,14 @@ use ordonis_core::{
     WorkspaceId,
 };
 use ordonis_jira::JiraProvider;
-use ordonis_store_postgres::PostgresStore;
-use ordonis_store_sqlite::SqliteStore;
 use ordonis_testkit::fake_jira::FakeJira;
 use serde_json::json;
-use sqlx::postgres::PgConnectOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::payload::jira_time;
-use crate::pgbench::{BenchError, create_database, drop_database};
+use crate::pgbench::BenchError;
+use ordonis_testkit::fake_jira_search::jira_time;
+
+pub use crate::fresh::Fresh;
 
 /// The webhook secret of the benchmark's integrations.
 pub const SECRET: &str = "repair-bench-secret";
@@ -69,80 +67,6 @@ pub async fn seeded_jira(n: u64) -> Result<FakeJira, BenchError> {
         }));
     }
     Ok(jira)
-}
-
-/// A fresh store of one kind, and how to get rid of it.
-#[allow(missing_debug_implementations)] // store handles: nothing worth printing
-pub enum Fresh {
-    /// A database of its own on the PostgreSQL server.
-    Pg {
-        /// The store.
-        store: PostgresStore,
-        /// The database's name.
-        db: String,
-    },
-    /// A file in a temporary directory.
-    Sqlite {
-        /// The store.
-        store: SqliteStore,
-        /// The directory.
-        dir: PathBuf,
-    },
-}
-
-impl Fresh {
-    /// A fresh PostgreSQL database on `server`, migrated.
-    pub async fn pg(server: &PgConnectOptions) -> Result<Self, BenchError> {
-        let db = format!(
-            "ordonis_repair_{}_{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        );
-        create_database(server, &db).await?;
-        let pool = ordonis_store_postgres::pool_options()
-            .connect_with(server.clone().database(&db))
-            .await?;
-        ordonis_store_postgres::migrate(&pool).await?;
-        Ok(Fresh::Pg {
-            store: ordonis_store_postgres::from_pool(pool),
-            db,
-        })
-    }
-
-    /// A fresh SQLite file in a temporary directory.
-    pub async fn sqlite() -> Result<Self, BenchError> {
-        let dir = std::env::temp_dir().join(format!(
-            "ordonis-repair-{}-{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let store = SqliteStore::connect(&dir.join("repair.db").display().to_string()).await?;
-        Ok(Fresh::Sqlite { store, dir })
-    }
-
-    /// The store.
-    pub fn store(&self) -> Arc<dyn Store> {
-        match self {
-            Fresh::Pg { store, .. } => Arc::new(store.clone()),
-            Fresh::Sqlite { store, .. } => Arc::new(store.clone()),
-        }
-    }
-
-    /// Closes the store and removes its database or file.
-    pub async fn discard(self, server: &PgConnectOptions) -> Result<(), BenchError> {
-        match self {
-            Fresh::Pg { store, db } => {
-                store.dialect().close().await;
-                drop_database(server, &db).await?;
-            }
-            Fresh::Sqlite { store, dir } => {
-                store.dialect().close().await;
-                std::fs::remove_dir_all(dir)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// An engine with one Jira integration on a fake site.
@@ -276,19 +200,7 @@ impl Site {
         if size < n {
             return Err(format!("{size} ledger entries for {n} tasks").into());
         }
-        let mut at = 0;
-        while at < size {
-            let page = self.store.ledger_entries(&self.ws, at, 1_000).await?;
-            if page.is_empty() {
-                return Err(format!("ledger ends at {at} of {size}").into());
-            }
-            for e in &page {
-                if e.idx != at || e.leaf_hash != ordonis_core::vera::leaf_hash(&e.bytes) {
-                    return Err(format!("ledger entry {at} is out of place or altered").into());
-                }
-                at += 1;
-            }
-        }
+        crate::fresh::check_ledger(&*self.store, &self.ws).await?;
         Ok(format!(
             "{n} tasks, mapped, seeded titles; {size} ledger entries gapless"
         ))

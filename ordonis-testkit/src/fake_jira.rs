@@ -141,17 +141,7 @@ impl Drop for FakeJira {
 }
 
 fn now_jira() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    crate::fake_jira_search::jira_time(now_ms())
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -478,20 +478,7 @@ async fn check_final_state(
             .into());
         }
     }
-    let size = store.ledger_size(&ws).await?;
-    let mut at = 0;
-    while at < size {
-        let page = store.ledger_entries(&ws, at, 1_000).await?;
-        if page.is_empty() {
-            return Err(format!("ledger ends at {at} of {size}").into());
-        }
-        for e in &page {
-            if e.idx != at || e.leaf_hash != ordonis_core::vera::leaf_hash(&e.bytes) {
-                return Err(format!("ledger entry {at} is out of place or altered").into());
-            }
-            at += 1;
-        }
-    }
+    let size = ordonis_benches::fresh::check_ledger(&*store, &ws).await?;
     Ok(format!(
         "{} tasks = issues, mapped and newest; {size} ledger entries gapless",
         tasks.len()

@@ -145,7 +145,7 @@ fn kinds(a: &Args) -> Vec<&'static str> {
 
 async fn fresh(kind: &str, server: &PgConnectOptions) -> Result<Fresh, BenchError> {
     match kind {
-        "PostgreSQL" => Fresh::pg(server).await,
+        "PostgreSQL" => Fresh::pg(server, None).await,
         _ => Fresh::sqlite().await,
     }
 }

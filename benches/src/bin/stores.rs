@@ -24,18 +24,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ordonis_benches::fresh::Fresh;
 use ordonis_benches::payload::{JIRA_BODY, sha256_hex};
-use ordonis_benches::pgbench::{
-    BETWEEN_RUNS, Baseline, BenchError, backlog_for, create_database, drop_database,
-};
+use ordonis_benches::pgbench::{BETWEEN_RUNS, Baseline, BenchError, backlog_for};
 use ordonis_benches::report::{Table, machine, rate, ratio, write_section};
 use ordonis_core::StoreExt;
 use ordonis_core::store::{
     ClaimRequest, Completion, IntegrationRecord, NewInboxEvent, Store, TaskWrite, UnitOfWork,
 };
 use ordonis_core::{EventId, ExternalRef, JobState, Task, WorkspaceId};
-use ordonis_store_postgres::PostgresStore;
-use ordonis_store_sqlite::SqliteStore;
 use ordonis_testkit::store_suite::{draft, integration};
 use sqlx::postgres::PgConnectOptions;
 
@@ -73,62 +70,6 @@ fn server_url() -> String {
     std::env::var("ORDONIS_BENCH_DATABASE_URL")
         .or_else(|_| std::env::var("ORDONIS_TEST_DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A fresh store of one kind, and how to get rid of it.
-enum Fresh {
-    Pg { store: PostgresStore, db: String },
-    Sqlite { store: SqliteStore, dir: PathBuf },
-}
-
-impl Fresh {
-    async fn pg(server: &PgConnectOptions, pool: u32) -> Result<Self, BenchError> {
-        let db = format!(
-            "ordonis_bench_{}_{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        );
-        create_database(server, &db).await?;
-        let pool = ordonis_store_postgres::pool_options()
-            .max_connections(pool)
-            .connect_with(server.clone().database(&db))
-            .await?;
-        ordonis_store_postgres::migrate(&pool).await?;
-        let store = ordonis_store_postgres::from_pool(pool);
-        Ok(Fresh::Pg { store, db })
-    }
-
-    async fn sqlite() -> Result<Self, BenchError> {
-        let dir = std::env::temp_dir().join(format!(
-            "ordonis-bench-{}-{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let store = SqliteStore::connect(&dir.join("bench.db").display().to_string()).await?;
-        Ok(Fresh::Sqlite { store, dir })
-    }
-
-    fn store(&self) -> Arc<dyn Store> {
-        match self {
-            Fresh::Pg { store, .. } => Arc::new(store.clone()),
-            Fresh::Sqlite { store, .. } => Arc::new(store.clone()),
-        }
-    }
-
-    async fn discard(self, server: &PgConnectOptions) -> Result<(), BenchError> {
-        match self {
-            Fresh::Pg { store, db } => {
-                store.dialect().close().await;
-                drop_database(server, &db).await?;
-            }
-            Fresh::Sqlite { store, dir } => {
-                store.dialect().close().await;
-                std::fs::remove_dir_all(dir)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 fn ws(name: &str) -> Result<WorkspaceId, BenchError> {
@@ -333,7 +274,7 @@ async fn ledger_appends(
     batch: Option<usize>,
 ) -> Result<f64, BenchError> {
     const WRITERS: usize = 16;
-    let fresh = Fresh::pg(server, WRITERS as u32 + 2).await?;
+    let fresh = Fresh::pg(server, Some(WRITERS as u32 + 2)).await?;
     let store = fresh.store();
     let mut tasks = Vec::new();
     for l in 0..logs {
@@ -399,7 +340,7 @@ async fn process_cell(
     batch: Option<usize>,
 ) -> Result<f64, BenchError> {
     let fresh = match kind {
-        "PostgreSQL" => Fresh::pg(server, writers as u32 + 2).await?,
+        "PostgreSQL" => Fresh::pg(server, Some(writers as u32 + 2)).await?,
         _ => Fresh::sqlite().await?,
     };
     let store = fresh.store();
@@ -459,7 +400,7 @@ async fn main() -> Result<(), BenchError> {
     for kind in stores {
         for (i, &w) in a.writers.iter().enumerate() {
             let fresh = match kind {
-                "PostgreSQL" => Fresh::pg(&server, w as u32 + 2).await?,
+                "PostgreSQL" => Fresh::pg(&server, Some(w as u32 + 2)).await?,
                 _ => Fresh::sqlite().await?,
             };
             let ing = ingest(fresh.store(), w, secs).await?;
