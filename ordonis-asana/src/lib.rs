@@ -17,6 +17,8 @@
 //!   projects (`GET /events` sync tokens taken before the crawl, `GET /tasks?project=…`
 //!   offset paging, a re-crawl with `modified_since` when a token expires), and webhook
 //!   health (`GET /webhooks/{gid}`, heartbeat silence) and registration.
+//! - [`scope`]: which tasks an integration syncs; a fetched task outside it (removed from
+//!   the scope's projects, a subtask the scope does not take) stops syncing.
 //!
 //! Asana sends no delivery id: the engine deduplicates deliveries by body hash. Delivery is
 //! at most once; the events endpoint ([`AsanaClient::events`]) is the polling fallback.
@@ -33,6 +35,7 @@ pub mod error;
 pub mod listing;
 pub mod normalize;
 pub mod provider;
+pub mod scope;
 pub mod webhook;
 
 pub use client::{

@@ -1,8 +1,8 @@
 //! The repair loop's Asana half: backfill and reconciliation over a scope of projects, and
 //! the health of the integration's webhooks.
 //!
-//! **Scope:** `{"projects": ["<gid>", …]}` (at least one; `null` means webhook-only, with
-//! nothing to list).
+//! **Scope:** `{"projects": ["<gid>", …], "subtasks": false}` (at least one project; `null`
+//! means webhook-only, with nothing to list); see [`crate::scope`].
 //!
 //! **Cursor** ([`ListCursor`]): per project, the `GET /events` sync token, the time the
 //! project was last known in sync, and a crawl in progress (its `offset` and
@@ -35,7 +35,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::client::{AsanaClient, PAGE_LIMIT, WebhookFilter, check_gid};
+use crate::client::{AsanaClient, PAGE_LIMIT, WebhookFilter};
 use crate::error::AsanaError;
 use crate::normalize::{AsanaOptions, fields_patch, modified_at_ms, parse_time};
 use crate::provider::AsanaProvider;
@@ -83,39 +83,9 @@ pub struct Crawl {
     pub modified_since: Option<String>,
 }
 
-/// The projects of a scope: `null` is none; otherwise `{"projects": [gid, …]}` with at
-/// least one valid gid, no duplicates and no other key.
+/// The projects of a scope ([`crate::scope::AsanaScope`]): `null` is none.
 pub fn scope_projects(scope: &Value) -> Result<Vec<String>, String> {
-    if scope.is_null() {
-        return Ok(Vec::new());
-    }
-    let Some(obj) = scope.as_object() else {
-        return Err("scope must be an object: {\"projects\": [\"<project gid>\", …]}".to_owned());
-    };
-    if let Some(k) = obj.keys().find(|k| k.as_str() != "projects") {
-        return Err(format!(
-            "unknown scope key {k:?}: an Asana scope is {{\"projects\": [\"<project gid>\", …]}}"
-        ));
-    }
-    let list = obj
-        .get("projects")
-        .and_then(Value::as_array)
-        .ok_or_else(|| "scope.projects must be a list of project gids".to_owned())?;
-    if list.is_empty() {
-        return Err("scope.projects names no project".to_owned());
-    }
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for p in list {
-        let gid = p
-            .as_str()
-            .ok_or_else(|| format!("scope.projects: {p} is not a gid string"))?;
-        check_gid(gid).map_err(|e| format!("scope.projects: {e}"))?;
-        if out.iter().any(|g| g == gid) {
-            return Err(format!("scope.projects names {gid} twice"));
-        }
-        out.push(gid.to_owned());
-    }
-    Ok(out)
+    crate::scope::AsanaScope::parse(scope).map(|s| s.projects)
 }
 
 fn stamp(t: OffsetDateTime) -> String {

@@ -342,6 +342,14 @@ impl Provider for AsanaProvider {
             }
             Err(e) => return Err(e.into()),
         };
+        // Where the task belongs now decides, never the event that named it.
+        let scope = crate::scope::AsanaScope::parse(&ctx.scope).map_err(ProviderError::Terminal)?;
+        if let Some(why) = scope.outside(&task) {
+            return Err(ProviderError::OutOfScope(format!(
+                "task {}: {why}",
+                key.external_id
+            )));
+        }
         Ok(RemoteTask {
             key: key.clone(),
             fields: fields_patch(&task, &opts),

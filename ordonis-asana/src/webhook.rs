@@ -139,7 +139,10 @@ fn change_of(event: &Value) -> Vec<FieldChange> {
 /// One event as a hint, or `None` for an event naming no object.
 ///
 /// - a task event keys the task; `deleted` is `Deleted`, every other action `Changed` (the
-///   task is fetched; moving between sections can change the in-progress status);
+///   task is fetched; moving between sections can change the in-progress status). A task
+///   `removed` from or `added` to a project is `Changed` too: the fetch reads where the task
+///   belongs now and answers `OutOfScope` when the scope no longer covers it
+///   ([`crate::scope`]), so the two events converge in either order;
 /// - a task added to or removed from a *task* is a subtask event: it keys the parent task and
 ///   is `Ignored` (a subtask does not change its parent's synced fields);
 /// - a story event (comment, activity) keys its parent task and is `Ignored`;

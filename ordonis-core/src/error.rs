@@ -58,6 +58,11 @@ pub enum ProviderError {
     /// The object does not exist (or is no longer visible).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The object exists but is outside the integration's scope (removed from the project in
+    /// scope, a subtask the scope does not take): the engine stops syncing its task and
+    /// records why; it syncs again once a fetch finds it back in scope.
+    #[error("out of scope: {0}")]
+    OutOfScope(String),
     /// A payload or response we cannot understand.
     #[error("bad input: {0}")]
     BadInput(String),

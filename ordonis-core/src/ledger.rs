@@ -28,6 +28,11 @@ pub enum Op {
     /// An integration's settings changed (no task: `task_id` is nil); `rule` says what
     /// changed, never a secret.
     Configure,
+    /// The object left the integration's scope (removed from the project in scope, or a
+    /// subtask the scope does not take): the task stops syncing; `rule` says why.
+    LeaveScope,
+    /// An object out of scope is back in it (added to a project in scope): it syncs again.
+    EnterScope,
 }
 
 /// The decision the field policy took.

@@ -44,6 +44,9 @@ pub struct ProviderContext {
     pub secrets: IntegrationSecrets,
     /// Provider-specific, non-secret options (status mapping, custom field ids, ...).
     pub options: serde_json::Value,
+    /// What the integration syncs ([`crate::IntegrationConfig::scope`]; `null`: whatever its
+    /// webhooks send). A fetch answers [`ProviderError::OutOfScope`] for an object outside it.
+    pub scope: serde_json::Value,
 }
 
 impl fmt::Debug for ProviderContext {
@@ -54,6 +57,7 @@ impl fmt::Debug for ProviderContext {
             .field("base_url", &self.base_url)
             .field("secrets", &self.secrets)
             .field("options", &self.options)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -261,7 +265,9 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         req: &WebhookRequest<'_>,
     ) -> Result<Vec<ChangeHint>, ProviderError>;
 
-    /// Fetches the current state of an object.
+    /// Fetches the current state of an object: `NotFound` when it is gone (the task becomes
+    /// a tombstone), `OutOfScope` when it exists outside `ctx.scope` (the task stops
+    /// syncing), `Terminal` when the credentials may not read it (the task is kept).
     async fn fetch_task(
         &self,
         ctx: &ProviderContext,

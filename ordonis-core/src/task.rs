@@ -75,6 +75,10 @@ pub struct Task {
     /// Deleted in the provider: kept as a tombstone, never hard-deleted.
     #[serde(default)]
     pub deleted: bool,
+    /// Out of the integration's scope (the provider still has the object, but the scope no
+    /// longer covers it): not synced either way until it is back in scope.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_scope: bool,
     /// Last change, internal or inbound.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -91,6 +95,7 @@ impl Task {
             sync: BTreeMap::new(),
             external: Vec::new(),
             deleted: false,
+            out_of_scope: false,
             updated_at: OffsetDateTime::now_utc(),
         }
     }

@@ -217,6 +217,29 @@ fn decode_round_trips_without_pii() {
     }
 }
 
+/// The scope life cycle's ops (a task leaving and re-entering its integration's scope) have
+/// their own names in the leaf and decode back to themselves.
+#[test]
+fn scope_ops_round_trip() {
+    for (op, name) in [
+        (Op::LeaveScope, "leave_scope"),
+        (Op::EnterScope, "enter_scope"),
+    ] {
+        let mut d = draft(&mut Rng(7), &ws("acme"));
+        d.op = op;
+        d.field = None;
+        d.before = None;
+        d.after = None;
+        d.rule = "removed from the scope's projects".into();
+        let bytes = encode_entry(&d, 3, at(1_700_000_000));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(&format!("\"op\":\"{name}\"")), "{text}");
+        let e = decode_entry(&bytes).unwrap();
+        assert_eq!(e.record.op, op);
+        assert_eq!(e.record, without_pii(&d));
+    }
+}
+
 #[test]
 fn no_pii_in_the_leaf() {
     for c in cases() {

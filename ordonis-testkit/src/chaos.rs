@@ -568,6 +568,7 @@ impl Run {
                 app_secret: None,
             },
             options: Value::Null,
+            scope: Value::Null,
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! - tasks belong to projects through `memberships` ([`FakeAsana::add_project`],
 //!   [`FakeAsana::seed_task_in`], [`FakeAsana::create_task_in`],
-//!   [`FakeAsana::add_to_project`], [`FakeAsana::remove_from_project`]);
+//!   [`FakeAsana::add_to_project`], [`FakeAsana::remove_from_project`]); subtasks
+//!   ([`FakeAsana::create_subtask`]) are in no project, and their events reach their
+//!   parent's projects;
 //! - `GET /tasks?project=<gid>` takes `modified_since`, `completed_since`, `opt_fields`,
 //!   `limit` (1–100) and `offset` (opaque, `next_page: {offset, path, uri}`);
 //!   `GET /projects/{gid}/tasks` pages the same way but, as Asana's, has no `modified_since`
@@ -82,8 +84,34 @@ impl Streams {
 }
 
 impl Inner {
-    /// The projects a task (live or in the trash) is a member of.
+    /// The projects whose streams and webhooks see a task's events: its own memberships,
+    /// and for a subtask its parent's (Asana's events "propagate up": a project webhook
+    /// sees its tasks' subtasks).
     pub(super) fn projects_of(&self, gid: &str) -> Vec<String> {
+        let mut out = self.member_of(gid);
+        let mut at = gid.to_owned();
+        // Subtasks nest; a few levels are plenty for tests (and a cycle cannot loop).
+        for _ in 0..5 {
+            let parent = {
+                let tasks = lock(&self.tasks);
+                tasks
+                    .get(&at)
+                    .and_then(|t| t["parent"]["gid"].as_str())
+                    .map(str::to_owned)
+            };
+            let Some(p) = parent else { break };
+            for project in self.member_of(&p) {
+                if !out.contains(&project) {
+                    out.push(project);
+                }
+            }
+            at = p;
+        }
+        out
+    }
+
+    /// The projects a task (live or in the trash) is a member of.
+    fn member_of(&self, gid: &str) -> Vec<String> {
         let from = |t: &Value| -> Vec<String> {
             t["memberships"]
                 .as_array()
@@ -189,6 +217,23 @@ impl FakeAsana {
         }
         let events = vec![membership_event(&at, task, "added", project)];
         Some(self.inner.announce(task, events, true).await)
+    }
+
+    /// Creates a subtask of `parent` as a person would: in no project (as Asana's subtasks
+    /// are, until someone adds one to a project), with `parent` set; the `added` event
+    /// (resource: the subtask, parent: the parent task) reaches the parent's projects.
+    /// `None` when the parent does not exist.
+    pub async fn create_subtask(&self, parent: &str, name: &str) -> Option<String> {
+        let parent_name = lock(&self.inner.tasks).get(parent)?["name"].clone();
+        let gid = self.create_task(name);
+        if let Some(t) = lock(&self.inner.tasks).get_mut(&gid) {
+            t["parent"] = json!({"gid": parent, "resource_type": "task", "name": parent_name});
+        }
+        let at = self.inner.stamp();
+        let mut event = membership_event(&at, &gid, "added", parent);
+        event["parent"]["resource_type"] = json!("task");
+        self.inner.announce(&gid, vec![event], true).await;
+        Some(gid)
     }
 
     /// Removes a task from a project: the `removed` event goes to that project's stream and

@@ -32,6 +32,7 @@ impl ProviderHarness for FakeHarness {
                 app_secret: None,
             },
             options: serde_json::Value::Null,
+            scope: serde_json::Value::Null,
         }
     }
     fn secret(&self) -> String {

@@ -86,6 +86,7 @@ pub fn task(t: &Task) -> Value {
             "url": e.url,
         })).collect::<Vec<_>>(),
         "deleted": t.deleted,
+        "out_of_scope": t.out_of_scope,
         "updated_at": ts(t.updated_at),
     })
 }

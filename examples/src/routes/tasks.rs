@@ -290,6 +290,12 @@ pub async fn change(
             "task {id} was deleted in the provider; it cannot be changed"
         )));
     }
+    if task.out_of_scope {
+        return Err(ApiError::conflict(format!(
+            "task {id} is out of its integration's scope (its ledger says why); it cannot be \
+             changed until it is back in scope"
+        )));
+    }
     let actor = body.actor.into_actor()?;
     let patch = body.fields.into_patch()?;
     let out = apply(&s, &task, &actor, &patch).await?;

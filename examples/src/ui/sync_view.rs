@@ -161,7 +161,7 @@ pub(crate) fn open_conflicts(entries: &[LedgerEntry]) -> Vec<(Field, &LedgerEntr
 
 /// A task's sync state.
 pub(crate) fn sync_state(t: &Task, entries: &[LedgerEntry], failures: &Failures) -> SyncState {
-    if t.deleted || t.external.is_empty() {
+    if t.deleted || t.out_of_scope || t.external.is_empty() {
         SyncState::OutOfScope
     } else if failures.failed(t) {
         SyncState::Error

@@ -279,6 +279,7 @@ async fn list_page(s: &AppState, ws: String, q: ListQuery) -> Result<Response, A
                             td {
                                 a.task-link href=(format!("/ui/tasks/{}", t.id)) { (title_of(t)) }
                                 @if t.deleted { " " span.bad { "deleted" } }
+                                @if t.out_of_scope { " " span.muted { "out of scope" } }
                             }
                             td { (status_text(t)) }
                             td { (value_text(&FieldValue::Assignee(t.fields.assignee.clone()))) }
@@ -611,6 +612,7 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
                 }
             }
             @if t.deleted { dt { "Deleted" } dd.bad { "deleted in the provider: kept as a tombstone" } }
+            @if t.out_of_scope { dt { "Scope" } dd #out-of-scope { "out of the integration's scope: not synced until it is back (the timeline says why)" } }
         }
         h2 { "Fields" }
         div.scroll {
@@ -652,6 +654,8 @@ async fn render_task(s: &AppState, id: &str, q: &TaskQuery) -> Result<Response, 
         h2 { "Edit" }
         @if t.deleted {
             p.muted { "A task deleted in the provider cannot be changed." }
+        } @else if t.out_of_scope {
+            p.muted { "A task out of its integration's scope cannot be changed until it is back in scope." }
         } @else {
             form.card #edit method="post" action=(format!("/ui/tasks/{}", t.id)) data-only-changed {
                 p.muted { "Only the fields you change are sent. Provider-owned fields (" (policy_owned(&policy)) ") become requests the provider confirms." }

@@ -20,6 +20,7 @@ pub fn ctx(base_url: &str, options: serde_json::Value) -> ProviderContext {
             app_secret: None,
         },
         options,
+        scope: serde_json::Value::Null,
     }
 }
 

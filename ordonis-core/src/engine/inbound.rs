@@ -29,6 +29,8 @@ enum Remote {
     /// The object's state and the provider time it is from (ms).
     State(RemoteTask, i64),
     Deleted,
+    /// The object exists outside the integration's scope: why.
+    OutOfScope(String),
     Ignored(String),
 }
 
@@ -95,6 +97,8 @@ fn lifecycle_draft(
         rule: match op {
             Op::Create => "first seen in the provider".to_owned(),
             Op::Restore => "readable in the provider again: restored".to_owned(),
+            Op::EnterScope => "back in the integration's scope: syncing again".to_owned(),
+            Op::LeaveScope => "out of the integration's scope".to_owned(),
             _ => "deleted in the provider: tombstoned".to_owned(),
         },
         actor: ctx.actor.clone(),
@@ -508,6 +512,25 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
             }
             _ => note = Some("deleted object with no live task".to_owned()),
         },
+        // Out of scope: a task that synced stops (recorded once); an object never synced
+        // is not imported.
+        Remote::OutOfScope(why) => match existing {
+            Some(mut task) if !task.deleted && !task.out_of_scope => {
+                let expected = task.revision;
+                task.out_of_scope = true;
+                task.revision += 1;
+                task.updated_at = OffsetDateTime::now_utc();
+                let mut draft = lifecycle_draft(&task, Op::LeaveScope, ctx, integration);
+                draft.rule = format!("out of the integration's scope: {why}");
+                uow.ledger.push(draft);
+                uow.task = Some(TaskWrite {
+                    task,
+                    expected_revision: Some(expected),
+                });
+            }
+            Some(_) => note = Some(format!("out of scope (already recorded): {why}")),
+            None => note = Some(format!("not imported, out of scope: {why}")),
+        },
         Remote::State(state, at) => {
             let mut revived = false;
             let (mut task, expected) = match existing {
@@ -516,9 +539,20 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
                 Some(mut t) if t.deleted => {
                     let rev = t.revision;
                     t.deleted = false;
+                    t.out_of_scope = false;
                     revived = true;
                     uow.ledger
                         .push(lifecycle_draft(&t, Op::Restore, ctx, integration));
+                    (t, Some(rev))
+                }
+                // Back in scope (added to a project in scope again): it syncs again, from
+                // the state fetched now.
+                Some(mut t) if t.out_of_scope => {
+                    let rev = t.revision;
+                    t.out_of_scope = false;
+                    revived = true;
+                    uow.ledger
+                        .push(lifecycle_draft(&t, Op::EnterScope, ctx, integration));
                     (t, Some(rev))
                 }
                 Some(t) => {
@@ -608,6 +642,7 @@ impl Engine {
                 Ok(Remote::State(state, at))
             }
             Err(ProviderError::NotFound(_)) => Ok(Remote::Deleted),
+            Err(ProviderError::OutOfScope(why)) => Ok(Remote::OutOfScope(why)),
             Err(e) => Err(e.into()),
         }
     }

@@ -291,6 +291,7 @@ impl Engine {
             base_url: config.base_url.clone(),
             secrets,
             options: config.options.clone(),
+            scope: config.scope.clone(),
         };
         Ok(Loaded {
             record,

@@ -51,7 +51,8 @@ impl Engine {
                     .iter()
                     .find(|l| l.integration_id == job.integration_id)
                     .cloned();
-                let intents = match (&link, task.deleted) {
+                // A tombstone, or a task out of scope, is pushed nowhere.
+                let intents = match (&link, task.deleted || task.out_of_scope) {
                     (Some(_), false) => begin_push(&mut task, policy, |v| {
                         loaded.provider.echo_form(&loaded.ctx, v)
                     }),

@@ -51,7 +51,7 @@ pub(crate) fn repaired_fields(drafts: &[LedgerDraft]) -> u64 {
         .filter(|d| d.cause.kind == CauseKind::Reconcile)
         .filter(|d| match d.op {
             Op::Set => matches!(d.outcome, Outcome::Applied | Outcome::Conflict),
-            Op::Delete | Op::Restore => true,
+            Op::Delete | Op::Restore | Op::LeaveScope | Op::EnterScope => true,
             Op::Create | Op::Configure => false,
         })
         .count();

@@ -68,6 +68,15 @@ impl Engine {
                             "deleted in the provider",
                         )));
                     }
+                    // Not synced while out of scope: an edit here would never reach the
+                    // provider, and the provider's state wins when the task is back.
+                    if task.out_of_scope {
+                        return Err(Error::Invalid(crate::InvalidInput::new(
+                            "task",
+                            "out of its integration's scope (see its ledger): it syncs, and \
+                             can be edited, again once it is back in scope",
+                        )));
+                    }
                     let integration = task.link().map(|l| l.integration_id);
                     let loaded = match integration {
                         Some(id) => Some(self.load(id).await?),

@@ -219,6 +219,8 @@ fn op_str(o: Op) -> &'static str {
         Op::Delete => "delete",
         Op::Restore => "restore",
         Op::Configure => "configure",
+        Op::LeaveScope => "leave_scope",
+        Op::EnterScope => "enter_scope",
     }
 }
 
@@ -482,7 +484,15 @@ const ACTOR_KINDS: [ActorKind; 4] = [
     ActorKind::Service,
     ActorKind::System,
 ];
-const OPS: [Op; 5] = [Op::Create, Op::Set, Op::Delete, Op::Restore, Op::Configure];
+const OPS: [Op; 7] = [
+    Op::Create,
+    Op::Set,
+    Op::Delete,
+    Op::Restore,
+    Op::Configure,
+    Op::LeaveScope,
+    Op::EnterScope,
+];
 const OUTCOMES: [Outcome; 6] = [
     Outcome::Applied,
     Outcome::Requested,

@@ -19,6 +19,7 @@ pub fn ctx(base_url: &str) -> ProviderContext {
             app_secret: Some("app-shared-secret".into()),
         },
         options: serde_json::json!({}),
+        scope: serde_json::Value::Null,
     }
 }
 
