@@ -101,6 +101,7 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
         .find_map(Job::into_event);
     let healthy = failures.is_empty() && r.paused_until.is_none();
     let sync = s.engine.sync_report(r.id).await.map_err(ApiError::from)?;
+    let denied = s.engine.access_problems(r.id).await.map_err(ApiError::from)?;
     let actions: &[(&str, &str)] = match r.state {
         ordonis_core::IntegrationState::Active => &[
             ("reconcile", "Reconcile now"),
@@ -159,6 +160,20 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
                 button type="submit" { (label) }
             }
             " "
+        }
+        @if !denied.is_empty() {
+            h2 { "Objects it may not read" }
+            p.bad { (denied.len()) " objects answered 403: the token's scope or the account's access no longer covers them. Their tasks are kept and sync again once readable." }
+            div.scroll {
+                table #access-denied {
+                    thead { tr { th { "Object" } th { "Since" } th { "Events" } th { "Error" } } }
+                    tbody {
+                        @for p in &denied {
+                            tr { td { code { (p.external_id) } } td { (when(p.since)) } td { (p.events) } td { (p.error) } }
+                        }
+                    }
+                }
+            }
         }
         @if !failures.is_empty() {
             h2 { "Errors" }

@@ -333,7 +333,7 @@ impl Provider for AsanaProvider {
                     task = %key.external_id,
                     "Asana answered 403 for the task: kept, not synced until readable again"
                 );
-                return Err(ProviderError::Terminal(format!(
+                return Err(ProviderError::Forbidden(format!(
                     "Asana refused to show task {} to this integration's token (403: {message}): the \
                      token's scope or the account's project membership no longer covers it; the \
                      task is kept and syncs again once it is readable",

@@ -1,10 +1,9 @@
 //! The testkit's provider conformance suite against the testkit's [`FakeAsana`] (real
 //! HTTP), whose project listing, events stream and faults are as strict as Asana's.
 //!
-//! Every case runs except `forbidden_terminal`: issue 5 makes a 403 on `GET /tasks/{gid}` a
-//! tombstone (the task is no longer visible), so a fetch answers `NotFound` there. The
-//! Asana-specific replacement below checks both halves: a 403 on a fetch is `NotFound`, and
-//! a 403 on any other call (a push) is terminal.
+//! Every case runs, and one Asana case is added: a 403 on `GET /tasks/{gid}` is
+//! `Forbidden` (not a deletion: the task is kept and the integration lists the object), and a
+//! 403 on any other call (a push) is terminal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -145,7 +144,7 @@ ordonis_testkit::provider_suite!(@cases harness;
 );
 
 /// A 403 on the fetch is not a deletion (`NotFound` would tombstone the task): it is
-/// terminal for that event, naming why; a 403 on a push is terminal too.
+/// `Forbidden` for that event, naming why; a 403 on a push is terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_fetch_is_not_a_deletion_forbidden_push_terminal() {
     let h = harness_impl().await;
@@ -155,7 +154,7 @@ async fn forbidden_fetch_is_not_a_deletion_forbidden_push_terminal() {
     h.fail_next(HttpFault::Forbidden).await;
     let e = h.provider.fetch_task(&h.ctx, &key).await.unwrap_err();
     assert!(
-        matches!(&e, ProviderError::Terminal(m) if m.contains("403") && m.contains("kept")),
+        matches!(&e, ProviderError::Forbidden(m) if m.contains("403") && m.contains("kept")),
         "{e:?}"
     );
     h.fail_next(HttpFault::Forbidden).await;

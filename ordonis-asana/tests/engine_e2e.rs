@@ -421,6 +421,11 @@ async fn handshake_events_fetch_and_push_over_http() {
         })
         .expect("the event failed with an error");
     assert!(error.contains("403") && error.contains("kept"), "{error}");
+    // ... and on the integration: the object it may not read, once, with the reason.
+    let problems = engine.access_problems(integration).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].external_id, private);
+    assert!(problems[0].error.contains("403"), "{}", problems[0].error);
     // Visible again: the next event syncs it.
     fake.change_task(&private, json!({"name": "Private plans v2"}))
         .await;
@@ -429,6 +434,11 @@ async fn handshake_events_fetch_and_push_over_http() {
     let t = the_task(&store, &ws, &private).await;
     assert!(!t.deleted);
     assert_eq!(t.fields.title, "Private plans v2");
+    assert_eq!(
+        engine.access_problems(integration).await.unwrap(),
+        vec![],
+        "a fetch that works again clears the integration's error"
+    );
 
     // A change event for a task the account can no longer see (404 on fetch) tombstones too.
     let gone = fake.create_task("Short-lived");

@@ -55,6 +55,12 @@ pub enum ProviderError {
     /// Permanent: 401/403, a refused change, a misconfiguration. Retrying will not help.
     #[error("provider refused: {0}")]
     Terminal(String),
+    /// The credentials may not read (or write) this object: a narrow token scope, an account
+    /// removed from a private project. Not a deletion: the task is kept, the event fails with
+    /// this reason, and the integration lists the object ([`crate::Engine::access_problems`])
+    /// until a later fetch works. Its message starts with [`ProviderError::ACCESS_DENIED`].
+    #[error("access denied: {0}")]
+    Forbidden(String),
     /// The object does not exist (or is no longer visible).
     #[error("not found: {0}")]
     NotFound(String),
@@ -69,6 +75,9 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// How a [`ProviderError::Forbidden`] message (and an event failed by one) begins.
+    pub const ACCESS_DENIED: &'static str = "access denied: ";
+
     /// True for failures worth retrying later (including rate limits).
     pub fn is_retryable(&self) -> bool {
         matches!(

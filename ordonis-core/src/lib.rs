@@ -30,7 +30,7 @@ pub use config::{
     Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState, SyncSettings,
 };
 pub use engine::{
-    BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
+    AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
     IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution, SyncReport,
     SyncStep, WebhookReportView,
 };

@@ -258,10 +258,15 @@ pub async fn unauthorized_terminal(h: Arc<dyn ProviderHarness>) {
     assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
 }
 
-/// 403 is terminal.
+/// 403 is terminal, and never a deletion: `Forbidden` (the object may not be read; the
+/// engine lists it on the integration) or `Terminal`, not `NotFound`, not retried.
 pub async fn forbidden_terminal(h: Arc<dyn ProviderHarness>) {
     let e = fault_then_fetch(&*h, HttpFault::Forbidden).await;
-    assert!(matches!(e, ProviderError::Terminal(_)), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Forbidden(_) | ProviderError::Terminal(_)),
+        "{e:?}"
+    );
+    assert!(!e.is_retryable());
 }
 
 /// 404 is not found.

@@ -213,8 +213,9 @@ async fn find(s: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
     s.store.integration(iid).await?.ok_or_else(not_found)
 }
 
-/// `GET /api/integrations/{id}`: the integration and its repair state, `sync` (`null` for
-/// an integration without a scope).
+/// `GET /api/integrations/{id}`: the integration, its repair state, `sync` (`null` for
+/// an integration without a scope), and `access_denied`: the objects its credentials may
+/// no longer read (a 403), each until a later event about it works.
 pub async fn get(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -223,6 +224,9 @@ pub async fn get(
     let mut out = integration_json(&s, &rec);
     let sync = s.engine.sync_report(rec.id).await?;
     out["sync"] = serde_json::to_value(sync).map_err(|e| ApiError::internal(e.to_string()))?;
+    let denied = s.engine.access_problems(rec.id).await?;
+    out["access_denied"] =
+        serde_json::to_value(denied).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(out))
 }
 

@@ -1,5 +1,6 @@
 //! The sync engine: ingest → process → push, over any [`Store`] and [`Provider`]s.
 
+mod access;
 mod conflicts;
 mod inbound;
 mod ingest;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+pub use access::AccessProblem;
 pub use conflicts::Resolution;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
