@@ -513,8 +513,16 @@ mod tests {
         apply_local(&mut task, &want, &policy, ActionId::new());
         let pushed = begin_push(&mut task, &policy, |_| None);
         let hop = status(StatusCategory::InProgress, "In Progress");
-        assert!(expect_passes(&mut task, &pushed, std::slice::from_ref(&hop)));
-        assert!(!expect_passes(&mut task, &pushed, std::slice::from_ref(&hop)));
+        assert!(expect_passes(
+            &mut task,
+            &pushed,
+            std::slice::from_ref(&hop)
+        ));
+        assert!(!expect_passes(
+            &mut task,
+            &pushed,
+            std::slice::from_ref(&hop)
+        ));
         // The push has not returned: no `finish_push` yet.
         let a = apply_remote(
             &mut task,

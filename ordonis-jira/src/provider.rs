@@ -18,11 +18,11 @@ use crate::adf::{Merge, merge_markdown, normalize_markdown};
 use crate::client::{JiraClient, Transition, http_client};
 use crate::error::JiraError;
 use crate::normalize::{format_date, priority_level, priority_name, status_category, status_from};
-use crate::workflow::{Hop, WorkflowGraph};
 use crate::webhook::{
     self, DELIVERY_HEADER, FLOW_HEADER, ParseContext, RETRY_HEADER, SIGNATURE_HEADER, remote_task,
     verify_jwt, verify_signature,
 };
+use crate::workflow::{Hop, WorkflowGraph};
 
 /// Default spacing between two writes to the same issue (Jira allows 20 writes per 2 s and
 /// 100 per 30 s on one issue).
@@ -133,11 +133,14 @@ pub struct JiraProvider {
     /// The site's priorities `(id, name)` per integration.
     priorities: Mutex<HashMap<IntegrationId, (Instant, SitePriorities)>>,
     /// Workflows per (integration, project id, issue type id); `None`: Jira would not show it.
-    workflows: Mutex<HashMap<EditScreenKey, (Instant, Option<Arc<WorkflowGraph>>)>>,
+    workflows: Mutex<HashMap<EditScreenKey, CachedWorkflow>>,
 }
 
 /// (integration, project id, issue type id): edit screens are per project and issue type.
 type EditScreenKey = (IntegrationId, String, String);
+
+/// When a workflow was read, and the workflow (`None`: Jira would not show it).
+type CachedWorkflow = (Instant, Option<Arc<WorkflowGraph>>);
 
 /// A site's priorities, `(id, name)`.
 type SitePriorities = Vec<(String, String)>;
@@ -630,9 +633,7 @@ impl JiraProvider {
             }
             Planned::Refused(reason) => return Ok(Moved::Refused(reason)),
             Planned::Explore { issue, current } => {
-                return self
-                    .explore(ctx, client, id, target, &issue, current)
-                    .await;
+                return self.explore(ctx, client, id, target, &issue, current).await;
             }
             Planned::Path { from, first, hops } => (from, first, hops),
         };

@@ -127,7 +127,9 @@ async fn no_usable_path_is_refused_before_any_move() {
     assert!(out.applied.is_empty(), "{out:?}");
     assert_eq!(out.refused.len(), 1, "{out:?}");
     assert!(
-        out.refused[0].1.contains("no transition path from \"To Do\""),
+        out.refused[0]
+            .1
+            .contains("no transition path from \"To Do\""),
         "{out:?}"
     );
     assert_eq!(status_of(&jira), "To Do");
@@ -143,15 +145,14 @@ async fn no_usable_path_is_refused_before_any_move() {
 
 #[tokio::test]
 async fn a_hop_held_back_by_a_condition_stops_naming_where_the_issue_was_left() {
-    let jira = jira(
-        two_hop_workflow().with_failing_condition("21"),
-        "To Do",
-    )
-    .await;
+    let jira = jira(two_hop_workflow().with_failing_condition("21"), "To Do").await;
     let out = push_status(&jira, "Done", StatusCategory::Done).await;
     assert!(out.applied.is_empty(), "{out:?}");
     let reason = &out.refused[0].1;
-    assert!(reason.contains("does not offer the planned transition \"Finish\""), "{reason}");
+    assert!(
+        reason.contains("does not offer the planned transition \"Finish\""),
+        "{reason}"
+    );
     assert!(reason.contains("left at \"In Progress\""), "{reason}");
     assert_eq!(jira.transitions_done(), ["11"]);
 }
@@ -319,7 +320,10 @@ async fn a_hops_webhook_processed_during_the_push_is_our_echo() {
         let hop_value = status(StatusCategory::InProgress, "In Progress");
         seen = entries.into_iter().find(|e| {
             let is_hop = e.record.field == Some(Field::Status)
-                && e.record.after.as_ref().is_some_and(|v| v.same_as(&hop_value));
+                && e.record
+                    .after
+                    .as_ref()
+                    .is_some_and(|v| v.same_as(&hop_value));
             is_hop || e.record.outcome == Outcome::Conflict
         });
         if seen.is_some() {
@@ -349,7 +353,9 @@ async fn a_hops_webhook_processed_during_the_push_is_our_echo() {
     assert!(task.sync[&Field::Status].sent.is_empty(), "{task:#?}");
     let entries = store.ledger_entries(&ws, 0, 1000).await.unwrap();
     assert!(
-        !entries.iter().any(|e| e.record.outcome == Outcome::Conflict),
+        !entries
+            .iter()
+            .any(|e| e.record.outcome == Outcome::Conflict),
         "{entries:#?}"
     );
 }

@@ -579,7 +579,10 @@ impl Inner {
                 "status" => {
                     let want = new.get("name").and_then(Value::as_str).unwrap_or_default();
                     let wf = self.workflow();
-                    match wf.status_named(want).or_else(|| wf.statuses.first().cloned()) {
+                    match wf
+                        .status_named(want)
+                        .or_else(|| wf.statuses.first().cloned())
+                    {
                         Some((sid, sname, cat)) => status_value(&sid, &sname, &cat),
                         None => new.clone(),
                     }
@@ -1027,7 +1030,7 @@ async fn do_transition(
         .to_owned();
     let change = match s.workflow().perform(&current, &body) {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err((code, body)) => return (code, Json(body)).into_response(),
     };
     let gate = lock(&s.transition_gate).clone();
     if let Some((after, mut open)) = gate

@@ -177,17 +177,22 @@ impl FakeWorkflow {
     }
 
     /// A `POST …/transitions` body at `current`: the change it makes (`status`, and
-    /// `resolution` when the screen has one), or Jira's 400.
-    pub(crate) fn perform(&self, current: &str, body: &Value) -> Result<Value, Response> {
+    /// `resolution` when the screen has one), or Jira's 400 and its error body.
+    pub(crate) fn perform(
+        &self,
+        current: &str,
+        body: &Value,
+    ) -> Result<Value, (StatusCode, Value)> {
         let tid = body
             .get("transition")
             .and_then(|t| t.get("id"))
             .and_then(Value::as_str)
             .unwrap_or_default();
         let Some(t) = self.offered(current).find(|t| t.id == tid) else {
-            return Err(error(
+            return Err((
                 StatusCode::BAD_REQUEST,
-                &format!("Transition id '{tid}' is not valid for this issue."),
+                json!({"errorMessages": [format!("Transition id '{tid}' is not valid for this issue.")],
+                       "errors": {}}),
             ));
         };
         let given = body.get("fields");
@@ -225,9 +230,8 @@ impl FakeWorkflow {
         if !errors.is_empty() {
             return Err((
                 StatusCode::BAD_REQUEST,
-                Json(json!({"errorMessages": [], "errors": errors})),
-            )
-                .into_response());
+                json!({"errorMessages": [], "errors": errors}),
+            ));
         }
         Ok(change)
     }
@@ -327,7 +331,12 @@ pub(crate) async fn preview(
     let types: Vec<String> = body
         .get("issueTypeIds")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let by_name = body
         .get("workflowNames")
