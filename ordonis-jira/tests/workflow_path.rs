@@ -157,6 +157,78 @@ async fn a_hop_held_back_by_a_condition_stops_naming_where_the_issue_was_left() 
     assert_eq!(jira.transitions_done(), ["11"]);
 }
 
+fn reviewer_screen() -> Value {
+    json!({"customfield_10050": {"required": true, "name": "Reviewer", "key": "customfield_10050",
+                                 "hasDefaultValue": false}})
+}
+
+#[tokio::test]
+async fn a_first_hop_whose_screen_cannot_be_filled_is_planned_around() {
+    // The direct To Do → Done needs a reviewer Ordonis has no value for; the way through
+    // In Progress needs nothing.
+    let wf = two_hop_workflow()
+        .directed("13", "Close", &["To Do"], "Done")
+        .with_screen("13", reviewer_screen());
+    let jira = jira(wf, "To Do").await;
+    let out = push_status(&jira, "Done", StatusCategory::Done).await;
+    assert_eq!(out.applied, vec![Field::Status], "{out:?}");
+    assert_eq!(jira.transitions_done(), ["11", "21"]);
+}
+
+#[tokio::test]
+async fn a_later_hops_unfillable_screen_stops_naming_where_the_issue_was_left() {
+    let jira = jira(
+        two_hop_workflow().with_screen("21", reviewer_screen()),
+        "To Do",
+    )
+    .await;
+    // The fake holds the screen to account: without the field, Jira's 400.
+    let http = reqwest::Client::new();
+    jira.update_issue(
+        "10001",
+        &json!({"status": {"name": "In Progress"}}),
+        "acc-ann",
+    )
+    .await
+    .unwrap();
+    let r = http
+        .post(format!(
+            "{}/rest/api/3/issue/10001/transitions",
+            jira.base_url()
+        ))
+        .basic_auth("bot@example.com", Some("tok"))
+        .json(&json!({"transition": {"id": "21"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"]["customfield_10050"], "Reviewer is required.");
+    jira.update_issue("10001", &json!({"status": {"name": "To Do"}}), "acc-ann")
+        .await
+        .unwrap();
+
+    let out = push_status(&jira, "Done", StatusCategory::Done).await;
+    assert!(out.applied.is_empty(), "{out:?}");
+    let reason = &out.refused[0].1;
+    assert!(reason.contains("Reviewer (customfield_10050)"), "{reason}");
+    assert!(reason.contains("left at \"In Progress\""), "{reason}");
+    assert_eq!(jira.transitions_done(), ["11"]);
+    // With a value for the field, the same path goes through.
+    let mut c = ctx(&jira.base_url());
+    c.options = json!({"transition_fields": {"customfield_10050": {"accountId": "acc-rev"}}});
+    let out = provider()
+        .push(
+            &c,
+            &ObjectKey::new("10001", "issue"),
+            &FieldPatch::new().with(status(StatusCategory::Done, "Done")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.applied, vec![Field::Status], "{out:?}");
+    assert_eq!(status_of(&jira), "Done");
+}
+
 #[tokio::test]
 async fn without_permission_to_read_the_workflow_it_explores_and_still_arrives() {
     let jira = jira(two_hop_workflow(), "To Do").await;
