@@ -347,6 +347,20 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         )))
     }
 
+    /// The values a push of `patch` will pass through on its way (the intermediate statuses
+    /// of a planned workflow path), asked just before the push: the engine records them with
+    /// the pushed values first, so a hop's webhook processed while the push still runs is
+    /// recognised as ours, not taken for a conflict. Default: none.
+    async fn planned_passes(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<Vec<FieldValue>, ProviderError> {
+        let _ = (ctx, key, patch);
+        Ok(Vec::new())
+    }
+
     /// Writes field values to an object.
     async fn push(
         &self,

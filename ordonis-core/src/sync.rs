@@ -327,6 +327,32 @@ pub fn begin_push(
     intents
 }
 
+/// Records the values a push is planned to pass through (see
+/// [`crate::Provider::planned_passes`]) with its sent values, before the push: an echo of
+/// one of them confirms nothing yet and is no conflict. Returns whether anything was added.
+pub fn expect_passes(task: &mut Task, pushed: &[Intent], passes: &[FieldValue]) -> bool {
+    let mut added = false;
+    for intent in pushed {
+        let Some(st) = task.sync.get_mut(&intent.value.field()) else {
+            continue;
+        };
+        let Some(sent) = st
+            .sent
+            .iter_mut()
+            .find(|i| i.action == intent.action && i.value == intent.value)
+        else {
+            continue;
+        };
+        for v in passes.iter().filter(|v| v.field() == intent.value.field()) {
+            if !sent.passes.iter().any(|p| p == v) {
+                sent.passes.push(v.clone());
+                added = true;
+            }
+        }
+    }
+    added
+}
+
 /// Records a push's outcome: accepted values are acknowledged (their echo is still awaited);
 /// refused ones are forgotten and recorded; `conflicts` (provider-owned fields the provider
 /// changed meanwhile) drop our request in the provider's favour.
@@ -475,6 +501,38 @@ mod tests {
         assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
         assert!(task.sync[&Field::Status].sent.is_empty());
         assert_eq!(task.fields.status.name, "Closed");
+    }
+
+    #[test]
+    fn a_planned_hop_echoed_before_the_push_returns_is_ours() {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let first = FieldPatch::new().with(status(StatusCategory::Todo, "To Do"));
+        apply_remote(&mut task, &first, &SourceVersion::new(1, "e1"), &policy);
+        let want = FieldPatch::new().with(status(StatusCategory::Done, "Done"));
+        apply_local(&mut task, &want, &policy, ActionId::new());
+        let pushed = begin_push(&mut task, &policy, |_| None);
+        let hop = status(StatusCategory::InProgress, "In Progress");
+        assert!(expect_passes(
+            &mut task,
+            &pushed,
+            std::slice::from_ref(&hop)
+        ));
+        assert!(!expect_passes(
+            &mut task,
+            &pushed,
+            std::slice::from_ref(&hop)
+        ));
+        // The push has not returned: no `finish_push` yet.
+        let a = apply_remote(
+            &mut task,
+            &FieldPatch::new().with(hop),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
+        assert!(!a.push);
+        assert_eq!(task.sync[&Field::Status].sent.len(), 1);
     }
 
     #[test]

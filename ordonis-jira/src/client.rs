@@ -333,6 +333,30 @@ impl JiraClient {
             .collect())
     }
 
+    /// The workflow of a project's issue type, statuses and transitions
+    /// (`POST /rest/api/3/workflows/preview`: needs the *View (read-only) workflow* or
+    /// *Administer projects* project permission; without it Jira answers 401, 403 or 404).
+    pub async fn workflow_preview(
+        &self,
+        project_id: &str,
+        issue_type_id: &str,
+    ) -> Result<Value, JiraError> {
+        let rb = self
+            .request(Method::POST, "/rest/api/3/workflows/preview")
+            .json(&json!({ "projectId": project_id, "issueTypeIds": [issue_type_id] }));
+        let v: Value = Self::json(
+            self.send(rb, &format!("workflow of project {project_id}"))
+                .await?,
+        )
+        .await?;
+        if !v.is_object() {
+            return Err(JiraError::Decode(
+                "workflow preview: not an object".to_owned(),
+            ));
+        }
+        Ok(v)
+    }
+
     /// `PUT /rest/api/3/issue/{id}` with `{"fields": fields}`.
     pub async fn edit_issue(&self, id: &str, fields: &Value) -> Result<(), JiraError> {
         let id = check_issue_ref(id)?;

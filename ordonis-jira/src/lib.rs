@@ -3,7 +3,8 @@
 //! - [`JiraProvider`] implements [`ordonis_core::Provider`]: webhook verification
 //!   (`X-Hub-Signature: sha256=…` HMAC for admin webhooks, an HS256 JWT for app webhooks),
 //!   payload normalization into [`ordonis_core::ChangeHint`]s, fetch, and push (edit, assign,
-//!   status through transitions, several hops when needed).
+//!   status through transitions: the whole path is planned over the workflow
+//!   (`POST /rest/api/3/workflows/preview`) before anything moves).
 //! - [`JiraClient`] is a thin typed client over `reqwest` for the REST v3 operations sync uses,
 //!   including JQL search with `nextPageToken` paging.
 //! - [`listing`] is the repair loop's side: backfill and reconciliation through
@@ -39,6 +40,7 @@ pub mod listing;
 pub mod normalize;
 pub mod provider;
 pub mod webhook;
+mod workflow;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
 pub use error::JiraError;

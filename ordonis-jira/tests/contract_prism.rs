@@ -103,6 +103,10 @@ async fn client_requests_match_the_jira_spec() {
     }
     accepted("GET transitions", client.transitions("PROJ-1").await);
     accepted(
+        "POST workflows/preview",
+        client.workflow_preview("10000", "10001").await,
+    );
+    accepted(
         "POST transitions",
         client.do_transition("PROJ-1", "31", None).await,
     );

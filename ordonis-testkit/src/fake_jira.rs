@@ -3,8 +3,10 @@
 //!
 //! It serves the REST v3 operations `ordonis-jira`'s client uses — `GET`/`PUT
 //! /rest/api/3/issue/{id}`, `GET …/editmeta`, `PUT …/assignee`, `GET`/`POST …/transitions`,
-//! `GET /rest/api/3/priority/search` — over in-memory issues with a three-status workflow
-//! (To Do → In Progress → Done, every move allowed), `POST /rest/api/3/search/jql` with a JQL
+//! `GET /rest/api/3/priority/search`, `POST /rest/api/3/workflows/preview` — over in-memory
+//! issues with a three-status workflow (To Do → In Progress → Done, every move allowed) or one
+//! set with [`FakeJira::set_workflow`] ([`FakeWorkflow`]: directed and global transitions,
+//! required screen fields, failing conditions), `POST /rest/api/3/search/jql` with a JQL
 //! subset, a lagging index and `reconcileIssues` ([`crate::fake_jira_search`],
 //! [`FakeJira::set_index_lag`]), and the dynamic webhook API (`/rest/api/3/webhook`, 30-day
 //! expiry on a fake clock, [`FakeJira::advance_clock`]), and sends signed admin webhooks
@@ -52,6 +54,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::fake_jira_sync::DYNAMIC_WEBHOOK_LIFETIME_MS;
+pub use crate::fake_jira_workflow::{FakeTransition, FakeWorkflow};
 
 /// The workflow's statuses: (id, name, category key).
 pub const STATUSES: [(&str, &str, &str); 3] = [
@@ -62,7 +65,6 @@ pub const STATUSES: [(&str, &str, &str); 3] = [
 
 /// The "Won't Do" status of [`FakeJira::require_resolution`]'s workflow (done category).
 pub const WONT_DO: (&str, &str, &str) = ("10100", "Won't Do", "done");
-const WONT_DO_TRANSITION: &str = "91";
 
 /// The resolutions a done transition offers in [`FakeJira::require_resolution`]'s workflow.
 pub const RESOLUTIONS: [(&str, &str); 3] = [
@@ -107,6 +109,16 @@ pub(crate) struct Inner {
     /// Transitions into the done category require a resolution, and a "Won't Do" status is
     /// offered first (see [`FakeJira::require_resolution`]).
     resolution_required: AtomicBool,
+    /// The workflow set by [`FakeJira::set_workflow`]; `None`: the default one.
+    workflow: Mutex<Option<FakeWorkflow>>,
+    /// `POST /rest/api/3/workflows/preview` answers 403 ([`FakeJira::deny_workflow_read`]).
+    pub(crate) workflow_read_denied: AtomicBool,
+    /// Transition ids performed, in order.
+    transitions_done: Mutex<Vec<String>>,
+    /// Transitions wait while this says `false` once [`FakeJira::hold_transitions_after`]'s
+    /// count of them went through.
+    transition_gate: Mutex<Option<(usize, tokio::sync::watch::Receiver<bool>)>>,
+    gate_open: tokio::sync::watch::Sender<bool>,
     /// Answers for the next writes (edit, assign, transition): status and headers.
     write_faults: Mutex<std::collections::VecDeque<WriteFault>>,
     /// Fields an edit may set; `None`: every field.
@@ -184,6 +196,11 @@ impl FakeJira {
             edit_screen: Mutex::new(None),
             write_faults: Mutex::default(),
             resolution_required: AtomicBool::new(false),
+            workflow: Mutex::new(None),
+            workflow_read_denied: AtomicBool::new(false),
+            transitions_done: Mutex::default(),
+            transition_gate: Mutex::new(None),
+            gate_open: tokio::sync::watch::Sender::new(true),
             captured: Mutex::new(None),
             dynamic_secret: Mutex::new(None),
             echo: AtomicBool::new(true),
@@ -197,6 +214,10 @@ impl FakeJira {
             .route("/rest/api/3/issue/{id}/editmeta", get(editmeta))
             .route("/rest/api/3/priority/search", get(priority_search))
             .route("/rest/api/3/project/{key}/statuses", get(project_statuses))
+            .route(
+                "/rest/api/3/workflows/preview",
+                post(crate::fake_jira_workflow::preview),
+            )
             .route(
                 "/rest/api/3/issue/{id}/transitions",
                 get(transitions).post(do_transition),
@@ -256,6 +277,37 @@ impl FakeJira {
     /// is a 400), and the first transition offered is to a "Won't Do" status (done category).
     pub fn require_resolution(&self) {
         self.inner.resolution_required.store(true, Ordering::SeqCst);
+    }
+
+    /// Replaces the workflow (every issue type uses it). Issues keep their status.
+    pub fn set_workflow(&self, workflow: FakeWorkflow) {
+        *lock(&self.inner.workflow) = Some(workflow);
+    }
+
+    /// Makes `POST /rest/api/3/workflows/preview` answer 403, as for an account with
+    /// neither *View (read-only) workflow* nor *Administer projects* (or allows it again).
+    pub fn deny_workflow_read(&self, denied: bool) {
+        self.inner
+            .workflow_read_denied
+            .store(denied, Ordering::SeqCst);
+    }
+
+    /// The ids of the transitions performed so far, in order.
+    pub fn transitions_done(&self) -> Vec<String> {
+        lock(&self.inner.transitions_done).clone()
+    }
+
+    /// Lets `n` more transitions through, then holds each later one (before it moves the
+    /// issue) until [`FakeJira::release_transitions`]: a push stays in flight between hops.
+    pub fn hold_transitions_after(&self, n: usize) {
+        self.inner.gate_open.send_replace(false);
+        let done = lock(&self.inner.transitions_done).len();
+        *lock(&self.inner.transition_gate) = Some((done + n, self.inner.gate_open.subscribe()));
+    }
+
+    /// Lets held transitions through.
+    pub fn release_transitions(&self) {
+        self.inner.gate_open.send_replace(true);
     }
 
     /// Makes the next write (edit, assignment or transition) fail with `status` and these
@@ -475,6 +527,13 @@ impl FakeJira {
 }
 
 impl Inner {
+    /// The workflow every issue follows: the one set, or the default.
+    pub(crate) fn workflow(&self) -> FakeWorkflow {
+        lock(&self.workflow).clone().unwrap_or_else(|| {
+            FakeWorkflow::default_for(self.resolution_required.load(Ordering::SeqCst))
+        })
+    }
+
     fn find(&self, id_or_key: &str) -> Option<(String, Value)> {
         let issues = lock(&self.issues);
         if let Some(v) = issues.get(id_or_key) {
@@ -519,13 +578,14 @@ impl Inner {
             let new = match name.as_str() {
                 "status" => {
                     let want = new.get("name").and_then(Value::as_str).unwrap_or_default();
-                    let (sid, sname, cat) = STATUSES
-                        .iter()
-                        .chain(std::iter::once(&WONT_DO))
-                        .find(|(_, n, _)| n.eq_ignore_ascii_case(want))
-                        .copied()
-                        .unwrap_or(STATUSES[0]);
-                    status_value(sid, sname, cat)
+                    let wf = self.workflow();
+                    match wf
+                        .status_named(want)
+                        .or_else(|| wf.statuses.first().cloned())
+                    {
+                        Some((sid, sname, cat)) => status_value(&sid, &sname, &cat),
+                        None => new.clone(),
+                    }
                 }
                 "assignee" => match new.get("accountId").and_then(Value::as_str) {
                     Some(a) => {
@@ -869,13 +929,12 @@ async fn project_statuses(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
-    let mut statuses: Vec<Value> = STATUSES
+    let statuses: Vec<Value> = s
+        .workflow()
+        .statuses
         .iter()
         .map(|(id, name, cat)| status_value(id, name, cat))
         .collect();
-    if s.resolution_required.load(Ordering::SeqCst) {
-        statuses.push(status_value(WONT_DO.0, WONT_DO.1, WONT_DO.2));
-    }
     // One workflow for every issue type the site's issues use.
     let mut types: Vec<String> = lock(&s.issues)
         .values()
@@ -946,36 +1005,7 @@ async fn transitions(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let strict = s.resolution_required.load(Ordering::SeqCst);
-    let resolution_screen = json!({"resolution": {
-        "required": true, "name": "Resolution", "key": "resolution", "hasDefaultValue": false,
-        "allowedValues": RESOLUTIONS.iter().map(|(id, n)| json!({"id": id, "name": n})).collect::<Vec<_>>()
-    }});
-    let mut list: Vec<Value> = Vec::new();
-    if strict && !current.eq_ignore_ascii_case(WONT_DO.1) {
-        list.push(json!({
-            "id": WONT_DO_TRANSITION, "name": "Won't do", "to": status_value(WONT_DO.0, WONT_DO.1, WONT_DO.2),
-            "hasScreen": true, "isAvailable": true, "fields": resolution_screen.clone(),
-        }));
-    }
-    list.extend(
-        STATUSES
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, name, _))| !name.eq_ignore_ascii_case(&current))
-            .map(|(i, (sid, name, cat))| {
-                let screen = strict && *cat == "done";
-                json!({
-                    "id": format!("{}1", i + 1),
-                    "name": format!("Move to {name}"),
-                    "to": status_value(sid, name, cat),
-                    "hasScreen": screen,
-                    "isAvailable": true,
-                    "fields": if screen { resolution_screen.clone() } else { json!({}) },
-                })
-            }),
-    );
-    Json(json!({ "transitions": list })).into_response()
+    Json(s.workflow().transitions_json(&current)).into_response()
 }
 
 async fn do_transition(
@@ -991,39 +1021,26 @@ async fn do_transition(
     if let Some(fault) = write_fault(&s) {
         return fault;
     }
-    let tid = body
-        .get("transition")
-        .and_then(|t| t.get("id"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let strict = s.resolution_required.load(Ordering::SeqCst);
-    let target = if strict && tid == WONT_DO_TRANSITION {
-        Some(WONT_DO)
-    } else {
-        STATUSES
-            .iter()
-            .enumerate()
-            .find(|(i, _)| format!("{}1", i + 1) == tid)
-            .map(|(_, s)| *s)
+    let Some((_, issue)) = s.find(&id) else {
+        return error(StatusCode::NOT_FOUND, "Issue does not exist");
     };
-    let Some((_, name, cat)) = target else {
-        return error(StatusCode::BAD_REQUEST, "unknown transition");
+    let current = issue["fields"]["status"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let change = match s.workflow().perform(&current, &body) {
+        Ok(c) => c,
+        Err((code, body)) => return (code, Json(body)).into_response(),
     };
-    let mut change = json!({"status": {"name": name}});
-    if strict && cat == "done" {
-        let rid = body
-            .get("fields")
-            .and_then(|f| f.get("resolution"))
-            .and_then(|r| r.get("id"))
-            .and_then(Value::as_str);
-        let Some((rid, rname)) = RESOLUTIONS.iter().find(|(id, _)| Some(*id) == rid) else {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"errorMessages": [], "errors": {"resolution": "Resolution is required."}})),
-            )
-                .into_response();
-        };
-        change["resolution"] = json!({"id": rid, "name": rname});
+    let gate = lock(&s.transition_gate).clone();
+    if let Some((after, mut open)) = gate
+        && lock(&s.transitions_done).len() >= after
+    {
+        // Only a dropped sender ends the wait early; the fake owns it.
+        let _ = open.wait_for(|o| *o).await;
+    }
+    if let Some(t) = body["transition"]["id"].as_str() {
+        lock(&s.transitions_done).push(t.to_owned());
     }
     match s.apply(&id, &change) {
         Some(items) => {

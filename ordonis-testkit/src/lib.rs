@@ -15,6 +15,7 @@ pub mod fake_asana;
 pub mod fake_jira;
 pub mod fake_jira_search;
 mod fake_jira_sync;
+mod fake_jira_workflow;
 pub mod harness;
 pub mod jira_wiki;
 pub mod ledger_e2e;

@@ -13,7 +13,7 @@ use crate::ledger::{Cause, CauseKind};
 use crate::model::{Field, FieldPatch, ObjectKey};
 use crate::policy::Owner;
 use crate::store::{Completion, OutboxJob, StoreExt, TaskWrite, UnitOfWork};
-use crate::sync::{begin_push, finish_push};
+use crate::sync::{begin_push, expect_passes, finish_push};
 use crate::sync_state::Intent;
 
 impl Engine {
@@ -127,6 +127,41 @@ impl Engine {
             .filter(|i| !conflicts.contains(&i.value.field()))
             .map(|i| i.value.clone())
             .collect();
+        // 3a. Record the values the push will pass through before it moves anything: a
+        //     worker may process a hop's webhook while the push still runs.
+        let passes = if patch.is_empty() {
+            Vec::new()
+        } else {
+            loaded
+                .provider
+                .planned_passes(&loaded.ctx, &key, &patch)
+                .await?
+        };
+        if !passes.is_empty() {
+            self.commit_with_retry(|| {
+                let store = store.clone();
+                let ws = ws.clone();
+                let pushed = &pushed;
+                let passes = &passes;
+                async move {
+                    let Some(mut task) = store.workspace_task(&ws, job.task_id).await? else {
+                        return Ok(None);
+                    };
+                    if !expect_passes(&mut task, pushed, passes) {
+                        return Ok(None);
+                    }
+                    let mut uow = UnitOfWork::new(ws);
+                    let expected = task.revision;
+                    task.revision += 1;
+                    uow.task = Some(TaskWrite {
+                        task,
+                        expected_revision: Some(expected),
+                    });
+                    Ok(Some(uow))
+                }
+            })
+            .await?;
+        }
         let outcome = if patch.is_empty() {
             crate::provider::PushOutcome::default()
         } else {
