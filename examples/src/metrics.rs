@@ -285,6 +285,19 @@ impl Provider for Instrumented {
         r
     }
 
+    async fn planned_passes(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<Vec<FieldValue>, ProviderError> {
+        let r = self.inner.planned_passes(ctx, key, patch).await;
+        if let Err(e) = &r {
+            self.note(e);
+        }
+        r
+    }
+
     async fn push(
         &self,
         ctx: &ProviderContext,

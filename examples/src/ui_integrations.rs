@@ -101,7 +101,11 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
         .find_map(Job::into_event);
     let healthy = failures.is_empty() && r.paused_until.is_none();
     let sync = s.engine.sync_report(r.id).await.map_err(ApiError::from)?;
-    let denied = s.engine.access_problems(r.id).await.map_err(ApiError::from)?;
+    let denied = s
+        .engine
+        .access_problems(r.id)
+        .await
+        .map_err(ApiError::from)?;
     let actions: &[(&str, &str)] = match r.state {
         ordonis_core::IntegrationState::Active => &[
             ("reconcile", "Reconcile now"),

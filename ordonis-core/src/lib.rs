@@ -30,9 +30,9 @@ pub use config::{
     Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState, SyncSettings,
 };
 pub use engine::{
-    AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
-    IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution, SyncReport,
-    SyncStep, WebhookReportView,
+    AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL,
+    IngestOutcome, IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution,
+    SyncReport, SyncStep, WebhookReportView,
 };
 pub use error::{Error, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
