@@ -37,33 +37,6 @@ async fn ops(api: &Api, task_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Signs in to the console; the `name=value` session cookie.
-async fn sign_in(api: &Api) -> String {
-    let r = api
-        .http
-        .post(api.url("/ui/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", common::TOKEN))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn ui_page(api: &Api, cookie: &str, path: &str) -> String {
-    let r = api
-        .http
-        .get(api.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.text().await.unwrap()
-}
-
 macro_rules! fidelity_tests {
     () => {
         use super::*;
@@ -115,8 +88,8 @@ macro_rules! fidelity_tests {
             assert!(denied["error"].as_str().unwrap().contains("403"), "{v}");
             let task = task_of(&api, &ws, "Private plans").await.expect("kept");
             assert_eq!(task["deleted"], false);
-            let cookie = sign_in(&api).await;
-            let page = ui_page(&api, &cookie, &format!("/ui/integrations/{id}")).await;
+            let cookie = api.sign_in().await;
+            let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
             assert!(page.contains("id=\"access-denied\"") && page.contains(&private), "{page}");
 
             // Readable again: the next event syncs it and the integration's error is gone.
@@ -144,7 +117,7 @@ macro_rules! fidelity_tests {
                 )
                 .await;
             assert_eq!(s, 409, "{v}");
-            let page = ui_page(&api, &cookie, &format!("/ui/tasks/{task_id}")).await;
+            let page = api.ui_page(&cookie, &format!("/ui/tasks/{task_id}")).await;
             assert!(page.contains("id=\"out-of-scope\""), "{page}");
 
             // Added back: in scope again, recorded.

@@ -47,33 +47,6 @@ async fn titles(api: &Api, ws: &str) -> Vec<String> {
     t
 }
 
-/// Signs in to the console; the `name=value` session cookie.
-async fn sign_in(api: &Api) -> String {
-    let r = api
-        .http
-        .post(api.url("/ui/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", common::TOKEN))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn ui_page(api: &Api, cookie: &str, path: &str) -> String {
-    let r = api
-        .http
-        .get(api.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.text().await.unwrap()
-}
-
 /// A fake Jira site with `issues` issues in project HO, and a Jira integration of a fresh
 /// workspace over it (scope `project = HO`, a reconcile every second); the creation answer.
 async fn jira_site(api: &Api, issues: usize) -> (FakeJira, String, Value) {
@@ -184,11 +157,11 @@ macro_rules! repair_tests {
             );
             // The console: the task list says where each task was last confirmed from, and the
             // integration page shows the repair loop.
-            let cookie = sign_in(&api).await;
-            let list = ui_page(&api, &cookie, &format!("/ui/workspaces/{ws}")).await;
+            let cookie = api.sign_in().await;
+            let list = api.ui_page(&cookie, &format!("/ui/workspaces/{ws}")).await;
             assert_eq!(list.matches("<td class=\"confirmed-from\">reconcile</td>").count(), 1, "{list}");
             assert_eq!(list.matches("<td class=\"confirmed-from\">backfill</td>").count(), 4, "{list}");
-            let page = ui_page(&api, &cookie, &format!("/ui/integrations/{id}")).await;
+            let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
             assert!(page.contains("Reconcile now"), "{page}");
             assert!(page.contains("arrived only by reconcile"), "{page}");
             let metrics = api.metrics().await;

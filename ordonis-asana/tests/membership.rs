@@ -5,41 +5,22 @@
 //! not top-level tasks unless the scope says `"subtasks": true`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
 use ordonis_asana::{AsanaClient, AsanaProvider, WebhookFilter};
 use ordonis_core::{
     Actor, ApiAuth, Engine, Error, EventFilter, FieldPatch, FieldValue, IntegrationConfig,
-    IntegrationId, IntegrationSecrets, JobState, Keyring, Ledger, NewIntegration, Op, ProviderKind,
-    SecretKey, StoreExt, SyncSettings, Task, Worker, WorkerConfig, WorkspaceId,
+    IntegrationSecrets, JobState, Keyring, Ledger, NewIntegration, Op, ProviderKind, SecretKey,
+    StoreExt, SyncSettings, Task, Worker, WorkerConfig, WorkspaceId,
 };
 use ordonis_testkit::MemoryStore;
 use ordonis_testkit::fake_asana::FakeAsana;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "2/1234/5678:membership";
-
-async fn receive(
-    State((engine, id)): State<(Engine, IntegrationId)>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let r = engine.ingest(id, &method, &headers, body).await;
-    let mut resp = (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
-    for (k, v) in r.headers {
-        resp.headers_mut().insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            axum::http::HeaderValue::from_str(&v).unwrap(),
-        );
-    }
-    resp
-}
 
 /// One integration with `scope`, its webhook on `project` made through the engine's route.
 struct Site {
@@ -77,7 +58,7 @@ impl Site {
             .await
             .unwrap();
         let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
+            .route("/hook", axum::routing::post(common::receive))
             .with_state((engine.clone(), id));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let target = format!("http://{}/hook", listener.local_addr().unwrap());

@@ -11,36 +11,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
 use ordonis_asana::AsanaProvider;
 use ordonis_core::{
-    ApiAuth, Engine, IntegrationConfig, IntegrationId, IntegrationSecrets, Keyring, NewIntegration,
-    Provider, ProviderKind, SecretKey, WebhookCheck, WebhookState, WorkspaceId,
+    ApiAuth, Engine, IntegrationConfig, IntegrationSecrets, Keyring, NewIntegration, Provider,
+    ProviderKind, SecretKey, WebhookCheck, WebhookState, WorkspaceId,
 };
 use ordonis_testkit::MemoryStore;
 use ordonis_testkit::fake_asana::FakeAsana;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-async fn receive(
-    State((engine, id)): State<(Engine, IntegrationId)>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let r = engine.ingest(id, &method, &headers, body).await;
-    let mut resp = (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
-    for (k, v) in r.headers {
-        resp.headers_mut().insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            axum::http::HeaderValue::from_str(&v).unwrap(),
-        );
-    }
-    resp
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_projects_need_two_handshake_expectations() {
@@ -73,7 +52,7 @@ async fn two_projects_need_two_handshake_expectations() {
         .await
         .unwrap();
     let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
+        .route("/hook", axum::routing::post(common::receive))
         .with_state((engine.clone(), id));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = format!("http://{}/hook", listener.local_addr().unwrap());

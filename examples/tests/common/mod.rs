@@ -187,6 +187,36 @@ impl Api {
 }
 
 /// Polls `f` until it returns `Some`, for up to 20 s.
+impl Api {
+    /// Signs in to the console with the admin token; the `name=value` session cookie.
+    pub async fn sign_in(&self) -> String {
+        let r = self
+            .http
+            .post(self.url("/ui/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    /// A console page as the signed-in `cookie` sees it (asserting `200`).
+    pub async fn ui_page(&self, cookie: &str, path: &str) -> String {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().await.unwrap()
+    }
+}
+
 pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,

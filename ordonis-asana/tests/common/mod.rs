@@ -58,3 +58,22 @@ pub fn task_json(gid: &str, name: &str) -> serde_json::Value {
         "permalink_url": format!("https://app.asana.com/0/0/{gid}")
     })
 }
+
+/// A host's webhook route: hands the request to `Engine::ingest` and answers as it says.
+pub async fn receive(
+    axum::extract::State((engine, id)): axum::extract::State<(ordonis_core::Engine, IntegrationId)>,
+    method: http::Method,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let r = engine.ingest(id, &method, &headers, body).await;
+    let mut resp = (http::StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
+    for (k, v) in r.headers {
+        resp.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(&v).unwrap(),
+        );
+    }
+    resp
+}
