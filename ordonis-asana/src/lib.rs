@@ -35,6 +35,7 @@ pub mod error;
 pub mod listing;
 pub mod normalize;
 pub mod provider;
+pub mod rich_text;
 pub mod scope;
 pub mod webhook;
 

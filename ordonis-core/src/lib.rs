@@ -10,6 +10,7 @@ mod error;
 mod ids;
 pub mod ledger;
 mod listing;
+pub mod markdown;
 mod model;
 mod policy;
 mod provider;

@@ -24,6 +24,7 @@
 //! elsewhere. The text always survives; such blocks come from Jira's editor rarely, and an
 //! untouched block keeps its original ADF in a merge anyway.
 
+use ordonis_core::markdown::{code_span, escape_text, indent_lines, link_destination, longest_run};
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde_json::{Map, Value, json};
 
@@ -100,24 +101,6 @@ fn render_blocks(blocks: &[Value], depth: usize) -> String {
         }
     }
     parts.join("\n\n")
-}
-
-fn indent_lines(s: &str, first: &str, rest: &str) -> String {
-    let mut out = String::new();
-    for (i, line) in s.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        if line.is_empty() {
-            if i == 0 {
-                out.push_str(first.trim_end());
-            }
-        } else {
-            out.push_str(if i == 0 { first } else { rest });
-            out.push_str(line);
-        }
-    }
-    out
 }
 
 fn render_block(node: &Value, depth: usize, alt: bool) -> String {
@@ -352,86 +335,6 @@ fn inline_atom_text(node: &Value) -> String {
             .unwrap_or("")
             .to_owned(),
         _ => text.unwrap_or("").to_owned(),
-    }
-}
-
-fn longest_run(s: &str, ch: char) -> usize {
-    let mut best = 0;
-    let mut run = 0;
-    for c in s.chars() {
-        if c == ch {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    best
-}
-
-/// Escapes text so that Markdown reads it back as the same characters. `line_start` says the
-/// text begins a line (where `-`, `+`, `=`, `1.` would start a block).
-fn escape_text(text: &str, line_start: bool) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut at_start = line_start;
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if at_start {
-            // Leading spaces are dropped by Markdown; keep the rest of the line start safe.
-            if matches!(c, '-' | '+' | '=') {
-                out.push('\\');
-                out.push(c);
-                i += 1;
-                at_start = false;
-                continue;
-            }
-            if c.is_ascii_digit() {
-                let mut j = i;
-                while j < chars.len() && chars[j].is_ascii_digit() {
-                    j += 1;
-                }
-                if j < chars.len() && matches!(chars[j], '.' | ')') {
-                    out.extend(&chars[i..j]);
-                    out.push('\\');
-                    out.push(chars[j]);
-                    i = j + 1;
-                    at_start = false;
-                    continue;
-                }
-            }
-            if c != ' ' {
-                at_start = false;
-            }
-        }
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '~' | '&' | '!'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
-}
-
-fn link_destination(url: &str) -> String {
-    if url.is_empty() {
-        return "<>".to_owned();
-    }
-    if url.contains([' ', '<', '>', '\n']) {
-        let inner = url
-            .replace('\\', "\\\\")
-            .replace('<', "\\<")
-            .replace('>', "\\>")
-            .replace('\n', " ");
-        format!("<{inner}>")
-    } else {
-        url.replace('\\', "\\\\")
-            .replace('(', "\\(")
-            .replace(')', "\\)")
     }
 }
 
@@ -713,18 +616,6 @@ fn render_inline(nodes: &[Value], in_heading: bool) -> String {
         .map(str::trim)
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn code_span(t: &str) -> String {
-    let fence = "`".repeat(longest_run(t, '`') + 1);
-    let pad = t.starts_with('`')
-        || t.ends_with('`')
-        || (t.starts_with(' ') && t.ends_with(' ') && !t.trim().is_empty());
-    if pad {
-        format!("{fence} {t} {fence}")
-    } else {
-        format!("{fence}{t}{fence}")
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ mod fake_jira_workflow;
 pub mod harness;
 pub mod jira_wiki;
 pub mod ledger_e2e;
+pub mod markdown_gen;
 pub mod memory;
 mod memory_sync;
 pub mod prism;

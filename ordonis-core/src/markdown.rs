@@ -1,0 +1,125 @@
+//! Writing Markdown (CommonMark) that reads back as what was meant: the helpers the
+//! providers' rich-text converters share (Jira's ADF and Asana's `html_notes` both render to
+//! the same internal Markdown). Parsing is `pulldown-cmark`'s, in the adapters.
+
+/// Prefixes the first line of `s` with `first` and the others with `rest` (list markers and
+/// their continuation indent, `> ` for quotes); empty lines get no trailing spaces.
+///
+/// ```
+/// assert_eq!(ordonis_core::markdown::indent_lines("a\n\nb", "- ", "  "), "- a\n\n  b");
+/// ```
+pub fn indent_lines(s: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.is_empty() {
+            if i == 0 {
+                out.push_str(first.trim_end());
+            }
+        } else {
+            out.push_str(if i == 0 { first } else { rest });
+            out.push_str(line);
+        }
+    }
+    out
+}
+/// The longest run of `ch` in `s` (to pick a code fence longer than any inside).
+pub fn longest_run(s: &str, ch: char) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        if c == ch {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+/// Escapes text so that Markdown reads it back as the same characters. `line_start` says the
+/// text begins a line (where `-`, `+`, `=`, `1.` would start a block).
+///
+/// ```
+/// use ordonis_core::markdown::escape_text;
+/// assert_eq!(escape_text("1. *x* a_b", true), "1\\. \\*x\\* a\\_b");
+/// ```
+pub fn escape_text(text: &str, line_start: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut at_start = line_start;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if at_start {
+            // Leading spaces are dropped by Markdown; keep the rest of the line start safe.
+            if matches!(c, '-' | '+' | '=') {
+                out.push('\\');
+                out.push(c);
+                i += 1;
+                at_start = false;
+                continue;
+            }
+            if c.is_ascii_digit() {
+                let mut j = i;
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                if j < chars.len() && matches!(chars[j], '.' | ')') {
+                    out.extend(&chars[i..j]);
+                    out.push('\\');
+                    out.push(chars[j]);
+                    i = j + 1;
+                    at_start = false;
+                    continue;
+                }
+            }
+            if c != ' ' {
+                at_start = false;
+            }
+        }
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '~' | '&' | '!'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+/// A link destination as Markdown writes it: `<…>` around one with spaces or angle
+/// brackets, parentheses escaped otherwise.
+pub fn link_destination(url: &str) -> String {
+    if url.is_empty() {
+        return "<>".to_owned();
+    }
+    if url.contains([' ', '<', '>', '\n']) {
+        let inner = url
+            .replace('\\', "\\\\")
+            .replace('<', "\\<")
+            .replace('>', "\\>")
+            .replace('\n', " ");
+        format!("<{inner}>")
+    } else {
+        url.replace('\\', "\\\\")
+            .replace('(', "\\(")
+            .replace(')', "\\)")
+    }
+}
+/// A code span holding `t`: a fence longer than any backtick run inside, padded where
+/// CommonMark would strip or join the content.
+pub fn code_span(t: &str) -> String {
+    let fence = "`".repeat(longest_run(t, '`') + 1);
+    let pad = t.starts_with('`')
+        || t.ends_with('`')
+        || (t.starts_with(' ') && t.ends_with(' ') && !t.trim().is_empty());
+    if pad {
+        format!("{fence} {t} {fence}")
+    } else {
+        format!("{fence}{t}{fence}")
+    }
+}
