@@ -231,6 +231,26 @@ pub fn due_date(task: &Value, zone: &jiff::tz::TimeZone) -> Option<Date> {
     })
 }
 
+/// The description as Markdown: from the rich text (`html_notes`) when the task has it, else
+/// from the plain `notes` (escaped, so it reads back as the same text). Rich text that cannot
+/// be read falls back to the plain text, with a warning.
+pub fn description(task: &Value) -> Option<String> {
+    if let Some(html) = str_of(task, "html_notes") {
+        match crate::rich_text::html_to_markdown(html) {
+            Ok(md) => return Some(md),
+            Err(e) => tracing::warn!(
+                task = str_of(task, "gid").unwrap_or_default(),
+                error = %e,
+                "Asana's html_notes could not be read: the plain notes are used"
+            ),
+        }
+    }
+    let notes = task.get("notes")?;
+    Some(crate::rich_text::notes_to_markdown(
+        notes.as_str().unwrap_or_default(),
+    ))
+}
+
 /// Maps a task object into a patch. A field absent from the object is absent from the
 /// patch; a field present as `null` is set to its empty value. Priority is read only when
 /// a priority field is configured and present on the task.
@@ -242,10 +262,8 @@ pub fn fields_patch(task: &Value, opts: &AsanaOptions) -> FieldPatch {
     if let Some(n) = str_of(task, "name") {
         patch.set(FieldValue::Title(n.to_owned()));
     }
-    if let Some(n) = task.get("notes") {
-        patch.set(FieldValue::Description(
-            n.as_str().unwrap_or_default().to_owned(),
-        ));
+    if let Some(d) = description(task) {
+        patch.set(FieldValue::Description(d));
     }
     if let Some(s) = status_of(task, opts) {
         patch.set(FieldValue::Status(s));

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::client::{AsanaClient, ConcurrencyLimits, DEFAULT_BASE_URL, http_client};
 use crate::error::AsanaError;
 use crate::normalize::{AsanaOptions, InProgressRule, fields_patch, format_date, modified_at_ms};
+use crate::rich_text::Merge;
 use crate::webhook::{
     self, HOOK_SECRET_HEADER, SIGNATURE_HEADER, TASK, handshake, is_heartbeat, verify_signature,
 };
@@ -192,6 +193,19 @@ struct Plan {
     custom: Map<String, Value>,
     fields: Vec<Field>,
     refused: Vec<(Field, String)>,
+    /// Fields Asana already holds as asked (nothing is written for them).
+    settled: Vec<Field>,
+    /// The task as it is now, read once for the fields that need it.
+    current: Option<Value>,
+}
+
+impl Plan {
+    async fn current(&mut self, client: &AsanaClient, gid: &str) -> Result<&Value, AsanaError> {
+        if self.current.is_none() {
+            self.current = Some(client.get_task(gid).await?);
+        }
+        Ok(self.current.get_or_insert(Value::Null))
+    }
 }
 
 #[async_trait]
@@ -252,6 +266,16 @@ impl Provider for AsanaProvider {
                     _ => String::new(),
                 }
             )),
+        }
+    }
+
+    /// A description comes back from Asana in the converter's canonical Markdown.
+    fn echo_form(&self, _ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+        match value {
+            FieldValue::Description(md) => Some(FieldValue::Description(
+                crate::rich_text::normalize_markdown(md),
+            )),
+            _ => None,
         }
     }
 
@@ -425,6 +449,7 @@ impl Provider for AsanaProvider {
         }
         let mut out = PushOutcome {
             refused: plan.refused,
+            settled: plan.settled,
             ..PushOutcome::default()
         };
         if plan.data.is_empty() && plan.custom.is_empty() {
@@ -489,8 +514,30 @@ impl AsanaProvider {
                 FieldValue::Title(t) => {
                     plan.data.insert("name".into(), Value::String(t.clone()));
                 }
-                FieldValue::Description(d) => {
-                    plan.data.insert("notes".into(), Value::String(d.clone()));
+                FieldValue::Description(md) => {
+                    // Written as rich text, merged into what the task holds: writing `notes`
+                    // would wipe its formatting, mentions and images.
+                    let task = plan.current(client, gid).await?;
+                    let current = match task.get("html_notes").and_then(Value::as_str) {
+                        Some(html) => Some(html.to_owned()),
+                        None => task
+                            .get("notes")
+                            .and_then(Value::as_str)
+                            .map(crate::rich_text::notes_to_html),
+                    };
+                    match crate::rich_text::merge_markdown(current.as_deref(), md) {
+                        Merge::Write(html) => {
+                            plan.data.insert("html_notes".into(), Value::String(html));
+                        }
+                        Merge::Unchanged => {
+                            plan.settled.push(Field::Description);
+                            return Ok(());
+                        }
+                        Merge::Refused(reason) => {
+                            plan.refused.push((Field::Description, reason));
+                            return Ok(());
+                        }
+                    }
                 }
                 FieldValue::Assignee(a) => {
                     let v = match a {
@@ -522,8 +569,12 @@ impl AsanaProvider {
                         plan.data.insert("due_at".into(), Value::Null);
                         // Asana refuses to clear the due date of a task with a start date
                         // (400 for the whole PUT): clear the start date with it.
-                        let task = client.get_task(gid).await?;
-                        if task.get("start_on").is_some_and(|s| !s.is_null()) {
+                        let has_start = plan
+                            .current(client, gid)
+                            .await?
+                            .get("start_on")
+                            .is_some_and(|s| !s.is_null());
+                        if has_start {
                             plan.data.insert("start_on".into(), Value::Null);
                         }
                     }

@@ -4,7 +4,9 @@
 //! It serves the operations `ordonis-asana`'s client uses, over in-memory tasks keyed by gid:
 //!
 //! - `GET /tasks/{gid}` and `PUT /tasks/{gid}` (`{"data": …}` envelope; `assignee` as a gid,
-//!   `custom_fields` as field gid → enum option gid, `null` clears);
+//!   `custom_fields` as field gid → enum option gid, `null` clears); rich text as Asana keeps
+//!   it (`fake_asana_rich.rs`: `html_notes` checked, returned only when `opt_fields` asks, and
+//!   wiped by a write of plain `notes`);
 //! - `GET /custom_fields/{gid}` for enum fields made with [`FakeAsana::add_enum_field`];
 //! - `POST /webhooks` **with the handshake**: before answering, it POSTs an `X-Hook-Secret`
 //!   to the target and requires the same header echoed in a 200 or 204; `GET /webhooks`
@@ -78,6 +80,8 @@ use tokio_util::sync::CancellationToken;
 mod events;
 #[path = "fake_asana_hooks.rs"]
 mod hooks;
+#[path = "fake_asana_rich.rs"]
+mod rich;
 
 pub use events::SYNC_TOKEN_TTL;
 pub use hooks::FAILURE_DELETION_AFTER;
@@ -257,9 +261,29 @@ impl Inner {
                         }
                     }
                 }
-                "name" | "notes" | "completed" | "due_on" | "due_at" | "start_on"
-                    if task[k] != *v =>
-                {
+                // Plain notes replace the rich text (formatting and mentions are gone).
+                "notes" => {
+                    let notes = v.as_str().unwrap_or_default();
+                    let html = rich::from_notes(notes);
+                    if task["notes"] != notes || task["html_notes"] != html.as_str() {
+                        task["notes"] = Value::String(notes.to_owned());
+                        task["html_notes"] = Value::String(html);
+                        changed.push("notes".to_owned());
+                    }
+                }
+                // Rich text (checked before `apply` by `PUT`), with the plain text it implies.
+                "html_notes" => {
+                    let Some(html) = v.as_str() else { continue };
+                    let Ok(notes) = rich::check(html) else {
+                        continue;
+                    };
+                    if task["html_notes"] != html {
+                        task["html_notes"] = Value::String(html.to_owned());
+                        task["notes"] = Value::String(notes);
+                        changed.push("notes".to_owned());
+                    }
+                }
+                "name" | "completed" | "due_on" | "due_at" | "start_on" if task[k] != *v => {
                     task[k] = v.clone();
                     changed.push(k.clone());
                 }
@@ -486,7 +510,7 @@ impl FakeAsana {
     pub fn insert_task(&self, gid: &str, name: &str) {
         let task = json!({
             "gid": gid, "resource_type": "task", "resource_subtype": "default_task",
-            "name": name, "notes": "", "completed": false, "assignee": null,
+            "name": name, "notes": "", "html_notes": "<body></body>", "completed": false, "assignee": null,
             "due_on": null, "due_at": null, "start_on": null, "custom_fields": [], "memberships": [],
             "modified_at": self.inner.stamp(),
             "permalink_url": format!("https://app.asana.com/0/0/{gid}")
@@ -566,7 +590,7 @@ impl FakeAsana {
     }
 
     /// Changes a task as a person in Asana would (`changes` as `PUT` takes them: `name`,
-    /// `notes`, `completed`, `assignee` gid, `due_on`, `custom_fields`) and sends one event
+    /// `notes` or `html_notes`, `completed`, `assignee` gid, `due_on`, `custom_fields`) and sends one event
     /// per changed field. Returns how many webhooks accepted the delivery, or `None` when the
     /// task does not exist.
     pub async fn change_task(&self, gid: &str, changes: Value) -> Option<usize> {
@@ -647,6 +671,7 @@ async fn get_task(
     State(s): State<Arc<Inner>>,
     headers: HeaderMap,
     Path(gid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
@@ -658,15 +683,27 @@ async fn get_task(
         );
     }
     match lock(&s.tasks).get(&gid) {
-        Some(t) => data(StatusCode::OK, t.clone()),
+        Some(t) => data(StatusCode::OK, without_rich_text(t, &q)),
         None => errors(StatusCode::NOT_FOUND, "Unknown object"),
     }
+}
+
+/// A task as `GET` answers it: `html_notes` only when `opt_fields` asks for it.
+fn without_rich_text(task: &Value, q: &HashMap<String, String>) -> Value {
+    let mut t = task.clone();
+    if !rich::asked_for(q.get("opt_fields").map(String::as_str))
+        && let Some(o) = t.as_object_mut()
+    {
+        o.remove("html_notes");
+    }
+    t
 }
 
 async fn put_task(
     State(s): State<Arc<Inner>>,
     headers: HeaderMap,
     Path(gid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
     if !s.authorized(&headers) {
@@ -685,6 +722,15 @@ async fn put_task(
         return errors(StatusCode::BAD_REQUEST, "data: Missing input");
     };
     // Asana refuses the whole request for one bad field.
+    if let Some(html) = changes.get("html_notes") {
+        let checked = html
+            .as_str()
+            .ok_or_else(|| "html_notes: must be a string".to_owned())
+            .and_then(rich::check);
+        if let Err(message) = checked {
+            return errors(StatusCode::BAD_REQUEST, &message);
+        }
+    }
     if let Some(cf) = changes.get("custom_fields").and_then(Value::as_object)
         && let Some(bad) = cf.keys().find(|k| lock(&s.detached).contains(*k))
     {
@@ -723,7 +769,7 @@ async fn put_task(
             });
         }
     }
-    data(StatusCode::OK, task)
+    data(StatusCode::OK, without_rich_text(&task, &q))
 }
 
 async fn get_field(

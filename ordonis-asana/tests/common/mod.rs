@@ -1,8 +1,19 @@
 //! Shared test helpers.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use http::{HeaderMap, HeaderValue};
-use ordonis_core::{ApiAuth, IntegrationId, IntegrationSecrets, ProviderContext, WorkspaceId};
+use ordonis_asana::{AsanaClient, AsanaProvider, WebhookFilter};
+use ordonis_core::{
+    ApiAuth, Engine, EventFilter, IntegrationConfig, IntegrationId, IntegrationSecrets, JobState,
+    Keyring, Ledger, NewIntegration, Op, ProviderContext, ProviderKind, SecretKey, StoreExt,
+    SyncSettings, Task, Worker, WorkerConfig, WorkspaceId,
+};
+use ordonis_testkit::MemoryStore;
+use ordonis_testkit::fake_asana::FakeAsana;
+use serde_json::Value;
 
 pub const SECRET: &str = "b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81";
 pub const TOKEN: &str = "2/1234/5678:pat-test";
@@ -76,4 +87,106 @@ pub async fn receive(
         );
     }
     resp
+}
+
+/// One Asana integration (token [`TOKEN`]) with `scope` on a memory store, and its webhook on
+/// `project` made through the engine's route.
+pub struct Site {
+    pub store: Arc<MemoryStore>,
+    pub engine: Engine,
+    pub ws: WorkspaceId,
+}
+
+impl Site {
+    pub async fn start(fake: &FakeAsana, project: &str, scope: Value, ws: &str) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let engine = Engine::builder(store.clone(), Keyring::new(SecretKey::generate(1)))
+            .provider(Arc::new(AsanaProvider::new().unwrap()))
+            .build();
+        let ws = WorkspaceId::new(ws).unwrap();
+        let mut config = IntegrationConfig::new(fake.base_url());
+        config.scope = scope;
+        config.sync = SyncSettings {
+            backfill: false,
+            ..SyncSettings::default()
+        };
+        let id = engine
+            .create_integration(NewIntegration {
+                workspace_id: ws.clone(),
+                provider: ProviderKind::new("asana"),
+                config,
+                secrets: IntegrationSecrets {
+                    api_auth: Some(ApiAuth::Bearer {
+                        token: TOKEN.into(),
+                    }),
+                    webhook_secrets: Vec::new(),
+                    app_secret: None,
+                },
+            })
+            .await
+            .unwrap();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state((engine.clone(), id));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let auth = ApiAuth::Bearer {
+            token: TOKEN.into(),
+        };
+        AsanaClient::new(reqwest::Client::new(), &fake.base_url(), &auth)
+            .unwrap()
+            .create_webhook(project, &target, &WebhookFilter::task_sync())
+            .await
+            .unwrap();
+        Self { store, engine, ws }
+    }
+
+    pub async fn drain(&self) {
+        Worker::new(
+            self.engine.clone(),
+            WorkerConfig {
+                id: "w1".into(),
+                batch_size: 8,
+                concurrency: 2,
+                lease: Duration::from_secs(30),
+                idle_poll: Duration::from_millis(5),
+            },
+        )
+        .drain()
+        .await
+        .unwrap();
+    }
+
+    pub async fn task(&self, gid: &str) -> Option<Task> {
+        self.store
+            .all_tasks(&self.ws)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.external.iter().any(|e| e.key.external_id == gid))
+    }
+
+    pub async fn ops(&self, task: &Task) -> Vec<(Op, String)> {
+        self.store
+            .task_ledger(&self.ws, task.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.record.op, e.record.rule))
+            .collect()
+    }
+
+    /// Every inbox row's note or error, newest first; none failed.
+    pub async fn notes(&self) -> Vec<String> {
+        let events = self
+            .store
+            .events(&self.ws, &EventFilter::default())
+            .await
+            .unwrap();
+        for e in &events {
+            assert_eq!(e.state, JobState::Done, "{:?}", e.last_error);
+        }
+        events.into_iter().filter_map(|e| e.last_error).collect()
+    }
 }
