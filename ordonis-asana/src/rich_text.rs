@@ -494,15 +494,13 @@ fn descendants<'a>(node: &'a Node, name: &str) -> Vec<&'a Node> {
 fn render_list(node: &Node, alt: bool, depth: usize) -> String {
     let ordered = node.name() == "ol";
     let mut items = Vec::new();
-    let mut n = 1;
-    for li in node.children().iter().filter(|c| c.name() == "li") {
+    for (n, li) in (1..).zip(node.children().iter().filter(|c| c.name() == "li")) {
         let marker = match (ordered, alt) {
             (true, false) => format!("{n}. "),
             (true, true) => format!("{n}) "),
             (false, false) => "- ".to_owned(),
             (false, true) => "* ".to_owned(),
         };
-        n += 1;
         let mut parts: Vec<String> = Vec::new();
         let mut inline: Vec<Node> = Vec::new();
         let flush_inline = |inline: &mut Vec<Node>, parts: &mut Vec<String>| {
@@ -562,7 +560,7 @@ fn split_lines(nodes: &[Node]) -> Vec<Vec<Node>> {
                     }
                 }
             }
-            other => {
+            other @ Node::Element { .. } => {
                 if let Some(l) = lines.last_mut() {
                     l.push(other.clone());
                 }
@@ -988,11 +986,7 @@ pub fn markdown_to_html(markdown: &str) -> String {
                         w.end_top("");
                     }
                 }
-                TagEnd::Paragraph => {
-                    if w.top() {
-                        w.end_top("");
-                    }
-                }
+                TagEnd::Paragraph if w.top() => w.end_top(""),
                 TagEnd::Heading(level) => {
                     w.open.pop();
                     if w.top() {
@@ -1051,11 +1045,9 @@ pub fn markdown_to_html(markdown: &str) -> String {
             Event::InlineHtml(t) => w.inline(&partial_escape(t.as_ref())),
             Event::SoftBreak => w.line_break(false),
             Event::HardBreak => w.line_break(true),
-            Event::Rule => {
-                if w.top() {
-                    w.begin_top(false, "<hr/>");
-                    w.end_top("");
-                }
+            Event::Rule if w.top() => {
+                w.begin_top(false, "<hr/>");
+                w.end_top("");
             }
             _ => {}
         }
@@ -1326,6 +1318,12 @@ mod tests {
         assert_eq!(
             html_to_markdown(read).unwrap(),
             "# Spec\n\nIntro with underline\n\n- one\n  - deep\n- two\n\n[image](https://s3.example/a.png)\n\n---\n\na | b"
+        );
+        // The vendored spec's example (`specs/asana_oas.yaml`, TaskBase.html_notes).
+        assert_eq!(
+            html_to_markdown("<body>Mittens <em>really</em> likes the stuff from Humboldt.</body>")
+                .unwrap(),
+            "Mittens *really* likes the stuff from Humboldt."
         );
         assert!(html_to_markdown("<body>open").is_err());
         assert_eq!(html_to_markdown("plain"), Err(RichTextError::NoBody));

@@ -89,7 +89,7 @@ async fn push_writes_one_put_with_the_data_wrapper_and_caches_enum_options() {
     Mock::given(method("PUT"))
         .and(path("/tasks/42"))
         .and(body_json(json!({"data": {
-            "name": "New title", "notes": "Body", "assignee": "12345", "due_on": "2026-03-04",
+            "name": "New title", "html_notes": "<body>Body</body>", "assignee": "12345", "due_on": "2026-03-04",
             "completed": false,
             "custom_fields": {"900": "901", "800": "801"}
         }})))
@@ -108,12 +108,13 @@ async fn push_writes_one_put_with_the_data_wrapper_and_caches_enum_options() {
         .mount(&server)
         .await;
 
-    // Clearing the due date reads the task first (a start date must be cleared with it);
-    // this one has none, so the PUT leaves start_on alone.
+    // Each push reads the task once: the first for its rich text (a description is merged
+    // into it, never written as plain `notes`), the second because clearing the due date
+    // must clear a start date with it (this task has none, so the PUT leaves start_on alone).
     Mock::given(method("GET"))
         .and(path("/tasks/42"))
         .respond_with(ok(task_json("42", "New title")))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
 

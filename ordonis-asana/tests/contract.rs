@@ -62,6 +62,15 @@ async fn client_requests_match_the_asana_spec() {
         // Prism serves the spec's example task; the mapping reads it.
         let p = ordonis_asana::normalize::fields_patch(&t, &Default::default());
         assert!(p.get(ordonis_core::Field::Title).is_some(), "{t}");
+        // The spec's example rich text is the description, as Markdown.
+        if let Some(html) = t.get("html_notes").and_then(Value::as_str) {
+            assert_eq!(
+                p.get(ordonis_core::Field::Description),
+                Some(&ordonis_core::FieldValue::Description(
+                    ordonis_asana::rich_text::html_to_markdown(html).unwrap()
+                ))
+            );
+        }
     }
     accepted(
         "PUT task (every pushed field)",
@@ -69,7 +78,9 @@ async fn client_requests_match_the_asana_spec() {
             .update_task(
                 "12345",
                 &data(json!({
-                    "name": "Buy catnip", "notes": "Mittens", "completed": true,
+                    "name": "Buy catnip",
+                    "html_notes": ordonis_asana::rich_text::markdown_to_html("Mittens *really* likes [Humboldt](https://example.com)"),
+                    "completed": true,
                     "assignee": "12345", "due_on": "2019-09-15",
                     "custom_fields": {"4578152156": "5678904321"}
                 })),
