@@ -29,7 +29,9 @@
 //! punctuation on the wrong side (`a<em>(b)</em>c`) reads back as literal asterisks (the text
 //! survives; an untouched block keeps its original HTML in a merge anyway).
 
-use ordonis_core::markdown::{code_span, escape_text, indent_lines, link_destination, longest_run};
+use ordonis_core::markdown::{
+    Aligned, align_blocks, code_span, escape_text, indent_lines, link_destination, longest_run,
+};
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use quick_xml::Reader;
 use quick_xml::escape::{escape, partial_escape, resolve_xml_entity};
@@ -1162,36 +1164,20 @@ pub fn merge_markdown(current: Option<&str>, markdown: &str) -> Merge {
         .iter()
         .map(|(b, _, _)| render_block(b, false))
         .collect();
-    let (n, m) = (old_md.len(), new_md.len());
-    // Longest common subsequence of the blocks' Markdown.
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if old_md[i] == new_md[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
+    let n = old_md.len();
     // (from the old body?, index)
     let mut out: Vec<(bool, usize)> = Vec::new();
     let mut lost: Vec<String> = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && old_md[i] == new_md[j] {
-            out.push((true, i));
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push((false, j));
-            j += 1;
-        } else {
-            let what = uncarried(&old.blocks[i].0);
-            if !what.is_empty() {
-                lost.push(format!("block {} ({})", i + 1, what.join(", ")));
+    for step in align_blocks(&old_md, &new_md) {
+        match step {
+            Aligned::Keep(i) => out.push((true, i)),
+            Aligned::Insert(j) => out.push((false, j)),
+            Aligned::Drop(i) => {
+                let what = uncarried(&old.blocks[i].0);
+                if !what.is_empty() {
+                    lost.push(format!("block {} ({})", i + 1, what.join(", ")));
+                }
             }
-            i += 1;
         }
     }
     if !lost.is_empty() {

@@ -123,3 +123,58 @@ pub fn code_span(t: &str) -> String {
         format!("{fence}{t}{fence}")
     }
 }
+
+/// One step of [`align_blocks`]: how a block of the edited document relates to the current
+/// one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aligned {
+    /// Current block `i` is unchanged (keep it as it is, byte for byte).
+    Keep(usize),
+    /// Edited block `j` is new or changed (write it).
+    Insert(usize),
+    /// Current block `i` is gone or changed (drop it, if nothing in it would be lost).
+    Drop(usize),
+}
+
+/// Aligns the blocks of a current document with those of its edit, both given as their
+/// Markdown, along a longest common subsequence: the steps, in document order, that turn
+/// `current` into `edited` while keeping as many blocks as possible. The rich-text merges
+/// keep what did not change and refuse to drop what Markdown cannot carry.
+///
+/// ```
+/// use ordonis_core::markdown::{Aligned, align_blocks};
+/// let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+/// assert_eq!(
+///     align_blocks(&s(&["a", "b", "c"]), &s(&["a", "x", "c"])),
+///     [Aligned::Keep(0), Aligned::Insert(1), Aligned::Drop(1), Aligned::Keep(2)]
+/// );
+/// ```
+pub fn align_blocks(current: &[String], edited: &[String]) -> Vec<Aligned> {
+    let (n, m) = (current.len(), edited.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if current[i] == edited[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut out = Vec::with_capacity(n.max(m));
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && current[i] == edited[j] {
+            out.push(Aligned::Keep(i));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(Aligned::Insert(j));
+            j += 1;
+        } else {
+            out.push(Aligned::Drop(i));
+            i += 1;
+        }
+    }
+    out
+}

@@ -24,7 +24,9 @@
 //! elsewhere. The text always survives; such blocks come from Jira's editor rarely, and an
 //! untouched block keeps its original ADF in a merge anyway.
 
-use ordonis_core::markdown::{code_span, escape_text, indent_lines, link_destination, longest_run};
+use ordonis_core::markdown::{
+    Aligned, align_blocks, code_span, escape_text, indent_lines, link_destination, longest_run,
+};
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde_json::{Map, Value, json};
 
@@ -1128,41 +1130,23 @@ pub fn merge_markdown(current: &Value, markdown: &str) -> Merge {
         .collect();
     let new_md: Vec<String> = new.iter().map(block_markdown).collect();
 
-    // Longest common subsequence of the blocks' Markdown.
-    let (n, m) = (old.len(), new.len());
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if old_md[i] == new_md[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
     let mut out: Vec<Value> = Vec::new();
     let mut lost: Vec<String> = Vec::new();
-    let (mut i, mut j) = (0, 0);
     let mut changed = false;
-    let drop_old = |b: &Value, lost: &mut Vec<String>, idx: usize| {
-        let what = uncarried(b);
-        if !what.is_empty() {
-            lost.push(format!("block {} ({})", idx + 1, what.join(", ")));
-        }
-    };
-    while i < n || j < m {
-        if i < n && j < m && old_md[i] == new_md[j] {
-            out.push(old[i].clone());
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(new[j].clone());
-            j += 1;
-            changed = true;
-        } else {
-            drop_old(&old[i], &mut lost, i);
-            i += 1;
-            changed = true;
+    for step in align_blocks(&old_md, &new_md) {
+        match step {
+            Aligned::Keep(i) => out.push(old[i].clone()),
+            Aligned::Insert(j) => {
+                out.push(new[j].clone());
+                changed = true;
+            }
+            Aligned::Drop(i) => {
+                let what = uncarried(&old[i]);
+                if !what.is_empty() {
+                    lost.push(format!("block {} ({})", i + 1, what.join(", ")));
+                }
+                changed = true;
+            }
         }
     }
     if !lost.is_empty() {
