@@ -6,13 +6,15 @@
 //!   time, every current secret), compact event batches parsed into
 //!   [`ordonis_core::ChangeHint`]s (an empty batch is a heartbeat), a fetch of the task for
 //!   every change (`modified_at` is the source time; 404 or a `deleted` event is a tombstone, 403 an error on the event that leaves the task alive), and pushes
-//!   as one `PUT /tasks/{gid}`.
+//!   as one `PUT /tasks/{gid}` (field by field when Asana refuses it whole).
 //! - [`AsanaClient`] is a thin typed client over `reqwest`: tasks, custom fields, webhook
 //!   create/list/delete, the events endpoint with sync tokens, offset pagination, and
 //!   Asana's per-token concurrency caps (50 reads, 15 writes).
 //! - [`normalize`] maps a task into Ordonis fields under the integration's [`AsanaOptions`]
 //!   (how "in progress" and priority are represented).
-//!
+//! - [`rich_text`] converts the description between Asana's rich text (`html_notes`) and
+//!   Markdown, and merges a Markdown edit into the task's rich text by block (a push never
+//!   writes plain `notes`, which would wipe formatting, @-mentions and images).
 //! - [`listing`] is the repair loop's half: backfill and reconciliation over a scope of
 //!   projects (`GET /events` sync tokens taken before the crawl, `GET /tasks?project=…`
 //!   offset paging, a re-crawl with `modified_since` when a token expires), and webhook
