@@ -231,24 +231,36 @@ pub fn due_date(task: &Value, zone: &jiff::tz::TimeZone) -> Option<Date> {
     })
 }
 
-/// The description as Markdown: from the rich text (`html_notes`) when the task has it, else
-/// from the plain `notes` (escaped, so it reads back as the same text). Rich text that cannot
-/// be read falls back to the plain text, with a warning.
+/// The task's rich text: `html_notes`, else its plain `notes` as rich text (escaped); `None`
+/// when the task object has neither.
+pub fn rich_text(task: &Value) -> Option<String> {
+    match str_of(task, "html_notes") {
+        Some(html) => Some(html.to_owned()),
+        None => task
+            .get("notes")
+            .map(|n| crate::rich_text::notes_to_html(n.as_str().unwrap_or_default())),
+    }
+}
+
+/// The description as Markdown, from [`rich_text`]. Rich text that cannot be read falls
+/// back to the plain `notes`, with a warning.
 pub fn description(task: &Value) -> Option<String> {
-    if let Some(html) = str_of(task, "html_notes") {
-        match crate::rich_text::html_to_markdown(html) {
-            Ok(md) => return Some(md),
-            Err(e) => tracing::warn!(
+    let html = rich_text(task)?;
+    match crate::rich_text::html_to_markdown(&html) {
+        Ok(md) => Some(md),
+        Err(e) => {
+            tracing::warn!(
                 task = str_of(task, "gid").unwrap_or_default(),
                 error = %e,
                 "Asana's html_notes could not be read: the plain notes are used"
-            ),
+            );
+            let notes = task
+                .get("notes")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Some(crate::rich_text::notes_to_markdown(notes))
         }
     }
-    let notes = task.get("notes")?;
-    Some(crate::rich_text::notes_to_markdown(
-        notes.as_str().unwrap_or_default(),
-    ))
 }
 
 /// Maps a task object into a patch. A field absent from the object is absent from the

@@ -517,14 +517,7 @@ impl AsanaProvider {
                 FieldValue::Description(md) => {
                     // Written as rich text, merged into what the task holds: writing `notes`
                     // would wipe its formatting, mentions and images.
-                    let task = plan.current(client, gid).await?;
-                    let current = match task.get("html_notes").and_then(Value::as_str) {
-                        Some(html) => Some(html.to_owned()),
-                        None => task
-                            .get("notes")
-                            .and_then(Value::as_str)
-                            .map(crate::rich_text::notes_to_html),
-                    };
+                    let current = crate::normalize::rich_text(plan.current(client, gid).await?);
                     match crate::rich_text::merge_markdown(current.as_deref(), md) {
                         Merge::Write(html) => {
                             plan.data.insert("html_notes".into(), Value::String(html));

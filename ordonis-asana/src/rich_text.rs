@@ -1164,11 +1164,12 @@ pub fn merge_markdown(current: Option<&str>, markdown: &str) -> Merge {
         .iter()
         .map(|(b, _, _)| render_block(b, false))
         .collect();
-    let n = old_md.len();
     // (from the old body?, index)
     let mut out: Vec<(bool, usize)> = Vec::new();
     let mut lost: Vec<String> = Vec::new();
+    let mut changed = false;
     for step in align_blocks(&old_md, &new_md) {
+        changed |= !matches!(step, Aligned::Keep(_));
         match step {
             Aligned::Keep(i) => out.push((true, i)),
             Aligned::Insert(j) => out.push((false, j)),
@@ -1187,11 +1188,8 @@ pub fn merge_markdown(current: Option<&str>, markdown: &str) -> Merge {
             lost.join("; ")
         ));
     }
-    let changed = out.len() != n || out.iter().enumerate().any(|(k, &(o, i))| !o || i != k);
-    if !changed && current.is_some() {
-        return Merge::Unchanged;
-    }
-    if current.is_none() && out.is_empty() {
+    // Nothing inserted or dropped: the task already says this (or both are empty).
+    if !changed {
         return Merge::Unchanged;
     }
     let mut html = String::from("<body>");
