@@ -126,6 +126,98 @@ fn an_empty_description_is_a_write_of_nothing() {
     assert_eq!(adf_to_markdown(&doc), "# New");
 }
 
+// --- pure deletions: an edit that only removes content is a change -----------------------
+
+/// A plain description: every block is carried, the second holds a mention (kept only when
+/// untouched) and the paragraphs carry a `localId`, which a block rebuilt from Markdown lacks
+/// (so a kept block is told from a rewritten one).
+fn plain() -> Value {
+    serde_json::json!({"type": "doc", "version": 1, "content": [
+        {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Plan"}]},
+        {"type": "paragraph", "attrs": {"localId": "p1"}, "content": [
+            {"type": "text", "text": "owner "},
+            {"type": "mention", "attrs": {"id": "acc-1", "text": "@Ann"}}]},
+        {"type": "paragraph", "attrs": {"localId": "p2"}, "content": [
+            {"type": "text", "text": "middle paragraph"}]},
+        {"type": "bulletList", "content": [
+            {"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "alpha"}]}]},
+            {"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "bravo"}]}]},
+            {"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "charlie"}]}]}]},
+        {"type": "paragraph", "attrs": {"localId": "p3"}, "content": [
+            {"type": "text", "text": "last words"}]}
+    ]})
+}
+
+const PLAIN_MD: &str =
+    "## Plan\n\nowner @Ann\n\nmiddle paragraph\n\n- alpha\n- bravo\n- charlie\n\nlast words";
+
+fn blocks(doc: &Value) -> Vec<String> {
+    doc["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::to_string(b).unwrap())
+        .collect()
+}
+
+/// `edited` merged into [`plain`] must be a write whose blocks are the current ones, byte for
+/// byte, except those at `rewritten` (by index in the current document), and whose Markdown
+/// is the edit.
+fn assert_deletion(edited: &str, gone: &str, rewritten: &[usize]) -> Value {
+    let doc = plain();
+    assert_eq!(adf_to_markdown(&doc), PLAIN_MD);
+    let out = match merge_markdown(&doc, edited) {
+        Merge::Write(out) => out,
+        other => panic!("a deletion must be written, got {other:?} for {edited:?}"),
+    };
+    assert_eq!(adf_to_markdown(&out), edited);
+    let text = serde_json::to_string(&out).unwrap();
+    assert!(!text.contains(gone), "{gone:?} still in {text}");
+    let kept: Vec<String> = blocks(&doc)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !rewritten.contains(i))
+        .map(|(_, b)| b)
+        .collect();
+    let written = blocks(&out);
+    for b in &kept {
+        assert!(written.contains(b), "kept block {b} not in {written:?}");
+    }
+    out
+}
+
+#[test]
+fn deleting_a_paragraph_is_a_change() {
+    let edited = PLAIN_MD.replace("middle paragraph\n\n", "");
+    let out = assert_deletion(&edited, "middle paragraph", &[2]);
+    assert_eq!(out["content"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn deleting_a_list_item_is_a_change() {
+    let edited = PLAIN_MD.replace("- bravo\n", "");
+    let out = assert_deletion(&edited, "bravo", &[3]);
+    assert_eq!(
+        out["content"][3],
+        markdown_to_adf("- alpha\n- charlie")["content"][0]
+    );
+}
+
+#[test]
+fn deleting_the_last_block_is_a_change() {
+    let edited = PLAIN_MD.replace("\n\nlast words", "");
+    let out = assert_deletion(&edited, "last words", &[4]);
+    assert_eq!(out["content"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn deleting_everything_is_a_change() {
+    match merge_markdown(&markdown_to_adf("only"), "") {
+        Merge::Write(out) => assert_eq!(out["content"], serde_json::json!([])),
+        other => panic!("{other:?}"),
+    }
+}
+
 // --- property: Markdown -> ADF -> Markdown is stable -------------------------------------
 
 use ordonis_testkit::markdown_gen::document;
