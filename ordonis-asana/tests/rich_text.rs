@@ -81,6 +81,195 @@ fn an_edit_that_would_drop_a_mention_or_an_image_is_refused() {
     }
 }
 
+// --- pure deletions: an edit that only removes content is a change -----------------------
+
+/// Rich text whose blocks are all carried; the mention's line (kept only when untouched) and
+/// the entity `&#169;` (which a line rebuilt from Markdown writes as `©`) tell a kept block
+/// from a rewritten one.
+const PLAIN: &str = "<body><h1>Plan</h1>owner <a data-asana-gid=\"42\" href=\"https://app.asana.com/0/42/list\">@Ann</a>\nmiddle <em>line</em> &#169;\n<ul><li>alpha</li><li>bravo</li><li>charlie</li></ul>last words</body>";
+
+const PLAIN_MD: &str = "# Plan\n\nowner [@Ann](https://app.asana.com/0/42/list)\n\nmiddle *line* ©\n\n- alpha\n- bravo\n- charlie\n\nlast words";
+
+/// `edited` merged into [`PLAIN`] must be a write of exactly `expected`, without `gone`.
+fn assert_deletion(edited: &str, gone: &str, expected: &str) {
+    assert_eq!(html_to_markdown(PLAIN).unwrap(), PLAIN_MD);
+    let out = match merge_markdown(Some(PLAIN), edited) {
+        Merge::Write(out) => out,
+        other => panic!("a deletion must be written, got {other:?} for {edited:?}"),
+    };
+    assert!(!out.contains(gone), "{gone:?} still in {out}");
+    assert_eq!(out, expected, "the rest is kept byte for byte");
+    assert_eq!(html_to_markdown(&out).unwrap(), edited);
+}
+
+#[test]
+fn deleting_a_line_is_a_change() {
+    assert_deletion(
+        &PLAIN_MD.replace("middle *line* ©\n\n", ""),
+        "middle",
+        &PLAIN.replace("middle <em>line</em> &#169;\n", ""),
+    );
+}
+
+#[test]
+fn deleting_a_list_item_is_a_change() {
+    assert_deletion(
+        &PLAIN_MD.replace("- bravo\n", ""),
+        "bravo",
+        &PLAIN.replace("<li>bravo</li>", ""),
+    );
+}
+
+#[test]
+fn deleting_the_last_block_is_a_change() {
+    assert_deletion(
+        &PLAIN_MD.replace("\n\nlast words", ""),
+        "last words",
+        &PLAIN.replace("last words", ""),
+    );
+}
+
+#[test]
+fn deleting_everything_is_a_change() {
+    assert_eq!(
+        merge_markdown(Some("<body>only</body>"), ""),
+        Merge::Write("<body></body>".to_owned())
+    );
+}
+
+// --- XML's special characters are escaped wherever Markdown puts them --------------------
+
+/// The text of `html`, read with `quick-xml` on its own (not the crate's reader): `html` must
+/// be well-formed XML with one `<body>` root. Returns the text of the elements named `only`
+/// (all text when empty) and the values of the `href` attributes.
+fn xml_text(html: &str, only: &str) -> (String, Vec<String>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(html);
+    let mut text = String::new();
+    let mut hrefs = Vec::new();
+    let mut open: Vec<String> = Vec::new();
+    let mut roots = 0;
+    loop {
+        let event = reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed XML ({e}): {html}"));
+        let inside = only.is_empty() || open.iter().any(|n| n == only);
+        match event {
+            Event::Start(e) => {
+                if open.is_empty() {
+                    roots += 1;
+                }
+                for a in e.attributes() {
+                    let a = a.unwrap_or_else(|e| panic!("bad attribute ({e}): {html}"));
+                    if a.key.as_ref() == b"href" {
+                        hrefs.push(a.unescape_value().unwrap().into_owned());
+                    }
+                }
+                open.push(String::from_utf8(e.name().as_ref().to_vec()).unwrap());
+            }
+            Event::End(_) => {
+                open.pop();
+            }
+            Event::Text(t) if inside => text.push_str(&t.decode().unwrap()),
+            Event::GeneralRef(r) if inside => {
+                let c = match r.resolve_char_ref().unwrap() {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.decode().unwrap();
+                        quick_xml::escape::resolve_xml_entity(&name)
+                            .unwrap_or_else(|| panic!("unknown entity &{name}; in {html}"))
+                            .to_owned()
+                    }
+                };
+                text.push_str(&c);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(roots, 1, "one <body>: {html}");
+    assert!(open.is_empty(), "unclosed elements {open:?}: {html}");
+    (text, hrefs)
+}
+
+const SPECIAL: &str = r#"a < b && c > "d" 'e' &amp; &lt; &#39;"#;
+
+#[test]
+fn inline_code_with_xml_specials_is_escaped() {
+    let md = "see `a < b && c > \"d\" 'e' &amp; &lt; &#39;` here";
+    let html = markdown_to_html(md);
+    assert_eq!(xml_text(&html, "code").0, SPECIAL, "{html}");
+    assert_eq!(html_to_markdown(&html).unwrap(), md);
+    assert_eq!(normalize_markdown(md), md);
+    // Alone on its line, and in a list item, a heading, a quote and a link.
+    for md in [
+        "`<b>&`",
+        "- item `x < y`\n- `'q' & \"r\"`",
+        "## head `a>b`",
+        "> quoted `&lt;`",
+        "[`<tag>`](https://e.com)",
+    ] {
+        let html = markdown_to_html(md);
+        xml_text(&html, "");
+        assert_eq!(html_to_markdown(&html).unwrap(), md, "{html}");
+    }
+}
+
+#[test]
+fn code_blocks_with_xml_specials_are_escaped() {
+    let md = "```\nif a < b && c > \"d\" {\n    'e' &amp; &lt; &#39;\n}\n```";
+    let html = markdown_to_html(md);
+    assert_eq!(
+        xml_text(&html, "pre").0,
+        "if a < b && c > \"d\" {\n    'e' &amp; &lt; &#39;\n}",
+        "{html}"
+    );
+    assert_eq!(html_to_markdown(&html).unwrap(), md);
+    // Indented, in a list item, and in a quote.
+    for md in [
+        "    <x> & y",
+        "- item\n\n  ```\n  a < b\n  ```",
+        "> ```\n> a && b\n> ```",
+    ] {
+        let html = markdown_to_html(md);
+        let (text, _) = xml_text(&html, "");
+        assert!(
+            text.contains('<') || text.contains('&'),
+            "{text:?} of {html}"
+        );
+        let once = html_to_markdown(&html).unwrap();
+        assert_eq!(markdown_to_html(&once), html, "{md:?} -> {once:?}");
+    }
+}
+
+#[test]
+fn links_with_xml_specials_are_escaped() {
+    let md = r#"[a < b && "c" 'd' &amp;](https://e.com/?q=<x>&r="y"&s='z'&t=&amp;)"#;
+    let html = markdown_to_html(md);
+    let (text, hrefs) = xml_text(&html, "a");
+    // Markdown reads the entity `&amp;` (in text and destination) as `&`.
+    assert_eq!(text, r#"a < b && "c" 'd' &"#, "{html}");
+    assert_eq!(hrefs, [r#"https://e.com/?q=<x>&r="y"&s='z'&t=&"#], "{html}");
+    let once = html_to_markdown(&html).unwrap();
+    assert_eq!(markdown_to_html(&once), html, "{once:?}");
+    // The same through a merge into a task that has rich text.
+    let Merge::Write(out) = merge_markdown(Some("<body>before</body>"), &format!("before\n\n{md}"))
+    else {
+        panic!("expected a write");
+    };
+    assert_eq!(xml_text(&out, "a").1, hrefs, "{out}");
+    // An image's alt text and source are a link's.
+    let html = markdown_to_html(r#"![a "<b>" & 'c'](https://e.com/i.png?a=1&b="2")"#);
+    assert_eq!(
+        xml_text(&html, "a"),
+        (
+            r#"a "<b>" & 'c'"#.to_owned(),
+            vec![r#"https://e.com/i.png?a=1&b="2""#.to_owned()]
+        ),
+        "{html}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
