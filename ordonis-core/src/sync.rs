@@ -557,6 +557,111 @@ mod tests {
         assert_eq!(a.decisions[0].outcome, Outcome::Conflict);
     }
 
+    fn title(t: &str) -> FieldPatch {
+        FieldPatch::new().with(FieldValue::Title(t.into()))
+    }
+
+    /// A redelivery at the version already stored is a no-op even when it carries another
+    /// value: only a strictly newer version changes a field.
+    #[test]
+    fn an_equal_version_with_another_value_changes_nothing() {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let v = SourceVersion::new(10, "e10");
+        apply_remote(&mut task, &title("first"), &v, &policy);
+        assert_eq!(task.fields.title, "first");
+        let a = apply_remote(&mut task, &title("other"), &v.clone(), &policy);
+        assert_eq!(a, Applied::default(), "nothing decided, nothing to write");
+        assert_eq!(task.fields.title, "first");
+        assert_eq!(
+            task.sync[&Field::Title].base,
+            Some(FieldValue::Title("first".into()))
+        );
+        // An older version is a no-op too; a newer one applies.
+        let a = apply_remote(
+            &mut task,
+            &title("older"),
+            &SourceVersion::new(9, "e9"),
+            &policy,
+        );
+        assert!(a.decisions.is_empty());
+        let a = apply_remote(
+            &mut task,
+            &title("newer"),
+            &SourceVersion::new(10, "e11"),
+            &policy,
+        );
+        assert_eq!(a.decisions[0].outcome, Outcome::Applied);
+        assert_eq!(task.fields.title, "newer");
+    }
+
+    /// The echo of an earlier push, arriving while a newer CollabHub edit waits to be pushed,
+    /// confirms the earlier push only: the newer edit stays the value and is still pushed.
+    #[test]
+    fn an_older_echo_does_not_overwrite_a_newer_pending_edit() {
+        let policy = FieldPolicy::default(); // CollabHub owns the title
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_remote(
+            &mut task,
+            &title("start"),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        let first = ActionId::new();
+        apply_local(&mut task, &title("A"), &policy, first);
+        let pushed = begin_push(&mut task, &policy, |_| None);
+        let applied = PushOutcome {
+            applied: vec![Field::Title],
+            ..PushOutcome::default()
+        };
+        finish_push(&mut task, &pushed, &applied, &[], &policy);
+        let second = ActionId::new();
+        let a = apply_local(&mut task, &title("B"), &policy, second);
+        assert!(a.push);
+
+        let echo = apply_remote(
+            &mut task,
+            &title("A"),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert_eq!(echo.decisions.len(), 1);
+        let d = &echo.decisions[0];
+        assert_eq!(d.outcome, Outcome::Confirmed);
+        assert_eq!(d.echo_of, Some(first));
+        assert_eq!(
+            d.after,
+            FieldValue::Title("B".into()),
+            "the newer edit stays"
+        );
+        assert_eq!(task.fields.title, "B");
+        let st = &task.sync[&Field::Title];
+        assert!(st.sent.is_empty(), "the first push is confirmed");
+        assert_eq!(
+            st.want.as_ref().map(|w| (&w.value, w.action)),
+            Some((&FieldValue::Title("B".into()), second))
+        );
+        let next = begin_push(&mut task, &policy, |_| None);
+        assert_eq!(
+            next.iter().map(|i| &i.value).collect::<Vec<_>>(),
+            [&FieldValue::Title("B".into())]
+        );
+
+        // The same with a pushed-but-unechoed newer edit: the older echo leaves it awaited.
+        let later = apply_remote(
+            &mut task,
+            &title("A"),
+            &SourceVersion::new(3, "e3"),
+            &policy,
+        );
+        assert_eq!(task.fields.title, "B");
+        assert!(later.decisions.is_empty(), "{:?}", later.decisions);
+        assert!(
+            task.sync[&Field::Title].locally_pending(),
+            "B is still awaited"
+        );
+    }
+
     #[test]
     fn a_value_the_provider_already_held_is_confirmed_at_once() {
         let policy = FieldPolicy::default();
