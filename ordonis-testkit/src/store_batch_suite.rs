@@ -341,3 +341,82 @@ pub async fn mapped_tasks_answer_per_key(store: Arc<dyn Store>) {
             .is_empty()
     );
 }
+
+/// Claims `limit` rows as `worker` until the claim returns some, or panics after `within`.
+/// Waits on the condition (the lease to expire), not on a guessed sleep.
+pub(crate) async fn claim_when_free(
+    store: &dyn Store,
+    worker: &str,
+    lease_ms: u64,
+    within: std::time::Duration,
+) -> Vec<ordonis_core::InboxEvent> {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let got = store
+            .claim_events(&claim(worker, 1, lease_ms))
+            .await
+            .unwrap_or_else(|e| panic!("claim: {e}"));
+        if !got.is_empty() {
+            return got;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no row became claimable by {worker} within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The batch fence checks the attempt, not only the owner: a worker that re-claimed its own
+/// expired row (attempt 2) cannot complete it with the lease of attempt 1, in a batch or
+/// alone, so the row is completed once, by the live lease.
+pub async fn batch_refuses_an_earlier_attempt_of_the_same_owner(store: Arc<dyn Store>) {
+    let w = ws("batch-attempt");
+    let rec = integration(&*store, &w).await;
+    store
+        .insert_events(&[event(&rec, "ba-1", Some("ba-obj"))])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = claim_when_free(&*store, "same", 50, std::time::Duration::from_secs(10)).await;
+    let old = first[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
+    // The same worker claims the row again once its lease has expired.
+    let again = claim_when_free(&*store, "same", 60_000, std::time::Duration::from_secs(10)).await;
+    assert_eq!(again[0].id, first[0].id);
+    let new = again[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
+    assert_eq!(new.owner, old.owner);
+    assert_eq!(new.attempt, old.attempt + 1);
+
+    let (stale, ustale) = creating(&w, 1, 1, Some(old.clone()));
+    let results = store
+        .commit_batch(vec![ustale])
+        .await
+        .unwrap_or_else(|e| panic!("batch: {e}"));
+    assert!(
+        matches!(results[0], Err(StoreError::LeaseLost(_))),
+        "attempt {} completed a row now at attempt {}: {:?}",
+        old.attempt,
+        new.attempt,
+        results[0].as_ref().map(|_| "committed")
+    );
+    let (_, alone) = creating(&w, 2, 1, Some(old));
+    let err = store.commit(alone).await.err();
+    assert!(matches!(err, Some(StoreError::LeaseLost(_))), "{err:?}");
+    assert!(store.task(stale.id).await.unwrap_or_default().is_none());
+    assert_eq!(store.ledger_size(&w).await.unwrap_or(0), 0);
+
+    let (live, ulive) = creating(&w, 3, 1, Some(new));
+    let results = store
+        .commit_batch(vec![ulive])
+        .await
+        .unwrap_or_else(|e| panic!("batch: {e}"));
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(store.task(live.id).await.unwrap_or_default().is_some());
+    let row = store
+        .event(&w, first[0].id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("row gone"));
+    assert_eq!(row.state, JobState::Done);
+    assert_eq!(row.last_error.as_deref(), Some("unit 3"));
+    assert_eq!(store.ledger_size(&w).await.unwrap_or(0), 1);
+}

@@ -45,7 +45,7 @@ macro_rules! store_suite {
             integration_state_and_change_commit,
             batch_with_failing_unit_in_the_middle, batch_with_lease_lost_mid_batch,
             batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused,
-            mapped_tasks_answer_per_key,
+            batch_refuses_an_earlier_attempt_of_the_same_owner, mapped_tasks_answer_per_key,
             key_check_first_writer_wins,
             sync_job_is_one_per_integration, sync_job_claimed_once_by_8_claimers,
             sync_job_resumes_from_saved_cursor, sync_job_finish_rearms_and_counts_repairs,
@@ -355,23 +355,25 @@ pub async fn lease_expiry_makes_row_claimable(store: Arc<dyn Store>) {
         .insert_events(std::slice::from_ref(&e))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // A lease long enough that the second claim surely happens while it is live, and no
+    // sleep: the re-claim below waits for the expiry itself.
+    let lease_ms = 1_000;
+    let started = std::time::Instant::now();
     let first = store
-        .claim_events(&claim("w1", 10, 150))
+        .claim_events(&claim("w1", 10, lease_ms))
         .await
         .unwrap_or_default();
     assert_eq!(first.len(), 1);
-    assert!(
-        store
-            .claim_events(&claim("w2", 10, 150))
-            .await
-            .unwrap_or_default()
-            .is_empty()
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let second = store
-        .claim_events(&claim("w2", 10, 60_000))
+    let during = store
+        .claim_events(&claim("w2", 10, 150))
         .await
         .unwrap_or_default();
+    if started.elapsed() < Duration::from_millis(lease_ms) {
+        assert!(during.is_empty(), "claimed under a live lease: {during:?}");
+    }
+    let second =
+        crate::store_batch_suite::claim_when_free(&*store, "w2", 60_000, Duration::from_secs(10))
+            .await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].id, e.id);
     assert_eq!(second[0].attempts, 2);
@@ -396,11 +398,9 @@ pub async fn expired_lease_cannot_complete(store: Arc<dyn Store>) {
         .await
         .unwrap_or_default();
     let old_lease = old[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let new = store
-        .claim_events(&claim("w2", 1, 60_000))
-        .await
-        .unwrap_or_default();
+    let new =
+        crate::store_batch_suite::claim_when_free(&*store, "w2", 60_000, Duration::from_secs(10))
+            .await;
     let new_lease = new[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
 
     let task = Task::new(w.clone());
