@@ -388,9 +388,12 @@ async fn webhooks_create_list_all_pages_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_caps_bound_writes_not_reads() {
+    // Each write holds its slot this long; long enough that the read below surely completes
+    // while the first two writes still hold theirs, on a loaded machine too.
+    let hold = Duration::from_millis(1_000);
     let server = MockServer::start().await;
     Mock::given(method("PUT"))
-        .respond_with(ok(task_json("1", "x")).set_delay(Duration::from_millis(300)))
+        .respond_with(ok(task_json("1", "x")).set_delay(hold))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -407,22 +410,27 @@ async fn concurrency_caps_bound_writes_not_reads() {
             c.update_task("1", &serde_json::Map::new()).await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(limits.available_writes(), 0, "two writes in flight");
-    // Reads have their own cap: not queued behind the writes.
-    let t = Instant::now();
+    // Waits for the condition: both write slots taken.
+    let until = Instant::now() + Duration::from_secs(10);
+    while limits.available_writes() != 0 {
+        assert!(Instant::now() < until, "the writes never took both slots");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Reads have their own cap: not queued behind the writes, so the read is answered
+    // while both write slots are still held.
     c.get_task("1").await.unwrap();
-    assert!(
-        t.elapsed() < Duration::from_millis(250),
-        "{:?}",
-        t.elapsed()
+    assert_eq!(
+        limits.available_writes(),
+        0,
+        "the read waited for a write slot ({:?} after the start)",
+        start.elapsed()
     );
     for h in handles {
         h.await.unwrap().unwrap();
     }
-    // 6 writes, 2 at a time, 300 ms each: at least 3 rounds.
+    // 6 writes, 2 at a time: at least 3 rounds (a lower bound, which load cannot break).
     assert!(
-        start.elapsed() >= Duration::from_millis(880),
+        start.elapsed() >= hold * 3 - Duration::from_millis(20),
         "{:?}",
         start.elapsed()
     );

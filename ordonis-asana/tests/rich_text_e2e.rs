@@ -31,17 +31,18 @@ fn rich() -> String {
 /// Runs workers until the fake has nothing more to deliver (echoes are sent after the `PUT`
 /// is answered).
 async fn settle(site: &Site, fake: &FakeAsana) {
-    let mut seen = u64::MAX;
     for _ in 0..50 {
+        let before = fake.deliveries();
         site.drain().await;
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        let now = fake.deliveries();
-        if now == seen {
-            site.drain().await;
-            return;
+        assert!(
+            fake.echoes_sent(Duration::from_secs(10)).await,
+            "the fake's echoes were not delivered within 10 s"
+        );
+        if fake.deliveries() == before {
+            return; // the drain pushed nothing that was echoed
         }
-        seen = now;
     }
+    panic!("still echoing after 50 rounds: an echo loop");
 }
 
 async fn change(site: &Site, task: &Task, patch: FieldPatch) {

@@ -114,8 +114,11 @@ impl Site {
             .drain()
             .await
             .unwrap();
-            // The fake echoes REST changes from a spawned task: give it a moment.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The fake echoes REST changes in the background: wait for every echo.
+            assert!(
+                self.jira.echoes_sent(Duration::from_secs(10)).await,
+                "the fake's echoes were not sent within 10 s"
+            );
             let hooks = self.jira.take_webhooks();
             if hooks.is_empty() {
                 return;
@@ -142,6 +145,7 @@ impl Site {
                 assert_eq!(resp.status, 200, "{resp:?}");
             }
         }
+        panic!("still echoing after 8 rounds: an echo loop");
     }
 
     async fn task(&self) -> Task {

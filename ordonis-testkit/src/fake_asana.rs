@@ -141,6 +141,7 @@ struct Inner {
     next_gid: AtomicU64,
     echo: AtomicBool,
     deliveries: AtomicU64,
+    echoes: Arc<crate::in_flight::InFlight>,
     http: reqwest::Client,
     /// How far the fake clock runs ahead of the real one, in ms ([`FakeAsana::advance_clock`]).
     clock_ms: AtomicI64,
@@ -452,6 +453,7 @@ impl FakeAsana {
             next_gid: AtomicU64::new(1_200_000_000_000_001),
             echo: AtomicBool::new(true),
             deliveries: AtomicU64::new(0),
+            echoes: Arc::default(),
             http,
             clock_ms: AtomicI64::new(0),
             streams: Mutex::default(),
@@ -576,6 +578,13 @@ impl FakeAsana {
         target: &str,
     ) -> Result<FakeWebhook, HandshakeError> {
         self.inner.handshake(resource, target, json!([])).await
+    }
+
+    /// Waits until every echo of a push made so far has been delivered, at most `within`;
+    /// false on time-out. Echoes are delivered in the background after the `PUT` is
+    /// answered, as Asana does.
+    pub async fn echoes_sent(&self, within: std::time::Duration) -> bool {
+        self.inner.echoes.wait_idle(within).await
     }
 
     /// How many deliveries (one per webhook per batch, echoes included) have been sent.
@@ -764,7 +773,7 @@ async fn put_task(
         s.record(&projects, &events);
         if s.echo.load(Ordering::SeqCst) {
             let inner = s.clone();
-            tokio::spawn(async move {
+            s.echoes.spawn(async move {
                 inner.deliver_to(Some(&projects), events).await;
             });
         }

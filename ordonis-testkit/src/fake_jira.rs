@@ -131,6 +131,7 @@ pub(crate) struct Inner {
     echo: AtomicBool,
     requests: Mutex<Vec<String>>,
     deliveries: AtomicU64,
+    echoes: Arc<crate::in_flight::InFlight>,
     http: reqwest::Client,
 }
 
@@ -206,6 +207,7 @@ impl FakeJira {
             echo: AtomicBool::new(true),
             requests: Mutex::new(Vec::new()),
             deliveries: AtomicU64::new(0),
+            echoes: Arc::default(),
             http,
         });
         let app = Router::new()
@@ -447,6 +449,13 @@ impl FakeJira {
     /// The REST requests served so far, as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
         lock(&self.inner.requests).clone()
+    }
+
+    /// Waits until every webhook echo of a REST change made so far has been sent (or
+    /// captured), at most `within`; false on time-out. Echoes are sent in the background
+    /// after the change is answered, as Jira does.
+    pub async fn echoes_sent(&self, within: std::time::Duration) -> bool {
+        self.inner.echoes.wait_idle(within).await
     }
 
     /// How many webhooks were sent.
@@ -736,7 +745,7 @@ impl Inner {
             return;
         };
         let me = self.clone();
-        tokio::spawn(async move {
+        self.echoes.spawn(async move {
             if let Err(e) = me.send(body).await {
                 echo_failed(&e);
             }

@@ -17,6 +17,7 @@ pub mod fake_jira_search;
 mod fake_jira_sync;
 mod fake_jira_workflow;
 pub mod harness;
+mod in_flight;
 pub mod jira_wiki;
 pub mod ledger_e2e;
 pub mod markdown_gen;
