@@ -204,16 +204,31 @@ async fn demo_server_serves_and_stops_on_sigterm_then_worker_runs() {
     sigterm_and_wait(again).await;
 
     // The standalone worker on the same database (it reads the key file beside it).
-    let worker = Command::new(env!("CARGO_BIN_EXE_ordonis-worker"))
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_ordonis-worker"))
         .current_dir(&dir)
         .env("ORDONIS_DATABASE_URL", "./ordonis-demo.db")
+        .env("ORDONIS_LOG", "info")
         .env_remove("ORDONIS_SECRET_KEY")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Waits for the worker to say it runs (its SIGTERM handler is installed by then), not
+    // for a guessed while; the rest of its log is drained so it never blocks on the pipe.
+    let mut lines = BufReader::new(worker.stderr.take().unwrap()).lines();
+    let ready = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("ordonis-worker running") {
+                return;
+            }
+        }
+        panic!("the worker's log ended before it ran");
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("the worker did not start within 30 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     sigterm_and_wait(worker).await;
 }
 

@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stop = shutdown_signal();
     let url = server.url();
     println!("Ordonis is listening on {url}  (UI: {url}/ui)");
     match &server.admin_token.origin {
@@ -84,7 +85,7 @@ async fn main() -> ExitCode {
     };
     let token = server.shutdown_token();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         token.cancel();
     });

@@ -62,8 +62,9 @@ async fn main() -> ExitCode {
     let token = CancellationToken::new();
     let wake = Arc::new(tokio::sync::Notify::new());
     let handles = spawn_workers(&engine, args.workers.max(1), &metrics, &wake, &token);
+    let stop = shutdown_signal();
     tracing::info!(workers = handles.len(), "ordonis-worker running");
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     token.cancel();
     let all = async {
