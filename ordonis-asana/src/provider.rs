@@ -272,9 +272,11 @@ impl Provider for AsanaProvider {
     /// A description comes back from Asana in the converter's canonical Markdown.
     fn echo_form(&self, _ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
         match value {
-            FieldValue::Description(md) => Some(FieldValue::Description(
-                crate::rich_text::normalize_markdown(md),
-            )),
+            // Markdown that does not convert has no echo form: its push refuses (the merge
+            // says why), so no echo of it will come back.
+            FieldValue::Description(md) => crate::rich_text::normalize_markdown(md)
+                .ok()
+                .map(FieldValue::Description),
             _ => None,
         }
     }

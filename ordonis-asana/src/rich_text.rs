@@ -127,16 +127,24 @@ struct Body<'a> {
 }
 
 impl Body<'_> {
-    fn raw(&self, i: usize) -> &str {
+    /// The source of block `i`; an error (never an empty block) when the parser's offsets do
+    /// not cut the source.
+    fn raw(&self, i: usize) -> Result<&str, RichTextError> {
         let (_, a, b) = &self.blocks[i];
-        self.source.get(*a..*b).unwrap_or_default()
+        self.slice(*a, *b)
     }
 
     /// The source between block `i` and block `i + 1` (the `\n`s that separate them).
-    fn separator(&self, i: usize) -> &str {
+    fn separator(&self, i: usize) -> Result<&str, RichTextError> {
         let end = self.blocks[i].2;
         let next = self.blocks.get(i + 1).map_or(end, |b| b.1);
-        self.source.get(end..next).unwrap_or_default()
+        self.slice(end, next)
+    }
+
+    fn slice(&self, a: usize, b: usize) -> Result<&str, RichTextError> {
+        self.source
+            .get(a..b)
+            .ok_or_else(|| RichTextError::Xml(format!("no source at {a}..{b}")))
     }
 }
 
@@ -358,9 +366,16 @@ pub fn html_to_markdown(html: &str) -> Result<String, RichTextError> {
 }
 
 /// Renders plain `notes` (a task whose rich text was not read) as Markdown that reads back
-/// as the same text: one paragraph per line, special characters escaped.
+/// as the same text: one paragraph per line, special characters escaped. What
+/// `html_to_markdown(&notes_to_html(notes))` renders, without the XML step (so nothing can
+/// fail: this is the fallback when the rich text cannot be read).
 pub fn notes_to_markdown(notes: &str) -> String {
-    html_to_markdown(&notes_to_html(notes)).unwrap_or_default()
+    let lines: Vec<Block> = notes
+        .split('\n')
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Block::Line(vec![Node::Text(l.to_owned())]))
+        .collect();
+    render_blocks(&lines.iter().collect::<Vec<_>>())
 }
 
 /// Plain text as rich text: the text, escaped, in a body.
@@ -1066,9 +1081,11 @@ pub fn markdown_to_html(markdown: &str) -> String {
     html
 }
 
-/// The Markdown Asana will report for `markdown` once written: its canonical form.
-pub fn normalize_markdown(markdown: &str) -> String {
-    html_to_markdown(&markdown_to_html(markdown)).unwrap_or_default()
+/// The Markdown Asana will report for `markdown` once written: its canonical form. An error
+/// when the rich text written for it does not read back (a converter bug: never an empty
+/// description in its place).
+pub fn normalize_markdown(markdown: &str) -> Result<String, RichTextError> {
+    html_to_markdown(&markdown_to_html(markdown))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1154,11 +1171,20 @@ pub fn merge_markdown(current: Option<&str>, markdown: &str) -> Merge {
     };
     // An approximated block (a mention as a link) is compared in the form its Markdown reads
     // back as, which is what an untouched copy of it in `markdown` converts to.
-    let old_md: Vec<String> = old
+    let old_md = old
         .blocks
         .iter()
         .map(|(b, _, _)| normalize_markdown(&render_block(b, false)))
-        .collect();
+        .collect::<Result<Vec<String>, _>>();
+    let old_md = match old_md {
+        Ok(md) => md,
+        Err(e) => {
+            return Merge::Refused(format!(
+                "Asana's rich text could not be compared with the edit ({e}); edit the \
+                 description in Asana"
+            ));
+        }
+    };
     let new_md: Vec<String> = new
         .blocks
         .iter()
@@ -1192,18 +1218,30 @@ pub fn merge_markdown(current: Option<&str>, markdown: &str) -> Merge {
     if !changed {
         return Merge::Unchanged;
     }
+    match merged_body(&old, &new, &out) {
+        Ok(html) => Merge::Write(html),
+        Err(e) => Merge::Refused(format!("the merged rich text could not be written ({e})")),
+    }
+}
+
+/// The `<body>` of the merge: `out`'s blocks (from the old body?, index) with their separators.
+fn merged_body(
+    old: &Body<'_>,
+    new: &Body<'_>,
+    out: &[(bool, usize)],
+) -> Result<String, RichTextError> {
     let mut html = String::from("<body>");
     for (k, &(from_old, idx)) in out.iter().enumerate() {
         if k > 0 {
             let (prev_old, prev) = out[k - 1];
-            let body = if prev_old { &old } else { &new };
+            let body = if prev_old { old } else { new };
             // The original separator where there was one (a blank line stays): after a kept
             // block, or before one; unless it cannot separate what follows now (`text<ul>`
             // before a new line).
             let kept = if prev_old {
-                Some(old.separator(prev))
+                Some(old.separator(prev)?)
             } else if from_old && idx > 0 {
-                Some(old.separator(idx - 1))
+                Some(old.separator(idx - 1)?)
             } else {
                 None
             };
@@ -1215,16 +1253,24 @@ pub fn merge_markdown(current: Option<&str>, markdown: &str) -> Merge {
                 _ => {}
             }
         }
-        html.push_str(if from_old { old.raw(idx) } else { new.raw(idx) });
+        html.push_str(if from_old {
+            old.raw(idx)?
+        } else {
+            new.raw(idx)?
+        });
     }
     html.push_str("</body>");
-    Merge::Write(html)
+    Ok(html)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn norm(md: &str) -> String {
+        normalize_markdown(md).unwrap()
+    }
 
     #[test]
     fn blocks_round_trip() {
@@ -1244,12 +1290,8 @@ mod tests {
             "- item\\\n  second line",
             "x \\< y \\&\\& z \\> w",
         ] {
-            let once = normalize_markdown(md);
-            assert_eq!(
-                normalize_markdown(&once),
-                once,
-                "stable: {md:?} -> {once:?}"
-            );
+            let once = norm(md);
+            assert_eq!(norm(&once), once, "stable: {md:?} -> {once:?}");
             assert_eq!(
                 markdown_to_html(&once),
                 markdown_to_html(md),
@@ -1258,14 +1300,11 @@ mod tests {
             assert_eq!(once, md, "canonical already: {md:?}");
         }
         // Markdown Asana has no form for becomes the nearest it has.
-        assert_eq!(normalize_markdown("### h3"), "## h3");
-        assert_eq!(normalize_markdown("3. three"), "1. three");
-        assert_eq!(
-            normalize_markdown("![d](https://x/d.png)"),
-            "[d](https://x/d.png)"
-        );
-        assert_eq!(normalize_markdown("a\nb"), "a\n\nb");
-        assert_eq!(normalize_markdown("_a_"), "*a*");
+        assert_eq!(norm("### h3"), "## h3");
+        assert_eq!(norm("3. three"), "1. three");
+        assert_eq!(norm("![d](https://x/d.png)"), "[d](https://x/d.png)");
+        assert_eq!(norm("a\nb"), "a\n\nb");
+        assert_eq!(norm("_a_"), "*a*");
     }
 
     #[test]
@@ -1323,11 +1362,7 @@ mod tests {
             "# Spec\n\nping [@Ann](https://app.asana.com/0/42/list)\n\nplain\n\n[image](https://s3.example/a.png)"
         );
         assert_eq!(merge_markdown(Some(current), &md), Merge::Unchanged);
-        assert_eq!(
-            normalize_markdown(&md),
-            md,
-            "the approximations read back as themselves"
-        );
+        assert_eq!(norm(&md), md, "the approximations read back as themselves");
         // Editing the plain line keeps every other block byte for byte, separators too.
         let edited = md.replace("plain", "plain, edited");
         assert_eq!(

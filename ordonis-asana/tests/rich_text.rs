@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ordonis_asana::rich_text::{
-    Merge, html_to_markdown, markdown_to_html, merge_markdown, normalize_markdown,
+    Merge, html_to_markdown, markdown_to_html, merge_markdown, normalize_markdown, notes_to_html,
+    notes_to_markdown,
 };
 use ordonis_testkit::markdown_gen::document;
 use proptest::prelude::*;
@@ -37,7 +38,7 @@ fn rich_notes_render_as_markdown() {
 /// A snapshot of the whole rendering, by hand (so a change to it is a reviewed change).
 fn insta_like(md: &str) {
     assert_eq!(
-        normalize_markdown(md),
+        normalize_markdown(md).unwrap(),
         md,
         "the rendering is its own canonical form"
     );
@@ -59,7 +60,10 @@ fn an_edit_keeps_mentions_images_and_tables_byte_identical() {
         panic!("expected a write");
     };
     assert_eq!(out, html.replace(">the spec<", ">the new spec<"));
-    assert_eq!(html_to_markdown(&out).unwrap(), normalize_markdown(&edited));
+    assert_eq!(
+        html_to_markdown(&out).unwrap(),
+        normalize_markdown(&edited).unwrap()
+    );
 }
 
 #[test]
@@ -200,7 +204,7 @@ fn inline_code_with_xml_specials_is_escaped() {
     let html = markdown_to_html(md);
     assert_eq!(xml_text(&html, "code").0, SPECIAL, "{html}");
     assert_eq!(html_to_markdown(&html).unwrap(), md);
-    assert_eq!(normalize_markdown(md), md);
+    assert_eq!(normalize_markdown(md).unwrap(), md);
     // Alone on its line, and in a list item, a heading, a quote and a link.
     for md in [
         "`<b>&`",
@@ -279,14 +283,26 @@ proptest! {
         let html = markdown_to_html(&md);
         let once = html_to_markdown(&html).unwrap();
         prop_assert_eq!(&markdown_to_html(&once), &html, "canonical form {:?}", once);
-        prop_assert_eq!(normalize_markdown(&once), once);
+        prop_assert_eq!(normalize_markdown(&once), Ok(once));
     }
 
     /// Arbitrary text with Markdown's and XML's special characters reaches a fixed point.
     #[test]
     fn any_text_reaches_a_fixed_point(md in "[a-z *_`#>\\[\\]()!&<\\\\\n.1-]{0,60}") {
+        // A failed conversion must fail the test, not pass as an empty fixed point.
         let once = normalize_markdown(&md);
-        prop_assert_eq!(normalize_markdown(&once), once);
+        prop_assert!(once.is_ok(), "{:?} does not convert: {:?}", md, once);
+        let once = once.unwrap();
+        let twice = normalize_markdown(&once);
+        prop_assert!(twice.is_ok(), "{:?} does not convert: {:?}", once, twice);
+        prop_assert_eq!(twice.unwrap(), once);
+    }
+
+    /// Plain notes render, without the XML step, as their rich text would: the same text.
+    #[test]
+    fn notes_render_as_their_rich_text(notes in "[a-z *_`#>\\[\\]()!&<\"'\\\\\n\t.1-]{0,60}") {
+        let via_xml = html_to_markdown(&notes_to_html(&notes));
+        prop_assert_eq!(Ok(notes_to_markdown(&notes)), via_xml);
     }
 
     /// Whatever is written is what the merge of an empty task writes, and it is valid XML
