@@ -33,6 +33,15 @@ use serde_json::{Map, Value, json};
 /// Deepest nesting rendered or parsed; deeper content is flattened (guards the recursion).
 const MAX_DEPTH: usize = 48;
 
+/// Why Markdown could not be converted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdfError {
+    /// The conversion ended without an ADF document.
+    #[error("the Markdown did not convert to an ADF document")]
+    NoDocument,
+}
+
 // ---------------------------------------------------------------------------------------------
 // ADF -> Markdown
 // ---------------------------------------------------------------------------------------------
@@ -846,6 +855,12 @@ fn heading_level(l: HeadingLevel) -> u64 {
 /// assert_eq!(ordonis_jira::adf::adf_to_markdown(&doc), "- a\n  - b");
 /// ```
 pub fn markdown_to_adf(markdown: &str) -> Value {
+    // The builder always ends with its document: the empty one is never reached.
+    build_adf(markdown).unwrap_or_else(|_| json!({"type": "doc", "version": 1, "content": []}))
+}
+
+/// [`markdown_to_adf`], with the (unreachable) lack of a document as an error.
+fn build_adf(markdown: &str) -> Result<Value, AdfError> {
     let mut b = Builder {
         stack: vec![Frame::new(json!({"type": "doc", "version": 1}))],
         marks: Vec::new(),
@@ -985,9 +1000,11 @@ pub fn markdown_to_adf(markdown: &str) -> Value {
     while b.stack.len() > 1 {
         b.close_top();
     }
-    match b.stack.pop() {
-        Some(doc) => doc.finish(),
-        None => json!({"type": "doc", "version": 1, "content": []}),
+    let doc = b.stack.pop().ok_or(AdfError::NoDocument)?.finish();
+    if node_type(&doc) == "doc" {
+        Ok(doc)
+    } else {
+        Err(AdfError::NoDocument)
     }
 }
 
@@ -1120,14 +1137,25 @@ pub fn merge_markdown(current: &Value, markdown: &str) -> Merge {
     } else {
         Vec::new()
     };
-    let new_doc = markdown_to_adf(markdown);
+    let new_doc = match build_adf(markdown) {
+        Ok(doc) => doc,
+        Err(e) => return Merge::Refused(format!("the Markdown could not be converted ({e})")),
+    };
     let new: Vec<Value> = children(&new_doc).to_vec();
     // An approximated block (a mention as `@Ann`) is compared in the form its Markdown reads
     // back as, which is what an untouched copy of it in `markdown` converts to.
-    let old_md: Vec<String> = old
+    let old_md = old
         .iter()
         .map(|b| normalize_markdown(&block_markdown(b)))
-        .collect();
+        .collect::<Result<Vec<String>, _>>();
+    let old_md = match old_md {
+        Ok(md) => md,
+        Err(e) => {
+            return Merge::Refused(format!(
+                "Jira's description could not be compared with the edit ({e}); edit it in Jira"
+            ));
+        }
+    };
     let new_md: Vec<String> = new.iter().map(block_markdown).collect();
 
     let mut out: Vec<Value> = Vec::new();
@@ -1165,9 +1193,10 @@ pub fn merge_markdown(current: &Value, markdown: &str) -> Merge {
     Merge::Write(json!({"type": "doc", "version": 1, "content": out}))
 }
 
-/// The Markdown Jira will report for `markdown` once written: its canonical form.
-pub fn normalize_markdown(markdown: &str) -> String {
-    adf_to_markdown(&markdown_to_adf(markdown))
+/// The Markdown Jira will report for `markdown` once written: its canonical form. An error
+/// when the Markdown does not convert (never an empty description in its place).
+pub fn normalize_markdown(markdown: &str) -> Result<String, AdfError> {
+    Ok(adf_to_markdown(&build_adf(markdown)?))
 }
 
 #[cfg(test)]
@@ -1176,7 +1205,7 @@ mod tests {
     use super::*;
 
     fn round(md: &str) -> String {
-        normalize_markdown(md)
+        normalize_markdown(md).unwrap()
     }
 
     #[test]

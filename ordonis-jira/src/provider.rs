@@ -1217,7 +1217,9 @@ impl Provider for JiraProvider {
     /// A description comes back from Jira in the converter's canonical Markdown.
     fn echo_form(&self, _ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
         match value {
-            FieldValue::Description(md) => Some(FieldValue::Description(normalize_markdown(md))),
+            // Markdown that does not convert has no echo form: its push refuses (the merge
+            // says why), so no echo of it will come back.
+            FieldValue::Description(md) => normalize_markdown(md).ok().map(FieldValue::Description),
             _ => None,
         }
     }

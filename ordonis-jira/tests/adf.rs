@@ -2,7 +2,9 @@
 //! `fixtures/adf/SOURCES.md`) and a property test: Markdown -> ADF -> Markdown is stable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ordonis_jira::adf::{Merge, adf_to_markdown, markdown_to_adf, merge_markdown, uncarried};
+use ordonis_jira::adf::{
+    Merge, adf_to_markdown, markdown_to_adf, merge_markdown, normalize_markdown, uncarried,
+};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -231,7 +233,8 @@ proptest! {
         let adf = markdown_to_adf(&md);
         let once = adf_to_markdown(&adf);
         prop_assert_eq!(&markdown_to_adf(&once), &adf, "canonical form {:?}", once);
-        prop_assert_eq!(adf_to_markdown(&markdown_to_adf(&once)), once);
+        prop_assert_eq!(adf_to_markdown(&markdown_to_adf(&once)), once.clone());
+        prop_assert_eq!(normalize_markdown(&md), Ok(once));
     }
 
     /// Arbitrary text with Markdown's special characters: the canonical form is a fixed point.
@@ -239,8 +242,12 @@ proptest! {
     /// defeat the renderer; see the note in `adf.rs`.)
     #[test]
     fn any_text_reaches_a_fixed_point(md in "[a-z *_`#>\\[\\]()!&<\\\\\n.1-]{0,60}") {
-        let once = adf_to_markdown(&markdown_to_adf(&md));
-        let twice = adf_to_markdown(&markdown_to_adf(&once));
-        prop_assert_eq!(twice, once);
+        // A failed conversion must fail the test, not pass as an empty fixed point.
+        let once = normalize_markdown(&md);
+        prop_assert!(once.is_ok(), "{:?} does not convert: {:?}", md, once);
+        let once = once.unwrap();
+        let twice = normalize_markdown(&once);
+        prop_assert!(twice.is_ok(), "{:?} does not convert: {:?}", once, twice);
+        prop_assert_eq!(twice.unwrap(), once);
     }
 }
