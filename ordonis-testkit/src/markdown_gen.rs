@@ -1,6 +1,8 @@
 //! Markdown documents for property tests of the rich-text converters (Jira's ADF, Asana's
 //! `html_notes`): headings, paragraphs with emphasis, code, links and images, nested lists,
-//! code blocks, quotes and rules, with the characters Markdown treats specially.
+//! code blocks, quotes and rules, with the characters Markdown treats specially and those XML
+//! does (`< > & " '`, HTML entities such as `&amp;` and `&#39;`) in words, code spans, code
+//! blocks, link text and link destinations.
 //!
 //! ```
 //! use proptest::prelude::*;
@@ -11,20 +13,52 @@
 
 use proptest::prelude::*;
 
-/// A word, often one with a character Markdown treats specially.
+/// Characters Markdown or XML treat specially, one of which goes into a word.
+const SPECIAL: &str = "[<>&\"'`()\\[\\]]";
+
+/// An entity Markdown and HTML read as a character (`&amp;` is `&`).
+pub fn entity() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("&amp;".to_owned()),
+        Just("&lt;".to_owned()),
+        Just("&gt;".to_owned()),
+        Just("&quot;".to_owned()),
+        Just("&#39;".to_owned()),
+        Just("&#x26;".to_owned()),
+        Just("&copy;".to_owned()),
+    ]
+}
+
+/// Text for a code span or block: letters, spaces, backticks and XML's special characters,
+/// entities among them (which code keeps as typed).
+fn code_text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => "[a-z <>&\"'`()\\[\\]#*]",
+            1 => entity(),
+        ],
+        len,
+    )
+    .prop_map(|v| v.concat())
+}
+
+/// A word, often one with a character Markdown or XML treats specially.
 pub fn word() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-zA-Z0-9]{1,8}",
-        Just("don't".to_owned()),
-        Just("a_b".to_owned()),
-        Just("1.".to_owned()),
-        Just("#tag".to_owned()),
-        Just("<b>".to_owned()),
-        Just("&amp;".to_owned()),
-        Just("\\".to_owned()),
-        Just("[x]".to_owned()),
-        Just("~".to_owned()),
-        Just("ü".to_owned()),
+        8 => "[a-zA-Z0-9]{1,8}",
+        4 => ("[a-z]{0,3}", SPECIAL, "[a-z]{0,3}").prop_map(|(a, s, b)| format!("{a}{s}{b}")),
+        2 => entity(),
+        1 => ("[a-z]{1,3}", entity(), "[a-z]{0,3}").prop_map(|(a, e, b)| format!("{a}{e}{b}")),
+        1 => Just("don't".to_owned()),
+        1 => Just("a_b".to_owned()),
+        1 => Just("1.".to_owned()),
+        1 => Just("#tag".to_owned()),
+        1 => Just("<b>".to_owned()),
+        1 => Just("&amp;".to_owned()),
+        1 => Just("\\".to_owned()),
+        1 => Just("[x]".to_owned()),
+        1 => Just("~".to_owned()),
+        1 => Just("ü".to_owned()),
     ]
 }
 
@@ -37,10 +71,51 @@ pub fn inline_piece() -> impl Strategy<Value = String> {
         1 => w.prop_map(|w| format!("**{w}**")),
         1 => w.prop_map(|w| format!("~~{w}~~")),
         1 => "[a-z` ]{1,8}".prop_map(|w| format!("`` {w} ``")),
-        1 => (w, "[a-z]{1,6}").prop_map(|(t, p)| format!("[{t}](https://example.com/{p})")),
+        2 => code_text(1..8).prop_map(|c| format!("`` {c} ``")),
+        1 => (link_text(), destination()).prop_map(|(t, d)| format!("[{t}]({d})")),
         1 => (w, w).prop_map(|(a, b)| format!("**{a} *{b}***")),
         1 => w.prop_map(|w| format!("![{w}](https://example.com/{w}.png)")),
+        1 => (link_text(), destination()).prop_map(|(t, d)| format!("![{t}]({d})")),
     ]
+}
+
+/// A link's text: words with XML's special characters and entities (no brackets, which
+/// would end it).
+fn link_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => "[a-zA-Z0-9]{1,6}",
+            2 => "[a-z]{0,2}[<>&\"'`][a-z]{0,2}",
+            1 => entity(),
+        ],
+        1..4,
+    )
+    .prop_map(|v| v.join(" "))
+}
+
+/// A link destination with a query of XML's special characters, entities and balanced
+/// parentheses, bare or in angle brackets.
+fn destination() -> impl Strategy<Value = String> {
+    (
+        "[a-z]{1,6}",
+        prop::collection::vec(
+            prop_oneof![
+                3 => "[a-z0-9'\"&=]{1,4}",
+                1 => entity(),
+                1 => "\\([a-z]{0,3}\\)",
+            ],
+            0..4,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(path, query, angle)| {
+            let url = if query.is_empty() {
+                format!("https://example.com/{path}")
+            } else {
+                format!("https://example.com/{path}?q={}", query.concat())
+            };
+            if angle { format!("<{url}>") } else { url }
+        })
 }
 
 /// One line of inline pieces.
@@ -94,6 +169,8 @@ pub fn block() -> impl Strategy<Value = String> {
         2 => list(2),
         1 => ("[a-z]{0,5}", prop::collection::vec("[a-z `#*]{0,12}", 1..4))
             .prop_map(|(lang, lines)| format!("```{lang}\n{}\n```", lines.join("\n"))),
+        1 => ("[a-z]{0,5}", prop::collection::vec(code_text(0..12), 1..4))
+            .prop_map(|(lang, lines)| format!("````{lang}\n{}\n````", lines.join("\n"))),
         1 => paragraph().prop_map(|p| format!("> {}", p.replace('\n', "\n> "))),
         1 => Just("---".to_owned()),
     ]
