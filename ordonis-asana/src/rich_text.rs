@@ -1023,25 +1023,47 @@ pub fn markdown_to_html(markdown: &str) -> String {
                 }
                 TagEnd::List(ordered) => {
                     w.open.pop();
-                    let tag = if ordered { "</ol>" } else { "</ul>" };
+                    let (open, tag) = if ordered {
+                        ("<ol>", "</ol>")
+                    } else {
+                        ("<ul>", "</ul>")
+                    };
+                    // A list whose items were all empty is not written (see `TagEnd::Item`).
                     if w.top() {
-                        w.end_top(tag);
+                        if w.cur == open {
+                            w.cur.clear();
+                        } else {
+                            w.end_top(tag);
+                        }
                     } else if !w.in_quote() {
-                        w.cur.push_str(tag);
+                        if w.cur.ends_with(open) {
+                            w.cur.truncate(w.cur.len() - open.len());
+                        } else {
+                            w.cur.push_str(tag);
+                        }
                     }
                 }
                 TagEnd::Item => {
                     w.open.pop();
                     if !w.in_quote() {
                         // As for lines: no breaks at an item's edges, no empty lines.
+                        // An empty item is not written: its Markdown (`-`) cannot follow an
+                        // item's text, where it reads back as nothing or a heading underline.
+                        let mut empty = false;
                         if let Some(start) = w.items.pop()
                             && let Some(content) = w.cur.get(start..)
                         {
                             let content = collapse_breaks(content);
                             w.cur.truncate(start);
+                            empty = content.is_empty() && w.cur.ends_with("<li>");
+                            if empty {
+                                w.cur.truncate(start - "<li>".len());
+                            }
                             w.cur.push_str(&content);
                         }
-                        w.cur.push_str("</li>");
+                        if !empty {
+                            w.cur.push_str("</li>");
+                        }
                     }
                     // Text after a nested list, in the enclosing item, starts a new line.
                     w.has_inline = w.in_item();

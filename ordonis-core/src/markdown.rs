@@ -92,7 +92,14 @@ pub fn escape_text(text: &str, line_start: bool) -> String {
     out
 }
 /// A link destination as Markdown writes it: `<…>` around one with spaces or angle
-/// brackets, parentheses escaped otherwise.
+/// brackets, parentheses escaped otherwise; a `&` that would start an entity (`&amp;` in
+/// the URL itself) is escaped, so that the destination reads back as the same URL.
+///
+/// ```
+/// use ordonis_core::markdown::link_destination;
+/// assert_eq!(link_destination("https://e.com/?a=1&b=2"), "https://e.com/?a=1&b=2");
+/// assert_eq!(link_destination("https://e.com/?a=&amp;"), "https://e.com/?a=\\&amp;");
+/// ```
 pub fn link_destination(url: &str) -> String {
     if url.is_empty() {
         return "<>".to_owned();
@@ -103,11 +110,43 @@ pub fn link_destination(url: &str) -> String {
             .replace('<', "\\<")
             .replace('>', "\\>")
             .replace('\n', " ");
-        format!("<{inner}>")
+        format!("<{}>", escape_entities(&inner))
     } else {
-        url.replace('\\', "\\\\")
-            .replace('(', "\\(")
-            .replace(')', "\\)")
+        escape_entities(
+            &url.replace('\\', "\\\\")
+                .replace('(', "\\(")
+                .replace(')', "\\)"),
+        )
+    }
+}
+
+/// `s` with a backslash before each `&` that starts what Markdown reads as an entity or a
+/// numeric character reference (`&amp;`, `&#39;`, `&#x26;`), so it reads back as typed.
+pub fn escape_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.char_indices() {
+        if c == '&' && starts_reference(&s[i + 1..]) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `rest` (what follows a `&`) is the body of an entity or character reference.
+fn starts_reference(rest: &str) -> bool {
+    let Some(end) = rest.find(';') else {
+        return false;
+    };
+    let body = &rest[..end];
+    if let Some(num) = body.strip_prefix('#') {
+        match num.strip_prefix(['x', 'X']) {
+            Some(hex) => (1..=6).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            None => (1..=7).contains(&num.len()) && num.chars().all(|c| c.is_ascii_digit()),
+        }
+    } else {
+        body.starts_with(|c: char| c.is_ascii_alphabetic())
+            && body.chars().all(|c| c.is_ascii_alphanumeric())
     }
 }
 /// A code span holding `t`: a fence longer than any backtick run inside, padded where

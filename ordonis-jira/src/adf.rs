@@ -25,7 +25,8 @@
 //! untouched block keeps its original ADF in a merge anyway.
 
 use ordonis_core::markdown::{
-    Aligned, align_blocks, code_span, escape_text, indent_lines, link_destination, longest_run,
+    Aligned, align_blocks, code_span, escape_entities, escape_text, indent_lines, link_destination,
+    longest_run,
 };
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde_json::{Map, Value, json};
@@ -387,7 +388,7 @@ impl MdMark {
                     format!(
                         "]({} \"{}\")",
                         link_destination(href),
-                        title.replace('\\', "\\\\").replace('"', "\\\"")
+                        escape_entities(&title.replace('\\', "\\\\").replace('"', "\\\""))
                     )
                 }
             }
@@ -812,6 +813,17 @@ impl Builder {
         target.content.push(node);
     }
 
+    /// Text that may span lines (inline HTML such as `<a\nb>`): its line ends are breaks, as
+    /// text cannot hold them.
+    fn text_lines(&mut self, t: &str) {
+        for (i, line) in t.split('\n').enumerate() {
+            if i > 0 {
+                self.push_inline(json!({"type": "hardBreak"}));
+            }
+            self.text(line, false);
+        }
+    }
+
     fn text(&mut self, t: &str, extra_code: bool) {
         if t.is_empty() {
             return;
@@ -978,9 +990,9 @@ fn build_adf(markdown: &str) -> Result<Value, AdfError> {
                     if !b.top().content.is_empty() {
                         b.push_inline(json!({"type": "hardBreak"}));
                     }
-                    b.text(&t, false);
+                    b.text_lines(&t);
                 } else {
-                    b.text(&t, false);
+                    b.text_lines(&t);
                 }
             }
             Event::SoftBreak | Event::HardBreak => {
