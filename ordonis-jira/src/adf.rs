@@ -1021,12 +1021,13 @@ fn build_adf(markdown: &str) -> Result<Value, AdfError> {
 }
 
 /// Removes spaces at the end of the last text node (and the node, when nothing is left).
+/// Code and link text keep theirs: a closing delimiter follows them in Markdown.
 fn trim_trailing_spaces(content: &mut Vec<Value>) {
     while let Some(last) = content.last_mut() {
         if node_type(last) != "text"
             || last.get("marks").is_some_and(|m| {
                 m.as_array()
-                    .is_some_and(|a| a.iter().any(|x| node_type(x) == "code"))
+                    .is_some_and(|a| a.iter().any(|x| matches!(node_type(x), "code" | "link")))
             })
         {
             return;

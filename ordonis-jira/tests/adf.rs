@@ -234,6 +234,9 @@ fn found_by_the_generators() {
         // Inline HTML spanning lines kept its line end inside a text node.
         "> <a\n> a>",
         "x <b\nc=\"d\"> y",
+        // A link's trailing spaces were trimmed before a line break, as if at the line's end.
+        "![` `](https://example.com/a)\n0",
+        "[a ](https://e.com)\nb",
     ] {
         let adf = markdown_to_adf(md);
         let once = normalize_markdown(md).unwrap();
