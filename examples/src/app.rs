@@ -148,7 +148,6 @@ fn derive(key_hex: &str, label: &[u8]) -> Result<[u8; 32], String> {
 pub fn engine(
     store: Arc<dyn Store>,
     secret_key_hex: &str,
-    metrics: &Arc<Metrics>,
     retry: &crate::config::RetryArgs,
     public_url: Option<&str>,
 ) -> Result<Engine, String> {
@@ -160,7 +159,7 @@ pub fn engine(
     config.webhook_url =
         public_url.map(|u| format!("{u}/integrations/{{provider}}/{{id}}/webhook"));
     let mut b = Engine::builder(store, Keyring::new(key)).config(config);
-    for p in crate::providers::registry(metrics)? {
+    for p in crate::providers::registry()? {
         b = b.provider(p);
     }
     Ok(b.build())
@@ -261,7 +260,7 @@ impl Server {
         secret_key: Resolved,
     ) -> Result<Self, String> {
         check_secret_key(store.as_ref(), &secret_key.value).await?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::install());
         let signer = CheckpointSigner::from_seed(&derive(
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",
@@ -279,7 +278,6 @@ impl Server {
         let engine = engine(
             store.clone(),
             &secret_key.value,
-            &metrics,
             &config.retry,
             Some(&public_url),
         )?;
@@ -298,7 +296,7 @@ impl Server {
             }),
         };
         let shutdown = CancellationToken::new();
-        let workers = spawn_workers(&engine, config.workers, &metrics, &state.wake, &shutdown);
+        let workers = spawn_workers(&engine, config.workers, &state.wake, &shutdown);
         let app = router(state.clone());
         let http = tokio::spawn(crate::http::serve(
             listener,
@@ -362,7 +360,6 @@ impl Server {
 pub fn spawn_workers(
     engine: &Engine,
     n: usize,
-    metrics: &Arc<Metrics>,
     wake: &Arc<Notify>,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
@@ -376,10 +373,9 @@ pub fn spawn_workers(
                     ..WorkerConfig::default()
                 },
             );
-            let metrics = metrics.clone();
             let wake = wake.clone();
             let token = shutdown.clone();
-            tokio::spawn(async move { work(worker, metrics, wake, token).await })
+            tokio::spawn(async move { work(worker, wake, token).await })
         })
         .collect()
 }
@@ -388,11 +384,10 @@ fn host_tag() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "ordonis".to_owned())
 }
 
-async fn work(worker: Worker, metrics: Arc<Metrics>, wake: Arc<Notify>, token: CancellationToken) {
+async fn work(worker: Worker, wake: Arc<Notify>, token: CancellationToken) {
     while !token.is_cancelled() {
         match worker.run_once(&token).await {
             Ok(r) => {
-                metrics.record_batch(&r);
                 if r.claimed > 0 {
                     continue;
                 }

@@ -7,23 +7,18 @@ use std::sync::Arc;
 
 use ordonis_core::Provider;
 
-use crate::metrics::{Instrumented, Metrics};
-
 /// Provider names the API accepts, with the public hosts their `base_url` must be on (a
 /// leading `.` means "any subdomain of").
 pub const PUBLIC_HOSTS: &[(&str, &str)] = &[("jira", ".atlassian.net"), ("asana", "app.asana.com")];
 
-/// The adapters, each wrapped for metrics.
-pub fn registry(metrics: &Arc<Metrics>) -> Result<Vec<Arc<dyn Provider>>, String> {
+/// The adapters, as they are: the engine records their metrics itself, so nothing wraps
+/// them (a wrapper has twice dropped an ability it did not forward).
+pub fn registry() -> Result<Vec<Arc<dyn Provider>>, String> {
     let jira: Arc<dyn Provider> =
         Arc::new(ordonis_jira::JiraProvider::new().map_err(|e| format!("Jira adapter: {e}"))?);
     let asana: Arc<dyn Provider> =
         Arc::new(ordonis_asana::AsanaProvider::new().map_err(|e| format!("Asana adapter: {e}"))?);
-    let raw: Vec<Arc<dyn Provider>> = vec![jira, asana];
-    Ok(raw
-        .into_iter()
-        .map(|p| Arc::new(Instrumented::new(p, metrics.clone())) as Arc<dyn Provider>)
-        .collect())
+    Ok(vec![jira, asana])
 }
 
 /// The one path a `base_url` may carry: Asana's API root (kept; the server adds it to
@@ -91,6 +86,42 @@ pub fn check_base_url(provider: &str, base_url: &str, allow_any: bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the server registers is each adapter with every ability it has: a wrapper that
+    /// dropped one (the repair loop, the handshake, the kept headers, the echo form) fails
+    /// here instead of silently in production.
+    #[test]
+    fn the_registry_hands_out_every_ability_of_the_adapters() {
+        use ordonis_core::{FieldValue, IntegrationId, ProviderContext, ValueCheck, WorkspaceId};
+        let own: Vec<Arc<dyn Provider>> = vec![
+            Arc::new(ordonis_jira::JiraProvider::new().unwrap()),
+            Arc::new(ordonis_asana::AsanaProvider::new().unwrap()),
+        ];
+        let registered = registry().unwrap();
+        assert_eq!(registered.len(), own.len());
+        let ctx = ProviderContext {
+            integration_id: IntegrationId::new(),
+            workspace_id: WorkspaceId::new("ws").unwrap(),
+            base_url: "http://127.0.0.1:9".into(),
+            secrets: ordonis_core::IntegrationSecrets::default(),
+            options: serde_json::Value::Null,
+            scope: serde_json::Value::Null,
+        };
+        let description = FieldValue::Description("_a_\n\n### b".into());
+        for (reg, own) in registered.iter().zip(&own) {
+            assert_eq!(reg.kind(), own.kind());
+            assert!(reg.repair().is_some(), "{}: repair loop dropped", reg.kind());
+            assert_eq!(reg.capabilities(), own.capabilities(), "{}", reg.kind());
+            let check = reg.check_value(&ctx, &description);
+            assert!(
+                matches!(check, ValueCheck::AcceptAs(_)),
+                "{}: echo form dropped",
+                reg.kind()
+            );
+            assert_eq!(check, own.check_value(&ctx, &description));
+        }
+        assert!(registered[1].capabilities().webhook_handshake);
+    }
 
     #[test]
     fn public_hosts_only_unless_allowed() {

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ordonis_core::{
-    ApiAuth, Capabilities, ChangeHint, Field, FieldPatch, FieldValue, IntegrationId, ListPage,
-    ListRequest, ObjectKey, PriorityLevel, Provider, ProviderContext, ProviderError, ProviderKind,
-    ProviderState, PushOutcome, RemoteTask, StatusCategory, WebhookAuth, WebhookCheck,
-    WebhookReport, WebhookRequest,
+    ApiAuth, Capabilities, ChangeHint, ConfigToCheck, Field, FieldPatch, FieldValue, IntegrationId,
+    InvalidInput, ListPage, ListRequest, ObjectKey, PriorityLevel, Provider, ProviderContext,
+    ProviderError, ProviderKind, PushOutcome, RemoteTask, RepairProvider, StatusCategory,
+    ValueCheck, WebhookAuth, WebhookCheck, WebhookReport, WebhookRequest,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -21,11 +21,6 @@ use crate::rich_text::Merge;
 use crate::webhook::{
     self, HOOK_SECRET_HEADER, SIGNATURE_HEADER, TASK, handshake, is_heartbeat, verify_signature,
 };
-
-/// The provider-state flag of an integration creating its webhook: it accepts one
-/// `X-Hook-Secret` handshake. (Older versions kept it as a top-level config field of the
-/// same name; such configs load with it here.)
-const EXPECTING_HANDSHAKE: &str = "expecting_handshake";
 
 /// An enum custom field's enabled options: (name, option gid).
 type EnumOptions = Vec<(String, String)>;
@@ -214,92 +209,57 @@ impl Provider for AsanaProvider {
         ProviderKind::new("asana")
     }
 
+    /// Asana's webhooks start with an `X-Hook-Secret` handshake; the delivery signature is
+    /// kept (Asana sends no delivery id or retry count).
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            webhook_snapshots: false,
             webhook_handshake: true,
-            delivery_ids: false,
-            push: true,
+            kept_headers: &[SIGNATURE_HEADER],
         }
     }
 
-    /// The delivery signature (Asana sends no delivery id or retry count).
-    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
-        AsanaOptions::from_json(options).map(|_| ())
+    /// The options parse as [`AsanaOptions`]; the scope is `null` (webhook-only) or
+    /// `{"projects": ["<gid>", …]}` with at least one project; the credentials are a bearer
+    /// token (a personal access token or an OAuth access token).
+    fn check_config(&self, config: &ConfigToCheck<'_>) -> Result<(), InvalidInput> {
+        if let Some(auth) = config.auth
+            && !matches!(auth, ApiAuth::Bearer { .. })
+        {
+            return Err(InvalidInput::new(
+                "auth",
+                "asana does not take this kind of credentials: it takes a bearer token",
+            ));
+        }
+        AsanaOptions::from_json(config.options).map_err(|e| InvalidInput::new("options", e))?;
+        if !config.scope.is_null() {
+            crate::listing::scope_projects(config.scope)
+                .map_err(|e| InvalidInput::new("scope", e))?;
+        }
+        Ok(())
     }
 
     /// Asana has `completed` and, where the integration maps one, an in-progress rule: a
     /// status name outside those is refused at once rather than coerced ("Blocked" would
-    /// become a plain incomplete task).
-    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
-        let FieldValue::Status(s) = value else {
-            return None;
-        };
-        let opts = AsanaOptions::from_json(&ctx.options).ok()?;
-        let name = s.name.trim();
-        let generic: &[&str] = match s.category {
-            StatusCategory::Todo => &["", "to do", "todo", "not started", "incomplete"],
-            StatusCategory::InProgress => &["", "in progress"],
-            StatusCategory::Done => &["", "done", "completed", "complete"],
-        };
-        if generic.iter().any(|g| same_name(g, name)) {
-            return None;
-        }
-        match (s.category, &opts.in_progress) {
-            (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. }))
-                if options.iter().any(|o| same_name(o, name)) =>
-            {
-                None
-            }
-            (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. })) => {
-                Some(format!(
-                    "Asana's in-progress field has no option {name:?} (it maps: {})",
-                    options.join(", ")
-                ))
-            }
-            _ => Some(format!(
-                "Asana has no status {name:?}: a task is completed or not{}",
-                match &opts.in_progress {
-                    Some(InProgressRule::Section { names }) => {
-                        format!(" (in progress: the sections {})", names.join(", "))
-                    }
-                    _ => String::new(),
-                }
-            )),
-        }
-    }
-
-    /// A description comes back from Asana in the converter's canonical Markdown.
-    fn echo_form(&self, _ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+    /// become a plain incomplete task). A description comes back from Asana in the
+    /// converter's canonical Markdown.
+    fn check_value(&self, ctx: &ProviderContext, value: &FieldValue) -> ValueCheck {
         match value {
+            FieldValue::Status(s) => match status_refusal(ctx, s) {
+                Some(reason) => ValueCheck::Refuse(reason),
+                None => ValueCheck::Accept,
+            },
             // Markdown that does not convert has no echo form: its push refuses (the merge
             // says why), so no echo of it will come back.
-            FieldValue::Description(md) => crate::rich_text::normalize_markdown(md)
-                .ok()
-                .map(FieldValue::Description),
-            _ => None,
+            FieldValue::Description(md) => match crate::rich_text::normalize_markdown(md) {
+                Ok(form) => ValueCheck::AcceptAs(FieldValue::Description(form)),
+                Err(_) => ValueCheck::Accept,
+            },
+            _ => ValueCheck::Accept,
         }
     }
 
-    fn accepts_auth(&self, auth: &ordonis_core::ApiAuth) -> bool {
-        // Asana takes a personal access token or an OAuth access token, both as a bearer.
-        matches!(auth, ordonis_core::ApiAuth::Bearer { .. })
-    }
-
-    fn kept_headers(&self) -> &[&str] {
-        &[SIGNATURE_HEADER]
-    }
-
-    fn handshake_expected(&self, state: &ProviderState) -> bool {
-        state.flag(EXPECTING_HANDSHAKE)
-    }
-
-    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
-        if expected {
-            state.set(EXPECTING_HANDSHAKE, Value::Bool(true));
-        } else {
-            state.remove(EXPECTING_HANDSHAKE);
-        }
+    fn repair(&self) -> Option<&dyn RepairProvider> {
+        Some(self)
     }
 
     fn verify_webhook(
@@ -387,35 +347,6 @@ impl Provider for AsanaProvider {
         })
     }
 
-    /// `null` (webhook-only) or `{"projects": ["<gid>", …]}` with at least one project.
-    fn check_scope(&self, scope: &Value) -> Result<(), String> {
-        crate::listing::scope_projects(scope).map(drop)
-    }
-
-    async fn list_changes(
-        &self,
-        ctx: &ProviderContext,
-        req: &ListRequest<'_>,
-    ) -> Result<ListPage, ProviderError> {
-        self.list_changes_impl(ctx, req).await
-    }
-
-    async fn check_webhooks(
-        &self,
-        ctx: &ProviderContext,
-        check: &WebhookCheck<'_>,
-    ) -> Result<WebhookReport, ProviderError> {
-        self.check_webhooks_impl(ctx, check).await
-    }
-
-    async fn register_webhooks(
-        &self,
-        ctx: &ProviderContext,
-        check: &WebhookCheck<'_>,
-    ) -> Result<WebhookReport, ProviderError> {
-        self.register_webhooks_impl(ctx, check).await
-    }
-
     async fn push(
         &self,
         ctx: &ProviderContext,
@@ -497,6 +428,70 @@ impl Provider for AsanaProvider {
             Err(e) => return Err(e.into()),
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl RepairProvider for AsanaProvider {
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ListRequest<'_>,
+    ) -> Result<ListPage, ProviderError> {
+        self.list_changes_impl(ctx, req).await
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        self.check_webhooks_impl(ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &WebhookCheck<'_>,
+    ) -> Result<WebhookReport, ProviderError> {
+        self.register_webhooks_impl(ctx, check).await
+    }
+}
+
+/// Why Asana can never hold a status: it has `completed` and, where the integration maps
+/// one, an in-progress rule.
+fn status_refusal(ctx: &ProviderContext, s: &ordonis_core::Status) -> Option<String> {
+    let opts = AsanaOptions::from_json(&ctx.options).ok()?;
+    let name = s.name.trim();
+    let generic: &[&str] = match s.category {
+        StatusCategory::Todo => &["", "to do", "todo", "not started", "incomplete"],
+        StatusCategory::InProgress => &["", "in progress"],
+        StatusCategory::Done => &["", "done", "completed", "complete"],
+    };
+    if generic.iter().any(|g| same_name(g, name)) {
+        return None;
+    }
+    match (s.category, &opts.in_progress) {
+        (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. }))
+            if options.iter().any(|o| same_name(o, name)) =>
+        {
+            None
+        }
+        (StatusCategory::InProgress, Some(InProgressRule::EnumField { options, .. })) => {
+            Some(format!(
+                "Asana's in-progress field has no option {name:?} (it maps: {})",
+                options.join(", ")
+            ))
+        }
+        _ => Some(format!(
+            "Asana has no status {name:?}: a task is completed or not{}",
+            match &opts.in_progress {
+                Some(InProgressRule::Section { names }) => {
+                    format!(" (in progress: the sections {})", names.join(", "))
+                }
+                _ => String::new(),
+            }
+        )),
     }
 }
 
@@ -694,40 +689,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_signature_header() -> Result<(), AsanaError> {
+    fn keeps_the_signature_header_and_takes_a_handshake() -> Result<(), AsanaError> {
         let p = AsanaProvider::new()?;
-        assert_eq!(p.kept_headers(), ["x-hook-signature"]);
+        assert_eq!(p.capabilities().kept_headers, ["x-hook-signature"]);
+        assert!(p.capabilities().webhook_handshake);
+        assert!(p.repair().is_some());
         Ok(())
     }
 
     #[test]
-    fn handshake_flag_round_trips_in_provider_state() -> Result<(), AsanaError> {
+    fn config_checks_name_the_part() -> Result<(), AsanaError> {
         let p = AsanaProvider::new()?;
-        let mut state = ProviderState::new();
-        assert!(!p.handshake_expected(&state));
-        p.set_handshake_expected(&mut state, true);
-        assert!(p.handshake_expected(&state));
-        p.set_handshake_expected(&mut state, false);
-        assert!(!p.handshake_expected(&state));
-        assert!(state.is_empty(), "cleared, nothing is left behind");
-        Ok(())
-    }
-
-    #[test]
-    fn configs_stored_by_older_versions_still_expect_their_handshake()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let p = AsanaProvider::new()?;
-        let old = serde_json::json!({
-            "base_url": "https://app.asana.com/api/1.0",
-            "field_policy": {},
-            "options": null,
-            "expecting_handshake": true,
-        });
-        let cfg: ordonis_core::IntegrationConfig = serde_json::from_value(old)?;
-        assert!(p.handshake_expected(&cfg.provider_state));
-        let old = serde_json::json!({"base_url": "", "expecting_handshake": false});
-        let cfg: ordonis_core::IntegrationConfig = serde_json::from_value(old)?;
-        assert!(!p.handshake_expected(&cfg.provider_state));
+        let null = Value::Null;
+        let basic = ApiAuth::Basic {
+            email: "a@b.c".into(),
+            api_token: "t".into(),
+        };
+        let bearer = ApiAuth::Bearer { token: "t".into() };
+        let check = |options: &Value, scope: &Value, auth| {
+            p.check_config(&ConfigToCheck {
+                options,
+                scope,
+                auth,
+            })
+            .map_err(|e| e.what)
+        };
+        assert_eq!(check(&null, &null, Some(&bearer)), Ok(()));
+        assert_eq!(check(&null, &null, Some(&basic)), Err("auth".to_owned()));
+        let bad_options = serde_json::json!({"no_such_option": 1});
+        assert_eq!(check(&bad_options, &null, None), Err("options".to_owned()));
+        let no_projects = serde_json::json!({"projects": []});
+        assert_eq!(check(&null, &no_projects, None), Err("scope".to_owned()));
+        let scope = serde_json::json!({"projects": ["1"]});
+        assert_eq!(check(&null, &scope, None), Ok(()));
         Ok(())
     }
 }

@@ -13,13 +13,34 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use ordonis_asana::AsanaProvider;
+use ordonis_core::RepairProvider;
 use ordonis_core::{
-    ChangeHint, Field, FieldValue, HintKind, ListMode, ListPage, ListRequest, Provider,
-    ProviderContext, ProviderError, WebhookCheck, WebhookReport, WebhookState,
+    ChangeHint, Field, FieldValue, HintKind, ListMode, ListPage, ListRequest, ProviderContext,
+    ProviderError, WebhookCheck, WebhookReport, WebhookState,
 };
 use ordonis_testkit::fake_asana::FakeAsana;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+
+/// The scope check these tests make, through `Provider::check_config`.
+trait Checks {
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String>;
+}
+
+impl<P: ordonis_core::Provider> Checks for P {
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
+        let none = serde_json::Value::Null;
+        self.check_config(&ordonis_core::ConfigToCheck {
+            options: &none,
+            scope,
+            auth: None,
+        })
+        .map_err(|e| {
+            assert_eq!(e.what, "scope", "{e}");
+            e.why
+        })
+    }
+}
 
 struct Setup {
     fake: FakeAsana,

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordonis_asana::AsanaProvider;
+use ordonis_core::RepairProvider;
 use ordonis_core::{
-    ApiAuth, Engine, IntegrationConfig, IntegrationSecrets, Keyring, NewIntegration, Provider,
-    ProviderKind, SecretKey, WebhookCheck, WebhookState, WorkspaceId,
+    ApiAuth, Engine, IntegrationConfig, IntegrationSecrets, Keyring, NewIntegration, ProviderKind,
+    SecretKey, WebhookCheck, WebhookState, WorkspaceId,
 };
 use ordonis_testkit::MemoryStore;
 use ordonis_testkit::fake_asana::FakeAsana;

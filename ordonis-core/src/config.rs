@@ -11,9 +11,9 @@ use crate::policy::{FieldPolicy, FieldRule};
 
 /// An integration's non-secret configuration, stored as JSON beside its sealed secrets.
 ///
-/// Older versions stored a top-level `"expecting_handshake": true`; such a configuration
-/// loads with that flag moved, under the same name, into [`provider_state`](Self::provider_state),
-/// where the adapters that take a handshake keep it.
+/// The previous release kept the handshake flag in a `provider_state` object
+/// (`{"provider_state": {"expecting_handshake": true}}`); such a configuration loads with the
+/// flag back in [`expecting_handshake`](Self::expecting_handshake).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StoredIntegrationConfig")]
 pub struct IntegrationConfig {
@@ -25,13 +25,15 @@ pub struct IntegrationConfig {
     /// Provider-specific options, set by the host.
     #[serde(default)]
     pub options: serde_json::Value,
-    /// State the provider adapter keeps for the integration (through its
-    /// [`Provider`](crate::provider::Provider) hooks); the core does not interpret it.
-    #[serde(default, skip_serializing_if = "ProviderState::is_empty")]
-    pub provider_state: ProviderState,
+    /// The integration accepts a webhook handshake now (a provider with
+    /// [`Capabilities::webhook_handshake`](crate::Capabilities::webhook_handshake)): set when
+    /// it is created without a webhook secret, by `Engine::expect_handshake` and while the
+    /// engine registers webhooks; cleared once a handshake's secret is adopted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expecting_handshake: bool,
     /// Which objects backfill imports and reconciliation watches, in the provider's terms
     /// (Jira `{"jql": "project = HO"}`, Asana `{"projects": ["<gid>"]}`); `null` when the
-    /// integration only reacts to webhooks. Checked by `Provider::check_scope`.
+    /// integration only reacts to webhooks. Checked by `Provider::check_config`.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub scope: serde_json::Value,
     /// The repair loop's settings.
@@ -96,30 +98,28 @@ struct StoredIntegrationConfig {
     #[serde(default)]
     options: serde_json::Value,
     #[serde(default)]
-    provider_state: ProviderState,
+    expecting_handshake: bool,
+    /// The previous release's adapter-owned state, whose only key was the handshake flag.
+    #[serde(default)]
+    provider_state: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     scope: serde_json::Value,
     #[serde(default)]
     sync: SyncSettings,
-    /// Before provider state existed: the (Asana) integration accepts one handshake.
-    #[serde(default)]
-    expecting_handshake: bool,
 }
-
-/// The key [`StoredIntegrationConfig::expecting_handshake`] moves to in the provider state.
-const LEGACY_EXPECTING_HANDSHAKE: &str = "expecting_handshake";
 
 impl From<StoredIntegrationConfig> for IntegrationConfig {
     fn from(stored: StoredIntegrationConfig) -> Self {
-        let mut provider_state = stored.provider_state;
-        if stored.expecting_handshake && provider_state.get(LEGACY_EXPECTING_HANDSHAKE).is_none() {
-            provider_state.set(LEGACY_EXPECTING_HANDSHAKE, serde_json::Value::Bool(true));
-        }
+        // Where both are present the previous release's provider state is the newer word.
+        let expecting_handshake = match stored.provider_state.get("expecting_handshake") {
+            Some(flag) => flag.as_bool() == Some(true),
+            None => stored.expecting_handshake,
+        };
         Self {
             base_url: stored.base_url,
             field_policy: stored.field_policy,
             options: stored.options,
-            provider_state,
+            expecting_handshake,
             scope: stored.scope,
             sync: stored.sync,
         }
@@ -133,7 +133,7 @@ impl IntegrationConfig {
             base_url: base_url.into(),
             field_policy: BTreeMap::new(),
             options: serde_json::Value::Null,
-            provider_state: ProviderState::default(),
+            expecting_handshake: false,
             scope: serde_json::Value::Null,
             sync: SyncSettings::default(),
         }
@@ -142,45 +142,6 @@ impl IntegrationConfig {
     /// The effective field policy.
     pub fn policy(&self) -> FieldPolicy {
         FieldPolicy::default().merged(&self.field_policy)
-    }
-}
-
-/// An integration's provider-owned, non-secret state: a JSON object only its adapter reads
-/// and writes, through the [`Provider`](crate::provider::Provider) hooks (for instance
-/// whether a webhook handshake is expected). Stored in the [`IntegrationConfig`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProviderState(serde_json::Map<String, serde_json::Value>);
-
-impl ProviderState {
-    /// An empty state.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The value under a key.
-    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
-        self.0.get(key)
-    }
-
-    /// True when the key holds `true`.
-    pub fn flag(&self, key: &str) -> bool {
-        self.get(key).and_then(serde_json::Value::as_bool) == Some(true)
-    }
-
-    /// Sets the value under a key.
-    pub fn set(&mut self, key: impl Into<String>, value: serde_json::Value) {
-        self.0.insert(key.into(), value);
-    }
-
-    /// Removes a key, returning its value.
-    pub fn remove(&mut self, key: &str) -> Option<serde_json::Value> {
-        self.0.remove(key)
-    }
-
-    /// True when nothing is stored.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -318,33 +279,37 @@ mod tests {
     }
 
     #[test]
-    fn old_configs_load_with_the_handshake_flag_in_provider_state() -> Result<(), serde_json::Error>
-    {
-        // As older versions stored an Asana integration creating its webhook.
+    fn configs_of_every_release_load_with_their_handshake_flag() -> Result<(), serde_json::Error> {
+        // As the first releases stored an Asana integration creating its webhook, and as
+        // this one does: a top-level flag.
         let old = serde_json::json!({
             "base_url": "https://app.asana.com/api/1.0",
             "field_policy": {"title": {"owner": "collabhub", "direction": "both"}},
             "options": {"workspace": "1"},
             "expecting_handshake": true,
         });
-        let cfg: IntegrationConfig = serde_json::from_value(old)?;
+        let cfg: IntegrationConfig = serde_json::from_value(old.clone())?;
         assert_eq!(cfg.base_url, "https://app.asana.com/api/1.0");
         assert_eq!(cfg.options, serde_json::json!({"workspace": "1"}));
         assert_eq!(cfg.field_policy.len(), 1);
-        assert!(cfg.provider_state.flag("expecting_handshake"));
-        // Written back, it lives in the provider state only, and loads the same.
+        assert!(cfg.expecting_handshake);
+        assert_eq!(serde_json::to_value(&cfg)?, old, "written back as it was");
+
+        // As the previous release stored it: in the adapter's provider state.
+        let previous = serde_json::json!({
+            "base_url": "x",
+            "provider_state": {"expecting_handshake": true},
+        });
+        let cfg: IntegrationConfig = serde_json::from_value(previous)?;
+        assert!(cfg.expecting_handshake);
         let new = serde_json::to_value(&cfg)?;
-        assert_eq!(new.get("expecting_handshake"), None);
-        assert_eq!(
-            new["provider_state"],
-            serde_json::json!({"expecting_handshake": true})
-        );
+        assert_eq!(new.get("provider_state"), None);
+        assert_eq!(new["expecting_handshake"], serde_json::json!(true));
         assert_eq!(serde_json::from_value::<IntegrationConfig>(new)?, cfg);
 
-        // Older versions wrote `false` everywhere else: no state at all.
+        // `false` is not written at all.
         let old = serde_json::json!({"base_url": "x", "expecting_handshake": false});
         let cfg: IntegrationConfig = serde_json::from_value(old)?;
-        assert!(cfg.provider_state.is_empty());
         assert_eq!(cfg, IntegrationConfig::new("x"));
         assert_eq!(
             serde_json::to_value(&cfg)?,
@@ -354,14 +319,15 @@ mod tests {
     }
 
     #[test]
-    fn provider_state_wins_over_the_legacy_flag() -> Result<(), serde_json::Error> {
+    fn the_previous_releases_provider_state_wins_over_the_first_releases_flag()
+    -> Result<(), serde_json::Error> {
         let both = serde_json::json!({
             "base_url": "x",
             "provider_state": {"expecting_handshake": false},
             "expecting_handshake": true,
         });
         let cfg: IntegrationConfig = serde_json::from_value(both)?;
-        assert!(!cfg.provider_state.flag("expecting_handshake"));
+        assert!(!cfg.expecting_handshake);
         Ok(())
     }
 }

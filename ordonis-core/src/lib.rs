@@ -11,6 +11,7 @@ mod ids;
 pub mod ledger;
 mod listing;
 pub mod markdown;
+pub mod metrics;
 mod model;
 mod policy;
 mod provider;
@@ -27,9 +28,7 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
-pub use config::{
-    Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, ProviderState, SyncSettings,
-};
+pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, SyncSettings};
 pub use engine::{
     AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL,
     IngestOutcome, IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution,
@@ -49,8 +48,9 @@ pub use model::{
 };
 pub use policy::{Direction, FieldPolicy, FieldRule, Owner};
 pub use provider::{
-    Capabilities, ChangeHint, FieldChange, HintKind, Provider, ProviderContext, PushOutcome,
-    RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
+    Capabilities, ChangeHint, ConfigToCheck, FieldChange, HintKind, Provider, ProviderContext,
+    PushOutcome, PushPlan, RemoteActor, RemoteTask, RepairProvider, ValueCheck, WebhookAuth,
+    WebhookRequest,
 };
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
 pub use store::{

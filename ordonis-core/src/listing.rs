@@ -50,7 +50,7 @@ pub struct ListRequest<'a> {
     /// Backfill or reconcile.
     pub mode: ListMode,
     /// The integration's scope as configured (`{"jql": "project = HO"}`,
-    /// `{"projects": ["123"]}`), checked by [`Provider::check_scope`](crate::Provider::check_scope).
+    /// `{"projects": ["123"]}`), checked by [`Provider::check_config`](crate::Provider::check_config).
     pub scope: &'a serde_json::Value,
     /// Where to continue: the cursor the previous page returned, `None` at the very start.
     pub cursor: Option<&'a serde_json::Value>,

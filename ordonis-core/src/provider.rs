@@ -9,8 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::config::ProviderState;
-use crate::error::ProviderError;
+use crate::error::{InvalidInput, ProviderError};
 use crate::ids::{IntegrationId, WorkspaceId};
 use crate::listing::{ListPage, ListRequest, WebhookCheck, WebhookReport};
 use crate::model::{Field, FieldPatch, FieldValue};
@@ -18,17 +17,61 @@ use crate::model::{Field, FieldPatch, FieldValue};
 pub(crate) use crate::model::{ObjectKey, ProviderKind};
 use crate::secrets::IntegrationSecrets;
 
-/// What a provider can do; the engine and the provider suite branch on these, never on names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Facts about a provider that the engine reads. Optional abilities are not flags: they are
+/// the traits a provider hands out ([`Provider::repair`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {
-    /// Webhook payloads carry the object's state (Jira); otherwise it must be fetched (Asana).
-    pub webhook_snapshots: bool,
-    /// Webhooks answer a handshake before the first delivery (Asana's `X-Hook-Secret`).
+    /// Webhooks answer a handshake before the first delivery (Asana's `X-Hook-Secret`): an
+    /// integration created without a webhook secret expects one.
     pub webhook_handshake: bool,
-    /// Webhooks carry a delivery id to deduplicate on; otherwise the body hash is used.
-    pub delivery_ids: bool,
-    /// The provider can push field changes.
-    pub push: bool,
+    /// The request headers worth storing with each webhook event (lowercase names): the
+    /// provider's delivery id, retry count, signature and the like. `content-type` and
+    /// `user-agent` are always kept; other headers are dropped.
+    pub kept_headers: &'static [&'static str],
+}
+
+/// An integration's settings as a provider checks them, at creation and on every change.
+#[derive(Clone, Copy, Debug)]
+pub struct ConfigToCheck<'a> {
+    /// The provider options (`IntegrationConfig::options`).
+    pub options: &'a serde_json::Value,
+    /// The sync scope (`IntegrationConfig::scope`); `null` when the integration only reacts
+    /// to webhooks.
+    pub scope: &'a serde_json::Value,
+    /// The API credentials, when given.
+    pub auth: Option<&'a crate::secrets::ApiAuth>,
+}
+
+/// What a provider says of a value CollabHub wants it to hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueCheck {
+    /// It will hold and report the value as it is.
+    Accept,
+    /// It will hold the value but report it in this form (a rich-text description after
+    /// the provider's format round trip): its echo is recognised in this form too.
+    AcceptAs(FieldValue),
+    /// It can never hold the value (a status its workflow model cannot represent): the
+    /// change is refused at once, with this reason, instead of being pushed and coerced.
+    Refuse(String),
+}
+
+impl ValueCheck {
+    /// The form the value will be reported in, when it differs from the value.
+    pub fn echo_form(self) -> Option<FieldValue> {
+        match self {
+            ValueCheck::AcceptAs(v) => Some(v),
+            ValueCheck::Accept | ValueCheck::Refuse(_) => None,
+        }
+    }
+}
+
+/// What a push will do on its way, known before it starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushPlan {
+    /// The values the push will pass through (the intermediate statuses of a planned
+    /// workflow path): the engine records them with the pushed values first, so a hop's
+    /// webhook processed while the push still runs is recognised as ours.
+    pub passes: Vec<FieldValue>,
 }
 
 /// What a provider call needs to know about one integration.
@@ -195,7 +238,10 @@ pub struct PushOutcome {
     pub passed_through: Vec<FieldValue>,
 }
 
-/// A provider adapter.
+/// A provider adapter: the required core every provider implements. Optional abilities are
+/// separate traits it hands out through accessors ([`Provider::repair`]), the way
+/// `object_store` splits off `MultipartStore`: a provider that lacks one returns `None`, and a
+/// wrapper forwards an ability in one line instead of re-implementing it.
 ///
 /// Implementations classify every failure as a [`ProviderError`] variant; the engine retries
 /// `Retryable`, pauses the integration on `RateLimited`, and never retries the rest.
@@ -204,49 +250,24 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// The provider's name.
     fn kind(&self) -> ProviderKind;
 
-    /// What it can do.
-    fn capabilities(&self) -> Capabilities;
-
-    /// The request headers worth storing with each webhook event (lowercase names): the
-    /// provider's delivery id, retry count, signature and the like. `content-type` and
-    /// `user-agent` are always kept; other headers are dropped. Default: none.
-    fn kept_headers(&self) -> &[&str] {
-        &[]
+    /// Facts the engine reads. Default: no handshake, no extra headers kept.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
     }
 
-    /// Checks an integration's provider options (`IntegrationConfig::options`) when the
-    /// integration is created or changed: an adapter parses them into its own typed options
-    /// and names what is wrong. Default: `null` or any JSON object.
-    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
-        if options.is_null() || options.is_object() {
-            Ok(())
-        } else {
-            Err("options must be an object".to_owned())
+    /// Checks an integration's settings when it is created or changed: an adapter parses
+    /// the options into its own typed options, the scope into its own scope, and says
+    /// whether its API takes these credentials. The error names the part (`options`,
+    /// `scope`, `auth`) and what is wrong. Default: options and scope are `null` or a JSON
+    /// object, any credentials.
+    fn check_config(&self, config: &ConfigToCheck<'_>) -> Result<(), InvalidInput> {
+        if !(config.options.is_null() || config.options.is_object()) {
+            return Err(InvalidInput::new("options", "must be an object"));
         }
-    }
-
-    /// Whether the provider's API takes this kind of credentials. Default: any.
-    fn accepts_auth(&self, auth: &crate::secrets::ApiAuth) -> bool {
-        let _ = auth;
-        true
-    }
-
-    /// Whether the integration whose provider state this is accepts a webhook handshake
-    /// ([`WebhookAuth::Handshake`]) now; the engine refuses one otherwise. Default: never.
-    ///
-    /// A provider with [`Capabilities::webhook_handshake`] implements this together with
-    /// [`set_handshake_expected`](Self::set_handshake_expected).
-    fn handshake_expected(&self, state: &ProviderState) -> bool {
-        let _ = state;
-        false
-    }
-
-    /// Records in the provider state whether a handshake is expected. The engine sets it when
-    /// an integration of a provider with [`Capabilities::webhook_handshake`] is created
-    /// without a webhook secret and when the host calls `Engine::expect_handshake`, and
-    /// clears it once a handshake's secret is adopted. Default: records nothing.
-    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
-        let _ = (state, expected);
+        if !(config.scope.is_null() || config.scope.is_object()) {
+            return Err(InvalidInput::new("scope", "must be an object"));
+        }
+        Ok(())
     }
 
     /// Checks a webhook request before anything is stored: a signature, a token, or a
@@ -267,58 +288,60 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
 
     /// Fetches the current state of an object: `NotFound` when it is gone (the task becomes
     /// a tombstone), `OutOfScope` when it exists outside `ctx.scope` (the task stops
-    /// syncing), `Terminal` when the credentials may not read it (the task is kept).
+    /// syncing), `Forbidden` when the credentials may not read it (the task is kept).
     async fn fetch_task(
         &self,
         ctx: &ProviderContext,
         key: &ObjectKey,
     ) -> Result<RemoteTask, ProviderError>;
 
-    /// The form in which this provider will report `value` after it was written, when that
-    /// differs from the value itself: a rich-text description after the provider's format
-    /// round trip. The engine records it with the pushed value before pushing, so the echo
-    /// is recognised as ours and settles the field. Must be cheap and make no network call.
-    /// Default: none (the provider reports what it was sent).
-    fn echo_form(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+    /// What this provider says of a value CollabHub wants it to hold, known without asking
+    /// it: accepted as is, accepted but reported in another form (recorded with the pushed
+    /// value so its echo settles the field), or refused with a reason (the task API refuses
+    /// the change at once). Must be cheap and make no network call. Default: accepted.
+    fn check_value(&self, ctx: &ProviderContext, value: &FieldValue) -> ValueCheck {
         let _ = (ctx, value);
+        ValueCheck::Accept
+    }
+
+    /// Plans a push of `patch`, just before it runs (see [`PushPlan`]). Default: nothing
+    /// planned.
+    async fn plan_push(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushPlan, ProviderError> {
+        let _ = (ctx, key, patch);
+        Ok(PushPlan::default())
+    }
+
+    /// Writes field values to an object.
+    async fn push(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushOutcome, ProviderError>;
+
+    /// The repair loop (listing changes, webhook health and registration), when the
+    /// provider can list. Default: none, so an integration of it only reacts to webhooks.
+    fn repair(&self) -> Option<&dyn RepairProvider> {
         None
     }
+}
 
-    /// Why this provider can never hold `value`, when that is known without asking it (a
-    /// status name its workflow model cannot represent). The task API refuses such a change
-    /// at once, in its answer and in the ledger, instead of pushing it and coercing it.
-    /// Default: nothing is known in advance.
-    fn refuse_in_advance(&self, ctx: &ProviderContext, value: &FieldValue) -> Option<String> {
-        let _ = (ctx, value);
-        None
-    }
-
-    /// Checks an integration's sync scope (`IntegrationConfig::scope`) when the integration
-    /// is created or changed: which objects its backfill imports and its reconciliation
-    /// watches. `Err` names what is wrong (a Jira integration needs `{"jql": …}`). Default:
-    /// `null` or any JSON object.
-    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
-        if scope.is_null() || scope.is_object() {
-            Ok(())
-        } else {
-            Err("scope must be an object".to_owned())
-        }
-    }
-
+/// The repair loop's provider calls: what backfill and reconciliation list, and the health
+/// and registration of the integration's webhooks. Reached through [`Provider::repair`].
+#[async_trait]
+pub trait RepairProvider: Send + Sync {
     /// One page of the objects that changed in a scope since a cursor (see
-    /// [`ListRequest`]): what backfill and reconciliation run on. Default: the provider
-    /// cannot list (`Terminal`), so an integration of it only reacts to webhooks.
+    /// [`ListRequest`]).
     async fn list_changes(
         &self,
         ctx: &ProviderContext,
         req: &ListRequest<'_>,
-    ) -> Result<ListPage, ProviderError> {
-        let _ = (ctx, req);
-        Err(ProviderError::Terminal(format!(
-            "{} cannot list changes",
-            self.kind()
-        )))
-    }
+    ) -> Result<ListPage, ProviderError>;
 
     /// Checks (and where the provider allows, renews) the integration's webhooks: called by
     /// every reconcile run. Default: nothing is known.
@@ -341,33 +364,10 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         check: &WebhookCheck<'_>,
     ) -> Result<WebhookReport, ProviderError> {
         let _ = (ctx, check);
-        Err(ProviderError::Terminal(format!(
-            "{} cannot register webhooks",
-            self.kind()
-        )))
+        Err(ProviderError::Terminal(
+            "this provider cannot register webhooks".to_owned(),
+        ))
     }
-
-    /// The values a push of `patch` will pass through on its way (the intermediate statuses
-    /// of a planned workflow path), asked just before the push: the engine records them with
-    /// the pushed values first, so a hop's webhook processed while the push still runs is
-    /// recognised as ours, not taken for a conflict. Default: none.
-    async fn planned_passes(
-        &self,
-        ctx: &ProviderContext,
-        key: &ObjectKey,
-        patch: &FieldPatch,
-    ) -> Result<Vec<FieldValue>, ProviderError> {
-        let _ = (ctx, key, patch);
-        Ok(Vec::new())
-    }
-
-    /// Writes field values to an object.
-    async fn push(
-        &self,
-        ctx: &ProviderContext,
-        key: &ObjectKey,
-        patch: &FieldPatch,
-    ) -> Result<PushOutcome, ProviderError>;
 }
 
 /// A provider time (milliseconds since the epoch) as a date-time, when representable.

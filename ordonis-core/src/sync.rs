@@ -297,7 +297,7 @@ pub fn apply_local(
 /// so an echo that races the push's completion is still recognised.
 ///
 /// `echo_form` names the form the provider will report a value in when that differs from the
-/// value sent (see [`crate::Provider::echo_form`]); it is recorded with the sent value before
+/// value sent (see [`crate::ValueCheck::AcceptAs`]); it is recorded with the sent value before
 /// the push, so an echo that overtakes the push is recognised in that form too.
 pub fn begin_push(
     task: &mut Task,
@@ -328,7 +328,7 @@ pub fn begin_push(
 }
 
 /// Records the values a push is planned to pass through (see
-/// [`crate::Provider::planned_passes`]) with its sent values, before the push: an echo of
+/// [`crate::Provider::plan_push`]) with its sent values, before the push: an echo of
 /// one of them confirms nothing yet and is no conflict. Returns whether anything was added.
 pub fn expect_passes(task: &mut Task, pushed: &[Intent], passes: &[FieldValue]) -> bool {
     let mut added = false;

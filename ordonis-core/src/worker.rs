@@ -126,6 +126,7 @@ impl Worker {
         for r in pushed.into_iter().chain([processed, synced]) {
             report.add(r);
         }
+        crate::metrics::batch(&report);
         Ok(report)
     }
 
@@ -252,6 +253,7 @@ impl Worker {
             Error::Provider(ProviderError::RateLimited { until, reason }) => {
                 // Every worker leaves this integration alone until then.
                 tracing::info!(integration = %job.integration_id(), %until, %reason, "rate limited: pausing integration");
+                crate::metrics::rate_limit_pause();
                 if let Err(e) = self
                     .engine
                     .store()

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordonis_core::{
-    Capabilities, ChangeHint, Field, FieldPatch, FieldValue, IntegrationId, ObjectKey, Provider,
-    ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteTask, Status, StatusCategory,
-    WebhookAuth, WebhookRequest,
+    Capabilities, ChangeHint, ConfigToCheck, Field, FieldPatch, FieldValue, IntegrationId,
+    InvalidInput, ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome,
+    PushPlan, RemoteTask, RepairProvider, Status, StatusCategory, ValueCheck, WebhookAuth,
+    WebhookRequest,
 };
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -1102,23 +1103,23 @@ impl Provider for JiraProvider {
         ProviderKind::new("jira")
     }
 
+    /// Kept with each delivery: the delivery id (the same across retries), the retry
+    /// count, the flow (`Primary` or `Secondary`) and the admin-webhook signature.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            webhook_snapshots: true,
             webhook_handshake: false,
-            delivery_ids: true,
-            push: true,
+            kept_headers: &[DELIVERY_HEADER, RETRY_HEADER, FLOW_HEADER, SIGNATURE_HEADER],
         }
     }
 
-    /// The delivery id (the same across retries), the retry count, the flow (`Primary` or
-    /// `Secondary`) and the admin-webhook signature.
-    fn check_options(&self, options: &Value) -> Result<(), String> {
-        JiraOptions::from_json(options).map(|_| ())
-    }
-
-    fn kept_headers(&self) -> &[&str] {
-        &[DELIVERY_HEADER, RETRY_HEADER, FLOW_HEADER, SIGNATURE_HEADER]
+    /// The options parse as [`JiraOptions`]; the scope is `null` (webhook-only) or
+    /// `{"jql": "…"}`.
+    fn check_config(&self, config: &ConfigToCheck<'_>) -> Result<(), InvalidInput> {
+        JiraOptions::from_json(config.options).map_err(|e| InvalidInput::new("options", e))?;
+        if !config.scope.is_null() {
+            crate::listing::scope_jql(config.scope).map_err(|e| InvalidInput::new("scope", e))?;
+        }
+        Ok(())
     }
 
     fn verify_webhook(
@@ -1173,34 +1174,6 @@ impl Provider for JiraProvider {
         )
     }
 
-    fn check_scope(&self, scope: &Value) -> Result<(), String> {
-        crate::listing::scope_jql(scope).map(drop)
-    }
-
-    async fn list_changes(
-        &self,
-        ctx: &ProviderContext,
-        req: &ordonis_core::ListRequest<'_>,
-    ) -> Result<ordonis_core::ListPage, ProviderError> {
-        crate::listing::list_changes(&self.client(ctx)?, ctx, req).await
-    }
-
-    async fn check_webhooks(
-        &self,
-        ctx: &ProviderContext,
-        check: &ordonis_core::WebhookCheck<'_>,
-    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
-        crate::listing::check_webhooks(self, ctx, check).await
-    }
-
-    async fn register_webhooks(
-        &self,
-        ctx: &ProviderContext,
-        check: &ordonis_core::WebhookCheck<'_>,
-    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
-        crate::listing::register_webhooks(self, ctx, check).await
-    }
-
     async fn fetch_task(
         &self,
         ctx: &ProviderContext,
@@ -1215,26 +1188,33 @@ impl Provider for JiraProvider {
     }
 
     /// A description comes back from Jira in the converter's canonical Markdown.
-    fn echo_form(&self, _ctx: &ProviderContext, value: &FieldValue) -> Option<FieldValue> {
+    fn check_value(&self, _ctx: &ProviderContext, value: &FieldValue) -> ValueCheck {
         match value {
             // Markdown that does not convert has no echo form: its push refuses (the merge
             // says why), so no echo of it will come back.
-            FieldValue::Description(md) => normalize_markdown(md).ok().map(FieldValue::Description),
-            _ => None,
+            FieldValue::Description(md) => match normalize_markdown(md) {
+                Ok(form) => ValueCheck::AcceptAs(FieldValue::Description(form)),
+                Err(_) => ValueCheck::Accept,
+            },
+            _ => ValueCheck::Accept,
         }
+    }
+
+    fn repair(&self) -> Option<&dyn RepairProvider> {
+        Some(self)
     }
 
     /// A status push's intermediate statuses, from the path planned over the issue's
     /// workflow (none when the workflow cannot be read: the hops are then reported with the
     /// push's outcome only).
-    async fn planned_passes(
+    async fn plan_push(
         &self,
         ctx: &ProviderContext,
         key: &ObjectKey,
         patch: &FieldPatch,
-    ) -> Result<Vec<FieldValue>, ProviderError> {
+    ) -> Result<PushPlan, ProviderError> {
         let Some(FieldValue::Status(target)) = patch.get(Field::Status) else {
-            return Ok(Vec::new());
+            return Ok(PushPlan::default());
         };
         let client = self.client(ctx)?;
         let id = crate::client::check_issue_ref(&key.external_id)?;
@@ -1256,7 +1236,7 @@ impl Provider for JiraProvider {
             Err(JiraError::Rejected { .. } | JiraError::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        Ok(passes)
+        Ok(PushPlan { passes })
     }
 
     async fn push(
@@ -1313,6 +1293,33 @@ impl Provider for JiraProvider {
     }
 }
 
+#[async_trait]
+impl RepairProvider for JiraProvider {
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ordonis_core::ListRequest<'_>,
+    ) -> Result<ordonis_core::ListPage, ProviderError> {
+        crate::listing::list_changes(&self.client(ctx)?, ctx, req).await
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        crate::listing::check_webhooks(self, ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        crate::listing::register_webhooks(self, ctx, check).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1321,7 +1328,7 @@ mod tests {
     fn keeps_delivery_retry_flow_and_signature_headers() -> Result<(), JiraError> {
         let p = JiraProvider::new()?;
         assert_eq!(
-            p.kept_headers(),
+            p.capabilities().kept_headers,
             [
                 "x-atlassian-webhook-identifier",
                 "x-atlassian-webhook-retry",

@@ -8,6 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ordonis_core::RepairProvider;
 use ordonis_core::{
     ChangeHint, Field, FieldValue, ListMode, ListPage, ListRequest, ObjectKey, Provider,
     ProviderContext, ProviderError, WebhookCheck, WebhookState,
@@ -18,6 +19,40 @@ use ordonis_testkit::fake_jira::FakeJira;
 use ordonis_testkit::fake_jira_search::jira_time;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+
+/// The settings checks these tests make, one part at a time, through `Provider::check_config`.
+trait Checks {
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String>;
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String>;
+}
+
+impl<P: ordonis_core::Provider> Checks for P {
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
+        let none = serde_json::Value::Null;
+        self.check_config(&ordonis_core::ConfigToCheck {
+            options: &none,
+            scope,
+            auth: None,
+        })
+        .map_err(|e| {
+            assert_eq!(e.what, "scope", "{e}");
+            e.why
+        })
+    }
+
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
+        let none = serde_json::Value::Null;
+        self.check_config(&ordonis_core::ConfigToCheck {
+            options,
+            scope: &none,
+            auth: None,
+        })
+        .map_err(|e| {
+            assert_eq!(e.what, "options", "{e}");
+            e.why
+        })
+    }
+}
 
 fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap()

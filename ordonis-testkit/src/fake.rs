@@ -11,8 +11,8 @@ use bytes::Bytes;
 use ordonis_core::signals::{hmac_sha256_hex, hmac_sha256_matches};
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ListMode, ListPage, ListRequest,
-    ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, ProviderState, PushOutcome,
-    RemoteActor, RemoteTask, WebhookAuth, WebhookRequest,
+    ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteActor,
+    RemoteTask, RepairProvider, WebhookAuth, WebhookRequest,
 };
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -24,7 +24,6 @@ pub const SIGNATURE_HEADER: &str = "x-fake-signature";
 pub const HANDSHAKE_HEADER: &str = "x-fake-hook-secret";
 /// The provider-state flag of an integration that accepts a handshake (as Asana's adapter
 /// keeps it).
-const EXPECTING_HANDSHAKE: &str = "expecting_handshake";
 /// The account the fake attributes our pushes to.
 pub const BOT_ACCOUNT: &str = "ordonis-bot";
 
@@ -94,33 +93,45 @@ struct State {
     secret: String,
 }
 
+/// How a [`FakeProvider`] behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FakeOptions {
+    /// Its webhooks carry the object's state (as Jira's do); otherwise the engine must fetch
+    /// it (as for Asana's compact events).
+    pub snapshots: bool,
+    /// Its webhooks answer an `X-Hook-Secret` handshake before the first delivery (as
+    /// Asana's do).
+    pub handshake: bool,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        Self {
+            snapshots: true,
+            handshake: false,
+        }
+    }
+}
+
 /// A scripted provider. Its webhooks are signed with the secret given at construction.
 #[derive(Debug)]
 pub struct FakeProvider {
     kind: ProviderKind,
-    capabilities: Capabilities,
+    options: FakeOptions,
     state: Mutex<State>,
 }
 
 impl FakeProvider {
     /// A fake named `fake` whose webhooks carry snapshots, signed with `secret`.
     pub fn new(secret: impl Into<String>) -> Self {
-        Self::with_capabilities(
-            secret,
-            Capabilities {
-                webhook_snapshots: true,
-                webhook_handshake: false,
-                delivery_ids: true,
-                push: true,
-            },
-        )
+        Self::with_options(secret, FakeOptions::default())
     }
 
-    /// A fake with given capabilities (without snapshots, the engine must fetch).
-    pub fn with_capabilities(secret: impl Into<String>, capabilities: Capabilities) -> Self {
+    /// A fake with given options (without snapshots, the engine must fetch).
+    pub fn with_options(secret: impl Into<String>, options: FakeOptions) -> Self {
         Self {
             kind: ProviderKind::new("fake"),
-            capabilities,
+            options,
             state: Mutex::new(State {
                 clock_ms: 1_700_000_000_000,
                 secret: secret.into(),
@@ -283,19 +294,14 @@ impl Provider for FakeProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.capabilities
-    }
-
-    fn handshake_expected(&self, state: &ProviderState) -> bool {
-        state.flag(EXPECTING_HANDSHAKE)
-    }
-
-    fn set_handshake_expected(&self, state: &mut ProviderState, expected: bool) {
-        if expected {
-            state.set(EXPECTING_HANDSHAKE, serde_json::Value::Bool(true));
-        } else {
-            state.remove(EXPECTING_HANDSHAKE);
+        Capabilities {
+            webhook_handshake: self.options.handshake,
+            kept_headers: &[],
         }
+    }
+
+    fn repair(&self) -> Option<&dyn RepairProvider> {
+        Some(self)
     }
 
     fn verify_webhook(
@@ -303,7 +309,7 @@ impl Provider for FakeProvider {
         ctx: &ProviderContext,
         req: &WebhookRequest<'_>,
     ) -> Result<WebhookAuth, ProviderError> {
-        if self.capabilities.webhook_handshake
+        if self.options.handshake
             && let Some(secret) = req.headers.get(HANDSHAKE_HEADER)
         {
             let secret = secret
@@ -346,15 +352,12 @@ impl Provider for FakeProvider {
                 reason: other.to_owned(),
             },
         };
-        let snapshot =
-            (self.capabilities.webhook_snapshots && kind == HintKind::Changed).then(|| {
-                RemoteTask {
-                    key: key.clone(),
-                    fields: body.fields.clone(),
-                    modified_at_ms: body.time_ms,
-                    url: Some(format!("https://fake.example/items/{}", body.object)),
-                }
-            });
+        let snapshot = (self.options.snapshots && kind == HintKind::Changed).then(|| RemoteTask {
+            key: key.clone(),
+            fields: body.fields.clone(),
+            modified_at_ms: body.time_ms,
+            url: Some(format!("https://fake.example/items/{}", body.object)),
+        });
         Ok(vec![ChangeHint {
             key,
             delivery_id: Some(body.delivery_id),
@@ -388,6 +391,39 @@ impl Provider for FakeProvider {
         })
     }
 
+    async fn push(
+        &self,
+        _ctx: &ProviderContext,
+        key: &ObjectKey,
+        patch: &FieldPatch,
+    ) -> Result<PushOutcome, ProviderError> {
+        self.next_fault()?;
+        let mut st = self.lock();
+        if !st.objects.contains_key(&key.external_id) {
+            return Err(ProviderError::NotFound(key.external_id.clone()));
+        }
+        let mut outcome = PushOutcome::default();
+        let mut accepted = Vec::new();
+        for v in patch.values() {
+            match st.faults.refuse.get(&v.field()) {
+                Some(reason) => outcome.refused.push((v.field(), reason.clone())),
+                None => {
+                    outcome.applied.push(v.field());
+                    accepted.push(v.clone());
+                }
+            }
+        }
+        st.pushes.push((key.external_id.clone(), patch.clone()));
+        if !accepted.is_empty() {
+            Self::write(&mut st, &key.external_id, accepted);
+            Self::emit(&mut st, "changed", &key.external_id, BOT_ACCOUNT);
+        }
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl RepairProvider for FakeProvider {
     /// Lists objects by their logical modification time: a backfill everything (its
     /// handover cursor taken first), a reconcile those modified at or after the cursor's
     /// time. Pages are keyset-paged on `(modified, id)`.
@@ -463,35 +499,5 @@ impl Provider for FakeProvider {
             cursor: serde_json::json!(cursor),
             done,
         })
-    }
-
-    async fn push(
-        &self,
-        _ctx: &ProviderContext,
-        key: &ObjectKey,
-        patch: &FieldPatch,
-    ) -> Result<PushOutcome, ProviderError> {
-        self.next_fault()?;
-        let mut st = self.lock();
-        if !st.objects.contains_key(&key.external_id) {
-            return Err(ProviderError::NotFound(key.external_id.clone()));
-        }
-        let mut outcome = PushOutcome::default();
-        let mut accepted = Vec::new();
-        for v in patch.values() {
-            match st.faults.refuse.get(&v.field()) {
-                Some(reason) => outcome.refused.push((v.field(), reason.clone())),
-                None => {
-                    outcome.applied.push(v.field());
-                    accepted.push(v.clone());
-                }
-            }
-        }
-        st.pushes.push((key.external_id.clone(), patch.clone()));
-        if !accepted.is_empty() {
-            Self::write(&mut st, &key.external_id, accepted);
-            Self::emit(&mut st, "changed", &key.external_id, BOT_ACCOUNT);
-        }
-        Ok(outcome)
     }
 }

@@ -30,6 +30,6 @@ mod store_batch_suite;
 pub mod store_suite;
 mod store_sync_suite;
 
-pub use fake::{FakeProvider, Faults};
+pub use fake::{FakeOptions, FakeProvider, Faults};
 pub use memory::MemoryStore;
 pub use provider_suite::ProviderHarness;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordonis_core::{
-    FieldPatch, FieldValue, ListMode, ListRequest, ObjectKey, Provider, ProviderContext,
-    ProviderError, WebhookAuth, WebhookRequest,
+    ConfigToCheck, FieldPatch, FieldValue, ListMode, ListRequest, ObjectKey, Provider,
+    ProviderContext, ProviderError, WebhookAuth, WebhookRequest,
 };
 
 /// An HTTP-level failure the harness's fake server answers the next API call with.
@@ -275,7 +275,7 @@ pub async fn not_found_classified(h: Arc<dyn ProviderHarness>) {
     assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
 }
 
-/// The form a provider reports a written value in ([`Provider::echo_form`]) is the form its
+/// The form a provider reports a written value in ([`ordonis_core::ValueCheck::AcceptAs`]) is the form its
 /// fake really reports after the write (the value itself when there is no echo form), and
 /// normalizing it again changes nothing, so a second round trip still matches. Every provider
 /// is held to it: one without an echo form must report what it was sent.
@@ -299,7 +299,10 @@ pub async fn echo_form_is_a_fixed_point(h: Arc<dyn ProviderHarness>) {
             out.applied.contains(&v.field()) || out.settled.contains(&v.field()),
             "{v:?} was not written: {out:?}"
         );
-        let expected = p.echo_form(&ctx, &v).unwrap_or_else(|| v.clone());
+        let expected = p
+            .check_value(&ctx, &v)
+            .echo_form()
+            .unwrap_or_else(|| v.clone());
         assert_eq!(expected.field(), v.field(), "{v:?}");
         let fetched = p
             .fetch_task(&ctx, &key)
@@ -314,7 +317,8 @@ pub async fn echo_form_is_a_fixed_point(h: Arc<dyn ProviderHarness>) {
             "{v:?}: echo form {expected:?}, but the provider reports {reported:?}"
         );
         let twice = p
-            .echo_form(&ctx, reported)
+            .check_value(&ctx, reported)
+            .echo_form()
             .unwrap_or_else(|| reported.clone());
         assert!(
             twice.same_as(reported),
@@ -341,8 +345,11 @@ pub async fn list_to_done(
             recent: &[],
             page_size: 2,
         };
-        let page = h
-            .provider()
+        let provider = h.provider();
+        let repair = provider
+            .repair()
+            .unwrap_or_else(|| panic!("the provider has no repair loop"));
+        let page = repair
             .list_changes(&h.context(), &req)
             .await
             .unwrap_or_else(|e| panic!("list {mode:?}: {e}"));
@@ -355,11 +362,23 @@ pub async fn list_to_done(
     panic!("{mode:?} listing did not finish in 200 pages");
 }
 
-/// The scope the harness uses is accepted; a scope that is not an object is refused.
+/// The scope the harness uses is accepted; a scope that is not an object is refused, and
+/// the refusal names the scope.
 pub async fn scope_checked(h: Arc<dyn ProviderHarness>) {
     let p = h.provider();
-    assert_eq!(p.check_scope(&h.scope()), Ok(()));
-    assert!(p.check_scope(&serde_json::json!(42)).is_err());
+    let scope = h.scope();
+    let options = serde_json::Value::Null;
+    let config = |scope| ConfigToCheck {
+        options: &options,
+        scope,
+        auth: None,
+    };
+    assert_eq!(p.check_config(&config(&scope)), Ok(()));
+    let refused = p.check_config(&config(&serde_json::json!(42)));
+    assert!(
+        matches!(&refused, Err(e) if e.what == "scope"),
+        "{refused:?}"
+    );
 }
 
 fn listed_title(hints: &[ordonis_core::ChangeHint], key: &ObjectKey) -> Option<Option<String>> {

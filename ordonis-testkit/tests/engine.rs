@@ -8,10 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use ordonis_core::store::{EventFilter, Store, StoreExt};
 use ordonis_core::{
-    Actor, ActorKind, Capabilities, Field, FieldPatch, FieldPolicy, FieldValue, IngestOutcome,
-    JobState, Ledger, Outcome, Principal, ProviderError, Status, StatusCategory,
+    Actor, ActorKind, Field, FieldPatch, FieldPolicy, FieldValue, IngestOutcome, JobState, Ledger,
+    Outcome, Principal, ProviderError, Status, StatusCategory,
 };
-use ordonis_testkit::fake::{FakeProvider, SIGNATURE_HEADER};
+use ordonis_testkit::fake::{FakeOptions, FakeProvider, SIGNATURE_HEADER};
 use ordonis_testkit::harness::{SECRET, Setup};
 use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
@@ -255,15 +255,13 @@ async fn refused_change_is_recorded_not_retried() {
 
 #[tokio::test]
 async fn handshake_only_when_expected() {
-    let caps = Capabilities {
-        webhook_snapshots: true,
-        webhook_handshake: true,
-        delivery_ids: true,
-        push: true,
+    let caps = FakeOptions {
+        snapshots: true,
+        handshake: true,
     };
     let s = Setup::with_fake(
         &FieldPolicy::default(),
-        FakeProvider::with_capabilities("hs-secret", caps),
+        FakeProvider::with_options("hs-secret", caps),
     )
     .await;
     // Setup created the integration with a secret, so it does not expect a handshake.
@@ -455,13 +453,11 @@ async fn ingest_cache_never_refuses_what_another_process_allowed() {
     };
     use ordonis_testkit::MemoryStore;
 
-    let caps = Capabilities {
-        webhook_snapshots: true,
-        webhook_handshake: true,
-        delivery_ids: true,
-        push: true,
+    let caps = FakeOptions {
+        snapshots: true,
+        handshake: true,
     };
-    let fake = Arc::new(FakeProvider::with_capabilities(SECRET, caps));
+    let fake = Arc::new(FakeProvider::with_options(SECRET, caps));
     let store = Arc::new(MemoryStore::new());
     let engine = |store: Arc<MemoryStore>| {
         Engine::builder(store, Keyring::new(SecretKey::from_bytes(1, [9; 32])))

@@ -159,9 +159,9 @@ proptest! {
         let rt = runtime();
         rt.block_on(async {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let fake = ordonis_testkit::FakeProvider::with_capabilities(
+            let fake = ordonis_testkit::FakeProvider::with_options(
                 ordonis_testkit::harness::SECRET,
-                ordonis_core::Capabilities { webhook_snapshots: snapshots, webhook_handshake: false, delivery_ids: true, push: true },
+                ordonis_testkit::FakeOptions { snapshots, handshake: false },
             );
             let s = Setup::with_fake(&policy, fake).await;
             s.fake.remote_create(OBJ, &initial(), "alice");

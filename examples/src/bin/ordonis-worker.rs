@@ -6,7 +6,6 @@ use std::sync::Arc;
 use clap::Parser;
 use ordonis_server::app::{SHUTDOWN_GRACE, check_secret_key, engine, open_store, spawn_workers};
 use ordonis_server::config::{Backend, existing_secret};
-use ordonis_server::metrics::Metrics;
 use ordonis_server::{WorkerArgs, init_tracing, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 
@@ -45,11 +44,11 @@ async fn main() -> ExitCode {
         eprintln!("ordonis-worker: {e}");
         return ExitCode::FAILURE;
     }
-    let metrics = Arc::new(Metrics::default());
+    // The core's counters go to the process's recorder (this worker serves no /metrics; a
+    // host that scrapes workers installs an exporter of its own).
     let engine = match engine(
         store,
         &key.value,
-        &metrics,
         &args.retry,
         args.public_url.as_deref().map(|u| u.trim_end_matches('/')),
     ) {
@@ -61,7 +60,7 @@ async fn main() -> ExitCode {
     };
     let token = CancellationToken::new();
     let wake = Arc::new(tokio::sync::Notify::new());
-    let handles = spawn_workers(&engine, args.workers.max(1), &metrics, &wake, &token);
+    let handles = spawn_workers(&engine, args.workers.max(1), &wake, &token);
     let stop = shutdown_signal();
     tracing::info!(workers = handles.len(), "ordonis-worker running");
     stop.await;

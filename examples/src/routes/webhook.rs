@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ordonis_core::{IngestOutcome, IntegrationId, ProviderKind};
-use std::sync::atomic::Ordering;
 
 use crate::app::AppState;
 use crate::errors::ApiError;
@@ -29,15 +28,15 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        ordonis_core::metrics::webhook(&IngestOutcome::TooLarge);
         return too_large();
     }
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        ordonis_core::metrics::webhook(&IngestOutcome::TooLarge);
         return too_large();
     };
     let unknown = || {
-        s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+        ordonis_core::metrics::webhook(&IngestOutcome::UnknownIntegration);
         ApiError::not_found("unknown integration").into_response()
     };
     let Ok(id) = integration_id.parse::<IntegrationId>() else {
@@ -48,20 +47,9 @@ pub async fn receive(
         .engine
         .ingest_for(&ProviderKind::new(provider), id, &method, &headers, bytes)
         .await;
-    match &resp.outcome {
-        IngestOutcome::Stored(_) => {
-            s.metrics.webhooks_stored.fetch_add(1, Ordering::Relaxed);
-            s.wake.notify_waiters();
-        }
-        IngestOutcome::Duplicate(_) => {
-            s.metrics.webhooks_duplicate.fetch_add(1, Ordering::Relaxed);
-        }
-        IngestOutcome::Rejected(_)
-        | IngestOutcome::UnknownIntegration
-        | IngestOutcome::TooLarge => {
-            s.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
-        }
-        IngestOutcome::Handshake | IngestOutcome::Unavailable(_) => {}
+    // The engine counted the delivery (`ordonis_core::metrics`).
+    if let IngestOutcome::Stored(_) = &resp.outcome {
+        s.wake.notify_waiters();
     }
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = (status, resp.body).into_response();

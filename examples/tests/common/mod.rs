@@ -129,6 +129,22 @@ impl Api {
         self.get_text("/metrics").await.1
     }
 
+    /// The value of one series (`name{labels}` as exported) in `/metrics`, or 0 when absent.
+    /// The process's counters are shared by every server a test binary starts: compare a
+    /// value before and after, never with a constant.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send_json(reqwest::Method::POST, path, body).await
     }

@@ -102,8 +102,11 @@ impl Engine {
         headers: &http::HeaderMap,
         body: Bytes,
     ) -> IngestResponse {
-        self.ingest_as(None, integration_id, method, headers, body)
-            .await
+        let resp = self
+            .ingest_as(None, integration_id, method, headers, body)
+            .await;
+        crate::metrics::webhook(&resp.outcome);
+        resp
     }
 
     /// [`Engine::ingest`] for a route that names the provider too
@@ -117,8 +120,11 @@ impl Engine {
         headers: &http::HeaderMap,
         body: Bytes,
     ) -> IngestResponse {
-        self.ingest_as(Some(provider), integration_id, method, headers, body)
-            .await
+        let resp = self
+            .ingest_as(Some(provider), integration_id, method, headers, body)
+            .await;
+        crate::metrics::webhook(&resp.outcome);
+        resp
     }
 
     async fn ingest_as(
@@ -188,7 +194,7 @@ impl Engine {
         };
 
         let body_sha256 = hex::encode(Sha256::digest(&body));
-        let provider_kept = loaded.provider.kept_headers();
+        let provider_kept = loaded.provider.capabilities().kept_headers;
         let kept: Vec<(String, String)> = headers
             .iter()
             .filter(|(n, _)| {
@@ -322,10 +328,7 @@ impl Engine {
     ) -> IngestResponse {
         // Only an integration creating its webhook takes a handshake; once a secret is set, an
         // arbitrary caller cannot replace it.
-        if !loaded
-            .provider
-            .handshake_expected(&loaded.config.provider_state)
-        {
+        if !loaded.config.expecting_handshake {
             let e = ProviderError::Unauthenticated("handshake not expected".to_owned());
             return IngestResponse::error(
                 401,
@@ -337,9 +340,7 @@ impl Engine {
         let mut secrets = loaded.ctx.secrets.clone();
         secrets.rotate_webhook_secret(secret, self.inner.config.webhook_secret_overlap);
         let mut config = loaded.config.clone();
-        loaded
-            .provider
-            .set_handshake_expected(&mut config.provider_state, false);
+        config.expecting_handshake = false;
         if let Err(e) = self
             .save_integration(&loaded.record, &config, &secrets)
             .await

@@ -14,7 +14,7 @@ use crate::ids::{ActionId, IntegrationId, TaskId};
 use crate::ledger::{LedgerDraft, Op, Outcome};
 use crate::model::Field;
 use crate::policy::FieldRule;
-use crate::provider::Provider;
+use crate::provider::{ConfigToCheck, Provider};
 use crate::secrets::{ApiAuth, IntegrationSecrets};
 use crate::store::{IntegrationRecord, IntegrationState, IntegrationUpdate, UnitOfWork};
 
@@ -51,12 +51,6 @@ pub(crate) fn check_settings(
     secrets: &IntegrationSecrets,
 ) -> Result<(), InvalidInput> {
     if let Some(auth) = &secrets.api_auth {
-        if !provider.accepts_auth(auth) {
-            return Err(InvalidInput::new(
-                "auth",
-                format!("{} does not take this kind of credentials", provider.kind()),
-            ));
-        }
         match auth {
             ApiAuth::Basic { email, api_token } => {
                 no_control_chars("auth.email", email)?;
@@ -74,14 +68,11 @@ pub(crate) fn check_settings(
             ));
         }
     }
-    provider
-        .check_options(&config.options)
-        .map_err(|e| InvalidInput::new("options", e))?;
-    if !config.scope.is_null() {
-        provider
-            .check_scope(&config.scope)
-            .map_err(|e| InvalidInput::new("scope", e))?;
-    }
+    provider.check_config(&ConfigToCheck {
+        options: &config.options,
+        scope: &config.scope,
+        auth: secrets.api_auth.as_ref(),
+    })?;
     if config.sync.reconcile_every_s == 0 {
         return Err(InvalidInput::new(
             "reconcile_every_s",

@@ -158,7 +158,7 @@ impl Engine {
             .ok_or_else(|| Error::UnknownProvider(new.provider.to_string()))?;
         integrations::check_settings(&**provider, &new.config, &new.secrets)?;
         if provider.capabilities().webhook_handshake && new.secrets.webhook_secrets.is_empty() {
-            provider.set_handshake_expected(&mut new.config.provider_state, true);
+            new.config.expecting_handshake = true;
         }
         let id = IntegrationId::new();
         let record = IntegrationRecord {
@@ -192,9 +192,8 @@ impl Engine {
             .await
     }
 
-    /// Marks an integration as creating its webhook: it accepts one handshake (its provider
-    /// records that in the integration's provider state, see
-    /// [`Provider::set_handshake_expected`]).
+    /// Marks an integration as creating its webhook: it accepts one handshake
+    /// ([`IntegrationConfig::expecting_handshake`]).
     pub async fn expect_handshake(&self, id: IntegrationId) -> Result<(), Error> {
         let loaded = self.load(id).await?;
         if !loaded.provider.capabilities().webhook_handshake {
@@ -205,9 +204,7 @@ impl Engine {
             .into());
         }
         let mut config = loaded.config.clone();
-        loaded
-            .provider
-            .set_handshake_expected(&mut config.provider_state, true);
+        config.expecting_handshake = true;
         self.save_integration(&loaded.record, &config, &loaded.ctx.secrets)
             .await
     }

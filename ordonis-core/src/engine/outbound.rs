@@ -54,7 +54,7 @@ impl Engine {
                 // A tombstone, or a task out of scope, is pushed nowhere.
                 let intents = match (&link, task.deleted || task.out_of_scope) {
                     (Some(_), false) => begin_push(&mut task, policy, |v| {
-                        loaded.provider.echo_form(&loaded.ctx, v)
+                        loaded.provider.check_value(&loaded.ctx, v).echo_form()
                     }),
                     _ => Vec::new(),
                 };
@@ -134,8 +134,9 @@ impl Engine {
         } else {
             loaded
                 .provider
-                .planned_passes(&loaded.ctx, &key, &patch)
+                .plan_push(&loaded.ctx, &key, &patch)
                 .await?
+                .passes
         };
         if !passes.is_empty() {
             self.commit_with_retry(|| {
@@ -166,7 +167,9 @@ impl Engine {
             crate::provider::PushOutcome::default()
         } else {
             let started = std::time::Instant::now();
-            let outcome = loaded.provider.push(&loaded.ctx, &key, &patch).await?;
+            let outcome = loaded.provider.push(&loaded.ctx, &key, &patch).await;
+            crate::metrics::push(started.elapsed(), outcome.is_err());
+            let outcome = outcome?;
             tracing::debug!(push = %job.id, elapsed_ms = started.elapsed().as_millis() as u64, "pushed");
             outcome
         };

@@ -335,7 +335,10 @@ impl Engine {
             recent: &recent,
             page_size: self.inner.config.list_page_size.max(1),
         };
-        let page = loaded.provider.list_changes(&loaded.ctx, &req).await;
+        let page = match repair_of(&loaded) {
+            Ok(r) => r.list_changes(&loaded.ctx, &req).await,
+            Err(e) => Err(e),
+        };
         let run = if starting { job.run + 1 } else { job.run };
         let (page, stored) = match page {
             Ok(page) => match self.store_page(&loaded, &job, run, &page).await {
@@ -429,7 +432,10 @@ impl Engine {
             last_delivery_at,
             now,
         };
-        let mut report = loaded.provider.check_webhooks(&loaded.ctx, &check).await;
+        let mut report = match repair_of(loaded) {
+            Ok(r) => r.check_webhooks(&loaded.ctx, &check).await,
+            Err(e) => Err(e),
+        };
         if matches!(&report, Ok(r) if r.state == WebhookState::Missing)
             && loaded.config.sync.register_webhook
         {
@@ -494,7 +500,10 @@ impl Engine {
                 known: &known,
                 ..*check
             };
-            report = loaded.provider.register_webhooks(&loaded.ctx, &this).await;
+            report = match repair_of(loaded) {
+                Ok(r) => r.register_webhooks(&loaded.ctx, &this).await,
+                Err(e) => Err(e),
+            };
             let before = made.len();
             if let Ok(r) = &report {
                 for id in &r.external_ids {
@@ -528,10 +537,8 @@ impl Engine {
             return;
         };
         let mut config = fresh.config.clone();
-        if fresh.provider.handshake_expected(&config.provider_state) {
-            fresh
-                .provider
-                .set_handshake_expected(&mut config.provider_state, false);
+        if config.expecting_handshake {
+            config.expecting_handshake = false;
             if let Err(e) = self
                 .save_integration(&fresh.record, &config, &fresh.ctx.secrets)
                 .await
@@ -613,6 +620,7 @@ impl Engine {
         };
         match &err {
             Error::Provider(ProviderError::RateLimited { until, .. }) => {
+                crate::metrics::rate_limit_pause();
                 if let Err(e) = self
                     .inner
                     .store
@@ -667,4 +675,11 @@ impl Engine {
             error: Some(message),
         })
     }
+}
+
+/// The provider's repair loop, or the `Terminal` error of a provider that cannot list.
+fn repair_of(loaded: &Loaded) -> Result<&dyn crate::provider::RepairProvider, ProviderError> {
+    loaded.provider.repair().ok_or_else(|| {
+        ProviderError::Terminal(format!("{} cannot list changes", loaded.provider.kind()))
+    })
 }

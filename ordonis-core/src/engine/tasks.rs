@@ -14,6 +14,7 @@ use crate::ledger::Outcome;
 use crate::ledger::{Cause, CauseKind, LedgerDraft};
 use crate::model::FieldPatch;
 use crate::policy::FieldPolicy;
+use crate::provider::ValueCheck;
 use crate::store::{StoreExt, TaskWrite, UnitOfWork};
 use crate::sync::{Decision, apply_local};
 use crate::task::Task;
@@ -90,7 +91,7 @@ impl Engine {
                     let mut refusals = Vec::new();
                     if let Some(l) = &loaded {
                         for v in patch.values() {
-                            if let Some(reason) = l.provider.refuse_in_advance(&l.ctx, v) {
+                            if let ValueCheck::Refuse(reason) = l.provider.check_value(&l.ctx, v) {
                                 accepted.remove(v.field());
                                 refusals.push(Decision {
                                     field: v.field(),
