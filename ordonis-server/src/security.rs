@@ -10,8 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 
 /// The UI runs no script at all; its styles are one `<style>` block and `style` attributes,
 /// hence `'unsafe-inline'` for styles only. No framing, no `<base>`, forms post here only.

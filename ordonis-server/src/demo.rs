@@ -34,7 +34,7 @@ pub fn reset_database(path: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// The Jira fixtures sent at start-up (real Jira Cloud deliveries; see
-/// `examples/fixtures/jira/SOURCES.md`).
+/// `ordonis-server/fixtures/jira/SOURCES.md`).
 pub const JIRA_FIXTURES: &[(&str, &[u8])] = &[
     (
         "cloud_issue_created_kan22.json",
@@ -51,7 +51,7 @@ pub const JIRA_FIXTURES: &[(&str, &[u8])] = &[
 ];
 
 /// The Asana fixture sent at start-up (a real compact event; see
-/// `examples/fixtures/asana/SOURCES.md`), and the task it names.
+/// `ordonis-server/fixtures/asana/SOURCES.md`), and the task it names.
 pub const ASANA_FIXTURE: &[u8] =
     include_bytes!("../fixtures/asana/captured_task_changed_2019_gelisam.json");
 /// The task the Asana fixture is about.

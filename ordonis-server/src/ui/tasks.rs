@@ -22,10 +22,10 @@ use super::sync_view::{
     sync_state,
 };
 use super::{safe_href, ui_error, url_seg};
-use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::routes::json::{date, value_text};
 use crate::routes::tasks::{find, parse_date};
+use crate::state::AppState;
 
 /// Tasks per page of the list.
 pub(crate) const PAGE_SIZE: usize = 25;
@@ -315,7 +315,7 @@ async fn list_page(s: &AppState, ws: String, q: ListQuery) -> Result<Response, A
                 @if page_no < pages { a rel="next" href=(q.with("page", &(page_no + 1).to_string())) { "Next →" } }
             }
         }
-        (crate::ui_integrations::list(s, &integrations))
+        (crate::ui::integrations::list(s, &integrations))
     };
     Ok(page(
         &format!("Tasks of {}", ws.as_str()),

@@ -110,7 +110,11 @@ mod tests {
         let description = FieldValue::Description("_a_\n\n### b".into());
         for (reg, own) in registered.iter().zip(&own) {
             assert_eq!(reg.kind(), own.kind());
-            assert!(reg.repair().is_some(), "{}: repair loop dropped", reg.kind());
+            assert!(
+                reg.repair().is_some(),
+                "{}: repair loop dropped",
+                reg.kind()
+            );
             assert_eq!(reg.capabilities(), own.capabilities(), "{}", reg.kind());
             let check = reg.check_value(&ctx, &description);
             assert!(

@@ -14,9 +14,9 @@ use ordonis_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::errors::{ApiError, ApiJson, ApiQuery};
 use crate::providers::{PUBLIC_HOSTS, check_base_url};
+use crate::state::AppState;
 
 /// The request body.
 #[derive(Deserialize)]

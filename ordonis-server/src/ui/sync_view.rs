@@ -10,8 +10,8 @@ use ordonis_core::{
     Status, StatusCategory, Task, TaskId, WorkspaceId,
 };
 
-use crate::app::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 
 /// The effective field policy of a stored integration (the default when its configuration
 /// does not parse).

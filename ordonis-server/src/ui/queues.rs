@@ -9,11 +9,11 @@ use ordonis_core::{IntegrationRecord, WorkspaceId};
 
 use super::layout::{page, when};
 use super::{ui_error, url_seg};
-use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::routes::events::{EventsQuery, query as events_query, replay_event};
 use crate::routes::json::value_text;
 use crate::routes::pushes::{PushesQuery, fields, query as pushes_query, replay_push};
+use crate::state::AppState;
 
 /// The states a queue row can be in, for the filter.
 const STATES: [&str; 5] = ["pending", "processing", "done", "failed", "dead"];

@@ -10,10 +10,10 @@ use ordonis_core::{Actor, Field, FieldValue, Owner, Resolution, StoreExt, Task, 
 use super::layout::{page as layout_page, when};
 use super::sync_view::open_conflicts;
 use super::{ui_error, url_seg};
-use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::routes::json::value_text;
 use crate::routes::tasks::find;
+use crate::state::AppState;
 
 /// One open conflict, with the two values at stake.
 struct Open {

@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 
 use ordonis_core::StoreExt;
 
-use crate::app::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 
 /// `/healthz`, `/metrics` and the webhook route.
 pub fn public(state: AppState) -> Router {

@@ -17,8 +17,8 @@ use ordonis_core::WorkspaceId;
 use ordonis_core::vera::{ExportWriter, Notary, VeraError, log_name};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 
 /// A workspace that exists (has an integration or ledger entries); 404 otherwise, so that
 /// asking about an unknown workspace writes no checkpoint.

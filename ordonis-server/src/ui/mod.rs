@@ -7,6 +7,7 @@
 //! only improves it.
 
 mod conflicts;
+mod integrations;
 mod layout;
 mod queues;
 mod sync_view;
@@ -25,8 +26,8 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 use crate::throttle::{ClientKey, retry_after_secs};
 
 pub(crate) use layout::{page, when};
@@ -53,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/pushes", get(queues::pushes_page))
         .route("/ui/pushes/{id}/replay", post(queues::pushes_replay))
         .route("/ui/logout", post(logout))
-        .merge(crate::ui_integrations::routes())
+        .merge(crate::ui::integrations::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,

@@ -1,4 +1,5 @@
-//! The application: store, engine, state, router, in-process workers, graceful shutdown.
+//! The application: store, engine, router, in-process workers, graceful shutdown (the state
+//! handlers share is [`crate::state`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,16 +12,14 @@ use ordonis_core::vera::CheckpointSigner;
 use ordonis_core::{Engine, Keyring, SecretKey, Store, Worker, WorkerConfig};
 use ordonis_store_postgres::PostgresStore;
 use ordonis_store_sqlite::SqliteStore;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use sha2::Sha256;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
 use crate::metrics::Metrics;
-use crate::session::Sessions;
-use crate::throttle::SignInThrottle;
+pub use crate::state::{AppState, NewState, Shared};
 
 /// Largest JSON body the admin API and the UI accept.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
@@ -31,83 +30,6 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// How long shutdown may take before in-flight work is abandoned (its lease expires and
 /// another worker takes it).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// Everything handlers share.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    inner: Arc<Shared>,
-}
-
-/// The shared parts.
-pub struct Shared {
-    /// The engine.
-    pub engine: Engine,
-    /// The store (also the ledger).
-    pub store: Arc<dyn Store>,
-    /// Signs VERA checkpoints (key derived from the secret key).
-    pub signer: CheckpointSigner,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Wakes in-process workers when work arrives.
-    pub wake: Arc<Notify>,
-    /// Base URL for `webhook_url`s.
-    pub public_url: String,
-    /// Whether any provider `base_url` is accepted.
-    pub allow_any_provider_url: bool,
-    token_digest: [u8; 32],
-    sessions: Sessions,
-    sign_ins: SignInThrottle,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("public_url", &self.public_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.inner
-    }
-}
-
-impl Shared {
-    /// Whether a presented admin token is the right one (constant time).
-    pub fn token_ok(&self, presented: &str) -> bool {
-        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        bool::from(d.ct_eq(&self.token_digest))
-    }
-
-    /// Starts a UI session (after a right token); returns the cookie value: a fresh random
-    /// id, never derived from the token.
-    pub fn new_session(&self) -> String {
-        self.sessions.create(self.token_digest)
-    }
-
-    /// Whether a presented session cookie is a live session created under the current
-    /// admin token.
-    pub fn session_ok(&self, presented: &str) -> bool {
-        self.sessions.check(presented, &self.token_digest)
-    }
-
-    /// Ends a UI session (sign-out): the cookie is refused from then on.
-    pub fn end_session(&self, presented: &str) {
-        self.sessions.revoke(presented);
-    }
-
-    /// The UI sessions.
-    pub fn sessions(&self) -> &Sessions {
-        &self.sessions
-    }
-
-    /// Failed UI sign-ins per client.
-    pub fn sign_ins(&self) -> &SignInThrottle {
-        &self.sign_ins
-    }
-}
 
 /// Refuses an admin token shorter than [`MIN_ADMIN_TOKEN_LEN`] (before anything is opened).
 fn check_admin_token(token: &Resolved) -> Result<(), String> {
@@ -281,20 +203,17 @@ impl Server {
             &config.retry,
             Some(&public_url),
         )?;
-        let state = AppState {
-            inner: Arc::new(Shared {
-                engine: engine.clone(),
-                store,
-                signer,
-                metrics: metrics.clone(),
-                wake: Arc::new(Notify::new()),
-                public_url,
-                allow_any_provider_url: config.allow_any_provider_url,
-                token_digest: Sha256::digest(admin_token.value.as_bytes()).into(),
-                sessions: Sessions::new(Duration::from_secs(config.session_ttl_secs)),
-                sign_ins: SignInThrottle::default(),
-            }),
-        };
+        let state = AppState::new(NewState {
+            engine: engine.clone(),
+            store,
+            signer,
+            metrics: metrics.clone(),
+            wake: Arc::new(Notify::new()),
+            public_url,
+            allow_any_provider_url: config.allow_any_provider_url,
+            admin_token: &admin_token.value,
+            session_ttl: Duration::from_secs(config.session_ttl_secs),
+        });
         let shutdown = CancellationToken::new();
         let workers = spawn_workers(&engine, config.workers, &state.wake, &shutdown);
         let app = router(state.clone());

@@ -20,11 +20,12 @@ pub mod providers;
 pub mod routes;
 pub mod security;
 pub mod session;
+pub mod state;
 pub mod throttle;
 pub mod ui;
-mod ui_integrations;
 
-pub use app::{AppState, Server};
+pub use app::Server;
+pub use state::AppState;
 
 /// The workspace README's Rust blocks (the embedding example) compile as this crate's doc
 /// tests, so the README cannot drift from the API.

@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::json;
-use crate::app::AppState;
 use crate::errors::{ApiError, ApiJson, ApiQuery};
+use crate::state::AppState;
 
 /// `?workspace_id=`.
 #[derive(Debug, Deserialize)]

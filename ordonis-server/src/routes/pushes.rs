@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json;
-use crate::app::AppState;
 use crate::errors::{ApiError, ApiQuery};
+use crate::state::AppState;
 
 /// Filters.
 #[derive(Debug, Default, Deserialize)]

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ordonis_core::{IngestOutcome, IntegrationId, ProviderKind};
 
-use crate::app::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 
 fn too_large() -> Response {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body too large").into_response()

@@ -11,9 +11,9 @@ use maud::{Markup, html};
 use ordonis_core::store::{Job, JobFilter, JobState, Queue};
 use ordonis_core::{Actor, IntegrationChange, IntegrationId, IntegrationRecord};
 
-use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::routes::integrations::webhook_url;
+use crate::state::AppState;
 use crate::ui::{page, ui_error, url_seg, when};
 
 /// Who acts through the UI (the ledger's actor).

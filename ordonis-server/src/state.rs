@@ -1,0 +1,134 @@
+//! What every handler shares ([`AppState`]): the engine, the store, the checkpoint signer,
+//! the metrics, the admin token's digest and the UI sessions.
+
+use std::sync::Arc;
+
+use ordonis_core::vera::CheckpointSigner;
+use ordonis_core::{Engine, Store};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::session::Sessions;
+use crate::throttle::SignInThrottle;
+
+/// Everything handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+/// The shared parts.
+pub struct Shared {
+    /// The engine.
+    pub engine: Engine,
+    /// The store (also the ledger).
+    pub store: Arc<dyn Store>,
+    /// Signs VERA checkpoints (key derived from the secret key).
+    pub signer: CheckpointSigner,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Wakes in-process workers when work arrives.
+    pub wake: Arc<Notify>,
+    /// Base URL for `webhook_url`s.
+    pub public_url: String,
+    /// Whether any provider `base_url` is accepted.
+    pub allow_any_provider_url: bool,
+    token_digest: [u8; 32],
+    sessions: Sessions,
+    sign_ins: SignInThrottle,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`AppState::new`] is built from.
+#[derive(Debug)]
+pub struct NewState<'a> {
+    /// The engine.
+    pub engine: Engine,
+    /// The store (also the ledger).
+    pub store: Arc<dyn Store>,
+    /// Signs VERA checkpoints.
+    pub signer: CheckpointSigner,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Wakes in-process workers when work arrives.
+    pub wake: Arc<Notify>,
+    /// Base URL for `webhook_url`s.
+    pub public_url: String,
+    /// Whether any provider `base_url` is accepted.
+    pub allow_any_provider_url: bool,
+    /// The admin token (only its digest is kept).
+    pub admin_token: &'a str,
+    /// How long a UI sign-in lasts.
+    pub session_ttl: std::time::Duration,
+}
+
+impl AppState {
+    /// The state of a server.
+    pub fn new(new: NewState<'_>) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                engine: new.engine,
+                store: new.store,
+                signer: new.signer,
+                metrics: new.metrics,
+                wake: new.wake,
+                public_url: new.public_url,
+                allow_any_provider_url: new.allow_any_provider_url,
+                token_digest: Sha256::digest(new.admin_token.as_bytes()).into(),
+                sessions: Sessions::new(new.session_ttl),
+                sign_ins: SignInThrottle::default(),
+            }),
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.inner
+    }
+}
+
+impl Shared {
+    /// Whether a presented admin token is the right one (constant time).
+    pub fn token_ok(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(d.ct_eq(&self.token_digest))
+    }
+
+    /// Starts a UI session (after a right token); returns the cookie value: a fresh random
+    /// id, never derived from the token.
+    pub fn new_session(&self) -> String {
+        self.sessions.create(self.token_digest)
+    }
+
+    /// Whether a presented session cookie is a live session created under the current
+    /// admin token.
+    pub fn session_ok(&self, presented: &str) -> bool {
+        self.sessions.check(presented, &self.token_digest)
+    }
+
+    /// Ends a UI session (sign-out): the cookie is refused from then on.
+    pub fn end_session(&self, presented: &str) {
+        self.sessions.revoke(presented);
+    }
+
+    /// The UI sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Failed UI sign-ins per client.
+    pub fn sign_ins(&self) -> &SignInThrottle {
+        &self.sign_ins
+    }
+}
