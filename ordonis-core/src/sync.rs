@@ -41,14 +41,6 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// True when the decision changed the task's value (the "change entries" of the ledger).
-    pub fn changes_value(&self) -> bool {
-        matches!(
-            self.outcome,
-            Outcome::Applied | Outcome::Confirmed | Outcome::Conflict
-        ) && !self.before.same_as(&self.after)
-    }
-
     /// The rule text recorded in the ledger.
     pub fn rule_text(&self) -> String {
         format!("{};{}", self.rule, self.reason)
@@ -496,6 +488,12 @@ mod tests {
             1,
             "the push is still awaited"
         );
+        // The provider owns the status: the hop is its value meanwhile.
+        assert_eq!(task.fields.status.name, "In Progress");
+        assert_eq!(
+            a.decisions[0].after,
+            status(StatusCategory::InProgress, "In Progress")
+        );
         let done = FieldPatch::new().with(status(StatusCategory::Done, "Closed"));
         let a = apply_remote(&mut task, &done, &SourceVersion::new(3, "e3"), &policy);
         assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
@@ -555,6 +553,109 @@ mod tests {
         let other = FieldPatch::new().with(status(StatusCategory::Done, "Won't Do"));
         let a = apply_remote(&mut task, &other, &SourceVersion::new(2, "e2"), &policy);
         assert_eq!(a.decisions[0].outcome, Outcome::Conflict);
+    }
+
+    /// Where CollabHub owns the status, a hop of our push confirms it but leaves our value.
+    #[test]
+    fn a_hop_leaves_a_collabhub_owned_status_as_it_is() {
+        let policy = FieldPolicy::default().merged(&std::collections::BTreeMap::from([(
+            Field::Status,
+            FieldRule {
+                owner: Owner::Host,
+                direction: Direction::Both,
+            },
+        )]));
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let first = FieldPatch::new().with(status(StatusCategory::Todo, "To Do"));
+        apply_remote(&mut task, &first, &SourceVersion::new(1, "e1"), &policy);
+        let want = FieldPatch::new().with(status(StatusCategory::Done, "Done"));
+        apply_local(&mut task, &want, &policy, ActionId::new());
+        let pushed = begin_push(&mut task, &policy, |_| None);
+        let hop = status(StatusCategory::InProgress, "In Progress");
+        expect_passes(&mut task, &pushed, std::slice::from_ref(&hop));
+        let a = apply_remote(
+            &mut task,
+            &FieldPatch::new().with(hop),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert_eq!(a.decisions[0].outcome, Outcome::Confirmed);
+        assert_eq!(task.fields.status.name, "Done", "ours, not the hop");
+        assert_eq!(a.decisions[0].after, status(StatusCategory::Done, "Done"));
+    }
+
+    /// A field's first sync imports the provider's exact form of a value equal to ours up
+    /// to its notion of sameness (trailing space), and decides nothing when it is identical.
+    #[test]
+    fn a_first_sight_takes_the_providers_exact_form() {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        task.fields.title = "Fix".into();
+        let a = apply_remote(
+            &mut task,
+            &title("Fix"),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        assert!(a.decisions.is_empty(), "identical: {:?}", a.decisions);
+        assert_eq!(
+            task.sync[&Field::Title].base,
+            Some(FieldValue::Title("Fix".into()))
+        );
+
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        task.fields.title = "Fix".into();
+        let a = apply_remote(
+            &mut task,
+            &title("Fix  "),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        assert_eq!(a.decisions.len(), 1);
+        assert_eq!(a.decisions[0].outcome, Outcome::Applied);
+        assert_eq!(a.decisions[0].reason, "initial import");
+        assert_eq!(task.fields.title, "Fix  ");
+
+        // Not a first sight (synced before): a same-but-not-identical value changes nothing.
+        let a = apply_remote(
+            &mut task,
+            &title("Fix "),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert!(a.decisions.is_empty(), "{:?}", a.decisions);
+        assert_eq!(task.fields.title, "Fix  ");
+    }
+
+    /// The echo form a provider names is recorded with the pushed value, unless it is the
+    /// value itself.
+    #[test]
+    fn begin_push_records_a_differing_echo_form_only() {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let d = |t: &str| FieldValue::Description(t.into());
+        apply_local(
+            &mut task,
+            &FieldPatch::new()
+                .with(d("_a_"))
+                .with(FieldValue::Title("t".into())),
+            &policy,
+            ActionId::new(),
+        );
+        let pushed = begin_push(&mut task, &policy, |v| match v {
+            FieldValue::Description(_) => Some(d("*a*")),
+            other => Some(other.clone()),
+        });
+        let by_field = |f: Field| pushed.iter().find(|i| i.value.field() == f).unwrap();
+        assert_eq!(by_field(Field::Description).echo_as, vec![d("*a*")]);
+        assert!(
+            by_field(Field::Title).echo_as.is_empty(),
+            "the same form is not recorded"
+        );
+        assert_eq!(
+            task.sync[&Field::Description].sent[0].echo_as,
+            vec![d("*a*")]
+        );
     }
 
     fn title(t: &str) -> FieldPatch {
