@@ -332,18 +332,23 @@ fn proof_requests_out_of_range_are_errors() {
     assert!(verify_consistency(0, 5, &t.root_at(5).unwrap(), &t.root_at(5).unwrap(), &[]).is_err());
 }
 
+/// RFC 6962's hashes, against SHA-256 of the prefixed bytes and a known answer.
 #[test]
-fn fast_hash_path_equals_generic_sha256() {
-    use ordonis_core::vera::merkle::sha256_reference;
+fn leaf_and_node_hashes_are_rfc_6962() {
     use ordonis_core::vera::node_hash;
-    let data: Vec<u8> = (0..2100u32).map(|i| (i * 31 % 251) as u8).collect();
-    for len in 0..=2100 {
-        assert_eq!(
-            leaf_hash(&data[..len]),
-            sha256_reference(0, &data[..len]),
-            "len {len}"
-        );
+    use sha2::{Digest, Sha256};
+    // The leaf hash of the empty entry, as RFC 6962 test vectors give it.
+    assert_eq!(
+        hex::encode(leaf_hash(b"")),
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    );
+    let data: Vec<u8> = (0..300u32).map(|i| (i * 31 % 251) as u8).collect();
+    for len in 0..=300 {
+        let want: [u8; 32] = Sha256::digest([&[0u8][..], &data[..len]].concat()).into();
+        assert_eq!(leaf_hash(&data[..len]), want, "len {len}");
     }
     let (a, b) = (leaf_hash(b"a"), leaf_hash(b"b"));
-    assert_eq!(node_hash(&a, &b), sha256_reference(1, &[a, b].concat()));
+    let want: [u8; 32] = Sha256::digest([&[1u8][..], &a, &b].concat()).into();
+    assert_eq!(node_hash(&a, &b), want);
+    assert_ne!(node_hash(&a, &b), node_hash(&b, &a));
 }

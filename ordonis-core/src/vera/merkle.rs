@@ -22,65 +22,14 @@ pub const EMPTY_ROOT: Hash = [
 /// Longest proof accepted by the verifiers (a tree of 2^63 leaves needs 64 hashes).
 const MAX_PROOF_LEN: usize = 65;
 
-/// SHA-256 initial state (FIPS 180-4 §5.3.3).
-const H0: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
-
-/// `SHA-256(prefix || data)`, fed straight to the `sha2` compression function: the hot path
-/// of tree building and verification, without the generic buffering layer (which is also
-/// what makes hashing slow in unoptimized test builds).
+/// `SHA-256(prefix || data)`. (The `sha2` crate is built optimized in every profile, see the
+/// workspace's `Cargo.toml`: tests hash at release speed.)
 fn sha256_prefixed(prefix: u8, data: &[u8]) -> Hash {
-    const BATCH: usize = 16;
-    let mut state = H0;
-    let mut blocks = [[0u8; 64]; BATCH];
-    let mut filled = 0;
-    // The message is `prefix || data`; block k holds message bytes 64k .. 64k + 64.
-    let mut rest = data;
-    let mut first = true;
-    while rest.len() + usize::from(first) >= 64 {
-        let block = &mut blocks[filled];
-        if first {
-            block[0] = prefix;
-            block[1..].copy_from_slice(&rest[..63]);
-            rest = &rest[63..];
-            first = false;
-        } else {
-            block.copy_from_slice(&rest[..64]);
-            rest = &rest[64..];
-        }
-        filled += 1;
-        if filled == BATCH {
-            sha2::block_api::compress256(&mut state, &blocks);
-            filled = 0;
-        }
-    }
-    if filled > 0 {
-        sha2::block_api::compress256(&mut state, &blocks[..filled]);
-    }
-    // Padding: the tail, 0x80, zeros, the message length in bits (big-endian u64).
-    let mut tail = [0u8; 128];
-    let mut n = 0;
-    if first {
-        tail[0] = prefix;
-        n = 1;
-    }
-    tail[n..n + rest.len()].copy_from_slice(rest);
-    n += rest.len();
-    tail[n] = 0x80;
-    let len = if n + 1 + 8 <= 64 { 64 } else { 128 };
-    let bits = ((data.len() as u64) + 1) * 8;
-    tail[len - 8..len].copy_from_slice(&bits.to_be_bytes());
-    let (a, b) = tail.split_at(64);
-    let mut pad = [[0u8; 64]; 2];
-    pad[0].copy_from_slice(a);
-    pad[1].copy_from_slice(b);
-    sha2::block_api::compress256(&mut state, &pad[..len / 64]);
-    let mut out = [0u8; 32];
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-    out
+    Sha256::new()
+        .chain_update([prefix])
+        .chain_update(data)
+        .finalize()
+        .into()
 }
 
 /// RFC 6962 leaf hash: `SHA-256(0x00 || bytes)`.
@@ -90,30 +39,12 @@ pub fn leaf_hash(bytes: &[u8]) -> Hash {
 
 /// RFC 6962 interior node hash: `SHA-256(0x01 || left || right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    // 65 bytes: two blocks, the second holding the last byte, 0x80 and the length (520 bits).
-    let mut blocks = [[0u8; 64]; 2];
-    blocks[0][0] = 1;
-    blocks[0][1..33].copy_from_slice(left);
-    blocks[0][33..].copy_from_slice(&right[..31]);
-    blocks[1][0] = right[31];
-    blocks[1][1] = 0x80;
-    blocks[1][62..].copy_from_slice(&520u16.to_be_bytes());
-    let mut state = H0;
-    sha2::block_api::compress256(&mut state, &blocks);
-    let mut out = [0u8; 32];
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-    out
-}
-
-/// `SHA-256(bytes)` through the generic `sha2` API (for cross-checking [`leaf_hash`]).
-#[doc(hidden)]
-pub fn sha256_reference(prefix: u8, bytes: &[u8]) -> Hash {
-    let mut h = Sha256::new();
-    h.update([prefix]);
-    h.update(bytes);
-    h.finalize().into()
+    Sha256::new()
+        .chain_update([1u8])
+        .chain_update(left)
+        .chain_update(right)
+        .finalize()
+        .into()
 }
 
 /// The largest power of two strictly smaller than `n` (`n >= 2`).
