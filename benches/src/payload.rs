@@ -37,7 +37,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Jira's timestamp format (`2024-05-20T10:13:20.000+0000`) for epoch milliseconds.
-pub use ordonis_testkit::fake_jira_search::jira_time;
+pub use ordonis_fakes::jira::jira_time;
 
 #[cfg(test)]
 mod tests {

@@ -11,13 +11,12 @@ use ordonis_core::{
     NewIntegration, ProviderKind, Queue, SecretKey, Store, StoreExt, TaskId, Worker, WorkerConfig,
     WorkspaceId,
 };
+use ordonis_fakes::jira::{FakeJira, jira_time};
 use ordonis_jira::JiraProvider;
-use ordonis_testkit::fake_jira::FakeJira;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::pgbench::BenchError;
-use ordonis_testkit::fake_jira_search::jira_time;
 
 pub use crate::fresh::Fresh;
 

@@ -19,8 +19,8 @@ use ordonis_asana::normalize::{AsanaOptions, fields_patch};
 use ordonis_core::{
     Field, FieldPatch, FieldValue, ObjectKey, Provider, ProviderContext, ProviderError,
 };
+use ordonis_fakes::asana::FakeAsana;
 use ordonis_testkit::ProviderHarness;
-use ordonis_testkit::fake_asana::FakeAsana;
 use ordonis_testkit::provider_suite::HttpFault;
 use serde_json::{Value, json};
 

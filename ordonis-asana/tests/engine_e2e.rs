@@ -23,8 +23,8 @@ use ordonis_core::{
     IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, PriorityLevel, ProviderKind,
     SecretKey, Status, StatusCategory, Task, Worker, WorkerConfig, WorkspaceId,
 };
-use ordonis_testkit::MemoryStore;
-use ordonis_testkit::fake_asana::{FakeAsana, sign};
+use ordonis_fakes::asana::{FakeAsana, sign};
+use ordonis_store_memory::MemoryStore;
 use serde_json::json;
 
 const TOKEN: &str = "2/1234/5678:demo";

@@ -1,4 +1,4 @@
-//! The testkit's fake Asana (`ordonis_testkit::fake_asana`), checked on its own: auth, the
+//! The testkit's fake Asana (`ordonis_fakes::asana`), checked on its own: auth, the
 //! handshake it requires, pagination, and the signed compact events it sends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use ordonis_testkit::fake_asana::{FakeAsana, sign};
+use ordonis_fakes::asana::{FakeAsana, sign};
 use serde_json::{Value, json};
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;

@@ -18,7 +18,7 @@ use ordonis_core::{
     ChangeHint, Field, FieldValue, HintKind, ListMode, ListPage, ListRequest, ProviderContext,
     ProviderError, WebhookCheck, WebhookReport, WebhookState,
 };
-use ordonis_testkit::fake_asana::FakeAsana;
+use ordonis_fakes::asana::FakeAsana;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

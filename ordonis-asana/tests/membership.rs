@@ -8,7 +8,7 @@
 mod common;
 
 use ordonis_core::{Actor, Error, FieldPatch, FieldValue, Op};
-use ordonis_testkit::fake_asana::FakeAsana;
+use ordonis_fakes::asana::FakeAsana;
 use serde_json::json;
 
 use common::{Site, TOKEN};

@@ -17,8 +17,8 @@ use ordonis_core::{
     ApiAuth, Engine, IntegrationConfig, IntegrationSecrets, Keyring, NewIntegration, ProviderKind,
     SecretKey, WebhookCheck, WebhookState, WorkspaceId,
 };
-use ordonis_testkit::MemoryStore;
-use ordonis_testkit::fake_asana::FakeAsana;
+use ordonis_fakes::asana::FakeAsana;
+use ordonis_store_memory::MemoryStore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::{Site, TOKEN};
 use ordonis_asana::rich_text::html_to_markdown;
 use ordonis_core::{Actor, Field, FieldPatch, FieldValue, Ledger, Outcome, Task};
-use ordonis_testkit::fake_asana::FakeAsana;
+use ordonis_fakes::asana::FakeAsana;
 use serde_json::{Value, json};
 
 fn rich() -> String {

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{FIXTURES, SECRET, fixture};
+use common::{SECRET, fixture, fixture_names};
 use http::{HeaderMap, HeaderValue};
 use ordonis_core::{FieldPatch, FieldValue, ObjectKey, Provider, ProviderContext};
+use ordonis_fakes::jira::{jira_time, search_page};
 use ordonis_jira::JiraProvider;
 use ordonis_jira::adf::markdown_to_adf as text_to_adf;
 use ordonis_jira::normalize::fields_patch;
 use ordonis_testkit::ProviderHarness;
-use ordonis_testkit::fake_jira_search::{jira_time, search_page};
 use ordonis_testkit::provider_suite::HttpFault;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -150,9 +150,8 @@ impl ProviderHarness for JiraHarness {
         .into_bytes()
     }
     fn fixtures(&self) -> Vec<(String, Vec<u8>)> {
-        FIXTURES
-            .iter()
-            .map(|n| ((*n).to_owned(), fixture(n)))
+        fixture_names()
+            .map(|n| (n.to_owned(), fixture(n)))
             .collect()
     }
     async fn seed_remote(&self, fields: &FieldPatch) -> ObjectKey {

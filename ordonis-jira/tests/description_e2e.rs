@@ -19,10 +19,10 @@ use ordonis_core::{
     IntegrationSecrets, Keyring, Ledger, NewIntegration, Outcome, ProviderKind, SecretKey, Status,
     StatusCategory, StoreExt, Task, Worker, WorkerConfig, WorkspaceId,
 };
+use ordonis_fakes::jira::{FakeJira, sign};
 use ordonis_jira::JiraProvider;
 use ordonis_jira::adf::adf_to_markdown;
-use ordonis_testkit::MemoryStore;
-use ordonis_testkit::fake_jira::{FakeJira, sign};
+use ordonis_store_memory::MemoryStore;
 use serde_json::{Value, json};
 
 const SECRET: &str = "jira-description-secret";

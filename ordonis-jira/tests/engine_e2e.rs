@@ -19,7 +19,7 @@ use ordonis_core::{
 };
 use ordonis_jira::JiraProvider;
 use ordonis_jira::webhook::sign;
-use ordonis_testkit::MemoryStore;
+use ordonis_store_memory::MemoryStore;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -180,7 +180,7 @@ async fn fixtures_through_ingest_and_status_push() {
         "d-1",
     )
     .await;
-    for name in common::FIXTURES {
+    for name in common::fixture_names() {
         deliver(&engine, integration, name, &format!("all-{name}")).await;
     }
     worker(&engine).drain().await.unwrap();

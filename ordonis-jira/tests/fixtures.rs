@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{FIXTURES, ctx, fixture};
+use common::{ctx, fixture, fixture_names};
 use http::{HeaderMap, HeaderValue, Method};
 use ordonis_core::{
     Field, FieldValue, HintKind, PriorityLevel, Provider, ProviderError, StatusCategory,
@@ -28,7 +28,7 @@ fn parse(body: &[u8]) -> Result<Vec<ordonis_core::ChangeHint>, ProviderError> {
 
 #[test]
 fn every_fixture_parses_and_matches_snapshot() {
-    for name in FIXTURES {
+    for name in fixture_names() {
         let hints = parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(hints.len(), 1, "{name}");
         assert_eq!(hints[0].delivery_id.as_deref(), Some("delivery-1"));

@@ -13,10 +13,10 @@ use ordonis_core::{
     ChangeHint, Field, FieldValue, ListMode, ListPage, ListRequest, ObjectKey, Provider,
     ProviderContext, ProviderError, WebhookCheck, WebhookState,
 };
+use ordonis_fakes::jira::FakeJira;
+use ordonis_fakes::jira::jira_time;
 use ordonis_jira::JiraProvider;
 use ordonis_jira::adf::markdown_to_adf;
-use ordonis_testkit::fake_jira::FakeJira;
-use ordonis_testkit::fake_jira_search::jira_time;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

@@ -17,9 +17,9 @@ use ordonis_core::{
     ProviderKind, PushOutcome, SecretKey, Status, StatusCategory, StoreExt, Worker, WorkerConfig,
     WorkspaceId,
 };
+use ordonis_fakes::jira::{FakeJira, FakeWorkflow, sign};
 use ordonis_jira::JiraProvider;
-use ordonis_testkit::MemoryStore;
-use ordonis_testkit::fake_jira::{FakeJira, FakeWorkflow, sign};
+use ordonis_store_memory::MemoryStore;
 use serde_json::{Value, json};
 
 const SECRET: &str = "jira-workflow-secret";

@@ -1,12 +1,13 @@
 //! `--demo` (cargo feature `demo`): a demo workspace whose Jira and Asana integrations talk
-//! to in-process fake servers (the testkit's [`FakeJira`] and [`FakeAsana`]), fed the real
+//! to in-process fake servers (`ordonis-fakes`' [`FakeJira`] and [`FakeAsana`]), fed the real
 //! fixture payloads through the real signed webhook path (Asana after its handshake).
 //!
 //! Edits made in the UI or with `PATCH /api/tasks/{id}` are pushed to the fake site, which
 //! echoes them back as Jira and Asana do; the echo confirms the change and starts no new push.
 
-use ordonis_testkit::fake_asana::FakeAsana;
-use ordonis_testkit::fake_jira::FakeJira;
+use ordonis_fakes::asana::FakeAsana;
+use ordonis_fakes::fixtures;
+use ordonis_fakes::jira::FakeJira;
 use serde_json::{Value, json};
 
 use crate::app::Server;
@@ -33,27 +34,17 @@ pub fn reset_database(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The Jira fixtures sent at start-up (real Jira Cloud deliveries; see
-/// `ordonis-server/fixtures/jira/SOURCES.md`).
-pub const JIRA_FIXTURES: &[(&str, &[u8])] = &[
-    (
-        "cloud_issue_created_kan22.json",
-        include_bytes!("../fixtures/jira/cloud_issue_created_kan22.json"),
-    ),
-    (
-        "cloud_issue_updated_description_kan22.json",
-        include_bytes!("../fixtures/jira/cloud_issue_updated_description_kan22.json"),
-    ),
-    (
-        "cloud_issue_updated_status_zulip.json",
-        include_bytes!("../fixtures/jira/cloud_issue_updated_status_zulip.json"),
-    ),
+/// The Jira fixtures sent at start-up, by name: real Jira Cloud deliveries, from
+/// `ordonis-fakes/fixtures/jira/` (see its `SOURCES.md`) through [`ordonis_fakes::fixtures`].
+pub const JIRA_FIXTURES: [&str; 3] = [
+    "cloud_issue_created_kan22.json",
+    "cloud_issue_updated_description_kan22.json",
+    "cloud_issue_updated_status_zulip.json",
 ];
 
-/// The Asana fixture sent at start-up (a real compact event; see
-/// `ordonis-server/fixtures/asana/SOURCES.md`), and the task it names.
-pub const ASANA_FIXTURE: &[u8] =
-    include_bytes!("../fixtures/asana/captured_task_changed_2019_gelisam.json");
+/// The Asana fixture sent at start-up: a real compact event, from
+/// `ordonis-fakes/fixtures/asana/` (see its `SOURCES.md`).
+pub const ASANA_FIXTURE: &str = "captured_task_changed_2019_gelisam.json";
 /// The task the Asana fixture is about.
 pub const ASANA_TASK_GID: &str = "1154849068499809";
 
@@ -151,8 +142,8 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
     )
     .await?;
     jira.set_webhook(url, secret.clone());
-    for (name, body) in JIRA_FIXTURES {
-        let status = jira.deliver(body).await?;
+    for name in JIRA_FIXTURES {
+        let status = jira.deliver(fixtures::jira(name)).await?;
         if status != 200 {
             return Err(format!("fixture {name} answered {status}"));
         }
@@ -179,7 +170,7 @@ pub async fn setup(server: &Server) -> Result<Demo, String> {
         .register_webhook(ASANA_TASK_GID, &url)
         .await
         .map_err(|e| format!("the Asana webhook: {e}"))?;
-    if asana.deliver_raw(ASANA_FIXTURE).await != 1 {
+    if asana.deliver_raw(fixtures::asana(ASANA_FIXTURE)).await != 1 {
         return Err("the Asana fixture was not accepted".to_owned());
     }
     Ok(Demo {

@@ -5,7 +5,7 @@
 //! - [`routes`] is the HTTP contract (see the README): webhooks, the admin API, the VERA
 //!   endpoints, `/healthz` and `/metrics`.
 //! - [`ui`] is the server-rendered UI; `demo` (feature `demo`, on by default) the `--demo`
-//!   mode on the testkit's fake providers.
+//!   mode on the fake providers of `ordonis-fakes`.
 //!
 //! Everything is in this library so tests start the app in-process on `127.0.0.1:0`.
 

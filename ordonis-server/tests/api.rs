@@ -1,6 +1,6 @@
 //! HTTP tests of every endpoint and every bad input, run twice: on the embedded SQLite store
-//! and on the testkit's `MemoryStore` (the server speaks only the `Store` contract, so any
-//! store works). Plus what only a SQLite file has: generated token and key files.
+//! and on `MemoryStore` (`ordonis-store-memory`; the server speaks only the `Store` contract,
+//! so any store works). Plus what only a SQLite file has: generated token and key files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The same cases, on purpose, once per store: each module picks its store from its path.
 #![allow(clippy::duplicate_mod)]

@@ -1,5 +1,5 @@
-//! The demo in-process on the testkit's fakes: the real fixtures arrive through the signed
-//! webhook paths, and an edit of the Asana task is pushed, echoed back, and settles.
+//! The demo in-process on the fake sites of `ordonis-fakes`: the real fixtures arrive through
+//! the signed webhook paths, and an edit of the Asana task is pushed, echoed back, and settles.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

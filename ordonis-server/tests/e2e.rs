@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{Api, eventually, fixture};
 use ordonis_core::vera::{ExportCheck, TrustedKeys, verify_export};
+use ordonis_fakes::jira::FakeJira;
 use ordonis_server::{Config, Server};
-use ordonis_testkit::fake_jira::FakeJira;
 use serde_json::{Value, json};
 
 async fn round_trip(server: Server) {
@@ -229,7 +229,7 @@ async fn postgres_requires_token_and_key() {
     common::drop_pg(&name).await;
 }
 
-use ordonis_testkit::fake_asana::{self, FakeAsana};
+use ordonis_fakes::asana::{self, FakeAsana};
 
 async fn asana_round_trip(server: Server) {
     let api = Api::new(&server);
@@ -264,10 +264,7 @@ async fn asana_round_trip(server: Server) {
     let body = fixture_asana("captured_task_changed_2019_gelisam.json");
     let r = http
         .post(&url)
-        .header(
-            "x-hook-signature",
-            fake_asana::sign("attacker-secret", &body),
-        )
+        .header("x-hook-signature", asana::sign("attacker-secret", &body))
         .body(body.clone())
         .send()
         .await
@@ -323,12 +320,7 @@ async fn asana_round_trip(server: Server) {
 }
 
 fn fixture_asana(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/asana")
-            .join(name),
-    )
-    .unwrap()
+    ordonis_fakes::fixtures::asana(name).to_vec()
 }
 
 #[tokio::test]

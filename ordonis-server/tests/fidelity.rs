@@ -10,7 +10,7 @@
 mod common;
 
 use common::{Api, eventually};
-use ordonis_testkit::fake_asana::FakeAsana;
+use ordonis_fakes::asana::FakeAsana;
 use serde_json::{Value, json};
 
 async fn integration(api: &Api, id: &str) -> Value {

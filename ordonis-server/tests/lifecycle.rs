@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Api, SECRET, fixture};
-use ordonis_testkit::fake_asana::FakeAsana;
-use ordonis_testkit::fake_jira::FakeJira;
+use ordonis_fakes::asana::FakeAsana;
+use ordonis_fakes::jira::FakeJira;
 use serde_json::{Value, json};
 
 async fn deliver(api: &Api, url: &str, secret: &str, delivery: &str) -> u16 {
@@ -16,10 +16,7 @@ async fn deliver(api: &Api, url: &str, secret: &str, delivery: &str) -> u16 {
         .post(url)
         .header("content-type", "application/json")
         .header("x-atlassian-webhook-identifier", delivery)
-        .header(
-            "x-hub-signature",
-            ordonis_testkit::fake_jira::sign(secret, &body),
-        )
+        .header("x-hub-signature", ordonis_fakes::jira::sign(secret, &body))
         .body(body)
         .send()
         .await

@@ -11,8 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Api, SECRET, eventually};
-use ordonis_testkit::fake_asana::FakeAsana;
-use ordonis_testkit::fake_jira::FakeJira;
+use ordonis_fakes::asana::FakeAsana;
+use ordonis_fakes::jira::FakeJira;
 use serde_json::{Value, json};
 
 fn issue(i: usize) -> Value {

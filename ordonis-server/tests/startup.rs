@@ -63,7 +63,7 @@ async fn a_wrong_secret_key_refuses_to_start() {
         "{err}"
     );
     // Any store: the check is through the `Store` contract.
-    let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+    let store = std::sync::Arc::new(ordonis_store_memory::MemoryStore::new());
     let server = Server::start_on(&config, store.clone()).await.unwrap();
     server.shutdown().await;
     let err = Server::start_on(&wrong, store).await.unwrap_err();

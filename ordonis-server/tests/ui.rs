@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Api, TOKEN, eventually, sign, start_sqlite};
-use ordonis_testkit::fake_jira::FakeJira;
+use ordonis_fakes::jira::FakeJira;
 use serde_json::json;
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -220,7 +220,7 @@ async fn sign_in(api: &Api) -> String {
 /// `javascript:` one from the provider's API is shown as text.
 #[tokio::test]
 async fn provider_links_are_rendered_only_when_http_s() {
-    use ordonis_testkit::fake_asana::FakeAsana;
+    use ordonis_fakes::asana::FakeAsana;
     let server = start_sqlite().await;
     let api = Api::new(&server);
     let asana = FakeAsana::start("asana-pat").await.unwrap();
@@ -417,7 +417,7 @@ async fn short_admin_tokens_are_refused_at_start() {
         err.contains("ORDONIS_ADMIN_TOKEN") && err.contains("--admin-token") && err.contains("16"),
         "{err}"
     );
-    let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+    let store = std::sync::Arc::new(ordonis_store_memory::MemoryStore::new());
     let err = ordonis_server::Server::start_on(&config, store)
         .await
         .unwrap_err();

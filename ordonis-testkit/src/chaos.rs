@@ -33,14 +33,13 @@ use ordonis_core::{
     Provider, ProviderContext, ProviderKind, SecretKey, Store, StoreExt, Worker, WorkerConfig,
     WorkspaceId,
 };
+use ordonis_fakes::asana::FakeAsana;
+use ordonis_fakes::jira::FakeJira;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-use crate::fake_asana::FakeAsana;
-use crate::fake_jira::FakeJira;
 
 /// Expands to one `#[tokio::test]` per CI seed (20) of the chaos run on a store:
 /// `$store` is an async fn returning `Option<Arc<dyn Store>>` (a fresh store per call),

@@ -9,9 +9,9 @@ use ordonis_core::{
     IntegrationSecrets, JobState, Keyring, NewIntegration, ProviderKind, SecretKey, Store, Worker,
     WorkerConfig, WorkspaceId,
 };
+use ordonis_store_memory::MemoryStore;
 
 use crate::fake::{Delivery, FakeProvider, scramble};
-use crate::memory::MemoryStore;
 
 /// The webhook secret the fake signs with.
 pub const SECRET: &str = "fake-webhook-secret";

@@ -1,7 +1,10 @@
-//! Ordonis testkit: the conformance suites every store and provider adapter runs, an
-//! in-memory store, and a scripted fake provider.
+//! Ordonis testkit: the conformance suites every store and provider adapter runs, a
+//! scripted in-process fake provider, and the repair loop's chaos run.
 //!
-//! - [`MemoryStore`]: a complete in-memory `Store` + `Ledger`.
+//! The in-memory store is its own crate, `ordonis-store-memory` (re-exported here as
+//! [`MemoryStore`] for existing callers); the fake Jira and Asana HTTP servers and the real
+//! webhook fixtures are `ordonis-fakes`.
+//!
 //! - [`store_suite!`]: one `#[tokio::test]` per store conformance case.
 //! - [`provider_suite`] with [`ProviderHarness`]: the provider conformance cases.
 //! - [`FakeProvider`]: in-memory remote state that emits the webhooks a real provider would,
@@ -11,18 +14,9 @@
 pub mod batch_property;
 pub mod chaos;
 pub mod fake;
-pub mod fake_asana;
-pub mod fake_jira;
-pub mod fake_jira_search;
-mod fake_jira_sync;
-mod fake_jira_workflow;
 pub mod harness;
-mod in_flight;
-pub mod jira_wiki;
 pub mod ledger_e2e;
 pub mod markdown_gen;
-pub mod memory;
-mod memory_sync;
 pub mod prism;
 pub mod provider_suite;
 mod store_api_suite;
@@ -31,5 +25,5 @@ pub mod store_suite;
 mod store_sync_suite;
 
 pub use fake::{FakeOptions, FakeProvider, Faults};
-pub use memory::MemoryStore;
+pub use ordonis_store_memory::MemoryStore;
 pub use provider_suite::ProviderHarness;

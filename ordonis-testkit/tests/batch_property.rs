@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use ordonis_store_memory::MemoryStore;
 use ordonis_testkit::batch_property::batches_equal_serial_commits;
-use ordonis_testkit::memory::MemoryStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_batches_equal_serial_commits() {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use ordonis_core::Store;
-use ordonis_testkit::MemoryStore;
+use ordonis_store_memory::MemoryStore;
 use ordonis_testkit::chaos::ChaosProviders;
 
 async fn fresh() -> Option<Arc<dyn Store>> {

@@ -451,7 +451,7 @@ async fn ingest_cache_never_refuses_what_another_process_allowed() {
         Engine, IntegrationConfig, IntegrationSecrets, Keyring, NewIntegration, ProviderKind,
         SecretKey,
     };
-    use ordonis_testkit::MemoryStore;
+    use ordonis_store_memory::MemoryStore;
 
     let caps = FakeOptions {
         snapshots: true,

@@ -11,7 +11,8 @@ use ordonis_core::{
     ProviderError, ProviderKind, SecretKey, Store, StoreExt, WebhookState, Worker, WorkerConfig,
     WorkspaceId,
 };
-use ordonis_testkit::{FakeProvider, MemoryStore};
+use ordonis_store_memory::MemoryStore;
+use ordonis_testkit::FakeProvider;
 
 struct Repair {
     store: Arc<MemoryStore>,

@@ -43,7 +43,7 @@ struct Args {
 
 async fn store(args: &Args, seed: u64) -> Result<Arc<dyn Store>, String> {
     Ok(match args.store {
-        StoreKind::Memory => Arc::new(ordonis_testkit::MemoryStore::new()),
+        StoreKind::Memory => Arc::new(ordonis_store_memory::MemoryStore::new()),
         StoreKind::Sqlite => {
             let path = std::env::temp_dir()
                 .join(format!("ordonis-chaos-{seed}-{}.db", uuid::Uuid::now_v7()));

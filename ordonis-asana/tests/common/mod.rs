@@ -11,8 +11,8 @@ use ordonis_core::{
     Keyring, Ledger, NewIntegration, Op, ProviderContext, ProviderKind, SecretKey, StoreExt,
     SyncSettings, Task, Worker, WorkerConfig, WorkspaceId,
 };
-use ordonis_testkit::MemoryStore;
-use ordonis_testkit::fake_asana::FakeAsana;
+use ordonis_fakes::asana::FakeAsana;
+use ordonis_store_memory::MemoryStore;
 use serde_json::Value;
 
 pub const SECRET: &str = "b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81";
@@ -45,19 +45,13 @@ pub fn signed(body: &[u8], secret: &str) -> HeaderMap {
     h
 }
 
+/// An Asana fixture (`ordonis-fakes/fixtures/asana/`, shared with the server).
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    ordonis_fakes::fixtures::asana(name).to_vec()
 }
 
 /// The webhook bodies among the fixtures.
-pub const WEBHOOK_FIXTURES: [&str; 2] = [
-    "captured_task_changed_2019_gelisam.json",
-    "heartbeat_empty_events.json",
-];
+pub const WEBHOOK_FIXTURES: [&str; 2] = ordonis_fakes::fixtures::ASANA_WEBHOOKS;
 
 /// A task as `GET /tasks/{gid}` returns it (`data`).
 pub fn task_json(gid: &str, name: &str) -> serde_json::Value {

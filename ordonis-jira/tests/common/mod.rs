@@ -23,20 +23,12 @@ pub fn ctx(base_url: &str) -> ProviderContext {
     }
 }
 
+/// A real Jira webhook body (`ordonis-fakes/fixtures/jira/`, shared with the server).
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    ordonis_fakes::fixtures::jira(name).to_vec()
 }
 
-pub const FIXTURES: [&str; 7] = [
-    "cloud_comment_created_zulip.json",
-    "cloud_comment_updated_mobitel.json",
-    "cloud_issue_created_gbl108.json",
-    "cloud_issue_created_kan22.json",
-    "cloud_issue_updated_assigned_mobitel.json",
-    "cloud_issue_updated_description_kan22.json",
-    "cloud_issue_updated_status_zulip.json",
-];
+/// The names of every Jira webhook fixture.
+pub fn fixture_names() -> impl Iterator<Item = &'static str> {
+    ordonis_fakes::fixtures::JIRA.iter().map(|(name, _)| *name)
+}

@@ -2,7 +2,7 @@
 
 use super::common::{self, Api, SECRET, TOKEN, eventually, fixture, sign};
 use ordonis_core::vera::{ExportCheck, Receipt, TrustedKeys, verify_export};
-use ordonis_testkit::fake_jira::FakeJira;
+use ordonis_fakes::jira::FakeJira;
 use serde_json::{Value, json};
 
 async fn setup() -> (ordonis_server::Server, Api, FakeJira, String, String) {
@@ -323,7 +323,7 @@ async fn webhook_rejects_bad_input_and_stores_nothing() {
     // Missing and wrong signatures: 401.
     let (s, v) = post(url.clone(), None, body.clone()).await;
     assert_eq!(s, 401, "{v}");
-    let wrong = ordonis_testkit::fake_jira::sign("not-the-secret", &body);
+    let wrong = ordonis_fakes::jira::sign("not-the-secret", &body);
     let (s, v) = post(url.clone(), Some(wrong), body.clone()).await;
     assert_eq!(s, 401, "{v}");
     assert_eq!(error_code(&v), "unauthenticated");

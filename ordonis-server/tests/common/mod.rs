@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ordonis_fakes::jira::FakeJira;
 use ordonis_server::{Config, Server};
-use ordonis_testkit::fake_jira::FakeJira;
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "test-admin-token";
@@ -32,7 +32,7 @@ pub async fn start_on(module: &str, tweak: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::for_tests(sqlite_path().to_string_lossy().into_owned());
     tweak(&mut config);
     if module.ends_with("memory") {
-        let store = std::sync::Arc::new(ordonis_testkit::MemoryStore::new());
+        let store = std::sync::Arc::new(ordonis_store_memory::MemoryStore::new());
         Server::start_on(&config, store).await.unwrap()
     } else {
         Server::start(&config).await.unwrap()
@@ -251,16 +251,12 @@ where
     }
 }
 
+/// A real Jira webhook body (`ordonis-fakes/fixtures/jira/`).
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/jira")
-            .join(name),
-    )
-    .unwrap()
+    ordonis_fakes::fixtures::jira(name).to_vec()
 }
 
 /// Signs a body as Jira does.
 pub fn sign(body: &[u8]) -> String {
-    ordonis_testkit::fake_jira::sign(SECRET, body)
+    ordonis_fakes::jira::sign(SECRET, body)
 }

@@ -5,7 +5,7 @@
 //!
 //! - `GET /tasks/{gid}` and `PUT /tasks/{gid}` (`{"data": …}` envelope; `assignee` as a gid,
 //!   `custom_fields` as field gid → enum option gid, `null` clears); rich text as Asana keeps
-//!   it (`fake_asana_rich.rs`: `html_notes` checked, returned only when `opt_fields` asks, and
+//!   it (the `rich` module: `html_notes` checked, returned only when `opt_fields` asks, and
 //!   wiped by a write of plain `notes`);
 //! - `GET /custom_fields/{gid}` for enum fields made with [`FakeAsana::add_enum_field`];
 //! - `POST /webhooks` **with the handshake**: before answering, it POSTs an `X-Hook-Secret`
@@ -26,8 +26,7 @@
 //!   does, unless [`FakeAsana::set_echo`] turned that off;
 //! - [`FakeAsana::deliver_raw`] sends a given body (e.g. a captured real event) as is.
 //!
-//! The repair loop's side, in the child modules `fake_asana_events.rs` and
-//! `fake_asana_hooks.rs` (see their docs):
+//! The repair loop's side, in the child modules `events` and `hooks` (see their docs):
 //!
 //! - projects and memberships, `GET /tasks?project=…` and `GET /projects/{gid}/tasks` with
 //!   offset paging, `opt_fields` and (`/tasks` only) `modified_since`;
@@ -47,7 +46,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! let asana = ordonis_testkit::fake_asana::FakeAsana::start("demo-token").await?;
+//! let asana = ordonis_fakes::asana::FakeAsana::start("demo-token").await?;
 //! let gid = asana.create_task("Write the README");
 //! // Point an `ordonis-asana` integration at `asana.base_url()` with token "demo-token",
 //! // create its webhook through the client, then:
@@ -75,12 +74,9 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 // The repair loop's half of the fake (projects, event streams, task listing; webhook health
-// and faults), kept in their own files; child modules, so they reach `Inner`.
-#[path = "fake_asana_events.rs"]
+// and faults), kept in their own modules; children, so they reach `Inner`.
 mod events;
-#[path = "fake_asana_hooks.rs"]
 mod hooks;
-#[path = "fake_asana_rich.rs"]
 mod rich;
 
 pub use events::SYNC_TOKEN_TTL;

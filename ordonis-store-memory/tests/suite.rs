@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ordonis_core::Store;
-use ordonis_testkit::MemoryStore;
+use ordonis_store_memory::MemoryStore;
 
 async fn fresh() -> Option<Arc<dyn Store>> {
     Some(Arc::new(MemoryStore::new()))

@@ -20,9 +20,16 @@
 //! The pure functions here ([`parse_jql`], [`search_page`]) are also what a wiremock-based
 //! test fake can answer a search with.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+
+use super::site::{Site, SyncState, authorized, error, lock, now_ms, parse_jira_time};
 
 /// Jira's cap on `maxResults` when fields beyond `id`/`key` are asked for.
 pub const MAX_RESULTS_WITH_FIELDS: usize = 100;
@@ -274,36 +281,6 @@ pub fn parse_jql_date(s: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Jira's `updated` form (`2026-12-02T14:05:00.000+0000`) as epoch ms.
-pub fn parse_jira_time(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let fixed = match s.len().checked_sub(5) {
-        Some(i) if s.is_char_boundary(i) && !s.ends_with('Z') && !s[i..].contains(':') => {
-            format!("{}{}:{}", &s[..i], &s[i..i + 3], &s[i + 3..])
-        }
-        _ => s.to_owned(),
-    };
-    let t =
-        time::OffsetDateTime::parse(&fixed, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
-/// Epoch ms in Jira's `updated` form, UTC.
-pub fn jira_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
 fn updated_ms(issue: &Value) -> i64 {
     issue["fields"]["updated"]
         .as_str()
@@ -516,9 +493,64 @@ pub fn search_page<'a>(
     Ok(out)
 }
 
+/// Answers a search over the index's view of `issues` (each issue as it was `lag` ago, the
+/// `fresh` ids as they are), borrowing rather than copying the site's issues: a backfill
+/// benchmark pages through thousands of them.
+fn search_index(
+    sync: &SyncState,
+    issues: &BTreeMap<String, Value>,
+    fresh: &BTreeSet<String>,
+    body: &Value,
+    base_url: &str,
+) -> Result<Value, String> {
+    let lag = sync.lag();
+    if lag == 0 {
+        return search_page(issues.values(), body, base_url);
+    }
+    let horizon = now_ms().saturating_sub(lag);
+    let history = lock(&sync.history);
+    let view = issues.iter().filter_map(|(id, cur)| {
+        if fresh.contains(id) {
+            Some(cur)
+        } else {
+            history
+                .get(id)
+                .and_then(|l| l.iter().rev().find(|(at, _)| *at <= horizon))
+                .map(|(_, v)| v)
+        }
+    });
+    search_page(view, body, base_url)
+}
+
+/// `POST /rest/api/3/search/jql`.
+pub(super) async fn search(
+    State(s): State<Arc<Site>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    s.log("POST /rest/api/3/search/jql".to_owned());
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    if let Some(fault) = s.sync.read_fault() {
+        return fault;
+    }
+    let fresh = match reconcile_ids(&body) {
+        Ok(ids) => ids,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    // Lock order: issues, then history (as an edit records its new state).
+    let issues = lock(&s.issues);
+    match search_index(&s.sync, &issues, &fresh, &body, &s.base_url) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jira::jira_time;
 
     #[test]
     fn parses_the_subset_and_refuses_the_rest() {

@@ -4,17 +4,28 @@
 //! its required screen fields are given), and `POST /rest/api/3/workflows/preview` (the
 //! whole graph, in the `WorkflowPreviewResponse` shape of the v3 spec) — and `GET
 //! /project/{key}/statuses`.
+//!
+//! This module is the workflow alone (no HTTP): the handlers are in `transitions`.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fake_jira::{Inner, RESOLUTIONS, STATUSES, WONT_DO, authorized, error, lock};
+/// The workflow's statuses: (id, name, category key).
+pub const STATUSES: [(&str, &str, &str); 3] = [
+    ("10000", "To Do", "new"),
+    ("3", "In Progress", "indeterminate"),
+    ("10001", "Done", "done"),
+];
+
+/// The "Won't Do" status of [`FakeJira::require_resolution`]'s workflow (done category).
+pub const WONT_DO: (&str, &str, &str) = ("10100", "Won't Do", "done");
+
+/// The resolutions a done transition offers in [`FakeJira::require_resolution`]'s workflow.
+pub const RESOLUTIONS: [(&str, &str); 3] = [
+    ("10002", "Won't Do"),
+    ("10000", "Done"),
+    ("10003", "Duplicate"),
+];
 
 /// A transition of a [`FakeWorkflow`].
 #[derive(Clone, Debug, PartialEq)]
@@ -107,7 +118,7 @@ impl FakeWorkflow {
     }
 
     /// The default: To Do, In Progress and Done, every move allowed (global transitions
-    /// `11`, `21`, `31`). `strict` ([`crate::fake_jira::FakeJira::require_resolution`]) adds
+    /// `11`, `21`, `31`). `strict` ([`crate::jira::FakeJira::require_resolution`]) adds
     /// "Won't Do" (transition `91`, offered first) and a required resolution on every
     /// transition into the done category.
     pub fn default_for(strict: bool) -> Self {
@@ -161,7 +172,7 @@ impl FakeWorkflow {
     }
 
     /// `GET /rest/api/3/issue/{id}/transitions?expand=transitions.fields` at `current`.
-    pub(crate) fn transitions_json(&self, current: &str) -> Value {
+    pub(super) fn transitions_json(&self, current: &str) -> Value {
         let list: Vec<Value> = self
             .offered(current)
             .map(|t| {
@@ -178,7 +189,7 @@ impl FakeWorkflow {
 
     /// A `POST …/transitions` body at `current`: the change it makes (`status`, and
     /// `resolution` when the screen has one), or Jira's 400 and its error body.
-    pub(crate) fn perform(
+    pub(super) fn perform(
         &self,
         current: &str,
         body: &Value,
@@ -240,7 +251,7 @@ impl FakeWorkflow {
     /// (with a `statusReference`, not stable across requests, and the `TODO`/`IN_PROGRESS`/
     /// `DONE` category), and the workflow with `INITIAL`, `GLOBAL` and `DIRECTED`
     /// transitions linked by status references.
-    pub(crate) fn preview_json(&self, project: &str, issue_types: &[String]) -> Value {
+    pub(super) fn preview_json(&self, project: &str, issue_types: &[String]) -> Value {
         let reference = |name: &str| {
             self.statuses
                 .iter()
@@ -306,58 +317,7 @@ impl FakeWorkflow {
     }
 }
 
-/// `POST /rest/api/3/workflows/preview`: `projectId` is required, with at least one lookup
-/// term (issue type ids here); without the permission
-/// ([`crate::fake_jira::FakeJira::deny_workflow_read`]) a 403, as Jira answers a user who
-/// has neither *View (read-only) workflow* nor *Administer projects*.
-pub(crate) async fn preview(
-    State(s): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    s.log("POST /rest/api/3/workflows/preview".to_owned());
-    if !authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized");
-    }
-    if s.workflow_read_denied.load(Ordering::SeqCst) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "You don't have permission to view this workflow.",
-        );
-    }
-    let Some(project) = body.get("projectId").and_then(Value::as_str) else {
-        return error(StatusCode::BAD_REQUEST, "projectId is required.");
-    };
-    let types: Vec<String> = body
-        .get("issueTypeIds")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let by_name = body
-        .get("workflowNames")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
-    let by_id = body
-        .get("workflowIds")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
-    if types.is_empty() && !by_name && !by_id {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "At least one of workflowNames, workflowIds or issueTypeIds is required.",
-        );
-    }
-    let known = lock(&s.issues).values().any(|i| {
-        i["fields"]["project"]["id"].as_str() == Some(project)
-            || i["fields"]["project"]["key"].as_str() == Some(project)
-    });
-    if !known {
-        return error(StatusCode::NOT_FOUND, "The project was not found.");
-    }
-    Json(s.workflow().preview_json(project, &types)).into_response()
+/// A status as Jira serializes it (`id`, `name`, `statusCategory.key`).
+pub(super) fn status_value(id: &str, name: &str, cat: &str) -> Value {
+    json!({"id": id, "name": name, "statusCategory": {"key": cat}})
 }

@@ -1,6 +1,20 @@
-//! `MemoryStore`: a complete in-memory [`Store`] + [`Ledger`], with the same semantics as the
-//! SQL stores (the store suite proves it, and both apply [`ordonis_core::store::rules`]).
-//! For tests, and for hosts' own tests.
+//! Ordonis's in-memory store: [`MemoryStore`], a complete [`Store`] + [`Ledger`] held in
+//! the process, beside the SQL stores (`ordonis-store-postgres`, `ordonis-store-sqlite`) as
+//! `object_store::memory` is beside its cloud stores.
+//!
+//! It has the same semantics as the SQL stores: it runs the same conformance suite
+//! (`ordonis_testkit::store_suite!`, in this crate's `tests/suite.rs`), and both apply
+//! [`ordonis_core::store::rules`]. Nothing survives the process: it is for tests (the engine's,
+//! the adapters', a host's own) and for demos.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ordonis_core::Store;
+//! use ordonis_store_memory::MemoryStore;
+//!
+//! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! # let _ = store;
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -16,6 +30,8 @@ use ordonis_core::{
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+mod sync;
 
 type MappingKey = (IntegrationId, String, String);
 
@@ -264,7 +280,7 @@ struct State {
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
     key_check: Option<Vec<u8>>,
-    sync: crate::memory_sync::SyncJobs,
+    sync: crate::sync::SyncJobs,
 }
 
 impl State {

@@ -1,0 +1,117 @@
+//! What the fake Jira sends: webhook bodies (the issue in the REST v2 shape, a changelog),
+//! signed deliveries to the admin webhook and to live dynamic webhooks, captured webhooks,
+//! and the echo of a change made through the REST API.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+
+use super::site::{API_ACCOUNT, Site, lock, now_ms, sign};
+use super::webhooks::dynamic_target;
+use super::wiki;
+
+impl Site {
+    pub(super) fn webhook_body(
+        &self,
+        id_or_key: &str,
+        items: Vec<Value>,
+        account: &str,
+    ) -> Option<Vec<u8>> {
+        let (id, mut issue) = self.find(id_or_key)?;
+        // Webhooks carry the REST v2 shape: the description as wiki markup.
+        if let Some(f) = issue.get_mut("fields").and_then(Value::as_object_mut)
+            && let Some(d) = f.get("description")
+        {
+            let wiki = wiki::adf_to_wiki(d);
+            f.insert("description".into(), wiki);
+        }
+        if let Some(o) = issue.as_object_mut() {
+            o.insert(
+                "self".into(),
+                Value::String(format!("{}/rest/api/2/issue/{id}", self.base_url)),
+            );
+        }
+        let body = json!({
+            "timestamp": now_ms(),
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic",
+            "user": {"accountId": account, "displayName": account},
+            "issue": issue,
+            "changelog": {"id": uuid::Uuid::now_v7().simple().to_string(), "items": items},
+        });
+        Some(body.to_string().into_bytes())
+    }
+
+    /// Sends a webhook to the admin webhook (set_webhook) and, when a live dynamic webhook
+    /// asks for the event and its `jqlFilter` matches the issue, to the dynamic URL. Returns
+    /// the first receiver's status; `Ok(0)` when deliveries are switched off (the delivery is
+    /// counted as dropped).
+    pub(super) async fn send(&self, body: Vec<u8>) -> Result<u16, String> {
+        if !self.sync.delivery_allowed() {
+            return Ok(0);
+        }
+        if let Some(c) = lock(&self.captured).as_mut() {
+            self.deliveries.fetch_add(1, Ordering::SeqCst);
+            c.push(body);
+            return Ok(200);
+        }
+        let admin = lock(&self.hook).clone();
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let event = parsed["webhookEvent"].as_str().unwrap_or_default();
+        let dynamic = dynamic_target(&self.sync, event, &parsed["issue"])
+            .filter(|u| admin.as_ref().is_none_or(|a| &a.url != u));
+        // Dynamic webhooks are signed like admin ones here (HMAC with the admin webhook's
+        // secret, else the dynamic secret): the fake does not mint Connect JWTs.
+        let secret = admin
+            .as_ref()
+            .map(|h| h.secret.clone())
+            .or_else(|| lock(&self.dynamic_secret).clone())
+            .unwrap_or_default();
+        let targets: Vec<String> = admin.map(|h| h.url).into_iter().chain(dynamic).collect();
+        if targets.is_empty() {
+            return Err("no webhook target set".to_owned());
+        }
+        let mut first = None;
+        for url in targets {
+            self.deliveries.fetch_add(1, Ordering::SeqCst);
+            let resp = self
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature", sign(&secret, &body))
+                .header(
+                    "x-atlassian-webhook-identifier",
+                    uuid::Uuid::now_v7().to_string(),
+                )
+                .header("x-atlassian-webhook-flow", "Primary")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            first.get_or_insert(resp.status().as_u16());
+        }
+        Ok(first.unwrap_or(0))
+    }
+
+    /// After a REST change: echo it as a webhook, as Jira does (in the background).
+    pub(super) fn echo(self: &Arc<Self>, id: &str, items: Vec<Value>) {
+        if items.is_empty() || !self.echo.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(body) = self.webhook_body(id, items, API_ACCOUNT) else {
+            return;
+        };
+        let me = self.clone();
+        self.echoes.spawn(async move {
+            if let Err(e) = me.send(body).await {
+                echo_failed(&e);
+            }
+        });
+    }
+}
+
+/// The fakes have no logger; a lost echo is worth a line on stderr in a test run.
+fn echo_failed(e: &str) {
+    eprintln!("fake jira: webhook echo failed: {e}");
+}

@@ -1,0 +1,382 @@
+//! [`FakeJira`]: the handle a test (or the demo) holds on a running fake site, and the
+//! site's router.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::site::{Hook, Site, SyncState, lock, text_of};
+use super::workflow::FakeWorkflow;
+use super::{issues, search, transitions, webhooks, wiki};
+
+/// A running fake Jira site. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeJira {
+    inner: Arc<Site>,
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Drop for FakeJira {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl FakeJira {
+    /// Starts a site on `127.0.0.1:0`.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let inner = Arc::new(Site {
+            base_url: format!("http://{addr}"),
+            sync: SyncState::default(),
+            issues: Mutex::new(BTreeMap::new()),
+            hook: Mutex::new(None),
+            edit_screen: Mutex::new(None),
+            write_faults: Mutex::default(),
+            resolution_required: AtomicBool::new(false),
+            workflow: Mutex::new(None),
+            workflow_read_denied: AtomicBool::new(false),
+            transitions_done: Mutex::default(),
+            transition_gate: Mutex::new(None),
+            gate_open: tokio::sync::watch::Sender::new(true),
+            captured: Mutex::new(None),
+            dynamic_secret: Mutex::new(None),
+            echo: AtomicBool::new(true),
+            requests: Mutex::new(Vec::new()),
+            deliveries: AtomicU64::new(0),
+            echoes: Arc::default(),
+            http,
+        });
+        let app = Router::new()
+            .route(
+                "/rest/api/3/issue/{id}",
+                get(issues::get_issue).put(issues::edit_issue),
+            )
+            .route("/rest/api/3/issue/{id}/assignee", put(issues::assign))
+            .route("/rest/api/3/issue/{id}/editmeta", get(issues::editmeta))
+            .route("/rest/api/3/priority/search", get(issues::priority_search))
+            .route(
+                "/rest/api/3/project/{key}/statuses",
+                get(transitions::project_statuses),
+            )
+            .route("/rest/api/3/workflows/preview", post(transitions::preview))
+            .route(
+                "/rest/api/3/issue/{id}/transitions",
+                get(transitions::transitions).post(transitions::do_transition),
+            )
+            .route("/rest/api/3/search/jql", post(search::search))
+            .route(
+                "/rest/api/3/webhook",
+                post(webhooks::register)
+                    .get(webhooks::list)
+                    .delete(webhooks::delete),
+            )
+            .route("/rest/api/3/webhook/refresh", put(webhooks::refresh))
+            .route("/browse/{key}", get(issues::browse))
+            .with_state(inner.clone());
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+        });
+        Ok(Self { inner, addr, stop })
+    }
+
+    /// The site's base URL (`http://127.0.0.1:<port>`).
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where webhooks go, and the secret they are signed with.
+    pub fn set_webhook(&self, url: impl Into<String>, secret: impl Into<String>) {
+        *lock(&self.inner.hook) = Some(Hook {
+            url: url.into(),
+            secret: secret.into(),
+        });
+    }
+
+    /// Limits the fields an edit may set (Jira field ids: `summary`, `description`,
+    /// `priority`, `duedate`); any other field in a `PUT` makes it a 400 naming that field.
+    pub fn set_edit_screen(&self, fields: &[&str]) {
+        *lock(&self.inner.edit_screen) = Some(fields.iter().map(|f| (*f).to_owned()).collect());
+    }
+
+    /// Makes the workflow like Jira's classic one: a transition into the done category has a
+    /// screen requiring `resolution` (allowed: Won't Do, Done, Duplicate; a `POST` without one
+    /// is a 400), and the first transition offered is to a "Won't Do" status (done category).
+    pub fn require_resolution(&self) {
+        self.inner.resolution_required.store(true, Ordering::SeqCst);
+    }
+
+    /// Replaces the workflow (every issue type uses it). Issues keep their status.
+    pub fn set_workflow(&self, workflow: FakeWorkflow) {
+        *lock(&self.inner.workflow) = Some(workflow);
+    }
+
+    /// Makes `POST /rest/api/3/workflows/preview` answer 403, as for an account with
+    /// neither *View (read-only) workflow* nor *Administer projects* (or allows it again).
+    pub fn deny_workflow_read(&self, denied: bool) {
+        self.inner
+            .workflow_read_denied
+            .store(denied, Ordering::SeqCst);
+    }
+
+    /// The ids of the transitions performed so far, in order.
+    pub fn transitions_done(&self) -> Vec<String> {
+        lock(&self.inner.transitions_done).clone()
+    }
+
+    /// Lets `n` more transitions through, then holds each later one (before it moves the
+    /// issue) until [`FakeJira::release_transitions`]: a push stays in flight between hops.
+    pub fn hold_transitions_after(&self, n: usize) {
+        self.inner.gate_open.send_replace(false);
+        let done = lock(&self.inner.transitions_done).len();
+        *lock(&self.inner.transition_gate) = Some((done + n, self.inner.gate_open.subscribe()));
+    }
+
+    /// Lets held transitions through.
+    pub fn release_transitions(&self) {
+        self.inner.gate_open.send_replace(true);
+    }
+
+    /// Makes the next write (edit, assignment or transition) fail with `status` and these
+    /// headers, as Jira answers its limits: `413` (an issue over a data limit) or `429` with
+    /// `RateLimit-Reason: jira-per-issue-on-write` and `Retry-After`.
+    pub fn fail_next_write(&self, status: u16, headers: &[(&str, &str)]) {
+        lock(&self.inner.write_faults).push_back((
+            status,
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ));
+    }
+
+    /// Keeps webhooks in memory instead of sending them, for tests that hand them to an
+    /// engine themselves ([`FakeJira::take_webhooks`]).
+    pub fn capture_webhooks(&self) {
+        let mut c = lock(&self.inner.captured);
+        if c.is_none() {
+            *c = Some(Vec::new());
+        }
+    }
+
+    /// The webhook bodies captured since the last call, oldest first (unsigned; sign them
+    /// with [`sign`]).
+    pub fn take_webhooks(&self) -> Vec<Vec<u8>> {
+        lock(&self.inner.captured)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Whether changes made through the REST API are echoed as webhooks (default: yes).
+    pub fn set_echo(&self, on: bool) {
+        self.inner.echo.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes the search index lag: a search sees each issue as it was `lag` ago (an issue
+    /// created within the lag is not found), except the ids a request names in
+    /// `reconcileIssues`, which are read fresh. Default: no lag.
+    pub fn set_index_lag(&self, lag: std::time::Duration) {
+        self.inner.sync.set_lag(lag);
+    }
+
+    /// Switches webhook deliveries off (or back on): edits still happen, and every delivery
+    /// that would have been sent (admin, dynamic, captured, echoes) is dropped and counted
+    /// ([`FakeJira::dropped_deliveries`]). Default: on.
+    pub fn set_webhooks_enabled(&self, on: bool) {
+        self.inner.sync.set_webhooks_enabled(on);
+    }
+
+    /// How many deliveries were dropped while webhooks were switched off.
+    pub fn dropped_deliveries(&self) -> u64 {
+        self.inner.sync.dropped()
+    }
+
+    /// Makes the next `n` reads (`GET /rest/api/3/issue/{id}` and `POST …/search/jql`) fail
+    /// with `status` and these headers, as a storm of `429` with `Retry-After` would.
+    pub fn fail_next_reads(&self, n: usize, status: u16, headers: &[(&str, &str)]) {
+        self.inner.sync.fail_reads(
+            n,
+            status,
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+    }
+
+    /// Moves the fake clock that dynamic webhooks expire by (not issue timestamps) forward.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.inner.sync.advance_clock(by);
+    }
+
+    /// The live dynamic webhooks, `(id, expirationDate in epoch ms)`.
+    pub fn dynamic_webhooks(&self) -> Vec<(i64, i64)> {
+        self.inner.sync.dynamic_webhooks()
+    }
+
+    /// The secret deliveries through dynamic webhooks are signed with (`X-Hub-Signature`)
+    /// when no admin webhook is set.
+    pub fn set_dynamic_webhook_secret(&self, secret: impl Into<String>) {
+        *lock(&self.inner.dynamic_secret) = Some(secret.into());
+    }
+
+    /// Changes an issue's fields (Jira's shape, as [`FakeJira::update_issue`]) without any
+    /// webhook; `updated` moves to now. Returns false when there is no such issue.
+    pub fn edit_silently(&self, id_or_key: &str, fields: &Value) -> bool {
+        self.inner.apply(id_or_key, fields).is_some()
+    }
+
+    /// Deletes an issue as a person in Jira would, and sends the `jira:issue_deleted`
+    /// webhook (the issue's last state in the REST v2 shape). Afterwards a fetch is a 404 and
+    /// the search no longer finds it. Returns the receiver's status (`Ok(0)` when deliveries
+    /// are off).
+    pub async fn delete_issue(
+        &self,
+        id_or_key: &str,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let mut body: Value = self
+            .inner
+            .webhook_body(id_or_key, Vec::new(), user_account_id)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let (id, _) = self
+            .inner
+            .find(id_or_key)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        lock(&self.inner.issues).remove(&id);
+        self.inner.sync.forget(&id);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("changelog");
+            o.insert(
+                "webhookEvent".into(),
+                Value::String("jira:issue_deleted".to_owned()),
+            );
+            o.insert(
+                "issue_event_type_name".into(),
+                Value::String("issue_deleted".to_owned()),
+            );
+        }
+        self.inner.send(body.to_string().into_bytes()).await
+    }
+
+    /// Puts an issue (Jira's JSON: `{id, key, fields: {…}}`) into the site.
+    pub fn insert_issue(&self, issue: Value) {
+        self.inner.put_issue(issue);
+    }
+
+    /// An issue by id or key.
+    pub fn issue(&self, id_or_key: &str) -> Option<Value> {
+        self.inner.find(id_or_key).map(|(_, v)| v)
+    }
+
+    /// The REST requests served so far, as `METHOD /path`.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.inner.requests).clone()
+    }
+
+    /// Waits until every webhook echo of a REST change made so far has been sent (or
+    /// captured), at most `within`; false on time-out. Echoes are sent in the background
+    /// after the change is answered, as Jira does.
+    pub async fn echoes_sent(&self, within: std::time::Duration) -> bool {
+        self.inner.echoes.wait_idle(within).await
+    }
+
+    /// How many webhooks were sent.
+    pub fn deliveries(&self) -> u64 {
+        self.inner.deliveries.load(Ordering::SeqCst)
+    }
+
+    /// Sends a webhook body as is (e.g. a real fixture), signed, after taking the issue it
+    /// carries into the site. Returns the HTTP status of the receiver's answer.
+    pub async fn deliver(&self, body: &[u8]) -> Result<u16, String> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if let Some(issue) = v.get("issue").cloned() {
+            self.inner.put_issue(issue);
+        }
+        self.inner.send(body.to_vec()).await
+    }
+
+    /// Sends the `jira:issue_created` webhook for an issue already in the site (REST v2 shape,
+    /// the description as wiki markup, a changelog of the initial values, as Jira sends it).
+    pub async fn announce_created(
+        &self,
+        id_or_key: &str,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let (_, issue) = self
+            .inner
+            .find(id_or_key)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let items: Vec<Value> = issue
+            .get("fields")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| {
+                !v.is_null()
+                    && ["summary", "description", "status", "priority", "assignee"]
+                        .contains(&k.as_str())
+            })
+            .map(|(k, v)| {
+                let to = if k == "description" {
+                    wiki::adf_to_wiki(v).as_str().map(str::to_owned)
+                } else {
+                    text_of(v)
+                };
+                json!({"field": k, "fieldtype": "jira", "fieldId": k, "from": Value::Null,
+                       "fromString": Value::Null, "to": Value::Null, "toString": to})
+            })
+            .collect();
+        let mut body: Value = self
+            .inner
+            .webhook_body(id_or_key, items, user_account_id)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        body["webhookEvent"] = Value::String("jira:issue_created".to_owned());
+        body["issue_event_type_name"] = Value::String("issue_created".to_owned());
+        self.inner.send(body.to_string().into_bytes()).await
+    }
+
+    /// Changes an issue as a person in Jira: `fields` in Jira's shape (`summary`, `status:
+    /// {name}`, `assignee: {accountId}`, `priority: {name}`, `duedate`, `description`), then
+    /// sends the `jira:issue_updated` webhook with its changelog. Returns the receiver's status.
+    pub async fn update_issue(
+        &self,
+        id_or_key: &str,
+        fields: &Value,
+        user_account_id: &str,
+    ) -> Result<u16, String> {
+        let items = self
+            .inner
+            .apply(id_or_key, fields)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        let body = self
+            .inner
+            .webhook_body(id_or_key, items, user_account_id)
+            .ok_or_else(|| format!("no issue {id_or_key}"))?;
+        self.inner.send(body).await
+    }
+}

@@ -1,0 +1,66 @@
+//! A fake Jira Cloud site over real HTTP (axum on `127.0.0.1:0`), for end-to-end tests and
+//! the reference server's demo mode.
+//!
+//! It serves the REST v3 operations `ordonis-jira`'s client uses — `GET`/`PUT
+//! /rest/api/3/issue/{id}`, `GET …/editmeta`, `PUT …/assignee`, `GET`/`POST …/transitions`,
+//! `GET /rest/api/3/priority/search`, `POST /rest/api/3/workflows/preview` — over in-memory
+//! issues with a three-status workflow (To Do → In Progress → Done, every move allowed) or one
+//! set with [`FakeJira::set_workflow`] ([`FakeWorkflow`]: directed and global transitions,
+//! required screen fields, failing conditions), `POST /rest/api/3/search/jql` with a JQL
+//! subset, a lagging index and `reconcileIssues` ([`search_page`],
+//! [`FakeJira::set_index_lag`]), and the dynamic webhook API (`/rest/api/3/webhook`, 30-day
+//! expiry on a fake clock, [`FakeJira::advance_clock`]), and sends signed admin webhooks
+//! (`X-Hub-Signature: sha256=<hex>`, HMAC-SHA256 of the body, plus
+//! `X-Atlassian-Webhook-Identifier`) to a target URL.
+//!
+//! As strict as Jira Cloud where sync depends on it:
+//! - descriptions are stored as ADF and served so on v3; a `PUT` whose description is not an
+//!   ADF document is a 400; webhooks carry the issue in the REST v2 shape, with the
+//!   description rendered as wiki markup ([`adf_to_wiki`]); a wiki-markup description
+//!   given to [`FakeJira::insert_issue`] or [`FakeJira::update_issue`] is stored as ADF;
+//! - [`FakeJira::set_edit_screen`] limits the fields an edit may set: others make the whole
+//!   `PUT` a 400 with `errors: {field: reason}`, as Jira answers;
+//! - priorities are the site's five defaults, set by `id` (or `name`).
+//!
+//! Deliveries:
+//!
+//! - [`FakeJira::deliver`] sends a body as is (the real fixture payloads), after taking the
+//!   issue it carries into the site;
+//! - [`FakeJira::update_issue`] changes an issue as a person in Jira would and sends the
+//!   `jira:issue_updated` webhook with its changelog;
+//! - a change made through the REST API (a push) is echoed back as a webhook, as Jira does,
+//!   unless [`FakeJira::set_echo`] turned that off.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let jira = ordonis_fakes::jira::FakeJira::start().await?;
+//! jira.set_webhook("http://127.0.0.1:8080/integrations/jira/…/webhook", "secret");
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: `site` is the shared state (issues, settings, faults, the search index's history,
+//! dynamic webhooks) and imports only the pure `workflow` and `wiki`; the handlers import
+//! it — `issues` (issue reads and writes), `transitions` (the workflow over HTTP), `search`
+//! (all of `POST /rest/api/3/search/jql`: the JQL subset, paging, the lagging index),
+//! `webhooks` (the dynamic webhook API) — and `deliver` sends what the site emits; `fake`
+//! is the [`FakeJira`] handle and the router over them all.
+
+mod deliver;
+mod fake;
+mod issues;
+mod search;
+mod site;
+mod transitions;
+mod webhooks;
+mod wiki;
+mod workflow;
+
+pub use fake::FakeJira;
+pub use search::{
+    Cond, DEFAULT_MAX_RESULTS, Jql, MAX_RECONCILE_ISSUES, MAX_RESULTS_IDS_ONLY,
+    MAX_RESULTS_WITH_FIELDS, parse_jql, parse_jql_date, reconcile_ids, search_page,
+};
+pub use site::{API_ACCOUNT, PRIORITIES, jira_time, parse_jira_time, sign};
+pub use webhooks::DYNAMIC_WEBHOOK_LIFETIME_MS;
+pub use wiki::{adf_to_wiki, wiki_to_adf};
+pub use workflow::{FakeTransition, FakeWorkflow, RESOLUTIONS, STATUSES, WONT_DO};
