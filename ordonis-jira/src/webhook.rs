@@ -85,17 +85,13 @@ pub fn verify_signature(
 /// assert_eq!(qsh, ordonis_jira::webhook::query_string_hash("POST", "/hooks/jira?a=1&b=2"));
 /// ```
 pub fn query_string_hash(method: &str, path_and_query: &str) -> String {
-    fn enc(s: &str) -> String {
-        let mut out = String::new();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    }
+    // RFC 3986: everything but the unreserved characters is escaped.
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string();
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));

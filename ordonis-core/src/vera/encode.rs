@@ -37,47 +37,28 @@ pub const MAX_ENTRY_BYTES: usize = 1 << 20;
 /// assert_eq!(log_name(&WorkspaceId::new("a b/c+é").unwrap()), "ordonis/ws/a%20b%2Fc%2B%C3%A9");
 /// ```
 pub fn log_name(ws: &WorkspaceId) -> String {
-    let mut out = String::with_capacity(LOG_PREFIX.len() + ws.as_str().len());
-    out.push_str(LOG_PREFIX);
-    for &b in ws.as_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
-    out
+    let encoded = percent_encoding::utf8_percent_encode(ws.as_str(), UNRESERVED);
+    format!("{LOG_PREFIX}{encoded}")
 }
+
+/// What [`log_name`] leaves as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The workspace a log name (checkpoint origin) belongs to; the inverse of [`log_name`].
 /// Only the exact form [`log_name`] produces is accepted.
 pub fn workspace_of_log(log: &str) -> Result<WorkspaceId, VeraError> {
     let bad = || VeraError::BadLogName(log.to_owned());
     let rest = log.strip_prefix(LOG_PREFIX).ok_or_else(bad)?;
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = |b: u8| match b {
-                b'0'..=b'9' => Some(b - b'0'),
-                b'A'..=b'F' => Some(b - b'A' + 10),
-                _ => None,
-            };
-            let hi = bytes.get(i + 1).copied().and_then(hex).ok_or_else(bad)?;
-            let lo = bytes.get(i + 2).copied().and_then(hex).ok_or_else(bad)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let id = String::from_utf8(out).map_err(|_| bad())?;
-    let ws = WorkspaceId::new(id).map_err(|_| bad())?;
+    let id = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .map_err(|_| bad())?;
+    let ws = WorkspaceId::new(id.into_owned()).map_err(|_| bad())?;
+    // Lower-case hex, needless escapes and stray `%` decode too: only the canonical form is
+    // the log's name.
     if log_name(&ws) != log {
         return Err(bad());
     }
