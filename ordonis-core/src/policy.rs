@@ -154,6 +154,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn directions_say_which_way_changes_flow() {
+        let table = [
+            (Direction::Both, true, true),
+            (Direction::InboundOnly, true, false),
+            (Direction::OutboundOnly, false, true),
+            (Direction::Off, false, false),
+        ];
+        for (d, inbound, outbound) in table {
+            assert_eq!(d.inbound(), inbound, "{d:?} inbound");
+            assert_eq!(d.outbound(), outbound, "{d:?} outbound");
+        }
+    }
+
+    #[test]
+    fn with_replaces_one_rule_and_validate_refuses_an_outbound_only_provider_field() {
+        let p = FieldPolicy::default().with(Field::Title, Owner::Provider, Direction::InboundOnly);
+        assert_eq!(
+            p.rule(Field::Title),
+            FieldRule {
+                owner: Owner::Provider,
+                direction: Direction::InboundOnly
+            }
+        );
+        assert_eq!(
+            p.rule(Field::Description),
+            FieldPolicy::default().rule(Field::Description)
+        );
+        assert_eq!(p.validate(), Ok(()));
+        let bad = p.with(Field::Status, Owner::Provider, Direction::OutboundOnly);
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.what, "field_policy.status");
+        // CollabHub may own an outbound-only field.
+        let ok = FieldPolicy::default().with(Field::DueDate, Owner::Host, Direction::OutboundOnly);
+        assert_eq!(ok.validate(), Ok(()));
+    }
+
+    #[test]
     fn host_owner_keeps_its_stored_spelling() -> Result<(), serde_json::Error> {
         assert_eq!(serde_json::to_string(&Owner::Host)?, r#""collabhub""#);
         for spelling in [r#""collabhub""#, r#""host""#, r#""collab_hub""#] {

@@ -62,6 +62,16 @@ fn has_local_change(st: &FieldSync, current: &FieldValue) -> bool {
     st.locally_pending() || st.base.as_ref().is_some_and(|b| !current.same_as(b))
 }
 
+/// Whether CollabHub changed a field since `confirmed` (a push now confirmed, already taken
+/// out of `sent`) was made: another change waits or is in flight, or the value is no longer
+/// the one pushed (in any of its forms). Compared with the push, not with `base`: the
+/// provider's form of our own value is no local change.
+fn changed_since(st: &FieldSync, current: &FieldValue, confirmed: &Intent) -> bool {
+    st.locally_pending()
+        || !(current.same_as(&confirmed.value)
+            || confirmed.echo_as.iter().any(|e| current.same_as(e)))
+}
+
 /// Applies a provider's state of some fields at a version.
 pub fn apply_remote(
     task: &mut Task,
@@ -98,8 +108,10 @@ pub fn apply_remote(
             None
         };
         if let Some(intent) = echo {
+            let newer = changed_since(st, &current, &intent);
             st.base = Some(r.clone());
-            let take = rule.owner == Owner::Provider || !has_local_change(st, &current);
+            // The provider's form becomes the value unless CollabHub changed it since.
+            let take = rule.owner == Owner::Provider || !newer;
             let after = if take { r.clone() } else { current.clone() };
             if take {
                 task.fields.set(r.clone());
@@ -410,9 +422,10 @@ pub fn finish_push(
             && let Some(pos) = pos
         {
             let intent = st.sent.remove(pos);
+            let newer = changed_since(st, &current, &intent);
             let held = intent.echo_as.first().cloned().unwrap_or(intent.value);
             st.base = Some(held.clone());
-            let take = rule.owner == Owner::Provider || !has_local_change(st, &current);
+            let take = rule.owner == Owner::Provider || !newer;
             if take {
                 task.fields.set(held.clone());
             }
@@ -655,6 +668,201 @@ mod tests {
         assert_eq!(
             task.sync[&Field::Description].sent[0].echo_as,
             vec![d("*a*")]
+        );
+    }
+
+    /// `finish_push` records what the provider said on the very intent it answers: among
+    /// sent values sharing an action (a re-push reuses its action), the one with this value;
+    /// the echo forms and passes of this field only, each once; and the task is to be written.
+    #[test]
+    fn finish_push_records_on_the_intent_it_answers() {
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let action = ActionId::new();
+        let (a, b) = (
+            status(StatusCategory::InProgress, "Doing"),
+            status(StatusCategory::Done, "Done"),
+        );
+        let st = task.sync.entry(Field::Status).or_default();
+        st.record_sent(Intent::new(a.clone(), action));
+        st.record_sent(Intent::new(b.clone(), action));
+        let pushed = vec![Intent::new(b.clone(), action)];
+        let closed = status(StatusCategory::Done, "Closed");
+        let hop = status(StatusCategory::InProgress, "Review");
+        let outcome = PushOutcome {
+            applied: vec![Field::Status],
+            echo_as: vec![
+                closed.clone(),
+                closed.clone(),
+                FieldValue::Title("x".into()),
+            ],
+            passed_through: vec![hop.clone(), hop.clone(), FieldValue::Title("y".into())],
+            ..PushOutcome::default()
+        };
+        let out = finish_push(&mut task, &pushed, &outcome, &[], &policy);
+        assert!(out.dirty, "the task's sync state changed");
+        let sent = &task.sync[&Field::Status].sent;
+        assert_eq!(sent.len(), 2);
+        assert!(!sent[0].acked && sent[0].echo_as.is_empty() && sent[0].passes.is_empty());
+        assert!(sent[1].acked);
+        assert_eq!(sent[1].echo_as, vec![closed]);
+        assert_eq!(sent[1].passes, vec![hop.clone()]);
+
+        // expect_passes picks the same intent.
+        let mut task2 = Task::new(WorkspaceId::new("ws").unwrap());
+        let st = task2.sync.entry(Field::Status).or_default();
+        st.record_sent(Intent::new(a, action));
+        st.record_sent(Intent::new(b, action));
+        assert!(expect_passes(
+            &mut task2,
+            &pushed,
+            std::slice::from_ref(&hop)
+        ));
+        let sent = &task2.sync[&Field::Status].sent;
+        assert!(sent[0].passes.is_empty());
+        assert_eq!(sent[1].passes, vec![hop]);
+    }
+
+    /// A push the provider already held settles at once in the provider's form: taken as the
+    /// value where nothing newer is pending or the provider owns the field; where CollabHub
+    /// owns it and changed it again meanwhile, the newer change stays.
+    #[test]
+    fn a_settled_push_takes_the_providers_form_unless_a_newer_change_waits() {
+        let d = |t: &str| FieldValue::Description(t.into());
+        let policy = FieldPolicy::default(); // CollabHub owns the description
+        let settled = PushOutcome {
+            settled: vec![Field::Description],
+            ..PushOutcome::default()
+        };
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("_a_")),
+            &policy,
+            ActionId::new(),
+        );
+        let pushed = begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        let out = finish_push(&mut task, &pushed, &settled, &[], &policy);
+        assert_eq!(out.decisions[0].outcome, Outcome::Confirmed);
+        assert_eq!(task.fields.description, "*a*", "the provider's form");
+        assert_eq!(task.sync[&Field::Description].base, Some(d("*a*")));
+
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("_a_")),
+            &policy,
+            ActionId::new(),
+        );
+        let pushed = begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("newer")),
+            &policy,
+            ActionId::new(),
+        );
+        finish_push(&mut task, &pushed, &settled, &[], &policy);
+        assert_eq!(task.fields.description, "newer");
+
+        // The provider owns the status: its form is taken although a request waits.
+        let st = |n: &str| status(StatusCategory::Done, n);
+        let settled = PushOutcome {
+            settled: vec![Field::Status],
+            ..PushOutcome::default()
+        };
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_remote(
+            &mut task,
+            &FieldPatch::new().with(status(StatusCategory::Todo, "To Do")),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(st("Done")),
+            &policy,
+            ActionId::new(),
+        );
+        let pushed = begin_push(&mut task, &policy, |_| Some(st("Closed")));
+        let later = FieldPatch::new().with(status(StatusCategory::InProgress, "Doing"));
+        apply_local(&mut task, &later, &policy, ActionId::new());
+        finish_push(&mut task, &pushed, &settled, &[], &policy);
+        assert_eq!(task.fields.status.name, "Closed");
+    }
+
+    /// After our push is echoed in the provider's form of the value, a later provider change
+    /// is a provider change, not a conflict: the echo left nothing pending locally.
+    #[test]
+    fn after_an_echo_in_another_form_a_provider_change_flows_in() {
+        let d = |t: &str| FieldValue::Description(t.into());
+        let policy = FieldPolicy::default(); // CollabHub owns the description
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_remote(
+            &mut task,
+            &FieldPatch::new().with(d("start")),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("_a_")),
+            &policy,
+            ActionId::new(),
+        );
+        let pushed = begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        let applied = PushOutcome {
+            applied: vec![Field::Description],
+            ..PushOutcome::default()
+        };
+        finish_push(&mut task, &pushed, &applied, &[], &policy);
+        let echo = apply_remote(
+            &mut task,
+            &FieldPatch::new().with(d("*a*")),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert_eq!(echo.decisions[0].outcome, Outcome::Confirmed);
+        let later = apply_remote(
+            &mut task,
+            &FieldPatch::new().with(d("theirs")),
+            &SourceVersion::new(3, "e3"),
+            &policy,
+        );
+        assert_eq!(
+            later.decisions[0].outcome,
+            Outcome::Applied,
+            "{:?}",
+            later.decisions
+        );
+        assert!(!later.push);
+        assert_eq!(task.fields.description, "theirs");
+    }
+
+    /// A provider change to a field whose changes may not flow in is reverted: CollabHub's
+    /// value stays and is pushed back.
+    #[test]
+    fn an_outbound_only_field_reverts_a_provider_change() {
+        let policy =
+            FieldPolicy::default().with(Field::Title, Owner::Host, Direction::OutboundOnly);
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_remote(
+            &mut task,
+            &title("ours"),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        let a = apply_remote(
+            &mut task,
+            &title("theirs"),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert_eq!(a.decisions[0].outcome, Outcome::Reverted);
+        assert!(a.push);
+        assert_eq!(task.fields.title, "ours");
+        assert_eq!(
+            task.sync[&Field::Title].want.as_ref().map(|w| &w.value),
+            Some(&FieldValue::Title("ours".into()))
         );
     }
 

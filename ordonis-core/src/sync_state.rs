@@ -126,3 +126,24 @@ impl FieldSync {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FieldValue;
+
+    #[test]
+    fn at_most_eight_sent_values_are_remembered_oldest_forgotten_first() {
+        let mut st = FieldSync::default();
+        let v = |i: usize| FieldValue::Title(format!("t{i}"));
+        for i in 0..MAX_SENT {
+            st.record_sent(Intent::new(v(i), ActionId::new()));
+        }
+        assert_eq!(st.sent.len(), MAX_SENT, "eight are kept");
+        assert_eq!(st.sent[0].value, v(0));
+        st.record_sent(Intent::new(v(MAX_SENT), ActionId::new()));
+        assert_eq!(st.sent.len(), MAX_SENT);
+        assert_eq!(st.sent[0].value, v(1), "the oldest went");
+        assert_eq!(st.sent[MAX_SENT - 1].value, v(MAX_SENT));
+    }
+}
