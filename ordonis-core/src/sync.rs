@@ -866,6 +866,52 @@ mod tests {
         );
     }
 
+    /// An echo that arrives while another change of the field waits confirms its push but
+    /// does not replace the value, even when the waiting change is back to the pushed one.
+    #[test]
+    fn an_echo_leaves_the_value_while_a_change_waits() {
+        let d = |t: &str| FieldValue::Description(t.into());
+        let policy = FieldPolicy::default(); // CollabHub owns the description
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        apply_remote(
+            &mut task,
+            &FieldPatch::new().with(d("start")),
+            &SourceVersion::new(1, "e1"),
+            &policy,
+        );
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("_a_")),
+            &policy,
+            ActionId::new(),
+        );
+        begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("b")),
+            &policy,
+            ActionId::new(),
+        );
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("_a_")),
+            &policy,
+            ActionId::new(),
+        );
+        let echo = apply_remote(
+            &mut task,
+            &FieldPatch::new().with(d("*a*")),
+            &SourceVersion::new(2, "e2"),
+            &policy,
+        );
+        assert_eq!(echo.decisions[0].outcome, Outcome::Confirmed);
+        assert_eq!(
+            task.fields.description, "_a_",
+            "the waiting change keeps its form"
+        );
+        assert!(task.sync[&Field::Description].want.is_some());
+    }
+
     fn title(t: &str) -> FieldPatch {
         FieldPatch::new().with(FieldValue::Title(t.into()))
     }
