@@ -16,7 +16,7 @@ use crate::store_suite::{claim, draft, event, insert_task, integration, ws};
 
 /// A completion is fenced on the unit's workspace too: a lease of one workspace's row does
 /// not complete it from another workspace's unit of work (`LeaseLost`, nothing written), on
-/// both queues.
+/// both queues, alone and in a batch.
 pub async fn completion_from_another_workspace_is_lease_lost(store: Arc<dyn Store>) {
     let a = ws("fence-a");
     let b = ws("fence-b");
@@ -55,6 +55,17 @@ pub async fn completion_from_another_workspace_is_lease_lost(store: Arc<dyn Stor
             lease: lease.clone(),
             note: None,
         };
+        // Alone and in a batch (the batch path has its own fence).
+        let batched = store
+            .commit_batch(vec![uow.clone()])
+            .await
+            .unwrap_or_else(|e| panic!("batch: {e}"));
+        assert!(
+            matches!(batched[0], Err(StoreError::LeaseLost(_))),
+            "{:?} in a batch: {:?}",
+            lease.queue,
+            batched[0].as_ref().map(|_| "committed")
+        );
         let err = store.commit(uow).await.err();
         assert!(
             matches!(err, Some(StoreError::LeaseLost(_))),
