@@ -140,7 +140,7 @@ fn event_hints(events: &[Value], into: &mut Vec<ChangeHint>) {
 }
 
 impl AsanaProvider {
-    /// [`ordonis_core::Provider::list_changes`] for Asana (see the module docs).
+    /// [`ordonis_core::RepairProvider::list_changes`] for Asana (see the module docs).
     pub(crate) async fn list_changes_impl(
         &self,
         ctx: &ProviderContext,
@@ -270,7 +270,7 @@ impl AsanaProvider {
         })
     }
 
-    /// [`ordonis_core::Provider::check_webhooks`] for Asana: `GET /webhooks/{gid}` for each
+    /// [`ordonis_core::RepairProvider::check_webhooks`] for Asana: `GET /webhooks/{gid}` for each
     /// known webhook (404: deleted by Asana), its health fields, and heartbeat silence.
     pub(crate) async fn check_webhooks_impl(
         &self,

@@ -119,8 +119,8 @@ impl WebhookState {
     ];
 }
 
-/// What the engine asks of [`Provider::check_webhooks`](crate::Provider::check_webhooks) and
-/// [`Provider::register_webhooks`](crate::Provider::register_webhooks).
+/// What the engine asks of [`RepairProvider::check_webhooks`](crate::RepairProvider::check_webhooks) and
+/// [`RepairProvider::register_webhooks`](crate::RepairProvider::register_webhooks).
 #[derive(Clone, Copy, Debug)]
 pub struct WebhookCheck<'a> {
     /// The integration's scope.

@@ -6,7 +6,7 @@
 //! webhook fixtures are `ordonis-fakes`.
 //!
 //! - [`store_suite!`]: one `#[tokio::test]` per store conformance case.
-//! - [`provider_suite`] with [`ProviderHarness`]: the provider conformance cases.
+//! - [`provider_suite`](mod@provider_suite) with [`ProviderHarness`]: the provider conformance cases.
 //! - [`FakeProvider`]: in-memory remote state that emits the webhooks a real provider would,
 //!   with fault injection.
 //! - [`prism::Prism`]: a Prism mock server for OpenAPI contract tests.

@@ -1,5 +1,5 @@
 //! The provider conformance suite. A provider crate implements [`ProviderHarness`] over a fake
-//! HTTP server (wiremock) and calls [`provider_suite!`](crate::provider_suite), which expands
+//! HTTP server (wiremock) and calls [`provider_suite!`](macro@crate::provider_suite), which expands
 //! to one `#[tokio::test]` per case.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The store conformance suite: one `pub async fn` per case over a fresh store, and the
-//! [`store_suite!`](crate::store_suite) macro that expands to one `#[tokio::test]` per case.
+//! [`store_suite!`](macro@crate::store_suite) macro that expands to one `#[tokio::test]` per case.
 //!
 //! ```text
 //! // in a store crate's tests/suite.rs

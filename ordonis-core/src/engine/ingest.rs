@@ -14,7 +14,7 @@ use crate::provider::{ChangeHint, HintKind, WebhookAuth, WebhookRequest};
 use crate::store::{InsertOutcome, JobState, NewInboxEvent};
 
 /// Headers kept with every event (lowercase), beside those the provider names
-/// ([`Provider::kept_headers`](crate::provider::Provider::kept_headers)).
+/// ([`Capabilities::kept_headers`](crate::provider::Capabilities::kept_headers)).
 const KEPT_HEADERS: &[&str] = &["content-type", "user-agent"];
 
 /// What ingest did.

@@ -181,7 +181,7 @@ impl FakeJira {
     }
 
     /// The webhook bodies captured since the last call, oldest first (unsigned; sign them
-    /// with [`sign`]).
+    /// with [`sign`](super::sign)).
     pub fn take_webhooks(&self) -> Vec<Vec<u8>> {
         lock(&self.inner.captured)
             .as_mut()

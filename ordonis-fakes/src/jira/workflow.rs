@@ -17,10 +17,10 @@ pub const STATUSES: [(&str, &str, &str); 3] = [
     ("10001", "Done", "done"),
 ];
 
-/// The "Won't Do" status of [`FakeJira::require_resolution`]'s workflow (done category).
+/// The "Won't Do" status of [`FakeJira::require_resolution`](super::FakeJira::require_resolution)'s workflow (done category).
 pub const WONT_DO: (&str, &str, &str) = ("10100", "Won't Do", "done");
 
-/// The resolutions a done transition offers in [`FakeJira::require_resolution`]'s workflow.
+/// The resolutions a done transition offers in [`FakeJira::require_resolution`](super::FakeJira::require_resolution)'s workflow.
 pub const RESOLUTIONS: [(&str, &str); 3] = [
     ("10002", "Won't Do"),
     ("10000", "Done"),
