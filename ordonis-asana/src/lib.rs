@@ -15,7 +15,7 @@
 //! - [`rich_text`] converts the description between Asana's rich text (`html_notes`) and
 //!   Markdown, and merges a Markdown edit into the task's rich text by block (a push never
 //!   writes plain `notes`, which would wipe formatting, @-mentions and images).
-//! - [`listing`] is the repair loop's half: backfill and reconciliation over a scope of
+//! - [`repair`] is the repair loop's half: backfill and reconciliation over a scope of
 //!   projects (`GET /events` sync tokens taken before the crawl, `GET /tasks?project=…`
 //!   offset paging, a re-crawl with `modified_since` when a token expires), and webhook
 //!   health (`GET /webhooks/{gid}`, heartbeat silence) and registration.
@@ -34,9 +34,9 @@
 
 pub mod client;
 pub mod error;
-pub mod listing;
 pub mod normalize;
 pub mod provider;
+pub mod repair;
 pub mod rich_text;
 pub mod scope;
 pub mod webhook;

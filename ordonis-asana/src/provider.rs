@@ -232,7 +232,7 @@ impl Provider for AsanaProvider {
         }
         AsanaOptions::from_json(config.options).map_err(|e| InvalidInput::new("options", e))?;
         if !config.scope.is_null() {
-            crate::listing::scope_projects(config.scope)
+            crate::repair::scope_projects(config.scope)
                 .map_err(|e| InvalidInput::new("scope", e))?;
         }
         Ok(())

@@ -7,7 +7,7 @@
 //!   (`POST /rest/api/3/workflows/preview`) before anything moves).
 //! - [`JiraClient`] is a thin typed client over `reqwest` for the REST v3 operations sync uses,
 //!   including JQL search with `nextPageToken` paging.
-//! - [`listing`] is the repair loop's side: backfill and reconciliation through
+//! - [`repair`] is the repair loop's side: backfill and reconciliation through
 //!   `POST /rest/api/3/search/jql` (scope `{"jql": …}`, an overlap against the index lag,
 //!   `reconcileIssues`), and dynamic webhooks registered and renewed through
 //!   `/rest/api/3/webhook`.
@@ -36,13 +36,13 @@
 pub mod adf;
 pub mod client;
 pub mod error;
-pub mod listing;
 pub mod normalize;
 pub mod provider;
+pub mod repair;
 pub mod webhook;
 mod workflow;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
 pub use error::JiraError;
-pub use listing::WebhookMode;
 pub use provider::{JiraOptions, JiraProvider};
+pub use repair::WebhookMode;

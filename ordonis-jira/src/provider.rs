@@ -88,7 +88,7 @@ pub struct JiraOptions {
     #[serde(default)]
     pub transition_fields: BTreeMap<String, Value>,
     /// How far before its cursor a reconcile searches, in seconds (default
-    /// [`DEFAULT_RECONCILE_OVERLAP_S`](crate::listing::DEFAULT_RECONCILE_OVERLAP_S), 120):
+    /// [`DEFAULT_RECONCILE_OVERLAP_S`](crate::repair::DEFAULT_RECONCILE_OVERLAP_S), 120):
     /// JQL dates have minute granularity and the search index lags, so anything under two
     /// minutes can miss changes (0 is allowed for tests that prove it).
     #[serde(default)]
@@ -102,7 +102,7 @@ pub struct JiraOptions {
     /// administrator, not renewable through the API) or `dynamic` (an OAuth/Connect app's
     /// webhooks: registered, checked and renewed before their 30-day expiry by Ordonis).
     #[serde(default)]
-    pub webhook: crate::listing::WebhookMode,
+    pub webhook: crate::repair::WebhookMode,
 }
 
 impl JiraOptions {
@@ -114,7 +114,7 @@ impl JiraOptions {
         let o: Self =
             serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))?;
         if let Some(tz) = &o.jql_time_zone {
-            crate::listing::time_zone(tz)?;
+            crate::repair::time_zone(tz)?;
         }
         Ok(o)
     }
@@ -1117,7 +1117,7 @@ impl Provider for JiraProvider {
     fn check_config(&self, config: &ConfigToCheck<'_>) -> Result<(), InvalidInput> {
         JiraOptions::from_json(config.options).map_err(|e| InvalidInput::new("options", e))?;
         if !config.scope.is_null() {
-            crate::listing::scope_jql(config.scope).map_err(|e| InvalidInput::new("scope", e))?;
+            crate::repair::scope_jql(config.scope).map_err(|e| InvalidInput::new("scope", e))?;
         }
         Ok(())
     }
@@ -1300,7 +1300,7 @@ impl RepairProvider for JiraProvider {
         ctx: &ProviderContext,
         req: &ordonis_core::ListRequest<'_>,
     ) -> Result<ordonis_core::ListPage, ProviderError> {
-        crate::listing::list_changes(&self.client(ctx)?, ctx, req).await
+        crate::repair::list_changes(&self.client(ctx)?, ctx, req).await
     }
 
     async fn check_webhooks(
@@ -1308,7 +1308,7 @@ impl RepairProvider for JiraProvider {
         ctx: &ProviderContext,
         check: &ordonis_core::WebhookCheck<'_>,
     ) -> Result<ordonis_core::WebhookReport, ProviderError> {
-        crate::listing::check_webhooks(self, ctx, check).await
+        crate::repair::check_webhooks(self, ctx, check).await
     }
 
     async fn register_webhooks(
@@ -1316,7 +1316,7 @@ impl RepairProvider for JiraProvider {
         ctx: &ProviderContext,
         check: &ordonis_core::WebhookCheck<'_>,
     ) -> Result<ordonis_core::WebhookReport, ProviderError> {
-        crate::listing::register_webhooks(self, ctx, check).await
+        crate::repair::register_webhooks(self, ctx, check).await
     }
 }
 

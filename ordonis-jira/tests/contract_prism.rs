@@ -129,7 +129,7 @@ async fn client_requests_match_the_jira_spec() {
         client
             .register_dynamic_webhooks(
                 "https://ordonis.example.com/integrations/jira/1/webhook",
-                &[(&ordonis_jira::listing::WEBHOOK_EVENTS, "project = PROJ")],
+                &[(&ordonis_jira::repair::WEBHOOK_EVENTS, "project = PROJ")],
             )
             .await,
     );
