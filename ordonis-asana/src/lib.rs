@@ -33,6 +33,7 @@
 //! ```
 
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod normalize;
 pub mod provider;
@@ -45,6 +46,6 @@ pub use client::{
     AsanaClient, ConcurrencyLimits, CreatedWebhook, EventsPage, ResourceRef, TaskPage, Webhook,
     WebhookFilter,
 };
+pub use config::{AsanaOptions, InProgressRule};
 pub use error::AsanaError;
-pub use normalize::{AsanaOptions, InProgressRule};
 pub use provider::AsanaProvider;

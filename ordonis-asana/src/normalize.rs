@@ -3,12 +3,9 @@
 //!
 //! Everything here works on `serde_json::Value` and ignores what it does not know.
 
-use std::collections::BTreeMap;
-
 use ordonis_core::{
     Assignee, FieldPatch, FieldValue, Priority, PriorityLevel, Status, StatusCategory,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -17,93 +14,7 @@ use time::{Date, OffsetDateTime};
 /// The status name Ordonis reports for a completed task.
 pub const COMPLETED: &str = "Completed";
 
-/// How a not-completed task counts as "in progress". Asana has only `completed`; teams
-/// express progress with a board section or an enum custom field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum InProgressRule {
-    /// The task is in progress while it sits in a section with one of these names (in any of
-    /// its projects; compared case-insensitively).
-    Section {
-        /// Section names ("Doing", "In progress").
-        names: Vec<String>,
-    },
-    /// The task is in progress while this enum custom field holds one of these options.
-    EnumField {
-        /// The custom field's gid.
-        field_gid: String,
-        /// Option names that mean in progress; the first is written when Ordonis moves a task
-        /// to in progress under another name.
-        options: Vec<String>,
-    },
-}
-
-/// Non-secret Asana options, read from the integration's
-/// [`ordonis_core::ProviderContext::options`] (all optional):
-///
-/// ```
-/// let o: ordonis_asana::AsanaOptions = serde_json::from_value(serde_json::json!({
-///     "workspace_gid": "1331",
-///     "in_progress": {"kind": "section", "names": ["Doing"]},
-///     "priority_field_gid": "4578152156",
-///     "priority_levels": {"P0": "highest"}
-/// })).unwrap();
-/// assert_eq!(o.priority_field_gid.as_deref(), Some("4578152156"));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AsanaOptions {
-    /// The workspace (for listing webhooks).
-    #[serde(default)]
-    pub workspace_gid: Option<String>,
-    /// How "in progress" is represented; without it a task is either to do or done.
-    #[serde(default)]
-    pub in_progress: Option<InProgressRule>,
-    /// The workspace's time zone (IANA name, `Europe/Berlin`): a `due_at` time becomes its
-    /// date there. Default: UTC.
-    #[serde(default)]
-    pub time_zone: Option<String>,
-    /// The enum custom field that holds priority; without it priority is not synced.
-    #[serde(default)]
-    pub priority_field_gid: Option<String>,
-    /// Option name → level overrides (case-insensitive); other names use
-    /// [`priority_level`]'s defaults.
-    #[serde(default)]
-    pub priority_levels: BTreeMap<String, PriorityLevel>,
-}
-
-impl AsanaOptions {
-    /// Reads options from an integration's JSON; `null` is the default.
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        if v.is_null() {
-            return Ok(Self::default());
-        }
-        let opts: Self =
-            serde_json::from_value(v.clone()).map_err(|e| format!("invalid Asana options: {e}"))?;
-        if let Some(tz) = &opts.time_zone {
-            jiff::tz::TimeZone::get(tz)
-                .map_err(|e| format!("invalid Asana options: time_zone {tz:?}: {e}"))?;
-        }
-        Ok(opts)
-    }
-
-    /// The configured time zone (UTC when none is set or it is unknown).
-    pub fn zone(&self) -> jiff::tz::TimeZone {
-        self.time_zone
-            .as_deref()
-            .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
-            .unwrap_or(jiff::tz::TimeZone::UTC)
-    }
-
-    /// The level of a priority option name: an override, else the default mapping.
-    pub fn level_of(&self, name: &str) -> PriorityLevel {
-        let n = name.trim();
-        self.priority_levels
-            .iter()
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case(n))
-            .map_or_else(|| priority_level(n), |(_, l)| *l)
-    }
-}
+pub use crate::config::{AsanaOptions, InProgressRule};
 
 /// Maps a priority option name to a level (High, Medium, Low and common aliases); unknown
 /// names are `Medium`.

@@ -35,6 +35,7 @@
 
 pub mod adf;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod normalize;
 pub mod provider;
@@ -43,6 +44,7 @@ pub mod webhook;
 mod workflow;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
+pub use config::JiraOptions;
 pub use error::JiraError;
-pub use provider::{JiraOptions, JiraProvider};
+pub use provider::JiraProvider;
 pub use repair::WebhookMode;

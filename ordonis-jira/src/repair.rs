@@ -33,8 +33,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::client::{JiraClient, SearchRequest};
+use crate::config::JiraOptions;
 use crate::error::JiraError;
-use crate::provider::{JiraOptions, JiraProvider};
+use crate::provider::JiraProvider;
 use crate::webhook::remote_task;
 
 /// The default overlap of a reconcile's search window with the previous run's, seconds.

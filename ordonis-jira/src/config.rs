@@ -1,0 +1,62 @@
+//! The integration's Jira options ([`JiraOptions`]), parsed from its JSON and checked.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Non-secret Jira options (an integration's `options`); unknown keys are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraOptions {
+    /// The `iss` a JWT-signed (app) webhook must carry.
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
+    /// The path (and query) Jira posts this app's webhooks to, as registered in the app
+    /// descriptor (`/integrations/jira/<id>/webhook`): a JWT's `qsh` is checked against
+    /// `POST&<path>&<query>`. A JWT with a `qsh` is refused without it.
+    #[serde(default)]
+    pub jwt_webhook_path: Option<String>,
+    /// CollabHub status name → the Jira status it moves to (`{"Done": "Closed"}`). Without an
+    /// entry, a generic name (To Do, In Progress, Done) reaches a status of its category that
+    /// does not mean "not done" (never "Won't Do"), and any other name must exist in Jira.
+    #[serde(default)]
+    pub status_map: BTreeMap<String, String>,
+    /// The resolution a transition that requires one gets (by name, among the transition's
+    /// `allowedValues`). Default: the first of Done, Fixed, Resolved, Complete(d) offered.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// Values for other required transition-screen fields, by field id (Jira's JSON).
+    #[serde(default)]
+    pub transition_fields: BTreeMap<String, Value>,
+    /// How far before its cursor a reconcile searches, in seconds (default
+    /// [`DEFAULT_RECONCILE_OVERLAP_S`](crate::repair::DEFAULT_RECONCILE_OVERLAP_S), 120):
+    /// JQL dates have minute granularity and the search index lags, so anything under two
+    /// minutes can miss changes (0 is allowed for tests that prove it).
+    #[serde(default)]
+    pub reconcile_overlap_s: Option<u64>,
+    /// The time zone (IANA name) the JQL dates of a reconcile are written in: Jira reads a
+    /// JQL date in the searching user's time zone, so this must be the API account's zone
+    /// (Jira profile settings). Default `UTC`.
+    #[serde(default)]
+    pub jql_time_zone: Option<String>,
+    /// Which webhooks the integration uses: `admin` (default; registered by a Jira
+    /// administrator, not renewable through the API) or `dynamic` (an OAuth/Connect app's
+    /// webhooks: registered, checked and renewed before their 30-day expiry by Ordonis).
+    #[serde(default)]
+    pub webhook: crate::repair::WebhookMode,
+}
+
+impl JiraOptions {
+    /// Reads options from an integration's JSON; `null` is the default.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        if v.is_null() {
+            return Ok(Self::default());
+        }
+        let o: Self =
+            serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))?;
+        if let Some(tz) = &o.jql_time_zone {
+            crate::repair::time_zone(tz)?;
+        }
+        Ok(o)
+    }
+}
