@@ -506,3 +506,45 @@ pub async fn integration_state_and_change_commit(store: Arc<dyn Store>) {
         "active again: claimed"
     );
 }
+
+/// A unit of work with more ledger entries than one SQL statement holds (the SQL stores
+/// insert them 512 at a time) appends every one, gapless and in order, alone and in a batch.
+pub async fn a_unit_with_many_entries_appends_them_all_in_order(store: Arc<dyn Store>) {
+    const N: usize = 1_100;
+    let w = ws("many-entries");
+    let title = |e: &ordonis_core::LedgerEntry| match &e.record.after {
+        Some(ordonis_core::FieldValue::Title(t)) => t.clone(),
+        other => format!("{other:?}"),
+    };
+    for (round, batched) in [(0usize, false), (1, true)] {
+        let task = Task::new(w.clone());
+        let mut uow = UnitOfWork::new(w.clone());
+        uow.task = Some(TaskWrite {
+            task: task.clone(),
+            expected_revision: None,
+        });
+        uow.ledger = (0..N).map(|k| draft(&task, round * N + k)).collect();
+        let receipt = if batched {
+            let mut results = store
+                .commit_batch(vec![uow])
+                .await
+                .unwrap_or_else(|e| panic!("batch: {e}"));
+            results.remove(0).unwrap_or_else(|e| panic!("unit: {e}"))
+        } else {
+            store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"))
+        };
+        let first = (round * N) as u64;
+        let idx: Vec<u64> = receipt.entries.iter().map(|e| e.idx).collect();
+        assert_eq!(idx, (first..first + N as u64).collect::<Vec<_>>());
+    }
+    assert_eq!(store.ledger_size(&w).await.unwrap_or(0), 2 * N as u64);
+    let stored = store
+        .ledger_entries(&w, 0, 2 * N)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.len(), 2 * N);
+    for (k, e) in stored.iter().enumerate() {
+        assert_eq!(e.idx, k as u64);
+        assert_eq!(title(e), format!("title {k}"), "entry {k}");
+    }
+}

@@ -42,7 +42,7 @@ macro_rules! store_suite {
             outbox_coalesces_per_integration, id_lookups_name_their_workspace,
             tasks_are_paged_in_id_order, jobs_list_across_workspaces,
             integration_update_is_partial, deliveries_with_nul_are_stored,
-            integration_state_and_change_commit,
+            integration_state_and_change_commit, a_unit_with_many_entries_appends_them_all_in_order,
             batch_with_failing_unit_in_the_middle, batch_with_lease_lost_mid_batch,
             batches_racing_for_one_workspace, batch_of_two_workspaces_is_refused,
             batch_refuses_an_earlier_attempt_of_the_same_owner, mapped_tasks_answer_per_key,
