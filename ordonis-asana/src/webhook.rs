@@ -339,4 +339,28 @@ mod tests {
         assert!(is_heartbeat(br#"{"events":[]}"#));
         assert!(!is_heartbeat(br#"{"events":[1]}"#));
     }
+
+    #[test]
+    fn a_secret_of_the_largest_length_is_taken_and_one_more_is_refused() {
+        assert!(handshake(&"s".repeat(MAX_SECRET_LEN)).is_ok());
+        assert!(handshake(&"s".repeat(MAX_SECRET_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn asana_fields_map_to_ordonis_fields() {
+        use ordonis_core::Field;
+        for (name, field) in [
+            ("name", Some(Field::Title)),
+            ("notes", Some(Field::Description)),
+            ("html_notes", Some(Field::Description)),
+            ("completed", Some(Field::Status)),
+            ("assignee", Some(Field::Assignee)),
+            ("due_on", Some(Field::DueDate)),
+            ("due_at", Some(Field::DueDate)),
+            ("custom_fields", None),
+            ("memberships", None),
+        ] {
+            assert_eq!(field_for(name), field, "{name}");
+        }
+    }
 }
