@@ -363,4 +363,58 @@ mod tests {
             assert_eq!(field_for(name), field, "{name}");
         }
     }
+
+    #[test]
+    fn change_values_of_every_kind_are_read_as_text() {
+        let event = |field: &str, new: Value| {
+            serde_json::json!({
+                "action": "changed",
+                "resource": {"gid": "1", "resource_type": "task"},
+                "change": {"field": field, "action": "changed", "new_value": new,
+                           "removed_value": {"name": "Old"}}
+            })
+        };
+        let to = |field: &str, new: Value| {
+            let hints = hints_from_events(&[event(field, new)]);
+            let c = &hints[0].changes[0];
+            (c.field, c.to.clone(), c.from.clone())
+        };
+        use ordonis_core::Field;
+        let old = Some("Old".to_owned());
+        assert_eq!(
+            to("name", "New".into()),
+            (Some(Field::Title), Some("New".into()), old.clone())
+        );
+        assert_eq!(
+            to("completed", true.into()),
+            (Some(Field::Status), Some("true".into()), old.clone())
+        );
+        assert_eq!(
+            to("custom", 3.into()),
+            (None, Some("3".into()), old.clone())
+        );
+        assert_eq!(
+            to("assignee", serde_json::json!({"gid": "42", "name": "Ada"})),
+            (Some(Field::Assignee), Some("42".into()), old)
+        );
+    }
+
+    #[test]
+    fn a_subtask_changed_is_its_own_change_and_only_adding_or_removing_one_keys_the_parent() {
+        let event = |action: &str| {
+            serde_json::json!({
+                "action": action,
+                "resource": {"gid": "S", "resource_type": "task"},
+                "parent": {"gid": "P", "resource_type": "task"}
+            })
+        };
+        let changed = hints_from_events(&[event("changed")]);
+        assert_eq!(changed[0].key, ObjectKey::new("S", TASK));
+        assert_eq!(changed[0].kind, HintKind::Changed);
+        for action in ["added", "removed"] {
+            let h = hints_from_events(&[event(action)]);
+            assert_eq!(h[0].key, ObjectKey::new("P", TASK), "{action}");
+            assert!(matches!(h[0].kind, HintKind::Ignored { .. }), "{action}");
+        }
+    }
 }
