@@ -88,6 +88,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_redirect_names_its_location_capped() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(redirect_target(&h), "no Location header");
+        h.insert(
+            http::header::LOCATION,
+            http::HeaderValue::from_static("https://elsewhere.example/x"),
+        );
+        assert_eq!(redirect_target(&h), "https://elsewhere.example/x");
+        let long = format!("https://e.example/{}", "a".repeat(400));
+        h.insert(
+            http::header::LOCATION,
+            http::HeaderValue::from_str(&long).unwrap(),
+        );
+        assert_eq!(redirect_target(&h).chars().count(), 300);
+    }
+
+    #[test]
     fn retry_after_reads_seconds_dates_and_falls_back() {
         let d = Duration::from_secs(60);
         let mut h = http::HeaderMap::new();

@@ -220,3 +220,30 @@ fn jwt_qsh_is_checked_when_present() {
     );
     verify(&c, &[("Authorization", &format!("JWT {plain}"))], b"{}").unwrap();
 }
+
+/// The JWT's time claims at their boundaries: 30 s of leeway on `exp` and `nbf`, and not a
+/// second more.
+#[test]
+fn jwt_time_claims_have_thirty_seconds_of_leeway() {
+    use ordonis_jira::webhook::verify_jwt;
+    let secret = "app-shared-secret";
+    let now = 1_800_000_000;
+    let check =
+        |claims: serde_json::Value| verify_jwt(&sign_jwt(&claims, secret), secret, None, None, now);
+    assert!(check(json!({"iss": "a", "exp": now - 30})).is_ok());
+    assert!(check(json!({"iss": "a", "exp": now - 31})).is_err());
+    assert!(check(json!({"iss": "a", "exp": now + 60, "nbf": now + 30})).is_ok());
+    assert!(check(json!({"iss": "a", "exp": now + 60, "nbf": now + 31})).is_err());
+    assert!(check(json!({"iss": "a", "exp": now + 60, "nbf": now - 600})).is_ok());
+}
+
+/// The query string hash covers the query, sorted, without the `jwt` parameter.
+#[test]
+fn qsh_covers_the_sorted_query_without_the_token() {
+    use ordonis_jira::webhook::query_string_hash as qsh;
+    assert_ne!(qsh("POST", "/p?a=1"), qsh("POST", "/p"));
+    assert_ne!(qsh("POST", "/p?a=1"), qsh("POST", "/p?a=2"));
+    assert_eq!(qsh("POST", "/p?b=2&a=1"), qsh("POST", "/p?a=1&b=2"));
+    assert_eq!(qsh("POST", "/p?a=1&jwt=x.y.z"), qsh("POST", "/p?a=1"));
+    assert_ne!(qsh("POST", "/p?a=1&jwx=1"), qsh("POST", "/p?a=1"));
+}
