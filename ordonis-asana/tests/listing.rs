@@ -19,28 +19,9 @@ use ordonis_core::{
     ProviderError, WebhookCheck, WebhookReport, WebhookState,
 };
 use ordonis_fakes::asana::FakeAsana;
+use ordonis_testkit::provider_suite::ConfigChecks;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-/// The scope check these tests make, through `Provider::check_config`.
-trait Checks {
-    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String>;
-}
-
-impl<P: ordonis_core::Provider> Checks for P {
-    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
-        let none = serde_json::Value::Null;
-        self.check_config(&ordonis_core::ConfigToCheck {
-            options: &none,
-            scope,
-            auth: None,
-        })
-        .map_err(|e| {
-            assert_eq!(e.what, "scope", "{e}");
-            e.why
-        })
-    }
-}
 
 struct Setup {
     fake: FakeAsana,

@@ -795,21 +795,7 @@ mod tests {
     #[test]
     fn after_an_echo_in_another_form_a_provider_change_flows_in() {
         let d = |t: &str| FieldValue::Description(t.into());
-        let policy = FieldPolicy::default(); // CollabHub owns the description
-        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
-        apply_remote(
-            &mut task,
-            &FieldPatch::new().with(d("start")),
-            &SourceVersion::new(1, "e1"),
-            &policy,
-        );
-        apply_local(
-            &mut task,
-            &FieldPatch::new().with(d("_a_")),
-            &policy,
-            ActionId::new(),
-        );
-        let pushed = begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        let (mut task, policy, pushed) = description_pushed_in_another_form();
         let applied = PushOutcome {
             applied: vec![Field::Description],
             ..PushOutcome::default()
@@ -871,21 +857,7 @@ mod tests {
     #[test]
     fn an_echo_leaves_the_value_while_a_change_waits() {
         let d = |t: &str| FieldValue::Description(t.into());
-        let policy = FieldPolicy::default(); // CollabHub owns the description
-        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
-        apply_remote(
-            &mut task,
-            &FieldPatch::new().with(d("start")),
-            &SourceVersion::new(1, "e1"),
-            &policy,
-        );
-        apply_local(
-            &mut task,
-            &FieldPatch::new().with(d("_a_")),
-            &policy,
-            ActionId::new(),
-        );
-        begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        let (mut task, policy, _) = description_pushed_in_another_form();
         apply_local(
             &mut task,
             &FieldPatch::new().with(d("b")),
@@ -910,6 +882,24 @@ mod tests {
             "the waiting change keeps its form"
         );
         assert!(task.sync[&Field::Description].want.is_some());
+    }
+
+    /// A task whose description, synced at "start", was changed to `_a_` in CollabHub
+    /// (which owns it by default) and pushed; the provider will report it as `*a*`.
+    fn description_pushed_in_another_form() -> (Task, FieldPolicy, Vec<Intent>) {
+        let d = |t: &str| FieldValue::Description(t.into());
+        let policy = FieldPolicy::default();
+        let mut task = Task::new(WorkspaceId::new("ws").unwrap());
+        let start = FieldPatch::new().with(d("start"));
+        apply_remote(&mut task, &start, &SourceVersion::new(1, "e1"), &policy);
+        apply_local(
+            &mut task,
+            &FieldPatch::new().with(d("_a_")),
+            &policy,
+            ActionId::new(),
+        );
+        let pushed = begin_push(&mut task, &policy, |_| Some(d("*a*")));
+        (task, policy, pushed)
     }
 
     fn title(t: &str) -> FieldPatch {

@@ -17,42 +17,9 @@ use ordonis_fakes::jira::FakeJira;
 use ordonis_fakes::jira::jira_time;
 use ordonis_jira::JiraProvider;
 use ordonis_jira::adf::markdown_to_adf;
+use ordonis_testkit::provider_suite::ConfigChecks;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-/// The settings checks these tests make, one part at a time, through `Provider::check_config`.
-trait Checks {
-    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String>;
-    fn check_options(&self, options: &serde_json::Value) -> Result<(), String>;
-}
-
-impl<P: ordonis_core::Provider> Checks for P {
-    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
-        let none = serde_json::Value::Null;
-        self.check_config(&ordonis_core::ConfigToCheck {
-            options: &none,
-            scope,
-            auth: None,
-        })
-        .map_err(|e| {
-            assert_eq!(e.what, "scope", "{e}");
-            e.why
-        })
-    }
-
-    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
-        let none = serde_json::Value::Null;
-        self.check_config(&ordonis_core::ConfigToCheck {
-            options,
-            scope: &none,
-            auth: None,
-        })
-        .map_err(|e| {
-            assert_eq!(e.what, "options", "{e}");
-            e.why
-        })
-    }
-}
 
 fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap()

@@ -60,6 +60,43 @@ pub trait ProviderHarness: Send + Sync {
     async fn edit_remote_silently(&self, key: &ObjectKey, title: &str);
 }
 
+/// One part of an integration's settings checked at a time, through
+/// [`Provider::check_config`]: the error's text, after asserting it names that part.
+pub trait ConfigChecks {
+    /// Checks a scope alone.
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String>;
+    /// Checks options alone.
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String>;
+}
+
+impl<P: Provider + ?Sized> ConfigChecks for P {
+    fn check_scope(&self, scope: &serde_json::Value) -> Result<(), String> {
+        let none = serde_json::Value::Null;
+        self.check_config(&ordonis_core::ConfigToCheck {
+            options: &none,
+            scope,
+            auth: None,
+        })
+        .map_err(|e| {
+            assert_eq!(e.what, "scope", "{e}");
+            e.why
+        })
+    }
+
+    fn check_options(&self, options: &serde_json::Value) -> Result<(), String> {
+        let none = serde_json::Value::Null;
+        self.check_config(&ordonis_core::ConfigToCheck {
+            options,
+            scope: &none,
+            auth: None,
+        })
+        .map_err(|e| {
+            assert_eq!(e.what, "options", "{e}");
+            e.why
+        })
+    }
+}
+
 /// Expands to one `#[tokio::test]` per provider case; `$factory` is an async fn returning
 /// `Arc<dyn ProviderHarness>`.
 #[macro_export]
