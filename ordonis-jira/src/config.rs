@@ -55,8 +55,25 @@ impl JiraOptions {
         let o: Self =
             serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))?;
         if let Some(tz) = &o.jql_time_zone {
-            crate::repair::time_zone(tz)?;
+            time_zone(tz)?;
         }
         Ok(o)
     }
+}
+
+/// The JQL of a scope (`{"jql": "project = HO"}`), or why the scope is unusable.
+pub fn scope_jql(scope: &Value) -> Result<&str, String> {
+    match scope.get("jql").and_then(Value::as_str).map(str::trim) {
+        Some(jql) if !jql.is_empty() => Ok(jql),
+        _ => Err(
+            "a Jira integration needs scope {\"jql\": \"<a JQL query, e.g. project = HO>\"}"
+                .to_owned(),
+        ),
+    }
+}
+
+/// A time zone by IANA name (the `jql_time_zone` option).
+pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    jiff::tz::TimeZone::get(name)
+        .map_err(|e| format!("invalid Jira option jql_time_zone {name:?}: {e}"))
 }

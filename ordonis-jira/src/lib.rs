@@ -39,9 +39,9 @@ pub mod config;
 pub mod error;
 pub mod normalize;
 pub mod provider;
+mod push;
 pub mod repair;
 pub mod webhook;
-mod workflow;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
 pub use config::JiraOptions;

@@ -23,9 +23,10 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use ordonis_core::{
     ChangeHint, HintKind, ListMode, ListPage, ListRequest, ProviderContext, ProviderError,
-    WebhookCheck, WebhookReport, WebhookState,
+    RepairProvider, WebhookCheck, WebhookReport, WebhookState,
 };
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::client::{JiraClient, SearchRequest};
-use crate::config::JiraOptions;
+use crate::config::{JiraOptions, scope_jql, time_zone};
 use crate::error::JiraError;
 use crate::provider::JiraProvider;
 use crate::webhook::remote_task;
@@ -67,23 +68,6 @@ pub enum WebhookMode {
     Admin,
     /// An OAuth/Connect app's dynamic webhooks: registered, checked and renewed by Ordonis.
     Dynamic,
-}
-
-/// The JQL of a scope (`{"jql": "project = HO"}`), or why the scope is unusable.
-pub fn scope_jql(scope: &Value) -> Result<&str, String> {
-    match scope.get("jql").and_then(Value::as_str).map(str::trim) {
-        Some(jql) if !jql.is_empty() => Ok(jql),
-        _ => Err(
-            "a Jira integration needs scope {\"jql\": \"<a JQL query, e.g. project = HO>\"}"
-                .to_owned(),
-        ),
-    }
-}
-
-/// A time zone by IANA name (the `jql_time_zone` option).
-pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
-    jiff::tz::TimeZone::get(name)
-        .map_err(|e| format!("invalid Jira option jql_time_zone {name:?}: {e}"))
 }
 
 /// The scope's JQL without a trailing `ORDER BY` (the listing orders by `updated` itself, and
@@ -537,6 +521,33 @@ pub async fn register_webhooks(
         expires_at,
         detail: Some("registered".to_owned()),
     })
+}
+
+#[async_trait]
+impl RepairProvider for JiraProvider {
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ordonis_core::ListRequest<'_>,
+    ) -> Result<ordonis_core::ListPage, ProviderError> {
+        list_changes(&self.client(ctx)?, ctx, req).await
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        check_webhooks(self, ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        register_webhooks(self, ctx, check).await
+    }
 }
 
 #[cfg(test)]

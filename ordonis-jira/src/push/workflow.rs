@@ -217,7 +217,7 @@ impl WorkflowGraph {
                             to: self.status(&t.to.id).cloned().unwrap_or_else(|| WfStatus {
                                 id: t.to.id.clone(),
                                 name: t.to.name.clone(),
-                                category: crate::provider::target_category(t),
+                                category: super::goal::target_category(t),
                             }),
                         })
                         .collect()
