@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Non-secret Jira options (an integration's `options`); unknown keys are refused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JiraOptions {
     /// The `iss` a JWT-signed (app) webhook must carry.
@@ -43,7 +44,7 @@ pub struct JiraOptions {
     /// administrator, not renewable through the API) or `dynamic` (an OAuth/Connect app's
     /// webhooks: registered, checked and renewed before their 30-day expiry by Ordonis).
     #[serde(default)]
-    pub webhook: crate::repair::WebhookMode,
+    pub webhook: WebhookMode,
 }
 
 impl JiraOptions {
@@ -76,4 +77,16 @@ pub fn scope_jql(scope: &Value) -> Result<&str, String> {
 pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
     jiff::tz::TimeZone::get(name)
         .map_err(|e| format!("invalid Jira option jql_time_zone {name:?}: {e}"))
+}
+
+/// Which webhooks a Jira integration uses (option `webhook`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookMode {
+    /// Registered by a Jira administrator: Jira's API can neither renew nor inspect them, so
+    /// their health is judged by the engine from what only a reconcile repaired.
+    #[default]
+    Admin,
+    /// An OAuth/Connect app's dynamic webhooks: registered, checked and renewed by Ordonis.
+    Dynamic,
 }

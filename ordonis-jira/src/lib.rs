@@ -45,6 +45,6 @@ pub mod webhook;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};
 pub use config::JiraOptions;
+pub use config::WebhookMode;
 pub use error::JiraError;
 pub use provider::JiraProvider;
-pub use repair::WebhookMode;

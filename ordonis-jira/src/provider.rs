@@ -1,26 +1,22 @@
 //! [`JiraProvider`]: the `ordonis_core::Provider` implementation. What a push does is in
 //! [`crate::push`]; the repair loop's side in [`crate::repair`].
 
-use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ordonis_core::{
-    Capabilities, ChangeHint, ConfigToCheck, Field, FieldPatch, FieldValue, IntegrationId,
-    InvalidInput, ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome,
-    PushPlan, RemoteTask, RepairProvider, ValueCheck, WebhookAuth, WebhookRequest,
+    Capabilities, ChangeHint, ConfigToCheck, Field, FieldPatch, FieldValue, InvalidInput,
+    ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome, PushPlan,
+    RemoteTask, RepairProvider, ValueCheck, WebhookAuth, WebhookRequest,
 };
 use serde_json::Value;
-use tokio::time::Instant;
 
 use crate::adf::normalize_markdown;
 use crate::client::{JiraClient, http_client};
 use crate::config::JiraOptions;
 use crate::error::JiraError;
-use crate::push::workflow::WorkflowGraph;
-use crate::push::{Moved, WriteLimiter};
+use crate::push::{Moved, Pusher, WriteLimiter};
 use crate::webhook::{
     self, DELIVERY_HEADER, FLOW_HEADER, ParseContext, RETRY_HEADER, SIGNATURE_HEADER, remote_task,
     verify_jwt, verify_signature,
@@ -40,30 +36,14 @@ pub const DEFAULT_MAX_HOPS: usize = 4;
 ///   non-empty `iss` is accepted once the signature and expiry check out.
 pub struct JiraProvider {
     http: reqwest::Client,
-    pub(crate) writes: Arc<WriteLimiter>,
-    pub(crate) max_hops: usize,
-    /// Edit-screen field ids per (integration, project id, issue type id).
-    pub(crate) edit_meta: Mutex<HashMap<EditScreenKey, (Instant, BTreeSet<String>)>>,
-    /// The site's priorities `(id, name)` per integration.
-    pub(crate) priorities: Mutex<HashMap<IntegrationId, (Instant, SitePriorities)>>,
-    /// Workflows per (integration, project id, issue type id); `None`: Jira would not show it.
-    pub(crate) workflows: Mutex<HashMap<EditScreenKey, CachedWorkflow>>,
+    push: Pusher,
 }
-
-/// (integration, project id, issue type id): edit screens are per project and issue type.
-pub(crate) type EditScreenKey = (IntegrationId, String, String);
-
-/// When a workflow was read, and the workflow (`None`: Jira would not show it).
-pub(crate) type CachedWorkflow = (Instant, Option<Arc<WorkflowGraph>>);
-
-/// A site's priorities, `(id, name)`.
-pub(crate) type SitePriorities = Vec<(String, String)>;
 
 impl fmt::Debug for JiraProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JiraProvider")
-            .field("write_spacing", &self.writes.interval)
-            .field("max_hops", &self.max_hops)
+            .field("write_spacing", &self.push.writes.interval)
+            .field("max_hops", &self.push.max_hops)
             .finish()
     }
 }
@@ -81,22 +61,18 @@ impl JiraProvider {
     pub fn with_http(http: reqwest::Client) -> Self {
         Self {
             http,
-            writes: Arc::new(WriteLimiter::new(DEFAULT_WRITE_SPACING)),
-            max_hops: DEFAULT_MAX_HOPS,
-            edit_meta: Mutex::default(),
-            priorities: Mutex::default(),
-            workflows: Mutex::default(),
+            push: Pusher::new(DEFAULT_WRITE_SPACING, DEFAULT_MAX_HOPS),
         }
     }
 
     /// Sets the minimum spacing between writes to one issue (zero disables spacing).
     pub fn with_write_spacing(mut self, interval: Duration) -> Self {
-        self.writes = Arc::new(WriteLimiter::new(interval));
+        self.push.writes = WriteLimiter::new(interval);
         self
     }
     /// Sets the maximum number of transitions one status change may take.
     pub fn with_max_hops(mut self, hops: usize) -> Self {
-        self.max_hops = hops.max(1);
+        self.push.max_hops = hops.max(1);
         self
     }
 
@@ -241,7 +217,7 @@ impl Provider for JiraProvider {
         };
         let client = self.client(ctx)?;
         let id = crate::client::check_issue_ref(&key.external_id)?;
-        let passes = self.planned_passes(ctx, &client, id, target).await?;
+        let passes = self.push.planned_passes(ctx, &client, id, target).await?;
         Ok(PushPlan { passes })
     }
 
@@ -257,14 +233,14 @@ impl Provider for JiraProvider {
 
         // 1. Edit: title, description, priority, due date in one PUT (fields Jira refuses
         //    are taken out and the rest sent again).
-        self.edit(ctx, &client, id, patch, &mut out).await?;
+        self.push.edit(ctx, &client, id, patch, &mut out).await?;
 
         // 2. Assignee.
-        self.assign(ctx, &client, id, patch, &mut out).await?;
+        self.push.assign(ctx, &client, id, patch, &mut out).await?;
 
         // 3. Status, through transitions.
         if let Some(FieldValue::Status(target)) = patch.get(Field::Status) {
-            match self.transition_to(ctx, &client, id, target).await {
+            match self.push.transition_to(ctx, &client, id, target).await {
                 Ok(Moved::There { reached, passed }) => {
                     out.applied.push(Field::Status);
                     // Jira will report the status by its own name ("Done" may be "Closed"),
@@ -284,6 +260,33 @@ impl Provider for JiraProvider {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl RepairProvider for JiraProvider {
+    async fn list_changes(
+        &self,
+        ctx: &ProviderContext,
+        req: &ordonis_core::ListRequest<'_>,
+    ) -> Result<ordonis_core::ListPage, ProviderError> {
+        crate::repair::list_changes(&self.client(ctx)?, ctx, req).await
+    }
+
+    async fn check_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        crate::repair::check_webhooks(&self.client(ctx)?, ctx, check).await
+    }
+
+    async fn register_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        check: &ordonis_core::WebhookCheck<'_>,
+    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
+        crate::repair::register_webhooks(&self.client(ctx)?, ctx, check).await
     }
 }
 

@@ -23,10 +23,9 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use ordonis_core::{
     ChangeHint, HintKind, ListMode, ListPage, ListRequest, ProviderContext, ProviderError,
-    RepairProvider, WebhookCheck, WebhookReport, WebhookState,
+    WebhookCheck, WebhookReport, WebhookState,
 };
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -34,9 +33,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::client::{JiraClient, SearchRequest};
-use crate::config::{JiraOptions, scope_jql, time_zone};
+use crate::config::{JiraOptions, WebhookMode, scope_jql, time_zone};
 use crate::error::JiraError;
-use crate::provider::JiraProvider;
 use crate::webhook::remote_task;
 
 /// The default overlap of a reconcile's search window with the previous run's, seconds.
@@ -57,18 +55,6 @@ pub const WEBHOOK_EVENTS: [&str; 3] = [
     "jira:issue_updated",
     "jira:issue_deleted",
 ];
-
-/// Which webhooks a Jira integration uses (option `webhook`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookMode {
-    /// Registered by a Jira administrator: Jira's API can neither renew nor inspect them, so
-    /// their health is judged by the engine from what only a reconcile repaired.
-    #[default]
-    Admin,
-    /// An OAuth/Connect app's dynamic webhooks: registered, checked and renewed by Ordonis.
-    Dynamic,
-}
 
 /// The scope's JQL without a trailing `ORDER BY` (the listing orders by `updated` itself, and
 /// `(… ORDER BY …)` is not valid JQL).
@@ -399,7 +385,7 @@ impl JiraClient {
 /// Checks the integration's dynamic webhooks and renews those expiring within
 /// [`RENEW_WITHIN`]; admin webhooks are `Unknown` (Jira's API cannot see them).
 pub async fn check_webhooks(
-    p: &JiraProvider,
+    client: &JiraClient,
     ctx: &ProviderContext,
     check: &WebhookCheck<'_>,
 ) -> Result<WebhookReport, ProviderError> {
@@ -414,7 +400,6 @@ pub async fn check_webhooks(
             ..WebhookReport::default()
         });
     }
-    let client = p.client(ctx)?;
     let mut existing: Vec<DynamicWebhook> = client
         .dynamic_webhooks(20)
         .await?
@@ -480,7 +465,7 @@ pub async fn check_webhooks(
 
 /// Registers a dynamic webhook for the scope's issues to the integration's webhook URL.
 pub async fn register_webhooks(
-    p: &JiraProvider,
+    client: &JiraClient,
     ctx: &ProviderContext,
     check: &WebhookCheck<'_>,
 ) -> Result<WebhookReport, ProviderError> {
@@ -497,7 +482,6 @@ pub async fn register_webhooks(
         )
     })?;
     let jql = strip_order_by(scope_jql(check.scope).map_err(ProviderError::Terminal)?);
-    let client = p.client(ctx)?;
     let results = client
         .register_dynamic_webhooks(url, &[(&WEBHOOK_EVENTS, jql)])
         .await?;
@@ -521,33 +505,6 @@ pub async fn register_webhooks(
         expires_at,
         detail: Some("registered".to_owned()),
     })
-}
-
-#[async_trait]
-impl RepairProvider for JiraProvider {
-    async fn list_changes(
-        &self,
-        ctx: &ProviderContext,
-        req: &ordonis_core::ListRequest<'_>,
-    ) -> Result<ordonis_core::ListPage, ProviderError> {
-        list_changes(&self.client(ctx)?, ctx, req).await
-    }
-
-    async fn check_webhooks(
-        &self,
-        ctx: &ProviderContext,
-        check: &ordonis_core::WebhookCheck<'_>,
-    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
-        check_webhooks(self, ctx, check).await
-    }
-
-    async fn register_webhooks(
-        &self,
-        ctx: &ProviderContext,
-        check: &ordonis_core::WebhookCheck<'_>,
-    ) -> Result<ordonis_core::WebhookReport, ProviderError> {
-        register_webhooks(self, ctx, check).await
-    }
 }
 
 #[cfg(test)]

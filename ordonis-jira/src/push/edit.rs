@@ -7,14 +7,13 @@ use ordonis_core::{Field, FieldPatch, FieldValue, ProviderContext, PushOutcome};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::{META_TTL, lock};
+use super::{META_TTL, Pusher, lock};
 use crate::adf::{Merge, merge_markdown};
 use crate::client::JiraClient;
 use crate::error::JiraError;
 use crate::normalize::{format_date, priority_level, priority_name};
-use crate::provider::JiraProvider;
 
-impl JiraProvider {
+impl Pusher {
     /// The edit-screen field ids for an issue's project and issue type, cached.
     async fn edit_screen(
         &self,

@@ -7,16 +7,18 @@ mod goal;
 mod transition;
 pub(crate) mod workflow;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ordonis_core::{IntegrationId, ProviderContext};
+use tokio::time::Instant;
 
 pub(crate) use transition::Moved;
+use workflow::WorkflowGraph;
 
 use crate::error::JiraError;
-use crate::provider::JiraProvider;
 
 /// How long edit screens, priorities and workflows are cached.
 pub(crate) const META_TTL: Duration = Duration::from_secs(600);
@@ -31,6 +33,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// writes per 2 s and 100 per 30 s on one issue, and answers a burst with 429s. A keyed
 /// `governor` limiter (one cell per issue, burst 1), so a waiting write sleeps instead of
 /// spending a request on a 429.
+#[derive(Default)]
 pub(crate) struct WriteLimiter {
     pub(crate) interval: Duration,
     /// `None` when the interval is zero: writes are not spaced.
@@ -60,7 +63,38 @@ impl WriteLimiter {
     }
 }
 
-impl JiraProvider {
+/// What pushing needs beyond a client: the write limiter, the hop bound and the caches of
+/// what Jira says about an issue's project and type (edit screens, priorities, workflows).
+#[derive(Default)]
+pub(crate) struct Pusher {
+    pub(crate) writes: WriteLimiter,
+    pub(crate) max_hops: usize,
+    /// Edit-screen field ids per (integration, project id, issue type id).
+    edit_meta: Mutex<HashMap<EditScreenKey, (Instant, BTreeSet<String>)>>,
+    /// The site's priorities `(id, name)` per integration.
+    priorities: Mutex<HashMap<IntegrationId, (Instant, SitePriorities)>>,
+    /// Workflows per (integration, project id, issue type id); `None`: Jira would not show it.
+    workflows: Mutex<HashMap<EditScreenKey, CachedWorkflow>>,
+}
+
+/// (integration, project id, issue type id): edit screens are per project and issue type.
+type EditScreenKey = (IntegrationId, String, String);
+
+/// When a workflow was read, and the workflow (`None`: Jira would not show it).
+type CachedWorkflow = (Instant, Option<Arc<WorkflowGraph>>);
+
+/// A site's priorities, `(id, name)`.
+type SitePriorities = Vec<(String, String)>;
+
+impl Pusher {
+    pub(crate) fn new(write_spacing: Duration, max_hops: usize) -> Self {
+        Self {
+            writes: WriteLimiter::new(write_spacing),
+            max_hops,
+            ..Self::default()
+        }
+    }
+
     /// Runs one write to `issue` in its slot.
     pub(crate) async fn write<F, Fut>(
         &self,

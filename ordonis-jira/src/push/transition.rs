@@ -14,14 +14,13 @@ use super::goal::{
     Choice, Goal, choose, is_negative, reachable, target_category, transition_fields,
 };
 use super::workflow::{Hop, WorkflowGraph};
-use super::{META_TTL, lock};
+use super::{META_TTL, Pusher, lock};
 use crate::client::{JiraClient, Transition};
 use crate::config::JiraOptions;
 use crate::error::JiraError;
 use crate::normalize::status_from;
-use crate::provider::JiraProvider;
 
-impl JiraProvider {
+impl Pusher {
     /// The status names of the issue's workflow (its project and issue type), when Jira
     /// tells; `None` when it cannot be asked.
     async fn workflow_statuses(
