@@ -176,9 +176,9 @@ pub enum Aligned {
 }
 
 /// Aligns the blocks of a current document with those of its edit, both given as their
-/// Markdown, along a longest common subsequence: the steps, in document order, that turn
-/// `current` into `edited` while keeping as many blocks as possible. The rich-text merges
-/// keep what did not change and refuse to drop what Markdown cannot carry.
+/// Markdown, along a longest common subsequence (`similar`'s LCS diff): the steps, in
+/// document order, that turn `current` into `edited` while keeping as many blocks as
+/// possible. A replaced run lists its new blocks before the dropped ones.
 ///
 /// ```
 /// use ordonis_core::markdown::{Aligned, align_blocks};
@@ -189,31 +189,133 @@ pub enum Aligned {
 /// );
 /// ```
 pub fn align_blocks(current: &[String], edited: &[String]) -> Vec<Aligned> {
-    let (n, m) = (current.len(), edited.len());
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if current[i] == edited[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut out = Vec::with_capacity(n.max(m));
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && current[i] == edited[j] {
-            out.push(Aligned::Keep(i));
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(Aligned::Insert(j));
-            j += 1;
-        } else {
-            out.push(Aligned::Drop(i));
-            i += 1;
+    use similar::{Algorithm, DiffOp, capture_diff_slices};
+    let mut out = Vec::with_capacity(current.len().max(edited.len()));
+    for op in capture_diff_slices(Algorithm::Lcs, current, edited) {
+        match op {
+            DiffOp::Equal { old_index, len, .. } => {
+                out.extend((old_index..old_index + len).map(Aligned::Keep));
+            }
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => out.extend((old_index..old_index + old_len).map(Aligned::Drop)),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => out.extend((new_index..new_index + new_len).map(Aligned::Insert)),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                out.extend((new_index..new_index + new_len).map(Aligned::Insert));
+                out.extend((old_index..old_index + old_len).map(Aligned::Drop));
+            }
         }
     }
     out
+}
+
+/// A Markdown edit merged into a provider's rich-text document `D` (Jira's ADF, Asana's
+/// `html_notes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Merge<D> {
+    /// The document to write (unchanged blocks are the original ones, byte for byte).
+    Write(D),
+    /// The document already says this: nothing to write.
+    Unchanged,
+    /// The edit would change or remove content Markdown cannot carry, or could not be
+    /// converted: the reason, for the person who made it.
+    Refused(String),
+}
+
+impl<D> Merge<D> {
+    /// The document of a `Write` turned into another merge; `Unchanged` and `Refused` pass.
+    pub fn and_then<E>(self, f: impl FnOnce(D) -> Merge<E>) -> Merge<E> {
+        match self {
+            Merge::Write(d) => f(d),
+            Merge::Unchanged => Merge::Unchanged,
+            Merge::Refused(r) => Merge::Refused(r),
+        }
+    }
+}
+
+/// Where a block of a merged document comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockFrom {
+    /// Block `i` of the current document, kept as it is.
+    Current(usize),
+    /// Block `j` of the edit, converted from its Markdown.
+    Edited(usize),
+}
+
+/// What a rich-text document is called in a refusal: "the edit would change or remove
+/// content of `{document}` that Markdown cannot carry: …; edit those parts in `{provider}`".
+#[derive(Clone, Copy, Debug)]
+pub struct DocumentName<'a> {
+    /// The document, e.g. "Jira's description".
+    pub document: &'a str,
+    /// Where its uncarried parts can be edited, e.g. "Jira".
+    pub provider: &'a str,
+}
+
+/// Merges an edit into a document by top-level block, both given as their blocks' Markdown.
+/// A block whose Markdown is unchanged is kept; new and changed blocks come from the edit.
+/// When a current block holding something Markdown cannot carry (`uncarried(i)` names it:
+/// "a mention", "an attachment") would be changed or removed, the edit is refused, naming
+/// each such block. Nothing inserted or dropped is [`Merge::Unchanged`].
+///
+/// ```
+/// use ordonis_core::markdown::{BlockFrom, DocumentName, Merge, merge_blocks};
+/// let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+/// let name = DocumentName { document: "the notes", provider: "Example" };
+/// let current = s(&["intro", "@Ann", "outro"]);
+/// let mention = |i: usize| if i == 1 { vec!["a mention".to_string()] } else { vec![] };
+/// // Editing the outro keeps the intro and the mention's block as they are.
+/// assert_eq!(
+///     merge_blocks(&current, &s(&["intro", "@Ann", "the end"]), mention, name),
+///     Merge::Write(vec![BlockFrom::Current(0), BlockFrom::Current(1), BlockFrom::Edited(2)])
+/// );
+/// // Removing the mention is refused.
+/// assert!(matches!(
+///     merge_blocks(&current, &s(&["intro", "outro"]), mention, name),
+///     Merge::Refused(r) if r.contains("block 2 (a mention)")
+/// ));
+/// assert_eq!(merge_blocks(&current, &current, mention, name), Merge::Unchanged);
+/// ```
+pub fn merge_blocks(
+    current: &[String],
+    edited: &[String],
+    uncarried: impl Fn(usize) -> Vec<String>,
+    name: DocumentName<'_>,
+) -> Merge<Vec<BlockFrom>> {
+    let mut out = Vec::with_capacity(edited.len());
+    let mut lost: Vec<String> = Vec::new();
+    let mut changed = false;
+    for step in align_blocks(current, edited) {
+        changed |= !matches!(step, Aligned::Keep(_));
+        match step {
+            Aligned::Keep(i) => out.push(BlockFrom::Current(i)),
+            Aligned::Insert(j) => out.push(BlockFrom::Edited(j)),
+            Aligned::Drop(i) => {
+                let what = uncarried(i);
+                if !what.is_empty() {
+                    lost.push(format!("block {} ({})", i + 1, what.join(", ")));
+                }
+            }
+        }
+    }
+    if !lost.is_empty() {
+        return Merge::Refused(format!(
+            "the edit would change or remove content of {} that Markdown cannot carry: {}; \
+             edit those parts in {}",
+            name.document,
+            lost.join("; "),
+            name.provider
+        ));
+    }
+    if !changed {
+        return Merge::Unchanged;
+    }
+    Merge::Write(out)
 }

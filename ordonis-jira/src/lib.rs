@@ -11,14 +11,14 @@
 //!   `POST /rest/api/3/search/jql` (scope `{"jql": …}`, an overlap against the index lag,
 //!   `reconcileIssues`), and dynamic webhooks registered and renewed through
 //!   `/rest/api/3/webhook`.
-//! - [`normalize`] maps Jira's issue JSON into Ordonis fields; [`adf`] converts descriptions
+//! - [`normalize`] maps Jira's issue JSON into Ordonis fields; [`rich_text`] converts descriptions
 //!   between ADF (REST v3) and Markdown, the internal form.
 //!
 //! **Descriptions.** Webhooks carry the issue in the REST v2 shape, whose description is wiki
 //! markup. It is never parsed as the value: a webhook that says the description changed (or
 //! creates an issue with one) makes the engine fetch the issue from REST v3 (ADF), and other
 //! webhooks leave the description out. A pushed description is merged into the issue's ADF
-//! block by block (see [`adf::merge_markdown`]), so media, mentions and tables survive an edit
+//! block by block (see [`rich_text::merge_markdown`]), so media, mentions and tables survive an edit
 //! elsewhere in the text, and an edit that would lose them is refused with the reason.
 //!
 //! **Timestamps.** A webhook's `timestamp` is epoch milliseconds. When a payload carries
@@ -33,7 +33,6 @@
 //! assert_eq!(p.kind().as_str(), "jira");
 //! ```
 
-pub mod adf;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -41,6 +40,7 @@ pub mod normalize;
 pub mod provider;
 mod push;
 pub mod repair;
+pub mod rich_text;
 pub mod webhook;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};

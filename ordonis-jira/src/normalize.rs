@@ -115,7 +115,7 @@ pub fn priority_from(v: &Value) -> Option<Priority> {
 /// `None`, and the caller reads the description from REST v3 instead.
 pub fn description_markdown(v: &Value) -> Option<String> {
     match v {
-        Value::Object(_) => Some(crate::adf::adf_to_markdown(v)),
+        Value::Object(_) => Some(crate::rich_text::adf_to_markdown(v)),
         Value::Null => Some(String::new()),
         _ => None,
     }

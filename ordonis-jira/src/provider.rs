@@ -12,11 +12,11 @@ use ordonis_core::{
 };
 use serde_json::Value;
 
-use crate::adf::normalize_markdown;
 use crate::client::{JiraClient, http_client};
 use crate::config::JiraOptions;
 use crate::error::JiraError;
 use crate::push::{Moved, Pusher, WriteLimiter};
+use crate::rich_text::normalize_markdown;
 use crate::webhook::{
     self, DELIVERY_HEADER, FLOW_HEADER, ParseContext, RETRY_HEADER, SIGNATURE_HEADER, remote_task,
     verify_jwt, verify_signature,

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ordonis_core::ApiAuth;
-use ordonis_jira::adf::markdown_to_adf as text_to_adf;
+use ordonis_jira::rich_text::markdown_to_adf as text_to_adf;
 use ordonis_jira::{JiraClient, JiraError, SearchRequest};
 use ordonis_testkit::prism::{self, Prism};
 use reqwest::header::{HeaderMap, HeaderValue};

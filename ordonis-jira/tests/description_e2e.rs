@@ -21,7 +21,7 @@ use ordonis_core::{
 };
 use ordonis_fakes::jira::{FakeJira, sign};
 use ordonis_jira::JiraProvider;
-use ordonis_jira::adf::adf_to_markdown;
+use ordonis_jira::rich_text::adf_to_markdown;
 use ordonis_store_memory::MemoryStore;
 use serde_json::{Value, json};
 

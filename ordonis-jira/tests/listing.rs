@@ -16,7 +16,7 @@ use ordonis_core::{
 use ordonis_fakes::jira::FakeJira;
 use ordonis_fakes::jira::jira_time;
 use ordonis_jira::JiraProvider;
-use ordonis_jira::adf::markdown_to_adf;
+use ordonis_jira::rich_text::markdown_to_adf;
 use ordonis_testkit::provider_suite::ConfigChecks;
 use serde_json::{Value, json};
 use time::OffsetDateTime;

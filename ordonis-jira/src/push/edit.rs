@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::{META_TTL, Pusher, lock};
-use crate::adf::{Merge, merge_markdown};
 use crate::client::JiraClient;
 use crate::error::JiraError;
 use crate::normalize::{format_date, priority_level, priority_name};
+use crate::rich_text::{Merge, merge_markdown};
 
 impl Pusher {
     /// The edit-screen field ids for an issue's project and issue type, cached.

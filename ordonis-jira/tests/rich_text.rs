@@ -2,7 +2,7 @@
 //! `fixtures/adf/SOURCES.md`) and a property test: Markdown -> ADF -> Markdown is stable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ordonis_jira::adf::{
+use ordonis_jira::rich_text::{
     Merge, adf_to_markdown, markdown_to_adf, merge_markdown, normalize_markdown, uncarried,
 };
 use proptest::prelude::*;
@@ -263,7 +263,7 @@ proptest! {
 
     /// Arbitrary text with Markdown's special characters: the canonical form is a fixed point.
     /// (Without `~`: a single tilde next to punctuation is where delimiter flanking rules
-    /// defeat the renderer; see the note in `adf.rs`.)
+    /// defeat the renderer; see the note in `rich_text/mod.rs`.)
     #[test]
     fn any_text_reaches_a_fixed_point(md in "[a-z *_`#>\\[\\]()!&<\\\\\n.1-]{0,60}") {
         // A failed conversion must fail the test, not pass as an empty fixed point.
