@@ -52,7 +52,8 @@ pub fn parse_date(s: &str) -> Option<Date> {
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    // `time`'s ISO 8601 calendar date.
+    d.to_string()
 }
 
 /// The custom field with `gid` on a task, when present.

@@ -438,3 +438,21 @@ fn times_are_utc_microseconds() {
         "{s}"
     );
 }
+
+/// Due dates are ISO 8601 calendar dates, zero-padded to four year digits, with a sign only
+/// before year 1 (the encoding an independent verifier reproduces).
+#[test]
+fn dates_encode_as_iso_calendar_dates() {
+    for (y, want) in [
+        (7, "\"0007-03-07\""),
+        (0, "\"0000-03-07\""),
+        (-1, "\"-0001-03-07\""),
+    ] {
+        let v = FieldValue::DueDate(Some(Date::from_calendar_date(y, Month::March, 7).unwrap()));
+        let mut d = cases()[0].draft.clone();
+        d.field = Some(v.field());
+        d.after = Some(v);
+        let s = String::from_utf8(encode_entry(&d, 0, at(0))).unwrap();
+        assert!(s.contains(want), "{y}: {s}");
+    }
+}

@@ -165,7 +165,8 @@ pub fn parse_date(s: &str) -> Option<Date> {
 
 /// Formats a due date as `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    // `time`'s ISO 8601 calendar date.
+    d.to_string()
 }
 
 /// Maps an issue's `fields` object into a patch. A field absent from the object is absent from

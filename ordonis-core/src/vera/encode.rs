@@ -160,15 +160,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// `YYYY-MM-DD`, `-YYYY-MM-DD` before year 1 (`time`'s ISO 8601 calendar date).
 fn fmt_date(d: Date) -> String {
-    let y = d.year();
-    let sign = if y < 0 { "-" } else { "" };
-    format!(
-        "{sign}{:04}-{:02}-{:02}",
-        y.unsigned_abs(),
-        u8::from(d.month()),
-        d.day()
-    )
+    d.to_string()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, microseconds (truncated).
