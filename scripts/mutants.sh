@@ -30,7 +30,7 @@ FILES[sql]="ordonis-store-sql/src/commit.rs ordonis-store-sql/src/batch.rs"
 TESTS[sql]="-p ordonis-store-sqlite --test suite"
 FILES[converters]="ordonis-jira/src/rich_text/*.rs ordonis-asana/src/rich_text/*.rs ordonis-core/src/markdown.rs"
 TESTS[converters]="-p ordonis-jira --lib --test rich_text -p ordonis-asana --test rich_text"
-FILES[webhooks]="ordonis-jira/src/webhook.rs ordonis-asana/src/webhook.rs ordonis-core/src/signals.rs"
+FILES[webhooks]="ordonis-jira/src/webhook.rs ordonis-asana/src/webhook.rs ordonis-core/src/provider_http.rs"
 TESTS[webhooks]="-p ordonis-core -p ordonis-jira -p ordonis-asana --lib --test verify --test fixtures --test conformance --test engine_e2e"
 ORDER="sync policy vera sql converters webhooks"
 

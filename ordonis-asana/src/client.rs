@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
+use ordonis_core::provider_http::{self, Failure};
+
 use crate::error::AsanaError;
 
 /// Asana's API base URL.
@@ -49,12 +51,7 @@ pub const CUSTOM_FIELD_OPT_FIELDS: &str =
 /// redirects: a 3xx answer is [`AsanaError::Redirected`], never re-sent elsewhere with the
 /// token and body).
 pub fn http_client() -> Result<reqwest::Client, AsanaError> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("ordonis-asana/", env!("CARGO_PKG_VERSION")))
-        .build()
+    provider_http::client(concat!("ordonis-asana/", env!("CARGO_PKG_VERSION")))
         .map_err(|e| AsanaError::Config(format!("cannot build the HTTP client: {e}")))
 }
 
@@ -609,32 +606,23 @@ last_failure_content,failure_deletion_timestamp",
 
 /// `Retry-After` (seconds or an HTTP date), defaulting to [`DEFAULT_RETRY_AFTER`].
 pub fn retry_after(h: &HeaderMap) -> Duration {
-    ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
+    provider_http::retry_after(h, DEFAULT_RETRY_AFTER)
 }
 
 /// Asana's error body (`errors[].message`) as one line, or the raw text, capped.
 fn error_message(body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let parts: Vec<&str> = v
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|a| {
+    let parts: Vec<String> = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errors").and_then(Value::as_array).map(|a| {
                 a.iter()
                     .filter_map(|e| e.get("message").and_then(Value::as_str))
+                    .map(str::to_owned)
                     .collect()
             })
-            .unwrap_or_default();
-        if !parts.is_empty() {
-            return parts.join("; ").chars().take(500).collect();
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no details".to_owned()
-    } else {
-        text.chars().take(300).collect()
-    }
+        })
+        .unwrap_or_default();
+    provider_http::error_text(parts, body)
 }
 
 async fn check(resp: Response, what: &str) -> Result<Response, AsanaError> {
@@ -643,45 +631,49 @@ async fn check(resp: Response, what: &str) -> Result<Response, AsanaError> {
         return Ok(resp);
     }
     let headers = resp.headers().clone();
-    if status.is_redirection() {
+    let failure = Failure::of(status, &headers, DEFAULT_RETRY_AFTER);
+    let code = status.as_u16();
+    if let Failure::Redirected { location } = failure {
         return Err(AsanaError::Redirected {
-            status: status.as_u16(),
-            location: ordonis_core::signals::redirect_target(&headers),
+            status: code,
+            location,
         });
     }
     let body = resp.bytes().await.unwrap_or_default();
-    let message = error_message(&body);
-    let code = status.as_u16();
-    Err(match status {
-        StatusCode::TOO_MANY_REQUESTS => AsanaError::RateLimited {
-            retry_after: retry_after(&headers),
-        },
-        StatusCode::UNAUTHORIZED => AsanaError::Unauthorized { message },
-        StatusCode::FORBIDDEN => AsanaError::Forbidden {
-            what: what.to_owned(),
-            message,
-        },
-        StatusCode::NOT_FOUND => AsanaError::NotFound {
-            what: what.to_owned(),
-        },
-        StatusCode::PRECONDITION_FAILED => AsanaError::SyncTokenExpired {
+    // Asana's own meaning: an `/events` sync token too old to continue from.
+    if status == StatusCode::PRECONDITION_FAILED {
+        return Err(AsanaError::SyncTokenExpired {
             sync: serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("sync").and_then(Value::as_str).map(str::to_owned))
                 .filter(|s| !s.is_empty()),
+        });
+    }
+    let message = error_message(&body);
+    Err(match failure {
+        Failure::RateLimited { retry_after } | Failure::Unavailable { retry_after } => {
+            AsanaError::RateLimited { retry_after }
+        }
+        Failure::Unauthenticated => AsanaError::Unauthorized { message },
+        Failure::Forbidden => AsanaError::Forbidden {
+            what: what.to_owned(),
+            message,
         },
-        StatusCode::REQUEST_TIMEOUT => AsanaError::Server {
+        Failure::NotFound => AsanaError::NotFound {
+            what: what.to_owned(),
+        },
+        Failure::Temporary => AsanaError::Server {
             status: code,
             message,
         },
-        s if s.is_server_error() => AsanaError::Server {
-            status: code,
-            message,
-        },
-        _ => AsanaError::Rejected {
-            status: code,
-            message,
-        },
+        // Asana's 409 is a refused change (a duplicate, a conflicting membership), not a
+        // race to retry.
+        Failure::Conflict | Failure::TooLarge | Failure::Redirected { .. } | Failure::Rejected => {
+            AsanaError::Rejected {
+                status: code,
+                message,
+            }
+        }
     })
 }
 

@@ -30,7 +30,7 @@ fn unauth(msg: impl Into<String>) -> ProviderError {
 /// assert!(ordonis_asana::webhook::verify_signature(&sig, &["secret".into()], br#"{"events":[]}"#).is_ok());
 /// ```
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    ordonis_core::signals::hmac_sha256_hex(secret, body)
+    ordonis_core::provider_http::hmac_sha256_hex(secret, body)
 }
 
 /// Checks `X-Hook-Signature: <hex>` against every current secret, in constant time.
@@ -48,7 +48,7 @@ pub fn verify_signature(
             "the webhook is signed but the integration has no webhook secret yet (no handshake)",
         ));
     }
-    if ordonis_core::signals::hmac_sha256_matches(&sig, secrets, body) {
+    if ordonis_core::provider_http::hmac_sha256_matches(&sig, secrets, body) {
         return Ok(WebhookAuth::Verified {
             method: "hmac-sha256",
         });

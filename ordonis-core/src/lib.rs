@@ -2,7 +2,7 @@
 
 // The public API is the crate root's re-exports below, plus the modules that are public:
 // the contracts a store implements (`store`, `ledger`), the VERA ledger (`vera`) and the
-// webhook signal helpers adapters share (`signals`). Everything else is internal.
+// webhook signal helpers adapters share (`provider_http`). Everything else is internal.
 mod actor;
 mod config;
 mod engine;
@@ -15,8 +15,8 @@ pub mod metrics;
 mod model;
 mod policy;
 mod provider;
+pub mod provider_http;
 mod secrets;
-pub mod signals;
 pub mod store;
 /// The per-field merge rules. Not a stable API: public, and hidden from the docs, only so
 /// the workspace's micro-benchmarks can time `apply_remote` on its own.

@@ -7,9 +7,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ordonis_core::ApiAuth;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use ordonis_core::provider_http::{self, Failure};
 
 use crate::error::JiraError;
 use crate::normalize::MAPPED_FIELDS;
@@ -21,12 +23,7 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// redirects: a 3xx answer is [`JiraError::Redirected`], never re-sent elsewhere with the
 /// credentials and body).
 pub fn http_client() -> Result<reqwest::Client, JiraError> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("ordonis-jira/", env!("CARGO_PKG_VERSION")))
-        .build()
+    provider_http::client(concat!("ordonis-jira/", env!("CARGO_PKG_VERSION")))
         .map_err(|e| JiraError::Config(format!("cannot build the HTTP client: {e}")))
 }
 
@@ -444,7 +441,7 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `Retry-After` (seconds or an HTTP date), defaulting to [`DEFAULT_RETRY_AFTER`].
 pub fn retry_after(h: &HeaderMap) -> Duration {
-    ordonis_core::signals::retry_after(h, DEFAULT_RETRY_AFTER)
+    provider_http::retry_after(h, DEFAULT_RETRY_AFTER)
 }
 
 /// Jira's `errors` object (field id → reason) from an error body.
@@ -462,33 +459,18 @@ fn field_errors(body: &[u8]) -> std::collections::BTreeMap<String, String> {
 
 /// Jira's error body (`errorMessages`, `errors`) as one line, or the raw text, capped.
 fn error_message(body: &[u8]) -> String {
+    let mut parts: Vec<String> = Vec::new();
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let mut parts: Vec<String> = v
-            .get("errorMessages")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        if let Some(a) = v.get("errorMessages").and_then(Value::as_array) {
+            parts.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
         if let Some(errs) = v.get("errors").and_then(Value::as_object) {
             for (k, e) in errs {
                 parts.push(format!("{k}: {}", e.as_str().unwrap_or("invalid")));
             }
         }
-        if !parts.is_empty() {
-            return parts.join("; ");
-        }
     }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no details".to_owned()
-    } else {
-        text.chars().take(300).collect()
-    }
+    provider_http::error_text(parts, body)
 }
 
 async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
@@ -497,60 +479,54 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
         return Ok(resp);
     }
     let headers = resp.headers().clone();
-    if status.is_redirection() {
+    let failure = Failure::of(status, &headers, DEFAULT_RETRY_AFTER);
+    let code = status.as_u16();
+    if let Failure::Redirected { location } = failure {
         return Err(JiraError::Redirected {
-            status: status.as_u16(),
-            location: ordonis_core::signals::redirect_target(&headers),
+            status: code,
+            location,
         });
     }
     let body = resp.bytes().await.unwrap_or_default();
     let message = error_message(&body);
-    let code = status.as_u16();
-    Err(match status {
-        StatusCode::TOO_MANY_REQUESTS => JiraError::RateLimited {
-            retry_after: retry_after(&headers),
+    Err(match failure {
+        Failure::RateLimited { retry_after } => JiraError::RateLimited {
+            retry_after,
             reason: header_str(&headers, "ratelimit-reason")
                 .filter(|r| !r.is_empty())
                 .map_or_else(|| "retry-after".to_owned(), str::to_owned),
         },
+        // Unavailable, saying for how long: every call waits.
+        Failure::Unavailable { retry_after } => JiraError::RateLimited {
+            retry_after,
+            reason: "service-unavailable".to_owned(),
+        },
         // An issue's data limit (too many comments, links, a field too large): this change
         // cannot be made, whenever it is retried.
-        StatusCode::PAYLOAD_TOO_LARGE => JiraError::Rejected {
+        Failure::TooLarge => JiraError::Rejected {
             status: code,
             message: format!("the issue is over a Jira data limit: {message}"),
             field_errors: field_errors(&body),
         },
-        // Unavailable, saying for how long: every call waits.
-        StatusCode::SERVICE_UNAVAILABLE if headers.contains_key("retry-after") => {
-            JiraError::RateLimited {
-                retry_after: retry_after(&headers),
-                reason: "service-unavailable".to_owned(),
-            }
-        }
-        StatusCode::UNAUTHORIZED => JiraError::Unauthorized {
+        Failure::Unauthenticated => JiraError::Unauthorized {
             status: code,
             message: format!(
                 "the API credentials were not accepted (check the e-mail and API token or the OAuth token): {message}"
             ),
         },
-        StatusCode::FORBIDDEN => JiraError::Unauthorized {
+        Failure::Forbidden => JiraError::Unauthorized {
             status: code,
             message: format!("the account lacks permission for {what}: {message}"),
         },
-        StatusCode::NOT_FOUND => JiraError::NotFound {
+        Failure::NotFound => JiraError::NotFound {
             what: what.to_owned(),
         },
-        StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_EARLY => {
-            JiraError::Server {
-                status: code,
-                message,
-            }
-        }
-        s if s.is_server_error() => JiraError::Server {
+        // Jira answers 409 to concurrent edits of one issue: try again.
+        Failure::Conflict | Failure::Temporary => JiraError::Server {
             status: code,
             message,
         },
-        _ => JiraError::Rejected {
+        Failure::Redirected { .. } | Failure::Rejected => JiraError::Rejected {
             status: code,
             message,
             field_errors: field_errors(&body),

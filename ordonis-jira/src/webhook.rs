@@ -39,7 +39,7 @@ fn unauth(msg: impl Into<String>) -> ProviderError {
 pub fn sign(secret: &str, body: &[u8]) -> String {
     format!(
         "sha256={}",
-        ordonis_core::signals::hmac_sha256_hex(secret, body)
+        ordonis_core::provider_http::hmac_sha256_hex(secret, body)
     )
 }
 
@@ -65,7 +65,7 @@ pub fn verify_signature(
             "the webhook is signed but the integration has no webhook secret configured",
         ));
     }
-    if ordonis_core::signals::hmac_sha256_matches(&sig, secrets, body) {
+    if ordonis_core::provider_http::hmac_sha256_matches(&sig, secrets, body) {
         return Ok(WebhookAuth::Verified {
             method: "hmac-sha256",
         });

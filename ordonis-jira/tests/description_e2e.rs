@@ -177,7 +177,7 @@ impl Site {
 }
 
 fn uuid_like(body: &[u8]) -> String {
-    ordonis_core::signals::hmac_sha256_hex("delivery", body)
+    ordonis_core::provider_http::hmac_sha256_hex("delivery", body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

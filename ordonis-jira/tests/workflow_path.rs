@@ -312,7 +312,10 @@ async fn ingest(engine: &Engine, integration: IntegrationId, body: &[u8]) {
     );
     h.insert(
         "x-atlassian-webhook-identifier",
-        HeaderValue::from_str(&ordonis_core::signals::hmac_sha256_hex("delivery", body)).unwrap(),
+        HeaderValue::from_str(&ordonis_core::provider_http::hmac_sha256_hex(
+            "delivery", body,
+        ))
+        .unwrap(),
     );
     let resp = engine
         .ingest(integration, &Method::POST, &h, Bytes::from(body.to_vec()))

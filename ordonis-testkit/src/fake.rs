@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ordonis_core::signals::{hmac_sha256_hex, hmac_sha256_matches};
+use ordonis_core::provider_http::{hmac_sha256_hex, hmac_sha256_matches};
 use ordonis_core::{
     Capabilities, ChangeHint, FieldPatch, FieldValue, HintKind, ListMode, ListPage, ListRequest,
     ObjectKey, Provider, ProviderContext, ProviderError, ProviderKind, PushOutcome, RemoteActor,

@@ -69,7 +69,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ordonis_core::signals::hmac_sha256_hex;
+use ordonis_core::provider_http::hmac_sha256_hex;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ordonis_core::signals::hmac_sha256_hex;
+use ordonis_core::provider_http::hmac_sha256_hex;
 use serde_json::{Value, json};
 
 use super::wiki;
