@@ -328,10 +328,10 @@ impl AsanaClient {
         } else {
             &self.limits.writes
         };
-        let _permit = sem
-            .acquire()
-            .await
-            .map_err(|_| AsanaError::Transport("the client is shutting down".to_owned()))?;
+        let _permit = sem.acquire().await.map_err(|_| AsanaError::Transport {
+            message: "the client is shutting down".to_owned(),
+            source: None,
+        })?;
         let resp = rb.send().await?;
         check(resp, what).await
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ordonis_core::ProviderError;
+use ordonis_core::{ErrorSource, ProviderError};
 
 /// What a call to Asana's REST API can fail with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -70,8 +70,13 @@ pub enum AsanaError {
         location: String,
     },
     /// Connection refused, DNS failure, timeout.
-    #[error("cannot reach Asana: {0}")]
-    Transport(String),
+    #[error("cannot reach Asana: {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// The HTTP client's error, when there is one.
+        source: Option<ErrorSource>,
+    },
     /// A response body that is not what the API documents.
     #[error("unexpected Asana response: {0}")]
     Decode(String),
@@ -85,7 +90,7 @@ impl AsanaError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_)
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport { .. }
         )
     }
 }
@@ -104,7 +109,11 @@ impl From<AsanaError> for ProviderError {
             | AsanaError::SyncTokenExpired { .. }
             | AsanaError::Config(_) => ProviderError::Terminal(msg),
             AsanaError::NotFound { .. } => ProviderError::NotFound(msg),
-            AsanaError::Server { .. } | AsanaError::Transport(_) => ProviderError::Retryable(msg),
+            AsanaError::Server { .. } => ProviderError::retryable(msg),
+            AsanaError::Transport { source, .. } => ProviderError::Retryable {
+                message: msg,
+                source,
+            },
             AsanaError::Decode(_) => ProviderError::BadInput(msg),
         }
     }
@@ -118,7 +127,11 @@ impl From<reqwest::Error> for AsanaError {
         } else if e.is_builder() {
             AsanaError::Config(e.without_url().to_string())
         } else {
-            AsanaError::Transport(e.without_url().to_string())
+            let e = e.without_url();
+            AsanaError::Transport {
+                message: e.to_string(),
+                source: Some(ErrorSource::new(e)),
+            }
         }
     }
 }
@@ -152,11 +165,14 @@ mod tests {
                 status: 503,
                 message: String::new()
             }),
-            ProviderError::Retryable(_)
+            ProviderError::Retryable { .. }
         ));
         assert!(matches!(
-            ProviderError::from(AsanaError::Transport("timeout".into())),
-            ProviderError::Retryable(_)
+            ProviderError::from(AsanaError::Transport {
+                message: "timeout".into(),
+                source: None
+            }),
+            ProviderError::Retryable { .. }
         ));
         assert!(matches!(
             ProviderError::from(AsanaError::NotFound { what: "x".into() }),
@@ -170,7 +186,13 @@ mod tests {
             ProviderError::from(AsanaError::SyncTokenExpired { sync: None }),
             ProviderError::Terminal(_)
         ));
-        assert!(AsanaError::Transport(String::new()).is_retryable());
+        assert!(
+            AsanaError::Transport {
+                message: String::new(),
+                source: None
+            }
+            .is_retryable()
+        );
         assert!(!AsanaError::Config(String::new()).is_retryable());
     }
 }

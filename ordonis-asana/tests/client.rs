@@ -269,7 +269,18 @@ async fn rate_limits_server_errors_and_transport() {
     .unwrap();
     let e = dead.get_task("1").await.unwrap_err();
     assert!(
-        matches!(e, AsanaError::Transport(_)) && e.is_retryable(),
+        matches!(e, AsanaError::Transport { .. }) && e.is_retryable(),
+        "{e:?}"
+    );
+    // The HTTP client's error is kept as the source, through the provider's classification.
+    let cause = std::error::Error::source(&e).map(ToString::to_string);
+    let e = ordonis_core::ProviderError::from(e);
+    let Some(source) = std::error::Error::source(&e) else {
+        panic!("no source: {e:?}");
+    };
+    assert_eq!(Some(source.to_string()), cause);
+    assert!(
+        matches!(e, ordonis_core::ProviderError::Retryable { .. }),
         "{e:?}"
     );
 }

@@ -355,7 +355,7 @@ async fn listing_errors_are_classified() {
         .page(ListMode::Backfill, &scope, None, 10)
         .await
         .unwrap_err();
-    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+    assert!(matches!(e, ProviderError::Retryable { .. }), "{e:?}");
     s.fake.fail_next_reads(1, 401, &[]);
     let e = s
         .page(ListMode::Backfill, &scope, None, 10)

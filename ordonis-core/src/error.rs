@@ -1,9 +1,55 @@
 //! Errors. Each variant says what a caller can do about it: retry, wait until a time, give up,
 //! or fix the input.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
+
+/// The error underneath a classified one (a `sqlx` or `reqwest` error), kept as its
+/// [`source`](std::error::Error::source) so a caller can walk the chain or downcast. Shared,
+/// so the errors that hold it stay `Clone`; two are equal when they say the same.
+#[derive(Clone)]
+pub struct ErrorSource(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl ErrorSource {
+    /// Keeps `e` as a source.
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(e))
+    }
+
+    /// The underlying error, to downcast (`source.get().downcast_ref::<sqlx::Error>()`).
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for ErrorSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for ErrorSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ErrorSource {}
 
 /// Bad input: which part and why. Never retried.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +79,13 @@ pub enum ProviderError {
     #[error("webhook not authenticated: {0}")]
     Unauthenticated(String),
     /// Temporary: 5xx, timeout, connection error. Retry with backoff.
-    #[error("temporary provider failure: {0}")]
-    Retryable(String),
+    #[error("temporary provider failure: {message}")]
+    Retryable {
+        /// What failed.
+        message: String,
+        /// The transport error underneath, when there is one.
+        source: Option<ErrorSource>,
+    },
     /// 429: wait until the given time before calling this integration again.
     #[error("rate limited until {until} ({reason})")]
     RateLimited {
@@ -75,6 +126,14 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// A temporary failure without an underlying error (a 5xx answer).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::Retryable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// How a [`ProviderError::Forbidden`] message (and an event failed by one) begins.
     pub const ACCESS_DENIED: &'static str = "access denied: ";
 
@@ -82,7 +141,7 @@ impl ProviderError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Retryable(_) | Self::RateLimited { .. } | Self::ObjectBusy { .. }
+            Self::Retryable { .. } | Self::RateLimited { .. } | Self::ObjectBusy { .. }
         )
     }
 
@@ -118,20 +177,62 @@ pub enum StoreError {
     #[error("not found: {0}")]
     NotFound(String),
     /// The database is unreachable or overloaded; retry later.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The database driver's error, when there is one.
+        source: Option<ErrorSource>,
+    },
     /// Input the store refuses (too large, violates a constraint).
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     /// Anything else from the backend.
-    #[error("store backend error: {0}")]
-    Backend(String),
+    #[error("store backend error: {message}")]
+    Backend {
+        /// What failed.
+        message: String,
+        /// The database driver's error, when there is one.
+        source: Option<ErrorSource>,
+    },
 }
 
 impl StoreError {
+    /// The database is unavailable, without an underlying error.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A backend failure, without an underlying error (a NULL column, a missing row).
+    pub fn backend(message: impl Into<String>) -> Self {
+        Self::Backend {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Keeps `e` as the source of an `Unavailable` or `Backend` error (the others are
+    /// returned as they are: their message is the whole story).
+    pub fn with_source(self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        match self {
+            Self::Unavailable { message, .. } => Self::Unavailable {
+                message,
+                source: Some(ErrorSource::new(e)),
+            },
+            Self::Backend { message, .. } => Self::Backend {
+                message,
+                source: Some(ErrorSource::new(e)),
+            },
+            other => other,
+        }
+    }
+
     /// True when retrying the same operation may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Conflict(_) | Self::Unavailable(_))
+        matches!(self, Self::Conflict(_) | Self::Unavailable { .. })
     }
 }
 

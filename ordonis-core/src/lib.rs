@@ -34,7 +34,7 @@ pub use engine::{
     IngestOutcome, IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution,
     SyncReport, SyncStep, WebhookReportView,
 };
-pub use error::{Error, InvalidInput, ProviderError, StoreError};
+pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
 pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
 pub use ledger::{
     Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ordonis_core::ProviderError;
+use ordonis_core::{ErrorSource, ProviderError};
 
 /// `RateLimit-Reason` of Jira's per-issue write limit (20 writes in 2 s, 100 in 30 s).
 pub const PER_ISSUE_ON_WRITE: &str = "jira-per-issue-on-write";
@@ -66,8 +66,13 @@ pub enum JiraError {
         location: String,
     },
     /// Connection refused, DNS failure, timeout.
-    #[error("cannot reach Jira: {0}")]
-    Transport(String),
+    #[error("cannot reach Jira: {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// The HTTP client's error, when there is one.
+        source: Option<ErrorSource>,
+    },
     /// A response body that is not what the API documents.
     #[error("unexpected Jira response: {0}")]
     Decode(String),
@@ -97,7 +102,11 @@ impl From<JiraError> for ProviderError {
             | JiraError::Redirected { .. }
             | JiraError::Config(_) => ProviderError::Terminal(msg),
             JiraError::NotFound { .. } => ProviderError::NotFound(msg),
-            JiraError::Server { .. } | JiraError::Transport(_) => ProviderError::Retryable(msg),
+            JiraError::Server { .. } => ProviderError::retryable(msg),
+            JiraError::Transport { source, .. } => ProviderError::Retryable {
+                message: msg,
+                source,
+            },
             JiraError::Decode(_) => ProviderError::BadInput(msg),
         }
     }
@@ -110,7 +119,10 @@ impl From<reqwest::Error> for JiraError {
         } else if e.is_builder() {
             JiraError::Config(e.to_string())
         } else {
-            JiraError::Transport(e.to_string())
+            JiraError::Transport {
+                message: e.to_string(),
+                source: Some(ErrorSource::new(e)),
+            }
         }
     }
 }

@@ -527,11 +527,11 @@ async fn error_mapping() {
     }
     assert!(matches!(
         error_for(500, &[]).await,
-        ProviderError::Retryable(_)
+        ProviderError::Retryable { .. }
     ));
     assert!(matches!(
         error_for(503, &[]).await,
-        ProviderError::Retryable(_)
+        ProviderError::Retryable { .. }
     ));
     let e = error_for(401, &[]).await;
     assert!(
@@ -566,7 +566,18 @@ async fn unparseable_response_is_bad_input_and_connection_error_retryable() {
         .fetch_task(&ctx("http://127.0.0.1:9"), &key("10001"))
         .await
         .unwrap_err();
-    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+    assert!(matches!(e, ProviderError::Retryable { .. }), "{e:?}");
+    // reqwest's error is the source, to walk or downcast.
+    let Some(source) = std::error::Error::source(&e) else {
+        panic!("no source: {e:?}");
+    };
+    let reqwest_error = source
+        .downcast_ref::<ordonis_core::ErrorSource>()
+        .and_then(|s| s.get().downcast_ref::<reqwest::Error>());
+    assert!(
+        reqwest_error.is_some_and(reqwest::Error::is_connect),
+        "{source:?}"
+    );
     // A path-injection id never reaches the network.
     let e = provider()
         .fetch_task(&ctx(&server.uri()), &key("../admin"))
@@ -813,6 +824,6 @@ async fn limits_are_classified() {
     }
     assert!(matches!(
         error_for(503, &[]).await,
-        ProviderError::Retryable(_)
+        ProviderError::Retryable { .. }
     ));
 }

@@ -390,7 +390,7 @@ async fn search_errors_map_like_every_other_call() {
     s.jira.fail_next_reads(1, 502, &[]);
     assert!(matches!(
         s.page(ListMode::Backfill, None, &[], 50).await,
-        Err(ProviderError::Retryable(_))
+        Err(ProviderError::Retryable { .. })
     ));
     s.jira.fail_next_reads(1, 403, &[]);
     assert!(matches!(

@@ -79,7 +79,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => Self::not_found(m),
             StoreError::Invalid(i) => Self::bad_request(i.to_string()),
             StoreError::Conflict(m) => Self::conflict(m),
-            StoreError::Unavailable(m) => {
+            StoreError::Unavailable { message: m, .. } => {
                 tracing::warn!(error = %m, "store unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

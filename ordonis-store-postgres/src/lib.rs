@@ -59,7 +59,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     migrator()
         .run(pool)
         .await
-        .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+        .map_err(|e| StoreError::backend(format!("migration failed: {e}")).with_source(e))
 }
 
 /// The pool settings Ordonis recommends: a 10 s acquire timeout, and no test query before
@@ -190,7 +190,7 @@ fn claim_sql(t: &QueueTable) -> String {
 
 /// Maps a sqlx error onto the store's error classes.
 fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
+    let classified = match &e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let msg = db.message().to_owned();
@@ -202,9 +202,9 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 }
                 // connection exceptions, insufficient resources, operator intervention
                 c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57") => {
-                    StoreError::Unavailable(msg)
+                    StoreError::unavailable(msg)
                 }
-                _ => StoreError::Backend(format!("{code}: {msg}")),
+                _ => StoreError::backend(format!("{code}: {msg}")),
             }
         }
         sqlx::Error::Io(_)
@@ -213,9 +213,10 @@ fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::BeginFailed => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Backend(e.to_string()),
-    }
+        | sqlx::Error::BeginFailed => StoreError::unavailable(e.to_string()),
+        _ => StoreError::backend(e.to_string()),
+    };
+    classified.with_source(e)
 }
 
 /// PostgreSQL `text` cannot hold NUL, and a verified delivery must still be stored: a NUL in

@@ -425,7 +425,21 @@ async fn migrations_are_idempotent_and_concurrent_safe() {
 #[tokio::test]
 async fn connect_migrates_and_maps_unreachable_to_unavailable() {
     let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/none").await;
-    assert!(matches!(err, Err(StoreError::Unavailable(_))), "{err:?}");
+    assert!(
+        matches!(err, Err(StoreError::Unavailable { .. })),
+        "{err:?}"
+    );
+    // sqlx's error is kept as the source, to walk or downcast.
+    let source = err
+        .as_ref()
+        .err()
+        .and_then(std::error::Error::source)
+        .and_then(|s| s.downcast_ref::<ordonis_core::ErrorSource>())
+        .and_then(|s| s.get().downcast_ref::<sqlx::Error>());
+    assert!(
+        matches!(source, Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)),
+        "{source:?}"
+    );
     let Some(db) = TestDb::create().await else {
         return;
     };

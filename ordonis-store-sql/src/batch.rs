@@ -223,7 +223,7 @@ async fn complete<D: Dialect>(
     let n = d.execute(tx, stmt.into(), args).await?;
     if n != done.len() as u64 {
         // The fence holds these rows; anything else is a broken invariant, not a lost lease.
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "batch completion changed {n} of {} rows",
             done.len()
         )));

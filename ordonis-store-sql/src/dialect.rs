@@ -70,13 +70,13 @@ pub trait SqlRow: Send {
     /// A non-null text column.
     fn text(&self, col: &str) -> Result<String, StoreError> {
         self.opt_text(col)?
-            .ok_or_else(|| StoreError::Backend(format!("column {col} is NULL")))
+            .ok_or_else(|| StoreError::backend(format!("column {col} is NULL")))
     }
 
     /// A non-null time column.
     fn time(&self, col: &str) -> Result<OffsetDateTime, StoreError> {
         self.opt_time(col)?
-            .ok_or_else(|| StoreError::Backend(format!("column {col} is NULL")))
+            .ok_or_else(|| StoreError::backend(format!("column {col} is NULL")))
     }
 }
 

@@ -27,5 +27,5 @@ pub(crate) async fn init<D: Dialect>(dialect: &D, sealed: &[u8]) -> Result<Vec<u
         .await?;
     get(dialect)
         .await?
-        .ok_or_else(|| StoreError::Backend("the key-check record was not stored".to_owned()))
+        .ok_or_else(|| StoreError::backend("the key-check record was not stored".to_owned()))
 }

@@ -40,7 +40,7 @@ pub(crate) fn table(queue: Queue) -> &'static QueueTable {
 }
 
 pub(crate) fn backend(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("{what}: {e}"))
+    StoreError::backend(format!("{what}: {e}"))
 }
 
 pub(crate) fn i64_of(v: u64) -> Result<i64, StoreError> {

@@ -87,7 +87,7 @@ impl Sqlite {
         migrator()
             .run(&self.writer)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::backend(format!("migration failed: {e}")).with_source(e))
     }
 
     /// Closes both pools (checkpointing the WAL).
@@ -139,7 +139,7 @@ fn claim_sql(t: &QueueTable) -> String {
 
 /// Maps a sqlx error onto the store's error classes.
 fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
+    let classified = match &e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let msg = db.message().to_owned();
@@ -147,20 +147,21 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
                 "2067" | "1555" => StoreError::Conflict(msg),
                 // SQLITE_BUSY*, SQLITE_LOCKED*
-                "5" | "6" | "261" | "517" | "773" | "262" => StoreError::Unavailable(msg),
+                "5" | "6" | "261" | "517" | "773" | "262" => StoreError::unavailable(msg),
                 "19" | "275" | "787" | "1299" | "1811" => {
                     StoreError::Invalid(InvalidInput::new("row", msg))
                 }
-                _ => StoreError::Backend(format!("{code}: {msg}")),
+                _ => StoreError::backend(format!("{code}: {msg}")),
             }
         }
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
-        | sqlx::Error::BeginFailed => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Backend(e.to_string()),
-    }
+        | sqlx::Error::BeginFailed => StoreError::unavailable(e.to_string()),
+        _ => StoreError::backend(e.to_string()),
+    };
+    classified.with_source(e)
 }
 
 /// A time as integer nanoseconds since the epoch (clamped to what an i64 holds).
@@ -171,7 +172,7 @@ fn ts(t: OffsetDateTime) -> i64 {
 
 fn from_ts(n: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
-        .map_err(|e| StoreError::Backend(format!("time: {e}")))
+        .map_err(|e| StoreError::backend(format!("time: {e}")))
 }
 
 fn decode_int(row: &SqliteRow, col: &str) -> Result<i64, sqlx::Error> {
@@ -217,7 +218,7 @@ fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
         {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(StoreError::Backend(format!(
+            Err(e) => Err(StoreError::backend(format!(
                 "cannot create {}: {e}",
                 path.display()
             ))),

@@ -221,7 +221,7 @@ async fn four_workers_drain_a_file_exactly_once() {
                     .await
                 {
                     Ok(b) => b,
-                    Err(StoreError::Unavailable(_)) => continue,
+                    Err(StoreError::Unavailable { .. }) => continue,
                     Err(e) => panic!("claim: {e}"),
                 };
                 if batch.is_empty() {

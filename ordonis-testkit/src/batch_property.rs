@@ -68,8 +68,8 @@ fn kind(e: &StoreError) -> &'static str {
         StoreError::LeaseLost(_) => "lease lost",
         StoreError::NotFound(_) => "not found",
         StoreError::Invalid(_) => "invalid",
-        StoreError::Unavailable(_) => "unavailable",
-        StoreError::Backend(_) => "backend",
+        StoreError::Unavailable { .. } => "unavailable",
+        StoreError::Backend { .. } => "backend",
         _ => "other",
     }
 }

@@ -280,13 +280,13 @@ pub async fn rate_limit_classified(h: Arc<dyn ProviderHarness>) {
 /// 5xx is retryable.
 pub async fn server_error_retryable(h: Arc<dyn ProviderHarness>) {
     let e = fault_then_fetch(&*h, HttpFault::ServerError).await;
-    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+    assert!(matches!(e, ProviderError::Retryable { .. }), "{e:?}");
 }
 
 /// A timeout is retryable.
 pub async fn timeout_retryable(h: Arc<dyn ProviderHarness>) {
     let e = fault_then_fetch(&*h, HttpFault::Timeout).await;
-    assert!(matches!(e, ProviderError::Retryable(_)), "{e:?}");
+    assert!(matches!(e, ProviderError::Retryable { .. }), "{e:?}");
 }
 
 /// 401 is terminal.

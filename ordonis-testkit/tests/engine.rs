@@ -174,8 +174,7 @@ async fn retryable_failures_dead_letter_after_max_attempts_and_replay() {
     let (s, task) = with_task().await;
     s.fake.inject(|f| {
         for _ in 0..4 {
-            f.next_calls
-                .push_back(ProviderError::Retryable("HTTP 503".into()));
+            f.next_calls.push_back(ProviderError::retryable("HTTP 503"));
         }
     });
     s.engine

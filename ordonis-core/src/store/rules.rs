@@ -37,7 +37,10 @@ pub fn validate_batch(units: &[UnitOfWork]) -> Result<(), StoreError> {
 /// Whether a commit error is the store's rather than the unit's: the batch stops on it and
 /// writes nothing.
 pub fn batch_wide(e: &StoreError) -> bool {
-    matches!(e, StoreError::Unavailable(_) | StoreError::Backend(_))
+    matches!(
+        e,
+        StoreError::Unavailable { .. } | StoreError::Backend { .. }
+    )
 }
 
 /// Checks deliveries before they are appended: none may start `Processing`.
