@@ -236,6 +236,29 @@ impl StoreError {
     }
 }
 
+impl Error {
+    /// The kind a job's failure with this error is stored as.
+    pub fn failure_kind(&self) -> crate::store::FailureKind {
+        use crate::store::FailureKind as K;
+        match self {
+            Error::Provider(p) => match p {
+                ProviderError::Forbidden(_) => K::AccessDenied,
+                ProviderError::RateLimited { .. } | ProviderError::ObjectBusy { .. } => {
+                    K::RateLimited
+                }
+                ProviderError::Retryable { .. } => K::Temporary,
+                ProviderError::NotFound(_) | ProviderError::OutOfScope(_) => K::NotFound,
+                ProviderError::Unauthenticated(_) | ProviderError::Terminal(_) => K::Refused,
+                ProviderError::BadInput(_) => K::BadInput,
+            },
+            Error::Store(s) if s.is_retryable() => K::Temporary,
+            Error::Store(StoreError::Invalid(_)) | Error::Invalid(_) => K::BadInput,
+            Error::NotFound(_) => K::NotFound,
+            Error::Store(_) | Error::Secrets(_) | Error::UnknownProvider(_) => K::Other,
+        }
+    }
+}
+
 /// Errors of the engine's public API.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

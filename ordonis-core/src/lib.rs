@@ -58,9 +58,10 @@ pub use store::{
     SyncSchedule, SyncStatus, WebhookStatus,
 };
 pub use store::{
-    ClaimRequest, CommitReceipt, Completion, EventFilter, InboxEvent, InsertOutcome,
-    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
-    NewInboxEvent, OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite, UnitOfWork,
+    ClaimRequest, CommitReceipt, Completion, EventFilter, FailureKind, InboxEvent, InsertOutcome,
+    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFailure, JobFilter, JobId,
+    JobState, Lease, NewInboxEvent, OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite,
+    UnitOfWork,
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::error::{Error, ProviderError, StoreError};
-use crate::store::{ClaimRequest, InboxEvent, Job, JobState, Lease, Queue, Retry, StoreExt};
+use crate::store::{
+    ClaimRequest, FailureKind, InboxEvent, Job, JobFailure, JobState, Lease, Queue, Retry, StoreExt,
+};
 
 /// Worker settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,7 +214,14 @@ impl Worker {
     /// Gives a claimed row back unprocessed (its attempt does not count).
     async fn release(&self, lease: &Lease) {
         let now = Retry::Deferred(OffsetDateTime::now_utc());
-        if let Err(e) = self.fail(lease, "released at shutdown", now).await {
+        if let Err(e) = self
+            .fail(
+                lease,
+                &JobFailure::new(FailureKind::Other, "released at shutdown"),
+                now,
+            )
+            .await
+        {
             tracing::warn!(worker = %self.config.id, row = %lease.row, error = %e, "could not release");
         }
     }
@@ -233,7 +242,7 @@ impl Worker {
             _ => report.retried = 1,
         }
         tracing::warn!(worker = %self.config.id, row = %lease.row, attempt = lease.attempt, error = %err, ?retry, "job failed");
-        if let Err(e) = self.fail(&lease, &err.to_string(), retry).await {
+        if let Err(e) = self.fail(&lease, &JobFailure::from(&err), retry).await {
             tracing::warn!(worker = %self.config.id, row = %lease.row, error = %e, "could not record failure");
         }
         report
@@ -280,7 +289,12 @@ impl Worker {
         }
     }
 
-    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+    async fn fail(
+        &self,
+        lease: &Lease,
+        error: &JobFailure,
+        retry: Retry,
+    ) -> Result<(), StoreError> {
         self.engine.store().fail(lease, error, retry).await
     }
 }

@@ -22,11 +22,11 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use ordonis_core::store::rules;
 use ordonis_core::{
-    ClaimRequest, CommitReceipt, Completion, EventId, InboxEvent, InsertOutcome, IntegrationId,
-    IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease,
-    Ledger, LedgerEntry, NewInboxEvent, ObjectKey, OutboxId, OutboxJob, Queue, Retry,
-    SealedSecrets, Store, StoreError, StoredCheckpoint, SyncJob, SyncLease, SyncSave, SyncSchedule,
-    Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
+    ClaimRequest, CommitReceipt, Completion, EventId, FailureKind, InboxEvent, InsertOutcome,
+    IntegrationId, IntegrationRecord, IntegrationState, IntegrationUpdate, Job, JobFailure,
+    JobFilter, JobId, JobState, Lease, Ledger, LedgerEntry, NewInboxEvent, ObjectKey, OutboxId,
+    OutboxJob, Queue, Retry, SealedSecrets, Store, StoreError, StoredCheckpoint, SyncJob,
+    SyncLease, SyncSave, SyncSchedule, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,6 +41,7 @@ struct Life<'a> {
     attempts: &'a mut u32,
     next_attempt_at: &'a mut OffsetDateTime,
     last_error: &'a mut Option<String>,
+    error_kind: &'a mut Option<FailureKind>,
     lease: &'a mut Option<Lease>,
 }
 
@@ -64,6 +65,7 @@ impl QueueRow for InboxEvent {
             attempts: &mut self.attempts,
             next_attempt_at: &mut self.next_attempt_at,
             last_error: &mut self.last_error,
+            error_kind: &mut self.error_kind,
             lease: &mut self.lease,
         }
     }
@@ -94,6 +96,7 @@ impl QueueRow for OutboxJob {
             attempts: &mut self.attempts,
             next_attempt_at: &mut self.next_attempt_at,
             last_error: &mut self.last_error,
+            error_kind: &mut self.error_kind,
             lease: &mut self.lease,
         }
     }
@@ -210,7 +213,7 @@ impl<R: QueueRow> QueueRows<R> {
         }
     }
 
-    fn fail(&mut self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+    fn fail(&mut self, lease: &Lease, error: &JobFailure, retry: Retry) -> Result<(), StoreError> {
         let effect = rules::failure_effect(retry)?;
         let life = self.leased(lease, None)?.life();
         *life.state = effect.state;
@@ -218,7 +221,8 @@ impl<R: QueueRow> QueueRows<R> {
             *life.next_attempt_at = t;
         }
         *life.attempts = life.attempts.saturating_sub(effect.attempts_refund());
-        *life.last_error = Some(error.to_owned());
+        *life.last_error = Some(error.message.clone());
+        *life.error_kind = Some(error.kind);
         *life.lease = None;
         Ok(())
     }
@@ -313,6 +317,7 @@ impl State {
             *life.state = JobState::Done;
             *life.lease = None;
             *life.last_error = note;
+            *life.error_kind = None;
         };
         match lease.queue {
             Queue::Inbox => {
@@ -467,6 +472,7 @@ impl Store for MemoryStore {
                     attempts: 0,
                     next_attempt_at: at,
                     last_error: e.note.clone(),
+                    error_kind: None,
                     lease: None,
                 },
             );
@@ -485,7 +491,12 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+    async fn fail(
+        &self,
+        lease: &Lease,
+        error: &JobFailure,
+        retry: Retry,
+    ) -> Result<(), StoreError> {
         let mut st = self.lock();
         match lease.queue {
             Queue::Inbox => st.inbox.fail(lease, error, retry),
@@ -716,6 +727,7 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
                     attempts: 0,
                     next_attempt_at: at,
                     last_error: None,
+                    error_kind: None,
                     lease: None,
                 },
             );

@@ -194,7 +194,7 @@ async fn fence<D: Dialect>(
 }
 
 const COMPLETE_MANY: &str = "UPDATE {p}{table}
-    SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, last_error = CASE id ";
+    SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, error_kind = NULL, last_error = CASE id ";
 
 /// Completes the fenced rows of `queue` in one statement, each with its note (the fence
 /// checked their workspace and lease, and holds them).

@@ -12,7 +12,7 @@ use crate::render::{params, sql, sql_on, sql_with};
 use crate::tables::{backend, i64_of, table, to_json};
 
 const COMPLETE: &str = "UPDATE {p}{table}
-    SET state = 'done', last_error = $5, lease_owner = NULL, lease_expires_at = NULL
+    SET state = 'done', last_error = $5, error_kind = NULL, lease_owner = NULL, lease_expires_at = NULL
   WHERE id = $1 AND workspace_id = $2 AND state = 'processing'
     AND lease_owner = $3 AND attempts = $4";
 

@@ -25,9 +25,9 @@ use async_trait::async_trait;
 use ordonis_core::store::rules;
 use ordonis_core::{
     ClaimRequest, CommitReceipt, InsertOutcome, IntegrationId, IntegrationRecord,
-    IntegrationUpdate, Job, JobFilter, JobId, JobState, Lease, Ledger, LedgerEntry, NewInboxEvent,
-    ObjectKey, Queue, Retry, Store, StoreError, StoredCheckpoint, SyncJob, SyncLease, SyncSave,
-    SyncSchedule, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
+    IntegrationUpdate, Job, JobFailure, JobFilter, JobId, JobState, Lease, Ledger, LedgerEntry,
+    NewInboxEvent, ObjectKey, Queue, Retry, Store, StoreError, StoredCheckpoint, SyncJob,
+    SyncLease, SyncSave, SyncSchedule, Task, TaskId, TaskPage, UnitOfWork, WorkspaceId,
 };
 
 pub use dialect::{Arg, Dialect, Exec, QueueTable, Sql, SqlRow};
@@ -150,6 +150,7 @@ const WORKSPACES: &str = "SELECT workspace_id FROM {p}integrations
 const FAIL: &str = "UPDATE {p}{table}
     SET state = $4, next_attempt_at = COALESCE($5, next_attempt_at),
         attempts = CASE WHEN attempts > $6 THEN attempts - $6 ELSE 0 END, last_error = $7,
+        error_kind = $8,
         lease_owner = NULL, lease_expires_at = NULL
   WHERE id = $1 AND state = 'processing' AND lease_owner = $2 AND attempts = $3";
 const REPLAY: &str = "UPDATE {p}{table}
@@ -273,7 +274,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(jobs.into_iter().map(|(_, j)| j).collect())
     }
 
-    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError> {
+    async fn fail(
+        &self,
+        lease: &Lease,
+        error: &JobFailure,
+        retry: Retry,
+    ) -> Result<(), StoreError> {
         let effect = rules::failure_effect(retry)?;
         let args = vec![
             Arg::Uuid(lease.row),
@@ -282,7 +288,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             Arg::text(effect.state.as_str()),
             Arg::Time(effect.next_attempt_at),
             Arg::Int(i64::from(effect.attempts_refund())),
-            Arg::text(error),
+            Arg::text(&error.message),
+            Arg::text(error.kind.as_str()),
         ];
         let n = self
             .dialect

@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 use ordonis_core::{
-    EventId, InboxEvent, IntegrationId, IntegrationRecord, IntegrationState, JobState, Lease,
-    LedgerDraft, LedgerEntry, OutboxId, OutboxJob, ProviderKind, Queue, SealedSecrets, StoreError,
-    Task, TaskId, WorkspaceId,
+    EventId, FailureKind, InboxEvent, IntegrationId, IntegrationRecord, IntegrationState, JobState,
+    Lease, LedgerDraft, LedgerEntry, OutboxId, OutboxJob, ProviderKind, Queue, SealedSecrets,
+    StoreError, Task, TaskId, WorkspaceId,
 };
 use time::OffsetDateTime;
 
@@ -18,7 +18,7 @@ pub const INBOX: QueueTable = QueueTable {
     serial: &["integration_id", "object_key"],
     columns: "id, workspace_id, integration_id, dedupe_key, delivery_id, object_key, headers, \
               body, body_sha256, auth, received_at, state, attempts, next_attempt_at, \
-              lease_owner, lease_expires_at, last_error",
+              lease_owner, lease_expires_at, last_error, error_kind",
 };
 
 /// The outbox: `outbox`.
@@ -28,7 +28,7 @@ pub const OUTBOX: QueueTable = QueueTable {
     order_by: "created_at",
     serial: &["task_id"],
     columns: "id, workspace_id, task_id, integration_id, state, attempts, next_attempt_at, \
-              lease_owner, lease_expires_at, last_error, created_at",
+              lease_owner, lease_expires_at, last_error, error_kind, created_at",
 };
 
 /// The table of a queue.
@@ -116,6 +116,10 @@ pub(crate) fn event(row: &impl SqlRow) -> Result<InboxEvent, StoreError> {
         attempts,
         next_attempt_at: row.time("next_attempt_at")?,
         last_error: row.opt_text("last_error")?,
+        error_kind: row
+            .opt_text("error_kind")?
+            .as_deref()
+            .map(FailureKind::parse),
         lease: lease(row, Queue::Inbox, id, state, attempts)?,
     })
 }
@@ -134,6 +138,10 @@ pub(crate) fn push(row: &impl SqlRow) -> Result<OutboxJob, StoreError> {
         attempts,
         next_attempt_at: row.time("next_attempt_at")?,
         last_error: row.opt_text("last_error")?,
+        error_kind: row
+            .opt_text("error_kind")?
+            .as_deref()
+            .map(FailureKind::parse),
         lease: lease(row, Queue::Outbox, id, state, attempts)?,
     })
 }

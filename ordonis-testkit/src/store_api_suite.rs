@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use ordonis_core::{
-    Completion, IntegrationUpdate, Job, JobFilter, JobId, JobState, ObjectKey, Queue, Retry, Store,
-    StoreError, StoreExt, Task, TaskPage, TaskWrite, UnitOfWork,
+    Completion, FailureKind, IntegrationUpdate, Job, JobFailure, JobFilter, JobId, JobState,
+    ObjectKey, Queue, Retry, Store, StoreError, StoreExt, Task, TaskPage, TaskWrite, UnitOfWork,
 };
 use time::OffsetDateTime;
 
@@ -127,14 +127,24 @@ pub async fn replay_and_give_up_refusals(store: Arc<dyn Store>) {
         .cloned()
         .unwrap_or_else(|| panic!("no lease"));
     for bad in [JobState::Done, JobState::Pending, JobState::Processing] {
-        let err = store.fail(&lease, "x", Retry::Never(bad)).await;
+        let err = store
+            .fail(
+                &lease,
+                &JobFailure::new(FailureKind::Other, "x"),
+                Retry::Never(bad),
+            )
+            .await;
         assert!(
             matches!(err, Err(StoreError::Invalid(_))),
             "{bad:?}: {err:?}"
         );
     }
     store
-        .fail(&lease, "bad input", Retry::Never(JobState::Failed))
+        .fail(
+            &lease,
+            &JobFailure::new(FailureKind::BadInput, "bad input"),
+            Retry::Never(JobState::Failed),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store

@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ordonis_core::StoreExt;
 use ordonis_core::store::{
-    ClaimRequest, Completion, EventFilter, InsertOutcome, IntegrationRecord, JobState,
-    NewInboxEvent, Retry, Store, TaskWrite, UnitOfWork,
+    ClaimRequest, Completion, EventFilter, FailureKind, InsertOutcome, IntegrationRecord,
+    JobFailure, JobState, NewInboxEvent, Retry, Store, TaskWrite, UnitOfWork,
 };
 use ordonis_core::{
     Actor, ApiAuth, Cause, CauseKind, EventId, ExternalRef, Field, FieldValue, IntegrationId,
@@ -429,7 +429,11 @@ pub async fn expired_lease_cannot_complete(store: Arc<dyn Store>) {
     );
     assert_eq!(store.ledger_size(&w).await.unwrap_or(99), 0);
     let err = store
-        .fail(&old_lease, "late", Retry::At(OffsetDateTime::now_utc()))
+        .fail(
+            &old_lease,
+            &JobFailure::new(FailureKind::Other, "late"),
+            Retry::At(OffsetDateTime::now_utc()),
+        )
         .await;
     assert!(matches!(err, Err(StoreError::LeaseLost(_))));
 
@@ -467,7 +471,11 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
     let lease = c[0].lease.clone().unwrap_or_else(|| panic!("no lease"));
     let later = OffsetDateTime::now_utc() + Duration::from_secs(3600);
     store
-        .fail(&lease, "HTTP 503", Retry::At(later))
+        .fail(
+            &lease,
+            &JobFailure::new(FailureKind::Temporary, "HTTP 503"),
+            Retry::At(later),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -485,6 +493,11 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
         .unwrap_or_else(|| panic!("missing"));
     assert_eq!((row.state, row.attempts), (JobState::Pending, 1));
     assert_eq!(row.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(
+        row.error_kind,
+        Some(FailureKind::Temporary),
+        "the kind is kept"
+    );
 
     // Replaying is only for failed or dead rows.
     assert!(store.replay_event(&w, e.id).await.is_err());
@@ -507,7 +520,7 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
     store
         .fail(
             &lease,
-            "gave up after 8 attempts",
+            &JobFailure::new(FailureKind::Temporary, "gave up after 8 attempts"),
             Retry::Never(JobState::Dead),
         )
         .await
@@ -544,6 +557,17 @@ pub async fn dead_letter_and_replay(store: Arc<dyn Store>) {
         .find(|x| x.id == e2.id)
         .unwrap_or_else(|| panic!("replayed row not claimable"));
     assert_eq!(back.attempts, 1, "attempts reset by replay");
+    // Done at last: the failure's kind goes with the failure (a view by kind drops the row).
+    let lease = back.lease.clone().unwrap_or_else(|| panic!("no lease"));
+    let mut uow = UnitOfWork::new(w2.clone());
+    uow.completion = Completion::Done { lease, note: None };
+    store.commit(uow).await.unwrap_or_else(|e| panic!("{e}"));
+    let done = store
+        .event(&w2, e2.id)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("missing"));
+    assert_eq!((done.state, done.error_kind), (JobState::Done, None));
 }
 
 /// A deferred retry (rate limit, shutdown) does not count as an attempt.
@@ -562,7 +586,7 @@ pub async fn deferred_retry_does_not_count(store: Arc<dyn Store>) {
     store
         .fail(
             &lease,
-            "rate limited",
+            &JobFailure::new(FailureKind::RateLimited, "rate limited"),
             Retry::Deferred(OffsetDateTime::now_utc()),
         )
         .await

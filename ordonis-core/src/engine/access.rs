@@ -7,7 +7,8 @@
 //! through the inbox. An object leaves the list as soon as a later event about it is
 //! processed: a fetch worked again, and the task synced.
 //!
-//! It is derived from the inbox, not stored: the failed rows are the record, so the list
+//! It is derived from the inbox, not stored: the failed rows, selected by their stored
+//! [`FailureKind::AccessDenied`], are the record, so the list
 //! cannot drift from them, and no second write is added to the hot path.
 
 use std::collections::HashMap;
@@ -16,9 +17,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Engine;
-use crate::error::{Error, ProviderError};
+use crate::error::Error;
 use crate::ids::{EventId, IntegrationId};
-use crate::store::{InboxEvent, Job, JobFilter, JobState, Queue};
+use crate::store::{FailureKind, InboxEvent, Job, JobFilter, JobState, Queue};
 
 /// One object an integration may not read, as its newest event found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,11 +63,7 @@ impl Engine {
             .await?
             .into_iter()
             .filter_map(Job::into_event)
-            .filter(|e| {
-                e.last_error
-                    .as_deref()
-                    .is_some_and(|m| m.starts_with(ProviderError::ACCESS_DENIED))
-            })
+            .filter(|e| e.error_kind == Some(FailureKind::AccessDenied))
             .collect();
         if failed.is_empty() {
             return Ok(Vec::new());

@@ -201,6 +201,9 @@ pub struct InboxEvent {
     pub next_attempt_at: OffsetDateTime,
     /// Last error, or a note on how it finished.
     pub last_error: Option<String>,
+    /// The kind of the last failed attempt ([`Store::fail`]); `None` before any, and once
+    /// done.
+    pub error_kind: Option<FailureKind>,
     /// The lease, while `Processing`.
     pub lease: Option<Lease>,
 }
@@ -224,6 +227,8 @@ pub struct OutboxJob {
     pub next_attempt_at: OffsetDateTime,
     /// Last error.
     pub last_error: Option<String>,
+    /// The kind of the last failed attempt; `None` before any, and once done.
+    pub error_kind: Option<FailureKind>,
     /// The lease, while `Processing`.
     pub lease: Option<Lease>,
 }
@@ -412,6 +417,88 @@ pub enum Retry {
     Deferred(OffsetDateTime),
     /// Give up: `Dead` (retries exhausted) or `Failed` (bad input).
     Never(JobState),
+}
+
+/// What kind of failure a row's last attempt met, stored beside its message so that views
+/// (the objects an integration may not read) select rows by kind, never by message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The credentials may not read or write the object ([`crate::ProviderError::Forbidden`]).
+    AccessDenied,
+    /// The provider asked to wait (a rate limit, a busy object).
+    RateLimited,
+    /// A temporary failure of the provider or the store.
+    Temporary,
+    /// The object does not exist, or is outside the integration's scope.
+    NotFound,
+    /// The provider refused for good (credentials, a refused change, configuration).
+    Refused,
+    /// Input that cannot be understood or stored.
+    BadInput,
+    /// Anything else (a lost lease, a shutdown, a missing provider).
+    Other,
+}
+
+impl FailureKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FailureKind; 7] = [
+        FailureKind::AccessDenied,
+        FailureKind::RateLimited,
+        FailureKind::Temporary,
+        FailureKind::NotFound,
+        FailureKind::Refused,
+        FailureKind::BadInput,
+        FailureKind::Other,
+    ];
+
+    /// The stored name (`access_denied`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::AccessDenied => "access_denied",
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Temporary => "temporary",
+            FailureKind::NotFound => "not_found",
+            FailureKind::Refused => "refused",
+            FailureKind::BadInput => "bad_input",
+            FailureKind::Other => "other",
+        }
+    }
+
+    /// The kind a stored name stands for; an unknown name (written by a newer version) is
+    /// `Other`.
+    pub fn parse(s: &str) -> FailureKind {
+        FailureKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .unwrap_or(FailureKind::Other)
+    }
+}
+
+/// A failed attempt as [`Store::fail`] records it: its kind and its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobFailure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+impl JobFailure {
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<&crate::error::Error> for JobFailure {
+    fn from(e: &crate::error::Error) -> Self {
+        Self::new(e.failure_kind(), e.to_string())
+    }
 }
 
 /// Filter for listing inbox rows of one workspace (see [`StoreExt::events`]).
@@ -622,8 +709,10 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     /// oldest first, at most one per object (inbox) or task (outbox) in flight, skipping
     /// paused integrations; each claim increments the row's attempts.
     async fn claim(&self, queue: Queue, req: &ClaimRequest) -> Result<Vec<Job>, StoreError>;
-    /// Records a failed attempt of the leased row (`LeaseLost` when the lease is stale).
-    async fn fail(&self, lease: &Lease, error: &str, retry: Retry) -> Result<(), StoreError>;
+    /// Records a failed attempt of the leased row, its message and kind
+    /// (`LeaseLost` when the lease is stale).
+    async fn fail(&self, lease: &Lease, error: &JobFailure, retry: Retry)
+    -> Result<(), StoreError>;
     /// Puts a failed or dead row of the workspace back to pending with its attempts reset
     /// (`NotFound` if the workspace has no such row, `Invalid` if it is in another state).
     async fn replay(&self, ws: &WorkspaceId, id: JobId) -> Result<(), StoreError>;

@@ -1,0 +1,4 @@
+-- The kind of a queue row's last failure (access_denied, temporary, ...), stored beside its
+-- message so views select rows by kind, never by message text.
+ALTER TABLE ordonis.webhook_events ADD COLUMN error_kind text;
+ALTER TABLE ordonis.outbox ADD COLUMN error_kind text;
