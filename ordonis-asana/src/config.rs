@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ordonis_core::PriorityLevel;
+use ordonis_core::{InvalidInput, PriorityLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -66,15 +66,15 @@ pub struct AsanaOptions {
 
 impl AsanaOptions {
     /// Reads options from an integration's JSON; `null` is the default.
-    pub fn from_json(v: &Value) -> Result<Self, String> {
+    pub fn from_json(v: &Value) -> Result<Self, InvalidInput> {
         if v.is_null() {
             return Ok(Self::default());
         }
-        let opts: Self =
-            serde_json::from_value(v.clone()).map_err(|e| format!("invalid Asana options: {e}"))?;
+        let opts: Self = serde_json::from_value(v.clone())
+            .map_err(|e| InvalidInput::new("options", format!("Asana options: {e}")))?;
         if let Some(tz) = &opts.time_zone {
             jiff::tz::TimeZone::get(tz)
-                .map_err(|e| format!("invalid Asana options: time_zone {tz:?}: {e}"))?;
+                .map_err(|e| InvalidInput::new("options", format!("time_zone {tz:?}: {e}")))?;
         }
         Ok(opts)
     }

@@ -117,7 +117,7 @@ impl AsanaProvider {
 
     /// The integration's options.
     pub fn options(ctx: &ProviderContext) -> Result<AsanaOptions, AsanaError> {
-        AsanaOptions::from_json(&ctx.options).map_err(AsanaError::Config)
+        AsanaOptions::from_json(&ctx.options).map_err(|e| AsanaError::Config(e.to_string()))
     }
 
     fn cached(&self, key: &(IntegrationId, String)) -> Option<EnumOptions> {
@@ -230,10 +230,9 @@ impl Provider for AsanaProvider {
                 "asana does not take this kind of credentials: it takes a bearer token",
             ));
         }
-        AsanaOptions::from_json(config.options).map_err(|e| InvalidInput::new("options", e))?;
+        AsanaOptions::from_json(config.options)?;
         if !config.scope.is_null() {
-            crate::repair::scope_projects(config.scope)
-                .map_err(|e| InvalidInput::new("scope", e))?;
+            crate::repair::scope_projects(config.scope)?;
         }
         Ok(())
     }
@@ -329,7 +328,7 @@ impl Provider for AsanaProvider {
             Err(e) => return Err(e.into()),
         };
         // Where the task belongs now decides, never the event that named it.
-        let scope = crate::scope::AsanaScope::parse(&ctx.scope).map_err(ProviderError::Terminal)?;
+        let scope = crate::scope::AsanaScope::parse(&ctx.scope)?;
         if let Some(why) = scope.outside(&task) {
             return Err(ProviderError::OutOfScope(format!(
                 "task {}: {why}",

@@ -84,7 +84,7 @@ pub struct Crawl {
 }
 
 /// The projects of a scope ([`crate::scope::AsanaScope`]): `null` is none.
-pub fn scope_projects(scope: &Value) -> Result<Vec<String>, String> {
+pub fn scope_projects(scope: &Value) -> Result<Vec<String>, ordonis_core::InvalidInput> {
     crate::scope::AsanaScope::parse(scope).map(|s| s.projects)
 }
 
@@ -146,7 +146,7 @@ impl AsanaProvider {
         ctx: &ProviderContext,
         req: &ListRequest<'_>,
     ) -> Result<ListPage, ProviderError> {
-        let projects = scope_projects(req.scope).map_err(ProviderError::Terminal)?;
+        let projects = scope_projects(req.scope)?;
         let mut cur: ListCursor = match req.cursor {
             None | Some(Value::Null) => ListCursor::default(),
             Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
@@ -352,7 +352,7 @@ impl AsanaProvider {
         let target = check.target_url.ok_or_else(|| {
             ProviderError::Terminal("no webhook URL to register Asana webhooks for".to_owned())
         })?;
-        let projects = scope_projects(check.scope).map_err(ProviderError::Terminal)?;
+        let projects = scope_projects(check.scope)?;
         if projects.is_empty() {
             return Err(ProviderError::Terminal(
                 "the scope names no project to register an Asana webhook on".to_owned(),

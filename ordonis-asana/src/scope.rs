@@ -16,6 +16,7 @@
 //! - Any other task (removed from the scope's projects) is out of scope.
 //! - With a `null` scope only the subtask rule applies: a subtask in no project is out.
 
+use ordonis_core::InvalidInput;
 use serde_json::Value;
 
 use crate::client::check_gid;
@@ -42,7 +43,11 @@ impl AsanaScope {
     /// assert!(s.subtasks);
     /// assert!(AsanaScope::parse(&serde_json::json!({"projects": []})).is_err());
     /// ```
-    pub fn parse(scope: &Value) -> Result<Self, String> {
+    pub fn parse(scope: &Value) -> Result<Self, InvalidInput> {
+        Self::read(scope).map_err(|why| InvalidInput::new("scope", why))
+    }
+
+    fn read(scope: &Value) -> Result<Self, String> {
         if scope.is_null() {
             return Ok(Self::default());
         }

@@ -162,6 +162,14 @@ impl ProviderError {
     }
 }
 
+/// A misconfigured integration (options or scope a provider cannot use): retrying will not
+/// help until someone fixes it.
+impl From<InvalidInput> for ProviderError {
+    fn from(e: InvalidInput) -> Self {
+        ProviderError::Terminal(e.to_string())
+    }
+}
+
 /// What a store can fail with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use ordonis_core::InvalidInput;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -49,12 +50,12 @@ pub struct JiraOptions {
 
 impl JiraOptions {
     /// Reads options from an integration's JSON; `null` is the default.
-    pub fn from_json(v: &Value) -> Result<Self, String> {
+    pub fn from_json(v: &Value) -> Result<Self, InvalidInput> {
         if v.is_null() {
             return Ok(Self::default());
         }
-        let o: Self =
-            serde_json::from_value(v.clone()).map_err(|e| format!("invalid Jira options: {e}"))?;
+        let o: Self = serde_json::from_value(v.clone())
+            .map_err(|e| InvalidInput::new("options", format!("Jira options: {e}")))?;
         if let Some(tz) = &o.jql_time_zone {
             time_zone(tz)?;
         }
@@ -63,20 +64,20 @@ impl JiraOptions {
 }
 
 /// The JQL of a scope (`{"jql": "project = HO"}`), or why the scope is unusable.
-pub fn scope_jql(scope: &Value) -> Result<&str, String> {
+pub fn scope_jql(scope: &Value) -> Result<&str, InvalidInput> {
     match scope.get("jql").and_then(Value::as_str).map(str::trim) {
         Some(jql) if !jql.is_empty() => Ok(jql),
-        _ => Err(
-            "a Jira integration needs scope {\"jql\": \"<a JQL query, e.g. project = HO>\"}"
-                .to_owned(),
-        ),
+        _ => Err(InvalidInput::new(
+            "scope",
+            "a Jira integration needs scope {\"jql\": \"<a JQL query, e.g. project = HO>\"}",
+        )),
     }
 }
 
 /// A time zone by IANA name (the `jql_time_zone` option).
-pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, InvalidInput> {
     jiff::tz::TimeZone::get(name)
-        .map_err(|e| format!("invalid Jira option jql_time_zone {name:?}: {e}"))
+        .map_err(|e| InvalidInput::new("options", format!("jql_time_zone {name:?}: {e}")))
 }
 
 /// Which webhooks a Jira integration uses (option `webhook`).

@@ -115,9 +115,9 @@ impl Provider for JiraProvider {
     /// The options parse as [`JiraOptions`]; the scope is `null` (webhook-only) or
     /// `{"jql": "…"}`.
     fn check_config(&self, config: &ConfigToCheck<'_>) -> Result<(), InvalidInput> {
-        JiraOptions::from_json(config.options).map_err(|e| InvalidInput::new("options", e))?;
+        JiraOptions::from_json(config.options)?;
         if !config.scope.is_null() {
-            crate::config::scope_jql(config.scope).map_err(|e| InvalidInput::new("scope", e))?;
+            crate::config::scope_jql(config.scope)?;
         }
         Ok(())
     }

@@ -119,7 +119,7 @@ fn to_ms(t: OffsetDateTime) -> i64 {
 }
 
 fn options(ctx: &ProviderContext) -> Result<JiraOptions, ProviderError> {
-    JiraOptions::from_json(&ctx.options).map_err(ProviderError::Terminal)
+    Ok(JiraOptions::from_json(&ctx.options)?)
 }
 
 /// One page of a backfill or reconcile (see the module docs for the queries and cursors).
@@ -129,7 +129,7 @@ pub async fn list_changes(
     req: &ListRequest<'_>,
 ) -> Result<ListPage, ProviderError> {
     let opts = options(ctx)?;
-    let scope = strip_order_by(scope_jql(req.scope).map_err(ProviderError::Terminal)?);
+    let scope = strip_order_by(scope_jql(req.scope)?);
     let cursor: Option<Cursor> = req
         .cursor
         .map(|c| {
@@ -194,7 +194,7 @@ pub async fn list_changes(
             )
             .unwrap_or(i64::MAX);
             let tz = match &opts.jql_time_zone {
-                Some(name) => time_zone(name).map_err(ProviderError::Terminal)?,
+                Some(name) => time_zone(name)?,
                 None => jiff::tz::TimeZone::UTC,
             };
             let from = jql_date(since.saturating_sub(overlap_ms), &tz);
@@ -481,7 +481,7 @@ pub async fn register_webhooks(
             "registering a Jira webhook needs the integration's webhook URL".to_owned(),
         )
     })?;
-    let jql = strip_order_by(scope_jql(check.scope).map_err(ProviderError::Terminal)?);
+    let jql = strip_order_by(scope_jql(check.scope)?);
     let results = client
         .register_dynamic_webhooks(url, &[(&WEBHOOK_EVENTS, jql)])
         .await?;
