@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use hmac::{Hmac, KeyInit, Mac};
 use ordonis_core::vera::CheckpointSigner;
-use ordonis_core::{Engine, Keyring, SecretKey, Store, Worker, WorkerConfig};
+use ordonis_core::{Engine, InvalidInput, Keyring, SecretKey, Store, Worker, WorkerConfig};
 use ordonis_store_postgres::PostgresStore;
 use ordonis_store_sqlite::SqliteStore;
 use sha2::Sha256;
@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Backend, Config, Origin, Resolved, resolve_secret};
+use crate::errors::StartError;
 use crate::metrics::Metrics;
 pub use crate::state::{AppState, NewState, Shared};
 
@@ -32,11 +33,14 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Refuses an admin token shorter than [`MIN_ADMIN_TOKEN_LEN`] (before anything is opened).
-fn check_admin_token(token: &Resolved) -> Result<(), String> {
+fn check_admin_token(token: &Resolved) -> Result<(), InvalidInput> {
     if token.value.chars().count() < MIN_ADMIN_TOKEN_LEN {
-        return Err(format!(
-            "the admin token (ORDONIS_ADMIN_TOKEN / --admin-token) must be at least \
-             {MIN_ADMIN_TOKEN_LEN} characters; unset it on SQLite to have a long one generated"
+        return Err(InvalidInput::new(
+            "admin token (ORDONIS_ADMIN_TOKEN / --admin-token)",
+            format!(
+                "it must be at least {MIN_ADMIN_TOKEN_LEN} characters; unset it on SQLite to \
+                 have a long one generated"
+            ),
         ));
     }
     Ok(())
@@ -44,24 +48,23 @@ fn check_admin_token(token: &Resolved) -> Result<(), String> {
 
 /// Opens the store a database URL names (migrating it). From here on the server speaks only
 /// the `Store` contract, so any store works (the tests also run it on `MemoryStore`).
-pub async fn open_store(backend: &Backend) -> Result<Arc<dyn Store>, String> {
+pub async fn open_store(backend: &Backend) -> Result<Arc<dyn Store>, StartError> {
+    let failed = |what| move |source| StartError::Store { what, source };
     Ok(match backend {
         Backend::Postgres(url) => Arc::new(
             PostgresStore::connect(url)
                 .await
-                .map_err(|e| format!("PostgreSQL: {e}"))?,
+                .map_err(failed("PostgreSQL"))?,
         ),
-        Backend::Sqlite { url, .. } => Arc::new(
-            SqliteStore::connect(url)
-                .await
-                .map_err(|e| format!("SQLite: {e}"))?,
-        ),
+        Backend::Sqlite { url, .. } => {
+            Arc::new(SqliteStore::connect(url).await.map_err(failed("SQLite"))?)
+        }
     })
 }
 
-fn derive(key_hex: &str, label: &[u8]) -> Result<[u8; 32], String> {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key_hex.as_bytes()).map_err(|e| e.to_string())?;
+fn derive(key_hex: &str, label: &[u8]) -> Result<[u8; 32], StartError> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key_hex.as_bytes())
+        .map_err(|_| bad_secret_key())?;
     mac.update(label);
     Ok(mac.finalize().into_bytes().into())
 }
@@ -72,9 +75,8 @@ pub fn engine(
     secret_key_hex: &str,
     retry: &crate::config::RetryArgs,
     public_url: Option<&str>,
-) -> Result<Engine, String> {
-    let key = SecretKey::from_hex(1, secret_key_hex)
-        .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?;
+) -> Result<Engine, StartError> {
+    let key = SecretKey::from_hex(1, secret_key_hex).map_err(|_| bad_secret_key())?;
     let mut config = retry.engine_config()?;
     // The webhooks the engine registers point at this server's webhook route
     // (`routes::integrations::webhook_url`).
@@ -91,32 +93,37 @@ pub fn engine(
 /// key when the store has none yet (a new store, or one from before the record existed: then
 /// the key must first open the stored integrations' secrets). A wrong key is refused here,
 /// at start-up, rather than failing every job later.
-pub async fn check_secret_key(store: &dyn Store, secret_key_hex: &str) -> Result<(), String> {
-    let ring = Keyring::new(
-        SecretKey::from_hex(1, secret_key_hex)
-            .map_err(|_| "ORDONIS_SECRET_KEY must be 64 hex characters".to_owned())?,
-    );
-    let wrong = || {
-        "the secret key (ORDONIS_SECRET_KEY / --secret-key) is not the one this database was \
-         created with; refusing to start. Use the original key (on SQLite it is kept in \
-         <database>.secret-key)"
-            .to_owned()
+pub async fn check_secret_key(store: &dyn Store, secret_key_hex: &str) -> Result<(), StartError> {
+    let ring = Keyring::new(SecretKey::from_hex(1, secret_key_hex).map_err(|_| bad_secret_key())?);
+    let wrong = |_| StartError::WrongSecretKey;
+    let store_err = |source| StartError::Store {
+        what: "checking the secret key",
+        source,
     };
-    let store_err = |e: ordonis_core::StoreError| format!("checking the secret key: {e}");
     let record = match store.key_check().await.map_err(store_err)? {
         Some(r) => r,
         None => {
             // A store from before the key-check record: its sealed secrets must open.
             for ws in store.workspaces().await.map_err(store_err)? {
                 if let Some(r) = store.integrations(&ws).await.map_err(store_err)?.first() {
-                    ring.open(r.id, &r.secrets).map_err(|_| wrong())?;
+                    ring.open(r.id, &r.secrets).map_err(wrong)?;
                 }
             }
-            let sealed = ring.seal_key_check().map_err(|e| e.to_string())?;
+            let sealed = ring
+                .seal_key_check()
+                .map_err(|_| StartError::WrongSecretKey)?;
             store.init_key_check(&sealed).await.map_err(store_err)?
         }
     };
-    ring.check_key(&record).map_err(|_| wrong())
+    ring.check_key(&record).map_err(wrong)
+}
+
+fn bad_secret_key() -> StartError {
+    InvalidInput::new(
+        "secret key (ORDONIS_SECRET_KEY / --secret-key)",
+        "it must be 64 hex characters",
+    )
+    .into()
 }
 
 /// A running server.
@@ -137,7 +144,7 @@ pub struct Server {
 
 impl Server {
     /// Opens the store, binds, and starts serving and (with `workers > 0`) working.
-    pub async fn start(config: &Config) -> Result<Self, String> {
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
         let backend = Backend::parse(&config.database_url)?;
         let admin_token = resolve_secret(
             config.admin_token.as_deref(),
@@ -159,7 +166,7 @@ impl Server {
     /// Starts on a store the caller opened, any [`Store`] (a host's own, or `MemoryStore` in
     /// tests): the server uses nothing but the `Store` contract. The admin token and the
     /// secret key must be given in `config` (there is no database file to keep them beside).
-    pub async fn start_on(config: &Config, store: Arc<dyn Store>) -> Result<Self, String> {
+    pub async fn start_on(config: &Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
         let given = |v: Option<&str>, what: &str| {
             v.map(str::trim)
                 .filter(|v| !v.is_empty())
@@ -167,7 +174,9 @@ impl Server {
                     value: v.to_owned(),
                     origin: Origin::Given,
                 })
-                .ok_or_else(|| format!("{what} must be given to start on a caller's store"))
+                .ok_or_else(|| {
+                    InvalidInput::new(what, "must be given to start on a caller's store")
+                })
         };
         let admin_token = given(config.admin_token.as_deref(), "the admin token")?;
         check_admin_token(&admin_token)?;
@@ -180,7 +189,7 @@ impl Server {
         store: Arc<dyn Store>,
         admin_token: Resolved,
         secret_key: Resolved,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError> {
         check_secret_key(store.as_ref(), &secret_key.value).await?;
         let metrics = Arc::new(Metrics::install());
         let signer = CheckpointSigner::from_seed(&derive(
@@ -189,8 +198,14 @@ impl Server {
         )?);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|source| StartError::Io {
+                what: format!("cannot listen on {}", config.listen),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Io {
+            what: "the listening address".to_owned(),
+            source,
+        })?;
         let public_url = config
             .public_url
             .clone()

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use ordonis_core::InvalidInput;
+
+use crate::errors::StartError;
 use crate::http::Limits;
 
 /// What `--help` says about logs.
@@ -131,23 +134,27 @@ impl Config {
 }
 
 /// Parses a duration in seconds (`10`, `0.5`), positive.
-fn parse_seconds(s: &str) -> Result<Duration, String> {
+fn parse_seconds(s: &str) -> Result<Duration, InvalidInput> {
     let secs: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+        .map_err(|_| InvalidInput::new("seconds", format!("{s:?} is not a number")))?;
     match Duration::try_from_secs_f64(secs) {
         Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!("{s:?}: expected a positive number of seconds")),
+        _ => Err(InvalidInput::new(
+            "seconds",
+            format!("{s:?}: expected a positive number"),
+        )),
     }
 }
 
 /// Parses a positive number of hours (`24`, `0.5`).
-fn parse_hours(s: &str) -> Result<f64, String> {
+fn parse_hours(s: &str) -> Result<f64, InvalidInput> {
     match s.trim().parse::<f64>() {
         Ok(h) if h.is_finite() && h > 0.0 && h <= 24.0 * 365.0 => Ok(h),
-        _ => Err(format!(
-            "{s:?}: expected a positive number of hours (at most a year)"
+        _ => Err(InvalidInput::new(
+            "hours",
+            format!("{s:?}: expected a positive number (at most a year)"),
         )),
     }
 }
@@ -218,11 +225,11 @@ impl Default for RetryArgs {
 
 impl RetryArgs {
     /// The engine settings these name.
-    pub fn engine_config(&self) -> Result<ordonis_core::EngineConfig, String> {
+    pub fn engine_config(&self) -> Result<ordonis_core::EngineConfig, InvalidInput> {
         let window = Duration::try_from_secs_f64(self.retry_for_hours * 3600.0).map_err(|_| {
-            format!(
-                "--retry-for {}: expected a number of hours",
-                self.retry_for_hours
+            InvalidInput::new(
+                "--retry-for",
+                format!("{}: expected a number of hours", self.retry_for_hours),
             )
         })?;
         let defaults = ordonis_core::Backoff::default();
@@ -273,10 +280,14 @@ impl Backend {
     /// with a URL scheme (`mysql://…`, a misspelt `postgress://…`) is refused, naming the flag,
     /// rather than taken for a file name; so is a SQLite file whose directory does not exist
     /// (it is not created unasked).
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub fn parse(url: &str) -> Result<Self, InvalidInput> {
+        Self::classify(url).map_err(|why| InvalidInput::new(DATABASE_FLAG, why))
+    }
+
+    fn classify(url: &str) -> Result<Self, String> {
         let url = url.trim();
         if url.is_empty() {
-            return Err(format!("{DATABASE_FLAG} is empty"));
+            return Err("is empty".to_owned());
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Backend::Postgres(url.to_owned()));
@@ -286,7 +297,7 @@ impl Backend {
             && let Some(scheme) = url_scheme(url)
         {
             return Err(format!(
-                "{DATABASE_FLAG}: unsupported scheme {scheme:?} in {:?}; use a file path or a \
+                "unsupported scheme {scheme:?} in {:?}; use a file path or a \
                  sqlite: URL for the embedded SQLite store, or postgres://… (postgresql://…) \
                  for PostgreSQL",
                 redact_url(url)
@@ -301,14 +312,14 @@ impl Backend {
                 .unwrap_or(url);
             let path = path.split('?').next().unwrap_or(path);
             if path.is_empty() {
-                return Err(format!("{DATABASE_FLAG}: {url:?} names no SQLite file"));
+                return Err(format!("{url:?} names no SQLite file"));
             }
             let path = PathBuf::from(path);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
                 && !dir.is_dir()
             {
                 return Err(format!(
-                    "{DATABASE_FLAG}: the directory {} of the SQLite database does not exist; \
+                    "the directory {} of the SQLite database does not exist; \
                      create it first (it is not created for you)",
                     dir.display()
                 ));
@@ -375,7 +386,7 @@ pub fn resolve_secret(
     backend: &Backend,
     suffix: &str,
     env: &str,
-) -> Result<Resolved, String> {
+) -> Result<Resolved, StartError> {
     if let Some(v) = given.map(str::trim).filter(|v| !v.is_empty()) {
         return Ok(Resolved {
             value: v.to_owned(),
@@ -383,7 +394,9 @@ pub fn resolve_secret(
         });
     }
     match backend {
-        Backend::Postgres(_) => Err(format!("{env} must be set when the database is PostgreSQL")),
+        Backend::Postgres(_) => {
+            Err(InvalidInput::new(env, "must be set when the database is PostgreSQL").into())
+        }
         Backend::Sqlite { file: None, .. } => Ok(Resolved {
             value: random_hex(),
             origin: Origin::Ephemeral,
@@ -404,7 +417,7 @@ pub fn existing_secret(
     backend: &Backend,
     suffix: &str,
     env: &str,
-) -> Result<Resolved, String> {
+) -> Result<Resolved, StartError> {
     if let Some(v) = given.map(str::trim).filter(|v| !v.is_empty()) {
         return Ok(Resolved {
             value: v.to_owned(),
@@ -425,7 +438,7 @@ pub fn existing_secret(
             });
         }
     }
-    Err(format!("set {env} to the server's value"))
+    Err(InvalidInput::new(env, "must be set to the server's value").into())
 }
 
 fn random_hex() -> String {
@@ -459,7 +472,7 @@ fn warn_if_loose(path: &Path) {
     }
 }
 
-fn read_or_create(path: &Path) -> Result<Resolved, String> {
+fn read_or_create(path: &Path) -> Result<Resolved, StartError> {
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => {
             warn_if_loose(path);
@@ -468,9 +481,16 @@ fn read_or_create(path: &Path) -> Result<Resolved, String> {
                 origin: Origin::File(path.to_owned()),
             });
         }
-        Ok(_) => return Err(format!("{} is empty", path.display())),
+        Ok(_) => {
+            return Err(InvalidInput::new(path.display().to_string(), "the file is empty").into());
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => {
+            return Err(StartError::Io {
+                what: format!("cannot read {}", path.display()),
+                source: e,
+            });
+        }
     }
     let value = random_hex();
     let mut opts = std::fs::OpenOptions::new();
@@ -480,12 +500,16 @@ fn read_or_create(path: &Path) -> Result<Resolved, String> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut f = opts.open(path).map_err(|e| StartError::Io {
+        what: format!("cannot create {}", path.display()),
+        source: e,
+    })?;
     f.write_all(format!("{value}\n").as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| StartError::Io {
+            what: format!("cannot write {}", path.display()),
+            source: e,
+        })?;
     Ok(Resolved {
         value,
         origin: Origin::Generated(path.to_owned()),
@@ -586,7 +610,7 @@ mod tests {
             "redis://h",
             "file:ordonis.db",
         ] {
-            let e = Backend::parse(bad).unwrap_err();
+            let e = Backend::parse(bad).unwrap_err().to_string();
             assert!(
                 e.contains("--database-url") && e.contains("ORDONIS_DATABASE_URL"),
                 "{e}"
@@ -596,7 +620,9 @@ mod tests {
         }
         // A missing directory is not created.
         let missing = dir.join(format!("ordonis-missing-{}", uuid::Uuid::now_v7()));
-        let e = Backend::parse(&missing.join("x.db").to_string_lossy()).unwrap_err();
+        let e = Backend::parse(&missing.join("x.db").to_string_lossy())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not exist"), "{e}");
         assert!(!missing.exists());
     }

@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use ordonis_core::{Error, StoreError};
+use ordonis_core::{Error, InvalidInput, StoreError};
 use serde::de::DeserializeOwned;
 
 /// An error answer.
@@ -166,4 +166,44 @@ where
             Err(rej) => Err(ApiError::bad_request(rej.body_text())),
         }
     }
+}
+
+/// Why the server or a worker could not start: each names what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting is missing or invalid (it names the flag or environment variable).
+    #[error(transparent)]
+    Setting(#[from] InvalidInput),
+    /// The store could not be opened, migrated or read.
+    #[error("{what}: {source}")]
+    Store {
+        /// What was being done.
+        what: &'static str,
+        /// The store's error.
+        source: StoreError,
+    },
+    /// A file or socket could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The secret key does not open this database's secrets.
+    #[error(
+        "the secret key (ORDONIS_SECRET_KEY / --secret-key) is not the one this database was \
+         created with; refusing to start. Use the original key (on SQLite it is kept in \
+         <database>.secret-key)"
+    )]
+    WrongSecretKey,
+    /// An adapter could not be built.
+    #[error("the {provider} adapter: {source}")]
+    Adapter {
+        /// Which adapter.
+        provider: &'static str,
+        /// Its error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }

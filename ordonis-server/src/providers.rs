@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use ordonis_core::Provider;
+use ordonis_core::{InvalidInput, Provider};
+
+use crate::errors::StartError;
 
 /// Provider names the API accepts, with the public hosts their `base_url` must be on (a
 /// leading `.` means "any subdomain of").
@@ -13,11 +15,21 @@ pub const PUBLIC_HOSTS: &[(&str, &str)] = &[("jira", ".atlassian.net"), ("asana"
 
 /// The adapters, as they are: the engine records their metrics itself, so nothing wraps
 /// them (a wrapper has twice dropped an ability it did not forward).
-pub fn registry() -> Result<Vec<Arc<dyn Provider>>, String> {
+pub fn registry() -> Result<Vec<Arc<dyn Provider>>, StartError> {
     let jira: Arc<dyn Provider> =
-        Arc::new(ordonis_jira::JiraProvider::new().map_err(|e| format!("Jira adapter: {e}"))?);
+        Arc::new(
+            ordonis_jira::JiraProvider::new().map_err(|e| StartError::Adapter {
+                provider: "Jira",
+                source: Box::new(e),
+            })?,
+        );
     let asana: Arc<dyn Provider> =
-        Arc::new(ordonis_asana::AsanaProvider::new().map_err(|e| format!("Asana adapter: {e}"))?);
+        Arc::new(
+            ordonis_asana::AsanaProvider::new().map_err(|e| StartError::Adapter {
+                provider: "Asana",
+                source: Box::new(e),
+            })?,
+        );
     Ok(vec![jira, asana])
 }
 
@@ -31,7 +43,16 @@ const ASANA_API_ROOT: &str = "/api/1.0";
 /// than `/`, or `/api/1.0` for Asana), a query or a fragment is refused rather than stripped:
 /// the adapters append their API paths to it, so anything extra would silently change where
 /// requests (and credentials) go.
-pub fn check_base_url(provider: &str, base_url: &str, allow_any: bool) -> Result<String, String> {
+pub fn check_base_url(
+    provider: &str,
+    base_url: &str,
+    allow_any: bool,
+) -> Result<String, InvalidInput> {
+    check_base_url_text(provider, base_url, allow_any)
+        .map_err(|why| InvalidInput::new("base_url", why))
+}
+
+fn check_base_url_text(provider: &str, base_url: &str, allow_any: bool) -> Result<String, String> {
     let url =
         reqwest::Url::parse(base_url.trim()).map_err(|e| format!("base_url is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -173,7 +194,7 @@ mod tests {
             "https://acme.atlassian.net/#frag",
             "https://acme.atlassian.net/api/1.0",
         ] {
-            let e = ok("jira", bad, false).unwrap_err();
+            let e = ok("jira", bad, false).unwrap_err().to_string();
             assert!(e.contains("scheme://host"), "{bad}: {e}");
             assert!(ok("jira", bad, true).is_err(), "{bad} with allow_any");
         }

@@ -53,6 +53,9 @@ async fn generated_token_and_key_files_are_private_and_reused() {
     // PostgreSQL never gets generated secrets.
     let mut pg = ordonis_server::Config::for_tests("postgres://postgres@127.0.0.1:1/x");
     pg.admin_token = None;
-    let err = ordonis_server::Server::start(&pg).await.unwrap_err();
+    let err = ordonis_server::Server::start(&pg)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("ORDONIS_ADMIN_TOKEN"), "{err}");
 }

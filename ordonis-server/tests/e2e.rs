@@ -185,7 +185,7 @@ async fn postgres_requires_token_and_key() {
     };
     let mut c = Config::for_tests(url.clone());
     c.secret_key = None;
-    let err = Server::start(&c).await.unwrap_err();
+    let err = Server::start(&c).await.unwrap_err().to_string();
     assert!(err.contains("ORDONIS_SECRET_KEY"), "{err}");
     // A separate worker process's engine on the same database drains what the server
     // (with no in-process workers) stored.

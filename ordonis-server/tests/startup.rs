@@ -14,7 +14,10 @@ async fn unknown_database_schemes_are_refused_at_start() {
         "mysql://root@localhost/ordonis",
         "postgress://postgres@127.0.0.1/x",
     ] {
-        let err = Server::start(&Config::for_tests(url)).await.unwrap_err();
+        let err = Server::start(&Config::for_tests(url))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("--database-url") && err.contains("ORDONIS_DATABASE_URL"),
             "{err}"
@@ -36,7 +39,7 @@ async fn a_missing_database_directory_is_not_created() {
     let mut config = Config::for_tests(dir.join("ordonis.db").to_string_lossy().into_owned());
     config.admin_token = None;
     config.secret_key = None;
-    let err = Server::start(&config).await.unwrap_err();
+    let err = Server::start(&config).await.unwrap_err().to_string();
     assert!(err.contains("does not exist"), "{err}");
     assert!(err.contains("--database-url"), "{err}");
     assert!(!dir.exists(), "the directory was created");
@@ -55,7 +58,7 @@ async fn a_wrong_secret_key_refuses_to_start() {
     server.shutdown().await;
     let mut wrong = config.clone();
     wrong.secret_key = Some(hex::encode([8u8; 32]));
-    let err = Server::start(&wrong).await.unwrap_err();
+    let err = Server::start(&wrong).await.unwrap_err().to_string();
     assert!(
         err.contains("secret key")
             && err.contains("ORDONIS_SECRET_KEY")
@@ -66,6 +69,9 @@ async fn a_wrong_secret_key_refuses_to_start() {
     let store = std::sync::Arc::new(ordonis_store_memory::MemoryStore::new());
     let server = Server::start_on(&config, store.clone()).await.unwrap();
     server.shutdown().await;
-    let err = Server::start_on(&wrong, store).await.unwrap_err();
+    let err = Server::start_on(&wrong, store)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("refusing to start"), "{err}");
 }

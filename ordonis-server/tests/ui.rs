@@ -412,7 +412,10 @@ async fn short_admin_tokens_are_refused_at_start() {
     let mut config =
         ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
     config.admin_token = Some("fifteen-chars-x".to_owned());
-    let err = ordonis_server::Server::start(&config).await.unwrap_err();
+    let err = ordonis_server::Server::start(&config)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("ORDONIS_ADMIN_TOKEN") && err.contains("--admin-token") && err.contains("16"),
         "{err}"
@@ -420,7 +423,8 @@ async fn short_admin_tokens_are_refused_at_start() {
     let store = std::sync::Arc::new(ordonis_store_memory::MemoryStore::new());
     let err = ordonis_server::Server::start_on(&config, store)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("ORDONIS_ADMIN_TOKEN"), "{err}");
 }
 #[tokio::test]

@@ -76,7 +76,7 @@ pub async fn create(
         )));
     }
     let mut base_url = check_base_url(&body.provider, &body.base_url, s.allow_any_provider_url)
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.why))?;
     // Asana's API lives under /api/1.0 of its public host.
     if body.provider == "asana" && base_url.eq_ignore_ascii_case("https://app.asana.com") {
         base_url.push_str("/api/1.0");

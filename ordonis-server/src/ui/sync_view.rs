@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordonis_core::store::{JobFilter, JobState, Queue};
 use ordonis_core::{
-    Assignee, ExternalRef, Field, IntegrationId, LedgerEntry, Op, Outcome, Priority, PriorityLevel,
-    Status, StatusCategory, Task, TaskId, WorkspaceId,
+    Assignee, ExternalRef, Field, IntegrationId, InvalidInput, LedgerEntry, Op, Outcome, Priority,
+    PriorityLevel, Status, StatusCategory, Task, TaskId, WorkspaceId,
 };
 
 use crate::errors::ApiError;
@@ -250,7 +250,7 @@ pub(crate) fn priority_value(p: Option<&Priority>) -> String {
 }
 
 /// Parses [`priority_value`]: `Ok(None)` for none, `Err` for anything else.
-pub(crate) fn parse_priority(v: &str) -> Result<Option<Priority>, String> {
+pub(crate) fn parse_priority(v: &str) -> Result<Option<Priority>, InvalidInput> {
     if v.trim().is_empty() {
         return Ok(None);
     }
@@ -264,7 +264,7 @@ pub(crate) fn parse_priority(v: &str) -> Result<Option<Priority>, String> {
                 name: name.to_owned(),
             })
         })
-        .ok_or_else(|| format!("{v:?} is not a priority"))
+        .ok_or_else(|| InvalidInput::new("priority", format!("{v:?} is not a priority")))
 }
 
 /// The tasks synced through the same integration as `t` (all of the workspace's when `t` is

@@ -857,7 +857,7 @@ pub(crate) fn edit_patch(
         v == priority_value(f.priority.as_ref())
     }) {
         patch.set(FieldValue::Priority(
-            parse_priority(p).map_err(ApiError::bad_request)?,
+            parse_priority(p).map_err(|e| ApiError::bad_request(e.why))?,
         ));
     }
     if let Some(d) = changed(&form.due_date, &form.was_due_date, |v| {
