@@ -33,13 +33,68 @@ use crate::store::{IntegrationRecord, IntegrationState, IntegrationUpdate, Store
 
 /// The engine a host embeds: a store, the providers, the key that seals secrets.
 ///
+/// The whole inbound flow, runnable: an integration is created, a provider's webhook is
+/// handed to [`Engine::ingest`] (verified, stored, answered), a [`crate::Worker`] processes
+/// it into a task, and a change made for a person by an agent is written with its ledger
+/// entry and a queued push ([`Engine::change_task`]). Here over the in-memory store and the
+/// testkit's in-process fake provider; a host passes `SqliteStore` or `PostgresStore` and
+/// the Jira or Asana adapter instead.
+///
 /// ```
-/// # async fn demo(store: std::sync::Arc<dyn ordonis_core::Store>, jira: std::sync::Arc<dyn ordonis_core::Provider>) {
-/// use ordonis_core::{Engine, Keyring, SecretKey};
-/// let engine = Engine::builder(store, Keyring::new(SecretKey::generate(1)))
-///     .provider(jira)
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use ordonis_core::{
+///     Actor, ActorKind, Engine, FieldPatch, FieldValue, IntegrationConfig, IntegrationSecrets,
+///     Keyring, NewIntegration, Principal, ProviderKind, SecretKey, StoreExt, Worker,
+///     WorkerConfig, WorkspaceId,
+/// };
+/// use ordonis_store_memory::MemoryStore;
+/// use ordonis_testkit::fake::FakeProvider;
+///
+/// let store = Arc::new(MemoryStore::new());
+/// let provider = Arc::new(FakeProvider::new("s3cret"));
+/// let engine = Engine::builder(store.clone(), Keyring::new(SecretKey::generate(1)))
+///     .provider(provider.clone())
 ///     .build();
-/// # let _ = engine;
+/// let ws = WorkspaceId::new("acme")?;
+/// let integration = engine
+///     .create_integration(NewIntegration {
+///         workspace_id: ws.clone(),
+///         provider: ProviderKind::new("fake"),
+///         config: IntegrationConfig::new("http://fake.invalid"),
+///         secrets: IntegrationSecrets {
+///             api_auth: None,
+///             webhook_secrets: vec!["s3cret".into()],
+///             app_secret: None,
+///         },
+///     })
+///     .await?;
+///
+/// // Someone creates a task in the provider; its webhook reaches your route.
+/// let title = FieldPatch::new().with(FieldValue::Title("Fix login".into()));
+/// provider.remote_create("T-1", &title, "ann");
+/// for d in provider.take_deliveries() {
+///     let answer = engine.ingest(integration, &http::Method::POST, &d.headers, d.body).await;
+///     assert_eq!(answer.status, 200);
+/// }
+///
+/// // A worker processes the inbox: the task exists.
+/// let worker = Worker::new(engine.clone(), WorkerConfig::default());
+/// worker.run_once(&tokio_util::sync::CancellationToken::new()).await?;
+/// let task = store.all_tasks(&ws).await?.remove(0);
+/// assert_eq!(task.fields.title, "Fix login");
+///
+/// // An agent renames it for a person: one ledger entry, one push queued.
+/// let agent = Actor::agent(
+///     "agt_7",
+///     vec![Principal { kind: ActorKind::Human, id: "usr_42".into(), grant: None }],
+/// );
+/// let rename = FieldPatch::new().with(FieldValue::Title("Fix the login page".into()));
+/// let receipt = engine.change_task(&ws, task.id, &agent, &rename).await?;
+/// assert_eq!(receipt.entries.len(), 1);
+/// assert!(receipt.push_queued);
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Debug, Clone)]
