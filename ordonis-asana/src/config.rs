@@ -7,8 +7,6 @@ use ordonis_core::{InvalidInput, PriorityLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::normalize::priority_level;
-
 /// How a not-completed task counts as "in progress". Asana has only `completed`; teams
 /// express progress with a board section or an enum custom field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,5 +92,17 @@ impl AsanaOptions {
             .iter()
             .find(|(k, _)| k.trim().eq_ignore_ascii_case(n))
             .map_or_else(|| priority_level(n), |(_, l)| *l)
+    }
+}
+
+/// Maps a priority option name to a level (High, Medium, Low and common aliases); unknown
+/// names are `Medium`.
+pub fn priority_level(name: &str) -> PriorityLevel {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "highest" | "urgent" | "critical" | "blocker" | "p0" | "p1" => PriorityLevel::Highest,
+        "high" | "major" | "p2" => PriorityLevel::High,
+        "low" | "minor" | "p4" => PriorityLevel::Low,
+        "lowest" | "trivial" | "p5" => PriorityLevel::Lowest,
+        _ => PriorityLevel::Medium,
     }
 }

@@ -37,6 +37,7 @@ pub mod config;
 pub mod error;
 pub mod normalize;
 pub mod provider;
+mod push;
 pub mod repair;
 pub mod rich_text;
 pub mod scope;

@@ -3,9 +3,7 @@
 //!
 //! Everything here works on `serde_json::Value` and ignores what it does not know.
 
-use ordonis_core::{
-    Assignee, FieldPatch, FieldValue, Priority, PriorityLevel, Status, StatusCategory,
-};
+use ordonis_core::{Assignee, FieldPatch, FieldValue, Priority, Status, StatusCategory};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -14,19 +12,8 @@ use time::{Date, OffsetDateTime};
 /// The status name Ordonis reports for a completed task.
 pub const COMPLETED: &str = "Completed";
 
-pub use crate::config::{AsanaOptions, InProgressRule};
-
-/// Maps a priority option name to a level (High, Medium, Low and common aliases); unknown
-/// names are `Medium`.
-pub fn priority_level(name: &str) -> PriorityLevel {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "highest" | "urgent" | "critical" | "blocker" | "p0" | "p1" => PriorityLevel::Highest,
-        "high" | "major" | "p2" => PriorityLevel::High,
-        "low" | "minor" | "p4" => PriorityLevel::Low,
-        "lowest" | "trivial" | "p5" => PriorityLevel::Lowest,
-        _ => PriorityLevel::Medium,
-    }
-}
+pub use crate::config::priority_level;
+use crate::config::{AsanaOptions, InProgressRule};
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
@@ -222,6 +209,7 @@ pub fn modified_at_ms(task: &Value) -> Option<i64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use ordonis_core::PriorityLevel;
 
     #[test]
     fn due_at_is_a_date_in_the_workspace_time_zone() {

@@ -36,9 +36,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::client::{AsanaClient, PAGE_LIMIT, WebhookFilter};
+use crate::config::AsanaOptions;
 use crate::error::AsanaError;
-use crate::normalize::{AsanaOptions, fields_patch, modified_at_ms, parse_time};
-use crate::provider::AsanaProvider;
+use crate::normalize::{fields_patch, modified_at_ms, parse_time};
 use crate::webhook::{TASK, hints_from_events};
 
 /// Asana sends a heartbeat every 8 hours; a webhook silent for longer than this (8 h plus an
@@ -139,273 +139,265 @@ fn event_hints(events: &[Value], into: &mut Vec<ChangeHint>) {
     }
 }
 
-impl AsanaProvider {
-    /// [`ordonis_core::RepairProvider::list_changes`] for Asana (see the module docs).
-    pub(crate) async fn list_changes_impl(
-        &self,
-        ctx: &ProviderContext,
-        req: &ListRequest<'_>,
-    ) -> Result<ListPage, ProviderError> {
-        let projects = scope_projects(req.scope)?;
-        let mut cur: ListCursor = match req.cursor {
-            None | Some(Value::Null) => ListCursor::default(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                ProviderError::Terminal(format!("not an Asana listing cursor: {e}"))
-            })?,
-        };
-        // A project taken out of the scope is forgotten.
-        cur.projects.retain(|p, _| projects.contains(p));
-        let client = self.client(ctx)?;
-        let opts = Self::options(ctx)?;
+/// [`ordonis_core::RepairProvider::list_changes`] for Asana (see the module docs).
+pub(crate) async fn list_changes(
+    client: &AsanaClient,
+    ctx: &ProviderContext,
+    req: &ListRequest<'_>,
+) -> Result<ListPage, ProviderError> {
+    let projects = scope_projects(req.scope)?;
+    let mut cur: ListCursor = match req.cursor {
+        None | Some(Value::Null) => ListCursor::default(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| ProviderError::Terminal(format!("not an Asana listing cursor: {e}")))?,
+    };
+    // A project taken out of the scope is forgotten.
+    cur.projects.retain(|p, _| projects.contains(p));
+    let opts = AsanaOptions::from_json(&ctx.options)?;
 
-        // Tokens first, for every project that has none yet: a backfill (or a project newly
-        // added to a reconciled scope) then crawls from scratch; a reconcile without a
-        // cursor starts at the present.
-        let fresh = req.mode == ListMode::Reconcile && req.cursor.is_none();
-        let mut took = false;
-        for p in &projects {
-            let entry = cur.projects.entry(p.clone()).or_default();
-            if entry.sync.is_some() {
-                continue;
-            }
-            let before = OffsetDateTime::now_utc() - margin();
-            let page = client.events(p, None).await?;
-            entry.sync = Some(page.sync);
-            if entry.crawl.is_none() && entry.in_sync_at.is_none() && !fresh {
-                entry.crawl = Some(Crawl::default());
-            }
-            entry.in_sync_at.get_or_insert_with(|| stamp(before));
-            took = true;
+    // Tokens first, for every project that has none yet: a backfill (or a project newly
+    // added to a reconciled scope) then crawls from scratch; a reconcile without a
+    // cursor starts at the present.
+    let fresh = req.mode == ListMode::Reconcile && req.cursor.is_none();
+    let mut took = false;
+    for p in &projects {
+        let entry = cur.projects.entry(p.clone()).or_default();
+        if entry.sync.is_some() {
+            continue;
         }
-        if fresh && took {
-            return Ok(ListPage {
-                changes: Vec::new(),
-                cursor: cursor_json(&cur)?,
-                done: true,
-            });
+        let before = OffsetDateTime::now_utc() - margin();
+        let page = client.events(p, None).await?;
+        entry.sync = Some(page.sync);
+        if entry.crawl.is_none() && entry.in_sync_at.is_none() && !fresh {
+            entry.crawl = Some(Crawl::default());
         }
+        entry.in_sync_at.get_or_insert_with(|| stamp(before));
+        took = true;
+    }
+    if fresh && took {
+        return Ok(ListPage {
+            changes: Vec::new(),
+            cursor: cursor_json(&cur)?,
+            done: true,
+        });
+    }
 
-        // One page of the first crawl in progress.
-        if let Some(p) = projects
+    // One page of the first crawl in progress.
+    if let Some(p) = projects
+        .iter()
+        .find(|p| cur.projects.get(*p).is_some_and(|c| c.crawl.is_some()))
+    {
+        let entry = cur.projects.entry(p.clone()).or_default();
+        let crawl = entry.crawl.clone().unwrap_or_default();
+        let limit = u32::try_from(req.page_size)
+            .unwrap_or(PAGE_LIMIT)
+            .clamp(1, PAGE_LIMIT);
+        let page = client
+            .project_tasks_page(
+                p,
+                crawl.modified_since.as_deref(),
+                limit,
+                crawl.offset.as_deref(),
+            )
+            .await?;
+        let changes: Vec<ChangeHint> = page
+            .tasks
             .iter()
-            .find(|p| cur.projects.get(*p).is_some_and(|c| c.crawl.is_some()))
-        {
-            let entry = cur.projects.entry(p.clone()).or_default();
-            let crawl = entry.crawl.clone().unwrap_or_default();
-            let limit = u32::try_from(req.page_size)
-                .unwrap_or(PAGE_LIMIT)
-                .clamp(1, PAGE_LIMIT);
-            let page = client
-                .project_tasks_page(
-                    p,
-                    crawl.modified_since.as_deref(),
-                    limit,
-                    crawl.offset.as_deref(),
-                )
-                .await?;
-            let changes: Vec<ChangeHint> = page
-                .tasks
-                .iter()
-                .filter_map(|t| task_hint(t, &opts))
-                .collect();
-            entry.crawl = page.next_offset.map(|o| Crawl {
-                offset: Some(o),
-                ..crawl
-            });
-            let crawling = cur.projects.values().any(|c| c.crawl.is_some());
-            return Ok(ListPage {
-                changes,
-                cursor: cursor_json(&cur)?,
-                // A reconcile continues with the events after its re-crawl.
-                done: !crawling && req.mode == ListMode::Backfill,
-            });
-        }
-        if req.mode == ListMode::Backfill {
-            return Ok(ListPage {
-                changes: Vec::new(),
-                cursor: cursor_json(&cur)?,
-                done: true,
-            });
-        }
-
-        // Reconcile: one events page per project.
-        let mut changes = Vec::new();
-        let mut more = false;
-        for p in &projects {
-            let entry = cur.projects.entry(p.clone()).or_default();
-            let before = OffsetDateTime::now_utc() - margin();
-            match client.events(p, entry.sync.as_deref()).await {
-                Ok(page) => {
-                    event_hints(&page.events, &mut changes);
-                    entry.sync = Some(page.sync)
-                        .filter(|s| !s.is_empty())
-                        .or(entry.sync.take());
-                    if page.has_more {
-                        more = true;
-                    } else {
-                        entry.in_sync_at = Some(stamp(before));
-                    }
-                }
-                Err(AsanaError::SyncTokenExpired { sync }) => {
-                    tracing::info!(
-                        integration_id = %ctx.integration_id,
-                        project = %p,
-                        since = ?entry.in_sync_at,
-                        "Asana sync token expired: re-crawling the project's tasks modified since it was last in sync"
-                    );
-                    entry.sync = sync;
-                    entry.crawl = Some(Crawl {
-                        offset: None,
-                        modified_since: entry.in_sync_at.clone(),
-                    });
-                    more = true;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(ListPage {
+            .filter_map(|t| task_hint(t, &opts))
+            .collect();
+        entry.crawl = page.next_offset.map(|o| Crawl {
+            offset: Some(o),
+            ..crawl
+        });
+        let crawling = cur.projects.values().any(|c| c.crawl.is_some());
+        return Ok(ListPage {
             changes,
             cursor: cursor_json(&cur)?,
-            done: !more,
-        })
+            // A reconcile continues with the events after its re-crawl.
+            done: !crawling && req.mode == ListMode::Backfill,
+        });
+    }
+    if req.mode == ListMode::Backfill {
+        return Ok(ListPage {
+            changes: Vec::new(),
+            cursor: cursor_json(&cur)?,
+            done: true,
+        });
     }
 
-    /// [`ordonis_core::RepairProvider::check_webhooks`] for Asana: `GET /webhooks/{gid}` for each
-    /// known webhook (404: deleted by Asana), its health fields, and heartbeat silence.
-    pub(crate) async fn check_webhooks_impl(
-        &self,
-        ctx: &ProviderContext,
-        check: &WebhookCheck<'_>,
-    ) -> Result<WebhookReport, ProviderError> {
-        let projects = scope_projects(check.scope).unwrap_or_default();
-        if check.known.is_empty() {
-            return Ok(report(
-                WebhookState::Missing,
-                Vec::new(),
-                "no webhook registered",
-            ));
-        }
-        let client = self.client(ctx)?;
-        let live = live_webhooks(&client, check.known).await?;
-        let deleted: Vec<&String> = check
-            .known
-            .iter()
-            .filter(|g| !live.iter().any(|(l, _)| l == *g))
-            .collect();
-        let ids: Vec<String> = live.iter().map(|(g, _)| g.clone()).collect();
-        let uncovered: Vec<&String> = projects
-            .iter()
-            .filter(|p| !live.iter().any(|(_, w)| resource_of(w) == Some(p.as_str())))
-            .collect();
-        if !deleted.is_empty() || !uncovered.is_empty() {
-            let mut parts = Vec::new();
-            if !deleted.is_empty() {
-                parts.push(format!("webhook {} deleted by Asana", join(&deleted)));
-            }
-            if !uncovered.is_empty() {
-                parts.push(format!("no webhook on project {}", join(&uncovered)));
-            }
-            return Ok(report(WebhookState::Missing, ids, &parts.join("; ")));
-        }
-        let mut failing = Vec::new();
-        for (gid, w) in &live {
-            if let Some(why) = failing_reason(w) {
-                failing.push(format!("webhook {gid}: {why}"));
-            }
-        }
-        // Silence counts from the last delivery, but not before every webhook has existed
-        // that long: one just (re-)created has had no chance to send a heartbeat yet.
-        let oldest = live
-            .iter()
-            .filter_map(|(_, w)| time_of(w, "created_at"))
-            .min();
-        let reference = check.last_delivery_at.max(oldest);
-        if let Some(last) = reference {
-            let silence = check.now - last;
-            if silence > time::Duration::try_from(HEARTBEAT_SILENCE).unwrap_or_default() {
-                failing.push(format!(
-                    "no delivery for {} h (Asana sends a heartbeat every 8 h)",
-                    silence.whole_hours()
-                ));
-            }
-        }
-        if failing.is_empty() {
-            Ok(WebhookReport {
-                state: WebhookState::Healthy,
-                external_ids: ids,
-                expires_at: None,
-                detail: None,
-            })
-        } else {
-            Ok(report(WebhookState::Failing, ids, &failing.join("; ")))
-        }
-    }
-
-    /// [`ordonis_core::Provider::register_webhooks`] for Asana: `POST /webhooks` (task
-    /// filters, target = the integration's webhook URL) for each project in scope that has
-    /// no live webhook yet. Each creation runs its own handshake during the call.
-    pub(crate) async fn register_webhooks_impl(
-        &self,
-        ctx: &ProviderContext,
-        check: &WebhookCheck<'_>,
-    ) -> Result<WebhookReport, ProviderError> {
-        let target = check.target_url.ok_or_else(|| {
-            ProviderError::Terminal("no webhook URL to register Asana webhooks for".to_owned())
-        })?;
-        let projects = scope_projects(check.scope)?;
-        if projects.is_empty() {
-            return Err(ProviderError::Terminal(
-                "the scope names no project to register an Asana webhook on".to_owned(),
-            ));
-        }
-        let client = self.client(ctx)?;
-        let live = live_webhooks(&client, check.known).await?;
-        let mut ids: Vec<String> = live.iter().map(|(g, _)| g.clone()).collect();
-        let mut created = Vec::new();
-        let mut failed: Vec<(String, AsanaError)> = Vec::new();
-        let filters = WebhookFilter::task_sync();
-        for p in &projects {
-            if live.iter().any(|(_, w)| resource_of(w) == Some(p.as_str())) {
-                continue;
-            }
-            match client.create_webhook(p, target, &filters).await {
-                Ok(c) => {
-                    created.push(p.clone());
-                    ids.push(c.webhook.gid);
+    // Reconcile: one events page per project.
+    let mut changes = Vec::new();
+    let mut more = false;
+    for p in &projects {
+        let entry = cur.projects.entry(p.clone()).or_default();
+        let before = OffsetDateTime::now_utc() - margin();
+        match client.events(p, entry.sync.as_deref()).await {
+            Ok(page) => {
+                event_hints(&page.events, &mut changes);
+                entry.sync = Some(page.sync)
+                    .filter(|s| !s.is_empty())
+                    .or(entry.sync.take());
+                if page.has_more {
+                    more = true;
+                } else {
+                    entry.in_sync_at = Some(stamp(before));
                 }
-                Err(e) => failed.push((p.clone(), e)),
             }
+            Err(AsanaError::SyncTokenExpired { sync }) => {
+                tracing::info!(
+                    integration_id = %ctx.integration_id,
+                    project = %p,
+                    since = ?entry.in_sync_at,
+                    "Asana sync token expired: re-crawling the project's tasks modified since it was last in sync"
+                );
+                entry.sync = sync;
+                entry.crawl = Some(Crawl {
+                    offset: None,
+                    modified_since: entry.in_sync_at.clone(),
+                });
+                more = true;
+            }
+            Err(e) => return Err(e.into()),
         }
-        if created.is_empty()
-            && let Some((_, e)) = failed.first()
-        {
-            return Err(e.clone().into());
+    }
+    Ok(ListPage {
+        changes,
+        cursor: cursor_json(&cur)?,
+        done: !more,
+    })
+}
+
+/// [`ordonis_core::RepairProvider::check_webhooks`] for Asana: `GET /webhooks/{gid}` for each
+/// known webhook (404: deleted by Asana), its health fields, and heartbeat silence.
+pub(crate) async fn check_webhooks(
+    client: &AsanaClient,
+    check: &WebhookCheck<'_>,
+) -> Result<WebhookReport, ProviderError> {
+    let projects = scope_projects(check.scope).unwrap_or_default();
+    if check.known.is_empty() {
+        return Ok(report(
+            WebhookState::Missing,
+            Vec::new(),
+            "no webhook registered",
+        ));
+    }
+    let live = live_webhooks(client, check.known).await?;
+    let deleted: Vec<&String> = check
+        .known
+        .iter()
+        .filter(|g| !live.iter().any(|(l, _)| l == *g))
+        .collect();
+    let ids: Vec<String> = live.iter().map(|(g, _)| g.clone()).collect();
+    let uncovered: Vec<&String> = projects
+        .iter()
+        .filter(|p| !live.iter().any(|(_, w)| resource_of(w) == Some(p.as_str())))
+        .collect();
+    if !deleted.is_empty() || !uncovered.is_empty() {
+        let mut parts = Vec::new();
+        if !deleted.is_empty() {
+            parts.push(format!("webhook {} deleted by Asana", join(&deleted)));
         }
-        if failed.is_empty() {
-            Ok(WebhookReport {
-                state: WebhookState::Healthy,
-                external_ids: ids,
-                expires_at: None,
-                detail: Some(format!(
-                    "created the webhook of project {}",
-                    join(&created.iter().collect::<Vec<_>>())
-                )),
-            })
-        } else {
-            let why: Vec<String> = failed
-                .iter()
-                .map(|(p, e)| format!("project {p}: {e}"))
-                .collect();
-            Ok(report(
-                WebhookState::Missing,
-                ids,
-                &format!(
-                    "created the webhook of project {}; not created: {}",
-                    join(&created.iter().collect::<Vec<_>>()),
-                    why.join("; ")
-                ),
-            ))
+        if !uncovered.is_empty() {
+            parts.push(format!("no webhook on project {}", join(&uncovered)));
         }
+        return Ok(report(WebhookState::Missing, ids, &parts.join("; ")));
+    }
+    let mut failing = Vec::new();
+    for (gid, w) in &live {
+        if let Some(why) = failing_reason(w) {
+            failing.push(format!("webhook {gid}: {why}"));
+        }
+    }
+    // Silence counts from the last delivery, but not before every webhook has existed
+    // that long: one just (re-)created has had no chance to send a heartbeat yet.
+    let oldest = live
+        .iter()
+        .filter_map(|(_, w)| time_of(w, "created_at"))
+        .min();
+    let reference = check.last_delivery_at.max(oldest);
+    if let Some(last) = reference {
+        let silence = check.now - last;
+        if silence > time::Duration::try_from(HEARTBEAT_SILENCE).unwrap_or_default() {
+            failing.push(format!(
+                "no delivery for {} h (Asana sends a heartbeat every 8 h)",
+                silence.whole_hours()
+            ));
+        }
+    }
+    if failing.is_empty() {
+        Ok(WebhookReport {
+            state: WebhookState::Healthy,
+            external_ids: ids,
+            expires_at: None,
+            detail: None,
+        })
+    } else {
+        Ok(report(WebhookState::Failing, ids, &failing.join("; ")))
+    }
+}
+
+/// [`ordonis_core::Provider::register_webhooks`] for Asana: `POST /webhooks` (task
+/// filters, target = the integration's webhook URL) for each project in scope that has
+/// no live webhook yet. Each creation runs its own handshake during the call.
+pub(crate) async fn register_webhooks(
+    client: &AsanaClient,
+    check: &WebhookCheck<'_>,
+) -> Result<WebhookReport, ProviderError> {
+    let target = check.target_url.ok_or_else(|| {
+        ProviderError::Terminal("no webhook URL to register Asana webhooks for".to_owned())
+    })?;
+    let projects = scope_projects(check.scope)?;
+    if projects.is_empty() {
+        return Err(ProviderError::Terminal(
+            "the scope names no project to register an Asana webhook on".to_owned(),
+        ));
+    }
+    let live = live_webhooks(client, check.known).await?;
+    let mut ids: Vec<String> = live.iter().map(|(g, _)| g.clone()).collect();
+    let mut created = Vec::new();
+    let mut failed: Vec<(String, AsanaError)> = Vec::new();
+    let filters = WebhookFilter::task_sync();
+    for p in &projects {
+        if live.iter().any(|(_, w)| resource_of(w) == Some(p.as_str())) {
+            continue;
+        }
+        match client.create_webhook(p, target, &filters).await {
+            Ok(c) => {
+                created.push(p.clone());
+                ids.push(c.webhook.gid);
+            }
+            Err(e) => failed.push((p.clone(), e)),
+        }
+    }
+    if created.is_empty()
+        && let Some((_, e)) = failed.first()
+    {
+        return Err(e.clone().into());
+    }
+    if failed.is_empty() {
+        Ok(WebhookReport {
+            state: WebhookState::Healthy,
+            external_ids: ids,
+            expires_at: None,
+            detail: Some(format!(
+                "created the webhook of project {}",
+                join(&created.iter().collect::<Vec<_>>())
+            )),
+        })
+    } else {
+        let why: Vec<String> = failed
+            .iter()
+            .map(|(p, e)| format!("project {p}: {e}"))
+            .collect();
+        Ok(report(
+            WebhookState::Missing,
+            ids,
+            &format!(
+                "created the webhook of project {}; not created: {}",
+                join(&created.iter().collect::<Vec<_>>()),
+                why.join("; ")
+            ),
+        ))
     }
 }
 

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use common::{SECRET, WEBHOOK_FIXTURES, fixture};
 use http::HeaderMap;
 use ordonis_asana::AsanaProvider;
-use ordonis_asana::normalize::{AsanaOptions, fields_patch};
+use ordonis_asana::config::AsanaOptions;
+use ordonis_asana::normalize::fields_patch;
 use ordonis_core::{
     Field, FieldPatch, FieldValue, ObjectKey, Provider, ProviderContext, ProviderError,
 };
