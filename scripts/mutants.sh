@@ -20,7 +20,7 @@ command -v cargo-mutants >/dev/null || { echo "install cargo-mutants first: carg
 
 # group -> files to mutate | cargo test arguments that run the tests guarding them
 declare -A FILES TESTS
-FILES[sync]="ordonis-core/src/sync.rs ordonis-core/src/sync_state.rs"
+FILES[sync]="ordonis-core/src/field_merge.rs ordonis-core/src/sync_state.rs"
 TESTS[sync]="-p ordonis-core --lib -p ordonis-testkit --test properties --test engine"
 FILES[policy]="ordonis-core/src/policy.rs"
 TESTS[policy]="-p ordonis-core --lib -p ordonis-testkit --test properties --test engine"

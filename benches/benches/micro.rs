@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ordonis_benches::payload::JIRA_BODY;
+use ordonis_core::field_merge::apply_remote;
 use ordonis_core::ledger::LedgerEntry;
-use ordonis_core::sync::apply_remote;
 use ordonis_core::vera::{MerkleTree, encode_entry, leaf_hash, verify_inclusion};
 use ordonis_core::{FieldPatch, FieldPolicy, FieldValue, SourceVersion, Task, WorkspaceId};
 use ordonis_jira::webhook::{ParseContext, parse, sign, verify_signature};

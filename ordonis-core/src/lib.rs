@@ -7,6 +7,10 @@ mod actor;
 mod config;
 mod engine;
 mod error;
+/// The per-field merge rules. Not a stable API: public, and hidden from the docs, only so
+/// the workspace's micro-benchmarks can time `apply_remote` on its own.
+#[doc(hidden)]
+pub mod field_merge;
 mod ids;
 pub mod ledger;
 mod listing;
@@ -18,10 +22,6 @@ mod provider;
 pub mod provider_http;
 mod secrets;
 pub mod store;
-/// The per-field merge rules. Not a stable API: public, and hidden from the docs, only so
-/// the workspace's micro-benchmarks can time `apply_remote` on its own.
-#[doc(hidden)]
-pub mod sync;
 mod sync_state;
 mod task;
 pub mod vera;

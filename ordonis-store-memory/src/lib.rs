@@ -31,7 +31,7 @@ use ordonis_core::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-mod sync;
+mod repair_jobs;
 
 type MappingKey = (IntegrationId, String, String);
 
@@ -284,7 +284,7 @@ struct State {
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
     key_check: Option<Vec<u8>>,
-    sync: crate::sync::SyncJobs,
+    sync: crate::repair_jobs::SyncJobs,
 }
 
 impl State {

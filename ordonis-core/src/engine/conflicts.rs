@@ -10,12 +10,12 @@ use super::inbound::drafts;
 use super::tasks::{ChangeReceipt, internal_action};
 use crate::actor::Actor;
 use crate::error::{Error, InvalidInput};
+use crate::field_merge::Decision;
 use crate::ids::{ActionId, TaskId, WorkspaceId};
 use crate::ledger::Outcome;
 use crate::model::{Field, FieldValue};
 use crate::policy::{FieldPolicy, Owner};
 use crate::store::{StoreExt, TaskWrite, UnitOfWork};
-use crate::sync::Decision;
 use crate::sync_state::Intent;
 
 /// How a conflict is settled.

@@ -12,6 +12,7 @@ use super::repair::ListedEvent;
 use super::{Engine, Loaded};
 use crate::actor::Actor;
 use crate::error::{Error, ProviderError, StoreError};
+use crate::field_merge::{Decision, apply_remote};
 use crate::ids::{EventId, IntegrationId, WorkspaceId};
 use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, Op, Outcome};
 use crate::listing::ListMode;
@@ -20,7 +21,6 @@ use crate::model::{ExternalRef, ObjectKey};
 use crate::policy::FieldPolicy;
 use crate::provider::{ChangeHint, HintKind, RemoteTask, WebhookRequest, ms_to_datetime};
 use crate::store::{Completion, InboxEvent, Lease, StoreExt, TaskWrite, UnitOfWork};
-use crate::sync::{Decision, apply_remote};
 use crate::sync_state::SourceVersion;
 use crate::task::Task;
 

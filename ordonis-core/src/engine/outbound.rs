@@ -9,11 +9,11 @@ use super::Engine;
 use super::inbound::{EntryContext, drafts};
 use crate::actor::Actor;
 use crate::error::Error;
+use crate::field_merge::{begin_push, expect_passes, finish_push};
 use crate::ledger::{Cause, CauseKind};
 use crate::model::{Field, FieldPatch, ObjectKey};
 use crate::policy::Owner;
 use crate::store::{Completion, OutboxJob, StoreExt, TaskWrite, UnitOfWork};
-use crate::sync::{begin_push, expect_passes, finish_push};
 use crate::sync_state::Intent;
 
 impl Engine {

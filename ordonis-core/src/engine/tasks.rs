@@ -9,6 +9,7 @@ use super::Engine;
 use super::inbound::{EntryContext, drafts};
 use crate::actor::Actor;
 use crate::error::Error;
+use crate::field_merge::{Decision, apply_local};
 use crate::ids::{ActionId, TaskId, WorkspaceId};
 use crate::ledger::Outcome;
 use crate::ledger::{Cause, CauseKind, LedgerDraft};
@@ -16,7 +17,6 @@ use crate::model::FieldPatch;
 use crate::policy::FieldPolicy;
 use crate::provider::ValueCheck;
 use crate::store::{StoreExt, TaskWrite, UnitOfWork};
-use crate::sync::{Decision, apply_local};
 use crate::task::Task;
 
 /// What a task change did.
