@@ -193,3 +193,74 @@ fn garbage_is_bad_input_never_panic() {
             .is_empty()
     );
 }
+
+/// A `timestamp` sent as a string of digits is the event's time (before any fallback).
+#[test]
+fn a_timestamp_string_of_digits_is_the_time() {
+    let body = br#"{"timestamp":" 1700000000123 ","webhookEvent":"jira:issue_deleted",
+        "issue":{"id":"42","fields":{"updated":"2024-01-01T00:00:00.000+0000"}}}"#;
+    assert_eq!(
+        parse(body).unwrap()[0].source_time_ms,
+        Some(1_700_000_000_123)
+    );
+}
+
+/// An issue whose id is an empty string has no key: bad input, as a missing id is.
+#[test]
+fn an_empty_issue_id_is_bad_input() {
+    for id in [r#""""#, "null", "true"] {
+        let body = format!(
+            r#"{{"timestamp":1,"webhookEvent":"jira:issue_deleted","issue":{{"id":{id}}}}}"#
+        );
+        assert!(
+            matches!(parse(body.as_bytes()), Err(ProviderError::BadInput(_))),
+            "{id}"
+        );
+    }
+    // A numeric id is a key.
+    let body = br#"{"timestamp":1,"webhookEvent":"jira:issue_deleted","issue":{"id":42}}"#;
+    assert_eq!(parse(body).unwrap()[0].key.external_id, "42");
+}
+
+/// A changelog item without `fromString`/`toString` keeps its raw `from`/`to`, whether Jira
+/// sends them as strings or numbers (custom fields, story points).
+#[test]
+fn changelog_values_fall_back_to_their_raw_form() {
+    let body = br#"{"timestamp":1,"webhookEvent":"jira:issue_updated",
+        "issue":{"id":"42","fields":{"summary":"s"}},
+        "changelog":{"items":[
+            {"field":"Story Points","fieldId":"customfield_10016","from":3,"to":5.5},
+            {"field":"Sprint","fieldId":"customfield_10020","from":"7","to":"8","toString":"Sprint 8"},
+            {"field":"Rank","fieldId":"customfield_10019","from":null,"to":true}
+        ]}}"#;
+    let changes = &parse(body).unwrap()[0].changes;
+    let of = |f: &str| {
+        let c = changes.iter().find(|c| c.provider_field == f).unwrap();
+        (c.from.clone(), c.to.clone())
+    };
+    assert_eq!(
+        of("customfield_10016"),
+        (Some("3".into()), Some("5.5".into()))
+    );
+    assert_eq!(
+        of("customfield_10020"),
+        (Some("7".into()), Some("Sprint 8".into()))
+    );
+    assert_eq!(of("customfield_10019"), (None, None));
+}
+
+/// A new issue carries its description as wiki markup: with a non-empty one there is no
+/// snapshot (the engine reads the issue from REST v3); with an empty one the snapshot stands.
+#[test]
+fn a_created_issue_is_fetched_only_when_it_has_a_description() {
+    let created = |description: &str| {
+        format!(
+            r#"{{"timestamp":1,"webhookEvent":"jira:issue_created",
+            "issue":{{"id":"42","fields":{{"summary":"s","description":{description}}}}}}}"#
+        )
+    };
+    let hint = |d: &str| parse(created(d).as_bytes()).unwrap().remove(0);
+    assert!(hint(r#""h1. Plan""#).snapshot.is_none());
+    assert!(hint(r#""""#).snapshot.is_some());
+    assert!(hint("null").snapshot.is_some());
+}
