@@ -456,3 +456,121 @@ fn dates_encode_as_iso_calendar_dates() {
         assert!(s.contains(want), "{y}: {s}");
     }
 }
+
+/// A good entry with a due date, and its canonical text.
+fn dated_entry() -> String {
+    let v = FieldValue::DueDate(Some(
+        Date::from_calendar_date(2026, Month::March, 7).unwrap(),
+    ));
+    let mut d = cases()[0].draft.clone();
+    d.field = Some(v.field());
+    d.after = Some(v);
+    String::from_utf8(encode_entry(&d, 5, at(1_790_000_000_123_456))).unwrap()
+}
+
+fn malformed(bytes: &str) -> String {
+    match decode_entry(bytes.as_bytes()) {
+        Err(VeraError::MalformedEntry(m)) => m,
+        other => panic!("expected MalformedEntry for {bytes}, got {other:?}"),
+    }
+}
+
+/// Dates and times that are not exactly `YYYY-MM-DD` / `YYYY-MM-DDTHH:MM:SS.ffffffZ` are
+/// malformed (refused while reading, before the canonical comparison), and never panic.
+#[test]
+fn malformed_dates_and_times_are_refused_as_malformed() {
+    let good = dated_entry();
+    assert!(decode_entry(good.as_bytes()).is_ok());
+    for bad_date in [
+        "2026-3-07",
+        "26-03-07",
+        "2026-03-7",
+        "+026-03-07",
+        "2026-03-0x",
+        "2026-02-30",
+    ] {
+        let m = malformed(&good.replacen("\"2026-03-07\"", &format!("\"{bad_date}\""), 1));
+        assert!(m.starts_with("after"), "{bad_date}: {m}");
+    }
+    let time = "2026-09-21T";
+    let at = good.find(time).unwrap();
+    let end = at + good[at..].find('"').unwrap();
+    for bad_time in [
+        "2026-09-21T1Z",
+        "2026-09-21T12:00:00Z",
+        "2026-09-21T12-00:00.000000Z",
+        "2026-09-21T12:00-00.000000Z",
+        "2026-09-21T12:00:00-000000Z",
+        "2026-09-21T12:00:00.00000xZ",
+        "2026-09-21T25:00:00.000000Z",
+        "2026-09-21 12:00:00.000000Z",
+        "2026-09-21T12:00:00.000000",
+    ] {
+        let bytes = format!("{}{bad_time}{}", &good[..at], &good[end..]);
+        malformed(&bytes);
+    }
+}
+
+/// An unknown key is refused by name while reading.
+#[test]
+fn an_unknown_key_is_named() {
+    let good = dated_entry();
+    let m = malformed(&good.replacen("{\"actor\":", "{\"aardvark\":1,\"actor\":", 1));
+    assert!(m.contains("unknown key `aardvark`"), "{m}");
+}
+
+/// A non-canonical entry names the first byte that differs from its canonical form.
+#[test]
+fn non_canonical_names_the_first_differing_byte() {
+    let good = dated_entry();
+    let at = good.find("\"idx\":5").unwrap() + "\"idx\":".len();
+    let bad = good.replacen("\"idx\":5", "\"idx\": 5", 1);
+    match decode_entry(bad.as_bytes()) {
+        Err(VeraError::NonCanonical(m)) => assert!(m.ends_with(&format!("byte {at}")), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The size limit refuses only what is over it.
+#[test]
+fn the_size_limit_is_inclusive() {
+    let max = ordonis_core::vera::MAX_ENTRY_BYTES;
+    let exactly = "x".repeat(max);
+    assert!(!malformed(&exactly).contains("exceeds"));
+    assert!(malformed(&"x".repeat(max + 1)).contains("exceeds"));
+}
+
+/// The verifier's fast path reads `idx` and `log` from canonical bytes without parsing.
+#[test]
+fn scan_idx_log_reads_canonical_entries() {
+    use ordonis_core::vera::scan_idx_log;
+    for c in cases().iter().take(20) {
+        for idx in [0, 7, 41, MAX_SAFE_INTEGER] {
+            let bytes = encode_entry(&c.draft, idx, c.logged_at);
+            let log = log_name(&c.draft.workspace_id);
+            assert_eq!(scan_idx_log(&bytes), Some((idx, log.as_str())), "{idx}");
+        }
+    }
+    for bad in [
+        &b"{}"[..],
+        b"{\"idx\":,\"log\":\"x\"}",
+        b"{\"idx\":12345678901234567,\"log\":\"x\"}",
+        b"{\"idx\":1}",
+        b"{\"idx\":1,\"log\":\"unterminated",
+        b"{\"idx\":1,\"log\":1}",
+    ] {
+        assert_eq!(scan_idx_log(bad), None, "{}", String::from_utf8_lossy(bad));
+    }
+    // Sixteen digits is the most an index below 2^53 takes.
+    assert_eq!(
+        scan_idx_log(b"{\"idx\":1234567890123456,\"log\":\"a\"}"),
+        Some((1_234_567_890_123_456, "a"))
+    );
+    // A log name ends at its closing quote, or at an escape (which canonical names never hold).
+    assert_eq!(
+        scan_idx_log(b"{\"idx\":3,\"log\":\"ab\\\"c\"}"),
+        Some((3, "ab"))
+    );
+    // Not UTF-8: nothing is found.
+    assert_eq!(scan_idx_log(b"{\"idx\":3,\"log\":\"a\"}\xff"), None);
+}

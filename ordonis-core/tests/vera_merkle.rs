@@ -352,3 +352,35 @@ fn leaf_and_node_hashes_are_rfc_6962() {
     assert_eq!(node_hash(&a, &b), want);
     assert_ne!(node_hash(&a, &b), node_hash(&b, &a));
 }
+
+#[test]
+fn ceil_log2_at_its_boundaries() {
+    for (n, want) in [
+        (0, 0),
+        (1, 0),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+        (5, 3),
+        (8, 3),
+        (9, 4),
+        (1 << 40, 40),
+        ((1 << 40) + 1, 41),
+    ] {
+        assert_eq!(ceil_log2(n), want, "{n}");
+    }
+}
+
+/// `root` over a slice is the RFC 6962 root: the known answers, the empty tree included.
+#[test]
+fn root_of_a_slice_is_the_known_answer() {
+    use ordonis_core::vera::merkle::root;
+    assert_eq!(root(&[]), EMPTY_ROOT);
+    let leaves: Vec<Hash> = LEAVES
+        .iter()
+        .map(|l| leaf_hash(&hex::decode(l).unwrap()))
+        .collect();
+    for (n, want) in ROOTS.iter().enumerate() {
+        assert_eq!(root(&leaves[..=n]), h(want), "{} leaves", n + 1);
+    }
+}
