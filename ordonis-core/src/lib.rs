@@ -4,6 +4,7 @@
 // the contracts a store implements (`store`, `ledger`), the VERA ledger (`vera`) and the
 // webhook signal helpers adapters share (`provider_http`). Everything else is internal.
 mod actor;
+mod comments;
 mod config;
 mod engine;
 mod error;
@@ -28,6 +29,7 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
+pub use comments::{CommentDraft, CommentPage, CommentProvider, RemoteComment};
 pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, SyncSettings};
 pub use engine::{
     AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL,

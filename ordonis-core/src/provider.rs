@@ -329,6 +329,12 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     fn repair(&self) -> Option<&dyn RepairProvider> {
         None
     }
+
+    /// The conversation on a task (read, post, edit, delete comments), when the provider
+    /// has one. Default: none, so an integration of it syncs fields only.
+    fn comments(&self) -> Option<&dyn crate::comments::CommentProvider> {
+        None
+    }
 }
 
 /// The repair loop's provider calls: what backfill and reconciliation list, and the health

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod client;
+pub mod comments;
 pub mod config;
 pub mod error;
 pub mod normalize;

@@ -204,6 +204,10 @@ impl Provider for JiraProvider {
         Some(self)
     }
 
+    fn comments(&self) -> Option<&dyn ordonis_core::CommentProvider> {
+        Some(self)
+    }
+
     /// A status push's intermediate statuses, from the path planned over the issue's
     /// workflow.
     async fn plan_push(

@@ -158,6 +158,23 @@ async fn client_requests_match_the_jira_spec() {
         "Prism accepted a bad webhook event: {violations}"
     );
 
+    // Comments: list, get, add (ADF body and the marker property), update, delete.
+    let adf = text_to_adf("a comment\n\n*— Triage bot (agent) for Alice Smith*");
+    accepted("GET comments", client.comments("PROJ-1", 0).await);
+    accepted("GET comment", client.get_comment("PROJ-1", "10045").await);
+    accepted(
+        "POST comment",
+        client.add_comment("PROJ-1", &adf, "cmt-1").await,
+    );
+    accepted(
+        "PUT comment",
+        client.update_comment("PROJ-1", "10045", &adf).await,
+    );
+    match client.delete_comment("PROJ-1", "10045").await {
+        Ok(()) => {}
+        Err(e) => panic!("Prism rejected DELETE comment: {e}"),
+    }
+
     // The check has teeth: a malformed transition (numeric id) is rejected.
     let bad = reqwest::Client::new()
         .post(format!("{base}/rest/api/3/issue/PROJ-1/transitions"))

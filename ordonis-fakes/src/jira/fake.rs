@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::site::{Hook, Site, SyncState, lock, text_of};
 use super::workflow::FakeWorkflow;
-use super::{issues, search, transitions, webhooks, wiki};
+use super::{comments, issues, search, transitions, webhooks, wiki};
 
 /// A running fake Jira site. Dropping it stops the server.
 #[derive(Debug)]
@@ -54,6 +54,9 @@ impl FakeJira {
             captured: Mutex::new(None),
             dynamic_secret: Mutex::new(None),
             echo: AtomicBool::new(true),
+            comments: Mutex::new(BTreeMap::new()),
+            next_comment: AtomicU64::new(10_000),
+            lose_comment_answers: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             deliveries: AtomicU64::new(0),
             echoes: Arc::default(),
@@ -65,6 +68,16 @@ impl FakeJira {
                 get(issues::get_issue).put(issues::edit_issue),
             )
             .route("/rest/api/3/issue/{id}/assignee", put(issues::assign))
+            .route(
+                "/rest/api/3/issue/{id}/comment",
+                get(comments::list).post(comments::add),
+            )
+            .route(
+                "/rest/api/3/issue/{id}/comment/{comment}",
+                get(comments::get_one)
+                    .put(comments::update)
+                    .delete(comments::delete),
+            )
             .route("/rest/api/3/issue/{id}/editmeta", get(issues::editmeta))
             .route("/rest/api/3/priority/search", get(issues::priority_search))
             .route(
@@ -99,6 +112,47 @@ impl FakeJira {
     /// The site's base URL (`http://127.0.0.1:<port>`).
     pub fn base_url(&self) -> String {
         self.inner.base_url.clone()
+    }
+
+    /// The comments of an issue (by id), oldest first, as stored (with their properties).
+    pub fn comments(&self, issue_id: &str) -> Vec<Value> {
+        lock(&self.inner.comments)
+            .get(issue_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A person (`account_id`) comments on an issue with plain `text`; the comment's id.
+    pub fn add_comment_as(
+        &self,
+        issue_id: &str,
+        account_id: &str,
+        name: &str,
+        text: &str,
+    ) -> String {
+        let cid = self
+            .inner
+            .next_comment
+            .fetch_add(1, Ordering::SeqCst)
+            .to_string();
+        let now = super::site::jira_time(super::site::now_ms());
+        let author = json!({"accountId": account_id, "displayName": name});
+        let body = json!({"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": text}]}]});
+        lock(&self.inner.comments)
+            .entry(issue_id.to_owned())
+            .or_default()
+            .push(json!({
+                "id": cid, "author": author, "updateAuthor": author, "body": body,
+                "created": now, "updated": now, "jsdPublic": true, "properties": [],
+            }));
+        cid
+    }
+
+    /// The next `n` comment posts make their comment, then answer `504` as if the answer
+    /// were lost on the way back (a client must find the comment before posting again).
+    pub fn lose_next_comment_answer(&self, n: u64) {
+        self.inner.lose_comment_answers.store(n, Ordering::SeqCst);
     }
 
     /// The socket address.

@@ -45,6 +45,7 @@
 //! `webhooks` (the dynamic webhook API) — and `deliver` sends what the site emits; `fake`
 //! is the [`FakeJira`] handle and the router over them all.
 
+mod comments;
 mod deliver;
 mod fake;
 mod issues;
@@ -55,6 +56,7 @@ mod webhooks;
 mod wiki;
 mod workflow;
 
+pub use comments::{MAX_COMMENT_CHARS, MAX_COMMENTS_PER_ISSUE};
 pub use fake::FakeJira;
 pub use search::{
     Cond, DEFAULT_MAX_RESULTS, Jql, MAX_RECONCILE_ISSUES, MAX_RESULTS_IDS_ONLY,

@@ -73,6 +73,13 @@ pub(super) struct Site {
     /// is set ([`FakeJira::set_dynamic_webhook_secret`]).
     pub(super) dynamic_secret: Mutex<Option<String>>,
     pub(super) echo: AtomicBool,
+    /// Comments per issue id, oldest first.
+    pub(super) comments: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// The next comment id.
+    pub(super) next_comment: AtomicU64,
+    /// Comment posts whose answer is lost after the comment is made
+    /// ([`FakeJira::lose_next_comment_answer`](super::FakeJira::lose_next_comment_answer)).
+    pub(super) lose_comment_answers: AtomicU64,
     pub(super) requests: Mutex<Vec<String>>,
     pub(super) deliveries: AtomicU64,
     pub(super) echoes: Arc<crate::in_flight::InFlight>,
