@@ -336,7 +336,7 @@ impl AsanaClient {
         check(resp, what).await
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -360,12 +360,12 @@ impl AsanaClient {
         self.send(method, rb, what).await
     }
 
-    async fn json<T: DeserializeOwned>(resp: Response) -> Result<T, AsanaError> {
+    pub(crate) async fn json<T: DeserializeOwned>(resp: Response) -> Result<T, AsanaError> {
         let bytes = resp.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| AsanaError::Decode(e.to_string()))
     }
 
-    async fn data<T: DeserializeOwned>(resp: Response) -> Result<T, AsanaError> {
+    pub(crate) async fn data<T: DeserializeOwned>(resp: Response) -> Result<T, AsanaError> {
         Ok(Self::json::<Envelope<T>>(resp).await?.data)
     }
 

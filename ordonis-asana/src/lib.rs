@@ -33,6 +33,7 @@
 //! ```
 
 pub mod client;
+pub mod comments;
 pub mod config;
 pub mod error;
 pub mod normalize;

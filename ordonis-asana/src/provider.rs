@@ -185,6 +185,10 @@ impl Provider for AsanaProvider {
         Some(self)
     }
 
+    fn comments(&self) -> Option<&dyn ordonis_core::CommentProvider> {
+        Some(self)
+    }
+
     fn verify_webhook(
         &self,
         ctx: &ProviderContext,

@@ -177,6 +177,22 @@ async fn client_requests_match_the_asana_spec() {
             .await,
     );
 
+    // Comment stories: list a page, read, post, edit, delete.
+    let html = ordonis_asana::rich_text::markdown_to_html(
+        "a comment\n\n*— bot (agent) for Alice · ref c-1*",
+    );
+    accepted("GET stories", client.stories("12345", None).await);
+    accepted(
+        "GET stories (page 2)",
+        client
+            .stories("12345", Some("eyJ0eXAiOJiKV1iQLCJhbGciOiJIUzI1NiJ9"))
+            .await,
+    );
+    accepted("GET story", client.get_story("12345").await);
+    accepted("POST story", client.add_story("12345", &html).await);
+    accepted("PUT story", client.update_story("12345", &html).await);
+    accepted("DELETE story", client.delete_story("12345").await);
+
     // The check has teeth: a mistyped body is rejected, and so is a request without a token.
     let bad = reqwest::Client::new()
         .put(format!("{base}/tasks/12345"))

@@ -78,6 +78,7 @@ use tokio_util::sync::CancellationToken;
 mod events;
 mod hooks;
 mod rich;
+mod stories;
 
 pub use events::SYNC_TOKEN_TTL;
 pub use hooks::FAILURE_DELETION_AFTER;
@@ -147,6 +148,11 @@ struct Inner {
     health: Mutex<hooks::HealthBook>,
     /// Faults the next requests answer with.
     faults: Mutex<hooks::Faults>,
+    /// Stories per task gid, oldest first.
+    stories: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// Comment posts whose answer is lost after the story is made
+    /// ([`FakeAsana::lose_next_story_answer`]).
+    lose_story_answers: AtomicU64,
 }
 
 /// Why the `X-Hook-Secret` handshake failed.
@@ -455,10 +461,22 @@ impl FakeAsana {
             streams: Mutex::default(),
             health: Mutex::default(),
             faults: Mutex::default(),
+            stories: Mutex::default(),
+            lose_story_answers: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/tasks/{gid}", get(get_task).put(put_task))
             .route("/custom_fields/{gid}", get(get_field))
+            .route(
+                "/tasks/{gid}/stories",
+                get(stories::list).post(stories::create),
+            )
+            .route(
+                "/stories/{gid}",
+                get(stories::get_one)
+                    .put(stories::update)
+                    .delete(stories::delete),
+            )
             .route("/webhooks", get(list_webhooks).post(create_webhook))
             .route(
                 "/webhooks/{gid}",
@@ -488,6 +506,45 @@ impl FakeAsana {
     /// The base URL to configure as the integration's API base (`http://127.0.0.1:<port>`).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The stories of a task (comments and system stories), oldest first.
+    pub fn stories(&self, task: &str) -> Vec<Value> {
+        lock(&self.inner.stories)
+            .get(task)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A person comments on a task with plain `text`; the story's gid.
+    pub fn add_comment_as(&self, task: &str, user: &str, name: &str, text: &str) -> String {
+        let html = format!(
+            "<body>{}</body>",
+            text.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        );
+        let story = self.inner.new_story(task, (user, name), text, &html);
+        story["gid"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Asana notes a change on a task as a system story ("changed the due date").
+    pub fn add_system_story(&self, task: &str, subtype: &str, text: &str) {
+        let story = json!({
+            "gid": self.inner.gid(), "resource_type": "story", "resource_subtype": subtype,
+            "type": "system", "text": text, "created_at": self.inner.stamp(),
+            "created_by": {"gid": HUMAN_USER, "name": "Greg", "resource_type": "user"},
+        });
+        lock(&self.inner.stories)
+            .entry(task.to_owned())
+            .or_default()
+            .push(story);
+    }
+
+    /// The next `n` comment posts make their story, then answer `504` as if the answer were
+    /// lost on the way back (a client must find the story before posting again).
+    pub fn lose_next_story_answer(&self, n: u64) {
+        self.inner.lose_story_answers.store(n, Ordering::SeqCst);
     }
 
     /// Whether pushes (`PUT /tasks/{gid}`) are echoed back as events (default: yes).
