@@ -384,3 +384,20 @@ fn root_of_a_slice_is_the_known_answer() {
         assert_eq!(root(&leaves[..=n]), h(want), "{} leaves", n + 1);
     }
 }
+
+/// The streaming builder and the tree count their leaves.
+#[test]
+fn sizes_and_emptiness_are_counted() {
+    let mut b = RootBuilder::new();
+    let mut t = MerkleTree::new();
+    assert_eq!((b.size(), t.len(), t.is_empty()), (0, 0, true));
+    for (i, l) in LEAVES.iter().enumerate() {
+        let leaf = leaf_hash(&hex::decode(l).unwrap());
+        b.push(&leaf);
+        t.push(leaf);
+        assert_eq!(b.size(), i as u64 + 1);
+        assert_eq!(t.len(), i as u64 + 1);
+        assert!(!t.is_empty());
+        assert_eq!(b.root(), t.root());
+    }
+}
