@@ -110,7 +110,7 @@ pub fn priority_from(v: &Value) -> Option<Priority> {
     })
 }
 
-/// A description as Markdown: an ADF document (REST v3) is converted ([`crate::adf`]); `null`
+/// A description as Markdown: an ADF document (REST v3) is converted ([`crate::rich_text`]); `null`
 /// is empty. A string is REST v2 wiki markup (webhooks), which is never taken as the value:
 /// `None`, and the caller reads the description from REST v3 instead.
 pub fn description_markdown(v: &Value) -> Option<String> {

@@ -1,5 +1,5 @@
 //! [`JiraProvider`]: the `ordonis_core::Provider` implementation. What a push does is in
-//! [`crate::push`]; the repair loop's side in [`crate::repair`].
+//! `push/`; the repair loop's side in [`crate::repair`].
 
 use std::fmt;
 use std::time::Duration;

@@ -114,18 +114,13 @@ pub fn parse_jira_time(s: &str) -> Option<i64> {
 
 /// Epoch ms in Jira's `updated` form, UTC.
 pub fn jira_time(ms: i64) -> String {
+    const JIRA: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+0000"
+    );
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    // Formatting a UTC time with these components cannot fail.
+    t.format(JIRA).unwrap_or_default()
 }
 pub(super) fn text_of(v: &Value) -> Option<String> {
     match v {
