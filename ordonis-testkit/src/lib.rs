@@ -19,10 +19,7 @@ pub mod ledger_e2e;
 pub mod markdown_gen;
 pub mod prism;
 pub mod provider_suite;
-mod store_api_suite;
-mod store_batch_suite;
 pub mod store_suite;
-mod store_sync_suite;
 
 pub use fake::{FakeOptions, FakeProvider, Faults};
 pub use ordonis_store_memory::MemoryStore;

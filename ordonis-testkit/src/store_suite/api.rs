@@ -12,7 +12,7 @@ use ordonis_core::{
 };
 use time::OffsetDateTime;
 
-use crate::store_suite::{claim, draft, event, insert_task, integration, ws};
+use super::{claim, draft, event, insert_task, integration, ws};
 
 /// A completion is fenced on the unit's workspace too: a lease of one workspace's row does
 /// not complete it from another workspace's unit of work (`LeaseLost`, nothing written), on

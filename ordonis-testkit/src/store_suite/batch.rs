@@ -8,7 +8,8 @@ use ordonis_core::{
     StoreExt, Task, TaskWrite, UnitOfWork, WorkspaceId,
 };
 
-use crate::store_suite::{claim, draft, event, insert_task, integration, ws};
+use super::fixtures::claim_when_free;
+use super::{claim, draft, event, insert_task, integration, ws};
 
 /// Inserts `n` events on distinct objects and claims them, returning their leases in claim
 /// order.
@@ -340,31 +341,6 @@ pub async fn mapped_tasks_answer_per_key(store: Arc<dyn Store>) {
             .unwrap_or_else(|e| panic!("{e}"))
             .is_empty()
     );
-}
-
-/// Claims `limit` rows as `worker` until the claim returns some, or panics after `within`.
-/// Waits on the condition (the lease to expire), not on a guessed sleep.
-pub(crate) async fn claim_when_free(
-    store: &dyn Store,
-    worker: &str,
-    lease_ms: u64,
-    within: std::time::Duration,
-) -> Vec<ordonis_core::InboxEvent> {
-    let until = std::time::Instant::now() + within;
-    loop {
-        let got = store
-            .claim_events(&claim(worker, 1, lease_ms))
-            .await
-            .unwrap_or_else(|e| panic!("claim: {e}"));
-        if !got.is_empty() {
-            return got;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "no row became claimable by {worker} within {within:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 /// The batch fence checks the attempt, not only the owner: a worker that re-claimed its own

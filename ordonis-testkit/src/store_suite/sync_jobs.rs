@@ -12,7 +12,7 @@ use ordonis_core::{
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::store_suite::{claim, integration, ws};
+use super::{claim, integration, ws};
 
 fn schedule(
     rec: &ordonis_core::IntegrationRecord,
