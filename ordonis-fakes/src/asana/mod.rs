@@ -65,7 +65,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -79,6 +78,8 @@ mod events;
 mod hooks;
 mod rich;
 mod stories;
+mod tasks;
+mod webhooks;
 
 pub use events::SYNC_TOKEN_TTL;
 pub use hooks::FAILURE_DELETION_AFTER;
@@ -465,8 +466,8 @@ impl FakeAsana {
             lose_story_answers: AtomicU64::new(0),
         });
         let app = Router::new()
-            .route("/tasks/{gid}", get(get_task).put(put_task))
-            .route("/custom_fields/{gid}", get(get_field))
+            .route("/tasks/{gid}", get(tasks::get_task).put(tasks::put_task))
+            .route("/custom_fields/{gid}", get(tasks::get_field))
             .route(
                 "/tasks/{gid}/stories",
                 get(stories::list).post(stories::create),
@@ -477,10 +478,13 @@ impl FakeAsana {
                     .put(stories::update)
                     .delete(stories::delete),
             )
-            .route("/webhooks", get(list_webhooks).post(create_webhook))
+            .route(
+                "/webhooks",
+                get(webhooks::list_webhooks).post(webhooks::create_webhook),
+            )
             .route(
                 "/webhooks/{gid}",
-                get(hooks::get_webhook).delete(delete_webhook),
+                get(hooks::get_webhook).delete(webhooks::delete_webhook),
             )
             .route("/tasks", get(events::list_tasks))
             .route("/projects/{gid}/tasks", get(events::project_tasks))
@@ -489,7 +493,7 @@ impl FakeAsana {
                 inner.clone(),
                 hooks::faults,
             ))
-            .route("/0/0/{gid}", get(browse))
+            .route("/0/0/{gid}", get(tasks::browse))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -726,235 +730,5 @@ impl FakeAsana {
     /// Sends a heartbeat (`{"events":[]}`, signed) to every webhook.
     pub async fn heartbeat(&self) -> usize {
         self.inner.deliver_to(None, Vec::new()).await
-    }
-}
-
-async fn get_task(
-    State(s): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path(gid): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if !s.authorized(&headers) {
-        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
-    }
-    if lock(&s.hidden).contains(&gid) {
-        return errors(
-            StatusCode::FORBIDDEN,
-            "You do not have access to the requested object.",
-        );
-    }
-    match lock(&s.tasks).get(&gid) {
-        Some(t) => data(StatusCode::OK, without_rich_text(t, &q)),
-        None => errors(StatusCode::NOT_FOUND, "Unknown object"),
-    }
-}
-
-/// A task as `GET` answers it: `html_notes` only when `opt_fields` asks for it.
-fn without_rich_text(task: &Value, q: &HashMap<String, String>) -> Value {
-    let mut t = task.clone();
-    if !rich::asked_for(q.get("opt_fields").map(String::as_str))
-        && let Some(o) = t.as_object_mut()
-    {
-        o.remove("html_notes");
-    }
-    t
-}
-
-async fn put_task(
-    State(s): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path(gid): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    if !s.authorized(&headers) {
-        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
-    }
-    if lock(&s.hidden).contains(&gid) {
-        return errors(
-            StatusCode::FORBIDDEN,
-            "You do not have access to the requested object.",
-        );
-    }
-    let Some(changes) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("data").and_then(Value::as_object).cloned())
-    else {
-        return errors(StatusCode::BAD_REQUEST, "data: Missing input");
-    };
-    // Asana refuses the whole request for one bad field.
-    if let Some(html) = changes.get("html_notes") {
-        let checked = html
-            .as_str()
-            .ok_or_else(|| "html_notes: must be a string".to_owned())
-            .and_then(rich::check);
-        if let Err(message) = checked {
-            return errors(StatusCode::BAD_REQUEST, &message);
-        }
-    }
-    if let Some(cf) = changes.get("custom_fields").and_then(Value::as_object)
-        && let Some(bad) = cf.keys().find(|k| lock(&s.detached).contains(*k))
-    {
-        return errors(
-            StatusCode::BAD_REQUEST,
-            &format!("custom_fields: Custom field with ID {bad} is not on given object"),
-        );
-    }
-    let (task, changed) = {
-        let mut tasks = lock(&s.tasks);
-        let Some(task) = tasks.get_mut(&gid) else {
-            return errors(StatusCode::NOT_FOUND, "Unknown object");
-        };
-        let clears_due = changes.get("due_on").is_some_and(Value::is_null)
-            && changes.get("due_at").is_none_or(Value::is_null);
-        let keeps_start = !changes.get("start_on").is_some_and(Value::is_null);
-        if clears_due && keeps_start && task["start_on"].is_string() {
-            return errors(
-                StatusCode::BAD_REQUEST,
-                "start_on: You cannot remove the due date of a task that has a start date.",
-            );
-        }
-        let changed = s.apply(task, &changes);
-        (task.clone(), changed)
-    };
-    lock(&s.puts).push((gid.clone(), Value::Object(changes)));
-    if !changed.is_empty() {
-        // The change is in the event streams at once; the echo delivery follows.
-        let events = task_events(&s.stamp(), &gid, API_USER, "changed", &changed);
-        let projects = s.projects_of(&gid);
-        s.record(&projects, &events);
-        if s.echo.load(Ordering::SeqCst) {
-            let inner = s.clone();
-            s.echoes.spawn(async move {
-                inner.deliver_to(Some(&projects), events).await;
-            });
-        }
-    }
-    data(StatusCode::OK, without_rich_text(&task, &q))
-}
-
-async fn get_field(
-    State(s): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path(gid): Path<String>,
-) -> Response {
-    if !s.authorized(&headers) {
-        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
-    }
-    match lock(&s.fields).get(&gid) {
-        Some(f) => data(StatusCode::OK, f.clone()),
-        None => errors(StatusCode::NOT_FOUND, "Unknown object"),
-    }
-}
-
-fn webhook_json(h: &FakeWebhook) -> Value {
-    json!({
-        "gid": h.gid, "resource_type": "webhook",
-        "resource": {"gid": h.resource}, "target": h.target,
-        "active": true, "filters": h.filters
-    })
-}
-
-impl Inner {
-    /// A webhook as `GET /webhooks/{gid}` answers: the compact record plus its health.
-    fn webhook_full(&self, h: &FakeWebhook) -> Value {
-        let mut v = webhook_json(h);
-        lock(&self.health).describe(&h.gid, &mut v);
-        v
-    }
-}
-
-async fn create_webhook(State(s): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !s.authorized(&headers) {
-        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
-    }
-    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let d = &req["data"];
-    let (Some(resource), Some(target)) = (d["resource"].as_str(), d["target"].as_str()) else {
-        return errors(StatusCode::BAD_REQUEST, "resource, target: Missing input");
-    };
-    // The handshake: the secret goes to the target, which must echo it.
-    let filters = d.get("filters").cloned().unwrap_or_else(|| json!([]));
-    let Ok(hook) = s.handshake(resource, target, filters).await else {
-        return errors(
-            StatusCode::BAD_REQUEST,
-            "The remote server did not respond with the handshake secret.",
-        );
-    };
-    let body = json!({"data": s.webhook_full(&hook), "X-Hook-Secret": hook.secret});
-    (StatusCode::CREATED, axum::Json(body)).into_response()
-}
-
-async fn list_webhooks(
-    State(s): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if !s.authorized(&headers) {
-        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
-    }
-    if !q.contains_key("workspace") {
-        return errors(StatusCode::BAD_REQUEST, "workspace: Missing input");
-    }
-    let all: Vec<Value> = lock(&s.webhooks)
-        .iter()
-        .filter(|h| q.get("resource").is_none_or(|r| *r == h.resource))
-        .map(webhook_json)
-        .collect();
-    let limit = q
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(all.len().max(1))
-        .clamp(1, 100);
-    let start = q
-        .get("offset")
-        .and_then(|o| o.parse::<usize>().ok())
-        .unwrap_or(0);
-    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
-    let end = start + page.len();
-    let next = if end < all.len() {
-        json!({"offset": end.to_string(), "path": format!("/webhooks?offset={end}"), "uri": ""})
-    } else {
-        Value::Null
-    };
-    axum::Json(json!({"data": page, "next_page": next})).into_response()
-}
-
-async fn delete_webhook(
-    State(s): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path(gid): Path<String>,
-) -> Response {
-    if !s.authorized(&headers) {
-        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
-    }
-    if !s.remove_webhook(&gid) {
-        return errors(StatusCode::NOT_FOUND, "Unknown object");
-    }
-    data(StatusCode::OK, json!({}))
-}
-
-/// `GET /0/0/{gid}`: a task's page, for permalinks pointed at the fake
-/// ([`FakeAsana::permalink`]). Plain text: the name and whether it is completed.
-async fn browse(State(s): State<Arc<Inner>>, Path(gid): Path<String>) -> Response {
-    match lock(&s.tasks).get(&gid) {
-        Some(t) => {
-            let text = format!(
-                "{}\nCompleted: {}\n\n(The fake Asana of Ordonis's demo and tests: this stands in \
-                 for the task's page in Asana.)\n",
-                t["name"].as_str().unwrap_or(""),
-                if t["completed"] == true { "yes" } else { "no" },
-            );
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; charset=utf-8",
-                )],
-                text,
-            )
-                .into_response()
-        }
-        None => errors(StatusCode::NOT_FOUND, "Unknown object"),
     }
 }
