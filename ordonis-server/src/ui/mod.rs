@@ -11,7 +11,9 @@ mod integrations;
 mod layout;
 mod queues;
 mod sync_view;
-mod tasks;
+mod task_edit;
+mod task_list;
+mod task_page;
 
 use std::fmt::Write as _;
 
@@ -39,11 +41,11 @@ pub const COOKIE_NAME: &str = "ordonis_session";
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/ui", get(home))
-        .route("/ui/workspaces/{ws}", get(tasks::list))
+        .route("/ui/workspaces/{ws}", get(task_list::list))
         .route("/ui/workspaces/{ws}/conflicts", get(conflicts::page))
         .route(
             "/ui/tasks/{id}",
-            get(tasks::task_page).post(tasks::task_edit),
+            get(task_page::task_page).post(task_edit::task_edit),
         )
         .route(
             "/ui/tasks/{id}/conflicts/{field}/{choice}",

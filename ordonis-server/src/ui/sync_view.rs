@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use ordonis_core::StoreExt;
 use ordonis_core::store::{JobFilter, JobState, Queue};
 use ordonis_core::{
     Assignee, ExternalRef, Field, IntegrationId, InvalidInput, LedgerEntry, Op, Outcome, Priority,
@@ -360,6 +361,39 @@ pub(crate) fn known_names(all: &[Task]) -> HashMap<String, String> {
         .filter_map(|t| t.fields.assignee.as_ref())
         .filter_map(|a| Some((a.account_id.clone(), a.display_name.clone()?)))
         .collect()
+}
+
+pub(crate) fn title_of(t: &Task) -> &str {
+    if t.fields.title.is_empty() {
+        "(untitled)"
+    } else {
+        &t.fields.title
+    }
+}
+
+/// Where a task's newest provider value was last confirmed from: the source of the inbox
+/// event that carried it (`webhook`, `backfill` or `reconcile`), or `—` when no provider
+/// value has arrived yet (a task known only from CollabHub).
+pub(crate) async fn confirmation_source(s: &AppState, t: &Task) -> &'static str {
+    let Some(v) = t
+        .sync
+        .values()
+        .filter_map(|f| f.version.as_ref())
+        .max_by_key(|v| v.at_ms)
+    else {
+        return "—";
+    };
+    let Ok(id) = v.event.parse::<ordonis_core::EventId>() else {
+        return "fetch";
+    };
+    match s.store.event(&t.workspace_id, id).await {
+        Ok(Some(e)) => match ordonis_core::ListMode::parse(&e.auth) {
+            Some(ordonis_core::ListMode::Backfill) => "backfill",
+            Some(ordonis_core::ListMode::Reconcile) => "reconcile",
+            None => "webhook",
+        },
+        _ => "—",
+    }
 }
 
 #[cfg(test)]
