@@ -47,7 +47,10 @@ pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Vec<InboxEvent>, Api
         let id: IntegrationId = i.parse().map_err(|_| not_found())?;
         s.store.integration(id).await?.ok_or_else(not_found)?;
         filter.integration_id = Some(id);
-    } else if let Some(w) = q.workspace_id.as_deref().filter(|x| !x.is_empty()) {
+    }
+    // Both filters apply together: a workspace and another workspace's integration match
+    // nothing (never the integration's rows).
+    if let Some(w) = q.workspace_id.as_deref().filter(|x| !x.is_empty()) {
         filter.workspace_id = Some(WorkspaceId::new(w.to_owned())?);
     }
     // One query, across every workspace when none is named (an operator's view).

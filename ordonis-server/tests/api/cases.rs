@@ -1013,3 +1013,68 @@ async fn dead_pushes_are_replayed() {
     .await;
     server.shutdown().await;
 }
+
+/// Issue #31, point 9: `workspace_id` and `integration_id` together match only rows of both,
+/// on every list that takes both (`/api/events`, `/api/pushes`, `/ui/events`, `/ui/pushes`):
+/// a workspace with another workspace's integration lists nothing.
+#[tokio::test]
+async fn workspace_and_integration_filters_are_conjunctive() {
+    let server = start().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (_acme, _) = api.jira_integration("acme", &jira).await;
+    // Workspace "other": an inbox event and a push, both of its own integration.
+    push_to_a_site_that_is_down(&api, "other").await;
+    let push = eventually("the push", || async {
+        let (s, v) = api.get("/api/pushes?workspace_id=other").await;
+        assert_eq!(s, 200, "{v}");
+        v["pushes"].as_array()?.first().cloned()
+    })
+    .await;
+    let theirs = push["integration_id"].as_str().unwrap().to_owned();
+    let event = api.events(&format!("?integration_id={theirs}")).await;
+    assert!(!event.is_empty());
+    let event_id = event[0]["id"].as_str().unwrap().to_owned();
+    let push_id = push["id"].as_str().unwrap().to_owned();
+    // Each filter alone, and both when they agree, find the rows.
+    assert_eq!(
+        api.events(&format!("?workspace_id=other&integration_id={theirs}"))
+            .await
+            .len(),
+        event.len()
+    );
+    // A workspace and another workspace's integration: nothing.
+    assert_eq!(
+        api.events(&format!("?workspace_id=acme&integration_id={theirs}"))
+            .await,
+        Vec::<Value>::new()
+    );
+    let (s, v) = api
+        .get(&format!(
+            "/api/pushes?workspace_id=acme&integration_id={theirs}"
+        ))
+        .await;
+    assert_eq!((s, &v["pushes"]), (200, &json!([])));
+    // The console's inbox and outbox, the same.
+    let cookie = api.sign_in().await;
+    for (page, row) in [
+        ("/ui/events", format!("event-{event_id}")),
+        ("/ui/pushes", format!("push-{push_id}")),
+    ] {
+        let agree = api
+            .ui_page(
+                &cookie,
+                &format!("{page}?workspace_id=other&integration_id={theirs}"),
+            )
+            .await;
+        assert!(agree.contains(&row), "{page}: {row} missing");
+        let cross = api
+            .ui_page(
+                &cookie,
+                &format!("{page}?workspace_id=acme&integration_id={theirs}"),
+            )
+            .await;
+        assert!(!cross.contains(&row), "{page}: {row} listed under acme");
+    }
+    server.shutdown().await;
+}
