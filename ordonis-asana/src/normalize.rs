@@ -150,7 +150,7 @@ pub fn description(task: &Value) -> Option<String> {
         Err(e) => {
             tracing::warn!(
                 task = str_of(task, "gid").unwrap_or_default(),
-                error = %e,
+                error = %ordonis_core::provider_http::bounded_error(&e.to_string()),
                 "Asana's html_notes could not be read: the plain notes are used"
             );
             let notes = task

@@ -10,6 +10,52 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The most characters of one request-derived value (a header, an id, a path, an error text
+/// quoting them) that [`bounded`] keeps for a log line or an error answer.
+pub const LOGGED_VALUE_MAX_CHARS: usize = 160;
+
+/// A value taken from a request, bounded for a log line or an error answer: at most
+/// [`LOGGED_VALUE_MAX_CHARS`] characters, and when it was longer, an ellipsis and its full
+/// length in bytes, so that a client sending a huge header cannot write a huge log line.
+///
+/// ```
+/// use ordonis_core::provider_http::{bounded, LOGGED_VALUE_MAX_CHARS};
+/// assert_eq!(bounded("sha256=abc"), "sha256=abc");
+/// let huge = "x".repeat(350_000);
+/// let b = bounded(&huge);
+/// assert!(b.starts_with(&"x".repeat(LOGGED_VALUE_MAX_CHARS)));
+/// assert!(b.ends_with("… (350000 bytes)"));
+/// assert!(b.len() < 200);
+/// ```
+pub fn bounded(value: &str) -> String {
+    bounded_to(value, LOGGED_VALUE_MAX_CHARS)
+}
+
+/// The most characters of an error text (which may quote bounded values) kept for a log
+/// line or an error answer by [`bounded_error`].
+pub const LOGGED_ERROR_MAX_CHARS: usize = 640;
+
+/// An error text that may quote a request, bounded as [`bounded`] does, to
+/// [`LOGGED_ERROR_MAX_CHARS`] characters (room for a message quoting bounded values).
+pub fn bounded_error(text: &str) -> String {
+    bounded_to(text, LOGGED_ERROR_MAX_CHARS)
+}
+
+/// `value` cut to at most `max` characters (at a character boundary), with an ellipsis and
+/// its full length in bytes when it was longer.
+///
+/// ```
+/// use ordonis_core::provider_http::bounded_to;
+/// assert_eq!(bounded_to("héllo wörld", 4), "héll… (13 bytes)");
+/// assert_eq!(bounded_to("four", 4), "four");
+/// ```
+pub fn bounded_to(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        None => value.to_owned(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 /// Lowercase hex HMAC-SHA256 of `body` under `secret`.
 ///
 /// ```

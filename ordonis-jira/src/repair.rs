@@ -243,7 +243,7 @@ async fn search(
             message,
             ..
         }) if token.is_some() => {
-            tracing::warn!(%message, "Jira refused a search page token; restarting the run's listing");
+            tracing::warn!(message = %ordonis_core::provider_http::bounded_error(&message), "Jira refused a search page token; restarting the run's listing");
             sreq.next_page_token = None;
             client.search_jql(&sreq).await?
         }

@@ -55,7 +55,8 @@ pub fn verify_signature(
         .ok_or_else(|| unauth("X-Hub-Signature is not of the form sha256=<hex>"))?;
     if !method.eq_ignore_ascii_case("sha256") {
         return Err(unauth(format!(
-            "X-Hub-Signature uses unsupported method {method:?} (only sha256)"
+            "X-Hub-Signature uses unsupported method {:?} (only sha256)",
+            ordonis_core::provider_http::bounded(method)
         )));
     }
     let sig =
@@ -181,7 +182,8 @@ pub fn verify_jwt(
         && iss != want
     {
         return Err(unauth(format!(
-            "the JWT issuer {iss:?} is not the configured issuer"
+            "the JWT issuer {:?} is not the configured issuer",
+            ordonis_core::provider_http::bounded(iss)
         )));
     }
     if let Some(qsh) = claims.get("qsh").and_then(Value::as_str) {

@@ -79,7 +79,7 @@ impl Pusher {
             // One refused field refuses the whole PUT: send the fields one by one, so only
             // the refused ones are refused (a priority field not on the task's project).
             Err(AsanaError::Rejected { status, message }) if keys_of.len() > 1 => {
-                tracing::info!(task = %gid, %status, %message, "Asana refused the update: retrying field by field");
+                tracing::info!(task = %gid, %status, message = %ordonis_core::provider_http::bounded_error(&message), "Asana refused the update: retrying field by field");
                 for (field, data_keys, custom_keys) in keys_of {
                     let mut one: Map<String, Value> = data_keys
                         .iter()

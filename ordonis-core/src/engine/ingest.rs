@@ -11,6 +11,7 @@ use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{EventId, IntegrationId};
 use crate::model::{ObjectKey, ProviderKind};
 use crate::provider::{ChangeHint, HintKind, WebhookAuth, WebhookRequest};
+use crate::provider_http::bounded_error;
 use crate::store::{InsertOutcome, JobState, NewInboxEvent};
 
 /// Headers kept with every event (lowercase), beside those the provider names
@@ -174,13 +175,15 @@ impl Engine {
                 Ok(a) => break a,
                 Err(e) => {
                     // WARN: a wrong secret or a forged delivery needs an operator. The
-                    // reason names the check, never the body.
-                    tracing::warn!(%integration_id, provider = %loaded.record.provider, error = %e, "ingest: webhook rejected");
+                    // reason names the check, never the body; it may quote what the request
+                    // presented, so it is bounded (a huge header makes no huge log line).
+                    let reason = bounded_error(&e.to_string());
+                    tracing::warn!(%integration_id, provider = %loaded.record.provider, error = %reason, "ingest: webhook rejected");
                     return IngestResponse::error(
                         401,
-                        IngestOutcome::Rejected(e.to_string()),
+                        IngestOutcome::Rejected(reason.clone()),
                         "unauthenticated",
-                        &e.to_string(),
+                        &reason,
                     );
                 }
             }
