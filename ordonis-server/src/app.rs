@@ -46,6 +46,17 @@ fn check_admin_token(token: &Resolved) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// Refuses a metrics token shorter than [`MIN_ADMIN_TOKEN_LEN`].
+fn check_metrics_token(token: Option<&str>) -> Result<(), InvalidInput> {
+    match token {
+        Some(t) if t.trim().chars().count() < MIN_ADMIN_TOKEN_LEN => Err(InvalidInput::new(
+            "metrics token (ORDONIS_METRICS_TOKEN / --metrics-token)",
+            format!("it must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Opens the store a database URL names (migrating it). From here on the server speaks only
 /// the `Store` contract, so any store works (the tests also run it on `MemoryStore`).
 pub async fn open_store(backend: &Backend) -> Result<Arc<dyn Store>, StartError> {
@@ -190,6 +201,7 @@ impl Server {
         admin_token: Resolved,
         secret_key: Resolved,
     ) -> Result<Self, StartError> {
+        check_metrics_token(config.metrics_token.as_deref())?;
         check_secret_key(store.as_ref(), &secret_key.value).await?;
         let metrics = Arc::new(Metrics::install());
         let signer = CheckpointSigner::from_seed(&derive(
@@ -227,6 +239,7 @@ impl Server {
             public_url,
             allow_any_provider_url: config.allow_any_provider_url,
             admin_token: &admin_token.value,
+            metrics_token: config.metrics_token.as_deref().map(str::trim),
             session_ttl: Duration::from_secs(config.session_ttl_secs),
         });
         let shutdown = CancellationToken::new();

@@ -37,6 +37,11 @@ pub struct Config {
     /// database (0600). Required on PostgreSQL.
     #[arg(long, env = "ORDONIS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Bearer token that may read `/metrics` (besides the admin token, which always may), at
+    /// least 16 characters: give it to Prometheus instead of the admin token. `/metrics`
+    /// is never public.
+    #[arg(long, env = "ORDONIS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Key that seals integration secrets at rest (64 hex characters). Unset on SQLite:
     /// generated and kept beside the database (0600). Required on PostgreSQL.
     #[arg(long, env = "ORDONIS_SECRET_KEY", hide_env_values = true)]
@@ -86,6 +91,10 @@ impl fmt::Debug for Config {
                 &self.admin_token.as_ref().map(|_| "[REDACTED]"),
             )
             .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
                 "secret_key",
                 &self.secret_key.as_ref().map(|_| "[REDACTED]"),
             )
@@ -110,6 +119,7 @@ impl Config {
             database_url: database_url.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_token: Some("test-admin-token".to_owned()),
+            metrics_token: None,
             secret_key: Some(hex::encode([7u8; 32])),
             workers: 1,
             public_url: None,

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::session::Sessions;
-use crate::throttle::SignInThrottle;
+use crate::throttle::{BEARER_FAILURE_BURST, FAILURE_PERIOD, SignInThrottle};
 
 /// Everything handlers share.
 #[derive(Clone, Debug)]
@@ -36,8 +36,10 @@ pub struct Shared {
     /// Whether any provider `base_url` is accepted.
     pub allow_any_provider_url: bool,
     token_digest: [u8; 32],
+    metrics_token_digest: Option<[u8; 32]>,
     sessions: Sessions,
     sign_ins: SignInThrottle,
+    bearer_failures: SignInThrottle,
 }
 
 impl std::fmt::Debug for Shared {
@@ -67,6 +69,8 @@ pub struct NewState<'a> {
     pub allow_any_provider_url: bool,
     /// The admin token (only its digest is kept).
     pub admin_token: &'a str,
+    /// The token that may read `/metrics` besides the admin token (only its digest is kept).
+    pub metrics_token: Option<&'a str>,
     /// How long a UI sign-in lasts.
     pub session_ttl: std::time::Duration,
 }
@@ -84,8 +88,12 @@ impl AppState {
                 public_url: new.public_url,
                 allow_any_provider_url: new.allow_any_provider_url,
                 token_digest: Sha256::digest(new.admin_token.as_bytes()).into(),
+                metrics_token_digest: new
+                    .metrics_token
+                    .map(|t| Sha256::digest(t.as_bytes()).into()),
                 sessions: Sessions::new(new.session_ttl),
                 sign_ins: SignInThrottle::default(),
+                bearer_failures: SignInThrottle::new(BEARER_FAILURE_BURST, FAILURE_PERIOD),
             }),
         }
     }
@@ -103,6 +111,16 @@ impl Shared {
     pub fn token_ok(&self, presented: &str) -> bool {
         let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         bool::from(d.ct_eq(&self.token_digest))
+    }
+
+    /// Whether a presented token may read `/metrics`: the admin token or the metrics token
+    /// (each compared in constant time).
+    pub fn metrics_token_ok(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let metrics = self
+            .metrics_token_digest
+            .is_some_and(|m| bool::from(d.ct_eq(&m)));
+        bool::from(d.ct_eq(&self.token_digest)) | metrics
     }
 
     /// Starts a UI session (after a right token); returns the cookie value: a fresh random
@@ -130,5 +148,10 @@ impl Shared {
     /// Failed UI sign-ins per client.
     pub fn sign_ins(&self) -> &SignInThrottle {
         &self.sign_ins
+    }
+
+    /// Wrong bearer tokens per client, on `/api` and `/metrics`.
+    pub fn bearer_failures(&self) -> &SignInThrottle {
+        &self.bearer_failures
     }
 }

@@ -1,6 +1,8 @@
-//! Throttling of failed UI sign-ins per client address (a `governor` keyed rate limiter).
+//! Throttling of failed UI sign-ins, and of wrong bearer tokens on `/api` and `/metrics`,
+//! per client address (a `governor` keyed rate limiter each).
 //!
-//! Each client may fail [`FAILURE_BURST`] times in a row, then once per [`FAILURE_PERIOD`].
+//! Each client may fail [`FAILURE_BURST`] sign-ins ([`BEARER_FAILURE_BURST`] bearer tokens)
+//! in a row, then once per [`FAILURE_PERIOD`].
 //! A client over the limit is answered 429 (with `Retry-After`) before its token is even
 //! checked. Successful sign-ins are not counted. The client is the TCP peer: behind a
 //! reverse proxy every client is the proxy (forwarding headers are not trusted, since any
@@ -20,6 +22,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Failed sign-ins a client may make in a row.
 pub const FAILURE_BURST: u32 = 5;
+
+/// Wrong bearer tokens a client may present in a row (on `/api` and `/metrics` together; a
+/// request without a token is not counted).
+pub const BEARER_FAILURE_BURST: u32 = 10;
 
 /// Past the burst, one failed sign-in per this period.
 pub const FAILURE_PERIOD: Duration = Duration::from_secs(10);
@@ -52,15 +58,21 @@ impl ClientKey {
     }
 }
 
+impl ClientKey {
+    /// The client of a request, from its extensions (see the type's documentation).
+    pub fn of_request(extensions: &axum::http::Extensions) -> Self {
+        let ip = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        Self::of(ip)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        Ok(Self::of(ip))
+        Ok(Self::of_request(&parts.extensions))
     }
 }
 

@@ -79,3 +79,110 @@ async fn a_huge_rejected_signature_makes_a_bounded_log_line() {
     }
     server.shutdown().await;
 }
+
+/// Point 4: `/metrics` names integration ids (the unguessable part of webhook URLs), so it
+/// answers only the admin token or the `--metrics-token`; the metrics token opens nothing
+/// else.
+#[tokio::test]
+async fn metrics_need_the_admin_or_the_metrics_token() {
+    const METRICS_TOKEN: &str = "prometheus-scrape-token";
+    let server = common::start_on("sqlite", |c| {
+        c.metrics_token = Some(METRICS_TOKEN.to_owned());
+    })
+    .await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (id, _) = api.jira_integration("acme", &jira).await;
+    let get = |token: Option<&'static str>| {
+        let mut rb = api.http.get(api.url("/metrics"));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+    for token in [None, Some("not-the-metrics-token")] {
+        let r = get(token).await.unwrap();
+        assert_eq!(r.status(), 401, "{token:?}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(&id), "{text}");
+        assert!(!text.contains("ordonis_"), "{text}");
+    }
+    for token in [METRICS_TOKEN, common::TOKEN] {
+        let r = get(Some(token)).await.unwrap();
+        assert_eq!(r.status(), 200, "{token}");
+        assert!(r.text().await.unwrap().contains("ordonis_inbox_rows"));
+    }
+    let r = api
+        .http
+        .get(api.url("/api/events"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the metrics token opened /api");
+    server.shutdown().await;
+    // A short metrics token is refused at start, as a short admin token is.
+    let mut config =
+        ordonis_server::Config::for_tests(common::sqlite_path().to_string_lossy().into_owned());
+    config.metrics_token = Some("short".to_owned());
+    let err = ordonis_server::Server::start(&config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ORDONIS_METRICS_TOKEN"), "{err}");
+}
+
+/// Point 5: wrong bearer tokens are throttled per client as UI sign-ins are: past the burst
+/// `/api` (and `/metrics`) answer `429` with `Retry-After`, without checking the token, so
+/// even the right one waits. A request without a token guesses nothing and is not counted.
+#[tokio::test]
+async fn wrong_bearer_tokens_are_throttled() {
+    let server = common::start_sqlite().await;
+    let api = Api::new(&server);
+    for _ in 0..20 {
+        let r = api.http.get(api.url("/api/events")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "no token");
+    }
+    let burst = ordonis_server::throttle::BEARER_FAILURE_BURST;
+    for i in 0..burst {
+        // Known routes, unknown ones and /metrics count together.
+        let path = ["/api/events", "/api/nope", "/metrics"][i as usize % 3];
+        let r = api
+            .http
+            .get(api.url(path))
+            .bearer_auth(format!("guess-{i:04}-xxxxxxxxxx"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "guess {i} on {path}");
+    }
+    let r = api
+        .http
+        .get(api.url("/api/events"))
+        .bearer_auth("one-guess-too-many")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry), "Retry-After: {retry}");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_requests");
+    // Blocked: even the right token waits, on /api and /metrics.
+    for path in ["/api/events", "/metrics"] {
+        let r = api
+            .http
+            .get(api.url(path))
+            .bearer_auth(common::TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "{path}");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    server.shutdown().await;
+}

@@ -18,6 +18,7 @@ use ordonis_core::StoreExt;
 
 use crate::errors::ApiError;
 use crate::state::AppState;
+use crate::throttle::{ClientKey, retry_after_secs};
 
 /// `/healthz`, `/metrics` and the webhook route.
 pub fn public(state: AppState) -> Router {
@@ -77,25 +78,61 @@ pub fn api(state: AppState) -> Router {
 /// The fallback of the whole router (the API's is merged into it). The token layer covers
 /// only matched routes, so an unknown `/api/...` path checks the token here: 401 before 404,
 /// so that paths cannot be probed without it.
-async fn api_not_found(State(s): State<AppState>, req: Request) -> ApiError {
+async fn api_not_found(State(s): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
-    if (path == "/api" || path.starts_with("/api/")) && !bearer_ok(&s, req.headers()) {
-        return ApiError::unauthorized();
+    if (path == "/api" || path.starts_with("/api/"))
+        && let Some(refused) = refusal(&s, &req, |t| s.token_ok(t))
+    {
+        return refused;
     }
-    ApiError::not_found("no such route")
+    ApiError::not_found("no such route").into_response()
 }
 
-fn bearer_ok(s: &AppState, headers: &axum::http::HeaderMap) -> bool {
+/// The bearer token a request presents, if any.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| s.token_ok(t.trim()))
+        .map(str::trim)
+}
+
+/// Checks a request's bearer token with `ok` (`None`: accepted; else the answer), throttled per client as UI sign-ins are: a
+/// client over the limit is answered `429` with `Retry-After` before its token is checked,
+/// and a wrong token past the burst puts it over. A request without a token is `401`,
+/// uncounted (it guesses nothing).
+fn refusal(s: &AppState, req: &Request, ok: impl Fn(&str) -> bool) -> Option<Response> {
+    let client = ClientKey::of_request(req.extensions());
+    if let Some(wait) = s.bearer_failures().blocked(client) {
+        return Some(too_many(wait));
+    }
+    match bearer(req.headers()) {
+        Some(t) if ok(t) => None,
+        Some(_) => Some(match s.bearer_failures().failed(client) {
+            Some(wait) => too_many(wait),
+            None => ApiError::unauthorized().into_response(),
+        }),
+        None => Some(ApiError::unauthorized().into_response()),
+    }
+}
+
+/// `429 too_many_requests` with `Retry-After`.
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    (
+        [(axum::http::header::RETRY_AFTER, secs.to_string())],
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("too many wrong tokens from your address: try again in {secs} s"),
+        ),
+    )
+        .into_response()
 }
 
 async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if !bearer_ok(&s, req.headers()) {
-        return ApiError::unauthorized().into_response();
+    if let Some(refused) = refusal(&s, &req, |t| s.token_ok(t)) {
+        return refused;
     }
     next.run(req).await
 }
@@ -115,7 +152,12 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+/// `/metrics`: for the admin token or the metrics token only, since its per-integration
+/// series name integration ids, the unguessable part of webhook URLs.
+async fn metrics(State(s): State<AppState>, req: Request) -> Response {
+    if let Some(refused) = refusal(&s, &req, |t| s.metrics_token_ok(t)) {
+        return refused;
+    }
     match s.metrics.render(s.store.as_ref()).await {
         Ok(text) => (
             [(

@@ -29,7 +29,16 @@ async fn healthz_and_metrics() {
     let r = api.http.get(api.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+    // `/metrics` is not public (its series name integration ids): the admin token reads it.
     let r = api.http.get(api.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = api
+        .http
+        .get(api.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
