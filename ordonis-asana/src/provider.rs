@@ -20,7 +20,8 @@ use crate::error::AsanaError;
 use crate::normalize::{fields_patch, modified_at_ms};
 use crate::push::{Pusher, status_refusal};
 use crate::webhook::{
-    self, HOOK_SECRET_HEADER, SIGNATURE_HEADER, TASK, handshake, is_heartbeat, verify_signature,
+    self, HOOK_SECRET_HEADER, SIGNATURE_HEADER, TASK, handshake, is_unsigned_heartbeat,
+    verify_signature,
 };
 
 /// The Asana provider. One value serves every Asana integration.
@@ -80,6 +81,9 @@ impl AsanaProvider {
 
     /// Whether an unsigned `{"events":[]}` heartbeat is accepted (default: yes; Asana does
     /// not document whether heartbeats are signed, and one that is signed is always checked).
+    /// Only a body that is exactly a heartbeat passes
+    /// ([`is_unsigned_heartbeat`](crate::webhook::is_unsigned_heartbeat)), and the engine
+    /// answers it without storing anything.
     pub fn accept_unsigned_heartbeats(mut self, yes: bool) -> Self {
         self.unsigned_heartbeats = yes;
         self
@@ -204,10 +208,8 @@ impl Provider for AsanaProvider {
         if let Some(sig) = header(req, SIGNATURE_HEADER) {
             return verify_signature(sig, &ctx.secrets.webhook_secrets, req.body);
         }
-        if self.unsigned_heartbeats && is_heartbeat(req.body) {
-            return Ok(WebhookAuth::Verified {
-                method: "unsigned-heartbeat",
-            });
+        if self.unsigned_heartbeats && is_unsigned_heartbeat(req.body) {
+            return Ok(WebhookAuth::UnsignedHeartbeat);
         }
         Err(ProviderError::Unauthenticated(
             "missing X-Hook-Signature (or X-Hook-Secret for a handshake)".to_owned(),

@@ -86,6 +86,35 @@ pub fn is_heartbeat(body: &[u8]) -> bool {
     })
 }
 
+/// The longest body accepted as an unsigned heartbeat.
+pub const MAX_UNSIGNED_HEARTBEAT_BYTES: usize = 64;
+
+/// True when an unsigned body may pass as a heartbeat: exactly `{"events":[]}` (JSON
+/// whitespace allowed between its tokens) and at most [`MAX_UNSIGNED_HEARTBEAT_BYTES`]
+/// long. Anything else unsigned (another key, padding, a non-empty list) is refused.
+///
+/// ```
+/// use ordonis_asana::webhook::is_unsigned_heartbeat;
+/// assert!(is_unsigned_heartbeat(br#"{"events":[]}"#));
+/// assert!(is_unsigned_heartbeat(b"{ \"events\": [ ] }\n"));
+/// assert!(!is_unsigned_heartbeat(br#"{"events":[],"pad":"x"}"#));
+/// assert!(!is_unsigned_heartbeat(br#"{"events":[{}]}"#));
+/// assert!(!is_unsigned_heartbeat(format!("{{\"events\":[]{}}}", " ".repeat(100)).as_bytes()));
+/// ```
+pub fn is_unsigned_heartbeat(body: &[u8]) -> bool {
+    if body.len() > MAX_UNSIGNED_HEARTBEAT_BYTES {
+        return false;
+    }
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+        v.as_object().is_some_and(|o| {
+            o.len() == 1
+                && o.get("events")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty)
+        })
+    })
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -338,6 +367,33 @@ mod tests {
         assert_eq!(parse(br#"{"events":[]}"#).unwrap(), vec![]);
         assert!(is_heartbeat(br#"{"events":[]}"#));
         assert!(!is_heartbeat(br#"{"events":[1]}"#));
+    }
+
+    #[test]
+    fn only_an_exact_small_heartbeat_passes_unsigned() {
+        assert!(is_unsigned_heartbeat(br#"{"events":[]}"#));
+        assert!(is_unsigned_heartbeat(b" {\"events\" : []}\r\n"));
+        let padded = format!(r#"{{"events":[],"pad":"{}"}}"#, "x".repeat(1 << 20));
+        for body in [
+            padded.as_bytes(),
+            br#"{"events":[],"x":1}"#,
+            br#"{"events":[null]}"#,
+            br#"{"events":{}}"#,
+            br#"[]"#,
+            b"",
+        ] {
+            assert!(
+                !is_unsigned_heartbeat(body),
+                "{:.40}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let spaced = format!(
+            "{{\"events\":[]{}}}",
+            " ".repeat(MAX_UNSIGNED_HEARTBEAT_BYTES)
+        );
+        assert!(is_heartbeat(spaced.as_bytes()));
+        assert!(!is_unsigned_heartbeat(spaced.as_bytes()));
     }
 
     #[test]

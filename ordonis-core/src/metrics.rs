@@ -78,7 +78,9 @@ pub fn webhook(outcome: &IngestOutcome) {
         IngestOutcome::Rejected(_)
         | IngestOutcome::UnknownIntegration
         | IngestOutcome::TooLarge => "rejected",
-        IngestOutcome::Handshake | IngestOutcome::Unavailable(_) => return,
+        IngestOutcome::Handshake | IngestOutcome::Heartbeat | IngestOutcome::Unavailable(_) => {
+            return;
+        }
     };
     metrics::counter!(WEBHOOKS, "outcome" => label).increment(1);
 }

@@ -131,6 +131,11 @@ pub enum WebhookAuth {
         /// The webhook secret the provider just issued.
         secret: String,
     },
+    /// An unsigned heartbeat the provider accepts as such (Asana's `{"events":[]}`, whose
+    /// signing is undocumented): answered `200`, and nothing of it is stored, since nothing
+    /// of it is authenticated. A provider returns this only for a body that is exactly a
+    /// heartbeat and a few dozen bytes long.
+    UnsignedHeartbeat,
 }
 
 impl fmt::Debug for WebhookAuth {
@@ -138,6 +143,7 @@ impl fmt::Debug for WebhookAuth {
         match self {
             WebhookAuth::Verified { method } => write!(f, "Verified({method})"),
             WebhookAuth::Handshake { .. } => f.write_str("Handshake([REDACTED])"),
+            WebhookAuth::UnsignedHeartbeat => f.write_str("UnsignedHeartbeat"),
         }
     }
 }

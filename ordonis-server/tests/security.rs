@@ -186,3 +186,127 @@ async fn wrong_bearer_tokens_are_throttled() {
     }
     server.shutdown().await;
 }
+
+/// Point 7: deduplication is on what is signed. The same signed Jira body replayed under a
+/// new (unsigned) `X-Atlassian-Webhook-Identifier` is a duplicate: one inbox row.
+#[tokio::test]
+async fn a_signed_body_replayed_under_a_new_delivery_id_is_a_duplicate() {
+    let server = common::start_sqlite().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (id, url) = api.jira_integration("acme", &jira).await;
+    let body = common::fixture("cloud_issue_updated_status_zulip.json");
+    let mut answers = Vec::new();
+    for delivery in ["d-1", "d-2"] {
+        let r = api
+            .http
+            .post(&url)
+            .header("x-hub-signature", common::sign(&body))
+            .header("x-atlassian-webhook-identifier", delivery)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{delivery}");
+        answers.push(r.json::<serde_json::Value>().await.unwrap());
+    }
+    assert_eq!(answers[0]["status"], "stored", "{answers:?}");
+    assert_eq!(answers[1]["status"], "duplicate", "{answers:?}");
+    assert_eq!(answers[0]["events"], answers[1]["events"]);
+    let events = api.events(&format!("?integration_id={id}")).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["delivery_id"], "d-1");
+    // Another body under the first delivery id is not a duplicate of it.
+    let mut other: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    other["timestamp"] = serde_json::json!(other["timestamp"].as_i64().unwrap() + 1);
+    let other = serde_json::to_vec(&other).unwrap();
+    let r = api
+        .http
+        .post(&url)
+        .header("x-hub-signature", common::sign(&other))
+        .header("x-atlassian-webhook-identifier", "d-1")
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "stored", "{v}");
+    server.shutdown().await;
+}
+
+/// The size of a SQLite database with its WAL.
+fn db_bytes(path: &std::path::Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .map(|suffix| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(p).map_or(0, |m| m.len())
+        })
+        .sum()
+}
+
+/// Point 1: nothing unauthenticated is stored. Both providers' webhook paths flooded with
+/// unsigned bodies (Asana's padded "heartbeats" among them) store nothing: no inbox row, and
+/// the database and its WAL do not grow. Only an exact heartbeat is answered `200`.
+#[tokio::test]
+async fn unsigned_floods_store_nothing() {
+    let path = common::sqlite_path();
+    let server = common::start_with(ordonis_server::Config::for_tests(
+        path.to_string_lossy().into_owned(),
+    ))
+    .await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (_, jira_url) = api.jira_integration("acme", &jira).await;
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &serde_json::json!({
+                "workspace_id": "acme", "provider": "asana",
+                "base_url": "http://127.0.0.1:9",
+                "auth": {"type": "bearer", "token": "asana-token"},
+                "webhook_secrets": ["asana-webhook-secret"],
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let asana_url = v["webhook_url"].as_str().unwrap().to_owned();
+    let before = db_bytes(&path);
+    let pad = "x".repeat(256 * 1024);
+    let bodies = [
+        format!(r#"{{"events":[],"pad":"{pad}"}}"#),
+        format!(r#"{{"events":[]{}}}"#, " ".repeat(256 * 1024)),
+        format!(r#"{{"events":[{{"pad":"{pad}"}}]}}"#),
+        format!(r#"{{"webhookEvent":"jira:issue_updated","pad":"{pad}"}}"#),
+    ];
+    for _ in 0..5 {
+        for url in [&asana_url, &jira_url] {
+            for body in &bodies {
+                let r = api.http.post(url).body(body.clone()).send().await.unwrap();
+                assert_eq!(r.status(), 401, "{url} {body:.40}");
+            }
+            // An exact heartbeat: answered on Asana's path, still not stored.
+            let r = api
+                .http
+                .post(url)
+                .body(r#"{"events":[]}"#)
+                .send()
+                .await
+                .unwrap();
+            let expected = if url == &asana_url { 200 } else { 401 };
+            assert_eq!(r.status(), expected, "{url}");
+        }
+    }
+    assert_eq!(
+        api.events("?workspace_id=acme").await,
+        Vec::<serde_json::Value>::new()
+    );
+    let after = db_bytes(&path);
+    assert!(
+        after <= before + 64 * 1024,
+        "the database grew from {before} to {after} bytes"
+    );
+    server.shutdown().await;
+}

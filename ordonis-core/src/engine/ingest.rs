@@ -27,6 +27,8 @@ pub enum IngestOutcome {
     Duplicate(Vec<EventId>),
     /// A handshake was answered and its secret adopted.
     Handshake,
+    /// An unsigned heartbeat was answered; nothing was stored.
+    Heartbeat,
     /// Refused before anything was stored.
     Rejected(String),
     /// No such integration.
@@ -95,7 +97,9 @@ impl Engine {
     ///
     /// A request that fails verification stores nothing (401). A verified body that cannot be
     /// parsed is stored as `failed` with its error and answered 200, so the provider does not
-    /// retry what cannot succeed. A delivery seen before is answered 200 and stored once.
+    /// retry what cannot succeed. A delivery seen before is answered 200 and stored once:
+    /// a duplicate is a body whose SHA-256 digest the integration's inbox already holds,
+    /// whatever its (unsigned) delivery id says.
     pub async fn ingest(
         &self,
         integration_id: IntegrationId,
@@ -194,6 +198,14 @@ impl Engine {
                 reply_headers,
                 secret,
             } => return self.handshake(&loaded, reply_headers, secret).await,
+            // Unauthenticated: answered, never stored (not even a row saying it came).
+            WebhookAuth::UnsignedHeartbeat => {
+                return IngestResponse::json(
+                    200,
+                    IngestOutcome::Heartbeat,
+                    serde_json::json!({"status": "heartbeat"}),
+                );
+            }
         };
 
         let body_sha256 = hex::encode(Sha256::digest(&body));
@@ -249,11 +261,14 @@ impl Engine {
                     .into_iter()
                     .map(|(key, hints)| {
                         let delivery_id = hints.iter().find_map(|h| h.delivery_id.clone());
-                        let base = delivery_id.clone().unwrap_or_else(|| body_sha256.clone());
+                        // Deduplicated on what is signed, the body's digest, never on the
+                        // delivery id, which rides in an unsigned header: a signed body
+                        // replayed under a new delivery id is a duplicate. The id is kept
+                        // for display.
                         let dedupe = if several {
-                            format!("{base}#{}", key.external_id)
+                            format!("{body_sha256}#{}", key.external_id)
                         } else {
-                            base
+                            body_sha256.clone()
                         };
                         let ignored: Vec<&str> = hints
                             .iter()

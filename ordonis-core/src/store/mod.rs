@@ -128,8 +128,9 @@ pub struct NewInboxEvent {
     pub workspace_id: WorkspaceId,
     /// Integration it arrived for.
     pub integration_id: IntegrationId,
-    /// Deduplication key: the provider's delivery id, else the body's SHA-256 (hex); suffixed
-    /// with `#<object>` when one delivery touches several objects.
+    /// Deduplication key: for a webhook delivery the body's SHA-256 (hex), what the signature
+    /// covers (never the unsigned delivery id); suffixed with `#<object>` when one delivery
+    /// touches several objects.
     pub dedupe_key: String,
     /// The provider's delivery id, when it sent one.
     pub delivery_id: Option<String>,
