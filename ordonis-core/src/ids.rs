@@ -32,10 +32,51 @@ impl WorkspaceId {
         Ok(Self(id))
     }
 
+    /// A workspace id for a new workspace: [`WorkspaceId::new`]'s rules and
+    /// [`WorkspaceId::check_new`]'s.
+    ///
+    /// ```
+    /// use ordonis_core::WorkspaceId;
+    /// assert!(WorkspaceId::create("acme-corp_2.eu:prod@1").is_ok());
+    /// assert!(WorkspaceId::create("\u{0430}cme").is_err()); // Cyrillic а
+    /// assert!(WorkspaceId::create("acme\u{200b}").is_err()); // zero-width space
+    /// ```
+    pub fn create(id: impl Into<String>) -> Result<Self, InvalidInput> {
+        let ws = Self::new(id)?;
+        ws.check_new()?;
+        Ok(ws)
+    }
+
+    /// Whether this id may name a new workspace: only the characters of
+    /// [`NEW_WORKSPACE_ID_CHARSET`], so that two ids that look the same are the same id (no
+    /// Cyrillic or Greek look-alikes, no zero-width, format or bidi controls, and every id is
+    /// NFC-normalized as it stands). Ids of workspaces created before this rule still load
+    /// and match through [`WorkspaceId::new`]; only creating one is refused.
+    pub fn check_new(&self) -> Result<(), InvalidInput> {
+        match self.0.chars().find(|c| !new_workspace_id_char(*c)) {
+            None => Ok(()),
+            Some(c) => Err(InvalidInput::new(
+                "workspace_id",
+                format!(
+                    "a new workspace id holds only {NEW_WORKSPACE_ID_CHARSET}; it has {:?} \
+                     (U+{:04X}), which could make it look like another workspace",
+                    c, c as u32
+                ),
+            )),
+        }
+    }
+
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The characters a new workspace id may hold ([`WorkspaceId::check_new`]).
+pub const NEW_WORKSPACE_ID_CHARSET: &str = "ASCII letters and digits, '-', '_', '.', ':' and '@'";
+
+fn new_workspace_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@')
 }
 
 impl TryFrom<String> for WorkspaceId {

@@ -37,7 +37,9 @@ pub use engine::{
     SyncReport, SyncStep, WebhookReportView,
 };
 pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
-pub use ids::{ActionId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
+pub use ids::{
+    ActionId, EventId, IntegrationId, NEW_WORKSPACE_ID_CHARSET, OutboxId, TaskId, WorkspaceId,
+};
 pub use ledger::{
     Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
 };

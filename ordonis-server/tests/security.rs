@@ -310,3 +310,50 @@ async fn unsigned_floods_store_nothing() {
     );
     server.shutdown().await;
 }
+
+/// Point 10: look-alike workspace ids are refused at creation (400, naming `workspace_id`):
+/// zero-width and bidi controls, Cyrillic look-alikes, a decomposed (non-NFC) accent; only
+/// the documented character set is taken.
+#[tokio::test]
+async fn look_alike_workspace_ids_are_refused_at_creation() {
+    let server = common::start_sqlite().await;
+    let api = Api::new(&server);
+    let create = |ws: &'static str| {
+        let api = api.clone();
+        async move {
+            api.post(
+                "/api/integrations",
+                &serde_json::json!({
+                    "workspace_id": ws, "provider": "asana",
+                    "base_url": "http://127.0.0.1:9",
+                    "auth": {"type": "bearer", "token": "asana-token"},
+                    "webhook_secrets": ["asana-webhook-secret"],
+                }),
+            )
+            .await
+        }
+    };
+    for ws in [
+        "acme\u{200b}", // zero-width space
+        "\u{202e}emca", // right-to-left override
+        "ac\u{2066}me", // left-to-right isolate
+        "\u{0430}cme",  // Cyrillic а
+        "acm\u{0435}",  // Cyrillic е
+        "cafe\u{0301}", // e + combining acute (not NFC)
+        "caf\u{00e9}",  // é, NFC but outside the set
+        "ac me",
+        "acme\u{feff}", // zero-width no-break space
+    ] {
+        let (s, v) = create(ws).await;
+        assert_eq!(s, 400, "{ws:?}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("workspace_id"), "{ws:?}: {message}");
+    }
+    let (s, v) = create("acme-corp_2.eu:prod@1").await;
+    assert_eq!(s, 201, "{v}");
+    let (_, v) = api
+        .get("/api/integrations?workspace_id=acme-corp_2.eu:prod@1")
+        .await;
+    assert_eq!(v["integrations"].as_array().unwrap().len(), 1);
+    server.shutdown().await;
+}

@@ -199,7 +199,9 @@ impl Engine {
         &self.inner.config
     }
 
-    /// Creates an integration; its secrets are sealed before the store sees them.
+    /// Creates an integration; its secrets are sealed before the store sees them. Its
+    /// workspace id must pass [`WorkspaceId::check_new`](crate::WorkspaceId::check_new)
+    /// (the first integration of a workspace creates it).
     /// A provider with a webhook handshake and no webhook secret yet starts out expecting
     /// its handshake.
     pub async fn create_integration(
@@ -211,6 +213,8 @@ impl Engine {
             .providers
             .get(&new.provider)
             .ok_or_else(|| Error::UnknownProvider(new.provider.to_string()))?;
+        // The first integration of a workspace creates it: no look-alike ids.
+        new.workspace_id.check_new()?;
         integrations::check_settings(&**provider, &new.config, &new.secrets)?;
         if provider.capabilities().webhook_handshake && new.secrets.webhook_secrets.is_empty() {
             new.config.expecting_handshake = true;
