@@ -258,6 +258,7 @@ pub struct AsanaClient {
     base: String,
     auth: HeaderValue,
     limits: Arc<ConcurrencyLimits>,
+    max_response: usize,
 }
 
 impl fmt::Debug for AsanaClient {
@@ -297,7 +298,16 @@ impl AsanaClient {
             base,
             auth,
             limits: Arc::new(ConcurrencyLimits::asana()),
+            max_response: provider_http::DEFAULT_MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// Caps the body of each answer read (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](provider_http::DEFAULT_MAX_RESPONSE_BYTES)); a larger
+    /// one is [`AsanaError::TooLarge`].
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response = limit;
+        self
     }
 
     /// Shares concurrency caps with other clients of the same token.
@@ -360,13 +370,13 @@ impl AsanaClient {
         self.send(method, rb, what).await
     }
 
-    pub(crate) async fn json<T: DeserializeOwned>(resp: Response) -> Result<T, AsanaError> {
-        let bytes = resp.bytes().await?;
+    pub(crate) async fn json<T: DeserializeOwned>(&self, resp: Response) -> Result<T, AsanaError> {
+        let bytes = provider_http::read_capped(resp, self.max_response).await?;
         serde_json::from_slice(&bytes).map_err(|e| AsanaError::Decode(e.to_string()))
     }
 
-    pub(crate) async fn data<T: DeserializeOwned>(resp: Response) -> Result<T, AsanaError> {
-        Ok(Self::json::<Envelope<T>>(resp).await?.data)
+    pub(crate) async fn data<T: DeserializeOwned>(&self, resp: Response) -> Result<T, AsanaError> {
+        Ok(self.json::<Envelope<T>>(resp).await?.data)
     }
 
     /// `GET /tasks/{gid}` with [`TASK_OPT_FIELDS`]: the task object (`data`).
@@ -382,7 +392,7 @@ impl AsanaClient {
                 &what,
             )
             .await?;
-        let v: Value = Self::data(resp).await?;
+        let v: Value = self.data(resp).await?;
         if !v.is_object() {
             return Err(AsanaError::Decode(format!(
                 "{what}: `data` is not an object"
@@ -409,7 +419,7 @@ impl AsanaClient {
                 &format!("task {gid}"),
             )
             .await?;
-        Self::data(resp).await
+        self.data(resp).await
     }
 
     /// `GET /custom_fields/{gid}` with its enum options.
@@ -424,7 +434,7 @@ impl AsanaClient {
                 &format!("custom field {gid}"),
             )
             .await?;
-        Self::data(resp).await
+        self.data(resp).await
     }
 
     /// `POST /webhooks`: creates a webhook on `resource` delivering to `target`. Asana
@@ -451,7 +461,7 @@ impl AsanaClient {
                 "webhook creation",
             )
             .await?;
-        Self::json(resp).await
+        self.json(resp).await
     }
 
     /// `GET /webhooks?workspace=…[&resource=…]`, every page.
@@ -505,7 +515,7 @@ filters.resource_subtype,filters.action,filters.fields",
             .call(Method::GET, "/events", &query, None, "events")
             .await
         {
-            Ok(resp) => Self::json(resp).await,
+            Ok(resp) => self.json(resp).await,
             Err(AsanaError::SyncTokenExpired { sync: Some(token) }) if sync.is_none() => {
                 Ok(EventsPage {
                     events: Vec::new(),
@@ -544,7 +554,7 @@ filters.resource_subtype,filters.action,filters.fields",
         let resp = self
             .call(Method::GET, "/tasks", &query, None, &what)
             .await?;
-        let page: Page<Value> = Self::json(resp).await?;
+        let page: Page<Value> = self.json(resp).await?;
         Ok(TaskPage {
             tasks: page.data,
             next_offset: page
@@ -572,7 +582,7 @@ last_failure_content,failure_deletion_timestamp",
                 &format!("webhook {gid}"),
             )
             .await?;
-        Self::data(resp).await
+        self.data(resp).await
     }
 
     /// Follows `next_page.offset` to the end (at most [`MAX_PAGES`] pages of
@@ -593,7 +603,7 @@ last_failure_content,failure_deletion_timestamp",
                 q.push(("offset", o));
             }
             let resp = self.call(Method::GET, path, &q, None, what).await?;
-            let page: Page<T> = Self::json(resp).await?;
+            let page: Page<T> = self.json(resp).await?;
             out.extend(page.data);
             match page.next_page.and_then(|n| n.offset) {
                 Some(o) if !o.is_empty() && Some(&o) != offset.as_ref() => offset = Some(o),
@@ -639,7 +649,9 @@ async fn check(resp: Response, what: &str) -> Result<Response, AsanaError> {
             location,
         });
     }
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = provider_http::read_capped(resp, provider_http::MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
     // Asana's own meaning: an `/events` sync token too old to continue from.
     if status == StatusCode::PRECONDITION_FAILED {
         return Err(AsanaError::SyncTokenExpired {

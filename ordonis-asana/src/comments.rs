@@ -121,7 +121,7 @@ impl AsanaClient {
                 &format!("the stories of task {task}"),
             )
             .await?;
-        Self::json(resp).await
+        self.json(resp).await
     }
 
     /// `GET /stories/{gid}`.
@@ -136,7 +136,7 @@ impl AsanaClient {
                 &format!("story {story}"),
             )
             .await?;
-        Self::data(resp).await
+        self.data(resp).await
     }
 
     /// `POST /tasks/{gid}/stories` with `html_text` (a comment, authored as the token's user).
@@ -152,7 +152,7 @@ impl AsanaClient {
                 &format!("a comment on task {task}"),
             )
             .await?;
-        Self::data(resp).await
+        self.data(resp).await
     }
 
     /// `PUT /stories/{gid}` with `html_text`.
@@ -168,7 +168,7 @@ impl AsanaClient {
                 &format!("story {story}"),
             )
             .await?;
-        Self::data(resp).await
+        self.data(resp).await
     }
 
     /// `DELETE /stories/{gid}`.

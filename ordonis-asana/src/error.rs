@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ordonis_core::provider_http;
 use ordonis_core::{ErrorSource, ProviderError};
 
 /// What a call to Asana's REST API can fail with.
@@ -80,6 +81,15 @@ pub enum AsanaError {
     /// A response body that is not what the API documents.
     #[error("unexpected Asana response: {0}")]
     Decode(String),
+    /// An answer larger than the client's cap on provider answers: reading stopped at the
+    /// cap. Not retried (the same object would be as large again); raise the cap
+    /// (`with_max_response_bytes`, the server's `--max-provider-response-bytes`) if it is
+    /// real.
+    #[error("Asana's answer is too large: over the {limit}-byte limit on provider answers")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// The integration is misconfigured (no token, a bad base URL, a bad gid, bad options).
     #[error("Asana integration misconfigured: {0}")]
     Config(String),
@@ -114,7 +124,16 @@ impl From<AsanaError> for ProviderError {
                 message: msg,
                 source,
             },
-            AsanaError::Decode(_) => ProviderError::BadInput(msg),
+            AsanaError::Decode(_) | AsanaError::TooLarge { .. } => ProviderError::BadInput(msg),
+        }
+    }
+}
+
+impl From<provider_http::ReadError> for AsanaError {
+    fn from(e: provider_http::ReadError) -> Self {
+        match e {
+            provider_http::ReadError::TooLarge { limit } => AsanaError::TooLarge { limit },
+            provider_http::ReadError::Transport(e) => e.into(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub struct AsanaProvider {
     limits: Mutex<HashMap<String, Arc<ConcurrencyLimits>>>,
     push: Pusher,
     unsigned_heartbeats: bool,
+    max_response: usize,
 }
 
 impl fmt::Debug for AsanaProvider {
@@ -70,7 +71,16 @@ impl AsanaProvider {
             limits: Mutex::default(),
             push: Pusher::default(),
             unsigned_heartbeats: true,
+            max_response: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// Caps the body of each answer its clients read (default 8 MiB,
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES));
+    /// a larger answer fails the call with [`AsanaError::TooLarge`].
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response = limit;
+        self
     }
 
     /// Sets the concurrent read and write caps per token (Asana's are 50 and 15).
@@ -109,7 +119,8 @@ impl AsanaProvider {
         } else {
             &ctx.base_url
         };
-        let client = AsanaClient::new(self.http.clone(), base, auth)?;
+        let client = AsanaClient::new(self.http.clone(), base, auth)?
+            .with_max_response_bytes(self.max_response);
         let limits = match auth {
             ApiAuth::Bearer { token } => self.limits_for(token),
             ApiAuth::Basic { .. } => return Ok(client),

@@ -484,3 +484,47 @@ async fn redirects_are_not_followed() {
     );
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }
+
+/// Issue #31, point 8: answers are read up to a cap (8 MiB by default, set per provider): a
+/// larger one is `AsanaError::TooLarge` ("too large", a bad input, not retried).
+#[tokio::test]
+async fn answers_over_the_size_cap_are_too_large() {
+    let limit = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/tasks/42"))
+        .respond_with(ok(task_json("42", &"x".repeat(9 * 1024 * 1024))))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/tasks/43"))
+        .respond_with(ok(task_json("43", &"y".repeat(64 * 1024))))
+        .mount(&server)
+        .await;
+    let err = client(&server).get_task("42").await.unwrap_err();
+    assert!(
+        matches!(err, AsanaError::TooLarge { limit: l } if l == limit),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    let as_provider = ProviderError::from(err);
+    assert!(
+        matches!(&as_provider, ProviderError::BadInput(m) if m.contains("too large")),
+        "{as_provider}"
+    );
+    // The cap is the client's (and the provider's) setting.
+    assert!(client(&server).get_task("43").await.is_ok());
+    let small = client(&server).with_max_response_bytes(16 * 1024);
+    assert!(matches!(
+        small.get_task("43").await,
+        Err(AsanaError::TooLarge { limit: 16_384 })
+    ));
+    let provider = AsanaProvider::new()
+        .unwrap()
+        .with_max_response_bytes(16 * 1024);
+    let ctx = common::ctx(&server.uri(), json!({}));
+    assert!(matches!(
+        provider.client(&ctx).unwrap().get_task("43").await,
+        Err(AsanaError::TooLarge { limit: 16_384 })
+    ));
+}

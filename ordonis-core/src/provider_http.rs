@@ -246,6 +246,52 @@ pub fn client(user_agent: &str) -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// The default cap on one provider answer's body (8 MiB): a page of a listing or one
+/// object is far smaller; a hostile or broken provider cannot make a read hold more.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The cap on an error answer's body, which only feeds an error message.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Why [`read_capped`] failed.
+#[cfg(feature = "http-client")]
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The body is longer than the cap: reading stopped there (what was read is dropped).
+    #[error("the answer is larger than the {limit}-byte limit on provider answers")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The connection failed while reading.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Reads an answer's body, at most `limit` bytes: a `Content-Length` over it is refused
+/// before reading, and a body without one is read chunk by chunk and refused as soon as it
+/// passes the limit, so memory stays bounded whatever the provider sends.
+#[cfg(feature = "http-client")]
+pub async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, ReadError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len().saturating_add(chunk.len()) > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ pub struct JiraClient {
     http: reqwest::Client,
     base: String,
     auth: HeaderValue,
+    max_response: usize,
 }
 
 impl fmt::Debug for JiraClient {
@@ -201,7 +202,20 @@ impl JiraClient {
         let mut auth = HeaderValue::from_str(&raw)
             .map_err(|_| JiraError::Config("credentials contain invalid characters".to_owned()))?;
         auth.set_sensitive(true);
-        Ok(Self { http, base, auth })
+        Ok(Self {
+            http,
+            base,
+            auth,
+            max_response: provider_http::DEFAULT_MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// Caps the body of each answer read (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](provider_http::DEFAULT_MAX_RESPONSE_BYTES)); a larger
+    /// one is [`JiraError::TooLarge`].
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response = limit;
+        self
     }
 
     /// The site's base URL.
@@ -222,9 +236,10 @@ impl JiraClient {
     }
 
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(
+        &self,
         resp: Response,
     ) -> Result<T, JiraError> {
-        let bytes = resp.bytes().await?;
+        let bytes = provider_http::read_capped(resp, self.max_response).await?;
         serde_json::from_slice(&bytes).map_err(|e| JiraError::Decode(e.to_string()))
     }
 
@@ -235,7 +250,9 @@ impl JiraClient {
             Method::GET,
             &format!("/rest/api/3/issue/{id}?fields={MAPPED_FIELDS}"),
         );
-        let v: Value = Self::json(self.send(rb, &format!("issue {id}")).await?).await?;
+        let v: Value = self
+            .json(self.send(rb, &format!("issue {id}")).await?)
+            .await?;
         if !v.is_object() || v.get("fields").is_none_or(|f| !f.is_object()) {
             return Err(JiraError::Decode(format!(
                 "issue {id}: the response has no `fields` object"
@@ -251,7 +268,9 @@ impl JiraClient {
     ) -> Result<std::collections::BTreeSet<String>, JiraError> {
         let id = check_issue_ref(id)?;
         let rb = self.request(Method::GET, &format!("/rest/api/3/issue/{id}/editmeta"));
-        let v: Value = Self::json(self.send(rb, &format!("issue {id} edit screen")).await?).await?;
+        let v: Value = self
+            .json(self.send(rb, &format!("issue {id} edit screen")).await?)
+            .await?;
         let fields = v
             .get("fields")
             .and_then(Value::as_object)
@@ -269,7 +288,7 @@ impl JiraClient {
                 Method::GET,
                 &format!("/rest/api/3/priority/search?startAt={start}&maxResults=100"),
             );
-            let v: Value = Self::json(self.send(rb, "priorities").await?).await?;
+            let v: Value = self.json(self.send(rb, "priorities").await?).await?;
             let values = v
                 .get("values")
                 .and_then(Value::as_array)
@@ -303,11 +322,12 @@ impl JiraClient {
             Method::GET,
             &format!("/rest/api/3/project/{project}/statuses"),
         );
-        let v: Value = Self::json(
-            self.send(rb, &format!("project {project} statuses"))
-                .await?,
-        )
-        .await?;
+        let v: Value = self
+            .json(
+                self.send(rb, &format!("project {project} statuses"))
+                    .await?,
+            )
+            .await?;
         let types = v
             .as_array()
             .ok_or_else(|| JiraError::Decode("project statuses: not a list".to_owned()))?;
@@ -341,11 +361,12 @@ impl JiraClient {
         let rb = self
             .request(Method::POST, "/rest/api/3/workflows/preview")
             .json(&json!({ "projectId": project_id, "issueTypeIds": [issue_type_id] }));
-        let v: Value = Self::json(
-            self.send(rb, &format!("workflow of project {project_id}"))
-                .await?,
-        )
-        .await?;
+        let v: Value = self
+            .json(
+                self.send(rb, &format!("workflow of project {project_id}"))
+                    .await?,
+            )
+            .await?;
         if !v.is_object() {
             return Err(JiraError::Decode(
                 "workflow preview: not an object".to_owned(),
@@ -379,8 +400,9 @@ impl JiraClient {
             Method::GET,
             &format!("/rest/api/3/issue/{id}/transitions?expand=transitions.fields"),
         );
-        let r: TransitionsResponse =
-            Self::json(self.send(rb, &format!("issue {id}")).await?).await?;
+        let r: TransitionsResponse = self
+            .json(self.send(rb, &format!("issue {id}")).await?)
+            .await?;
         Ok(r.transitions)
     }
 
@@ -409,7 +431,7 @@ impl JiraClient {
         let rb = self
             .request(Method::POST, "/rest/api/3/search/jql")
             .json(req);
-        Self::json(self.send(rb, "search").await?).await
+        self.json(self.send(rb, "search").await?).await
     }
 
     /// Every page of a JQL search, up to `max_pages` pages.
@@ -487,7 +509,9 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
             location,
         });
     }
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = provider_http::read_capped(resp, provider_http::MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
     let message = error_message(&body);
     Err(match failure {
         Failure::RateLimited { retry_after } => JiraError::RateLimited {

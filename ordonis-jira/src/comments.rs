@@ -98,7 +98,7 @@ impl JiraClient {
             Method::GET,
             &format!("/rest/api/3/issue/{issue}/comment/{comment}?expand=properties"),
         );
-        Self::json(
+        self.json(
             self.send(rb, &format!("comment {comment} on issue {issue}"))
                 .await?,
         )
@@ -115,7 +115,8 @@ impl JiraClient {
                  &orderBy=created&expand=properties"
             ),
         );
-        Self::json(self.send(rb, &format!("comments of issue {issue}")).await?).await
+        self.json(self.send(rb, &format!("comments of issue {issue}")).await?)
+            .await
     }
 
     /// `POST /rest/api/3/issue/{id}/comment` with an ADF body and our marker property.
@@ -136,7 +137,7 @@ impl JiraClient {
                 &format!("/rest/api/3/issue/{issue}/comment?expand=properties"),
             )
             .json(&body);
-        Self::json(
+        self.json(
             self.send(rb, &format!("a comment on issue {issue}"))
                 .await?,
         )
@@ -159,7 +160,7 @@ impl JiraClient {
                 ),
             )
             .json(&json!({ "body": adf }));
-        Self::json(
+        self.json(
             self.send(rb, &format!("comment {comment} on issue {issue}"))
                 .await?,
         )

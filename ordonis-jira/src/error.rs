@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ordonis_core::provider_http;
 use ordonis_core::{ErrorSource, ProviderError};
 
 /// `RateLimit-Reason` of Jira's per-issue write limit (20 writes in 2 s, 100 in 30 s).
@@ -76,6 +77,15 @@ pub enum JiraError {
     /// A response body that is not what the API documents.
     #[error("unexpected Jira response: {0}")]
     Decode(String),
+    /// An answer larger than the client's cap on provider answers: reading stopped at the
+    /// cap. Not retried (the same object would be as large again); raise the cap
+    /// (`with_max_response_bytes`, the server's `--max-provider-response-bytes`) if it is
+    /// real.
+    #[error("Jira's answer is too large: over the {limit}-byte limit on provider answers")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// The integration is misconfigured (no API credentials, a bad base URL, a bad id).
     #[error("Jira integration misconfigured: {0}")]
     Config(String),
@@ -107,7 +117,16 @@ impl From<JiraError> for ProviderError {
                 message: msg,
                 source,
             },
-            JiraError::Decode(_) => ProviderError::BadInput(msg),
+            JiraError::Decode(_) | JiraError::TooLarge { .. } => ProviderError::BadInput(msg),
+        }
+    }
+}
+
+impl From<provider_http::ReadError> for JiraError {
+    fn from(e: provider_http::ReadError) -> Self {
+        match e {
+            provider_http::ReadError::TooLarge { limit } => JiraError::TooLarge { limit },
+            provider_http::ReadError::Transport(e) => e.into(),
         }
     }
 }

@@ -37,6 +37,7 @@ pub const DEFAULT_MAX_HOPS: usize = 4;
 pub struct JiraProvider {
     http: reqwest::Client,
     push: Pusher,
+    max_response: usize,
 }
 
 impl fmt::Debug for JiraProvider {
@@ -62,7 +63,16 @@ impl JiraProvider {
         Self {
             http,
             push: Pusher::new(DEFAULT_WRITE_SPACING, DEFAULT_MAX_HOPS),
+            max_response: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// Caps the body of each answer its clients read (default 8 MiB,
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES));
+    /// a larger answer fails the call with [`JiraError::TooLarge`].
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response = limit;
+        self
     }
 
     /// Sets the minimum spacing between writes to one issue (zero disables spacing).
@@ -81,7 +91,8 @@ impl JiraProvider {
         let auth = ctx.secrets.api_auth.as_ref().ok_or_else(|| {
             JiraError::Config("the integration has no Jira API credentials".to_owned())
         })?;
-        JiraClient::new(self.http.clone(), &ctx.base_url, auth)
+        Ok(JiraClient::new(self.http.clone(), &ctx.base_url, auth)?
+            .with_max_response_bytes(self.max_response))
     }
 }
 

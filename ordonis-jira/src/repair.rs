@@ -312,7 +312,9 @@ impl JiraClient {
         let rb = self
             .request(Method::POST, "/rest/api/3/webhook")
             .json(&body);
-        let v: Value = Self::json(self.send(rb, "webhook registration").await?).await?;
+        let v: Value = self
+            .json(self.send(rb, "webhook registration").await?)
+            .await?;
         let results = v
             .get("webhookRegistrationResult")
             .and_then(Value::as_array)
@@ -352,7 +354,7 @@ impl JiraClient {
                 Method::GET,
                 &format!("/rest/api/3/webhook?startAt={}&maxResults=100", out.len()),
             );
-            let page: WebhookPage = Self::json(self.send(rb, "webhooks").await?).await?;
+            let page: WebhookPage = self.json(self.send(rb, "webhooks").await?).await?;
             let n = page.values.len();
             out.extend(page.values);
             if n == 0 || page.is_last != Some(false) {
@@ -367,7 +369,7 @@ impl JiraClient {
         let rb = self
             .request(Method::PUT, "/rest/api/3/webhook/refresh")
             .json(&json!({ "webhookIds": ids }));
-        let v: Value = Self::json(self.send(rb, "webhook refresh").await?).await?;
+        let v: Value = self.json(self.send(rb, "webhook refresh").await?).await?;
         v.get("expirationDate")
             .and_then(Value::as_i64)
             .ok_or_else(|| JiraError::Decode("webhook refresh: no expirationDate".into()))

@@ -827,3 +827,117 @@ async fn limits_are_classified() {
         ProviderError::Retryable { .. }
     ));
 }
+
+/// Writes all of `bytes` to a socket (tokio's `net` feature only: no `io-util`).
+async fn write_all(sock: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        sock.writable().await?;
+        match sock.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A site whose every answer is `200` with an issue whose summary is `summary_len` bytes,
+/// streamed chunked, without `Content-Length`; it stops when the client hangs up.
+async fn chunked_site(summary_len: usize) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request head (small); its content does not matter here.
+                let mut head = [0u8; 8192];
+                loop {
+                    if sock.readable().await.is_err() {
+                        return;
+                    }
+                    match sock.try_read(&mut head) {
+                        Ok(_) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => return,
+                    }
+                }
+                let chunk = |data: &[u8]| {
+                    let mut c = format!("{:x}\r\n", data.len()).into_bytes();
+                    c.extend_from_slice(data);
+                    c.extend_from_slice(b"\r\n");
+                    c
+                };
+                let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+                out.extend(chunk(
+                    br#"{"id":"10001","key":"HO-1","fields":{"summary":""#,
+                ));
+                if write_all(&sock, &out).await.is_err() {
+                    return;
+                }
+                let piece = chunk(&[b'x'; 64 * 1024]);
+                for _ in 0..summary_len / (64 * 1024) {
+                    if write_all(&sock, &piece).await.is_err() {
+                        return;
+                    }
+                }
+                let mut end = chunk(br#""}}"#);
+                end.extend_from_slice(b"0\r\n\r\n");
+                let _ = write_all(&sock, &end).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Issue #31, point 8: provider answers are read up to a cap (8 MiB by default, set per
+/// provider), whether the answer declares its length or streams it: a larger one is
+/// `JiraError::TooLarge` ("too large", a bad input, not retried), and reading stops there.
+#[tokio::test]
+async fn answers_over_the_size_cap_are_too_large() {
+    let limit = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES;
+    // Declared: a 9 MiB issue from wiremock (with Content-Length).
+    let server = MockServer::start().await;
+    let mut big = issue_json("To Do", "new");
+    big["fields"]["summary"] = json!("x".repeat(9 * 1024 * 1024));
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/10001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&big))
+        .mount(&server)
+        .await;
+    let client = provider().client(&ctx(&server.uri())).unwrap();
+    let err = client.get_issue("10001").await.unwrap_err();
+    assert_eq!(err, ordonis_jira::JiraError::TooLarge { limit });
+    let as_provider = ProviderError::from(err);
+    assert!(
+        matches!(&as_provider, ProviderError::BadInput(m) if m.contains("too large")),
+        "{as_provider}"
+    );
+    // Streamed without a length: 16 MiB, cut off at the cap.
+    let site = chunked_site(16 * 1024 * 1024).await;
+    let client = provider().client(&ctx(&site)).unwrap();
+    assert_eq!(
+        client.get_issue("10001").await.unwrap_err(),
+        ordonis_jira::JiraError::TooLarge { limit }
+    );
+    // The cap is the provider's setting: a 64 KiB streamed issue passes by default and is
+    // too large under a 16 KiB cap.
+    let site = chunked_site(64 * 1024).await;
+    let issue = provider()
+        .client(&ctx(&site))
+        .unwrap()
+        .get_issue("10001")
+        .await
+        .unwrap();
+    assert_eq!(
+        issue["fields"]["summary"].as_str().unwrap().len(),
+        64 * 1024
+    );
+    let small = provider()
+        .with_max_response_bytes(16 * 1024)
+        .client(&ctx(&site))
+        .unwrap();
+    assert_eq!(
+        small.get_issue("10001").await.unwrap_err(),
+        ordonis_jira::JiraError::TooLarge { limit: 16 * 1024 }
+    );
+}

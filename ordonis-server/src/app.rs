@@ -86,6 +86,7 @@ pub fn engine(
     secret_key_hex: &str,
     retry: &crate::config::RetryArgs,
     public_url: Option<&str>,
+    max_provider_response_bytes: usize,
 ) -> Result<Engine, StartError> {
     let key = SecretKey::from_hex(1, secret_key_hex).map_err(|_| bad_secret_key())?;
     let mut config = retry.engine_config()?;
@@ -94,7 +95,7 @@ pub fn engine(
     config.webhook_url =
         public_url.map(|u| format!("{u}/integrations/{{provider}}/{{id}}/webhook"));
     let mut b = Engine::builder(store, Keyring::new(key)).config(config);
-    for p in crate::providers::registry()? {
+    for p in crate::providers::registry(max_provider_response_bytes)? {
         b = b.provider(p);
     }
     Ok(b.build())
@@ -229,6 +230,7 @@ impl Server {
             &secret_key.value,
             &config.retry,
             Some(&public_url),
+            config.max_provider_response_bytes,
         )?;
         let state = AppState::new(NewState {
             engine: engine.clone(),

@@ -71,6 +71,10 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "ORDONIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Largest body read from one Jira or Asana answer, in bytes (default 8 MiB); a larger
+    /// answer fails its job as "too large" (not retried) and memory stays bounded.
+    #[arg(long, env = "ORDONIS_MAX_PROVIDER_RESPONSE_BYTES", default_value_t = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_response_cap)]
+    pub max_provider_response_bytes: usize,
     /// How failed webhook events and pushes are retried.
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -105,6 +109,10 @@ impl fmt::Debug for Config {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_provider_response_bytes",
+                &self.max_provider_response_bytes,
+            )
             .field("retry", &self.retry)
             .field("demo", &self.demo)
             .finish()
@@ -128,6 +136,7 @@ impl Config {
             header_read_timeout: Limits::default().header_read_timeout,
             request_timeout: Limits::default().request_timeout,
             max_connections: 1024,
+            max_provider_response_bytes: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryArgs::default(),
             demo: false,
         }
@@ -140,6 +149,18 @@ impl Config {
             request_timeout: self.request_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
+    }
+}
+
+/// Parses the cap on provider answers: a whole number of bytes, at least 64 KiB (an API's
+/// ordinary answers must fit).
+fn parse_response_cap(s: &str) -> Result<usize, InvalidInput> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 64 * 1024 => Ok(n),
+        _ => Err(InvalidInput::new(
+            "--max-provider-response-bytes",
+            "a whole number of bytes, at least 65536",
+        )),
     }
 }
 
@@ -192,6 +213,10 @@ pub struct WorkerArgs {
     /// none (the server's own workers still do).
     #[arg(long, env = "ORDONIS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Largest body read from one Jira or Asana answer, in bytes (default 8 MiB); a larger
+    /// answer fails its job as "too large" (not retried) and memory stays bounded.
+    #[arg(long, env = "ORDONIS_MAX_PROVIDER_RESPONSE_BYTES", default_value_t = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_response_cap)]
+    pub max_provider_response_bytes: usize,
     /// How failed webhook events and pushes are retried (use the server's settings).
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -206,6 +231,10 @@ impl fmt::Debug for WorkerArgs {
                 &self.secret_key.as_ref().map(|_| "[REDACTED]"),
             )
             .field("workers", &self.workers)
+            .field(
+                "max_provider_response_bytes",
+                &self.max_provider_response_bytes,
+            )
             .field("retry", &self.retry)
             .finish()
     }
@@ -583,6 +612,25 @@ mod tests {
         ] {
             assert!(
                 Config::try_parse_from(["ordonis-server", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_provider_answer_cap_defaults_to_8_mib_and_is_a_flag() {
+        let c = Config::try_parse_from(["ordonis-server"]).unwrap();
+        assert_eq!(c.max_provider_response_bytes, 8 * 1024 * 1024);
+        let c =
+            Config::try_parse_from(["ordonis-server", "--max-provider-response-bytes", "1048576"])
+                .unwrap();
+        assert_eq!(c.max_provider_response_bytes, 1 << 20);
+        let w = WorkerArgs::try_parse_from(["ordonis-worker"]).unwrap();
+        assert_eq!(w.max_provider_response_bytes, 8 * 1024 * 1024);
+        for bad in ["100", "-1", "lots"] {
+            assert!(
+                Config::try_parse_from(["ordonis-server", "--max-provider-response-bytes", bad])
+                    .is_err(),
                 "{bad}"
             );
         }

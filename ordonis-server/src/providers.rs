@@ -14,22 +14,25 @@ use crate::errors::StartError;
 pub const PUBLIC_HOSTS: &[(&str, &str)] = &[("jira", ".atlassian.net"), ("asana", "app.asana.com")];
 
 /// The adapters, as they are: the engine records their metrics itself, so nothing wraps
-/// them (a wrapper has twice dropped an ability it did not forward).
-pub fn registry() -> Result<Vec<Arc<dyn Provider>>, StartError> {
-    let jira: Arc<dyn Provider> =
-        Arc::new(
-            ordonis_jira::JiraProvider::new().map_err(|e| StartError::Adapter {
+/// them (a wrapper has twice dropped an ability it did not forward). Each reads at most
+/// `max_response_bytes` of one answer.
+pub fn registry(max_response_bytes: usize) -> Result<Vec<Arc<dyn Provider>>, StartError> {
+    let jira: Arc<dyn Provider> = Arc::new(
+        ordonis_jira::JiraProvider::new()
+            .map_err(|e| StartError::Adapter {
                 provider: "Jira",
                 source: Box::new(e),
-            })?,
-        );
-    let asana: Arc<dyn Provider> =
-        Arc::new(
-            ordonis_asana::AsanaProvider::new().map_err(|e| StartError::Adapter {
+            })?
+            .with_max_response_bytes(max_response_bytes),
+    );
+    let asana: Arc<dyn Provider> = Arc::new(
+        ordonis_asana::AsanaProvider::new()
+            .map_err(|e| StartError::Adapter {
                 provider: "Asana",
                 source: Box::new(e),
-            })?,
-        );
+            })?
+            .with_max_response_bytes(max_response_bytes),
+    );
     Ok(vec![jira, asana])
 }
 
@@ -118,7 +121,7 @@ mod tests {
             Arc::new(ordonis_jira::JiraProvider::new().unwrap()),
             Arc::new(ordonis_asana::AsanaProvider::new().unwrap()),
         ];
-        let registered = registry().unwrap();
+        let registered = registry(ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES).unwrap();
         assert_eq!(registered.len(), own.len());
         let ctx = ProviderContext {
             integration_id: IntegrationId::new(),

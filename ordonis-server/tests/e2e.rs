@@ -211,9 +211,14 @@ async fn postgres_requires_token_and_key() {
     )
     .await
     .unwrap();
-    let engine =
-        ordonis_server::app::engine(store, c.secret_key.as_deref().unwrap(), &c.retry, None)
-            .unwrap();
+    let engine = ordonis_server::app::engine(
+        store,
+        c.secret_key.as_deref().unwrap(),
+        &c.retry,
+        None,
+        c.max_provider_response_bytes,
+    )
+    .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let handles = ordonis_server::app::spawn_workers(&engine, 2, &wake, &token);

@@ -51,6 +51,7 @@ async fn main() -> ExitCode {
         &key.value,
         &args.retry,
         args.public_url.as_deref().map(|u| u.trim_end_matches('/')),
+        args.max_provider_response_bytes,
     ) {
         Ok(e) => e,
         Err(e) => {
