@@ -10,8 +10,13 @@ use ordonis_fakes::asana::FakeAsana;
 use ordonis_fakes::jira::FakeJira;
 use serde_json::{Value, json};
 
+/// Delivers the fixture signed with `secret`, as delivery `delivery`: the body names the
+/// delivery too, as a real one differs from another (deduplication is on the signed body).
 async fn deliver(api: &Api, url: &str, secret: &str, delivery: &str) -> u16 {
-    let body = fixture("cloud_issue_updated_status_zulip.json");
+    let mut body: Value =
+        serde_json::from_slice(&fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    body["test_delivery"] = json!(delivery);
+    let body = serde_json::to_vec(&body).unwrap();
     api.http
         .post(url)
         .header("content-type", "application/json")
