@@ -25,12 +25,22 @@ pub struct IntegrationConfig {
     /// Provider-specific options, set by the host.
     #[serde(default)]
     pub options: serde_json::Value,
-    /// The integration accepts a webhook handshake now (a provider with
+    /// The integration was armed for a webhook handshake (a provider with
     /// [`Capabilities::webhook_handshake`](crate::Capabilities::webhook_handshake)): set when
     /// it is created without a webhook secret, by `Engine::expect_handshake` and while the
-    /// engine registers webhooks; cleared once a handshake's secret is adopted.
+    /// engine registers webhooks; cleared once a handshake's secret is adopted. A handshake
+    /// is accepted only while [`handshake_until`](Self::handshake_until) is in the future.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expecting_handshake: bool,
+    /// Until when an armed handshake is accepted (armed at + the engine's
+    /// [`handshake_window`](EngineConfig::handshake_window)). `None` (an integration armed by
+    /// a release without windows included) accepts none: re-arm it.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub handshake_until: Option<time::OffsetDateTime>,
     /// Which objects backfill imports and reconciliation watches, in the provider's terms
     /// (Jira `{"jql": "project = HO"}`, Asana `{"projects": ["<gid>"]}`); `null` when the
     /// integration only reacts to webhooks. Checked by `Provider::check_config`.
@@ -99,6 +109,8 @@ struct StoredIntegrationConfig {
     options: serde_json::Value,
     #[serde(default)]
     expecting_handshake: bool,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    handshake_until: Option<time::OffsetDateTime>,
     /// The previous release's adapter-owned state, whose only key was the handshake flag.
     #[serde(default)]
     provider_state: serde_json::Map<String, serde_json::Value>,
@@ -120,6 +132,7 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             field_policy: stored.field_policy,
             options: stored.options,
             expecting_handshake,
+            handshake_until: stored.handshake_until,
             scope: stored.scope,
             sync: stored.sync,
         }
@@ -127,6 +140,23 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
 }
 
 impl IntegrationConfig {
+    /// Whether a handshake arriving at `now` is accepted: armed, and within its window.
+    pub fn handshake_open(&self, now: time::OffsetDateTime) -> bool {
+        self.expecting_handshake && self.handshake_until.is_some_and(|until| now < until)
+    }
+
+    /// Arms a handshake for `window` from `now`.
+    pub fn arm_handshake(&mut self, now: time::OffsetDateTime, window: Duration) {
+        self.expecting_handshake = true;
+        self.handshake_until = Some(now + window);
+    }
+
+    /// Disarms the handshake.
+    pub fn disarm_handshake(&mut self) {
+        self.expecting_handshake = false;
+        self.handshake_until = None;
+    }
+
     /// A configuration with the default policy.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
@@ -134,6 +164,7 @@ impl IntegrationConfig {
             field_policy: BTreeMap::new(),
             options: serde_json::Value::Null,
             expecting_handshake: false,
+            handshake_until: None,
             scope: serde_json::Value::Null,
             sync: SyncSettings::default(),
         }
@@ -232,7 +263,14 @@ pub struct EngineConfig {
     /// Objects a backfill or reconcile step asks for per listing page (default 100, the
     /// most Jira and Asana return).
     pub list_page_size: usize,
+    /// How long an armed webhook handshake is accepted (default
+    /// [`DEFAULT_HANDSHAKE_WINDOW`]): from `Engine::expect_handshake`, the creation of an
+    /// integration without a webhook secret, or each webhook registration round.
+    pub handshake_window: Duration,
 }
+
+/// The default [`EngineConfig::handshake_window`]: 5 minutes.
+pub const DEFAULT_HANDSHAKE_WINDOW: Duration = Duration::from_secs(300);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -244,6 +282,7 @@ impl Default for EngineConfig {
             conflict_retries: 32,
             webhook_url: None,
             list_page_size: 100,
+            handshake_window: DEFAULT_HANDSHAKE_WINDOW,
         }
     }
 }

@@ -30,7 +30,10 @@ mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
 pub use comments::{CommentDraft, CommentPage, CommentProvider, RemoteComment};
-pub use config::{Backoff, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, SyncSettings};
+pub use config::{
+    Backoff, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig,
+    SyncSettings,
+};
 pub use engine::{
     AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL,
     IngestOutcome, IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution,

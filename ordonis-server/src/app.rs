@@ -87,9 +87,11 @@ pub fn engine(
     retry: &crate::config::RetryArgs,
     public_url: Option<&str>,
     max_provider_response_bytes: usize,
+    handshake_window: Duration,
 ) -> Result<Engine, StartError> {
     let key = SecretKey::from_hex(1, secret_key_hex).map_err(|_| bad_secret_key())?;
     let mut config = retry.engine_config()?;
+    config.handshake_window = handshake_window;
     // The webhooks the engine registers point at this server's webhook route
     // (`routes::integrations::webhook_url`).
     config.webhook_url =
@@ -231,6 +233,7 @@ impl Server {
             &config.retry,
             Some(&public_url),
             config.max_provider_response_bytes,
+            config.handshake_window,
         )?;
         let state = AppState::new(NewState {
             engine: engine.clone(),

@@ -75,6 +75,11 @@ pub struct Config {
     /// answer fails its job as "too large" (not retried) and memory stays bounded.
     #[arg(long, env = "ORDONIS_MAX_PROVIDER_RESPONSE_BYTES", default_value_t = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_response_cap)]
     pub max_provider_response_bytes: usize,
+    /// Seconds an armed webhook handshake (Asana's `X-Hook-Secret`) is accepted: after
+    /// `POST /api/integrations/{id}/handshake`, the creation of an integration without a
+    /// webhook secret, or each webhook registration round.
+    #[arg(long, env = "ORDONIS_HANDSHAKE_WINDOW", default_value = "300", value_parser = parse_seconds)]
+    pub handshake_window: Duration,
     /// How failed webhook events and pushes are retried.
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -113,6 +118,7 @@ impl fmt::Debug for Config {
                 "max_provider_response_bytes",
                 &self.max_provider_response_bytes,
             )
+            .field("handshake_window", &self.handshake_window)
             .field("retry", &self.retry)
             .field("demo", &self.demo)
             .finish()
@@ -137,6 +143,7 @@ impl Config {
             request_timeout: Limits::default().request_timeout,
             max_connections: 1024,
             max_provider_response_bytes: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
+            handshake_window: ordonis_core::DEFAULT_HANDSHAKE_WINDOW,
             retry: RetryArgs::default(),
             demo: false,
         }
@@ -217,6 +224,11 @@ pub struct WorkerArgs {
     /// answer fails its job as "too large" (not retried) and memory stays bounded.
     #[arg(long, env = "ORDONIS_MAX_PROVIDER_RESPONSE_BYTES", default_value_t = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_response_cap)]
     pub max_provider_response_bytes: usize,
+    /// Seconds an armed webhook handshake (Asana's `X-Hook-Secret`) is accepted: after
+    /// `POST /api/integrations/{id}/handshake`, the creation of an integration without a
+    /// webhook secret, or each webhook registration round.
+    #[arg(long, env = "ORDONIS_HANDSHAKE_WINDOW", default_value = "300", value_parser = parse_seconds)]
+    pub handshake_window: Duration,
     /// How failed webhook events and pushes are retried (use the server's settings).
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -235,6 +247,7 @@ impl fmt::Debug for WorkerArgs {
                 "max_provider_response_bytes",
                 &self.max_provider_response_bytes,
             )
+            .field("handshake_window", &self.handshake_window)
             .field("retry", &self.retry)
             .finish()
     }

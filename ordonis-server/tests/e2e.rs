@@ -217,6 +217,7 @@ async fn postgres_requires_token_and_key() {
         &c.retry,
         None,
         c.max_provider_response_bytes,
+        c.handshake_window,
     )
     .unwrap();
     let token = tokio_util::sync::CancellationToken::new();

@@ -357,3 +357,71 @@ async fn look_alike_workspace_ids_are_refused_at_creation() {
     assert_eq!(v["integrations"].as_array().unwrap().len(), 1);
     server.shutdown().await;
 }
+
+/// Point 2: the handshake is armed, never open. An Asana integration created without a
+/// webhook secret accepts a handshake only within the handshake window (shown in the API
+/// and on its page); after it, an `X-Hook-Secret` from anyone is refused until the
+/// integration is re-armed.
+#[tokio::test]
+async fn a_handshake_is_accepted_only_within_its_armed_window() {
+    let server = common::start_on("sqlite", |c| {
+        c.handshake_window = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let api = Api::new(&server);
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &serde_json::json!({
+                "workspace_id": "acme", "provider": "asana",
+                "base_url": "http://127.0.0.1:9",
+                "auth": {"type": "bearer", "token": "asana-token"},
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["integration_id"].as_str().unwrap().to_owned();
+    let url = v["webhook_url"].as_str().unwrap().to_owned();
+    let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
+    let until = time::OffsetDateTime::parse(
+        v["handshake_until"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    eventually("the handshake window to pass", || async {
+        (time::OffsetDateTime::now_utc() > until).then_some(())
+    })
+    .await;
+    let handshake = |secret: &'static str| {
+        api.http
+            .post(&url)
+            .header("x-hook-secret", secret)
+            .body("")
+            .send()
+    };
+    let r = handshake("attacker-secret").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("x-hook-secret").is_none());
+    let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
+    assert_eq!(v["handshake_until"], serde_json::Value::Null);
+    let cookie = api.sign_in().await;
+    let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
+    assert!(page.contains("not accepted"), "{page}");
+    // Re-armed: accepted within the new window, once; the page says until when.
+    let (s, v) = api
+        .post(
+            &format!("/api/integrations/{id}/handshake"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert!(v["handshake_until"].is_string(), "{v}");
+    let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
+    assert!(page.contains("accepted until"), "{page}");
+    let r = handshake("asana-issued-secret").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-hook-secret"], "asana-issued-secret");
+    let r = handshake("second-secret").await.unwrap();
+    assert_eq!(r.status(), 401, "a second handshake");
+    server.shutdown().await;
+}

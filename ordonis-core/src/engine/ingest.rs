@@ -346,7 +346,10 @@ impl Engine {
     ) -> IngestResponse {
         // Only an integration creating its webhook takes a handshake; once a secret is set, an
         // arbitrary caller cannot replace it.
-        if !loaded.config.expecting_handshake {
+        if !loaded
+            .config
+            .handshake_open(time::OffsetDateTime::now_utc())
+        {
             let e = ProviderError::Unauthenticated("handshake not expected".to_owned());
             return IngestResponse::error(
                 401,
@@ -358,7 +361,7 @@ impl Engine {
         let mut secrets = loaded.ctx.secrets.clone();
         secrets.rotate_webhook_secret(secret, self.inner.config.webhook_secret_overlap);
         let mut config = loaded.config.clone();
-        config.expecting_handshake = false;
+        config.disarm_handshake();
         if let Err(e) = self
             .save_integration(&loaded.record, &config, &secrets)
             .await

@@ -217,7 +217,12 @@ impl Engine {
         new.workspace_id.check_new()?;
         integrations::check_settings(&**provider, &new.config, &new.secrets)?;
         if provider.capabilities().webhook_handshake && new.secrets.webhook_secrets.is_empty() {
-            new.config.expecting_handshake = true;
+            new.config.arm_handshake(
+                OffsetDateTime::now_utc(),
+                self.inner.config.handshake_window,
+            );
+        } else {
+            new.config.disarm_handshake();
         }
         let id = IntegrationId::new();
         let record = IntegrationRecord {
@@ -252,7 +257,8 @@ impl Engine {
     }
 
     /// Marks an integration as creating its webhook: it accepts one handshake
-    /// ([`IntegrationConfig::expecting_handshake`]).
+    /// ([`IntegrationConfig::expecting_handshake`]) within the engine's
+    /// [`handshake_window`](EngineConfig::handshake_window) from now.
     pub async fn expect_handshake(&self, id: IntegrationId) -> Result<(), Error> {
         let loaded = self.load(id).await?;
         if !loaded.provider.capabilities().webhook_handshake {
@@ -263,7 +269,10 @@ impl Engine {
             .into());
         }
         let mut config = loaded.config.clone();
-        config.expecting_handshake = true;
+        config.arm_handshake(
+            OffsetDateTime::now_utc(),
+            self.inner.config.handshake_window,
+        );
         self.save_integration(&loaded.record, &config, &loaded.ctx.secrets)
             .await
     }

@@ -538,7 +538,7 @@ impl Engine {
         };
         let mut config = fresh.config.clone();
         if config.expecting_handshake {
-            config.expecting_handshake = false;
+            config.disarm_handshake();
             if let Err(e) = self
                 .save_integration(&fresh.record, &config, &fresh.ctx.secrets)
                 .await

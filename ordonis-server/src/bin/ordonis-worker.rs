@@ -52,6 +52,7 @@ async fn main() -> ExitCode {
         &args.retry,
         args.public_url.as_deref().map(|u| u.trim_end_matches('/')),
         args.max_provider_response_bytes,
+        args.handshake_window,
     ) {
         Ok(e) => e,
         Err(e) => {

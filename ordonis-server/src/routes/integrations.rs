@@ -179,6 +179,17 @@ pub async fn list(
     Ok(Json(json!({ "integrations": out })))
 }
 
+/// Until when the integration accepts a webhook handshake, if it does now (armed and within
+/// the window).
+pub fn handshake_until(r: &IntegrationRecord) -> Option<time::OffsetDateTime> {
+    let config: ordonis_core::IntegrationConfig = serde_json::from_value(r.config.clone()).ok()?;
+    let now = time::OffsetDateTime::now_utc();
+    config
+        .handshake_open(now)
+        .then_some(config.handshake_until)
+        .flatten()
+}
+
 /// An integration as the API shows it: settings, never secrets.
 fn integration_json(s: &AppState, r: &IntegrationRecord) -> Value {
     let id = r.id.to_string();
@@ -199,6 +210,7 @@ fn integration_json(s: &AppState, r: &IntegrationRecord) -> Value {
         "reconcile_every_s": sync("reconcile_every_s")
             .unwrap_or(json!(ordonis_core::SyncSettings::DEFAULT_RECONCILE_EVERY_S)),
         "register_webhook": sync("register_webhook").unwrap_or(Value::Bool(false)),
+        "handshake_until": handshake_until(r).map(super::json::ts),
     })
 }
 
@@ -310,16 +322,25 @@ pub async fn delete(
 }
 
 /// `POST /api/integrations/{id}/handshake` → 202: the integration accepts one webhook
-/// handshake (Asana, for a new webhook); 400 for a provider without one.
+/// handshake (Asana, for a new webhook) within the handshake window; 400 for a provider
+/// without one.
 pub async fn handshake(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let rec = find(&s, &id).await?;
     s.engine.expect_handshake(rec.id).await?;
+    let until = match s.store.integration(rec.id).await? {
+        Some(fresh) => handshake_until(&fresh),
+        None => None,
+    };
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"integration_id": rec.id.to_string(), "expecting_handshake": true})),
+        Json(json!({
+            "integration_id": rec.id.to_string(),
+            "expecting_handshake": true,
+            "handshake_until": until.map(super::json::ts),
+        })),
     )
         .into_response())
 }

@@ -131,6 +131,15 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
             }
             dt { "Last delivery" } dd #last-delivery { @match &last { Some(e) => (when(e.received_at)), None => "none yet" } }
             dt { "Webhook URL" } dd { code { (webhook_url(s, r.provider.as_str(), &id)) } }
+            @if r.provider.as_str() == "asana" {
+                dt { "Webhook handshake" } dd #handshake {
+                    @match crate::routes::integrations::handshake_until(&r) {
+                        Some(t) => { "accepted until " (when(t)) }
+                        None => { "not accepted (re-arm it below before creating a webhook; it stays open for "
+                            (s.engine.config().handshake_window.as_secs()) " s)" }
+                    }
+                }
+            }
             dt { "Paused by a rate limit until" } dd { @match r.paused_until { Some(t) => (when(t)), None => "—" } }
         }
         h2 { "Repair loop" }
