@@ -405,7 +405,9 @@ async fn a_handshake_is_accepted_only_within_its_armed_window() {
     let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
     assert_eq!(v["handshake_until"], serde_json::Value::Null);
     let cookie = api.sign_in().await;
-    let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
+    let page = api
+        .ui_page(&cookie, &format!("/ui/integrations/{id}"))
+        .await;
     assert!(page.contains("not accepted"), "{page}");
     // Re-armed: accepted within the new window, once; the page says until when.
     let (s, v) = api
@@ -416,7 +418,9 @@ async fn a_handshake_is_accepted_only_within_its_armed_window() {
         .await;
     assert_eq!(s, 202, "{v}");
     assert!(v["handshake_until"].is_string(), "{v}");
-    let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
+    let page = api
+        .ui_page(&cookie, &format!("/ui/integrations/{id}"))
+        .await;
     assert!(page.contains("accepted until"), "{page}");
     let r = handshake("asana-issued-secret").await.unwrap();
     assert_eq!(r.status(), 200);
