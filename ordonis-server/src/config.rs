@@ -71,6 +71,11 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "ORDONIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Connections one client address (an IPv6 /64) may hold at once; more are closed at
+    /// once. Behind a reverse proxy every client is the proxy: raise it to the proxy's
+    /// own connection limit.
+    #[arg(long, env = "ORDONIS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_client: u32,
     /// Largest body read from one Jira or Asana answer, in bytes (default 8 MiB); a larger
     /// answer fails its job as "too large" (not retried) and memory stays bounded.
     #[arg(long, env = "ORDONIS_MAX_PROVIDER_RESPONSE_BYTES", default_value_t = ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES, value_parser = parse_response_cap)]
@@ -115,6 +120,10 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
             .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
+            .field(
                 "max_provider_response_bytes",
                 &self.max_provider_response_bytes,
             )
@@ -142,6 +151,7 @@ impl Config {
             header_read_timeout: Limits::default().header_read_timeout,
             request_timeout: Limits::default().request_timeout,
             max_connections: 1024,
+            max_connections_per_client: 128,
             max_provider_response_bytes: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
             handshake_window: ordonis_core::DEFAULT_HANDSHAKE_WINDOW,
             retry: RetryArgs::default(),
@@ -155,6 +165,8 @@ impl Config {
             header_read_timeout: self.header_read_timeout,
             request_timeout: self.request_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_client: usize::try_from(self.max_connections_per_client)
+                .unwrap_or(usize::MAX),
         }
     }
 }

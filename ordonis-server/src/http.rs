@@ -6,9 +6,12 @@
 //! head, so it also closes idle keep-alive connections), the router is wrapped in a
 //! whole-request timeout (which bounds reading the body: a trickled body gets 408 and the
 //! connection is closed), and a semaphore caps the connections served at once (beyond it,
-//! connections wait in the listen backlog).
+//! connections wait in the listen backlog). One client address may hold at most
+//! [`Limits::max_connections_per_client`] of them: a connection beyond that is closed at
+//! once, so that one address cannot take every connection and keep others waiting.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,6 +26,59 @@ use tokio_util::sync::CancellationToken;
 use tower_http::add_extension::AddExtension;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::throttle::ClientKey;
+
+/// Connections held per client address.
+struct PerClient {
+    max: usize,
+    held: Mutex<HashMap<ClientKey, usize>>,
+}
+
+/// One connection's place in its client's share; released when dropped.
+struct Slot {
+    owner: Arc<PerClient>,
+    client: ClientKey,
+}
+
+impl PerClient {
+    fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, usize>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for one more connection of `client`, or `None` when it holds its share.
+    fn take(self: &Arc<Self>, client: ClientKey) -> Option<Slot> {
+        let mut held = self.held();
+        let n = held.entry(client).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            owner: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.owner.held();
+        if let Some(n) = held.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.client);
+            }
+        }
+    }
+}
+
 /// Limits on connections (see [`crate::Config`] for the flags).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -34,6 +90,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold at once; more are closed as
+    /// soon as they are accepted.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +101,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_client: 128,
         }
     }
 }
@@ -60,6 +120,7 @@ pub async fn serve(
     ));
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_client = Arc::new(PerClient::new(limits.max_connections_per_client));
     loop {
         let permit = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -80,6 +141,12 @@ pub async fn serve(
                 }
             },
         };
+        let Some(slot) = per_client.take(ClientKey::of(peer.ip())) else {
+            // Over its share: closed now (its permit is released with it), logged quietly.
+            tracing::debug!(%peer, "connection closed: the client holds its share already");
+            drop(stream);
+            continue;
+        };
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -94,6 +161,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }

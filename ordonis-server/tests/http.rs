@@ -137,3 +137,46 @@ async fn the_connection_cap_holds() {
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     server.shutdown().await;
 }
+
+/// Issue #31, point 6: one client cannot hold the server. With the defaults (1,024
+/// connections, 128 per client) a client at 127.0.0.2 opens 1,100 connections that each
+/// send a request head and one byte of a long body; `/healthz` from another address still
+/// answers at once, and the slow client holds no more than its share.
+#[tokio::test]
+async fn one_client_cannot_hold_every_connection() {
+    let server = start(|_| {}).await;
+    let head = "POST /integrations/jira/00000000-0000-0000-0000-000000000000/webhook HTTP/1.1\r\n\
+                host: localhost\r\ncontent-length: 100000\r\n\r\n ";
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let Ok(mut s) = socket.connect(server.addr).await else {
+            continue;
+        };
+        // A connection over the share may already be closed: that is the point.
+        let _ = s.write_all(head.as_bytes()).await;
+        held.push(s);
+    }
+    let t = Instant::now();
+    let mut ok = TcpStream::connect(server.addr).await.unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut ok, Duration::from_secs(5)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Of the slow client's connections, at most its share is still open.
+    let mut open = 0;
+    for s in &mut held {
+        let mut buf = [0u8; 16];
+        match tokio::time::timeout(Duration::from_millis(2), s.read(&mut buf)).await {
+            Err(_) => open += 1,     // nothing to read yet: served, waiting for the body
+            Ok(Ok(0) | Err(_)) => {} // closed by the server
+            Ok(Ok(_)) => open += 1,
+        }
+    }
+    assert!((1..=128).contains(&open), "{open} connections held");
+    drop(held);
+    server.shutdown().await;
+}
