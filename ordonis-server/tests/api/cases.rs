@@ -1085,5 +1085,21 @@ async fn workspace_and_integration_filters_are_conjunctive() {
             .await;
         assert!(!cross.contains(&row), "{page}: {row} listed under acme");
     }
+    // The console's task list: a workspace's page filtered by another's integration.
+    let task = format!("/ui/tasks/{}", push["task_id"].as_str().unwrap());
+    let own = api
+        .ui_page(
+            &cookie,
+            &format!("/ui/workspaces/other?integration={theirs}"),
+        )
+        .await;
+    assert!(own.contains(&task), "{task} missing");
+    let cross = api
+        .ui_page(
+            &cookie,
+            &format!("/ui/workspaces/acme?integration={theirs}"),
+        )
+        .await;
+    assert!(!cross.contains(&task), "{task} listed under acme");
     server.shutdown().await;
 }
