@@ -92,7 +92,7 @@ impl AsanaProvider {
     /// Whether an unsigned `{"events":[]}` heartbeat is accepted (default: yes; Asana does
     /// not document whether heartbeats are signed, and one that is signed is always checked).
     /// Only a body that is exactly a heartbeat passes
-    /// ([`is_unsigned_heartbeat`](crate::webhook::is_unsigned_heartbeat)), and the engine
+    /// ([`crate::webhook::is_unsigned_heartbeat`]), and the engine
     /// answers it without storing anything.
     pub fn accept_unsigned_heartbeats(mut self, yes: bool) -> Self {
         self.unsigned_heartbeats = yes;

@@ -200,7 +200,7 @@ impl Engine {
     }
 
     /// Creates an integration; its secrets are sealed before the store sees them. Its
-    /// workspace id must pass [`WorkspaceId::check_new`](crate::WorkspaceId::check_new)
+    /// workspace id must pass [`WorkspaceId::check_new`]
     /// (the first integration of a workspace creates it).
     /// A provider with a webhook handshake and no webhook secret yet starts out expecting
     /// its handshake.
