@@ -184,6 +184,18 @@ async fn wrong_bearer_tokens_are_throttled() {
         assert_eq!(r.status(), 429, "{path}");
         assert!(r.headers().contains_key("retry-after"));
     }
+    // Per client: another address is not held back.
+    let other = reqwest::Client::builder()
+        .local_address(Some(std::net::IpAddr::from([127, 0, 0, 2])))
+        .build()
+        .unwrap();
+    let r = other
+        .get(api.url("/api/events"))
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     server.shutdown().await;
 }
 
