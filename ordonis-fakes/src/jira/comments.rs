@@ -284,7 +284,16 @@ pub(super) async fn update(
             "body".into(),
             body.get("body").cloned().unwrap_or(Value::Null),
         );
-        o.insert("updated".into(), Value::String(jira_time(now_ms())));
+        // An edit is always later than the comment, even within its millisecond.
+        let created = o
+            .get("created")
+            .and_then(Value::as_str)
+            .and_then(super::site::parse_jira_time)
+            .unwrap_or(0);
+        o.insert(
+            "updated".into(),
+            Value::String(jira_time(now_ms().max(created + 1))),
+        );
     }
     let c = c.clone();
     drop(all);
