@@ -339,3 +339,54 @@ proptest! {
         prop_assert!(html_to_markdown(&html).is_ok());
     }
 }
+
+/// Line breaks become what Asana's rich text has for them where they are: a space in a
+/// heading, a space (soft) or a new line (hard) in a list item, a new line in a quote.
+#[test]
+fn line_breaks_follow_their_container() {
+    for (md, html) in [
+        ("Title\nmore\n===", "<body><h1>Title more</h1></body>"),
+        ("- one\n  two", "<body><ul><li>one two</li></ul></body>"),
+        ("- one  \n  two", "<body><ul><li>one\ntwo</li></ul></body>"),
+        ("> a\n> b", "<body><blockquote>a\nb</blockquote></body>"),
+        ("> a  \n> b", "<body><blockquote>a\nb</blockquote></body>"),
+        // A quote holds lines only: a list in it becomes its lines.
+        ("> - a\n>   b", "<body><blockquote>a\nb</blockquote></body>"),
+        (
+            "> - a  \n>   b",
+            "<body><blockquote>a\nb</blockquote></body>",
+        ),
+        (
+            "> para one\n>\n> para two",
+            "<body><blockquote>para one\npara two</blockquote></body>",
+        ),
+        (
+            "- para one\n\n  para two",
+            "<body><ul><li>para one\npara two</li></ul></body>",
+        ),
+    ] {
+        assert_eq!(markdown_to_html(md), html, "{md:?}");
+    }
+}
+
+/// HTML typed in Markdown is text to Asana, shown as typed, in a line of its own or inside a
+/// quote; a rule exists only at the top level (Asana has no rule inside a quote or an item).
+#[test]
+fn typed_html_is_text_and_rules_live_at_the_top() {
+    for (md, html) in [
+        ("<div>x</div>", "<body>&lt;div&gt;x&lt;/div&gt;</body>"),
+        (
+            "a\n\n<div>x</div>\n\nb",
+            "<body>a\n&lt;div&gt;x&lt;/div&gt;\nb</body>",
+        ),
+        (
+            "> <div>x</div>",
+            "<body><blockquote>&lt;div&gt;x&lt;/div&gt;</blockquote></body>",
+        ),
+        ("---", "<body><hr/></body>"),
+        ("> ---", "<body><blockquote></blockquote></body>"),
+        ("- a\n\n  ---", "<body><ul><li>a</li></ul></body>"),
+    ] {
+        assert_eq!(markdown_to_html(md), html, "{md:?}");
+    }
+}
