@@ -390,3 +390,77 @@ fn typed_html_is_text_and_rules_live_at_the_top() {
         assert_eq!(markdown_to_html(md), html, "{md:?}");
     }
 }
+
+/// A line break closes the open marks and opens them again on the next line: Asana's lines
+/// are separate, and a mark does not span two.
+#[test]
+fn a_break_reopens_the_marks_on_the_next_line() {
+    for (md, html) in [
+        ("*a  \nb*", "<body><em>a</em>\n<em>b</em></body>"),
+        ("*a\nb*", "<body><em>a</em>\n<em>b</em></body>"),
+        ("**a** c  \nd", "<body><strong>a</strong> c\nd</body>"),
+        (
+            "> *a*  \n> b",
+            "<body><blockquote><em>a</em>\nb</blockquote></body>",
+        ),
+    ] {
+        assert_eq!(markdown_to_html(md), html, "{md:?}");
+    }
+}
+
+/// A merge keeps the separators it can: between two kept neighbours the original one (a
+/// blank line stays a blank line), next to a new block the kept block's own, and a new line
+/// where a new block needs one to start (`text<ul>` is one line and a list; a new list after
+/// it goes on a line of its own).
+#[test]
+fn a_merge_keeps_the_separators_it_can() {
+    for (current, edit, merged) in [
+        (
+            "<body>one\n\ntwo\nthree</body>",
+            "one\n\ntwo\n\n3",
+            "<body>one\n\ntwo\n3</body>",
+        ),
+        (
+            "<body>one\n\ntwo</body>",
+            "one\n\nnew\n\ntwo",
+            "<body>one\n\nnew\n\ntwo</body>",
+        ),
+        (
+            "<body>text<ul><li>a</li></ul>after</body>",
+            "text\n\n- a\n\nlater",
+            "<body>text<ul><li>a</li></ul>later</body>",
+        ),
+        (
+            "<body>text<ul><li>a</li></ul>after</body>",
+            "text\n\n- b\n\nafter",
+            "<body>text\n<ul><li>b</li></ul>after</body>",
+        ),
+        (
+            "<body>one\ntwo\n\n\nthree</body>",
+            "one\n\ntwo\n\nthree\n\nfour",
+            "<body>one\ntwo\n\n\nthree\nfour</body>",
+        ),
+        (
+            "<body>one\ntwo</body>",
+            "zero\n\none\n\ntwo",
+            "<body>zero\none\ntwo</body>",
+        ),
+        (
+            "<body><ul><li>a</li></ul><ul><li>b</li></ul></body>",
+            "- a\n\n* b\n\nc",
+            "<body><ul><li>a</li></ul><ul><li>b</li></ul>c</body>",
+        ),
+        ("<body>a\nb\nc</body>", "a\n\nc", "<body>a\nc</body>"),
+        (
+            "<body>a\n\nb\n\nc</body>",
+            "a\n\nx\n\nc",
+            "<body>a\n\nx\n\nc</body>",
+        ),
+    ] {
+        assert_eq!(
+            merge_markdown(Some(current), edit),
+            Merge::Write(merged.to_owned()),
+            "{current:?} + {edit:?}"
+        );
+    }
+}
