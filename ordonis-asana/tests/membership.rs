@@ -107,7 +107,8 @@ async fn a_task_removed_from_the_project_stops_syncing_and_resumes_when_added_ba
         )
         .await
         .unwrap();
-    site.drain().await;
+    // The push is echoed back in the background: wait for it before reading the inbox.
+    site.settle(&fake).await;
     assert_eq!(fake.task(&gid).unwrap()["name"], "Plan the launch, again");
     site.notes().await;
 }

@@ -15,8 +15,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Site, TOKEN};
 use ordonis_asana::rich_text::html_to_markdown;
 use ordonis_core::{Actor, Field, FieldPatch, FieldValue, Ledger, Outcome, Task};
@@ -26,23 +24,6 @@ use serde_json::{Value, json};
 fn rich() -> String {
     let task: Value = serde_json::from_str(include_str!("fixtures/task_rich_notes.json")).unwrap();
     task["data"]["html_notes"].as_str().unwrap().to_owned()
-}
-
-/// Runs workers until the fake has nothing more to deliver (echoes are sent after the `PUT`
-/// is answered).
-async fn settle(site: &Site, fake: &FakeAsana) {
-    for _ in 0..50 {
-        let before = fake.deliveries();
-        site.drain().await;
-        assert!(
-            fake.echoes_sent(Duration::from_secs(10)).await,
-            "the fake's echoes were not delivered within 10 s"
-        );
-        if fake.deliveries() == before {
-            return; // the drain pushed nothing that was echoed
-        }
-    }
-    panic!("still echoing after 50 rounds: an echo loop");
 }
 
 async fn change(site: &Site, task: &Task, patch: FieldPatch) {
@@ -68,7 +49,7 @@ async fn rich_text_round_trips_through_collabhub() {
     fake.change_task(&gid, json!({"html_notes": rich()}))
         .await
         .unwrap();
-    settle(&site, &fake).await;
+    site.settle(&fake).await;
     site.notes().await;
 
     // Imported from the rich text, not the plain notes.
@@ -87,7 +68,7 @@ async fn rich_text_round_trips_through_collabhub() {
         FieldPatch::new().with(FieldValue::Title("Launch plan v2".into())),
     )
     .await;
-    settle(&site, &fake).await;
+    site.settle(&fake).await;
     assert_eq!(fake.task(&gid).unwrap()["name"], "Launch plan v2");
     assert_eq!(html_of(&fake, &gid), rich());
     let (_, put) = fake.puts().pop().unwrap();
@@ -109,7 +90,7 @@ async fn rich_text_round_trips_through_collabhub() {
         FieldPatch::new().with(FieldValue::Description(edited.clone())),
     )
     .await;
-    settle(&site, &fake).await;
+    site.settle(&fake).await;
     assert_eq!(
         html_of(&fake, &gid),
         rich().replace(">the spec<", ">the new spec<")
@@ -152,7 +133,7 @@ async fn rich_text_round_trips_through_collabhub() {
         FieldPatch::new().with(FieldValue::Description(without_mention)),
     )
     .await;
-    settle(&site, &fake).await;
+    site.settle(&fake).await;
     assert_eq!(html_of(&fake, &gid), before);
     let entries = site.store.task_ledger(&site.ws, task.id).await.unwrap();
     let refused = entries

@@ -152,6 +152,23 @@ impl Site {
         .unwrap();
     }
 
+    /// Runs workers until the fake has nothing more to deliver: its echoes of our pushes are
+    /// sent after the `PUT` is answered, so one drain can end before they arrive.
+    pub async fn settle(&self, fake: &FakeAsana) {
+        for _ in 0..50 {
+            let before = fake.deliveries();
+            self.drain().await;
+            assert!(
+                fake.echoes_sent(Duration::from_secs(10)).await,
+                "the fake's echoes were not delivered within 10 s"
+            );
+            if fake.deliveries() == before {
+                return;
+            }
+        }
+        panic!("still echoing after 50 rounds: an echo loop");
+    }
+
     pub async fn task(&self, gid: &str) -> Option<Task> {
         self.store
             .all_tasks(&self.ws)
