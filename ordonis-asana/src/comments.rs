@@ -30,9 +30,6 @@ pub const STORY_OPT_FIELDS: &str =
 /// Stories asked for per page (Asana's maximum).
 pub const PAGE_SIZE: u32 = 100;
 
-/// Pages a marker search reads at most.
-const MAX_PAGES: u32 = 100;
-
 /// What precedes the marker at the end of the attribution line.
 const MARKER_PREFIX: &str = " · ref ";
 
@@ -246,32 +243,6 @@ impl CommentProvider for AsanaProvider {
             .add_story(&task.external_id, &html)
             .await?;
         comment_of(task, &v)
-    }
-
-    async fn find_comment(
-        &self,
-        ctx: &ProviderContext,
-        task: &ObjectKey,
-        marker: &str,
-    ) -> Result<Option<RemoteComment>, ProviderError> {
-        let client = self.client(ctx)?;
-        let mut offset: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let v = client.stories(&task.external_id, offset.as_deref()).await?;
-            let p = page(task, &v, offset.as_deref())?;
-            if let Some(found) = p
-                .comments
-                .into_iter()
-                .find(|c| c.marker.as_deref() == Some(marker))
-            {
-                return Ok(Some(found));
-            }
-            match p.next {
-                Some(n) => offset = Some(n),
-                None => break,
-            }
-        }
-        Ok(None)
     }
 
     async fn edit_comment(

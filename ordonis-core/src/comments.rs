@@ -57,6 +57,10 @@ pub struct CommentDraft<'a> {
     pub attribution: &'a str,
 }
 
+/// Pages [`CommentProvider::find_comment`] reads at most (Jira refuses more than 5,000
+/// comments on an issue: 50 pages of 100).
+pub const MAX_MARKER_PAGES: u32 = 100;
+
 /// The comment abilities of a provider. Reached through
 /// [`Provider::comments`](crate::Provider::comments); a provider without them syncs fields
 /// only.
@@ -87,13 +91,32 @@ pub trait CommentProvider: Send + Sync {
         draft: &CommentDraft<'_>,
     ) -> Result<RemoteComment, ProviderError>;
 
-    /// The task's comment carrying `marker`, if one exists.
+    /// The task's comment carrying `marker`, if one exists: a scan of
+    /// [`list_comments`](Self::list_comments), at most [`MAX_MARKER_PAGES`] pages. Override it
+    /// where the provider can look a marker up directly.
     async fn find_comment(
         &self,
         ctx: &ProviderContext,
         task: &ObjectKey,
         marker: &str,
-    ) -> Result<Option<RemoteComment>, ProviderError>;
+    ) -> Result<Option<RemoteComment>, ProviderError> {
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_MARKER_PAGES {
+            let page = self.list_comments(ctx, task, cursor.as_deref()).await?;
+            if let Some(found) = page
+                .comments
+                .into_iter()
+                .find(|c| c.marker.as_deref() == Some(marker))
+            {
+                return Ok(Some(found));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(None)
+    }
 
     /// Replaces the body of a comment Ordonis posted.
     async fn edit_comment(

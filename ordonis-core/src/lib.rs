@@ -29,7 +29,7 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
-pub use comments::{CommentDraft, CommentPage, CommentProvider, RemoteComment};
+pub use comments::{CommentDraft, CommentPage, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 pub use config::{
     Backoff, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig,
     SyncSettings,

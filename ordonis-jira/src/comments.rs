@@ -28,9 +28,6 @@ pub const MARKER_PROPERTY: &str = "ordonis";
 /// Comments asked for per page (Jira's own default is 5,000; a page stays small).
 pub const PAGE_SIZE: u32 = 100;
 
-/// Pages a marker search reads at most: Jira refuses more than 5,000 comments on an issue.
-const MAX_PAGES: u32 = 5_000 / PAGE_SIZE;
-
 /// A comment id before it goes into a URL path (Jira's are numeric).
 fn check_comment_id(id: &str) -> Result<&str, JiraError> {
     if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()) {
@@ -244,31 +241,6 @@ impl CommentProvider for JiraProvider {
             .add_comment(&task.external_id, &adf, draft.marker)
             .await?;
         Ok(remote_comment(task, &v)?)
-    }
-
-    async fn find_comment(
-        &self,
-        ctx: &ProviderContext,
-        task: &ObjectKey,
-        marker: &str,
-    ) -> Result<Option<RemoteComment>, ProviderError> {
-        let client = self.client(ctx)?;
-        let mut start = 0;
-        for _ in 0..MAX_PAGES {
-            let p = page(task, &client.comments(&task.external_id, start).await?)?;
-            if let Some(found) = p
-                .comments
-                .into_iter()
-                .find(|c| c.marker.as_deref() == Some(marker))
-            {
-                return Ok(Some(found));
-            }
-            match p.next.as_deref().map(str::parse) {
-                Some(Ok(n)) => start = n,
-                _ => break,
-            }
-        }
-        Ok(None)
     }
 
     async fn edit_comment(
