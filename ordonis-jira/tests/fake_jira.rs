@@ -1,4 +1,5 @@
-//! The client and push against a wiremock fake Jira.
+//! The client and push against a wiremock fake Jira; and, at the end, the comment webhooks
+//! of the fake Jira site (`ordonis_fakes::jira::FakeJira`), received by a wiremock target.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -940,4 +941,365 @@ async fn answers_over_the_size_cap_are_too_large() {
         small.get_issue("10001").await.unwrap_err(),
         ordonis_jira::JiraError::TooLarge { limit: 16 * 1024 }
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The fake Jira site's comment webhooks (`comment_created`, `comment_updated`,
+// `comment_deleted`), as Jira Cloud sends them.
+
+const HOOK_SECRET: &str = "comment-hook-secret";
+
+/// A fake Jira site with issue 10001 (KAN-1), its admin webhook pointing at a wiremock
+/// target that answers 200, and the adapter's context for it.
+async fn comment_site() -> (
+    ordonis_fakes::jira::FakeJira,
+    MockServer,
+    ordonis_core::ProviderContext,
+) {
+    let jira = ordonis_fakes::jira::FakeJira::start().await.unwrap();
+    jira.insert_issue(json!({
+        "id": "10001", "key": "KAN-1",
+        "fields": {
+            "summary": "Login fails",
+            "updated": "2026-12-07T10:00:00.000+0000",
+            "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+            "priority": {"id": "3", "name": "Medium"},
+            "assignee": null,
+            "project": {"id": "10000", "key": "KAN", "name": "Kanban"},
+            "issuetype": {"id": "10004", "name": "Bug", "subtask": false},
+            "description": "A *description* the comment webhooks leave out",
+        }
+    }));
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    jira.set_webhook(format!("{}/hook", target.uri()), HOOK_SECRET);
+    let c = ctx(&jira.base_url());
+    (jira, target, c)
+}
+
+/// Every webhook the target received, oldest first, each checked to be signed as Jira
+/// signs admin webhooks (`X-Hub-Signature: sha256=<HMAC of the body>`) and to carry a
+/// delivery identifier.
+async fn received(target: &MockServer) -> Vec<Value> {
+    target
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let signature = r.headers.get("x-hub-signature").unwrap().to_str().unwrap();
+            assert_eq!(
+                signature,
+                ordonis_fakes::jira::sign(HOOK_SECRET, &r.body),
+                "unsigned or badly signed delivery"
+            );
+            assert!(r.headers.contains_key("x-atlassian-webhook-identifier"));
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect()
+}
+
+/// The events of the webhooks received, in order.
+async fn events(target: &MockServer) -> Vec<String> {
+    received(target)
+        .await
+        .iter()
+        .map(|b| b["webhookEvent"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits for the fake's background echoes.
+async fn settle(jira: &ordonis_fakes::jira::FakeJira) {
+    assert!(jira.echoes_sent(Duration::from_secs(10)).await);
+}
+
+fn comment_draft<'a>(marker: &'a str, body: &'a str) -> ordonis_core::CommentDraft<'a> {
+    ordonis_core::CommentDraft {
+        marker,
+        body,
+        attribution: "Triage bot (agent) for Alice Smith",
+    }
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn fake_jira_echoes_rest_comments_as_signed_comment_webhooks() {
+    let (jira, target, c) = comment_site().await;
+    let p = provider();
+    let comments = p.comments().unwrap();
+    let task = key("10001");
+
+    let posted = comments
+        .post_comment(&c, &task, &comment_draft("cmt-1", "Fixed in **main**."))
+        .await
+        .unwrap();
+    settle(&jira).await;
+    let hooks = received(&target).await;
+    assert_eq!(hooks.len(), 1);
+    let created = &hooks[0];
+    assert_eq!(created["webhookEvent"], "comment_created");
+    assert!(created["timestamp"].is_i64());
+    let cm = &created["comment"];
+    assert_eq!(cm["id"], posted.external_id.as_str());
+    assert_eq!(
+        cm["self"],
+        format!(
+            "{}/rest/api/2/issue/10001/comment/{}",
+            jira.base_url(),
+            posted.external_id
+        )
+    );
+    // REST v2 wiki markup, not the stored ADF (strong is `*…*`, emphasis `_…_`).
+    assert_eq!(
+        cm["body"],
+        "Fixed in *main*.\n\n_— Triage bot (agent) for Alice Smith_"
+    );
+    assert_eq!(cm["author"]["accountId"], ordonis_fakes::jira::API_ACCOUNT);
+    assert_eq!(cm["updateAuthor"], cm["author"]);
+    assert_eq!(cm["created"], cm["updated"]);
+    assert_eq!(cm["jsdPublic"], true);
+    // The marker property stays in Jira: the webhook does not carry it, REST v3 does.
+    assert!(cm.get("properties").is_none());
+    assert!(!created.to_string().contains("cmt-1"));
+    assert_eq!(
+        comments
+            .fetch_comment(&c, &task, &posted.external_id)
+            .await
+            .unwrap()
+            .marker
+            .as_deref(),
+        Some("cmt-1")
+    );
+    // The reduced issue, in the v2 shape.
+    let issue = &created["issue"];
+    assert_eq!(issue["id"], "10001");
+    assert_eq!(issue["key"], "KAN-1");
+    assert_eq!(
+        issue["self"],
+        format!("{}/rest/api/2/issue/10001", jira.base_url())
+    );
+    assert_eq!(issue["fields"]["summary"], "Login fails");
+    assert_eq!(issue["fields"]["status"]["name"], "To Do");
+    assert_eq!(issue["fields"]["project"]["key"], "KAN");
+    assert!(issue["fields"].get("description").is_none());
+
+    // An edit and a deletion through REST: comment_updated, then comment_deleted.
+    comments
+        .edit_comment(
+            &c,
+            &task,
+            &posted.external_id,
+            &comment_draft("cmt-1", "Fixed in `main` and _2.1_."),
+        )
+        .await
+        .unwrap();
+    settle(&jira).await;
+    comments
+        .delete_comment(&c, &task, &posted.external_id)
+        .await
+        .unwrap();
+    settle(&jira).await;
+    let hooks = received(&target).await;
+    assert_eq!(
+        events(&target).await,
+        ["comment_created", "comment_updated", "comment_deleted"]
+    );
+    let updated = &hooks[1]["comment"];
+    assert_eq!(updated["id"], posted.external_id.as_str());
+    assert_eq!(
+        updated["body"],
+        "Fixed in {{main}} and _2.1_.\n\n_— Triage bot (agent) for Alice Smith_"
+    );
+    assert!(
+        ordonis_fakes::jira::parse_jira_time(updated["updated"].as_str().unwrap())
+            > ordonis_fakes::jira::parse_jira_time(updated["created"].as_str().unwrap())
+    );
+    // The deleted comment's webhook carries it as it last was.
+    assert_eq!(hooks[2]["comment"]["body"], updated["body"]);
+    assert_eq!(hooks[2]["issue"]["key"], "KAN-1");
+    assert!(jira.comments("10001").is_empty());
+}
+
+#[tokio::test]
+async fn fake_jira_comment_webhooks_have_the_shape_of_real_ones() {
+    let (jira, target, c) = comment_site().await;
+    let p = provider();
+    p.comments()
+        .unwrap()
+        .post_comment(&c, &key("10001"), &comment_draft("cmt-1", "Hello"))
+        .await
+        .unwrap();
+    settle(&jira).await;
+    let ours = received(&target).await.remove(0);
+    // Real Jira Cloud deliveries (fixtures/jira): a comment event has no `user`, no
+    // `changelog` and no `issue_event_type_name`; the same keys at every level.
+    for name in [
+        "cloud_comment_created_zulip.json",
+        "cloud_comment_updated_mobitel.json",
+    ] {
+        let real: Value = serde_json::from_slice(ordonis_fakes::fixtures::jira(name)).unwrap();
+        let mut top = keys(&real);
+        // The mobitel fixture's authors added logger keys to it (see its SOURCES.md).
+        top.retain(|k| !["level", "message", "label"].contains(&k.as_str()));
+        assert_eq!(keys(&ours), top, "{name}");
+        assert_eq!(keys(&ours["comment"]), keys(&real["comment"]), "{name}");
+        assert_eq!(keys(&ours["issue"]), keys(&real["issue"]), "{name}");
+        assert_eq!(
+            keys(&ours["issue"]["fields"]),
+            keys(&real["issue"]["fields"]),
+            "{name}"
+        );
+        for who in ["author", "updateAuthor"] {
+            for k in ["self", "accountId", "displayName", "active"] {
+                assert!(real["comment"][who].get(k).is_some(), "{name} {who}.{k}");
+                assert!(ours["comment"][who].get(k).is_some(), "ours {who}.{k}");
+            }
+        }
+        assert!(real["comment"]["body"].is_string() && ours["comment"]["body"].is_string());
+    }
+    assert!(ours.get("user").is_none() && ours.get("changelog").is_none());
+    // The adapter reads it as an event about issue 10001 that changes no synced field.
+    let hints = ordonis_jira::webhook::parse(
+        ours.to_string().as_bytes(),
+        ordonis_jira::webhook::ParseContext {
+            base_url: &jira.base_url(),
+            delivery_id: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(hints.len(), 1);
+    assert_eq!(hints[0].key, key("10001"));
+    assert!(matches!(
+        hints[0].kind,
+        ordonis_core::HintKind::Ignored { .. }
+    ));
+}
+
+#[tokio::test]
+async fn fake_jira_persons_comments_deliver_their_webhooks_before_returning() {
+    let (jira, target, _c) = comment_site().await;
+    let cid = jira
+        .comment_as("10001", "acc-ann", "Ann", "Works now, thanks *really*")
+        .await;
+    // Delivered already: no background echo to wait for.
+    let hooks = received(&target).await;
+    assert_eq!(hooks.len(), 1);
+    let cm = &hooks[0]["comment"];
+    assert_eq!(hooks[0]["webhookEvent"], "comment_created");
+    assert_eq!(cm["id"], cid.as_str());
+    assert_eq!(cm["author"]["accountId"], "acc-ann");
+    assert_eq!(cm["author"]["displayName"], "Ann");
+    assert!(cm["body"].as_str().unwrap().contains("Works now"));
+
+    // Someone else (an admin) edits it, then Ann deletes it.
+    let before = jira.comments("10001")[0]["updated"].clone();
+    assert!(
+        jira.edit_comment_as("10001", &cid, "acc-bob", "Edited by Bob")
+            .await
+    );
+    let stored = &jira.comments("10001")[0];
+    assert_eq!(stored["updateAuthor"]["accountId"], "acc-bob");
+    assert_eq!(stored["author"]["accountId"], "acc-ann");
+    assert!(
+        ordonis_fakes::jira::parse_jira_time(stored["updated"].as_str().unwrap())
+            > ordonis_fakes::jira::parse_jira_time(before.as_str().unwrap())
+    );
+    assert!(jira.delete_comment_as("10001", &cid, "acc-ann").await);
+    assert!(jira.comments("10001").is_empty());
+    let hooks = received(&target).await;
+    assert_eq!(
+        events(&target).await,
+        ["comment_created", "comment_updated", "comment_deleted"]
+    );
+    let updated = &hooks[1]["comment"];
+    assert_eq!(updated["body"], "Edited by Bob");
+    assert_eq!(updated["updateAuthor"]["accountId"], "acc-bob");
+    assert_eq!(updated["author"]["accountId"], "acc-ann");
+    assert_eq!(hooks[2]["comment"]["id"], cid.as_str());
+    // Unknown comments: nothing happens, nothing is sent.
+    assert!(!jira.edit_comment_as("10001", &cid, "acc-ann", "x").await);
+    assert!(!jira.delete_comment_as("10001", "999", "acc-ann").await);
+    // `add_comment_as` stays silent (a dropped delivery).
+    jira.add_comment_as("10001", "acc-ann", "Ann", "no webhook for this one");
+    settle(&jira).await;
+    assert_eq!(received(&target).await.len(), 3);
+}
+
+#[tokio::test]
+async fn fake_jira_comment_echoes_follow_the_echo_and_delivery_switches() {
+    let (jira, target, c) = comment_site().await;
+    let p = provider();
+    let comments = p.comments().unwrap();
+    let task = key("10001");
+
+    // Echoes off: a REST comment sends nothing; a person's comment is not an echo.
+    jira.set_echo(false);
+    let ours = comments
+        .post_comment(&c, &task, &comment_draft("cmt-1", "quiet"))
+        .await
+        .unwrap();
+    comments
+        .edit_comment(
+            &c,
+            &task,
+            &ours.external_id,
+            &comment_draft("cmt-1", "still"),
+        )
+        .await
+        .unwrap();
+    settle(&jira).await;
+    assert!(received(&target).await.is_empty());
+    jira.comment_as("10001", "acc-ann", "Ann", "heard").await;
+    assert_eq!(events(&target).await, ["comment_created"]);
+    jira.set_echo(true);
+
+    // Deliveries off: nothing goes out, REST or person, and each is counted as dropped.
+    jira.set_webhooks_enabled(false);
+    let dropped = jira.dropped_deliveries();
+    comments
+        .delete_comment(&c, &task, &ours.external_id)
+        .await
+        .unwrap();
+    settle(&jira).await;
+    let cid = jira.comment_as("10001", "acc-ann", "Ann", "lost").await;
+    assert!(jira.delete_comment_as("10001", &cid, "acc-ann").await);
+    assert_eq!(events(&target).await, ["comment_created"]);
+    assert_eq!(jira.dropped_deliveries(), dropped + 3);
+    jira.set_webhooks_enabled(true);
+}
+
+#[tokio::test]
+async fn fake_jira_sends_the_webhook_of_a_comment_whose_answer_was_lost() {
+    let (jira, target, _c) = comment_site().await;
+    jira.lose_next_comment_answer(1);
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/rest/api/3/issue/10001/comment",
+            jira.base_url()
+        ))
+        .basic_auth("bot@example.com", Some("tok"))
+        .json(&json!({"body": {"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "made anyway"}]}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 504);
+    settle(&jira).await;
+    let hooks = received(&target).await;
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["webhookEvent"], "comment_created");
+    assert_eq!(hooks[0]["comment"]["body"], "made anyway");
+    let stored = jira.comments("10001");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(hooks[0]["comment"]["id"], stored[0]["id"]);
 }

@@ -4,6 +4,23 @@
 //! an issue (then a 413), `properties` kept and shown only with `expand=properties`, and
 //! only the API account's own comments may be edited or deleted (else a 400, as Jira answers
 //! a missing permission).
+//!
+//! Each change made here is echoed as Jira Cloud's comment webhook (`comment_created`,
+//! `comment_updated`, `comment_deleted`; the body is `Site::comment_body`'s) in the
+//! background, like a field edit's echo: not when [`FakeJira::set_echo`] is off, dropped
+//! while [`FakeJira::set_webhooks_enabled`] is off. A post whose answer is lost
+//! ([`FakeJira::lose_next_comment_answer`]) still made its comment, so its webhook is sent.
+//! A person's comments are [`FakeJira::comment_as`], [`FakeJira::edit_comment_as`] and
+//! [`FakeJira::delete_comment_as`] (each delivers its webhook), or
+//! [`FakeJira::add_comment_as`] (no webhook: one that was dropped).
+//!
+//! [`FakeJira::set_echo`]: super::FakeJira::set_echo
+//! [`FakeJira::set_webhooks_enabled`]: super::FakeJira::set_webhooks_enabled
+//! [`FakeJira::lose_next_comment_answer`]: super::FakeJira::lose_next_comment_answer
+//! [`FakeJira::comment_as`]: super::FakeJira::comment_as
+//! [`FakeJira::edit_comment_as`]: super::FakeJira::edit_comment_as
+//! [`FakeJira::delete_comment_as`]: super::FakeJira::delete_comment_as
+//! [`FakeJira::add_comment_as`]: super::FakeJira::add_comment_as
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -195,7 +212,9 @@ pub(super) async fn add(
         list.push(c.clone());
         c
     };
-    // The comment is made; its answer may be lost on the way back.
+    // The comment is made: Jira sends its webhook whatever becomes of the answer.
+    s.echo_comment(&issue, &comment, "comment_created");
+    // Its answer may be lost on the way back.
     if s.lose_comment_answers
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
@@ -297,6 +316,7 @@ pub(super) async fn update(
     }
     let c = c.clone();
     drop(all);
+    s.echo_comment(&issue, &c, "comment_updated");
     Json(shown(&s, &issue, &c, q.expand.as_deref())).into_response()
 }
 
@@ -323,6 +343,8 @@ pub(super) async fn delete(
             "You do not have the permission to delete this comment.",
         );
     }
-    list.remove(i);
+    let gone = list.remove(i);
+    drop(all);
+    s.echo_comment(&issue, &gone, "comment_deleted");
     StatusCode::NO_CONTENT.into_response()
 }

@@ -1,6 +1,7 @@
-//! What the fake Jira sends: webhook bodies (the issue in the REST v2 shape, a changelog),
-//! signed deliveries to the admin webhook and to live dynamic webhooks, captured webhooks,
-//! and the echo of a change made through the REST API.
+//! What the fake Jira sends: webhook bodies (the issue in the REST v2 shape, a changelog;
+//! comment events with the comment and a reduced issue), signed deliveries to the admin
+//! webhook and to live dynamic webhooks, captured webhooks, and the echo of a change made
+//! through the REST API.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -94,6 +95,96 @@ impl Site {
         Ok(first.unwrap_or(0))
     }
 
+    /// The body of a comment webhook (`comment_created`, `comment_updated`,
+    /// `comment_deleted`) about `comment` (as stored) on issue `issue_id`, shaped as Jira
+    /// Cloud sends it. What the real deliveries show (`fixtures/jira/`
+    /// `cloud_comment_created_zulip.json`, `cloud_comment_updated_mobitel.json`):
+    ///
+    /// - top-level keys `timestamp` (epoch ms), `webhookEvent`, `comment` and `issue` only:
+    ///   **no `user`** (the actor is the comment's `author` or `updateAuthor`), **no
+    ///   `changelog`** and no `issue_event_type_name`;
+    /// - `comment` in the REST **v2** shape: `self` (`…/rest/api/2/issue/{id}/comment/{cid}`),
+    ///   `id`, `author`, `body` as a **wiki-markup string** (here the stored ADF rendered
+    ///   with [`wiki::adf_to_wiki`]), `updateAuthor`, `created`, `updated`, `jsdPublic`. No
+    ///   `properties`: Jira does not send them, so a receiver that wants a comment's marker
+    ///   property reads the comment through REST v3 (`expand=properties`);
+    /// - `issue` reduced to `id`, `self`, `key` and `fields` {`summary`, `issuetype`,
+    ///   `project`, `assignee`, `priority`, `status`} (a field the issue lacks is `null`).
+    ///
+    /// (jira.js types the comment's `body` as ADF and lists `properties`; the captured Cloud
+    /// deliveries have neither, and the fake follows them.) Jira also raises
+    /// `jira:issue_updated` (`issue_commented`) for a new comment; the fake does not send
+    /// that one. `None` when there is no such issue.
+    pub(super) fn comment_body(
+        &self,
+        issue_id: &str,
+        comment: &Value,
+        event: &str,
+    ) -> Option<Vec<u8>> {
+        let (id, issue) = self.find(issue_id)?;
+        let user = |u: &Value| {
+            let account = u.get("accountId").and_then(Value::as_str).unwrap_or("");
+            json!({
+                "self": format!("{}/rest/api/2/user?accountId={account}", self.base_url),
+                "accountId": account,
+                "displayName": u.get("displayName").cloned().unwrap_or_else(|| json!(account)),
+                "active": true,
+            })
+        };
+        let field = |k: &str| comment.get(k).cloned().unwrap_or(Value::Null);
+        let cid = comment.get("id").and_then(Value::as_str).unwrap_or("");
+        let fields: serde_json::Map<String, Value> = [
+            "summary",
+            "issuetype",
+            "project",
+            "assignee",
+            "priority",
+            "status",
+        ]
+        .iter()
+        .map(|k| ((*k).to_owned(), issue["fields"][*k].clone()))
+        .collect();
+        let body = json!({
+            "timestamp": now_ms(),
+            "webhookEvent": event,
+            "comment": {
+                "self": format!("{}/rest/api/2/issue/{id}/comment/{cid}", self.base_url),
+                "id": cid,
+                "author": user(&field("author")),
+                "body": wiki::adf_to_wiki(&field("body")),
+                "updateAuthor": user(&field("updateAuthor")),
+                "created": field("created"),
+                "updated": field("updated"),
+                "jsdPublic": comment.get("jsdPublic").cloned().unwrap_or(Value::Bool(true)),
+            },
+            "issue": {
+                "id": id,
+                "self": format!("{}/rest/api/2/issue/{id}", self.base_url),
+                "key": issue.get("key").cloned().unwrap_or(Value::Null),
+                "fields": fields,
+            },
+        });
+        Some(body.to_string().into_bytes())
+    }
+
+    /// After a comment was made, edited or deleted through the REST API: echo its
+    /// `event` webhook (see [`Site::comment_body`]) in the background, as Jira does; gated
+    /// like [`Site::echo`] by the echo switch, and by the delivery switch in [`Site::send`].
+    pub(super) fn echo_comment(self: &Arc<Self>, issue_id: &str, comment: &Value, event: &str) {
+        if !self.echo.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(body) = self.comment_body(issue_id, comment, event) else {
+            return;
+        };
+        let me = self.clone();
+        self.echoes.spawn(async move {
+            if let Err(e) = me.send(body).await {
+                echo_failed(&e);
+            }
+        });
+    }
+
     /// After a REST change: echo it as a webhook, as Jira does (in the background).
     pub(super) fn echo(self: &Arc<Self>, id: &str, items: Vec<Value>) {
         if items.is_empty() || !self.echo.load(Ordering::SeqCst) {
@@ -114,4 +205,9 @@ impl Site {
 /// The fakes have no logger; a lost echo is worth a line on stderr in a test run.
 fn echo_failed(e: &str) {
     eprintln!("fake jira: webhook echo failed: {e}");
+}
+
+/// Likewise for a person's change whose helper returns no delivery status.
+pub(super) fn delivery_failed(e: &str) {
+    eprintln!("fake jira: webhook delivery failed: {e}");
 }

@@ -15,6 +15,12 @@ use super::site::{Hook, Site, SyncState, lock, text_of};
 use super::workflow::FakeWorkflow;
 use super::{comments, issues, search, transitions, webhooks, wiki};
 
+/// A comment body as a person types it: one ADF paragraph of plain text.
+fn plain_adf(text: &str) -> Value {
+    json!({"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": text}]}]})
+}
+
 /// A running fake Jira site. Dropping it stops the server.
 #[derive(Debug)]
 pub struct FakeJira {
@@ -123,6 +129,8 @@ impl FakeJira {
     }
 
     /// A person (`account_id`) comments on an issue with plain `text`; the comment's id.
+    /// No webhook is sent (as if Jira's `comment_created` delivery were lost); see
+    /// [`FakeJira::comment_as`] for the comment with its webhook.
     pub fn add_comment_as(
         &self,
         issue_id: &str,
@@ -130,6 +138,12 @@ impl FakeJira {
         name: &str,
         text: &str,
     ) -> String {
+        let c = self.person_comment(issue_id, account_id, name, text);
+        c["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Stores a person's comment; the comment as stored.
+    fn person_comment(&self, issue_id: &str, account_id: &str, name: &str, text: &str) -> Value {
         let cid = self
             .inner
             .next_comment
@@ -137,16 +151,114 @@ impl FakeJira {
             .to_string();
         let now = super::site::jira_time(super::site::now_ms());
         let author = json!({"accountId": account_id, "displayName": name});
-        let body = json!({"type": "doc", "version": 1, "content": [
-            {"type": "paragraph", "content": [{"type": "text", "text": text}]}]});
+        let comment = json!({
+            "id": cid, "author": author, "updateAuthor": author, "body": plain_adf(text),
+            "created": now, "updated": now, "jsdPublic": true, "properties": [],
+        });
         lock(&self.inner.comments)
             .entry(issue_id.to_owned())
             .or_default()
-            .push(json!({
-                "id": cid, "author": author, "updateAuthor": author, "body": body,
-                "created": now, "updated": now, "jsdPublic": true, "properties": [],
-            }));
-        cid
+            .push(comment.clone());
+        comment
+    }
+
+    /// A person (`account_id`, shown as `name`) comments on an issue (by id) with plain
+    /// `text`, and Jira's `comment_created` webhook is delivered before this returns (the
+    /// body is described in [`crate::jira`]: a wiki-markup body, a reduced issue, no `user`).
+    /// Returns the comment's id. A delivery that fails (no webhook set, deliveries switched
+    /// off) is not an error here: the comment stays.
+    pub async fn comment_as(
+        &self,
+        issue_id: &str,
+        account_id: &str,
+        name: &str,
+        text: &str,
+    ) -> String {
+        let c = self.person_comment(issue_id, account_id, name, text);
+        self.deliver_comment(issue_id, &c, "comment_created").await;
+        c["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A person (`account_id`) edits a comment (any comment: a Jira admin may) to plain
+    /// `text`: the body becomes that ADF paragraph, `updated` moves later than it was and
+    /// `updateAuthor` is the person; then the `comment_updated` webhook is delivered before
+    /// this returns. `false` when the issue has no such comment.
+    pub async fn edit_comment_as(
+        &self,
+        issue_id: &str,
+        comment_id: &str,
+        account_id: &str,
+        text: &str,
+    ) -> bool {
+        let edited = {
+            let mut all = lock(&self.inner.comments);
+            // The person's name as Jira knows it: from a comment of theirs, else the id.
+            let name = all
+                .values()
+                .flatten()
+                .flat_map(|c| [&c["author"], &c["updateAuthor"]])
+                .find(|a| a["accountId"] == account_id)
+                .and_then(|a| a["displayName"].as_str())
+                .unwrap_or(account_id)
+                .to_owned();
+            let Some(c) = all
+                .get_mut(issue_id)
+                .and_then(|l| l.iter_mut().find(|c| c["id"] == comment_id))
+            else {
+                return false;
+            };
+            let before = c["updated"]
+                .as_str()
+                .and_then(super::site::parse_jira_time)
+                .unwrap_or(0);
+            c["body"] = plain_adf(text);
+            c["updated"] = Value::String(super::site::jira_time(
+                super::site::now_ms().max(before + 1),
+            ));
+            c["updateAuthor"] = json!({"accountId": account_id, "displayName": name});
+            c.clone()
+        };
+        self.deliver_comment(issue_id, &edited, "comment_updated")
+            .await;
+        true
+    }
+
+    /// A person (`account_id`) deletes a comment (any comment: a Jira admin may); then the
+    /// `comment_deleted` webhook (the comment as it last was) is delivered before this
+    /// returns. Jira's comment webhooks name no actor, so `account_id` is not in the body.
+    /// `false` when the issue has no such comment.
+    pub async fn delete_comment_as(
+        &self,
+        issue_id: &str,
+        comment_id: &str,
+        account_id: &str,
+    ) -> bool {
+        // Who deleted it: Jira's comment_deleted body does not say (no `user` key).
+        let _ = account_id;
+        let gone = {
+            let mut all = lock(&self.inner.comments);
+            let Some(list) = all.get_mut(issue_id) else {
+                return false;
+            };
+            let Some(i) = list.iter().position(|c| c["id"] == comment_id) else {
+                return false;
+            };
+            list.remove(i)
+        };
+        self.deliver_comment(issue_id, &gone, "comment_deleted")
+            .await;
+        true
+    }
+
+    /// Sends a person's comment webhook and waits for it (not an echo: the echo switch does
+    /// not apply; the delivery switch does, in `send`).
+    async fn deliver_comment(&self, issue_id: &str, comment: &Value, event: &str) {
+        let Some(body) = self.inner.comment_body(issue_id, comment, event) else {
+            return;
+        };
+        if let Err(e) = self.inner.send(body).await {
+            super::deliver::delivery_failed(&e);
+        }
     }
 
     /// The next `n` comment posts make their comment, then answer `504` as if the answer

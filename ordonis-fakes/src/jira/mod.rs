@@ -29,7 +29,32 @@
 //! - [`FakeJira::update_issue`] changes an issue as a person in Jira would and sends the
 //!   `jira:issue_updated` webhook with its changelog;
 //! - a change made through the REST API (a push) is echoed back as a webhook, as Jira does,
-//!   unless [`FakeJira::set_echo`] turned that off.
+//!   unless [`FakeJira::set_echo`] turned that off;
+//! - comments: a comment made, edited or deleted through REST v3 is echoed the same way as
+//!   `comment_created`, `comment_updated` or `comment_deleted` (also when the post's answer
+//!   was lost, [`FakeJira::lose_next_comment_answer`]); a person's comments
+//!   ([`FakeJira::comment_as`], [`FakeJira::edit_comment_as`],
+//!   [`FakeJira::delete_comment_as`]) deliver theirs before returning, and
+//!   [`FakeJira::add_comment_as`] sends none (a dropped delivery).
+//!
+//! Comment webhooks are shaped as Jira Cloud's real ones (`fixtures/jira/
+//! cloud_comment_created_zulip.json`, `cloud_comment_updated_mobitel.json`):
+//!
+//! ```json
+//! {"timestamp": 1765000000000, "webhookEvent": "comment_created",
+//!  "comment": {"self": "<base>/rest/api/2/issue/10001/comment/10000", "id": "10000",
+//!              "author": {"self": "…", "accountId": "…", "displayName": "…", "active": true},
+//!              "body": "Fixed in *main*.", "updateAuthor": {…},
+//!              "created": "2026-12-07T10:00:00.000+0000",
+//!              "updated": "2026-12-07T10:00:00.000+0000", "jsdPublic": true},
+//!  "issue": {"id": "10001", "self": "<base>/rest/api/2/issue/10001", "key": "KAN-1",
+//!            "fields": {"summary": "…", "issuetype": …, "project": …, "assignee": …,
+//!                       "priority": …, "status": …}}}
+//! ```
+//!
+//! The body is REST v2 wiki markup (the stored ADF rendered by [`adf_to_wiki`]); there is no
+//! `user`, no `changelog` and no `issue_event_type_name`, and no comment `properties` (Jira
+//! does not send them: a receiver reads the comment through REST v3 to see its marker).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
