@@ -1,5 +1,6 @@
 //! The testkit's fake Asana (`ordonis_fakes::asana`), checked on its own: auth, the
-//! handshake it requires, pagination, and the signed compact events it sends.
+//! handshake it requires, pagination, and the signed compact events it sends (task events,
+//! and the story events of comments).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use ordonis_fakes::asana::{FakeAsana, sign};
+use ordonis_fakes::asana::{API_USER, FakeAsana, FakeWebhook, HUMAN_USER, sign};
 use serde_json::{Value, json};
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
@@ -338,4 +339,358 @@ async fn listing_and_events_are_strict() {
         "{w}"
     );
     assert_eq!(fake.events_of(&p).len(), 6, "every change is in the stream");
+}
+
+// ---------------------------------------------------------------------------------------
+// Comment story events (`added`, `changed`, `removed` on a `comment_added` story).
+
+/// A webhook on `resource` with these filters, to a fresh echoing target; its deliveries.
+async fn hook_on(fake: &FakeAsana, resource: &str, filters: Value) -> (FakeWebhook, Seen) {
+    let (url, seen) = target(true).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/webhooks", fake.base_url()))
+        .bearer_auth("tok")
+        .json(&json!({"data": {"resource": resource, "target": url, "filters": filters}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let hook = fake
+        .webhooks()
+        .into_iter()
+        .find(|h| h.target == url)
+        .unwrap();
+    (hook, seen)
+}
+
+/// The events delivered to a webhook so far (handshake left out), each batch checked to be
+/// signed with the webhook's secret.
+fn delivered(hook: &FakeWebhook, seen: &Seen) -> Vec<Value> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(h, _)| !h.contains_key("x-hook-secret"))
+        .flat_map(|(h, body)| {
+            assert_eq!(
+                h["x-hook-signature"],
+                sign(&hook.secret, body).as_str(),
+                "unsigned or badly signed delivery"
+            );
+            let v: Value = serde_json::from_slice(body).unwrap();
+            v["events"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+/// The story events among `events`, as `(action, story gid)`.
+fn story_actions(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e["resource"]["resource_type"] == "story")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["resource"]["gid"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A REST call to the fake with the token; status and JSON answer.
+async fn call(fake: &FakeAsana, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .request(method, format!("{}{path}", fake.base_url()))
+        .bearer_auth("tok")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The project's `GET /events` since `token`, as Asana pages them.
+async fn events_since(fake: &FakeAsana, project: &str, token: &str) -> Vec<Value> {
+    let (s, v) = get(
+        &reqwest::Client::new(),
+        format!("{}/events?resource={project}&sync={token}", fake.base_url()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v["data"].as_array().unwrap().clone()
+}
+
+/// A fresh sync token for a project's events.
+async fn sync_token(fake: &FakeAsana, project: &str) -> String {
+    let (s, v) = get(
+        &reqwest::Client::new(),
+        format!("{}/events?resource={project}", fake.base_url()),
+    )
+    .await;
+    assert_eq!(s, 412);
+    v["sync"].as_str().unwrap().to_owned()
+}
+
+async fn settle(fake: &FakeAsana) {
+    assert!(fake.echoes_sent(std::time::Duration::from_secs(10)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_comments_are_echoed_as_signed_story_events_and_recorded() {
+    let fake = FakeAsana::start("tok").await.unwrap();
+    let p = fake.add_project("P");
+    let task = fake.seed_task_in(&p, "Login fails");
+    let (hook, seen) = hook_on(&fake, &p, json!([])).await;
+    let token = sync_token(&fake, &p).await;
+
+    // Added: the story on its parent task, by the token's user.
+    let (s, v) = call(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/tasks/{task}/stories"),
+        json!({"data": {"text": "Fixed in main."}}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let story = v["data"]["gid"].as_str().unwrap().to_owned();
+    settle(&fake).await;
+    let events = delivered(&hook, &seen);
+    assert_eq!(events.len(), 1);
+    let added = &events[0];
+    assert_eq!(added["action"], "added");
+    assert_eq!(
+        added["resource"],
+        json!({"gid": story, "resource_type": "story", "resource_subtype": "comment_added"})
+    );
+    assert_eq!(
+        added["parent"],
+        json!({"gid": task, "resource_type": "task", "resource_subtype": "default_task"})
+    );
+    assert_eq!(
+        added["user"],
+        json!({"gid": API_USER, "resource_type": "user"})
+    );
+    assert!(added["created_at"].is_string());
+    assert!(added.get("change").is_none());
+    assert!(added.get("text").is_none(), "compact: no story fields");
+
+    // Changed: an edit of the text (no parent, as for every event but added/removed).
+    let (s, _) = call(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/stories/{story}"),
+        json!({"data": {"text": "Fixed in main and 2.1."}}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    settle(&fake).await;
+    // Removed: the story taken off its task.
+    let (s, _) = call(
+        &fake,
+        reqwest::Method::DELETE,
+        &format!("/stories/{story}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    settle(&fake).await;
+    let events = delivered(&hook, &seen);
+    assert_eq!(
+        story_actions(&events),
+        [
+            ("added".to_owned(), story.clone()),
+            ("changed".to_owned(), story.clone()),
+            ("removed".to_owned(), story.clone()),
+        ]
+    );
+    assert_eq!(
+        events[1]["change"],
+        json!({"field": "text", "action": "changed"})
+    );
+    assert!(events[1]["parent"].is_null());
+    assert_eq!(events[2]["parent"]["gid"], task.as_str());
+    assert!(events[2].get("change").is_none());
+
+    // All three are in the project's event stream, for a reconcile that reads it.
+    let stream = events_since(&fake, &p, &token).await;
+    assert_eq!(story_actions(&stream), story_actions(&events));
+    assert_eq!(fake.events_of(&p), events);
+
+    // A post whose answer is lost made its story: its event is recorded and sent.
+    fake.lose_next_story_answer(1);
+    let (s, _) = call(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/tasks/{task}/stories"),
+        json!({"data": {"html_text": "<body>made <strong>anyway</strong></body>"}}),
+    )
+    .await;
+    assert_eq!(s, 504);
+    settle(&fake).await;
+    let made = fake.stories(&task)[0]["gid"].as_str().unwrap().to_owned();
+    let events = delivered(&hook, &seen);
+    assert_eq!(
+        story_actions(&events)[3],
+        ("added".to_owned(), made.clone())
+    );
+    assert_eq!(
+        story_actions(&fake.events_of(&p))[3],
+        ("added".to_owned(), made)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persons_comments_deliver_story_events_before_returning() {
+    let fake = FakeAsana::start("tok").await.unwrap();
+    let p = fake.add_project("P");
+    let task = fake.seed_task_in(&p, "Login fails");
+    let (hook, seen) = hook_on(&fake, &p, json!([])).await;
+
+    let story = fake
+        .comment_as(&task, HUMAN_USER, "Greg", "Works now <3")
+        .await;
+    // Delivered already: nothing runs in the background.
+    let events = delivered(&hook, &seen);
+    assert_eq!(
+        story_actions(&events),
+        [("added".to_owned(), story.clone())]
+    );
+    assert_eq!(events[0]["user"]["gid"], HUMAN_USER);
+    assert_eq!(events[0]["parent"]["gid"], task.as_str());
+    let stored = &fake.stories(&task)[0];
+    assert_eq!(stored["text"], "Works now <3");
+    assert_eq!(stored["created_by"]["gid"], HUMAN_USER);
+
+    // Only its author edits or deletes it; anyone else changes nothing and sends nothing.
+    assert!(!fake.edit_comment_as(&story, API_USER, "hijacked").await);
+    assert!(!fake.delete_comment_as(&story, API_USER).await);
+    assert!(!fake.edit_comment_as("404", HUMAN_USER, "x").await);
+    assert!(
+        fake.edit_comment_as(&story, HUMAN_USER, "Works now & then")
+            .await
+    );
+    let stored = &fake.stories(&task)[0];
+    assert_eq!(stored["text"], "Works now & then");
+    assert_eq!(stored["html_text"], "<body>Works now &amp; then</body>");
+    assert_eq!(stored["is_edited"], true);
+    assert!(fake.delete_comment_as(&story, HUMAN_USER).await);
+    assert!(fake.stories(&task).is_empty());
+    assert!(!fake.delete_comment_as(&story, HUMAN_USER).await);
+    let events = delivered(&hook, &seen);
+    assert_eq!(
+        story_actions(&events),
+        [
+            ("added".to_owned(), story.clone()),
+            ("changed".to_owned(), story.clone()),
+            ("removed".to_owned(), story.clone()),
+        ]
+    );
+    assert_eq!(events[1]["user"]["gid"], HUMAN_USER);
+    assert_eq!(events[1]["change"]["field"], "text");
+    assert_eq!(fake.events_of(&p), events);
+
+    // add_comment_as is the same comment with no event at all (a dropped delivery), and
+    // a system story sends none either.
+    fake.add_comment_as(&task, HUMAN_USER, "Greg", "silent");
+    fake.add_system_story(&task, "due_date_changed", "changed the due date");
+    settle(&fake).await;
+    assert_eq!(delivered(&hook, &seen).len(), 3);
+    assert_eq!(fake.events_of(&p).len(), 3);
+    assert_eq!(fake.stories(&task).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_events_follow_the_echo_and_drop_switches_and_the_filters() {
+    let fake = FakeAsana::start("tok").await.unwrap();
+    let (p, q) = (fake.add_project("P"), fake.add_project("Q"));
+    let task = fake.seed_task_in(&p, "Login fails");
+    let elsewhere = fake.seed_task_in(&q, "Other");
+    let (all, all_seen) = hook_on(&fake, &p, json!([])).await;
+    let (tasks_only, tasks_seen) = hook_on(&fake, &p, json!([{"resource_type": "task"}])).await;
+    let (new_comments, new_seen) = hook_on(
+        &fake,
+        &p,
+        json!([{"resource_type": "story", "resource_subtype": "comment_added", "action": "added"}]),
+    )
+    .await;
+    let (edits, edits_seen) = hook_on(
+        &fake,
+        &p,
+        json!([{"resource_type": "story", "action": "changed", "fields": ["text"]}]),
+    )
+    .await;
+
+    // Filters: a task-only webhook hears no story event; the others hear theirs.
+    let story = fake.comment_as(&task, HUMAN_USER, "Greg", "one").await;
+    assert!(fake.edit_comment_as(&story, HUMAN_USER, "two").await);
+    assert!(fake.delete_comment_as(&story, HUMAN_USER).await);
+    let actions = |events: Vec<Value>| -> Vec<String> {
+        story_actions(&events).into_iter().map(|(a, _)| a).collect()
+    };
+    assert_eq!(
+        actions(delivered(&all, &all_seen)),
+        ["added", "changed", "removed"]
+    );
+    assert!(delivered(&tasks_only, &tasks_seen).is_empty());
+    assert_eq!(actions(delivered(&new_comments, &new_seen)), ["added"]);
+    assert_eq!(actions(delivered(&edits, &edits_seen)), ["changed"]);
+    // A comment on another project's task reaches none of P's webhooks nor its stream.
+    fake.comment_as(&elsewhere, HUMAN_USER, "Greg", "elsewhere")
+        .await;
+    assert_eq!(delivered(&all, &all_seen).len(), 3);
+    assert_eq!(fake.events_of(&p).len(), 3);
+    assert_eq!(fake.events_of(&q).len(), 1);
+
+    // Echoes off: an API comment is recorded but not delivered; a person's still is.
+    fake.set_echo(false);
+    let (s, v) = call(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/tasks/{task}/stories"),
+        json!({"data": {"text": "quiet"}}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let quiet = v["data"]["gid"].as_str().unwrap().to_owned();
+    settle(&fake).await;
+    assert_eq!(delivered(&all, &all_seen).len(), 3);
+    assert_eq!(
+        story_actions(&fake.events_of(&p))[3],
+        ("added".to_owned(), quiet)
+    );
+    let heard = fake.comment_as(&task, HUMAN_USER, "Greg", "heard").await;
+    assert_eq!(
+        story_actions(&delivered(&all, &all_seen))[3],
+        ("added".to_owned(), heard.clone())
+    );
+    fake.set_echo(true);
+
+    // Dropped deliveries and deliveries switched off: recorded, not sent.
+    let before = delivered(&all, &all_seen).len();
+    fake.drop_next_deliveries(2); // the batch to `all` and to `new_comments`
+    fake.comment_as(&task, HUMAN_USER, "Greg", "dropped").await;
+    assert_eq!(delivered(&all, &all_seen).len(), before);
+    fake.set_deliveries_enabled(false);
+    assert!(fake.edit_comment_as(&heard, HUMAN_USER, "off").await);
+    let (s, _) = call(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/tasks/{task}/stories"),
+        json!({"data": {"text": "off too"}}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    settle(&fake).await;
+    assert_eq!(delivered(&all, &all_seen).len(), before);
+    fake.set_deliveries_enabled(true);
+    let recorded: Vec<String> = story_actions(&fake.events_of(&p))
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            "added", "changed", "removed", "added", "added", "added", "changed", "added"
+        ]
+    );
 }

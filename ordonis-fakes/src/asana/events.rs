@@ -19,7 +19,9 @@
 //! Every task change the fake makes (a person's edit, a push, a deletion, a membership
 //! change) is recorded in the streams of the task's projects, whether or not a webhook
 //! hears it: [`FakeAsana::change_task_silently`] changes a task with no delivery at all, as
-//! when a webhook delivery is lost.
+//! when a webhook delivery is lost. Comment events (a story added, changed or removed; see
+//! the `stories` module) are recorded in the streams of the comment's task's projects in
+//! the same way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -24,6 +24,21 @@
 //!   events; [`FakeAsana::delete_task`] deletes one;
 //! - a change made through `PUT /tasks/{gid}` (a push) is echoed back as events, as Asana
 //!   does, unless [`FakeAsana::set_echo`] turned that off;
+//! - comments are story events (`added`, `changed`, `removed` on a `story` whose
+//!   `resource_subtype` is `comment_added`; the `stories` module's docs cite Asana's list):
+//!   echoed for comments made through the API, delivered for a person's
+//!   ([`FakeAsana::comment_as`], [`FakeAsana::edit_comment_as`],
+//!   [`FakeAsana::delete_comment_as`]), none for [`FakeAsana::add_comment_as`]. For example:
+//!
+//!   ```json
+//!   {"events": [{"user": {"gid": "1000000000000002", "resource_type": "user"},
+//!     "created_at": "2026-12-07T10:00:00Z", "action": "added",
+//!     "resource": {"gid": "1200000000000005", "resource_type": "story",
+//!                  "resource_subtype": "comment_added"},
+//!     "parent": {"gid": "1200000000000003", "resource_type": "task",
+//!                "resource_subtype": "default_task"}}]}
+//!   ```
+//!
 //! - [`FakeAsana::deliver_raw`] sends a given body (e.g. a captured real event) as is.
 //!
 //! The repair loop's side, in the child modules `events` and `hooks` (see their docs):
@@ -551,7 +566,9 @@ impl FakeAsana {
         self.inner.lose_story_answers.store(n, Ordering::SeqCst);
     }
 
-    /// Whether pushes (`PUT /tasks/{gid}`) are echoed back as events (default: yes).
+    /// Whether changes made through the API — pushes (`PUT /tasks/{gid}`) and comments
+    /// (`POST /tasks/{gid}/stories`, `PUT`/`DELETE /stories/{gid}`) — are echoed back as
+    /// events to the webhooks (default: yes). Off, they are still recorded in `GET /events`.
     pub fn set_echo(&self, on: bool) {
         self.inner.echo.store(on, Ordering::SeqCst);
     }
