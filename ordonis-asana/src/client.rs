@@ -123,9 +123,16 @@ pub struct WebhookFilter {
 }
 
 impl WebhookFilter {
-    /// The filters Ordonis uses for a project's tasks: every task action, plus changes to
-    /// the synced task fields.
+    /// The filters Ordonis uses for a project's tasks: every task action, changes to the
+    /// synced task fields, and comment stories (added, changed, removed; Asana's webhooks
+    /// guide lists those actions for comments).
     pub fn task_sync() -> Vec<WebhookFilter> {
+        let comment = |a: &str| WebhookFilter {
+            resource_type: Some("story".to_owned()),
+            resource_subtype: Some("comment_added".to_owned()),
+            action: Some(a.to_owned()),
+            ..WebhookFilter::default()
+        };
         let action = |a: &str| WebhookFilter {
             resource_type: Some("task".to_owned()),
             action: Some(a.to_owned()),
@@ -151,6 +158,9 @@ impl WebhookFilter {
             action("removed"),
             action("deleted"),
             action("undeleted"),
+            comment("added"),
+            comment("changed"),
+            comment("removed"),
         ]
     }
 }

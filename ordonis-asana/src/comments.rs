@@ -27,6 +27,14 @@ use crate::rich_text::{html_to_markdown, markdown_to_html, notes_to_markdown};
 pub const STORY_OPT_FIELDS: &str =
     "resource_subtype,type,text,html_text,created_at,created_by,created_by.name,is_edited";
 
+/// What one story is read with: its fields and the task it is on (events about a comment's
+/// edit name no parent).
+const ONE_STORY_OPT_FIELDS: &str = "resource_subtype,type,text,html_text,created_at,created_by,\
+                                    created_by.name,is_edited,target";
+
+/// The object type of a story, as an event keyed by one names it.
+pub const STORY: &str = "story";
+
 /// Stories asked for per page (Asana's maximum).
 pub const PAGE_SIZE: u32 = 100;
 
@@ -37,7 +45,7 @@ const MARKER_PREFIX: &str = " · ref ";
 /// the marker.
 pub fn attributed(draft: &CommentDraft<'_>) -> String {
     let body = draft.body.trim_end();
-    let attribution = escape_text(draft.attribution.trim(), false);
+    let attribution = draft.attribution_markdown(|s| escape_text(s, false));
     let sep = if attribution.is_empty() { "" } else { " " };
     format!(
         "{body}\n\n*—{sep}{attribution}{MARKER_PREFIX}{}*",
@@ -128,7 +136,7 @@ impl AsanaClient {
             .call(
                 Method::GET,
                 &format!("/stories/{story}"),
-                &[("opt_fields", STORY_OPT_FIELDS)],
+                &[("opt_fields", ONE_STORY_OPT_FIELDS)],
                 None,
                 &format!("story {story}"),
             )
@@ -221,6 +229,27 @@ impl CommentProvider for AsanaProvider {
         comment_of(task, &v)
     }
 
+    async fn comment_parent(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<Option<ObjectKey>, ProviderError> {
+        if key.object_type != STORY {
+            return Ok(None);
+        }
+        match self.client(ctx)?.get_story(&key.external_id).await {
+            Ok(v) => Ok(v
+                .get("target")
+                .and_then(|t| t.get("gid"))
+                .and_then(Value::as_str)
+                .map(|g| ObjectKey::new(g, crate::webhook::TASK))),
+            Err(e) => match ProviderError::from(e) {
+                ProviderError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn list_comments(
         &self,
         ctx: &ProviderContext,
@@ -281,6 +310,7 @@ mod tests {
             marker: "0193ab-7f",
             body: "Fixed *now*.",
             attribution: "Triage bot (agent) for Alice",
+            receipt_url: None,
         };
         let md = attributed(&d);
         assert_eq!(

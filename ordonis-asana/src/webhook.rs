@@ -165,6 +165,9 @@ fn change_of(event: &Value) -> Vec<FieldChange> {
     }]
 }
 
+/// The `resource_subtype` of a comment story.
+const COMMENT_SUBTYPE: &str = "comment_added";
+
 /// One event as a hint, or `None` for an event naming no object.
 ///
 /// - a task event keys the task; `deleted` is `Deleted`, every other action `Changed` (the
@@ -174,7 +177,9 @@ fn change_of(event: &Value) -> Vec<FieldChange> {
 ///   ([`crate::scope`]), so the two events converge in either order;
 /// - a task added to or removed from a *task* is a subtask event: it keys the parent task and
 ///   is `Ignored` (a subtask does not change its parent's synced fields);
-/// - a story event (comment, activity) keys its parent task and is `Ignored`;
+/// - a comment story event (`resource_subtype: comment_added`) keys its parent task and is a
+///   `Comment` hint (`removed`/`deleted`: a deletion); any other story (activity) is
+///   `Ignored`;
 /// - any other resource (project, section, …) keys itself and is `Ignored`.
 fn hint_of(event: &Value) -> Option<ChangeHint> {
     let resource = event.get("resource")?;
@@ -194,10 +199,30 @@ fn hint_of(event: &Value) -> Option<ChangeHint> {
         ),
         (TASK, _) if action == "deleted" => (ObjectKey::new(gid, TASK), HintKind::Deleted),
         (TASK, _) => (ObjectKey::new(gid, TASK), HintKind::Changed),
+        ("story", Some(parent))
+            if str_of(resource, "resource_subtype") == Some(COMMENT_SUBTYPE) =>
+        {
+            (
+                ObjectKey::new(parent, TASK),
+                HintKind::Comment {
+                    comment_id: gid.to_owned(),
+                    deleted: matches!(action, "removed" | "deleted"),
+                },
+            )
+        }
+        // An edit's event names no parent: keyed by the story, whose task the engine asks
+        // for (`CommentProvider::comment_parent`).
+        ("story", None) if str_of(resource, "resource_subtype") == Some(COMMENT_SUBTYPE) => (
+            ObjectKey::new(gid, crate::comments::STORY),
+            HintKind::Comment {
+                comment_id: gid.to_owned(),
+                deleted: matches!(action, "removed" | "deleted"),
+            },
+        ),
         ("story", Some(parent)) => (
             ObjectKey::new(parent, TASK),
             HintKind::Ignored {
-                reason: "stories (comments, activity) do not change synced fields".to_owned(),
+                reason: "activity stories do not change synced fields".to_owned(),
             },
         ),
         (other, _) => (
@@ -334,8 +359,25 @@ mod tests {
             "parent": {"gid": "5", "resource_type": "task"}, "user": {"gid": "u1", "resource_type": "user"}}),
         );
         assert_eq!(h.key, ObjectKey::new("5", TASK));
-        assert!(matches!(h.kind, HintKind::Ignored { .. }));
+        assert_eq!(
+            h.kind,
+            HintKind::Comment {
+                comment_id: "9".into(),
+                deleted: false
+            }
+        );
         assert_eq!(h.actor.unwrap().account_id, "u1");
+        let h = one(
+            json!({"action": "removed", "resource": {"gid": "9", "resource_type": "story", "resource_subtype": "comment_added"},
+            "parent": {"gid": "5", "resource_type": "task"}}),
+        );
+        assert!(matches!(h.kind, HintKind::Comment { deleted: true, .. }));
+        // Activity stories stay out of the conversation.
+        let h = one(
+            json!({"action": "added", "resource": {"gid": "8", "resource_type": "story", "resource_subtype": "assigned"},
+            "parent": {"gid": "5", "resource_type": "task"}}),
+        );
+        assert!(matches!(h.kind, HintKind::Ignored { .. }));
         let h =
             one(json!({"action": "changed", "resource": {"gid": "3", "resource_type": "project"}}));
         assert_eq!(h.key, ObjectKey::new("3", "project"));

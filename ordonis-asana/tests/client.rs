@@ -394,7 +394,7 @@ async fn webhooks_create_list_all_pages_delete() {
     let gids: Vec<&str> = all.iter().map(|w| w.gid.as_str()).collect();
     assert_eq!(gids, ["1", "2"]);
     c.delete_webhook("43214").await.unwrap();
-    assert_eq!(WebhookFilter::task_sync().len(), 5);
+    assert_eq!(WebhookFilter::task_sync().len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,10 @@ pub struct Principal {
     /// The delegation record (agent assignment, OAuth client id), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    /// Display name, when known: shown in the attribution line of a comment posted for
+    /// them, and kept out of the hashed ledger leaf like the actor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// The maximum depth of an `on_behalf_of` chain.
@@ -71,7 +75,7 @@ impl Actor {
     ///
     /// ```
     /// use ordonis_core::{Actor, ActorKind, Principal};
-    /// let a = Actor::agent("agt_7", vec![Principal { kind: ActorKind::Human, id: "usr_1".into(), grant: None }]);
+    /// let a = Actor::agent("agt_7", vec![Principal { kind: ActorKind::Human, id: "usr_1".into(), grant: None, display_name: None }]);
     /// assert!(a.validate().is_ok());
     /// assert!(Actor::agent("agt_7", vec![]).validate().is_err());
     /// ```

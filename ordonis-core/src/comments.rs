@@ -55,6 +55,27 @@ pub struct CommentDraft<'a> {
     /// Who wrote it for whom, shown under the body ("Triage bot (agent) for Alice Smith ·
     /// ledger entry 42").
     pub attribution: &'a str,
+    /// A link to the ledger entry's receipt on the host, shown after the attribution
+    /// (`http(s)` URLs only; anything else is left out).
+    pub receipt_url: Option<&'a str>,
+}
+
+impl CommentDraft<'_> {
+    /// The attribution line's Markdown, without its leading dash: the attribution escaped
+    /// by `escape` (so a name reads as itself), then the receipt link when there is one.
+    pub fn attribution_markdown(&self, escape: impl Fn(&str) -> String) -> String {
+        let mut line = escape(self.attribution.trim());
+        if let Some(url) = self.receipt_url.filter(|u| {
+            (u.starts_with("https://") || u.starts_with("http://"))
+                && !u.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>'))
+        }) {
+            if !line.is_empty() {
+                line.push_str(" · ");
+            }
+            line.push_str(&format!("[receipt](<{url}>)"));
+        }
+        line
+    }
 }
 
 /// Pages [`CommentProvider::find_comment`] reads at most (Jira refuses more than 5,000
@@ -73,6 +94,18 @@ pub trait CommentProvider: Send + Sync {
         task: &ObjectKey,
         comment_id: &str,
     ) -> Result<RemoteComment, ProviderError>;
+
+    /// The task a comment is on, for an event keyed by the comment itself (Asana's `changed`
+    /// story events name no parent): `key` is the event's object. `None` when `key` is a task
+    /// already, or the comment is gone. Default: `None`.
+    async fn comment_parent(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<Option<ObjectKey>, ProviderError> {
+        let _ = (ctx, key);
+        Ok(None)
+    }
 
     /// A page of the task's comments, oldest first; `cursor` is a previous page's `next`.
     async fn list_comments(

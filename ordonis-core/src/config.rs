@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Field;
 use crate::policy::{FieldPolicy, FieldRule};
+use crate::task_comment::CommentSettings;
 
 /// An integration's non-secret configuration, stored as JSON beside its sealed secrets.
 ///
@@ -49,6 +50,9 @@ pub struct IntegrationConfig {
     /// The repair loop's settings.
     #[serde(default, skip_serializing_if = "SyncSettings::is_default")]
     pub sync: SyncSettings,
+    /// How comments sync (default: both ways).
+    #[serde(default, skip_serializing_if = "CommentSettings::is_default")]
+    pub comments: CommentSettings,
 }
 
 /// How an integration repairs itself: backfill on creation, reconciliation on a timer,
@@ -118,6 +122,8 @@ struct StoredIntegrationConfig {
     scope: serde_json::Value,
     #[serde(default)]
     sync: SyncSettings,
+    #[serde(default)]
+    comments: CommentSettings,
 }
 
 impl From<StoredIntegrationConfig> for IntegrationConfig {
@@ -135,6 +141,7 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             handshake_until: stored.handshake_until,
             scope: stored.scope,
             sync: stored.sync,
+            comments: stored.comments,
         }
     }
 }
@@ -167,6 +174,7 @@ impl IntegrationConfig {
             handshake_until: None,
             scope: serde_json::Value::Null,
             sync: SyncSettings::default(),
+            comments: CommentSettings::default(),
         }
     }
 
@@ -267,6 +275,11 @@ pub struct EngineConfig {
     /// [`DEFAULT_HANDSHAKE_WINDOW`]): from `Engine::expect_handshake`, the creation of an
     /// integration without a webhook secret, or each webhook registration round.
     pub handshake_window: Duration,
+    /// Where a person reading a comment Ordonis posted finds its ledger entry's receipt,
+    /// with `{workspace}` and `{index}` in place of the workspace (percent-encoded) and the
+    /// entry's index (`https://sync.example.com/api/ledger/{workspace}/proof/{index}`).
+    /// `None`: the attribution line names the entry's index only.
+    pub receipt_url: Option<String>,
 }
 
 /// The default [`EngineConfig::handshake_window`]: 5 minutes.
@@ -283,6 +296,7 @@ impl Default for EngineConfig {
             webhook_url: None,
             list_page_size: 100,
             handshake_window: DEFAULT_HANDSHAKE_WINDOW,
+            receipt_url: None,
         }
     }
 }

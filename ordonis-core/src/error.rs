@@ -262,6 +262,7 @@ impl Error {
             Error::Store(s) if s.is_retryable() => K::Temporary,
             Error::Store(StoreError::Invalid(_)) | Error::Invalid(_) => K::BadInput,
             Error::NotFound(_) => K::NotFound,
+            Error::Conflict(_) => K::Refused,
             Error::Store(_) | Error::Secrets(_) | Error::UnknownProvider(_) => K::Other,
         }
     }
@@ -277,6 +278,10 @@ pub enum Error {
     /// An unknown integration, task or event.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request conflicts with what is stored: a comment on a deleted task, an edit of a
+    /// comment someone wrote in the provider. Not retryable as it stands.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

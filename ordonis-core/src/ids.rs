@@ -152,6 +152,10 @@ uuid_id!(
     OutboxId
 );
 uuid_id!(
+    /// A comment on a task, in CollabHub's store (ours or a provider's).
+    CommentId
+);
+uuid_id!(
     /// One internal action (a task change made through the task API).
     ActionId
 );

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::actor::Actor;
 use crate::error::StoreError;
-use crate::ids::{IntegrationId, TaskId, WorkspaceId};
+use crate::ids::{CommentId, IntegrationId, TaskId, WorkspaceId};
 use crate::model::{ExternalRef, Field, FieldValue};
 
 /// What happened to the task.
@@ -33,6 +33,21 @@ pub enum Op {
     LeaveScope,
     /// An object out of scope is back in it (added to a project in scope): it syncs again.
     EnterScope,
+    /// A comment was written on the task ([`LedgerDraft::comment`] names it and holds its
+    /// body); for our own comment, the provider's echo of it is a second entry of this op,
+    /// `confirmed`, naming the provider's comment id.
+    CommentAdd,
+    /// A comment's body was edited (the entry holds the new body).
+    CommentEdit,
+    /// A comment was deleted (kept as a tombstone).
+    CommentDelete,
+}
+
+impl Op {
+    /// Whether the op is about a comment ([`LedgerDraft::comment`] is set).
+    pub fn is_comment(self) -> bool {
+        matches!(self, Op::CommentAdd | Op::CommentEdit | Op::CommentDelete)
+    }
 }
 
 /// The decision the field policy took.
@@ -130,6 +145,23 @@ pub struct LedgerDraft {
     pub occurred_at: Option<OffsetDateTime>,
     /// When Ordonis received it.
     pub observed_at: OffsetDateTime,
+    /// For the comment ops: the comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<CommentRecord>,
+}
+
+/// The comment a comment entry is about, as the hashed leaf keeps it (the author is the
+/// entry's actor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentRecord {
+    /// CollabHub's id of the comment.
+    pub id: CommentId,
+    /// The provider's id of it, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The body (Markdown) as of this entry; `None` for a deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 /// A sealed ledger entry: its index in the workspace log, its time, its canonical bytes and

@@ -25,6 +25,7 @@ mod secrets;
 pub mod store;
 mod sync_state;
 mod task;
+mod task_comment;
 pub mod vera;
 mod worker;
 
@@ -35,16 +36,18 @@ pub use config::{
     SyncSettings,
 };
 pub use engine::{
-    AccessProblem, BackfillReport, ChangeReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL,
-    IngestOutcome, IngestResponse, IntegrationChange, NewIntegration, ReconcileReport, Resolution,
-    SyncReport, SyncStep, WebhookReportView,
+    AccessProblem, BackfillReport, ChangeReceipt, CommentReceipt, Engine, EngineBuilder,
+    INGEST_CACHE_TTL, IngestOutcome, IngestResponse, IntegrationChange, NewIntegration,
+    ReconcileReport, Resolution, SyncReport, SyncStep, WebhookReportView,
 };
 pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
 pub use ids::{
-    ActionId, EventId, IntegrationId, NEW_WORKSPACE_ID_CHARSET, OutboxId, TaskId, WorkspaceId,
+    ActionId, CommentId, EventId, IntegrationId, NEW_WORKSPACE_ID_CHARSET, OutboxId, TaskId,
+    WorkspaceId,
 };
 pub use ledger::{
-    Cause, CauseKind, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome, StoredCheckpoint,
+    Cause, CauseKind, CommentRecord, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome,
+    StoredCheckpoint,
 };
 pub use listing::{
     ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
@@ -72,4 +75,8 @@ pub use store::{
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};
+pub use task_comment::{
+    COLLABHUB_SOURCE, CommentOp, CommentSettings, CommentSync, CommentSyncState, CommentWrite,
+    MAX_COMMENT_BYTES, TaskComment, check_comment_body,
+};
 pub use worker::{BatchReport, Worker, WorkerConfig};

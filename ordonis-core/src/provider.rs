@@ -166,7 +166,16 @@ pub enum HintKind {
     Changed,
     /// Deleted: the task becomes a tombstone.
     Deleted,
-    /// Recognised and deliberately not applied (a comment, a heartbeat).
+    /// A comment on the object was written, edited or deleted: the engine reads it
+    /// ([`CommentProvider::fetch_comment`](crate::CommentProvider::fetch_comment)) and syncs
+    /// the conversation; the object's fields are not read for it.
+    Comment {
+        /// The provider's id of the comment.
+        comment_id: String,
+        /// The event says it was deleted (a deletion wins over any later state).
+        deleted: bool,
+    },
+    /// Recognised and deliberately not applied (a heartbeat, an activity record).
     Ignored {
         /// Why.
         reason: String,

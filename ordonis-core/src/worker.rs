@@ -283,6 +283,7 @@ impl Worker {
             Error::Store(StoreError::Invalid(_)) => Retry::Never(JobState::Failed),
             Error::Provider(_)
             | Error::Invalid(_)
+            | Error::Conflict(_)
             | Error::Secrets(_)
             | Error::UnknownProvider(_) => Retry::Never(JobState::Failed),
             _ => backoff(),

@@ -41,11 +41,11 @@ fn check_comment_id(id: &str) -> Result<&str, JiraError> {
 /// a name reads as itself).
 pub fn attributed(draft: &CommentDraft<'_>) -> String {
     let body = draft.body.trim_end();
-    let attribution = draft.attribution.trim();
+    let attribution = draft.attribution_markdown(|s| escape_text(s, false));
     if attribution.is_empty() {
         return body.to_owned();
     }
-    format!("{body}\n\n*— {}*", escape_text(attribution, false))
+    format!("{body}\n\n*— {attribution}*")
 }
 
 /// A comment of the REST API (`expand=properties`) as a [`RemoteComment`].
@@ -283,6 +283,7 @@ mod tests {
             marker: "c1",
             body: "Fixed in *main*.\n",
             attribution: "Triage_bot (agent) for Alice [ops]",
+            receipt_url: None,
         };
         assert_eq!(
             attributed(&d),
@@ -290,6 +291,7 @@ mod tests {
         );
         let plain = CommentDraft {
             attribution: " ",
+            receipt_url: None,
             ..d
         };
         assert_eq!(attributed(&plain), "Fixed in *main*.");

@@ -350,6 +350,9 @@ fn actor(body: &Value) -> Option<RemoteActor> {
 ///   the description, which is wiki markup in this payload); when the description changed, no
 ///   snapshot, so that the engine reads the issue from REST v3;
 /// - `jira:issue_deleted` → one `Deleted` hint (no snapshot: the task becomes a tombstone);
+/// - `comment_created` / `comment_updated` / `comment_deleted` → one `Comment` hint for the
+///   issue, naming the comment (a comment event without an issue or a comment id is
+///   `BadInput`);
 /// - any other event that names an issue (comments, worklogs, links, ...) → one `Ignored`
 ///   hint for that issue; events naming no issue → `[]`.
 ///
@@ -371,6 +374,29 @@ pub fn parse(body: &[u8], cx: ParseContext<'_>) -> Result<Vec<ChangeHint>, Provi
     let kind = match event {
         "jira:issue_created" | "jira:issue_updated" => HintKind::Changed,
         "jira:issue_deleted" => HintKind::Deleted,
+        // The payload's comment body is v2 wiki markup: the engine reads the comment from
+        // REST v3 (ADF), which also holds our marker property.
+        "comment_created" | "comment_updated" | "comment_deleted" => {
+            let issue = issue.ok_or_else(|| {
+                ProviderError::BadInput(format!("{event} without an issue object"))
+            })?;
+            let comment_id = v
+                .get("comment")
+                .and_then(|c| str_of(c, "id"))
+                .ok_or_else(|| ProviderError::BadInput(format!("{event} without a comment id")))?;
+            return Ok(vec![ChangeHint {
+                key: issue_key(issue)?,
+                delivery_id,
+                kind: HintKind::Comment {
+                    comment_id: comment_id.to_owned(),
+                    deleted: event == "comment_deleted",
+                },
+                source_time_ms,
+                actor: actor(&v),
+                snapshot: None,
+                changes: Vec::new(),
+            }]);
+        }
         other => {
             let Some(issue) = issue else {
                 return Ok(Vec::new());

@@ -38,6 +38,7 @@ fn draft<'a>(marker: &'a str, body: &'a str) -> CommentDraft<'a> {
         marker,
         body,
         attribution: "Triage bot (agent) for Alice Smith",
+        receipt_url: None,
     }
 }
 

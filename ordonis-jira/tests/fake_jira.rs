@@ -1022,6 +1022,7 @@ fn comment_draft<'a>(marker: &'a str, body: &'a str) -> ordonis_core::CommentDra
         marker,
         body,
         attribution: "Triage bot (agent) for Alice Smith",
+        receipt_url: None,
     }
 }
 
@@ -1168,7 +1169,7 @@ async fn fake_jira_comment_webhooks_have_the_shape_of_real_ones() {
         assert!(real["comment"]["body"].is_string() && ours["comment"]["body"].is_string());
     }
     assert!(ours.get("user").is_none() && ours.get("changelog").is_none());
-    // The adapter reads it as an event about issue 10001 that changes no synced field.
+    // The adapter reads it as a comment event on issue 10001 (the comment is read from REST v3).
     let hints = ordonis_jira::webhook::parse(
         ours.to_string().as_bytes(),
         ordonis_jira::webhook::ParseContext {
@@ -1181,7 +1182,7 @@ async fn fake_jira_comment_webhooks_have_the_shape_of_real_ones() {
     assert_eq!(hints[0].key, key("10001"));
     assert!(matches!(
         hints[0].kind,
-        ordonis_core::HintKind::Ignored { .. }
+        ordonis_core::HintKind::Comment { deleted: false, .. }
     ));
 }
 

@@ -121,7 +121,9 @@ fn string_timestamp_falls_back_to_updated() {
     // fields.updated = 2019-06-13T12:51:58.248+0300
     assert_eq!(hints[0].source_time_ms, Some(1_560_419_518_248));
     let hints = parse(&fixture("cloud_comment_updated_mobitel.json")).unwrap();
-    assert!(matches!(hints[0].kind, HintKind::Ignored { .. }));
+    assert!(
+        matches!(&hints[0].kind, HintKind::Comment { deleted: false, comment_id } if !comment_id.is_empty())
+    );
     // comment.updated = 2018-12-20T15:41:13.803+0300
     assert_eq!(hints[0].source_time_ms, Some(1_545_309_673_803));
     assert_eq!(
@@ -131,13 +133,29 @@ fn string_timestamp_falls_back_to_updated() {
 }
 
 #[test]
-fn comments_are_ignored_not_errors() {
+fn a_comment_event_names_its_issue_and_comment_and_carries_no_snapshot() {
     let hints = parse(&fixture("cloud_comment_created_zulip.json")).unwrap();
     assert_eq!(hints[0].key.external_id, "10000");
-    assert!(
-        matches!(&hints[0].kind, HintKind::Ignored { reason } if reason.contains("comment_created"))
+    assert_eq!(
+        hints[0].kind,
+        HintKind::Comment {
+            comment_id: "10000".into(),
+            deleted: false
+        }
     );
+    // The wiki-markup body is never read: the engine fetches the comment from REST v3.
     assert!(hints[0].snapshot.is_none());
+    let mut deleted: serde_json::Value =
+        serde_json::from_slice(&fixture("cloud_comment_created_zulip.json")).unwrap();
+    deleted["webhookEvent"] = "comment_deleted".into();
+    let hints = parse(deleted.to_string().as_bytes()).unwrap();
+    assert!(matches!(
+        &hints[0].kind,
+        HintKind::Comment { deleted: true, .. }
+    ));
+    // A comment event that names no comment is bad input, kept with its error.
+    deleted["comment"] = serde_json::json!({});
+    assert!(parse(deleted.to_string().as_bytes()).is_err());
 }
 
 #[test]

@@ -94,8 +94,12 @@ pub fn engine(
     config.handshake_window = handshake_window;
     // The webhooks the engine registers point at this server's webhook route
     // (`routes::integrations::webhook_url`).
-    config.webhook_url =
-        public_url.map(|u| format!("{u}/integrations/{{provider}}/{{id}}/webhook"));
+    config.webhook_url = public_url
+        .as_ref()
+        .map(|u| format!("{u}/integrations/{{provider}}/{{id}}/webhook"));
+    // A comment Ordonis posts links to its ledger entry's inclusion proof on this server.
+    config.receipt_url =
+        public_url.map(|u| format!("{u}/api/ledger/{{workspace}}/proof/{{index}}"));
     let mut b = Engine::builder(store, Keyring::new(key)).config(config);
     for p in crate::providers::registry(max_provider_response_bytes)? {
         b = b.provider(p);

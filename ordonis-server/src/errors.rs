@@ -97,6 +97,7 @@ impl From<Error> for ApiError {
         match e {
             Error::Invalid(i) => Self::bad_request(i.to_string()),
             Error::NotFound(m) => Self::not_found(m),
+            Error::Conflict(m) => Self::conflict(m),
             Error::Store(s) => s.into(),
             Error::UnknownProvider(p) => Self::bad_request(format!("unknown provider {p:?}")),
             Error::Provider(p) => Self::new(StatusCode::BAD_GATEWAY, "provider", p.to_string()),

@@ -280,6 +280,7 @@ struct State {
     dedupe: HashMap<(IntegrationId, String), EventId>,
     outbox: QueueRows<OutboxJob>,
     tasks: HashMap<TaskId, Task>,
+    comments: HashMap<ordonis_core::CommentId, ordonis_core::TaskComment>,
     mappings: HashMap<MappingKey, TaskId>,
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
@@ -553,6 +554,29 @@ impl Store for MemoryStore {
         Ok(v)
     }
 
+    async fn task_comments(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<ordonis_core::TaskComment>, StoreError> {
+        let mut v: Vec<ordonis_core::TaskComment> = self
+            .lock()
+            .comments
+            .values()
+            .filter(|c| &c.workspace_id == ws && c.task_id == task)
+            .cloned()
+            .collect();
+        v.sort_by_key(|c| (c.created_at, c.id));
+        Ok(v)
+    }
+
+    async fn comment(
+        &self,
+        id: ordonis_core::CommentId,
+    ) -> Result<Option<ordonis_core::TaskComment>, StoreError> {
+        Ok(self.lock().comments.get(&id).cloned())
+    }
+
     async fn find_mapping(
         &self,
         integration: IntegrationId,
@@ -663,6 +687,25 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
             }
         }
     }
+    for w in &uow.comments {
+        let fresh = match (st.comments.get(&w.comment.id), w.expected_revision) {
+            (None, None) => true,
+            (Some(cur), Some(rev)) => cur.revision == rev && cur.workspace_id == uow.workspace_id,
+            _ => false,
+        };
+        // As the SQL stores' unique (task, integration, external id): one row per provider
+        // comment.
+        let taken = w.comment.external_id.is_some()
+            && st.comments.values().any(|c| {
+                c.id != w.comment.id
+                    && c.task_id == w.comment.task_id
+                    && c.integration_id == w.comment.integration_id
+                    && c.external_id == w.comment.external_id
+            });
+        if !fresh || taken {
+            return Err(rules::stale_comment(w));
+        }
+    }
     if let Some((id, _)) = &uow.integration
         && st
             .integrations
@@ -698,6 +741,9 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
     }
     if let Some(w) = uow.task {
         st.tasks.insert(w.task.id, w.task);
+    }
+    for w in uow.comments {
+        st.comments.insert(w.comment.id, w.comment);
     }
     if let Some((key, task)) = mapping {
         st.mappings.entry(key).or_insert(task);

@@ -128,8 +128,10 @@ enum Writes<'a> {
 
 impl<'a> Writes<'a> {
     fn of(uow: &'a UnitOfWork) -> Self {
-        let others =
-            uow.mapping.is_some() || uow.enqueue_push.is_some() || uow.integration.is_some();
+        let others = uow.mapping.is_some()
+            || uow.enqueue_push.is_some()
+            || uow.integration.is_some()
+            || !uow.comments.is_empty();
         match (&uow.task, others) {
             (None, false) => Writes::None,
             (Some(tw), false) => Writes::TaskOnly(tw),

@@ -24,6 +24,16 @@ const UPDATE_TASK: &str = "UPDATE {p}tasks
     SET revision = $3, deleted = $4, updated_at = $5, doc = $6
   WHERE id = $1 AND workspace_id = $2 AND revision = $7";
 
+const INSERT_COMMENT: &str = "INSERT INTO {p}task_comments
+    (id, workspace_id, task_id, integration_id, external_id, revision, created_at, doc)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+
+const UPDATE_COMMENT: &str = "UPDATE {p}task_comments
+    SET integration_id = $4, external_id = $5, revision = $6, created_at = $7, doc = $8
+  WHERE id = $1 AND workspace_id = $2 AND task_id = $3 AND revision = $9
+    AND NOT EXISTS (SELECT 1 FROM {p}task_comments o
+      WHERE o.task_id = $3 AND o.integration_id = $4 AND o.external_id = $5 AND o.id <> $1)";
+
 const INSERT_MAPPING: &str = "INSERT INTO {p}external_objects
     (integration_id, provider, external_id, object_type, workspace_id, task_id, url)
   VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -96,6 +106,12 @@ pub(crate) async fn write_unit<D: Dialect>(
     let ws = &uow.workspace_id;
     if let Some(tw) = &uow.task {
         write_task(d, tx, ws, tw).await?;
+    }
+
+    for w in &uow.comments {
+        if !comment_written(d, tx, ws, w).await? {
+            return Err(rules::stale_comment(w));
+        }
     }
 
     if let Some((id, update)) = &uow.integration {
@@ -207,6 +223,35 @@ pub(crate) async fn task_written<D: Dialect>(
         Some(expected) => {
             args.push(Arg::Int(i64_of(expected)?));
             d.execute(tx, sql::<D>(UPDATE_TASK), args).await?
+        }
+    };
+    Ok(n > 0)
+}
+
+/// Writes a comment; `false` when its revision (or absence) no longer holds, or its provider
+/// id is another row's already (the statement then wrote nothing).
+async fn comment_written<D: Dialect>(
+    d: &D,
+    tx: &mut D::Tx,
+    ws: &WorkspaceId,
+    w: &ordonis_core::CommentWrite,
+) -> Result<bool, StoreError> {
+    let c = &w.comment;
+    let mut args = vec![
+        Arg::Uuid(c.id.0),
+        Arg::text(ws.as_str()),
+        Arg::Uuid(c.task_id.0),
+        Arg::Uuid(c.integration_id.map_or(uuid::Uuid::nil(), |i| i.0)),
+        Arg::Text(c.external_id.clone()),
+        Arg::Int(i64_of(c.revision)?),
+        Arg::time(c.created_at),
+        Arg::Json(Some(to_json(c)?)),
+    ];
+    let n = match w.expected_revision {
+        None => d.execute(tx, sql::<D>(INSERT_COMMENT), args).await?,
+        Some(expected) => {
+            args.push(Arg::Int(i64_of(expected)?));
+            d.execute(tx, sql::<D>(UPDATE_COMMENT), args).await?
         }
     };
     Ok(n > 0)

@@ -163,6 +163,9 @@ const TASK: &str = "SELECT doc FROM {p}tasks WHERE id = $1";
 const TASKS: &str = "SELECT doc FROM {p}tasks WHERE workspace_id = $1 ORDER BY id LIMIT $2";
 const TASKS_AFTER: &str =
     "SELECT doc FROM {p}tasks WHERE workspace_id = $1 AND id > $3 ORDER BY id LIMIT $2";
+const TASK_COMMENTS: &str = "SELECT doc FROM {p}task_comments
+  WHERE workspace_id = $1 AND task_id = $2 ORDER BY created_at, id";
+const COMMENT: &str = "SELECT doc FROM {p}task_comments WHERE id = $1";
 const MAPPING: &str = "SELECT task_id FROM {p}external_objects
   WHERE integration_id = $1 AND external_id = $2 AND object_type = $3 LIMIT 1";
 const MAPPED_TASKS: &str = "SELECT m.external_id, m.object_type, t.doc
@@ -423,6 +426,32 @@ impl<D: Dialect> Store for SqlStore<D> {
             .iter()
             .map(tables::task)
             .collect()
+    }
+
+    async fn task_comments(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<ordonis_core::TaskComment>, StoreError> {
+        self.read(
+            TASK_COMMENTS,
+            vec![Arg::text(ws.as_str()), Arg::Uuid(task.0)],
+        )
+        .await?
+        .iter()
+        .map(|r| tables::json(r, "doc"))
+        .collect()
+    }
+
+    async fn comment(
+        &self,
+        id: ordonis_core::CommentId,
+    ) -> Result<Option<ordonis_core::TaskComment>, StoreError> {
+        self.read(COMMENT, vec![Arg::Uuid(id.0)])
+            .await?
+            .first()
+            .map(|r| tables::json(r, "doc"))
+            .transpose()
     }
 
     async fn find_mapping(

@@ -64,7 +64,10 @@ fn attempts(row: &impl SqlRow) -> Result<u32, StoreError> {
     Ok(u32::try_from(row.int("attempts")?).unwrap_or(0))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &impl SqlRow, col: &str) -> Result<T, StoreError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &impl SqlRow,
+    col: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(row.json(col)?.get()).map_err(|e| backend(col, e))
 }
 

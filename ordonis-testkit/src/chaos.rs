@@ -466,6 +466,7 @@ fn agent() -> Actor {
             kind: ordonis_core::ActorKind::Human,
             id: "usr_chaos".into(),
             grant: None,
+            display_name: None,
         }],
     )
 }

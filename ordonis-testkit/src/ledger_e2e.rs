@@ -42,6 +42,7 @@ pub async fn engine_changes_verify_offline(store: Arc<dyn Store>) {
         kind: ActorKind::Human,
         id: "usr_1".into(),
         grant: None,
+        display_name: None,
     };
     let agent = Actor::agent("agent-7", vec![for_whom]);
     engine

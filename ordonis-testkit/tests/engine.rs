@@ -357,6 +357,7 @@ async fn deleted_remote_becomes_tombstone_and_agents_are_attributed() {
             kind: ActorKind::Human,
             id: "usr-1".into(),
             grant: Some("assign-7".into()),
+            display_name: None,
         }],
     );
     s.engine

@@ -248,7 +248,7 @@ proptest! {
                 for (i, (f, same)) in batch.iter().enumerate() {
                     // `same`: set the field to the value it already has (must not push).
                     let v = if *same { intended.get(f).cloned().unwrap_or_else(|| current[f].clone()) } else { value(*f, &format!("b{b}e{i}")) };
-                    s.engine.change_task(&s.workspace, task.id, &Actor::agent("agt-1", vec![ordonis_core::Principal { kind: ordonis_core::ActorKind::Human, id: "dave".into(), grant: None }]), &FieldPatch::new().with(v.clone())).await.unwrap();
+                    s.engine.change_task(&s.workspace, task.id, &Actor::agent("agt-1", vec![ordonis_core::Principal { kind: ordonis_core::ActorKind::Human, id: "dave".into(), grant: None, display_name: None }]), &FieldPatch::new().with(v.clone())).await.unwrap();
                     intended.insert(*f, v);
                 }
                 let changed: Vec<Field> = intended.iter().filter(|(f, v)| !current[f].same_as(v)).map(|(f, _)| *f).collect();

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
+use super::comment_sync::{InboundComments, apply_inbound_comments};
 use super::repair::ListedEvent;
 use super::{Engine, Loaded};
 use crate::actor::Actor;
@@ -32,6 +33,8 @@ enum Remote {
     /// The object exists outside the integration's scope: why.
     OutOfScope(String),
     Ignored(String),
+    /// The event is about the object's comments only.
+    CommentsOnly,
 }
 
 /// Context for the ledger entries of one event.
@@ -73,6 +76,7 @@ pub(crate) fn drafts(
                 cause,
                 occurred_at: ctx.occurred_at,
                 observed_at: ctx.observed_at,
+                comment: None,
             }
         })
         .collect()
@@ -105,6 +109,7 @@ fn lifecycle_draft(
         cause: ctx.cause.clone(),
         occurred_at: ctx.occurred_at,
         observed_at: ctx.observed_at,
+        comment: None,
     }
 }
 
@@ -129,6 +134,7 @@ enum EventWork {
 struct Application {
     key: ObjectKey,
     remote: Remote,
+    comments: InboundComments,
     ctx: EntryContext,
     policy: FieldPolicy,
     integration: IntegrationId,
@@ -273,17 +279,58 @@ impl Engine {
                 Err(e) => failed.extend(idx.into_iter().map(|i| (i, e.clone()))),
             }
         }
-        ready
-            .iter()
-            .zip(existing)
-            .enumerate()
-            .map(|(i, (p, task))| {
-                p.as_ref().map(|p| match failed.remove(&i) {
-                    Some(e) => Err(e.into()),
-                    None => Ok(event_unit(p, task)),
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(ready.len());
+        for (i, (p, task)) in ready.iter().zip(existing).enumerate() {
+            out.push(match (p, failed.remove(&i)) {
+                (None, _) => None,
+                (Some(_), Some(e)) => Some(Err(e.into())),
+                (Some(p), None) => Some(self.unit_with_comments(p, task).await),
+            });
+        }
+        out
+    }
+
+    /// The unit of a prepared event over `existing`, with the writes of its comments (read
+    /// from the store as they are now).
+    async fn unit_with_comments(
+        &self,
+        prepared: &PreparedEvent,
+        existing: Option<Task>,
+    ) -> Result<UnitOfWork, Error> {
+        let EventWork::Apply(a) = &prepared.work else {
+            return Ok(event_unit(prepared, existing));
+        };
+        if a.comments.is_empty() {
+            return Ok(event_unit(prepared, existing));
+        }
+        let mut uow = event_unit(prepared, existing.clone());
+        let task = uow.task.as_ref().map(|w| w.task.clone()).or(existing);
+        let note = match task {
+            None => Some("comments on an object with no task: not stored".to_owned()),
+            Some(t) => {
+                let stored = self
+                    .inner
+                    .store
+                    .task_comments(&prepared.workspace_id, t.id)
+                    .await?;
+                apply_inbound_comments(
+                    &mut uow,
+                    &t,
+                    stored,
+                    &a.comments,
+                    &a.ctx,
+                    a.integration,
+                    a.provider_kind.as_str(),
+                )
+            }
+        };
+        if let (Some(n), Completion::Done { note, .. }) = (note, &mut uow.completion) {
+            *note = Some(match note.take() {
+                Some(before) => format!("{before}; {n}"),
+                None => n,
+            });
+        }
+        Ok(uow)
     }
 
     /// Prepares an event with its integration as loaded for the batch (or loads it again, to
@@ -404,12 +451,36 @@ impl Engine {
         hints: Vec<ChangeHint>,
         listed: Option<ListMode>,
     ) -> Result<EventWork, Error> {
-        let Some(key) = hints.first().map(|h| h.key.clone()) else {
+        let Some(mut key) = hints.first().map(|h| h.key.clone()) else {
             return Ok(EventWork::Finish(Some(
                 "nothing for this object".to_owned(),
             )));
         };
-        let remote = self.resolve_remote(loaded, &key, &hints).await?;
+        // An event keyed by a comment itself (no parent named): its task, from the provider.
+        if hints
+            .iter()
+            .all(|h| matches!(h.kind, HintKind::Comment { .. }))
+            && let Some(cp) = loaded.provider.comments()
+            && let Some(parent) = cp.comment_parent(&loaded.ctx, &key).await?
+        {
+            key = parent;
+        }
+        let (comment_hints, field_hints): (Vec<ChangeHint>, Vec<ChangeHint>) = hints
+            .iter()
+            .cloned()
+            .partition(|h| matches!(h.kind, HintKind::Comment { .. }));
+        let remote = if field_hints.is_empty() {
+            Remote::CommentsOnly
+        } else {
+            self.resolve_remote(loaded, &key, &field_hints).await?
+        };
+        // A reconcile reads the whole conversation of each task it finds changed: comments
+        // whose webhooks were dropped come back this way.
+        let full = listed == Some(ListMode::Reconcile)
+            && matches!(remote, Remote::State(..) | Remote::CommentsOnly);
+        let comments = self
+            .resolve_comments(loaded, &key, &comment_hints, full)
+            .await?;
         let actor = hints
             .iter()
             .rev()
@@ -454,6 +525,7 @@ impl Engine {
         Ok(EventWork::Apply(Box::new(Application {
             key,
             remote,
+            comments,
             ctx,
             policy: loaded.config.policy(),
             integration: loaded.record.id,
@@ -474,7 +546,7 @@ impl Engine {
             }
             EventWork::Finish(_) => None,
         };
-        Ok(event_unit(prepared, existing))
+        self.unit_with_comments(prepared, existing).await
     }
 }
 
@@ -497,6 +569,7 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
     let mut note = None;
     match &a.remote {
         Remote::Ignored(reason) => note = Some(format!("not applied: {reason}")),
+        Remote::CommentsOnly => {}
         Remote::Deleted => match existing {
             Some(mut task) if !task.deleted => {
                 let expected = task.revision;

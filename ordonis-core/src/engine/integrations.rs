@@ -180,6 +180,7 @@ impl Engine {
             cause: ctx.cause,
             occurred_at: ctx.occurred_at,
             observed_at: ctx.observed_at,
+            comment: None,
         });
         self.inner.store.commit(uow).await?;
         self.forget_loaded(rec.id);

@@ -1,6 +1,8 @@
 //! The sync engine: ingest → process → push, over any [`Store`] and [`Provider`]s.
 
 mod access;
+mod comment_sync;
+mod comments;
 mod conflicts;
 mod inbound;
 mod ingest;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 pub use access::AccessProblem;
+pub use comments::CommentReceipt;
 pub use conflicts::Resolution;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
@@ -88,7 +91,7 @@ use crate::store::{IntegrationRecord, IntegrationState, IntegrationUpdate, Store
 /// // An agent renames it for a person: one ledger entry, one push queued.
 /// let agent = Actor::agent(
 ///     "agt_7",
-///     vec![Principal { kind: ActorKind::Human, id: "usr_42".into(), grant: None }],
+///     vec![Principal { kind: ActorKind::Human, id: "usr_42".into(), grant: None, display_name: None }],
 /// );
 /// let rename = FieldPatch::new().with(FieldValue::Title("Fix the login page".into()));
 /// let receipt = engine.change_task(&ws, task.id, &agent, &rename).await?;

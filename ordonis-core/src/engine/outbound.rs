@@ -23,6 +23,9 @@ impl Engine {
             return Err(Error::NotFound(format!("push {} is not leased", job.id)));
         };
         let loaded = self.load(job.integration_id).await?;
+        // The conversation first: each comment's push is recorded on its own, and a failure
+        // that is the job's (an outage, a rate limit) retries the whole job.
+        self.push_comments(job, &loaded).await?;
         let policy = loaded.config.policy();
         let store = self.inner.store.clone();
         let ws = job.workspace_id.clone();

@@ -52,6 +52,8 @@ pub(crate) fn repaired_fields(drafts: &[LedgerDraft]) -> u64 {
         .filter(|d| match d.op {
             Op::Set => matches!(d.outcome, Outcome::Applied | Outcome::Conflict),
             Op::Delete | Op::Restore | Op::LeaveScope | Op::EnterScope => true,
+            // A comment no webhook brought (a person's, or the confirmation of ours).
+            Op::CommentAdd | Op::CommentEdit | Op::CommentDelete => true,
             Op::Create | Op::Configure => false,
         })
         .count();

@@ -14,12 +14,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::ids::{EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
+use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
 use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
 use crate::secrets::SealedSecrets;
 use crate::task::{ExternalRef, Task};
+use crate::task_comment::{CommentWrite, TaskComment};
 
 /// An integration as stored: non-secret configuration plus sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -640,6 +641,8 @@ pub struct UnitOfWork {
     /// Mapping to insert (`external ref → task`); a mapping of the same ref to another task is
     /// a `Conflict`.
     pub mapping: Option<(ExternalRef, TaskId)>,
+    /// Comments to insert or update (each fenced by its own revision, like the task).
+    pub comments: Vec<CommentWrite>,
     /// Ledger entries to append to the workspace's log, in order.
     pub ledger: Vec<LedgerDraft>,
     /// Queue (or coalesce into the pending) push for this task through this integration.
@@ -658,6 +661,7 @@ impl UnitOfWork {
             workspace_id,
             task: None,
             mapping: None,
+            comments: Vec::new(),
             ledger: Vec::new(),
             enqueue_push: None,
             integration: None,
@@ -728,6 +732,15 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
     /// A page of a workspace's tasks, in id order.
     async fn tasks(&self, ws: &WorkspaceId, page: &TaskPage) -> Result<Vec<Task>, StoreError>;
+    /// A task's comments, oldest first (by creation time, then id), tombstones included.
+    async fn task_comments(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<TaskComment>, StoreError>;
+    /// One comment, whatever its workspace (the comment names it).
+    async fn comment(&self, id: CommentId) -> Result<Option<TaskComment>, StoreError>;
+
     /// The task mapped to an external object of an integration.
     async fn find_mapping(
         &self,

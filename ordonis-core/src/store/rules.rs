@@ -15,6 +15,13 @@ pub fn validate_unit(uow: &UnitOfWork) -> Result<(), StoreError> {
         return Err(InvalidInput::new("task", "belongs to another workspace").into());
     }
     if uow
+        .comments
+        .iter()
+        .any(|c| c.comment.workspace_id != uow.workspace_id)
+    {
+        return Err(InvalidInput::new("comment", "belongs to another workspace").into());
+    }
+    if uow
         .ledger
         .iter()
         .any(|d| d.workspace_id != uow.workspace_id)
@@ -22,6 +29,14 @@ pub fn validate_unit(uow: &UnitOfWork) -> Result<(), StoreError> {
         return Err(InvalidInput::new("ledger", "entry for another workspace").into());
     }
     Ok(())
+}
+
+/// The refusal of a comment write whose revision (or absence) no longer holds.
+pub fn stale_comment(w: &crate::task_comment::CommentWrite) -> StoreError {
+    StoreError::Conflict(match w.expected_revision {
+        None => format!("comment {} exists already", w.comment.id),
+        Some(r) => format!("comment {} is no longer at revision {r}", w.comment.id),
+    })
 }
 
 /// Checks that a batch of units names one workspace (a batch shares one ledger head).

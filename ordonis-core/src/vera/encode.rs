@@ -8,8 +8,10 @@ use uuid::Uuid;
 use super::error::VeraError;
 use super::merkle::leaf_hash;
 use crate::actor::{Actor, ActorKind, Principal};
-use crate::ids::{IntegrationId, TaskId, WorkspaceId};
-use crate::ledger::{Cause, CauseKind, Evidence, LedgerDraft, LedgerEntry, Op, Outcome};
+use crate::ids::{CommentId, IntegrationId, TaskId, WorkspaceId};
+use crate::ledger::{
+    Cause, CauseKind, CommentRecord, Evidence, LedgerDraft, LedgerEntry, Op, Outcome,
+};
 use crate::model::{
     Assignee, ExternalRef, Field, FieldValue, Priority, PriorityLevel, ProviderKind, Status,
     StatusCategory,
@@ -196,6 +198,9 @@ fn op_str(o: Op) -> &'static str {
         Op::Configure => "configure",
         Op::LeaveScope => "leave_scope",
         Op::EnterScope => "enter_scope",
+        Op::CommentAdd => "comment_add",
+        Op::CommentEdit => "comment_edit",
+        Op::CommentDelete => "comment_delete",
     }
 }
 
@@ -347,6 +352,13 @@ pub fn encode_entry(record: &LedgerDraft, idx: u64, logged_at: OffsetDateTime) -
         write_value(o.key("before"), v);
     }
     write_cause(o.key("cause"), &record.cause);
+    if let Some(c) = &record.comment {
+        let mut co = Obj::new(o.key("comment"));
+        co.opt_str("body", c.body.as_deref());
+        co.opt_str("external_id", c.external_id.as_deref());
+        co.str("id", &c.id.to_string());
+        co.end();
+    }
     if let Some(f) = record.field {
         o.str("field", f.as_str());
     }
@@ -459,7 +471,7 @@ const ACTOR_KINDS: [ActorKind; 4] = [
     ActorKind::Service,
     ActorKind::System,
 ];
-const OPS: [Op; 7] = [
+const OPS: [Op; 10] = [
     Op::Create,
     Op::Set,
     Op::Delete,
@@ -467,6 +479,9 @@ const OPS: [Op; 7] = [
     Op::Configure,
     Op::LeaveScope,
     Op::EnterScope,
+    Op::CommentAdd,
+    Op::CommentEdit,
+    Op::CommentDelete,
 ];
 const OUTCOMES: [Outcome; 6] = [
     Outcome::Applied,
@@ -568,7 +583,12 @@ fn read_actor(mut v: Value) -> Result<Actor, VeraError> {
                 actor_kind_str(k)
             })?;
             pr.done()?;
-            on_behalf_of.push(Principal { kind, id, grant });
+            on_behalf_of.push(Principal {
+                kind,
+                id,
+                grant,
+                display_name: None,
+            });
         }
     }
     let provider = r.string("provider")?;
@@ -579,6 +599,19 @@ fn read_actor(mut v: Value) -> Result<Actor, VeraError> {
         display_name: None,
         provider,
         on_behalf_of,
+    })
+}
+
+fn read_comment(mut v: Value) -> Result<CommentRecord, VeraError> {
+    let mut r = Reader::of("comment", &mut v)?;
+    let body = r.opt_string("body")?;
+    let external_id = r.opt_string("external_id")?;
+    let id = CommentId(parse_uuid("comment.id", &r.string("id")?)?);
+    r.done()?;
+    Ok(CommentRecord {
+        id,
+        external_id,
+        body,
     })
 }
 
@@ -719,6 +752,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, VeraError> {
         .map(|v| read_value("before", v))
         .transpose()?;
     let cause = read_cause(r.take("cause")?)?;
+    let comment = r.opt("comment").map(read_comment).transpose()?;
     let field = r
         .opt_string("field")?
         .map(|f| parse_enum("field", &f, &Field::ALL, Field::as_str))
@@ -761,7 +795,11 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, VeraError> {
         cause,
         occurred_at,
         observed_at,
+        comment,
     };
+    if record.op.is_comment() != record.comment.is_some() {
+        return Err(malformed("comment: present exactly for the comment ops"));
+    }
     let again = encode_entry(&record, idx, logged_at);
     if again != bytes {
         let at = again

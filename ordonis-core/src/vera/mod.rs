@@ -43,7 +43,8 @@
 //! | `actor` | `{id, kind, on_behalf_of?, provider}`: `kind` ∈ `human agent service system`; `provider` is `internal` or the provider whose account `id` is; `on_behalf_of` (omitted when empty) is the delegation chain, immediate principal first, each `{grant?, id, kind}`. **No display name or e-mail.** |
 //! | `after`? | the value after (for a rejected change: the value asked for), a typed value |
 //! | `before`? | the value before, a typed value |
-//! | `cause` | `{delivery_id?, evidence?: {auth, body_sha256}, id, kind, parent_action?}`: `kind` ∈ `inbound_event internal_action push sync_echo`; `id` is our inbox event, action or outbox id; `delivery_id` the provider's; `parent_action` links a sync echo or push to the internal action that started it |
+//! | `cause` | `{delivery_id?, evidence?: {auth, body_sha256}, id, kind, parent_action?}`: `kind` ∈ `inbound_event internal_action push sync_echo backfill reconcile`; `id` is our inbox event, action or outbox id; `delivery_id` the provider's; `parent_action` links a sync echo or push to the internal action that started it |
+//! | `comment`? | for the `comment_*` ops only, and always for them: `{body?, external_id?, id}`: CollabHub's comment UUID, the provider's comment id once known, the Markdown body as of the entry (none for a deletion). The author is the entry's `actor`. |
 //! | `field`? | `title description status assignee priority due_date` |
 //! | `idx` | the entry's 0-based position in the log |
 //! | `integration`? | the integration's UUID |
@@ -51,7 +52,7 @@
 //! | `logged_at` | when the store logged it |
 //! | `observed_at` | when Ordonis received the change |
 //! | `occurred_at`? | the provider's time of the change |
-//! | `op` | `create set delete` |
+//! | `op` | `create set delete restore configure leave_scope enter_scope comment_add comment_edit comment_delete` |
 //! | `outcome` | `applied requested confirmed rejected reverted conflict` |
 //! | `rule` | the field-policy rule that decided it |
 //! | `subject` | `{external?: {id, integration, object_type, provider, url?}, task}`: the task's UUID and its external reference |

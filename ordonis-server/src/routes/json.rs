@@ -1,7 +1,7 @@
 //! The JSON shapes of the HTTP contract: Task, ledger entries, inbox events.
 
 use ordonis_core::store::InboxEvent;
-use ordonis_core::{FieldValue, LedgerEntry, Task};
+use ordonis_core::{FieldValue, LedgerEntry, Task, TaskComment};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -110,6 +110,32 @@ pub fn entry(e: &LedgerEntry) -> Value {
         "cause": snake(&r.cause),
         "occurred_at": r.occurred_at.map(ts),
         "observed_at": ts(r.observed_at),
+        "comment": r.comment.as_ref().map(|c| json!({
+            "id": c.id.to_string(),
+            "external_id": c.external_id,
+            "body": c.body,
+        })),
+    })
+}
+
+/// A comment on a task (the HTTP contract's Comment).
+pub fn comment(c: &TaskComment) -> Value {
+    let a = &c.author;
+    json!({
+        "id": c.id.to_string(),
+        "task_id": c.task_id.to_string(),
+        "body": c.body,
+        "author": {"kind": snake(&a.kind), "id": a.id, "display_name": a.display_name},
+        "on_behalf_of": (!a.on_behalf_of.is_empty()).then(|| snake(&a.on_behalf_of)),
+        "source": c.source,
+        "external_id": c.external_id,
+        "created_at": ts(c.created_at),
+        "edited_at": c.edited_at.map(ts),
+        "deleted": c.deleted,
+        "sync": c.sync.as_ref().map(|s| json!({
+            "state": s.state.as_str(),
+            "error": s.error,
+        })),
     })
 }
 

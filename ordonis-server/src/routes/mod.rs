@@ -1,5 +1,6 @@
 //! HTTP routes: the public ones (webhooks, health, metrics) and the admin API under `/api`.
 
+pub mod comments;
 pub mod events;
 pub mod integrations;
 pub mod json;
@@ -56,6 +57,14 @@ pub fn api(state: AppState) -> Router {
         .route("/api/tasks", get(tasks::list))
         .route("/api/tasks/{id}", get(tasks::get).patch(tasks::change))
         .route("/api/tasks/{id}/ledger", get(tasks::ledger))
+        .route(
+            "/api/tasks/{id}/comments",
+            get(comments::list).post(comments::add),
+        )
+        .route(
+            "/api/comments/{id}",
+            axum::routing::patch(comments::edit).delete(comments::delete),
+        )
         .route("/api/events", get(events::list))
         .route("/api/events/{id}/replay", post(events::replay))
         .route("/api/pushes", get(pushes::list))

@@ -1103,3 +1103,119 @@ async fn workspace_and_integration_filters_are_conjunctive() {
     assert!(!cross.contains(&task), "{task} listed under acme");
     server.shutdown().await;
 }
+
+/// The conversation over HTTP: an agent comments for a person (202, its entry in the task's
+/// ledger), the comment reaches Jira once with its attribution, a person's reply comes back
+/// in `GET /api/tasks/{id}/comments`, and bad input is 400 / 404 / 409 with nothing stored.
+#[tokio::test]
+async fn comments_are_posted_listed_and_refused_with_reasons() {
+    let (server, api, jira, _id, _) = setup().await;
+    let id = synced_task(&api, &jira).await;
+    // The issue the fixture names, as the site holds it (comments are posted to it).
+    let fixture_issue: Value =
+        serde_json::from_slice(&fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    jira.insert_issue(fixture_issue["issue"].clone());
+    let agent = json!({"kind": "agent", "id": "agt_triage", "display_name": "Triage bot",
+        "on_behalf_of": {"kind": "human", "id": "usr_alice", "display_name": "Alice Smith"}});
+    let (s, v) = api
+        .post(
+            &format!("/api/tasks/{id}/comments"),
+            &json!({"actor": agent, "body": "I can reproduce this."}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["push_queued"], json!(true));
+    let cid = v["comment_id"].as_str().unwrap().to_owned();
+    let idx = v["ledger_entries"][0].as_u64().unwrap();
+    // Pushed once, with the attribution line; the echo confirms it.
+    let listed = eventually("the comment confirmed", || async {
+        let (_, v) = api.get(&format!("/api/tasks/{id}/comments")).await;
+        (v["comments"][0]["sync"]["state"] == json!("confirmed")).then_some(v)
+    })
+    .await;
+    let c = &listed["comments"][0];
+    assert_eq!(c["id"], json!(cid));
+    assert_eq!(c["source"], json!("collabhub"));
+    assert_eq!(c["author"]["kind"], json!("agent"));
+    assert_eq!(c["on_behalf_of"][0]["id"], json!("usr_alice"));
+    assert_eq!(c["body"], json!("I can reproduce this."));
+    let in_jira = jira.comments("10000");
+    assert_eq!(in_jira.len(), 1);
+    assert!(
+        in_jira[0]["body"]
+            .to_string()
+            .contains(&format!("Triage bot (agent) for Alice Smith · ledger entry {idx}")),
+        "{}",
+        in_jira[0]["body"]
+    );
+    assert_eq!(c["external_id"], in_jira[0]["id"]);
+
+    // A person's reply in Jira is listed after it, with its author.
+    jira.comment_as("10000", "acc-bob", "Bob Jones", "Thanks, on it")
+        .await;
+    let listed = eventually("the reply", || async {
+        let (_, v) = api.get(&format!("/api/tasks/{id}/comments")).await;
+        (v["comments"].as_array().map(Vec::len) == Some(2)).then_some(v)
+    })
+    .await;
+    let reply = &listed["comments"][1];
+    assert_eq!(reply["source"], json!("jira"));
+    assert_eq!(reply["author"]["display_name"], json!("Bob Jones"));
+    assert_eq!(reply["sync"], Value::Null);
+    let (_, ledger) = api.get(&format!("/api/tasks/{id}/ledger")).await;
+    let ops: Vec<&str> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["op"].as_str().filter(|o| o.starts_with("comment_")))
+        .collect();
+    assert_eq!(ops, ["comment_add", "comment_add", "comment_add"], "{ledger}");
+
+    // Bad input.
+    let human = json!({"kind": "human", "id": "u1"});
+    for body in ["", " \n", "ring\u{7}"] {
+        let (s, v) = api
+            .post(
+                &format!("/api/tasks/{id}/comments"),
+                &json!({"actor": human, "body": body}),
+            )
+            .await;
+        assert_eq!((s, error_code(&v)), (400, "bad_request"), "{body:?}: {v}");
+    }
+    let reply_id = reply["id"].as_str().unwrap();
+    let (s, v) = api
+        .patch(
+            &format!("/api/comments/{reply_id}"),
+            &json!({"actor": human, "body": "rewritten"}),
+        )
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
+    let (s, v) = api
+        .delete(&format!("/api/comments/{reply_id}"), &json!({"actor": human}))
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
+    let (s, _) = api
+        .delete("/api/comments/not-a-uuid", &json!({"actor": human}))
+        .await;
+    assert_eq!(s, 404);
+
+    // Our own: edited and deleted through the API; Jira follows.
+    let (s, v) = api
+        .patch(
+            &format!("/api/comments/{cid}"),
+            &json!({"actor": agent, "body": "I can reproduce this on Safari."}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = api
+        .delete(&format!("/api/comments/{cid}"), &json!({"actor": agent}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    eventually("the deletion in Jira", || async {
+        (jira.comments("10000").len() == 1).then_some(())
+    })
+    .await;
+    let (_, v) = api.get(&format!("/api/tasks/{id}/comments")).await;
+    assert_eq!(v["comments"][0]["deleted"], json!(true));
+    server.shutdown().await;
+}

@@ -153,6 +153,10 @@ impl Api {
         self.send_json(reqwest::Method::PATCH, path, body).await
     }
 
+    pub async fn delete(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::DELETE, path, body).await
+    }
+
     async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http

@@ -1,7 +1,7 @@
 //! The store conformance suite: one `pub async fn` per case over a fresh store, and the
 //! [`store_suite!`](macro@crate::store_suite) macro that expands to one `#[tokio::test]` per case.
 //! The cases are grouped by concern (`queues`, `units`, `ledger`, `api`, `batch`,
-//! `sync_jobs`); what they share to set up is in `fixtures`.
+//! `sync_jobs`, `comments`); what they share to set up is in `fixtures`.
 //!
 //! ```text
 //! // in a store crate's tests/suite.rs
@@ -34,7 +34,9 @@ macro_rules! store_suite {
             key_check_first_writer_wins,
             sync_job_is_one_per_integration, sync_job_claimed_once_by_8_claimers,
             sync_job_resumes_from_saved_cursor, sync_job_finish_rearms_and_counts_repairs,
-            sync_job_failed_and_paused_wait
+            sync_job_failed_and_paused_wait,
+            comments_round_trip_oldest_first, comment_updates_are_fenced_by_revision,
+            one_row_per_provider_comment
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -53,6 +55,7 @@ macro_rules! store_suite {
 
 mod api;
 mod batch;
+mod comments;
 mod fixtures;
 mod ledger;
 mod queues;
@@ -62,6 +65,7 @@ mod units;
 pub use crate::ledger_e2e::engine_changes_verify_offline;
 pub use api::*;
 pub use batch::*;
+pub use comments::*;
 pub(crate) use fixtures::{claim, insert_task, ws};
 pub use fixtures::{draft, event, integration};
 pub use ledger::*;

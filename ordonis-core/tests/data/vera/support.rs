@@ -114,12 +114,14 @@ fn actor(rng: &mut Rng) -> Actor {
                     kind: ActorKind::Agent,
                     id: "agt_planner".into(),
                     grant: Some("dlg_9".into()),
+                    display_name: None,
                 });
             }
             chain.push(Principal {
                 kind: ActorKind::Human,
                 id: "usr_1".into(),
                 grant: rng.chance(50).then(|| "asg_1".to_owned()),
+                display_name: None,
             });
             Actor::agent(format!("agt_{}", rng.below(10)), chain)
         }
@@ -184,6 +186,7 @@ pub fn draft(rng: &mut Rng, workspace: &WorkspaceId) -> LedgerDraft {
             .chance(60)
             .then(|| at(1_780_000_000_000_000 + rng.below(1 << 40) as i64)),
         observed_at: at(1_780_000_000_000_000 + rng.below(1 << 40) as i64),
+        comment: None,
     }
 }
 

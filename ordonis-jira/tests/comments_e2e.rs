@@ -1,0 +1,433 @@
+//! Comments end to end through FakeJira over HTTP: an agent comments for a person through the
+//! engine, the comment appears in Jira once with its attribution line and marker property,
+//! its echo confirms it (never a second CollabHub comment), a lost post answer makes no
+//! duplicate, and a person's reply, edit and deletion in Jira come back (duplicated and
+//! replayed webhooks included) with their ledger entries.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use ordonis_core::{
+    Actor, ActorKind, ApiAuth, Backoff, CommentSyncState, Engine, EngineConfig, Error,
+    IntegrationConfig, IntegrationId, IntegrationSecrets, Keyring, Ledger, NewIntegration, Op,
+    Outcome, Principal, ProviderKind, SecretKey, Store, StoreExt, Task, TaskComment, Worker,
+    WorkerConfig, WorkspaceId,
+};
+use ordonis_fakes::jira::{FakeJira, sign};
+use ordonis_jira::JiraProvider;
+use ordonis_store_memory::MemoryStore;
+use serde_json::{Value, json};
+
+const SECRET: &str = "jira-comments-secret";
+
+struct Site {
+    jira: FakeJira,
+    store: Arc<MemoryStore>,
+    engine: Engine,
+    integration: IntegrationId,
+    ws: WorkspaceId,
+    /// Every webhook body handed to the engine, for replays.
+    seen: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+async fn site() -> Site {
+    let jira = FakeJira::start().await.unwrap();
+    jira.capture_webhooks();
+    jira.insert_issue(json!({
+        "id": "10001", "key": "KAN-1",
+        "fields": {
+            "summary": "Login fails",
+            "description": null,
+            "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+            "priority": {"id": "3", "name": "Medium"},
+            "assignee": null,
+            "duedate": null,
+            "project": {"id": "10000", "key": "KAN"},
+            "issuetype": {"id": "10001", "name": "Task"}
+        }
+    }));
+    let store = Arc::new(MemoryStore::new());
+    let provider = JiraProvider::new()
+        .unwrap()
+        .with_write_spacing(Duration::from_millis(1));
+    let engine = Engine::builder(store.clone(), Keyring::new(SecretKey::generate(1)))
+        .provider(Arc::new(provider))
+        .config(EngineConfig {
+            backoff: Backoff {
+                min: Duration::from_millis(5),
+                max: Duration::from_millis(20),
+            },
+            receipt_url: Some(
+                "https://sync.example.com/api/ledger/{workspace}/proof/{index}".into(),
+            ),
+            ..EngineConfig::default()
+        })
+        .build();
+    let ws = WorkspaceId::new("ws-jira-comments").unwrap();
+    let integration = engine
+        .create_integration(NewIntegration {
+            workspace_id: ws.clone(),
+            provider: ProviderKind::new("jira"),
+            config: IntegrationConfig::new(jira.base_url()),
+            secrets: IntegrationSecrets {
+                api_auth: Some(ApiAuth::Basic {
+                    email: "bot@example.com".into(),
+                    api_token: "tok".into(),
+                }),
+                webhook_secrets: vec![SECRET.into()],
+                app_secret: None,
+            },
+        })
+        .await
+        .unwrap();
+    let s = Site {
+        jira,
+        store,
+        engine,
+        integration,
+        ws,
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    s.jira.announce_created("10001", "acc-ann").await.unwrap();
+    s.settle().await;
+    s
+}
+
+fn agent() -> Actor {
+    Actor::agent(
+        "agt_triage",
+        vec![Principal {
+            kind: ActorKind::Human,
+            id: "usr_alice".into(),
+            grant: None,
+            display_name: Some("Alice Smith".into()),
+        }],
+    )
+    .named("Triage bot")
+}
+
+impl Site {
+    async fn ingest(&self, body: &[u8]) {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-hub-signature",
+            HeaderValue::from_str(&sign(SECRET, body)).unwrap(),
+        );
+        let resp = self
+            .engine
+            .ingest(
+                self.integration,
+                &Method::POST,
+                &h,
+                Bytes::from(body.to_vec()),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{resp:?}");
+    }
+
+    /// Runs workers (retries included) and hands every webhook the fake sent to the engine,
+    /// until nothing is left to do.
+    async fn settle(&self) {
+        for _ in 0..40 {
+            Worker::new(
+                self.engine.clone(),
+                WorkerConfig {
+                    id: "w".into(),
+                    batch_size: 8,
+                    concurrency: 1,
+                    lease: Duration::from_secs(30),
+                    idle_poll: Duration::from_millis(5),
+                },
+            )
+            .drain()
+            .await
+            .unwrap();
+            assert!(self.jira.echoes_sent(Duration::from_secs(10)).await);
+            let hooks = self.jira.take_webhooks();
+            for body in &hooks {
+                self.ingest(body).await;
+                self.seen.lock().unwrap().push(body.clone());
+            }
+            let waiting = self
+                .store
+                .jobs(&ordonis_core::JobFilter::new(ordonis_core::Queue::Outbox))
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| matches!(j.state(), ordonis_core::JobState::Pending));
+            if hooks.is_empty() && !waiting {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("never settled");
+    }
+
+    async fn task(&self) -> Task {
+        self.store.all_tasks(&self.ws).await.unwrap().remove(0)
+    }
+
+    async fn comments(&self) -> Vec<TaskComment> {
+        let t = self.task().await;
+        self.engine.comments(&self.ws, t.id).await.unwrap()
+    }
+
+    /// The plain text of each comment Jira holds on the issue.
+    fn jira_texts(&self) -> Vec<String> {
+        self.jira
+            .comments("10001")
+            .iter()
+            .map(|c| text_of(&c["body"]))
+            .collect()
+    }
+
+    async fn comment_entries(&self) -> Vec<ordonis_core::LedgerEntry> {
+        self.store
+            .ledger_entries(&self.ws, 0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.record.op.is_comment())
+            .collect()
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Object(o) => {
+            let own = o.get("text").and_then(Value::as_str).unwrap_or_default();
+            let inner: String = o
+                .get("content")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(text_of).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            format!("{own}{inner}")
+        }
+        _ => String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_comment_reaches_jira_once_with_its_attribution_and_is_confirmed() {
+    let s = site().await;
+    let task = s.task().await;
+    let receipt = s
+        .engine
+        .add_comment(
+            &s.ws,
+            task.id,
+            &agent(),
+            "I reproduced it on **Safari 17**.",
+        )
+        .await
+        .unwrap();
+    assert!(receipt.push_queued);
+    assert_eq!(receipt.entries.len(), 1);
+    let idx = receipt.entries[0].idx;
+    s.settle().await;
+
+    // Once in Jira, with the attribution line, its ledger entry and receipt, and our marker.
+    let in_jira = s.jira.comments("10001");
+    assert_eq!(in_jira.len(), 1, "{in_jira:#?}");
+    let text = text_of(&in_jira[0]["body"]);
+    assert!(text.contains("I reproduced it on"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "— Triage bot (agent) for Alice Smith · ledger entry {idx}"
+        )),
+        "{text}"
+    );
+    let body = in_jira[0]["body"].to_string();
+    assert!(
+        body.contains(&format!(
+            "https://sync.example.com/api/ledger/ws-jira-comments/proof/{idx}"
+        )),
+        "{body}"
+    );
+    assert_eq!(
+        in_jira[0]["properties"][0]["value"]["comment_id"],
+        json!(receipt.comment_id.to_string())
+    );
+
+    // Its echo confirmed it: one CollabHub comment, with Jira's id.
+    let ours = s.comments().await;
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    assert_eq!(ours[0].external_id.as_deref(), in_jira[0]["id"].as_str());
+    let sync = ours[0].sync.clone().unwrap();
+    assert_eq!(sync.state, CommentSyncState::Confirmed, "{sync:?}");
+    assert_eq!(ours[0].body, "I reproduced it on **Safari 17**.");
+
+    // The ledger: the agent's add (for Alice), then the echo's confirmation naming Jira's id.
+    let entries = s.comment_entries().await;
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    assert_eq!(entries[0].record.op, Op::CommentAdd);
+    assert_eq!(entries[0].record.outcome, Outcome::Applied);
+    assert_eq!(entries[0].record.actor.id, "agt_triage");
+    assert_eq!(entries[0].record.actor.on_behalf_of[0].id, "usr_alice");
+    assert_eq!(entries[1].record.outcome, Outcome::Confirmed);
+    assert_eq!(
+        entries[1].record.comment.as_ref().unwrap().external_id,
+        ours[0].external_id
+    );
+
+    // A duplicated delivery of the echo changes nothing.
+    let replays = s.seen.lock().unwrap().clone();
+    for body in &replays {
+        s.ingest(body).await;
+    }
+    s.settle().await;
+    assert_eq!(s.comments().await.len(), 1);
+    assert_eq!(s.comment_entries().await.len(), 2);
+
+    // The agent edits, then deletes its comment: Jira follows.
+    let id = receipt.comment_id;
+    s.engine
+        .edit_comment(&s.ws, id, &agent(), "Reproduced on Safari 17 and 18.")
+        .await
+        .unwrap();
+    s.settle().await;
+    let texts = s.jira_texts();
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains("Safari 17 and 18"), "{texts:?}");
+    assert!(texts[0].contains("Triage bot (agent) for Alice Smith"));
+    s.engine.delete_comment(&s.ws, id, &agent()).await.unwrap();
+    s.settle().await;
+    assert!(s.jira_texts().is_empty());
+    let after = s.comments().await;
+    assert!(after[0].deleted);
+    assert_eq!(
+        after[0].sync.as_ref().unwrap().state,
+        CommentSyncState::Confirmed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_post_answer_makes_no_duplicate() {
+    let s = site().await;
+    let task = s.task().await;
+    s.jira.lose_next_comment_answer(2);
+    s.engine
+        .add_comment(&s.ws, task.id, &agent(), "Taking this one.")
+        .await
+        .unwrap();
+    s.settle().await;
+    // The first post made the comment and lost its answer; every retry found it first.
+    assert_eq!(s.jira.comments("10001").len(), 1);
+    let ours = s.comments().await;
+    assert_eq!(ours.len(), 1);
+    assert!(ours[0].external_id.is_some());
+    assert_eq!(
+        ours[0].sync.as_ref().unwrap().state,
+        CommentSyncState::Confirmed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_reply_edit_and_deletion_come_back_and_replays_converge() {
+    let s = site().await;
+    let cid = s
+        .jira
+        .comment_as("10001", "acc-bob", "Bob Jones", "Still broken for me")
+        .await;
+    s.settle().await;
+    let got = s.comments().await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].source, "jira");
+    assert_eq!(got[0].author.id, "acc-bob");
+    assert_eq!(got[0].author.display_name.as_deref(), Some("Bob Jones"));
+    assert_eq!(got[0].body, "Still broken for me");
+    assert_eq!(got[0].external_id.as_deref(), Some(cid.as_str()));
+    let created = s.seen.lock().unwrap().clone();
+
+    // Someone else's comment cannot be edited or deleted from CollabHub.
+    let refused = s
+        .engine
+        .edit_comment(&s.ws, got[0].id, &agent(), "rewritten")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused:?}");
+
+    // An edit, then a replay of the creation webhook: the older state is a no-op.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        s.jira
+            .edit_comment_as("10001", &cid, "acc-bob", "Still broken on Safari")
+            .await
+    );
+    s.settle().await;
+    for body in &created {
+        s.ingest(body).await;
+    }
+    s.settle().await;
+    let got = s.comments().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "Still broken on Safari");
+    assert!(got[0].edited_at.is_some());
+
+    // A deletion wins over a late edit webhook.
+    let edits = s.seen.lock().unwrap().clone();
+    assert!(s.jira.delete_comment_as("10001", &cid, "acc-bob").await);
+    s.settle().await;
+    for body in &edits {
+        s.ingest(body).await;
+    }
+    s.settle().await;
+    let got = s.comments().await;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].deleted);
+
+    // One entry per decision: add, edit, delete, each by Bob's account (the deletion's by
+    // whoever Jira says, here nobody: the webhook names no user).
+    let ops: Vec<(Op, Outcome)> = s
+        .comment_entries()
+        .await
+        .iter()
+        .map(|e| (e.record.op, e.record.outcome))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (Op::CommentAdd, Outcome::Applied),
+            (Op::CommentEdit, Outcome::Applied),
+            (Op::CommentDelete, Outcome::Applied),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_comments_are_refused_with_a_reason() {
+    let s = site().await;
+    let task = s.task().await;
+    for bad in ["", "  \n ", "bell\u{7}"] {
+        let e = s
+            .engine
+            .add_comment(&s.ws, task.id, &agent(), bad)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{bad:?}: {e:?}");
+    }
+    // Over Jira's 32,767 characters: stored as written, refused by Jira with its reason.
+    let long = "x".repeat(40_000);
+    let r = s
+        .engine
+        .add_comment(&s.ws, task.id, &agent(), &long)
+        .await
+        .unwrap();
+    s.settle().await;
+    assert!(s.jira.comments("10001").is_empty());
+    let c = s.store.comment(r.comment_id).await.unwrap().unwrap();
+    assert_eq!(c.body.len(), 40_000);
+    let sync = c.sync.unwrap();
+    assert_eq!(sync.state, CommentSyncState::Refused);
+    assert!(sync.error.is_some());
+    let rejected = s
+        .comment_entries()
+        .await
+        .into_iter()
+        .filter(|e| e.record.outcome == Outcome::Rejected)
+        .count();
+    assert_eq!(rejected, 1);
+}
