@@ -240,6 +240,49 @@ fn scope_ops_round_trip() {
     }
 }
 
+/// The comment ops carry their comment (id, provider id, body; no body for a deletion): they
+/// round-trip, match the independent canonicalizer, and a comment on any other op (or a
+/// comment op without one) is refused.
+#[test]
+fn comment_ops_round_trip_and_are_checked() {
+    use ordonis_core::{CommentId, CommentRecord};
+    for (i, (op, name)) in [
+        (Op::CommentAdd, "comment_add"),
+        (Op::CommentEdit, "comment_edit"),
+        (Op::CommentDelete, "comment_delete"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut d = draft(&mut Rng(11 + i as u64), &ws("acme"));
+        d.op = op;
+        d.field = None;
+        d.before = None;
+        d.after = None;
+        d.rule = "comments;direction=both".into();
+        d.comment = Some(CommentRecord {
+            id: CommentId::new(),
+            external_id: (op != Op::CommentAdd).then(|| "10042".to_owned()),
+            body: (op != Op::CommentDelete)
+                .then(|| format!("Looks \"done\"\n{}", TRICKY.join(" "))),
+        });
+        let bytes = encode_entry(&d, 9, at(1_700_000_000));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(&format!("\"op\":\"{name}\"")), "{text}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(serde_json_canonicalizer::to_vec(&v).unwrap(), bytes);
+        let e = decode_entry(&bytes).unwrap();
+        assert_eq!(e.record, without_pii(&d));
+
+        let mut wrong = d.clone();
+        wrong.op = Op::Set;
+        assert!(decode_entry(&encode_entry(&wrong, 9, at(1_700_000_000))).is_err());
+        let mut missing = d.clone();
+        missing.comment = None;
+        assert!(decode_entry(&encode_entry(&missing, 9, at(1_700_000_000))).is_err());
+    }
+}
+
 /// Names and emails (the actor's display name, an assignee's display name and email, before
 /// and after) never reach the leaf, although the draft carries them.
 #[test]

@@ -631,3 +631,89 @@ async fn a_conflict_is_settled_by_pushing_ours() {
     assert_eq!(t["title"], "Ours");
     server.shutdown().await;
 }
+
+/// The task page shows the conversation (a person's reply "via Jira", our comment with its
+/// sync state, markup escaped) and its form comments as the operator, through the engine.
+#[tokio::test]
+async fn the_task_page_shows_the_conversation_and_comments_as_the_operator() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    api.jira_integration("ui-talk", &jira).await;
+    let issue: serde_json::Value =
+        serde_json::from_slice(&common::fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    jira.insert_issue(issue["issue"].clone());
+    assert_eq!(
+        jira.deliver(issue.to_string().as_bytes()).await.unwrap(),
+        200
+    );
+    let task = eventually("the task", || async {
+        api.tasks("ui-talk").await.into_iter().next()
+    })
+    .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    jira.comment_as("10000", "acc-bob", "Bob Jones", "Works <b>now</b>?")
+        .await;
+    eventually("the reply", || async {
+        let (_, v) = api.get(&format!("/api/tasks/{id}/comments")).await;
+        (v["comments"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+    let cookie = sign_in(&api).await;
+    let r = api
+        .http
+        .post(api.url(&format!("/ui/tasks/{id}/comments")))
+        .header("cookie", cookie.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("body", "Checked on\r\nSafari")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = eventually("our comment confirmed", || async {
+        let r = api
+            .http
+            .get(api.url(&format!("/ui/tasks/{id}")))
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap();
+        let page = r.text().await.unwrap();
+        page.contains("sync-confirmed").then_some(page)
+    })
+    .await;
+    assert!(page.contains("Conversation"), "{page}");
+    assert!(
+        page.contains("Bob Jones") && page.contains("via Jira"),
+        "{page}"
+    );
+    // The Markdown body (Jira's text, markup escaped as Markdown), escaped again as HTML.
+    assert!(
+        page.contains("Works \\&lt;b\\&gt;now") && !page.contains("<b>now"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Admin (UI)") && page.contains("Checked on\nSafari"),
+        "{page}"
+    );
+    let texts: Vec<String> = jira
+        .comments("10000")
+        .iter()
+        .map(|c| c["body"].to_string())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[1].contains("Admin (UI) via CollabHub"), "{texts:?}");
+    // An empty comment is refused with the error page, keeping nothing silently.
+    let r = api
+        .http
+        .post(api.url(&format!("/ui/tasks/{id}/comments")))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("body", "   ")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("must not be empty"));
+    server.shutdown().await;
+}

@@ -102,6 +102,9 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let c = locate(&s, &id).await?;
     let actor = body.actor.into_actor()?;
-    let r = s.engine.delete_comment(&c.workspace_id, c.id, &actor).await?;
+    let r = s
+        .engine
+        .delete_comment(&c.workspace_id, c.id, &actor)
+        .await?;
     Ok(accepted(&s, &r))
 }

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             "/ui/tasks/{id}",
             get(task_page::task_page).post(task_edit::task_edit),
         )
+        .route("/ui/tasks/{id}/comments", post(task_edit::task_comment))
         .route(
             "/ui/tasks/{id}/conflicts/{field}/{choice}",
             post(conflicts::resolve),

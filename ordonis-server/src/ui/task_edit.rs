@@ -206,3 +206,43 @@ pub(crate) async fn task_edit(
     ))
     .into_response()
 }
+
+/// The console's comment form.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct CommentForm {
+    body: String,
+}
+
+/// `POST /ui/tasks/{id}/comments`: comments as the operator.
+pub(crate) async fn task_comment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let t = match find(&s, &id).await {
+        Ok(t) => t,
+        Err(e) => return ui_error(e),
+    };
+    let actor = Actor::human("ui-admin").named("Admin (UI)");
+    // Browsers send CRLF line breaks; the comment keeps LF.
+    let body = lf(&form.body);
+    match s
+        .engine
+        .add_comment(&t.workspace_id, t.id, &actor, &body)
+        .await
+    {
+        Ok(r) => {
+            if r.push_queued {
+                s.wake.notify_waiters();
+            }
+            Redirect::to(&format!("/ui/tasks/{}#comment-{}", t.id, r.comment_id)).into_response()
+        }
+        Err(e) => error_page(
+            &e.into(),
+            &Kept {
+                back: Some(format!("/ui/tasks/{}", url_seg(&id))),
+                fields: vec![("body".to_owned(), form.body)],
+            },
+        ),
+    }
+}

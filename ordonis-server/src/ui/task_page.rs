@@ -159,6 +159,7 @@ pub(super) async fn render_task(
         }
     }
     let checks = verification(s, &ws, &entries).await;
+    let comments = s.store.task_comments(&ws, t.id).await?;
     let policy = super::sync_view::task_policy(s, &t).await?;
     let conflicts = open_conflicts(&entries);
     // A push of this task that has failed at least once: the page stops refreshing and says so.
@@ -374,6 +375,33 @@ pub(super) async fn render_task(
                 button.primary type="submit" { "Save as admin" }
             }
         }
+        h2 #conversation { "Conversation" }
+        @if comments.is_empty() { p.muted { "No comments yet." } }
+        ol.conversation {
+            @for c in &comments {
+                li.comment id=(format!("comment-{}", c.id)) {
+                    p.meta {
+                        strong { (c.author.display_name.clone().unwrap_or_else(|| c.author.id.clone())) }
+                        " " span.muted { (comment_label(c, &names)) }
+                        " · " (when(c.created_at))
+                        @if c.edited_at.is_some() { " · edited" }
+                        @if c.deleted { " · " span.bad { "deleted" } }
+                        @if let Some(sync) = &c.sync {
+                            " · " span class=(format!("sync sync-{}", sync.state.as_str())) { (sync.state.as_str()) }
+                            @if let Some(err) = &sync.error { " " span.bad { "(" (err) ")" } }
+                        }
+                    }
+                    @if !c.deleted { div.body style="white-space: pre-wrap" { (c.body) } }
+                }
+            }
+        }
+        @if !t.deleted && !t.out_of_scope {
+            form #comment method="post" action=(format!("/ui/tasks/{}/comments", t.id)) {
+                label for="comment-body" { "Comment as the operator" }
+                textarea #comment-body name="body" rows="3" required {}
+                button.primary type="submit" { "Comment" }
+            }
+        }
         h2 { "VERA timeline" }
         @if let Err(e) = &checks { p.bad { "The log does not verify: " (e) } }
         div.scroll {
@@ -420,4 +448,30 @@ pub(super) fn policy_owned(p: &ordonis_core::FieldPolicy) -> String {
         .map(Field::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Who a comment is from, beyond its author's name: "via Jira", "agent for Alice Smith",
+/// "in CollabHub".
+pub(super) fn comment_label(
+    c: &ordonis_core::TaskComment,
+    names: &HashMap<String, String>,
+) -> String {
+    if !c.is_ours() {
+        let mut p = c.source.clone();
+        if let Some(first) = p.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        return format!("via {p}");
+    }
+    match (c.author.kind, c.author.on_behalf_of.last()) {
+        (ordonis_core::ActorKind::Agent, Some(p)) => {
+            let who = p
+                .display_name
+                .clone()
+                .or_else(|| names.get(&p.id).cloned())
+                .unwrap_or_else(|| p.id.clone());
+            format!("agent for {who}")
+        }
+        _ => "in CollabHub".to_owned(),
+    }
 }

@@ -1142,9 +1142,9 @@ async fn comments_are_posted_listed_and_refused_with_reasons() {
     let in_jira = jira.comments("10000");
     assert_eq!(in_jira.len(), 1);
     assert!(
-        in_jira[0]["body"]
-            .to_string()
-            .contains(&format!("Triage bot (agent) for Alice Smith · ledger entry {idx}")),
+        in_jira[0]["body"].to_string().contains(&format!(
+            "Triage bot (agent) for Alice Smith · ledger entry {idx}"
+        )),
         "{}",
         in_jira[0]["body"]
     );
@@ -1169,7 +1169,11 @@ async fn comments_are_posted_listed_and_refused_with_reasons() {
         .iter()
         .filter_map(|e| e["op"].as_str().filter(|o| o.starts_with("comment_")))
         .collect();
-    assert_eq!(ops, ["comment_add", "comment_add", "comment_add"], "{ledger}");
+    assert_eq!(
+        ops,
+        ["comment_add", "comment_add", "comment_add"],
+        "{ledger}"
+    );
 
     // Bad input.
     let human = json!({"kind": "human", "id": "u1"});
@@ -1191,7 +1195,10 @@ async fn comments_are_posted_listed_and_refused_with_reasons() {
         .await;
     assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
     let (s, v) = api
-        .delete(&format!("/api/comments/{reply_id}"), &json!({"actor": human}))
+        .delete(
+            &format!("/api/comments/{reply_id}"),
+            &json!({"actor": human}),
+        )
         .await;
     assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
     let (s, _) = api
