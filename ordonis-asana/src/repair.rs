@@ -124,15 +124,25 @@ fn task_hint(task: &Value, opts: &AsanaOptions) -> Option<ChangeHint> {
     })
 }
 
-/// The task hints of events, one per task (its newest event), in event order; events about
-/// anything but a task's own fields (stories, subtasks, projects) are dropped.
+/// The task hints of events, one per task (its newest event), in event order: a task's own
+/// changes, and its comments (a comment edit's event is keyed by the story, whose task the
+/// engine asks for). A field event is never replaced by a comment event (processing the task
+/// reads its fields and, in a reconcile, its whole conversation). Other events (activity
+/// stories, subtasks, projects) are dropped.
 fn event_hints(events: &[Value], into: &mut Vec<ChangeHint>) {
+    let is_comment = |h: &ChangeHint| matches!(h.kind, HintKind::Comment { .. });
     for h in hints_from_events(events) {
-        if h.key.object_type != TASK || matches!(h.kind, HintKind::Ignored { .. }) {
+        let wanted = match h.key.object_type.as_str() {
+            TASK => !matches!(h.kind, HintKind::Ignored { .. }),
+            crate::comments::STORY => is_comment(&h),
+            _ => false,
+        };
+        if !wanted {
             continue;
         }
         match into.iter_mut().find(|x| x.key == h.key) {
-            Some(x) if x.source_time_ms <= h.source_time_ms => *x = h,
+            Some(x) if is_comment(&h) && !is_comment(x) => {}
+            Some(x) if x.source_time_ms <= h.source_time_ms || is_comment(x) => *x = h,
             Some(_) => {}
             None => into.push(h),
         }

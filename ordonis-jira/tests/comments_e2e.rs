@@ -11,10 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use ordonis_core::{
-    Actor, ActorKind, ApiAuth, Backoff, CommentSyncState, Engine, EngineConfig, Error,
-    IntegrationConfig, IntegrationId, IntegrationSecrets, Keyring, Ledger, NewIntegration, Op,
-    Outcome, Principal, ProviderKind, SecretKey, Store, StoreExt, Task, TaskComment, Worker,
-    WorkerConfig, WorkspaceId,
+    Actor, ActorKind, ApiAuth, Backoff, CommentSettings, CommentSyncState, Direction, Engine,
+    EngineConfig, Error, IntegrationConfig, IntegrationId, IntegrationSecrets, Keyring, Ledger,
+    NewIntegration, Op, Outcome, Principal, ProviderKind, SecretKey, Store, StoreExt, Task,
+    TaskComment, Worker, WorkerConfig, WorkspaceId,
 };
 use ordonis_fakes::jira::{FakeJira, sign};
 use ordonis_jira::JiraProvider;
@@ -34,6 +34,10 @@ struct Site {
 }
 
 async fn site() -> Site {
+    site_with(CommentSettings::default()).await
+}
+
+async fn site_with(comments: CommentSettings) -> Site {
     let jira = FakeJira::start().await.unwrap();
     jira.capture_webhooks();
     jira.insert_issue(json!({
@@ -71,7 +75,11 @@ async fn site() -> Site {
         .create_integration(NewIntegration {
             workspace_id: ws.clone(),
             provider: ProviderKind::new("jira"),
-            config: IntegrationConfig::new(jira.base_url()),
+            config: {
+                let mut c = IntegrationConfig::new(jira.base_url());
+                c.comments = comments;
+                c
+            },
             secrets: IntegrationSecrets {
                 api_auth: Some(ApiAuth::Basic {
                     email: "bot@example.com".into(),
@@ -430,4 +438,60 @@ async fn bad_comments_are_refused_with_a_reason() {
         .filter(|e| e.record.outcome == Outcome::Rejected)
         .count();
     assert_eq!(rejected, 1);
+}
+
+/// The comment direction of the integration decides what flows: `inbound_only` reads
+/// people's comments and pushes none of ours, `outbound_only` the reverse, `off` neither;
+/// a comment that does not flow stays in CollabHub with no sync state, and an event that is
+/// not applied says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comment_direction_decides_what_flows() {
+    for direction in [
+        Direction::InboundOnly,
+        Direction::OutboundOnly,
+        Direction::Off,
+    ] {
+        let s = site_with(CommentSettings { direction }).await;
+        let task = s.task().await;
+        let r = s
+            .engine
+            .add_comment(&s.ws, task.id, &agent(), "From CollabHub")
+            .await
+            .unwrap();
+        assert_eq!(r.push_queued, direction.outbound(), "{direction:?}");
+        s.jira
+            .comment_as("10001", "acc-bob", "Bob Jones", "From Jira")
+            .await;
+        s.settle().await;
+        let in_jira = s.jira.comments("10001");
+        let ours_in_jira = in_jira.len() - 1;
+        assert_eq!(
+            ours_in_jira,
+            usize::from(direction.outbound()),
+            "{direction:?}"
+        );
+        let stored = s.comments().await;
+        let theirs = stored.iter().filter(|c| c.source == "jira").count();
+        assert_eq!(theirs, usize::from(direction.inbound()), "{direction:?}");
+        let ours = stored.iter().find(|c| c.id == r.comment_id).unwrap();
+        assert_eq!(ours.sync.is_some(), direction.outbound(), "{direction:?}");
+        // Outbound only still reads its own echo, to confirm it.
+        if let Some(sync) = &ours.sync {
+            assert_eq!(sync.state, CommentSyncState::Confirmed, "{direction:?}");
+        }
+        if !direction.inbound() {
+            let notes: Vec<String> = s
+                .store
+                .events(&s.ws, &ordonis_core::EventFilter::default())
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|e| e.last_error)
+                .collect();
+            assert!(
+                notes.iter().any(|n| n.contains("do not sync")),
+                "{direction:?}: {notes:?}"
+            );
+        }
+    }
 }

@@ -8,12 +8,15 @@
 //! - 429 storms with `Retry-After` hit both sites' reads;
 //! - the Asana webhook is deleted by "Asana" mid-run (the reconcile re-creates it);
 //! - people edit titles in both sites while CollabHub (an agent) edits them through the task
-//!   API, so pushes and echoes cross the lost and reordered deliveries.
+//!   API, so pushes and echoes cross the lost and reordered deliveries;
+//! - people comment in both sites (some Jira comments send no webhook at all) while the
+//!   agent comments through the engine, some of its posts losing their answer.
 //!
 //! It passes when, two reconcile intervals after the last edit, every object in each site
-//! equals its task (every field the adapter reads), no task is duplicated, every push carried
-//! a value CollabHub asked for, and the ledger is gapless and verifies offline. A failing
-//! run's error names its seed.
+//! equals its task (every field the adapter reads), every conversation is the same on both
+//! sides (each provider comment once in the store, each of ours once in the provider and
+//! confirmed), no task is duplicated, every push carried a value CollabHub asked for, and the
+//! ledger is gapless and verifies offline. A failing run's error names its seed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,6 +128,11 @@ pub struct ChaosReport {
     pub delayed: usize,
     /// Pushes the sites received.
     pub pushes: usize,
+    /// Comments people wrote in the sites (those sent with no webhook at all included).
+    pub site_comments: usize,
+    /// Comments the agent wrote through the engine (those whose post lost its answer
+    /// included).
+    pub agent_comments: usize,
     /// Ledger entries at the end.
     pub entries: u64,
     /// From the last edit to a state equal to the sites'.
@@ -242,6 +250,8 @@ struct Run {
     providers: ChaosProviders,
     /// Whether the Asana webhook was deleted.
     deleted: AtomicBool,
+    /// Comments written in the sites, and by the agent.
+    comments: Mutex<(usize, usize)>,
 }
 
 /// Runs one seeded chaos scenario on `store`; `Err` says what diverged, with the seed.
@@ -313,6 +323,12 @@ pub async fn run(
     let asana_tasks: Vec<String> = (0..cfg.asana_tasks)
         .map(|i| asana.seed_task_in(&project, &format!("Asana task {i}")))
         .collect();
+
+    // A conversation that exists before the integrations do: the backfill imports it.
+    if let (Some(issue), Some(task)) = (jira_issues.first(), asana_tasks.first()) {
+        jira.add_comment_as(issue, "acc-seed", "Sam Seed", "Written before the sync");
+        asana.add_comment_as(task, "u-seed", "Sam Seed", "Written before the sync");
+    }
 
     let ws = WorkspaceId::new(format!("chaos-{seed}-{}", uuid::Uuid::now_v7()))
         .map_err(|e| fail(seed, e))?;
@@ -394,6 +410,7 @@ pub async fn run(
         asked: Mutex::new(BTreeSet::new()),
         providers,
         deleted: AtomicBool::new(false),
+        comments: Mutex::new((2, 0)),
     };
     run.wait_backfills().await?;
 
@@ -452,6 +469,8 @@ pub async fn run(
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     report.converged_after = converged_after;
+    (report.site_comments, report.agent_comments) =
+        *run.comments.lock().unwrap_or_else(|e| e.into_inner());
     report.pushes = run.check_pushes()?;
     report.entries = run.check_ledger().await?;
     recreated?;
@@ -491,6 +510,15 @@ impl Run {
         fail(self.cfg.seed, what)
     }
 
+    fn count_comment(&self, in_site: bool) {
+        let mut c = self.comments.lock().unwrap_or_else(|e| e.into_inner());
+        if in_site {
+            c.0 += 1;
+        } else {
+            c.1 += 1;
+        }
+    }
+
     async fn wait_backfills(&self) -> Result<(), String> {
         let started = Instant::now();
         loop {
@@ -512,7 +540,53 @@ impl Run {
     /// One random edit: a person in Jira or Asana (with or without a webhook), or CollabHub.
     async fn edit(&self, rng: &mut StdRng, i: usize) -> Result<(), String> {
         let title = format!("edit {i} of seed {}", self.cfg.seed);
-        match rng.random_range(0..5) {
+        match rng.random_range(0..8) {
+            5 => {
+                self.count_comment(true);
+                let id = &self.jira_issues[rng.random_range(0..self.jira_issues.len())];
+                let text = format!("Jira comment {i} of seed {}", self.cfg.seed);
+                if rng.random_bool(0.3) {
+                    // No webhook at all: only a reconcile finds it.
+                    self.jira
+                        .add_comment_as(id, "acc-person", "Pat Person", &text);
+                } else {
+                    self.jira
+                        .comment_as(id, "acc-person", "Pat Person", &text)
+                        .await;
+                }
+            }
+            6 => {
+                self.count_comment(true);
+                let gid = &self.asana_tasks[rng.random_range(0..self.asana_tasks.len())];
+                let text = format!("Asana comment {i} of seed {}", self.cfg.seed);
+                self.asana
+                    .comment_as(gid, "u-person", "Pat Person", &text)
+                    .await;
+            }
+            7 => {
+                let tasks = self
+                    .store
+                    .all_tasks(&self.ws)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if tasks.is_empty() {
+                    return Ok(());
+                }
+                let task = &tasks[rng.random_range(0..tasks.len())];
+                if rng.random_bool(0.3) {
+                    // The post is made and its answer lost: the retry must find it.
+                    match task.link().map(|l| l.provider.as_str()) {
+                        Some("jira") => self.jira.lose_next_comment_answer(1),
+                        _ => self.asana.lose_next_story_answer(1),
+                    }
+                }
+                self.count_comment(false);
+                let body = format!("Agent comment {i} of seed {}", self.cfg.seed);
+                self.engine
+                    .add_comment(&self.ws, task.id, &agent(), &body)
+                    .await
+                    .map_err(|e| self.fail(format!("add_comment: {e}")))?;
+            }
             0 | 1 => {
                 let id = &self.jira_issues[rng.random_range(0..self.jira_issues.len())];
                 let fields = json!({"summary": format!("Jira {title}")});
@@ -646,9 +720,102 @@ impl Run {
                         ));
                     }
                 }
+                self.diff_comments(provider, &ctx, &key, task, integration, &mut out)
+                    .await?;
             }
         }
         Ok(out)
+    }
+
+    /// The differences between an object's conversation in its site and in the store: each
+    /// provider comment once in the store (a person's with its body), each of ours once in
+    /// the provider, confirmed.
+    async fn diff_comments(
+        &self,
+        provider: &Arc<dyn Provider>,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+        task: &ordonis_core::Task,
+        integration: IntegrationId,
+        out: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let Some(cp) = provider.comments() else {
+            return Ok(());
+        };
+        let mut remote = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let Ok(page) = cp.list_comments(ctx, key, cursor.as_deref()).await else {
+                out.push(format!(
+                    "{} {}: comments could not be read",
+                    key.object_type, key.external_id
+                ));
+                return Ok(());
+            };
+            remote.extend(page.comments);
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let stored: Vec<ordonis_core::TaskComment> = self
+            .store
+            .task_comments(&self.ws, task.id)
+            .await
+            .map_err(|e| self.fail(e))?
+            .into_iter()
+            .filter(|c| !c.deleted)
+            .collect();
+        let what = format!("{} {}", key.object_type, key.external_id);
+        for rc in &remote {
+            match &rc.marker {
+                Some(m) => {
+                    let posts = remote
+                        .iter()
+                        .filter(|o| o.marker.as_ref() == Some(m))
+                        .count();
+                    if posts > 1 {
+                        out.push(format!("{what}: our comment {m} was posted {posts} times"));
+                    }
+                }
+                None => {
+                    let copies: Vec<_> = stored
+                        .iter()
+                        .filter(|c| c.external_id.as_deref() == Some(rc.external_id.as_str()))
+                        .collect();
+                    match copies.as_slice() {
+                        [one] if one.body == rc.body => {}
+                        [one] => out.push(format!(
+                            "{what}: comment {} reads {:?} in the store, {:?} in the site",
+                            rc.external_id, one.body, rc.body
+                        )),
+                        many => out.push(format!(
+                            "{what}: comment {} is in the store {} times",
+                            rc.external_id,
+                            many.len()
+                        )),
+                    }
+                }
+            }
+        }
+        for c in stored
+            .iter()
+            .filter(|c| c.integration_id == Some(integration))
+        {
+            let found = remote.iter().any(|rc| {
+                Some(rc.external_id.as_str()) == c.external_id.as_deref()
+                    || rc.marker.as_deref() == Some(c.id.to_string().as_str())
+            });
+            if !found {
+                out.push(format!("{what}: comment {} is not in the site", c.id));
+            }
+            if let Some(s) = &c.sync
+                && s.state != ordonis_core::CommentSyncState::Confirmed
+            {
+                out.push(format!("{what}: our comment {} is {:?}", c.id, s));
+            }
+        }
+        Ok(())
     }
 
     /// Every push carried a title CollabHub asked for; the number of pushes.

@@ -437,9 +437,11 @@ impl Engine {
         if order.is_empty() && !full {
             return Ok(out);
         }
-        if !settings.direction.inbound() {
+        // Outbound only: the provider's comments are still read, to confirm ours (their
+        // people's comments are left out when applied).
+        if settings.direction == crate::policy::Direction::Off {
             if !order.is_empty() {
-                out.skipped = Some("comments do not sync inbound in this integration".to_owned());
+                out.skipped = Some("comments do not sync in this integration".to_owned());
             }
             return Ok(out);
         }
@@ -544,6 +546,7 @@ pub(crate) fn apply_inbound_comments(
     };
     let mut entries = Vec::new();
     let mut gone: Vec<(String, Option<RemoteActor>)> = Vec::new();
+    let mut not_inbound = 0usize;
     for item in &inbound.items {
         match item {
             FetchedComment::Present(rc) => {
@@ -606,6 +609,10 @@ pub(crate) fn apply_inbound_comments(
                     if touched {
                         changed.push(id);
                     }
+                    continue;
+                }
+                if !inbound.settings.direction.inbound() {
+                    not_inbound += 1;
                     continue;
                 }
                 let version = rc.edited_at_ms.unwrap_or(rc.created_at_ms);
@@ -700,6 +707,9 @@ pub(crate) fn apply_inbound_comments(
             continue;
         };
         let Some(c) = now.get_mut(&id) else { continue };
+        if !c.is_ours() && !inbound.settings.direction.inbound() {
+            continue;
+        }
         if c.deleted {
             // Ours, deleted here first: the provider's deletion confirms it.
             if let Some(s) = &mut c.sync
@@ -748,5 +758,10 @@ pub(crate) fn apply_inbound_comments(
         }
     }
     uow.ledger.extend(entries);
-    None
+    (not_inbound > 0).then(|| {
+        format!(
+            "{not_inbound} comment(s) not applied: comments do not sync inbound in this \
+             integration"
+        )
+    })
 }

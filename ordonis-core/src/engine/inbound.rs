@@ -474,10 +474,10 @@ impl Engine {
         } else {
             self.resolve_remote(loaded, &key, &field_hints).await?
         };
-        // A reconcile reads the whole conversation of each task it finds changed: comments
-        // whose webhooks were dropped come back this way.
-        let full = listed == Some(ListMode::Reconcile)
-            && matches!(remote, Remote::State(..) | Remote::CommentsOnly);
+        // A backfill imports each task's conversation, and a reconcile reads the whole
+        // conversation of each task it finds changed (comments whose webhooks were dropped
+        // come back this way): one comment listing per task listed.
+        let full = listed.is_some() && matches!(remote, Remote::State(..) | Remote::CommentsOnly);
         let comments = self
             .resolve_comments(loaded, &key, &comment_hints, full)
             .await?;

@@ -171,6 +171,7 @@ impl Site {
     /// `event` webhook (see [`Site::comment_body`]) in the background, as Jira does; gated
     /// like [`Site::echo`] by the echo switch, and by the delivery switch in [`Site::send`].
     pub(super) fn echo_comment(self: &Arc<Self>, issue_id: &str, comment: &Value, event: &str) {
+        self.touch(issue_id);
         if !self.echo.load(Ordering::SeqCst) {
             return;
         }

@@ -139,6 +139,7 @@ impl FakeJira {
         text: &str,
     ) -> String {
         let c = self.person_comment(issue_id, account_id, name, text);
+        self.inner.touch(issue_id);
         c["id"].as_str().unwrap_or_default().to_owned()
     }
 
@@ -253,6 +254,7 @@ impl FakeJira {
     /// Sends a person's comment webhook and waits for it (not an echo: the echo switch does
     /// not apply; the delivery switch does, in `send`).
     async fn deliver_comment(&self, issue_id: &str, comment: &Value, event: &str) {
+        self.inner.touch(issue_id);
         let Some(body) = self.inner.comment_body(issue_id, comment, event) else {
             return;
         };

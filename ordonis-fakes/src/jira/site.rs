@@ -138,6 +138,22 @@ pub(super) fn text_of(v: &Value) -> Option<String> {
 }
 
 impl Site {
+    /// A comment on the issue changed: like Jira, the issue's `updated` moves to now (so a
+    /// search on `updated` finds it), indexed after the usual lag.
+    pub(super) fn touch(&self, id: &str) {
+        let touched = {
+            let mut issues = lock(&self.issues);
+            let Some(issue) = issues.get_mut(id) else {
+                return;
+            };
+            if let Some(f) = issue.get_mut("fields").and_then(Value::as_object_mut) {
+                f.insert("updated".into(), Value::String(now_jira()));
+            }
+            issue.clone()
+        };
+        self.sync.record(id, &touched);
+    }
+
     /// The workflow every issue follows: the one set, or the default.
     pub(super) fn workflow(&self) -> FakeWorkflow {
         lock(&self.workflow).clone().unwrap_or_else(|| {

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ordonis_core::{CommentId, CommentReceipt};
+use ordonis_core::{CommentId, CommentReceipt, JobFilter, JobState, Queue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -35,9 +35,49 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let task = find(&s, &id).await?;
     let comments = s.engine.comments(&task.workspace_id, task.id).await?;
-    Ok(Json(json!({
-        "comments": comments.iter().map(json::comment).collect::<Vec<_>>(),
-    })))
+    // A comment waiting on a push that gave up (dead or failed, replayable from the outbox)
+    // is shown `failed`, with the push's error.
+    let mut stuck: Option<String> = None;
+    if comments
+        .iter()
+        .any(|c| c.sync.as_ref().is_some_and(|x| x.pending.is_some()))
+    {
+        for state in [JobState::Dead, JobState::Failed] {
+            let jobs = s
+                .store
+                .jobs(&JobFilter {
+                    workspace_id: Some(task.workspace_id.clone()),
+                    state: Some(state),
+                    limit: 1000,
+                    ..JobFilter::new(Queue::Outbox)
+                })
+                .await?;
+            if let Some(p) = jobs
+                .into_iter()
+                .filter_map(ordonis_core::Job::into_push)
+                .find(|p| p.task_id == task.id)
+            {
+                stuck = Some(
+                    p.last_error
+                        .unwrap_or_else(|| "the push gave up".to_owned()),
+                );
+                break;
+            }
+        }
+    }
+    let shown: Vec<Value> = comments
+        .iter()
+        .map(|c| {
+            let mut v = json::comment(c);
+            if let (Some(why), true) =
+                (&stuck, c.sync.as_ref().is_some_and(|x| x.pending.is_some()))
+            {
+                v["sync"] = json!({"state": "failed", "error": why});
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "comments": shown })))
 }
 
 fn accepted(s: &AppState, r: &CommentReceipt) -> Response {

@@ -981,7 +981,7 @@ async fn dead_pushes_are_replayed() {
     })
     .await;
     let api = Api::new(&server);
-    push_to_a_site_that_is_down(&api, "down").await;
+    let id = push_to_a_site_that_is_down(&api, "down").await;
     let push = eventually("the dead push", || async {
         let (_, v) = api.get("/api/pushes?workspace_id=down&state=dead").await;
         v["pushes"].as_array()?.first().cloned()
@@ -1020,6 +1020,24 @@ async fn dead_pushes_are_replayed() {
         (v["pushes"].as_array()?.len() == 1).then_some(())
     })
     .await;
+    // A comment whose push dies is shown `failed`, with the push's error.
+    let (s, v) = api
+        .post(
+            &format!("/api/tasks/{id}/comments"),
+            &json!({"actor": {"kind": "human", "id": "ana"}, "body": "Anyone there?"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let c = eventually("the comment's push to die", || async {
+        let (_, v) = api.get(&format!("/api/tasks/{id}/comments")).await;
+        let c = v["comments"][0].clone();
+        (c["sync"]["state"] == "failed").then_some(c)
+    })
+    .await;
+    assert!(
+        c["sync"]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{c}"
+    );
     server.shutdown().await;
 }
 
