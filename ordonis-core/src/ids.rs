@@ -156,6 +156,10 @@ uuid_id!(
     CommentId
 );
 uuid_id!(
+    /// An agent's session on a task.
+    SessionId
+);
+uuid_id!(
     /// One internal action (a task change made through the task API).
     ActionId
 );

@@ -10,8 +10,9 @@ use time::OffsetDateTime;
 
 use crate::actor::Actor;
 use crate::error::StoreError;
-use crate::ids::{CommentId, IntegrationId, TaskId, WorkspaceId};
+use crate::ids::{CommentId, IntegrationId, SessionId, TaskId, WorkspaceId};
 use crate::model::{ExternalRef, Field, FieldValue};
+use crate::session::{ActivityContent, Artifact, SessionState};
 
 /// What happened to the task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,12 +42,28 @@ pub enum Op {
     CommentEdit,
     /// A comment was deleted (kept as a tombstone).
     CommentDelete,
+    /// An agent opened a session on the task ([`LedgerDraft::session`] names it).
+    SessionStart,
+    /// An activity was appended to a session (the entry holds it).
+    SessionActivity,
+    /// A session's state changed (set, or derived from an activity: `stale`).
+    SessionState,
+    /// An artifact was added to a session.
+    SessionArtifact,
 }
 
 impl Op {
     /// Whether the op is about a comment ([`LedgerDraft::comment`] is set).
     pub fn is_comment(self) -> bool {
         matches!(self, Op::CommentAdd | Op::CommentEdit | Op::CommentDelete)
+    }
+
+    /// Whether the op is about an agent session ([`LedgerDraft::session`] is set).
+    pub fn is_session(self) -> bool {
+        matches!(
+            self,
+            Op::SessionStart | Op::SessionActivity | Op::SessionState | Op::SessionArtifact
+        )
     }
 }
 
@@ -148,6 +165,25 @@ pub struct LedgerDraft {
     /// For the comment ops: the comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<CommentRecord>,
+    /// For the session ops: the session, and the activity, state or artifact recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionRecord>,
+}
+
+/// The session a session entry is about (the agent is the entry's actor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session.
+    pub id: SessionId,
+    /// For `session_start` and `session_state`: the state it is in after the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SessionState>,
+    /// For `session_activity`: the activity's id and content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<(String, ActivityContent)>,
+    /// For `session_artifact`: the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
 }
 
 /// The comment a comment entry is about, as the hashed leaf keeps it (the author is the

@@ -22,6 +22,7 @@ mod policy;
 mod provider;
 pub mod provider_http;
 mod secrets;
+mod session;
 pub mod store;
 mod sync_state;
 mod task;
@@ -42,12 +43,12 @@ pub use engine::{
 };
 pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
 pub use ids::{
-    ActionId, CommentId, EventId, IntegrationId, NEW_WORKSPACE_ID_CHARSET, OutboxId, TaskId,
-    WorkspaceId,
+    ActionId, CommentId, EventId, IntegrationId, NEW_WORKSPACE_ID_CHARSET, OutboxId, SessionId,
+    TaskId, WorkspaceId,
 };
 pub use ledger::{
     Cause, CauseKind, CommentRecord, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome,
-    StoredCheckpoint,
+    SessionRecord, StoredCheckpoint,
 };
 pub use listing::{
     ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
@@ -63,6 +64,10 @@ pub use provider::{
     WebhookRequest,
 };
 pub use secrets::{ApiAuth, IntegrationSecrets, Keyring, SealedSecrets, SecretKey};
+pub use session::{
+    ActivityContent, ActivityKind, ActivityRef, AgentSession, Artifact, MAX_ACTIVITY_BYTES,
+    SessionLink, SessionState, SessionWrite, check_session_actor,
+};
 pub use store::{
     BackfillState, BackfillStatus, ReconcileStatus, SyncFinish, SyncJob, SyncLease, SyncSave,
     SyncSchedule, SyncStatus, WebhookStatus,

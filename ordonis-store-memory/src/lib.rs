@@ -281,6 +281,7 @@ struct State {
     outbox: QueueRows<OutboxJob>,
     tasks: HashMap<TaskId, Task>,
     comments: HashMap<ordonis_core::CommentId, ordonis_core::TaskComment>,
+    sessions: HashMap<ordonis_core::SessionId, ordonis_core::AgentSession>,
     mappings: HashMap<MappingKey, TaskId>,
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
@@ -577,6 +578,46 @@ impl Store for MemoryStore {
         Ok(self.lock().comments.get(&id).cloned())
     }
 
+    async fn task_sessions(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<ordonis_core::AgentSession>, StoreError> {
+        let mut v: Vec<ordonis_core::AgentSession> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| &s.workspace_id == ws && s.task_id == task)
+            .cloned()
+            .collect();
+        v.sort_by_key(|s| (s.created_at, s.id));
+        Ok(v)
+    }
+
+    async fn session(
+        &self,
+        id: ordonis_core::SessionId,
+    ) -> Result<Option<ordonis_core::AgentSession>, StoreError> {
+        Ok(self.lock().sessions.get(&id).cloned())
+    }
+
+    async fn idle_sessions(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ordonis_core::AgentSession>, StoreError> {
+        let mut v: Vec<ordonis_core::AgentSession> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| rules::session_idle(s, before))
+            .cloned()
+            .collect();
+        v.sort_by_key(|s| (s.last_activity_at, s.id));
+        v.truncate(limit);
+        Ok(v)
+    }
+
     async fn find_mapping(
         &self,
         integration: IntegrationId,
@@ -706,6 +747,16 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
             return Err(rules::stale_comment(w));
         }
     }
+    for w in &uow.sessions {
+        let fresh = match (st.sessions.get(&w.session.id), w.expected_revision) {
+            (None, None) => true,
+            (Some(cur), Some(rev)) => cur.revision == rev && cur.workspace_id == uow.workspace_id,
+            _ => false,
+        };
+        if !fresh {
+            return Err(rules::stale_session(w));
+        }
+    }
     if let Some((id, _)) = &uow.integration
         && st
             .integrations
@@ -744,6 +795,9 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
     }
     for w in uow.comments {
         st.comments.insert(w.comment.id, w.comment);
+    }
+    for w in uow.sessions {
+        st.sessions.insert(w.session.id, w.session);
     }
     if let Some((key, task)) = mapping {
         st.mappings.entry(key).or_insert(task);

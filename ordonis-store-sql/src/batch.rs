@@ -131,7 +131,8 @@ impl<'a> Writes<'a> {
         let others = uow.mapping.is_some()
             || uow.enqueue_push.is_some()
             || uow.integration.is_some()
-            || !uow.comments.is_empty();
+            || !uow.comments.is_empty()
+            || !uow.sessions.is_empty();
         match (&uow.task, others) {
             (None, false) => Writes::None,
             (Some(tw), false) => Writes::TaskOnly(tw),

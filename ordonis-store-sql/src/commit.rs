@@ -34,6 +34,14 @@ const UPDATE_COMMENT: &str = "UPDATE {p}task_comments
     AND NOT EXISTS (SELECT 1 FROM {p}task_comments o
       WHERE o.task_id = $3 AND o.integration_id = $4 AND o.external_id = $5 AND o.id <> $1)";
 
+const INSERT_SESSION: &str = "INSERT INTO {p}agent_sessions
+    (id, workspace_id, task_id, revision, state, created_at, last_activity_at, doc)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+
+const UPDATE_SESSION: &str = "UPDATE {p}agent_sessions
+    SET revision = $4, state = $5, created_at = $6, last_activity_at = $7, doc = $8
+  WHERE id = $1 AND workspace_id = $2 AND task_id = $3 AND revision = $9";
+
 const INSERT_MAPPING: &str = "INSERT INTO {p}external_objects
     (integration_id, provider, external_id, object_type, workspace_id, task_id, url)
   VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -111,6 +119,11 @@ pub(crate) async fn write_unit<D: Dialect>(
     for w in &uow.comments {
         if !comment_written(d, tx, ws, w).await? {
             return Err(rules::stale_comment(w));
+        }
+    }
+    for w in &uow.sessions {
+        if !session_written(d, tx, ws, w).await? {
+            return Err(rules::stale_session(w));
         }
     }
 
@@ -252,6 +265,34 @@ async fn comment_written<D: Dialect>(
         Some(expected) => {
             args.push(Arg::Int(i64_of(expected)?));
             d.execute(tx, sql::<D>(UPDATE_COMMENT), args).await?
+        }
+    };
+    Ok(n > 0)
+}
+
+/// Writes a session; `false` when its revision (or absence) no longer holds.
+async fn session_written<D: Dialect>(
+    d: &D,
+    tx: &mut D::Tx,
+    ws: &WorkspaceId,
+    w: &ordonis_core::SessionWrite,
+) -> Result<bool, StoreError> {
+    let s = &w.session;
+    let mut args = vec![
+        Arg::Uuid(s.id.0),
+        Arg::text(ws.as_str()),
+        Arg::Uuid(s.task_id.0),
+        Arg::Int(i64_of(s.revision)?),
+        Arg::text(s.state.as_str()),
+        Arg::time(s.created_at),
+        Arg::time(s.last_activity_at),
+        Arg::Json(Some(to_json(s)?)),
+    ];
+    let n = match w.expected_revision {
+        None => d.execute(tx, sql::<D>(INSERT_SESSION), args).await?,
+        Some(expected) => {
+            args.push(Arg::Int(i64_of(expected)?));
+            d.execute(tx, sql::<D>(UPDATE_SESSION), args).await?
         }
     };
     Ok(n > 0)

@@ -166,6 +166,12 @@ const TASKS_AFTER: &str =
 const TASK_COMMENTS: &str = "SELECT doc FROM {p}task_comments
   WHERE workspace_id = $1 AND task_id = $2 ORDER BY created_at, id";
 const COMMENT: &str = "SELECT doc FROM {p}task_comments WHERE id = $1";
+const TASK_SESSIONS: &str = "SELECT doc FROM {p}agent_sessions
+  WHERE workspace_id = $1 AND task_id = $2 ORDER BY created_at, id";
+const SESSION: &str = "SELECT doc FROM {p}agent_sessions WHERE id = $1";
+const IDLE_SESSIONS: &str = "SELECT doc FROM {p}agent_sessions
+  WHERE state IN ('active', 'awaiting_input') AND last_activity_at < $1
+  ORDER BY last_activity_at, id LIMIT $2";
 const MAPPING: &str = "SELECT task_id FROM {p}external_objects
   WHERE integration_id = $1 AND external_id = $2 AND object_type = $3 LIMIT 1";
 const MAPPED_TASKS: &str = "SELECT m.external_id, m.object_type, t.doc
@@ -452,6 +458,47 @@ impl<D: Dialect> Store for SqlStore<D> {
             .first()
             .map(|r| tables::json(r, "doc"))
             .transpose()
+    }
+
+    async fn task_sessions(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<ordonis_core::AgentSession>, StoreError> {
+        self.read(
+            TASK_SESSIONS,
+            vec![Arg::text(ws.as_str()), Arg::Uuid(task.0)],
+        )
+        .await?
+        .iter()
+        .map(|r| tables::json(r, "doc"))
+        .collect()
+    }
+
+    async fn session(
+        &self,
+        id: ordonis_core::SessionId,
+    ) -> Result<Option<ordonis_core::AgentSession>, StoreError> {
+        self.read(SESSION, vec![Arg::Uuid(id.0)])
+            .await?
+            .first()
+            .map(|r| tables::json(r, "doc"))
+            .transpose()
+    }
+
+    async fn idle_sessions(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<ordonis_core::AgentSession>, StoreError> {
+        self.read(
+            IDLE_SESSIONS,
+            vec![Arg::time(before), Arg::Int(limit_of(limit))],
+        )
+        .await?
+        .iter()
+        .map(|r| tables::json(r, "doc"))
+        .collect()
     }
 
     async fn find_mapping(

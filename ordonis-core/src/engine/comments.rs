@@ -325,6 +325,7 @@ pub(crate) fn comment_draft(
             external_id: c.external_id.clone(),
             body: (op != Op::CommentDelete).then(|| c.body.clone()),
         }),
+        session: None,
     }
 }
 

@@ -77,6 +77,7 @@ pub(crate) fn drafts(
                 occurred_at: ctx.occurred_at,
                 observed_at: ctx.observed_at,
                 comment: None,
+                session: None,
             }
         })
         .collect()
@@ -110,6 +111,7 @@ fn lifecycle_draft(
         occurred_at: ctx.occurred_at,
         observed_at: ctx.observed_at,
         comment: None,
+        session: None,
     }
 }
 

@@ -181,6 +181,7 @@ impl Engine {
             occurred_at: ctx.occurred_at,
             observed_at: ctx.observed_at,
             comment: None,
+            session: None,
         });
         self.inner.store.commit(uow).await?;
         self.forget_loaded(rec.id);

@@ -54,7 +54,12 @@ pub(crate) fn repaired_fields(drafts: &[LedgerDraft]) -> u64 {
             Op::Delete | Op::Restore | Op::LeaveScope | Op::EnterScope => true,
             // A comment no webhook brought (a person's, or the confirmation of ours).
             Op::CommentAdd | Op::CommentEdit | Op::CommentDelete => true,
-            Op::Create | Op::Configure => false,
+            Op::Create
+            | Op::Configure
+            | Op::SessionStart
+            | Op::SessionActivity
+            | Op::SessionState
+            | Op::SessionArtifact => false,
         })
         .count();
     u64::try_from(n).unwrap_or(u64::MAX)

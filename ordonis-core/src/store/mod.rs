@@ -14,11 +14,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, TaskId, WorkspaceId};
+use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
 use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
 use crate::secrets::SealedSecrets;
+use crate::session::{AgentSession, SessionWrite};
 use crate::task::{ExternalRef, Task};
 use crate::task_comment::{CommentWrite, TaskComment};
 
@@ -643,6 +644,8 @@ pub struct UnitOfWork {
     pub mapping: Option<(ExternalRef, TaskId)>,
     /// Comments to insert or update (each fenced by its own revision, like the task).
     pub comments: Vec<CommentWrite>,
+    /// Agent sessions to insert or update (each fenced by its own revision).
+    pub sessions: Vec<SessionWrite>,
     /// Ledger entries to append to the workspace's log, in order.
     pub ledger: Vec<LedgerDraft>,
     /// Queue (or coalesce into the pending) push for this task through this integration.
@@ -662,6 +665,7 @@ impl UnitOfWork {
             task: None,
             mapping: None,
             comments: Vec::new(),
+            sessions: Vec::new(),
             ledger: Vec::new(),
             enqueue_push: None,
             integration: None,
@@ -740,6 +744,22 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     ) -> Result<Vec<TaskComment>, StoreError>;
     /// One comment, whatever its workspace (the comment names it).
     async fn comment(&self, id: CommentId) -> Result<Option<TaskComment>, StoreError>;
+
+    /// A task's agent sessions, oldest first.
+    async fn task_sessions(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+    ) -> Result<Vec<AgentSession>, StoreError>;
+    /// One session, whatever its workspace (the session names it).
+    async fn session(&self, id: SessionId) -> Result<Option<AgentSession>, StoreError>;
+    /// Sessions of every workspace that are `active` or `awaiting_input` with no activity
+    /// since `before`, oldest activity first, at most `limit` (the stale sweep).
+    async fn idle_sessions(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<AgentSession>, StoreError>;
 
     /// The task mapped to an external object of an integration.
     async fn find_mapping(

@@ -22,6 +22,13 @@ pub fn validate_unit(uow: &UnitOfWork) -> Result<(), StoreError> {
         return Err(InvalidInput::new("comment", "belongs to another workspace").into());
     }
     if uow
+        .sessions
+        .iter()
+        .any(|w| w.session.workspace_id != uow.workspace_id)
+    {
+        return Err(InvalidInput::new("session", "belongs to another workspace").into());
+    }
+    if uow
         .ledger
         .iter()
         .any(|d| d.workspace_id != uow.workspace_id)
@@ -37,6 +44,22 @@ pub fn stale_comment(w: &crate::task_comment::CommentWrite) -> StoreError {
         None => format!("comment {} exists already", w.comment.id),
         Some(r) => format!("comment {} is no longer at revision {r}", w.comment.id),
     })
+}
+
+/// The refusal of a session write whose revision (or absence) no longer holds.
+pub fn stale_session(w: &crate::session::SessionWrite) -> StoreError {
+    StoreError::Conflict(match w.expected_revision {
+        None => format!("session {} exists already", w.session.id),
+        Some(r) => format!("session {} is no longer at revision {r}", w.session.id),
+    })
+}
+
+/// Whether a session counts as idle for the stale sweep.
+pub fn session_idle(s: &crate::session::AgentSession, before: OffsetDateTime) -> bool {
+    matches!(
+        s.state,
+        crate::session::SessionState::Active | crate::session::SessionState::AwaitingInput
+    ) && s.last_activity_at < before
 }
 
 /// Checks that a batch of units names one workspace (a batch shares one ledger head).

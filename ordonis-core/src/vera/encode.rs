@@ -8,14 +8,15 @@ use uuid::Uuid;
 use super::error::VeraError;
 use super::merkle::leaf_hash;
 use crate::actor::{Actor, ActorKind, Principal};
-use crate::ids::{CommentId, IntegrationId, TaskId, WorkspaceId};
+use crate::ids::{CommentId, IntegrationId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{
-    Cause, CauseKind, CommentRecord, Evidence, LedgerDraft, LedgerEntry, Op, Outcome,
+    Cause, CauseKind, CommentRecord, Evidence, LedgerDraft, LedgerEntry, Op, Outcome, SessionRecord,
 };
 use crate::model::{
     Assignee, ExternalRef, Field, FieldValue, Priority, PriorityLevel, ProviderKind, Status,
     StatusCategory,
 };
+use crate::session::{ActivityContent, ActivityKind, Artifact, SessionState};
 
 /// The `type` of a change entry.
 pub const ENTRY_TYPE: &str = "vera.change/v1";
@@ -201,6 +202,10 @@ fn op_str(o: Op) -> &'static str {
         Op::CommentAdd => "comment_add",
         Op::CommentEdit => "comment_edit",
         Op::CommentDelete => "comment_delete",
+        Op::SessionStart => "session_start",
+        Op::SessionActivity => "session_activity",
+        Op::SessionState => "session_state",
+        Op::SessionArtifact => "session_artifact",
     }
 }
 
@@ -321,6 +326,33 @@ fn write_value(out: &mut Vec<u8>, v: &FieldValue) {
     o.end();
 }
 
+fn write_session(out: &mut Vec<u8>, sr: &SessionRecord) {
+    let mut o = Obj::new(out);
+    if let Some((id, a)) = &sr.activity {
+        let mut ao = Obj::new(o.key("activity"));
+        ao.opt_str("action", a.action.as_deref());
+        ao.opt_str("body", a.body.as_deref());
+        ao.str("id", id);
+        ao.opt_str("parameter", a.parameter.as_deref());
+        ao.opt_str("result", a.result.as_deref());
+        ao.str("type", a.kind.as_str());
+        ao.end();
+    }
+    if let Some(a) = &sr.artifact {
+        let mut ao = Obj::new(o.key("artifact"));
+        ao.str("id", &a.id.to_string());
+        ao.opt_str("kind", a.kind.as_deref());
+        ao.str("title", &a.title);
+        ao.str("url", &a.url);
+        ao.end();
+    }
+    o.str("id", &sr.id.to_string());
+    if let Some(st) = sr.state {
+        o.str("state", st.as_str());
+    }
+    o.end();
+}
+
 fn write_subject(out: &mut Vec<u8>, task: TaskId, ext: Option<&ExternalRef>) {
     let mut o = Obj::new(out);
     if let Some(x) = ext {
@@ -375,6 +407,9 @@ pub fn encode_entry(record: &LedgerDraft, idx: u64, logged_at: OffsetDateTime) -
     o.str("op", op_str(record.op));
     o.str("outcome", outcome_str(record.outcome));
     o.str("rule", &record.rule);
+    if let Some(sr) = &record.session {
+        write_session(o.key("session"), sr);
+    }
     write_subject(o.key("subject"), record.task_id, record.external.as_ref());
     o.str("type", ENTRY_TYPE);
     o.end();
@@ -471,7 +506,7 @@ const ACTOR_KINDS: [ActorKind; 4] = [
     ActorKind::Service,
     ActorKind::System,
 ];
-const OPS: [Op; 10] = [
+const OPS: [Op; 14] = [
     Op::Create,
     Op::Set,
     Op::Delete,
@@ -482,6 +517,10 @@ const OPS: [Op; 10] = [
     Op::CommentAdd,
     Op::CommentEdit,
     Op::CommentDelete,
+    Op::SessionStart,
+    Op::SessionActivity,
+    Op::SessionState,
+    Op::SessionArtifact,
 ];
 const OUTCOMES: [Outcome; 6] = [
     Outcome::Applied,
@@ -599,6 +638,74 @@ fn read_actor(mut v: Value) -> Result<Actor, VeraError> {
         display_name: None,
         provider,
         on_behalf_of,
+    })
+}
+
+fn read_session(mut v: Value) -> Result<SessionRecord, VeraError> {
+    let mut r = Reader::of("session", &mut v)?;
+    let activity = match r.opt("activity") {
+        None => None,
+        Some(mut a) => {
+            let mut ar = Reader::of("session.activity", &mut a)?;
+            let action = ar.opt_string("action")?;
+            let body = ar.opt_string("body")?;
+            let id = ar.string("id")?;
+            let parameter = ar.opt_string("parameter")?;
+            let result = ar.opt_string("result")?;
+            let kind = parse_enum(
+                "session.activity.type",
+                &ar.string("type")?,
+                &ActivityKind::ALL,
+                ActivityKind::as_str,
+            )?;
+            ar.done()?;
+            Some((
+                id,
+                ActivityContent {
+                    kind,
+                    body,
+                    action,
+                    parameter,
+                    result,
+                },
+            ))
+        }
+    };
+    let artifact = match r.opt("artifact") {
+        None => None,
+        Some(mut a) => {
+            let mut ar = Reader::of("session.artifact", &mut a)?;
+            let id = parse_uuid("session.artifact.id", &ar.string("id")?)?;
+            let kind = ar.opt_string("kind")?;
+            let title = ar.string("title")?;
+            let url = ar.string("url")?;
+            ar.done()?;
+            Some(Artifact {
+                id,
+                title,
+                url,
+                kind,
+            })
+        }
+    };
+    let id = SessionId(parse_uuid("session.id", &r.string("id")?)?);
+    let state = r
+        .opt_string("state")?
+        .map(|s| {
+            parse_enum(
+                "session.state",
+                &s,
+                &SessionState::ALL,
+                SessionState::as_str,
+            )
+        })
+        .transpose()?;
+    r.done()?;
+    Ok(SessionRecord {
+        id,
+        state,
+        activity,
+        artifact,
     })
 }
 
@@ -778,6 +885,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, VeraError> {
     let op = parse_enum("op", &r.string("op")?, &OPS, op_str)?;
     let outcome = parse_enum("outcome", &r.string("outcome")?, &OUTCOMES, outcome_str)?;
     let rule = r.string("rule")?;
+    let session = r.opt("session").map(read_session).transpose()?;
     let (task_id, external) = read_subject(r.take("subject")?)?;
     r.done()?;
     let record = LedgerDraft {
@@ -796,9 +904,13 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, VeraError> {
         occurred_at,
         observed_at,
         comment,
+        session,
     };
     if record.op.is_comment() != record.comment.is_some() {
         return Err(malformed("comment: present exactly for the comment ops"));
+    }
+    if record.op.is_session() != record.session.is_some() {
+        return Err(malformed("session: present exactly for the session ops"));
     }
     let again = encode_entry(&record, idx, logged_at);
     if again != bytes {

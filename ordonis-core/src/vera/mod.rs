@@ -52,9 +52,10 @@
 //! | `logged_at` | when the store logged it |
 //! | `observed_at` | when Ordonis received the change |
 //! | `occurred_at`? | the provider's time of the change |
-//! | `op` | `create set delete restore configure leave_scope enter_scope comment_add comment_edit comment_delete` |
+//! | `op` | `create set delete restore configure leave_scope enter_scope comment_add comment_edit comment_delete session_start session_activity session_state session_artifact` |
 //! | `outcome` | `applied requested confirmed rejected reverted conflict` |
 //! | `rule` | the field-policy rule that decided it |
+//! | `session`? | for the `session_*` ops only, and always for them: `{activity?: {action?, body?, id, parameter?, result?, type}, artifact?: {id, kind?, title, url}, id, state?}`: the session's UUID; the activity appended (its client id and content, `type` ∈ `thought action elicitation response error prompt`), the artifact added, or the state after the entry (`active awaiting_input complete error stale`). The agent (with whom it acted for) is the entry's `actor`. |
 //! | `subject` | `{external?: {id, integration, object_type, provider, url?}, task}`: the task's UUID and its external reference |
 //! | `type` | `vera.change/v1` |
 //!

@@ -101,6 +101,7 @@ pub fn draft(task: &Task, n: usize) -> LedgerDraft {
         occurred_at: None,
         observed_at: OffsetDateTime::now_utc(),
         comment: None,
+        session: None,
     }
 }
 

@@ -36,7 +36,8 @@ macro_rules! store_suite {
             sync_job_resumes_from_saved_cursor, sync_job_finish_rearms_and_counts_repairs,
             sync_job_failed_and_paused_wait,
             comments_round_trip_oldest_first, comment_updates_are_fenced_by_revision,
-            one_row_per_provider_comment
+            one_row_per_provider_comment, sessions_round_trip_and_are_fenced,
+            idle_sessions_are_found_across_workspaces
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -59,6 +60,7 @@ mod comments;
 mod fixtures;
 mod ledger;
 mod queues;
+mod sessions;
 mod sync_jobs;
 mod units;
 
@@ -70,5 +72,6 @@ pub(crate) use fixtures::{claim, insert_task, ws};
 pub use fixtures::{draft, event, integration};
 pub use ledger::*;
 pub use queues::*;
+pub use sessions::*;
 pub use sync_jobs::*;
 pub use units::*;

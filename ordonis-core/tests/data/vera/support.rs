@@ -187,6 +187,7 @@ pub fn draft(rng: &mut Rng, workspace: &WorkspaceId) -> LedgerDraft {
             .then(|| at(1_780_000_000_000_000 + rng.below(1 << 40) as i64)),
         observed_at: at(1_780_000_000_000_000 + rng.below(1 << 40) as i64),
         comment: None,
+        session: None,
     }
 }
 
