@@ -53,6 +53,44 @@ pub struct IntegrationConfig {
     /// How comments sync (default: both ways).
     #[serde(default, skip_serializing_if = "CommentSettings::is_default")]
     pub comments: CommentSettings,
+    /// How agent sessions are shown in the provider.
+    #[serde(default, skip_serializing_if = "SessionSettings::is_default")]
+    pub sessions: SessionSettings,
+}
+
+/// How an integration shows agent sessions ([`IntegrationConfig::sessions`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// The host's page of a session, with `{session}` and `{task}` in place of their ids
+    /// (`https://collabhub.example.com/sessions/{session}`): the URL of the session's link
+    /// in the provider. `None`: the session gets no link (its artifacts still do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_template: Option<String>,
+    /// The activity kinds posted to the provider as comments (default `response`,
+    /// `elicitation`, `error`); the others stay in CollabHub and the ledger.
+    #[serde(default = "posted_by_default")]
+    pub post_kinds: Vec<crate::session::ActivityKind>,
+}
+
+fn posted_by_default() -> Vec<crate::session::ActivityKind> {
+    crate::session::ActivityKind::POSTED_BY_DEFAULT.to_vec()
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            url_template: None,
+            post_kinds: posted_by_default(),
+        }
+    }
+}
+
+impl SessionSettings {
+    /// True for the defaults (then not stored).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// How an integration repairs itself: backfill on creation, reconciliation on a timer,
@@ -124,6 +162,8 @@ struct StoredIntegrationConfig {
     sync: SyncSettings,
     #[serde(default)]
     comments: CommentSettings,
+    #[serde(default)]
+    sessions: SessionSettings,
 }
 
 impl From<StoredIntegrationConfig> for IntegrationConfig {
@@ -142,6 +182,7 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             scope: stored.scope,
             sync: stored.sync,
             comments: stored.comments,
+            sessions: stored.sessions,
         }
     }
 }
@@ -175,6 +216,7 @@ impl IntegrationConfig {
             scope: serde_json::Value::Null,
             sync: SyncSettings::default(),
             comments: CommentSettings::default(),
+            sessions: SessionSettings::default(),
         }
     }
 
@@ -280,6 +322,12 @@ pub struct EngineConfig {
     /// entry's index (`https://sync.example.com/api/ledger/{workspace}/proof/{index}`).
     /// `None`: the attribution line names the entry's index only.
     pub receipt_url: Option<String>,
+    /// How long an `active` or `awaiting_input` agent session may go without an activity
+    /// before a worker marks it `stale` (default one hour).
+    pub session_stale_after: Duration,
+    /// Accept `http` artifact URLs (default: `https` only), as the server's
+    /// `--allow-any-provider-url` does for tests.
+    pub allow_http_links: bool,
 }
 
 /// The default [`EngineConfig::handshake_window`]: 5 minutes.
@@ -297,6 +345,8 @@ impl Default for EngineConfig {
             list_page_size: 100,
             handshake_window: DEFAULT_HANDSHAKE_WINDOW,
             receipt_url: None,
+            session_stale_after: Duration::from_secs(3600),
+            allow_http_links: false,
         }
     }
 }

@@ -34,12 +34,13 @@ pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
 pub use comments::{CommentDraft, CommentPage, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 pub use config::{
     Backoff, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig,
-    SyncSettings,
+    SessionSettings, SyncSettings,
 };
 pub use engine::{
-    AccessProblem, BackfillReport, ChangeReceipt, CommentReceipt, Engine, EngineBuilder,
-    INGEST_CACHE_TTL, IngestOutcome, IngestResponse, IntegrationChange, NewIntegration,
-    ReconcileReport, Resolution, SyncReport, SyncStep, WebhookReportView,
+    AccessProblem, ActivityReceipt, BackfillReport, ChangeReceipt, CommentReceipt, Engine,
+    EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse, IntegrationChange,
+    MAX_ACTIVITY_ID, NewActivity, NewIntegration, ReconcileReport, Resolution, SessionActivity,
+    SyncReport, SyncStep, WebhookReportView,
 };
 pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
 pub use ids::{

@@ -66,6 +66,9 @@ impl BatchReport {
     }
 }
 
+/// How often a running worker sweeps for stale agent sessions.
+const STALE_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A worker over an engine.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -82,7 +85,20 @@ impl Worker {
     /// Runs until `shutdown` is cancelled. In-flight rows finish; claimed rows not yet started
     /// are released (their attempt does not count).
     pub async fn run(&self, shutdown: CancellationToken) {
+        let mut swept: Option<std::time::Instant> = None;
         while !shutdown.is_cancelled() {
+            // The stale sweep, now and then: cheap (one indexed query) and idempotent, so
+            // every worker may run it.
+            if swept.is_none_or(|at| at.elapsed() >= STALE_SWEEP_EVERY) {
+                swept = Some(std::time::Instant::now());
+                let marked = self.engine.mark_stale_sessions().await;
+                if let Err(e) = &marked {
+                    tracing::warn!(worker = %self.config.id, error = %e, "stale sweep failed");
+                }
+                if let Ok(n @ 1..) = marked {
+                    tracing::info!(worker = %self.config.id, sessions = n, "marked stale");
+                }
+            }
             match self.run_once(&shutdown).await {
                 Ok(r) if r.claimed > 0 => continue,
                 Ok(_) => {}

@@ -13,9 +13,13 @@ use crate::actor::Actor;
 use crate::comments::{CommentDraft, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{CommentId, IntegrationId};
+use crate::ledger::SessionRecord;
 use crate::ledger::{Cause, CauseKind, Op, Outcome};
 use crate::model::ObjectKey;
 use crate::provider::{ChangeHint, HintKind, RemoteActor, ms_to_datetime};
+use crate::session::{
+    ActivityContent, ActivityKind, ActivityRef, AgentSession, SessionState, SessionWrite,
+};
 use crate::store::{OutboxJob, StoreExt, UnitOfWork};
 use crate::task::Task;
 use crate::task_comment::{
@@ -507,17 +511,28 @@ async fn timed<T>(
     out
 }
 
+/// A task's conversation as stored now: what an event's comments are applied to.
+pub(crate) struct Conversation<'a> {
+    pub(crate) task: &'a Task,
+    pub(crate) comments: Vec<TaskComment>,
+    pub(crate) sessions: Vec<AgentSession>,
+}
+
 /// Adds the writes and entries of an event's comments to its unit, over the task's comments
 /// as stored now. Returns a note for the row when nothing could be applied.
 pub(crate) fn apply_inbound_comments(
     uow: &mut UnitOfWork,
-    task: &Task,
-    stored: Vec<TaskComment>,
+    on: Conversation<'_>,
     inbound: &InboundComments,
     ctx: &EntryContext,
     integration: IntegrationId,
     provider: &str,
 ) -> Option<String> {
+    let Conversation {
+        task,
+        comments: stored,
+        sessions,
+    } = on;
     if let Some(why) = &inbound.skipped {
         return Some(format!("comments not applied: {why}"));
     }
@@ -547,6 +562,8 @@ pub(crate) fn apply_inbound_comments(
     let mut entries = Vec::new();
     let mut gone: Vec<(String, Option<RemoteActor>)> = Vec::new();
     let mut not_inbound = 0usize;
+    // People's new comments: a reply to a session waiting for input.
+    let mut replies: Vec<(TaskComment, EntryContext)> = Vec::new();
     for item in &inbound.items {
         match item {
             FetchedComment::Present(rc) => {
@@ -649,6 +666,7 @@ pub(crate) fn apply_inbound_comments(
                             rule.clone(),
                             &entry_ctx,
                         ));
+                        replies.push((c.clone(), entry_ctx));
                         base.insert(c.id, None);
                         changed.push(c.id);
                         now.insert(c.id, c);
@@ -758,10 +776,91 @@ pub(crate) fn apply_inbound_comments(
         }
     }
     uow.ledger.extend(entries);
+    answer_waiting_sessions(uow, task, sessions, replies);
     (not_inbound > 0).then(|| {
         format!(
             "{not_inbound} comment(s) not applied: comments do not sync inbound in this \
              integration"
         )
     })
+}
+
+/// A person's comment on a task whose agent session waits for input is their reply: a
+/// `prompt` activity of the session that waited last (its id names the comment, so a
+/// replayed comment is no second prompt), which makes the session active again; one ledger
+/// entry each, attributed to the person's account.
+fn answer_waiting_sessions(
+    uow: &mut UnitOfWork,
+    task: &Task,
+    sessions: Vec<AgentSession>,
+    replies: Vec<(TaskComment, EntryContext)>,
+) {
+    let Some(mut waiting) = sessions
+        .into_iter()
+        .filter(|s| s.state == SessionState::AwaitingInput)
+        .max_by_key(|s| s.last_activity_at)
+    else {
+        return;
+    };
+    let current = waiting.revision;
+    let mut answered = false;
+    for (c, ctx) in replies {
+        let id = format!(
+            "comment:{}:{}",
+            c.source,
+            c.external_id.as_deref().unwrap_or_default()
+        );
+        if waiting.activities.iter().any(|a| a.id == id) {
+            continue;
+        }
+        let content = ActivityContent {
+            kind: ActivityKind::Prompt,
+            body: Some(c.body.clone()),
+            action: None,
+            parameter: None,
+            result: None,
+        };
+        waiting.activities.push(ActivityRef {
+            id: id.clone(),
+            kind: ActivityKind::Prompt,
+            digest: content.digest(),
+            comment_id: Some(c.id),
+            at: ctx.observed_at,
+        });
+        let before = waiting.state;
+        waiting.state = SessionState::Active;
+        waiting.last_activity_at = ctx.observed_at;
+        waiting.updated_at = ctx.observed_at;
+        let title = super::sessions::session_title(&waiting);
+        let own = format!("ordonis:session:{}", waiting.id);
+        if let Some(l) = waiting.links.iter_mut().find(|l| l.global_id == own)
+            && l.title != title
+        {
+            l.title = title;
+            l.pending = true;
+        }
+        uow.ledger.push(super::sessions::session_draft(
+            task,
+            &waiting,
+            Op::SessionActivity,
+            SessionRecord {
+                id: waiting.id,
+                state: (waiting.state != before).then_some(waiting.state),
+                activity: Some((id, content)),
+                artifact: None,
+            },
+            &ctx,
+        ));
+        answered = true;
+    }
+    if answered {
+        if let (true, Some(i)) = (waiting.has_pending_links(), waiting.integration_id) {
+            uow.enqueue_push = Some((task.id, i));
+        }
+        waiting.revision += 1;
+        uow.sessions.push(SessionWrite {
+            session: waiting,
+            expected_revision: Some(current),
+        });
+    }
 }

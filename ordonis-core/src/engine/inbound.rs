@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
-use super::comment_sync::{InboundComments, apply_inbound_comments};
+use super::comment_sync::{Conversation, InboundComments, apply_inbound_comments};
 use super::repair::ListedEvent;
 use super::{Engine, Loaded};
 use crate::actor::Actor;
@@ -315,10 +315,18 @@ impl Engine {
                     .store
                     .task_comments(&prepared.workspace_id, t.id)
                     .await?;
+                let sessions = self
+                    .inner
+                    .store
+                    .task_sessions(&prepared.workspace_id, t.id)
+                    .await?;
                 apply_inbound_comments(
                     &mut uow,
-                    &t,
-                    stored,
+                    Conversation {
+                        task: &t,
+                        comments: stored,
+                        sessions,
+                    },
                     &a.comments,
                     &a.ctx,
                     a.integration,

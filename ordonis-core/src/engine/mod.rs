@@ -9,6 +9,7 @@ mod ingest;
 mod integrations;
 mod outbound;
 mod repair;
+mod sessions;
 mod tasks;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ pub use conflicts::Resolution;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
 pub use repair::{BackfillReport, ReconcileReport, SyncReport, SyncStep, WebhookReportView};
+pub use sessions::{ActivityReceipt, MAX_ACTIVITY_ID, NewActivity, SessionActivity};
 pub use tasks::ChangeReceipt;
 
 use crate::config::{EngineConfig, IntegrationConfig};

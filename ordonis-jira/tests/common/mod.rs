@@ -1,6 +1,8 @@
 //! Shared test helpers.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod site;
+
 use ordonis_core::{ApiAuth, IntegrationId, IntegrationSecrets, ProviderContext, WorkspaceId};
 
 pub const SECRET: &str = "It's a Secret to Everybody";
