@@ -88,10 +88,13 @@ pub fn engine(
     public_url: Option<&str>,
     max_provider_response_bytes: usize,
     handshake_window: Duration,
+    allow_http_links: bool,
 ) -> Result<Engine, StartError> {
     let key = SecretKey::from_hex(1, secret_key_hex).map_err(|_| bad_secret_key())?;
     let mut config = retry.engine_config()?;
     config.handshake_window = handshake_window;
+    // Artifact links: https only, unless the server allows any provider URL (tests).
+    config.allow_http_links = allow_http_links;
     // The webhooks the engine registers point at this server's webhook route
     // (`routes::integrations::webhook_url`).
     config.webhook_url = public_url
@@ -238,6 +241,7 @@ impl Server {
             Some(&public_url),
             config.max_provider_response_bytes,
             config.handshake_window,
+            config.allow_any_provider_url,
         )?;
         let state = AppState::new(NewState {
             engine: engine.clone(),

@@ -218,6 +218,7 @@ async fn postgres_requires_token_and_key() {
         None,
         c.max_provider_response_bytes,
         c.handshake_window,
+        c.allow_any_provider_url,
     )
     .unwrap();
     let token = tokio_util::sync::CancellationToken::new();

@@ -53,6 +53,8 @@ async fn main() -> ExitCode {
         args.public_url.as_deref().map(|u| u.trim_end_matches('/')),
         args.max_provider_response_bytes,
         args.handshake_window,
+        // A worker adds no artifacts (the API does): its engine checks no artifact URL.
+        false,
     ) {
         Ok(e) => e,
         Err(e) => {

@@ -110,6 +110,7 @@ pub fn entry(e: &LedgerEntry) -> Value {
         "cause": snake(&r.cause),
         "occurred_at": r.occurred_at.map(ts),
         "observed_at": ts(r.observed_at),
+        "session": r.session.as_ref().map(snake),
         "comment": r.comment.as_ref().map(|c| json!({
             "id": c.id.to_string(),
             "external_id": c.external_id,

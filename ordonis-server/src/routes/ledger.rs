@@ -118,3 +118,60 @@ pub async fn keys(State(s): State<AppState>, Path(ws): Path<String>) -> Result<R
     let ws = workspace(&s, &ws).await?;
     Ok(text(trust_file(&s, &ws)?))
 }
+
+/// `?after=&limit=&wait=`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+    wait: Option<String>,
+}
+
+/// The longest long-poll.
+pub const MAX_FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often a long-poll looks at the log: the store is the only thing every server of a
+/// deployment shares, so a commit made by another process is seen within this.
+const FEED_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// `wait=30s`, `wait=500ms`, `wait=30` (seconds); at most [`MAX_FEED_WAIT`].
+fn parse_wait(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let d = if let Some(ms) = s.strip_suffix("ms") {
+        std::time::Duration::from_millis(ms.parse().ok()?)
+    } else {
+        std::time::Duration::from_secs(s.strip_suffix('s').unwrap_or(s).parse().ok()?)
+    };
+    Some(d.min(MAX_FEED_WAIT))
+}
+
+/// The workspace's ledger as a change feed: `{entries, last_index}`, the entries after
+/// `after` (from the first without it), at most `limit` (default 100, at most 1000). With
+/// `wait`, an empty answer waits up to that long for the next commit.
+pub async fn entries(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+    crate::errors::ApiQuery(q): crate::errors::ApiQuery<FeedQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ws = workspace(&s, &ws).await?;
+    let wait = match q.wait.as_deref() {
+        None => std::time::Duration::ZERO,
+        Some(w) => parse_wait(w)
+            .ok_or_else(|| ApiError::bad_request("wait must be like 30s, 500ms or 30"))?,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let deadline = tokio::time::Instant::now() + wait;
+    let found = loop {
+        let found = s.engine.feed(&ws, q.after, limit).await?;
+        if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+            break found;
+        }
+        tokio::time::sleep(FEED_POLL).await;
+    };
+    Ok(Json(json!({
+        "workspace_id": ws.as_str(),
+        "entries": found.iter().map(super::json::entry).collect::<Vec<_>>(),
+        "last_index": found.last().map(|e| e.idx).or(q.after),
+    })))
+}

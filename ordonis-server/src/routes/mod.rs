@@ -6,6 +6,7 @@ pub mod integrations;
 pub mod json;
 pub mod ledger;
 pub mod pushes;
+pub mod sessions;
 pub mod tasks;
 pub mod webhook;
 
@@ -61,6 +62,17 @@ pub fn api(state: AppState) -> Router {
             "/api/tasks/{id}/comments",
             get(comments::list).post(comments::add),
         )
+        .route(
+            "/api/tasks/{id}/sessions",
+            get(sessions::list).post(sessions::open),
+        )
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::get).patch(sessions::set_state),
+        )
+        .route("/api/sessions/{id}/activities", post(sessions::activity))
+        .route("/api/sessions/{id}/artifacts", post(sessions::artifact))
+        .route("/api/ledger/{workspace_id}/entries", get(ledger::entries))
         .route(
             "/api/comments/{id}",
             axum::routing::patch(comments::edit).delete(comments::delete),

@@ -1244,3 +1244,173 @@ async fn comments_are_posted_listed_and_refused_with_reasons() {
     assert_eq!(v["comments"][0]["deleted"], json!(true));
     server.shutdown().await;
 }
+
+/// Agent sessions over HTTP: open (an agent for a person only), activities (idempotent by
+/// id, 409 on a different content or a complete session), artifacts, state, the session's
+/// view with where it shows in Jira, and the ledger as a long-polled change feed.
+#[tokio::test]
+async fn sessions_over_http_and_the_ledger_feed() {
+    let (server, api, jira, _id, _) = setup().await;
+    let id = synced_task(&api, &jira).await;
+    let fixture_issue: Value =
+        serde_json::from_slice(&fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    jira.insert_issue(fixture_issue["issue"].clone());
+    let agent = json!({"kind": "agent", "id": "agt_triage", "display_name": "Triage bot",
+        "on_behalf_of": {"kind": "human", "id": "usr_alice", "display_name": "Alice Smith"}});
+    for bad in [
+        json!({"kind": "human", "id": "usr_alice"}),
+        json!({"kind": "agent", "id": "agt_x"}),
+    ] {
+        let (s, v) = api
+            .post(&format!("/api/tasks/{id}/sessions"), &json!({"actor": bad}))
+            .await;
+        assert_eq!((s, error_code(&v)), (400, "bad_request"), "{v}");
+    }
+    let (s, v) = api
+        .post(
+            &format!("/api/tasks/{id}/sessions"),
+            &json!({"actor": agent}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "active");
+    let sid = v["session_id"].as_str().unwrap().to_owned();
+    let acts = format!("/api/sessions/{sid}/activities");
+
+    let (s, first) = api
+        .post(
+            &acts,
+            &json!({"id": "t1", "type": "thought", "body": "Reading the form code"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{first}");
+    let (s, again) = api
+        .post(
+            &acts,
+            &json!({"id": "t1", "type": "thought", "body": "Reading the form code"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["ledger_index"], first["ledger_index"]);
+    let (s, v) = api
+        .post(
+            &acts,
+            &json!({"id": "t1", "type": "thought", "body": "Something else"}),
+        )
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
+    let (s, v) = api
+        .post(&acts, &json!({"type": "musing", "body": "x"}))
+        .await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"), "{v}");
+    let (s, asked) = api
+        .post(
+            &acts,
+            &json!({"type": "elicitation", "body": "Which browser?"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{asked}");
+    assert_eq!(asked["state"], "awaiting_input");
+    assert!(asked["comment_id"].is_string(), "{asked}");
+
+    let arts = format!("/api/sessions/{sid}/artifacts");
+    let (s, v) = api
+        .post(
+            &arts,
+            &json!({"title": "PR", "url": "ftp://git.example.com/pr/1"}),
+        )
+        .await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"), "{v}");
+    let (s, v) = api
+        .post(
+            &arts,
+            &json!({"title": "Fix double submit", "url": "https://git.example.com/pr/412", "kind": "pull_request"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+
+    // The session's view: activities from the ledger, its artifact, and the question posted
+    // to Jira (confirmed once its echo came back).
+    let view = eventually("the question confirmed in Jira", || async {
+        let (_, v) = api.get(&format!("/api/sessions/{sid}")).await;
+        let confirmed = v["external"]
+            .as_array()?
+            .iter()
+            .any(|e| e["kind"] == "comment" && e["sync"]["state"] == "confirmed");
+        confirmed.then_some(v)
+    })
+    .await;
+    assert_eq!(view["state"], "awaiting_input");
+    assert_eq!(view["on_behalf_of"][0]["id"], "usr_alice");
+    let types: Vec<&str> = view["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["thought", "elicitation"]);
+    assert_eq!(
+        view["artifacts"][0]["url"],
+        "https://git.example.com/pr/412"
+    );
+    let (_, listed) = api.get(&format!("/api/tasks/{id}/sessions")).await;
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
+
+    // The feed, long-polled: it answers as soon as the next entry is committed.
+    let (_, page) = api.get("/api/ledger/acme/entries?limit=1000").await;
+    let last = page["last_index"].as_u64().unwrap();
+    assert!(
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["op"] == "session_activity"
+                && e["session"]["activity"][1]["type"] == "elicitation"),
+        "{page}"
+    );
+    let (s, v) = api.get("/api/ledger/acme/entries?wait=soon").await;
+    assert_eq!((s, error_code(&v)), (400, "bad_request"), "{v}");
+    let started = std::time::Instant::now();
+    let poll = {
+        let api = Api::new(&server);
+        tokio::spawn(async move {
+            api.get(&format!("/api/ledger/acme/entries?after={last}&wait=20s"))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, v) = api
+        .post(
+            &acts,
+            &json!({"type": "prompt", "body": "Safari 17",
+            "actor": {"kind": "human", "id": "usr_alice"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, woke) = poll.await.unwrap();
+    assert_eq!(s, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(
+        woke["entries"][0]["index"].as_u64(),
+        Some(last + 1),
+        "{woke}"
+    );
+    assert_eq!(woke["entries"][0]["actor"]["id"], "usr_alice");
+
+    // Done: no more of the agent's activities.
+    let (s, v) = api
+        .patch(
+            &format!("/api/sessions/{sid}"),
+            &json!({"state": "complete"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "complete");
+    let (s, v) = api
+        .post(&acts, &json!({"type": "thought", "body": "late"}))
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "conflict"), "{v}");
+    let (s, _) = api.get("/api/sessions/not-a-session").await;
+    assert_eq!(s, 404);
+    server.shutdown().await;
+}
