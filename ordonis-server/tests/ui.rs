@@ -717,3 +717,93 @@ async fn the_task_page_shows_the_conversation_and_comments_as_the_operator() {
     assert!(r.text().await.unwrap().contains("must not be empty"));
     server.shutdown().await;
 }
+
+/// The task page lists its agent sessions; a session's page shows its activity timeline
+/// (each entry checked against the signed checkpoint, markup escaped), its artifact, and
+/// where it shows in Jira.
+#[tokio::test]
+async fn session_pages_show_the_timeline_verified_and_the_projection() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    api.jira_integration("ui-sessions", &jira).await;
+    let issue: serde_json::Value =
+        serde_json::from_slice(&common::fixture("cloud_issue_updated_status_zulip.json")).unwrap();
+    jira.insert_issue(issue["issue"].clone());
+    assert_eq!(
+        jira.deliver(issue.to_string().as_bytes()).await.unwrap(),
+        200
+    );
+    let task = eventually("the task", || async {
+        api.tasks("ui-sessions").await.into_iter().next()
+    })
+    .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    let agent = json!({"kind": "agent", "id": "agt_triage", "display_name": "Triage bot",
+        "on_behalf_of": {"kind": "human", "id": "usr_alice", "display_name": "Alice Smith"}});
+    let (s, v) = api
+        .post(
+            &format!("/api/tasks/{id}/sessions"),
+            &json!({"actor": agent}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_owned();
+    let acts = format!("/api/sessions/{sid}/activities");
+    for body in [
+        json!({"type": "thought", "body": "The <form> posts twice"}),
+        json!({"type": "action", "action": "search", "parameter": "submit handler", "result": "2 hits"}),
+        json!({"type": "elicitation", "body": "Which browser?"}),
+    ] {
+        let (s, v) = api.post(&acts, &body).await;
+        assert_eq!(s, 202, "{v}");
+    }
+    let (s, v) = api
+        .post(
+            &format!("/api/sessions/{sid}/artifacts"),
+            &json!({"title": "Fix double submit", "url": "https://git.example.com/pr/412"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let cookie = sign_in(&api).await;
+    let get = |path: String| {
+        let c = cookie.clone();
+        let http = api.http.clone();
+        let url = api.url(&path);
+        async move {
+            let r = http.get(url).header("cookie", c).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, page) = get(format!("/ui/tasks/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("Agent sessions"), "{page}");
+    assert!(page.contains(&format!("/ui/sessions/{sid}")), "{page}");
+    assert!(page.contains("Triage bot for Alice Smith"), "{page}");
+    let (s, page) = eventually("the question confirmed", || {
+        let get = get.clone();
+        let sid = sid.clone();
+        async move {
+            let (s, page) = get(format!("/ui/sessions/{sid}")).await;
+            page.contains("sync-confirmed").then_some((s, page))
+        }
+    })
+    .await;
+    assert_eq!(s, 200);
+    assert!(page.contains("awaiting_input"), "{page}");
+    assert!(page.contains("The &lt;form&gt; posts twice"), "{page}");
+    assert!(
+        page.contains("submit handler") && page.contains("2 hits"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"https://git.example.com/pr/412\""),
+        "{page}"
+    );
+    assert!(page.contains("comment for the elicitation"), "{page}");
+    // Every step verifies against the signed checkpoint: start, 3 activities, the artifact.
+    assert_eq!(page.matches("✓ verified").count(), 5, "{page}");
+    let (s, _) = get(format!("/ui/sessions/{}", uuid::Uuid::now_v7())).await;
+    assert_eq!(s, 404);
+    server.shutdown().await;
+}

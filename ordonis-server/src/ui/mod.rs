@@ -10,6 +10,7 @@ mod conflicts;
 mod integrations;
 mod layout;
 mod queues;
+mod session_page;
 mod sync_view;
 mod task_edit;
 mod task_list;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             get(task_page::task_page).post(task_edit::task_edit),
         )
         .route("/ui/tasks/{id}/comments", post(task_edit::task_comment))
+        .route("/ui/sessions/{id}", get(session_page::session_page))
         .route(
             "/ui/tasks/{id}/conflicts/{field}/{choice}",
             post(conflicts::resolve),

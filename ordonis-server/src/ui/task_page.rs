@@ -160,6 +160,7 @@ pub(super) async fn render_task(
     }
     let checks = verification(s, &ws, &entries).await;
     let comments = s.store.task_comments(&ws, t.id).await?;
+    let sessions = s.store.task_sessions(&ws, t.id).await?;
     let policy = super::sync_view::task_policy(s, &t).await?;
     let conflicts = open_conflicts(&entries);
     // A push of this task that has failed at least once: the page stops refreshing and says so.
@@ -373,6 +374,18 @@ pub(super) async fn render_task(
                 input type="hidden" name="was_priority" value=(priority_now);
                 input type="hidden" name="was_due_date" value=(due);
                 button.primary type="submit" { "Save as admin" }
+            }
+        }
+        @if !sessions.is_empty() {
+            h2 #sessions { "Agent sessions" }
+            ul.sessions {
+                @for se in &sessions {
+                    li {
+                        a href=(super::session_page::session_href(se)) { (super::session_page::session_heading(se)) }
+                        " · " span class=(format!("state state-{}", se.state.as_str())) { (se.state.as_str()) }
+                        " · " span.muted { (se.activities.len()) " activities · last " (when(se.last_activity_at)) }
+                    }
+                }
             }
         }
         h2 #conversation { "Conversation" }
