@@ -781,7 +781,6 @@ async fn session_pages_show_the_timeline_verified_and_the_projection() {
     assert!(page.contains(&format!("/ui/sessions/{sid}")), "{page}");
     assert!(page.contains("Triage bot for Alice Smith"), "{page}");
     let (s, page) = eventually("the question confirmed", || {
-        let get = get.clone();
         let sid = sid.clone();
         async move {
             let (s, page) = get(format!("/ui/sessions/{sid}")).await;
