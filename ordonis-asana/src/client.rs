@@ -380,6 +380,30 @@ impl AsanaClient {
         self.send(method, rb, what).await
     }
 
+    /// Like `call`, with a `multipart/form-data` body (the form's own `Content-Type`, with
+    /// its boundary): what `POST /attachments` takes.
+    pub(crate) async fn call_form(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        form: reqwest::multipart::Form,
+        what: &str,
+    ) -> Result<Response, AsanaError> {
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| AsanaError::Config(format!("bad URL: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let rb = self
+            .http
+            .request(method.clone(), url)
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(ACCEPT, "application/json")
+            .multipart(form);
+        self.send(method, rb, what).await
+    }
+
     pub(crate) async fn json<T: DeserializeOwned>(&self, resp: Response) -> Result<T, AsanaError> {
         let bytes = provider_http::read_capped(resp, self.max_response).await?;
         serde_json::from_slice(&bytes).map_err(|e| AsanaError::Decode(e.to_string()))

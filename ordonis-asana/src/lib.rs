@@ -19,6 +19,9 @@
 //!   projects (`GET /events` sync tokens taken before the crawl, `GET /tasks?project=…`
 //!   offset paging, a re-crawl with `modified_since` when a token expires), and webhook
 //!   health (`GET /webhooks/{gid}`, heartbeat silence) and registration.
+//! - [`comments`] and [`links`] are the optional abilities: comment stories (the marker as
+//!   a visible footer) and links as external attachments (found by title and URL, replaced
+//!   since Asana cannot edit them).
 //! - [`scope`]: which tasks an integration syncs; a fetched task outside it (removed from
 //!   the scope's projects, a subtask the scope does not take) stops syncing.
 //!
@@ -36,6 +39,7 @@ pub mod client;
 pub mod comments;
 pub mod config;
 pub mod error;
+pub mod links;
 pub mod normalize;
 pub mod provider;
 mod push;

@@ -204,6 +204,10 @@ impl Provider for AsanaProvider {
         Some(self)
     }
 
+    fn links(&self) -> Option<&dyn ordonis_core::LinkProvider> {
+        Some(self)
+    }
+
     fn verify_webhook(
         &self,
         ctx: &ProviderContext,

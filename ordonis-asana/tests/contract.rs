@@ -193,6 +193,38 @@ async fn client_requests_match_the_asana_spec() {
     accepted("PUT story", client.update_story("12345", &html).await);
     accepted("DELETE story", client.delete_story("12345").await);
 
+    // Links as external attachments: list a task's, post one (multipart), delete one.
+    accepted("GET attachments", client.attachments("12345").await);
+    accepted(
+        "POST attachments (external, multipart)",
+        client
+            .create_external_attachment(
+                "12345",
+                "Triage bot for Alice Smith · running",
+                "https://ordonis.example.com/sessions/0193ab7f",
+            )
+            .await,
+    );
+    accepted("DELETE attachment", client.delete_attachment("12345").await);
+    // The multipart body is checked too: one without the required `parent` is rejected.
+    let no_parent = reqwest::Client::new()
+        .post(format!("{base}/attachments"))
+        .bearer_auth("x")
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("resource_subtype", "external")
+                .text("name", "x")
+                .text("url", "https://x.example"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        no_parent.status().is_client_error() && no_parent.headers().contains_key("sl-violations"),
+        "Prism accepted an attachment without a parent: {}",
+        no_parent.status()
+    );
+
     // The check has teeth: a mistyped body is rejected, and so is a request without a token.
     let bad = reqwest::Client::new()
         .put(format!("{base}/tasks/12345"))

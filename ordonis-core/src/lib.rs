@@ -14,6 +14,7 @@ mod error;
 pub mod field_merge;
 mod ids;
 pub mod ledger;
+mod links;
 mod listing;
 pub mod markdown;
 pub mod metrics;
@@ -51,6 +52,7 @@ pub use ledger::{
     Cause, CauseKind, CommentRecord, Evidence, Ledger, LedgerDraft, LedgerEntry, Op, Outcome,
     SessionRecord, StoredCheckpoint,
 };
+pub use links::{LinkDraft, LinkProvider, RemoteLink};
 pub use listing::{
     ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
 };

@@ -350,6 +350,13 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     fn comments(&self) -> Option<&dyn crate::comments::CommentProvider> {
         None
     }
+
+    /// Links on a task (create or update, list, delete), where the provider shows links:
+    /// agent sessions and their artifacts appear there. Default: none, so an integration of
+    /// it shows no links.
+    fn links(&self) -> Option<&dyn crate::links::LinkProvider> {
+        None
+    }
 }
 
 /// The repair loop's provider calls: what backfill and reconciliation list, and the health

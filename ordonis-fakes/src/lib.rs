@@ -2,12 +2,12 @@
 //! `127.0.0.1:0`) over in-memory issues and tasks, as strict as the providers where sync
 //! depends on it, and the real webhook fixtures of both.
 //!
-//! - [`jira`]: [`jira::FakeJira`] — REST v3 issues and comments, workflows and transitions,
-//!   the JQL search with a lagging index, dynamic webhooks, signed admin webhooks and echoes
-//!   (comment webhooks included).
-//! - [`asana`]: [`asana::FakeAsana`] — tasks, comment stories, custom fields, rich text, the
-//!   webhook handshake, events with sync tokens (story events included), webhook health and
-//!   faults.
+//! - [`jira`]: [`jira::FakeJira`] — REST v3 issues, comments and remote links, workflows and
+//!   transitions, the JQL search with a lagging index, dynamic webhooks, signed admin webhooks
+//!   and echoes (comment webhooks included).
+//! - [`asana`]: [`asana::FakeAsana`] — tasks, comment stories, external attachments (links,
+//!   `multipart/form-data` only), custom fields, rich text, the webhook handshake, events with
+//!   sync tokens (story events included), webhook health and faults.
 //! - [`fixtures`]: the real webhook bodies (one folder per provider, `fixtures/jira/` and
 //!   `fixtures/asana/`, with their `SOURCES.md`).
 //!

@@ -11,6 +11,9 @@
 //!   `POST /rest/api/3/search/jql` (scope `{"jql": …}`, an overlap against the index lag,
 //!   `reconcileIssues`), and dynamic webhooks registered and renewed through
 //!   `/rest/api/3/webhook`.
+//! - [`comments`] and [`links`] are the optional abilities: the conversation on an issue
+//!   (ADF bodies, our marker as a comment property) and remote links (agent sessions and
+//!   their artifacts, upserted by `globalId`).
 //! - [`normalize`] maps Jira's issue JSON into Ordonis fields; [`rich_text`] converts descriptions
 //!   between ADF (REST v3) and Markdown, the internal form.
 //!
@@ -37,6 +40,7 @@ pub mod client;
 pub mod comments;
 pub mod config;
 pub mod error;
+pub mod links;
 pub mod normalize;
 pub mod provider;
 mod push;

@@ -219,6 +219,10 @@ impl Provider for JiraProvider {
         Some(self)
     }
 
+    fn links(&self) -> Option<&dyn ordonis_core::LinkProvider> {
+        Some(self)
+    }
+
     /// A status push's intermediate statuses, from the path planned over the issue's
     /// workflow.
     async fn plan_push(

@@ -175,6 +175,42 @@ async fn client_requests_match_the_jira_spec() {
         Err(e) => panic!("Prism rejected DELETE comment: {e}"),
     }
 
+    // Remote links: list, one by global id, create or update (our request), delete.
+    accepted("GET remotelink", client.remote_links("PROJ-1", None).await);
+    accepted(
+        "GET remotelink?globalId",
+        client
+            .remote_links("PROJ-1", Some("ordonis:session:0193ab7f&x=1"))
+            .await,
+    );
+    let link = ordonis_jira::links::link_request(&ordonis_core::LinkDraft {
+        global_id: "ordonis:session:0193ab7f",
+        title: "Triage bot for Alice Smith · running",
+        url: "https://ordonis.example.com/sessions/0193ab7f",
+        summary: Some("reading the logs"),
+    });
+    accepted(
+        "POST remotelink",
+        client.upsert_remote_link("PROJ-1", &link).await,
+    );
+    match client.delete_remote_link("PROJ-1", "10000").await {
+        Ok(()) => {}
+        Err(e) => panic!("Prism rejected DELETE remotelink: {e}"),
+    }
+    // The check has teeth here too: a link without its required `object` is rejected.
+    let bad_link = reqwest::Client::new()
+        .post(format!("{base}/rest/api/3/issue/PROJ-1/remotelink"))
+        .basic_auth("bot@example.com", Some("tok"))
+        .json(&json!({"globalId": "ordonis:session:1"}))
+        .send()
+        .await
+        .unwrap();
+    let (violations, v) = prism::violations(&bad_link);
+    assert!(
+        !v.is_empty(),
+        "Prism accepted a remote link without an object: {violations}"
+    );
+
     // The check has teeth: a malformed transition (numeric id) is rejected.
     let bad = reqwest::Client::new()
         .post(format!("{base}/rest/api/3/issue/PROJ-1/transitions"))

@@ -39,6 +39,11 @@
 //!                "resource_subtype": "default_task"}}]}
 //!   ```
 //!
+//! - links are external attachments (`POST /attachments` as `multipart/form-data` with
+//!   `resource_subtype=external`, `parent`, `name`, `url`; `GET /attachments?parent=…`;
+//!   `DELETE /attachments/{gid}`; the `attachments` module's docs say how strictly), kept per
+//!   task ([`FakeAsana::attachments`]), with a switch that makes one and loses the answer
+//!   ([`FakeAsana::lose_next_attachment_answer`]);
 //! - [`FakeAsana::deliver_raw`] sends a given body (e.g. a captured real event) as is.
 //!
 //! The repair loop's side, in the child modules `events` and `hooks` (see their docs):
@@ -89,6 +94,7 @@ use tokio_util::sync::CancellationToken;
 
 // The repair loop's half of the fake (projects, event streams, task listing; webhook health
 // and faults), kept in their own modules; children, so they reach `Inner`.
+mod attachments;
 mod events;
 mod hooks;
 mod rich;
@@ -169,6 +175,11 @@ struct Inner {
     /// Comment posts whose answer is lost after the story is made
     /// ([`FakeAsana::lose_next_story_answer`]).
     lose_story_answers: AtomicU64,
+    /// Attachments per parent gid, oldest first.
+    attachments: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// Attachment posts whose answer is lost after the attachment is made
+    /// ([`FakeAsana::lose_next_attachment_answer`]).
+    lose_attachment_answers: AtomicU64,
 }
 
 /// Why the `X-Hook-Secret` handshake failed.
@@ -479,6 +490,8 @@ impl FakeAsana {
             faults: Mutex::default(),
             stories: Mutex::default(),
             lose_story_answers: AtomicU64::new(0),
+            attachments: Mutex::default(),
+            lose_attachment_answers: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/tasks/{gid}", get(tasks::get_task).put(tasks::put_task))
@@ -492,6 +505,14 @@ impl FakeAsana {
                 get(stories::get_one)
                     .put(stories::update)
                     .delete(stories::delete),
+            )
+            .route(
+                "/attachments",
+                get(attachments::list).post(attachments::create),
+            )
+            .route(
+                "/attachments/{gid}",
+                get(attachments::get_one).delete(attachments::delete),
             )
             .route(
                 "/webhooks",

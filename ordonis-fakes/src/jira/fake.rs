@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::site::{Hook, Site, SyncState, lock, text_of};
 use super::workflow::FakeWorkflow;
-use super::{comments, issues, search, transitions, webhooks, wiki};
+use super::{comments, issues, links, search, transitions, webhooks, wiki};
 
 /// A comment body as a person types it: one ADF paragraph of plain text.
 fn plain_adf(text: &str) -> Value {
@@ -63,6 +63,9 @@ impl FakeJira {
             comments: Mutex::new(BTreeMap::new()),
             next_comment: AtomicU64::new(10_000),
             lose_comment_answers: AtomicU64::new(0),
+            remote_links: Mutex::new(BTreeMap::new()),
+            next_link: AtomicU64::new(10_000),
+            lose_link_answers: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             deliveries: AtomicU64::new(0),
             echoes: Arc::default(),
@@ -83,6 +86,14 @@ impl FakeJira {
                 get(comments::get_one)
                     .put(comments::update)
                     .delete(comments::delete),
+            )
+            .route(
+                "/rest/api/3/issue/{id}/remotelink",
+                get(links::list).post(links::create_or_update),
+            )
+            .route(
+                "/rest/api/3/issue/{id}/remotelink/{link}",
+                delete(links::delete),
             )
             .route("/rest/api/3/issue/{id}/editmeta", get(issues::editmeta))
             .route("/rest/api/3/priority/search", get(issues::priority_search))
@@ -269,6 +280,35 @@ impl FakeJira {
         self.inner.lose_comment_answers.store(n, Ordering::SeqCst);
     }
 
+    /// The remote links of an issue (by id or key), oldest first, as stored (`id`,
+    /// `globalId`, `application`, `relationship`, `object`); empty for an unknown issue.
+    pub fn remote_links(&self, issue_id: &str) -> Vec<Value> {
+        let Some((issue, _)) = self.inner.find(issue_id) else {
+            return Vec::new();
+        };
+        lock(&self.inner.remote_links)
+            .get(&issue)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Adds a remote link to an issue (by id or key) as another app or a person would:
+    /// `link` is a `RemoteIssueLinkRequest` (`{globalId?, application?, relationship?,
+    /// object: {url, title, …}}`), upserted by its `globalId` as a `POST` is. Returns the
+    /// link's id; `None` for an unknown issue.
+    pub fn add_remote_link(&self, issue_id: &str, link: &Value) -> Option<u64> {
+        let (issue, _) = self.inner.find(issue_id)?;
+        let (stored, _) = self.inner.upsert_link(&issue, link);
+        stored.get("id").and_then(Value::as_u64)
+    }
+
+    /// The next `n` remote link posts make (or update) their link, then answer `504` as if
+    /// the answer were lost on the way back (posting again with the same `globalId` updates
+    /// the one link).
+    pub fn lose_next_link_answer(&self, n: u64) {
+        self.inner.lose_link_answers.store(n, Ordering::SeqCst);
+    }
+
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -326,9 +366,11 @@ impl FakeJira {
         self.inner.gate_open.send_replace(true);
     }
 
-    /// Makes the next write (edit, assignment or transition) fail with `status` and these
-    /// headers, as Jira answers its limits: `413` (an issue over a data limit) or `429` with
-    /// `RateLimit-Reason: jira-per-issue-on-write` and `Retry-After`.
+    /// Makes the next write (edit, assignment, transition, or a remote link's post or
+    /// deletion) fail with `status` and these headers, as Jira answers its limits: `413` (an
+    /// issue over a data limit) or `429` with `RateLimit-Reason: jira-per-issue-on-write` and
+    /// `Retry-After`; or a refusal, such as the `403` of an account without the *Link issues*
+    /// permission.
     pub fn fail_next_write(&self, status: u16, headers: &[(&str, &str)]) {
         lock(&self.inner.write_faults).push_back((
             status,

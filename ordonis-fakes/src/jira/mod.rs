@@ -37,6 +37,13 @@
 //!   [`FakeJira::delete_comment_as`]) deliver theirs before returning, and
 //!   [`FakeJira::add_comment_as`] sends none (a dropped delivery).
 //!
+//! Remote links (`GET`/`POST /rest/api/3/issue/{id}/remotelink`, `DELETE
+//! …/remotelink/{linkId}`) are kept per issue and upserted by `globalId` as Jira does (`201`
+//! when made, `200` when a link with that global id was updated); a link without
+//! `object.url` or `object.title` is a 400 in Jira's error shape; [`FakeJira::remote_links`]
+//! shows them and [`FakeJira::lose_next_link_answer`] makes a post lose its answer. Jira
+//! sends no webhook for them.
+//!
 //! Comment webhooks are shaped as Jira Cloud's real ones (`fixtures/jira/
 //! cloud_comment_created_zulip.json`, `cloud_comment_updated_mobitel.json`):
 //!
@@ -67,13 +74,14 @@
 //! dynamic webhooks) and imports only the pure `workflow` and `wiki`; the handlers import
 //! it — `issues` (issue reads and writes), `transitions` (the workflow over HTTP), `search`
 //! (all of `POST /rest/api/3/search/jql`: the JQL subset, paging, the lagging index),
-//! `webhooks` (the dynamic webhook API) — and `deliver` sends what the site emits; `fake`
+//! `webhooks` (the dynamic webhook API), `comments` and `links` (remote links) — and `deliver` sends what the site emits; `fake`
 //! is the [`FakeJira`] handle and the router over them all.
 
 mod comments;
 mod deliver;
 mod fake;
 mod issues;
+mod links;
 mod search;
 mod site;
 mod transitions;
@@ -83,6 +91,7 @@ mod workflow;
 
 pub use comments::{MAX_COMMENT_CHARS, MAX_COMMENTS_PER_ISSUE};
 pub use fake::FakeJira;
+pub use links::MAX_GLOBAL_ID_CHARS;
 pub use search::{
     Cond, DEFAULT_MAX_RESULTS, Jql, MAX_RECONCILE_ISSUES, MAX_RESULTS_IDS_ONLY,
     MAX_RESULTS_WITH_FIELDS, parse_jql, parse_jql_date, reconcile_ids, search_page,

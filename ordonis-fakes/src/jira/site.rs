@@ -80,6 +80,14 @@ pub(super) struct Site {
     /// Comment posts whose answer is lost after the comment is made
     /// ([`FakeJira::lose_next_comment_answer`](super::FakeJira::lose_next_comment_answer)).
     pub(super) lose_comment_answers: AtomicU64,
+    /// Remote links per issue id, oldest first (as stored: `id`, `globalId`,
+    /// `application`, `relationship`, `object`).
+    pub(super) remote_links: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// The next remote link id.
+    pub(super) next_link: AtomicU64,
+    /// Remote link posts whose answer is lost after the link is made
+    /// ([`FakeJira::lose_next_link_answer`](super::FakeJira::lose_next_link_answer)).
+    pub(super) lose_link_answers: AtomicU64,
     pub(super) requests: Mutex<Vec<String>>,
     pub(super) deliveries: AtomicU64,
     pub(super) echoes: Arc<crate::in_flight::InFlight>,
