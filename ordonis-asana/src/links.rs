@@ -21,9 +21,11 @@
 //! attachment cannot be edited. So [`LinkProvider::upsert_link`] lists the task's
 //! attachments first: an external attachment showing the draft's title and URL is the link
 //! (a post whose answer was lost made it), and is returned as it is; otherwise a new one is
-//! made. Either way the link's `previous` attachment, when the task still has it, is deleted
-//! after its replacement exists, so the task never lacks the link, and a retry after any
-//! lost answer leaves exactly one. The draft's `summary` has no place in an attachment. A
+//! made. Either way the link's earlier versions are deleted after the replacement exists:
+//! `previous`, and any other external attachment of the task with the same URL (a lost
+//! answer may have kept the earlier one's id from us; the URL of an Ordonis link, a session's
+//! page or an artifact, is the link's own). So the task never lacks the link, and a retry
+//! after any lost answer leaves exactly one. The draft's `summary` has no place in an attachment. A
 //! `403` (the token cannot see the task, or lacks the scope) is
 //! [`ProviderError::Forbidden`]; a refused request (`400`: no name or URL) is
 //! [`ProviderError::Terminal`], as for comments.
@@ -188,10 +190,21 @@ impl LinkProvider for AsanaProvider {
                 link
             }
         };
-        // Only an attachment of this task is deleted (never a gid it does not hold).
-        if let Some(old) = previous.filter(|p| *p != link.external_id)
-            && existing.iter().any(|a| text(a, "gid") == Some(old))
-        {
+        // The link's earlier versions go: `previous`, and (when a lost answer kept its id
+        // from us) any other external attachment of the task pointing at the same URL, which
+        // for Ordonis's links is unique to the link (a session's page, an artifact). Only
+        // attachments of this task are deleted, never a gid it does not hold.
+        let stale: Vec<&str> = existing
+            .iter()
+            .filter(|a| is_external(a))
+            .filter_map(|a| {
+                let gid = text(a, "gid")?;
+                let same_url = text(a, "view_url") == Some(draft.url)
+                    || text(a, "download_url") == Some(draft.url);
+                (gid != link.external_id && (same_url || previous == Some(gid))).then_some(gid)
+            })
+            .collect();
+        for old in stale {
             delete_gone_ok(&client, old).await?;
         }
         Ok(link)

@@ -338,3 +338,81 @@ async fn sessions_refuse_bad_actors_and_bad_input_and_go_stale() {
         .unwrap();
     assert_eq!(r.state, SessionState::Active);
 }
+
+/// The session and its artifact show on the Jira issue as remote links: the session's title
+/// names the agent, the person and the state and is updated in place on every state change
+/// (one link by its `globalId`, even after a lost answer); the artifact links to itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_and_its_artifacts_are_remote_links_on_the_issue() {
+    let s = common::site::site_with(|c| {
+        c.sessions.url_template = Some("https://collabhub.example.com/sessions/{session}".into());
+    })
+    .await;
+    let task = s.task().await;
+    s.jira.lose_next_link_answer(1);
+    let session = s
+        .engine
+        .open_session(&s.ws, task.id, &agent())
+        .await
+        .unwrap();
+    s.settle().await;
+    let links = s.jira.remote_links("10001");
+    assert_eq!(links.len(), 1, "{links:#?}");
+    assert_eq!(
+        links[0]["globalId"],
+        format!("ordonis:session:{}", session.id).as_str()
+    );
+    assert_eq!(
+        links[0]["object"]["url"],
+        format!("https://collabhub.example.com/sessions/{}", session.id).as_str()
+    );
+    assert_eq!(
+        links[0]["object"]["title"],
+        "Triage bot (agent) for Alice Smith — working"
+    );
+
+    s.engine
+        .add_artifact(
+            &s.ws,
+            session.id,
+            "Fix double submit",
+            "https://git.example.com/web/pull/412",
+            Some("pull_request"),
+        )
+        .await
+        .unwrap();
+    s.engine
+        .append_activity(
+            &s.ws,
+            session.id,
+            None,
+            activity("q", ActivityKind::Elicitation, "Which browser?"),
+        )
+        .await
+        .unwrap();
+    s.settle().await;
+    let links = s.jira.remote_links("10001");
+    assert_eq!(links.len(), 2, "{links:#?}");
+    let title_of = |gid: &str| {
+        links
+            .iter()
+            .find(|l| l["globalId"] == gid)
+            .map(|l| l["object"]["title"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        title_of(&format!("ordonis:session:{}", session.id)).as_deref(),
+        Some("Triage bot (agent) for Alice Smith — awaiting input")
+    );
+    let artifact = links
+        .iter()
+        .find(|l| l["object"]["url"] == "https://git.example.com/web/pull/412")
+        .unwrap();
+    assert_eq!(artifact["object"]["title"], "Fix double submit");
+    let now = s.engine.session(&s.ws, session.id).await.unwrap();
+    assert!(
+        now.links
+            .iter()
+            .all(|l| !l.pending && l.external_id.is_some()),
+        "{now:?}"
+    );
+}

@@ -89,13 +89,33 @@ pub struct Site {
     pub store: Arc<MemoryStore>,
     pub engine: Engine,
     pub ws: WorkspaceId,
+    pub integration: IntegrationId,
 }
 
 impl Site {
     pub async fn start(fake: &FakeAsana, project: &str, scope: Value, ws: &str) -> Self {
+        Self::start_with(
+            fake,
+            project,
+            scope,
+            ws,
+            ordonis_core::EngineConfig::default(),
+        )
+        .await
+    }
+
+    /// [`Site::start`] with the engine's settings.
+    pub async fn start_with(
+        fake: &FakeAsana,
+        project: &str,
+        scope: Value,
+        ws: &str,
+        settings: ordonis_core::EngineConfig,
+    ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let engine = Engine::builder(store.clone(), Keyring::new(SecretKey::generate(1)))
             .provider(Arc::new(AsanaProvider::new().unwrap()))
+            .config(settings)
             .build();
         let ws = WorkspaceId::new(ws).unwrap();
         let mut config = IntegrationConfig::new(fake.base_url());
@@ -133,7 +153,12 @@ impl Site {
             .create_webhook(project, &target, &WebhookFilter::task_sync())
             .await
             .unwrap();
-        Self { store, engine, ws }
+        Self {
+            store,
+            engine,
+            ws,
+            integration: id,
+        }
     }
 
     pub async fn drain(&self) {

@@ -9,6 +9,7 @@ mod ingest;
 mod integrations;
 mod outbound;
 mod repair;
+mod session_links;
 mod sessions;
 mod tasks;
 

@@ -26,6 +26,8 @@ impl Engine {
         // The conversation first: each comment's push is recorded on its own, and a failure
         // that is the job's (an outage, a rate limit) retries the whole job.
         self.push_comments(job, &loaded).await?;
+        // Then the agent sessions' links (the session's own, its artifacts').
+        self.push_session_links(job, &loaded).await?;
         let policy = loaded.config.policy();
         let store = self.inner.store.clone();
         let ws = job.workspace_id.clone();
