@@ -145,6 +145,20 @@ impl ProviderError {
         )
     }
 
+    /// Whether the failure is the pushed object's own (a comment, a link the provider refuses
+    /// for good: too long, not allowed, its task gone) rather than the push job's (an outage,
+    /// a rate limit, the credentials): recorded on the object, never retried.
+    pub fn refuses_the_object(&self) -> bool {
+        matches!(
+            self,
+            Self::Terminal(_)
+                | Self::Forbidden(_)
+                | Self::NotFound(_)
+                | Self::OutOfScope(_)
+                | Self::BadInput(_)
+        )
+    }
+
     /// The time calls may resume, for a rate limit.
     pub fn rate_limited_until(&self) -> Option<OffsetDateTime> {
         match self {

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use time::OffsetDateTime;
-
 use super::comments::{attribution, comment_draft, receipt_url};
 use super::inbound::EntryContext;
 use super::{Engine, Loaded};
@@ -13,8 +11,7 @@ use crate::actor::Actor;
 use crate::comments::{CommentDraft, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 use crate::error::{Error, ProviderError, StoreError};
 use crate::ids::{CommentId, IntegrationId};
-use crate::ledger::SessionRecord;
-use crate::ledger::{Cause, CauseKind, Op, Outcome};
+use crate::ledger::{CauseKind, Op, Outcome, SessionRecord};
 use crate::model::ObjectKey;
 use crate::provider::{ChangeHint, HintKind, RemoteActor, ms_to_datetime};
 use crate::session::{
@@ -55,19 +52,6 @@ impl InboundComments {
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty() && self.skipped.is_none()
     }
-}
-
-/// Whether a provider failure is the comment's (refused for good, recorded on it) rather
-/// than the push job's (retried, or failing the job: credentials, rate limits, outages).
-fn refuses_the_comment(e: &ProviderError) -> bool {
-    matches!(
-        e,
-        ProviderError::Terminal(_)
-            | ProviderError::Forbidden(_)
-            | ProviderError::NotFound(_)
-            | ProviderError::OutOfScope(_)
-            | ProviderError::BadInput(_)
-    )
 }
 
 /// How a push of one comment ended.
@@ -201,7 +185,7 @@ impl Engine {
                         external_id: rc.external_id,
                         body: c.body.clone(),
                     },
-                    Err(e) if refuses_the_comment(&e) => refused(op, &e),
+                    Err(e) if e.refuses_the_object() => refused(op, &e),
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -215,7 +199,7 @@ impl Engine {
                     Ok(_) => Settle::Edited {
                         body: c.body.clone(),
                     },
-                    Err(e) if refuses_the_comment(&e) => refused(op, &e),
+                    Err(e) if e.refuses_the_object() => refused(op, &e),
                     Err(e) => return Err(e.into()),
                 },
             },
@@ -232,7 +216,7 @@ impl Engine {
                     None => Settle::Deleted,
                     Some(ext) => match timed(cp.delete_comment(ctx, key, &ext)).await {
                         Ok(()) => Settle::Deleted,
-                        Err(e) if refuses_the_comment(&e) => refused(op, &e),
+                        Err(e) if e.refuses_the_object() => refused(op, &e),
                         Err(e) => return Err(e.into()),
                     },
                 }
@@ -274,18 +258,7 @@ impl Engine {
     ) -> Result<(), Error> {
         let store = self.inner.store.clone();
         let ws = job.workspace_id.clone();
-        let ctx = EntryContext {
-            actor: Actor::service("ordonis-sync"),
-            cause: Cause {
-                kind: CauseKind::Push,
-                id: job.id.to_string(),
-                delivery_id: None,
-                parent_action: None,
-                evidence: None,
-            },
-            occurred_at: None,
-            observed_at: OffsetDateTime::now_utc(),
-        };
+        let ctx = super::outbound::push_context(job);
         let rule = loaded.config.comments.rule_text();
         let settle = &settle;
         self.commit_with_retry(|| {

@@ -305,9 +305,27 @@ pub(crate) fn comment_draft(
     rule: String,
     ctx: &EntryContext,
 ) -> LedgerDraft {
+    let mut d = task_draft(task, c.integration_id, op, outcome, rule, ctx);
+    d.comment = Some(CommentRecord {
+        id: c.id,
+        external_id: c.external_id.clone(),
+        body: (op != Op::CommentDelete).then(|| c.body.clone()),
+    });
+    d
+}
+
+/// An entry about `task` with no field change: the comment and session ops fill in theirs.
+pub(crate) fn task_draft(
+    task: &Task,
+    integration: Option<crate::ids::IntegrationId>,
+    op: Op,
+    outcome: Outcome,
+    rule: String,
+    ctx: &EntryContext,
+) -> LedgerDraft {
     LedgerDraft {
         workspace_id: task.workspace_id.clone(),
-        integration_id: c.integration_id,
+        integration_id: integration,
         task_id: task.id,
         external: task.link().cloned(),
         op,
@@ -320,11 +338,7 @@ pub(crate) fn comment_draft(
         cause: ctx.cause.clone(),
         occurred_at: ctx.occurred_at,
         observed_at: ctx.observed_at,
-        comment: Some(CommentRecord {
-            id: c.id,
-            external_id: c.external_id.clone(),
-            body: (op != Op::CommentDelete).then(|| c.body.clone()),
-        }),
+        comment: None,
         session: None,
     }
 }

@@ -89,30 +89,21 @@ fn lifecycle_draft(
     ctx: &EntryContext,
     integration: crate::ids::IntegrationId,
 ) -> LedgerDraft {
-    LedgerDraft {
-        workspace_id: task.workspace_id.clone(),
-        integration_id: Some(integration),
-        task_id: task.id,
-        external: task.link().cloned(),
+    let rule = match op {
+        Op::Create => "first seen in the provider",
+        Op::Restore => "readable in the provider again: restored",
+        Op::EnterScope => "back in the integration's scope: syncing again",
+        Op::LeaveScope => "out of the integration's scope",
+        _ => "deleted in the provider: tombstoned",
+    };
+    super::comments::task_draft(
+        task,
+        Some(integration),
         op,
-        field: None,
-        before: None,
-        after: None,
-        outcome: Outcome::Applied,
-        rule: match op {
-            Op::Create => "first seen in the provider".to_owned(),
-            Op::Restore => "readable in the provider again: restored".to_owned(),
-            Op::EnterScope => "back in the integration's scope: syncing again".to_owned(),
-            Op::LeaveScope => "out of the integration's scope".to_owned(),
-            _ => "deleted in the provider: tombstoned".to_owned(),
-        },
-        actor: ctx.actor.clone(),
-        cause: ctx.cause.clone(),
-        occurred_at: ctx.occurred_at,
-        observed_at: ctx.observed_at,
-        comment: None,
-        session: None,
-    }
+        Outcome::Applied,
+        rule.to_owned(),
+        ctx,
+    )
 }
 
 /// An event parsed and resolved against its provider (any fetch done), ready to become a

@@ -180,18 +180,7 @@ impl Engine {
         };
 
         // 4. Record the outcome and complete the job.
-        let ctx = EntryContext {
-            actor: Actor::service("ordonis-sync"),
-            cause: Cause {
-                kind: CauseKind::Push,
-                id: job.id.to_string(),
-                delivery_id: None,
-                parent_action: None,
-                evidence: None,
-            },
-            occurred_at: None,
-            observed_at: OffsetDateTime::now_utc(),
-        };
+        let ctx = push_context(job);
         let integration = job.integration_id;
         self.commit_with_retry(|| {
             let store = store.clone();
@@ -223,6 +212,22 @@ impl Engine {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// The ledger context of what a push records: the sync service, caused by the push job.
+pub(super) fn push_context(job: &OutboxJob) -> EntryContext {
+    EntryContext {
+        actor: Actor::service("ordonis-sync"),
+        cause: Cause {
+            kind: CauseKind::Push,
+            id: job.id.to_string(),
+            delivery_id: None,
+            parent_action: None,
+            evidence: None,
+        },
+        occurred_at: None,
+        observed_at: OffsetDateTime::now_utc(),
     }
 }
 

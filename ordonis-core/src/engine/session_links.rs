@@ -4,23 +4,11 @@
 //! `globalId`, Asana external attachments), exactly once under retries.
 
 use super::{Engine, Loaded};
-use crate::error::{Error, ProviderError};
+use crate::error::Error;
 use crate::links::LinkDraft;
 use crate::model::ObjectKey;
 use crate::session::{AgentSession, SessionWrite};
 use crate::store::{OutboxJob, StoreExt, UnitOfWork};
-
-/// Whether a provider failure is the link's (shown on it, not retried) rather than the job's.
-fn refuses_the_link(e: &ProviderError) -> bool {
-    matches!(
-        e,
-        ProviderError::Terminal(_)
-            | ProviderError::Forbidden(_)
-            | ProviderError::NotFound(_)
-            | ProviderError::OutOfScope(_)
-            | ProviderError::BadInput(_)
-    )
-}
 
 impl Engine {
     /// Pushes the task's sessions' pending links through the job's integration; a failure
@@ -72,7 +60,7 @@ impl Engine {
                 crate::metrics::push(started.elapsed(), made.is_err());
                 let outcome = match made {
                     Ok(remote) => Ok(remote.external_id),
-                    Err(e) if refuses_the_link(&e) => Err(e.to_string()),
+                    Err(e) if e.refuses_the_object() => Err(e.to_string()),
                     Err(e) => return Err(e.into()),
                 };
                 self.settle_link(&s, &l.global_id, &l.title, &l.url, outcome)

@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 
 use super::Engine;
-use super::comments::comment_draft;
+use super::comments::{comment_draft, task_draft};
 use super::inbound::EntryContext;
 use super::tasks::internal_action;
 use crate::actor::Actor;
@@ -664,22 +664,14 @@ pub(crate) fn session_draft(
     record: SessionRecord,
     ctx: &EntryContext,
 ) -> LedgerDraft {
-    LedgerDraft {
-        workspace_id: task.workspace_id.clone(),
-        integration_id: s.integration_id,
-        task_id: task.id,
-        external: task.link().cloned(),
+    let mut d = task_draft(
+        task,
+        s.integration_id,
         op,
-        field: None,
-        before: None,
-        after: None,
-        outcome: Outcome::Applied,
-        rule: "agent session".to_owned(),
-        actor: ctx.actor.clone(),
-        cause: ctx.cause.clone(),
-        occurred_at: ctx.occurred_at,
-        observed_at: ctx.observed_at,
-        comment: None,
-        session: Some(record),
-    }
+        Outcome::Applied,
+        "agent session".to_owned(),
+        ctx,
+    );
+    d.session = Some(record);
+    d
 }
