@@ -416,3 +416,41 @@ async fn the_session_and_its_artifacts_are_remote_links_on_the_issue() {
         "{now:?}"
     );
 }
+
+/// An account without Jira's *Link issues* permission: the session's link is refused with
+/// Jira's reason, shown on the session (not retried), and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_link_shows_its_reason_and_is_not_retried() {
+    let s = common::site::site_with(|c| {
+        c.sessions.url_template = Some("https://collabhub.example.com/sessions/{session}".into());
+    })
+    .await;
+    let task = s.task().await;
+    s.jira.fail_next_write(403, &[]);
+    let session = s
+        .engine
+        .open_session(&s.ws, task.id, &agent())
+        .await
+        .unwrap();
+    s.settle().await;
+    assert!(s.jira.remote_links("10001").is_empty());
+    let now = s.engine.session(&s.ws, session.id).await.unwrap();
+    let link = &now.links[0];
+    assert!(!link.pending, "{link:?}");
+    assert!(
+        link.error.as_deref().is_some_and(|e| !e.is_empty()),
+        "{link:?}"
+    );
+    // The session itself is unaffected.
+    let r = s
+        .engine
+        .append_activity(
+            &s.ws,
+            session.id,
+            None,
+            activity("t", ActivityKind::Thought, "carrying on"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.state, SessionState::Active);
+}
