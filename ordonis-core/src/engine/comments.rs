@@ -196,7 +196,7 @@ impl Engine {
                 return Err(Error::Conflict(format!("comment {comment_id} is deleted")));
             }
             let task = self.live_task(ws, current.task_id).await?;
-            let settings = self.comment_settings(&task).await?;
+            let (_, settings, _) = self.comment_route(&task).await?;
             let mut next = current.clone();
             let Some(op) = change(&mut next) else {
                 return Ok(CommentReceipt {
@@ -257,11 +257,6 @@ impl Engine {
             )));
         }
         Ok(task)
-    }
-
-    /// The comment settings of the task's integration (the defaults for an unlinked task).
-    async fn comment_settings(&self, task: &Task) -> Result<CommentSettings, Error> {
-        Ok(self.comment_route(task).await?.1)
     }
 
     /// Where a new comment on `task` goes: the integration it syncs through, the comment

@@ -642,18 +642,12 @@ fn principal_actor(s: &AgentSession) -> Actor {
 
 /// A session's link title: "Triage bot (agent) for Alice Smith — awaiting input".
 pub(crate) fn session_title(s: &AgentSession) -> String {
-    let agent = s
-        .agent
-        .display_name
-        .clone()
-        .unwrap_or_else(|| s.agent.id.clone());
-    let person = s
-        .principal()
-        .map(|p| p.display_name.clone().unwrap_or_else(|| p.id.clone()));
-    match person {
-        Some(p) => format!("{agent} (agent) for {p} — {}", s.state.label()),
-        None => format!("{agent} (agent) — {}", s.state.label()),
-    }
+    // The agent named as its comments' attribution line names it.
+    format!(
+        "{} — {}",
+        super::comments::attribution(&s.agent, None),
+        s.state.label()
+    )
 }
 
 /// The ledger entry of a session step.
