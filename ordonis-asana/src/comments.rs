@@ -90,6 +90,11 @@ pub fn remote_comment(task: &ObjectKey, v: &Value) -> Result<Option<RemoteCommen
         Some(RemoteActor {
             account_id: a.get("gid")?.as_str()?.to_owned(),
             display_name: a.get("name").and_then(Value::as_str).map(str::to_owned),
+            email: a.get("email").and_then(Value::as_str).map(str::to_owned),
+            kind: match a.get("resource_type").and_then(Value::as_str) {
+                Some("agent") => ordonis_core::PersonKind::Agent,
+                _ => ordonis_core::PersonKind::Human,
+            },
         })
     });
     Ok(Some(RemoteComment {

@@ -241,6 +241,12 @@ fn hint_of(event: &Value) -> Option<ChangeHint> {
             .get("user")
             .and_then(|u| str_of(u, "name"))
             .map(str::to_owned),
+        email: None,
+        // Asana's AI teammates act as `resource_type: "agent"` (early access).
+        kind: match event.get("user").and_then(|u| str_of(u, "resource_type")) {
+            Some("agent") => ordonis_core::PersonKind::Agent,
+            _ => ordonis_core::PersonKind::Human,
+        },
     });
     Some(ChangeHint {
         key,

@@ -50,6 +50,11 @@ pub struct Actor {
     /// Where the actor acted: `internal`, or a provider name when the id is a provider account.
     #[serde(default = "internal")]
     pub provider: String,
+    /// For a principal acting through a provider account mapped to them in the people
+    /// directory: the account (the evidence; `id` is then the principal, `provider` where
+    /// they acted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// For an agent: whom it acted for, immediate principal first, ending in a human or service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_behalf_of: Vec<Principal>,
@@ -67,6 +72,7 @@ impl Actor {
             id: id.into(),
             display_name: None,
             provider: internal(),
+            account: None,
             on_behalf_of: Vec::new(),
         }
     }
@@ -85,6 +91,7 @@ impl Actor {
             id: id.into(),
             display_name: None,
             provider: internal(),
+            account: None,
             on_behalf_of,
         }
     }
@@ -96,6 +103,7 @@ impl Actor {
             id: account_id.into(),
             display_name: None,
             provider: provider.to_owned(),
+            account: None,
             on_behalf_of: Vec::new(),
         }
     }
@@ -107,6 +115,7 @@ impl Actor {
             id: id.into(),
             display_name: None,
             provider: internal(),
+            account: None,
             on_behalf_of: Vec::new(),
         }
     }
@@ -118,6 +127,7 @@ impl Actor {
             id: "ordonis".to_owned(),
             display_name: None,
             provider: internal(),
+            account: None,
             on_behalf_of: Vec::new(),
         }
     }

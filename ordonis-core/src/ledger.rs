@@ -50,6 +50,13 @@ pub enum Op {
     SessionState,
     /// An artifact was added to a session.
     SessionArtifact,
+    /// The task was linked to an object of a provider (`external` names it): an existing
+    /// one, or the one created for it (`rule` says which). `rejected` when the provider
+    /// refused to create it, with the reason.
+    Link,
+    /// The task was unlinked from its object (`external` names it): it no longer syncs
+    /// with it, either way; the task and its history stay.
+    Unlink,
 }
 
 impl Op {

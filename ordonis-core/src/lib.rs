@@ -6,6 +6,7 @@
 mod actor;
 mod comments;
 mod config;
+mod create;
 mod engine;
 mod error;
 /// The per-field merge rules. Not a stable API: public, and hidden from the docs, only so
@@ -19,6 +20,7 @@ mod listing;
 pub mod markdown;
 pub mod metrics;
 mod model;
+mod people;
 mod policy;
 mod provider;
 pub mod provider_http;
@@ -37,6 +39,7 @@ pub use config::{
     Backoff, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig,
     SessionSettings, SyncSettings,
 };
+pub use create::{CreateDraft, CreateProvider, CreateState, NewLink, TaskCreate};
 pub use engine::{
     AccessProblem, ActivityReceipt, BackfillReport, ChangeReceipt, CommentReceipt, Engine,
     EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse, IntegrationChange,
@@ -60,6 +63,7 @@ pub use model::{
     Assignee, ExternalRef, Field, FieldPatch, FieldValue, ObjectKey, ObjectType, Priority,
     PriorityLevel, ProviderKind, Status, StatusCategory,
 };
+pub use people::{AccountProvider, AccountRef, Person, PersonKind, RemoteAccount, SeenAccount};
 pub use policy::{Direction, FieldPolicy, FieldRule, Owner};
 pub use provider::{
     Capabilities, ChangeHint, ConfigToCheck, FieldChange, HintKind, Provider, ProviderContext,

@@ -156,6 +156,24 @@ pub struct RemoteActor {
     /// Display name, when given.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// E-mail, when the provider shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Person or agent (Jira `accountType: "app"`, Asana `resource_type: "agent"`).
+    #[serde(default)]
+    pub kind: crate::people::PersonKind,
+}
+
+impl RemoteActor {
+    /// A person's account known by its id only.
+    pub fn account(account_id: impl Into<String>) -> Self {
+        Self {
+            account_id: account_id.into(),
+            display_name: None,
+            email: None,
+            kind: crate::people::PersonKind::Human,
+        }
+    }
 }
 
 /// What a webhook says happened to an object.
@@ -355,6 +373,18 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// agent sessions and their artifacts appear there. Default: none, so an integration of
     /// it shows no links.
     fn links(&self) -> Option<&dyn crate::links::LinkProvider> {
+        None
+    }
+
+    /// Creating tasks in the provider from CollabHub, exactly once. Default: none, so a
+    /// create through an integration of it is refused with that reason.
+    fn creates(&self) -> Option<&dyn crate::create::CreateProvider> {
+        None
+    }
+
+    /// Reading accounts (name, e-mail, person or agent) for the people directory. Default:
+    /// none, so accounts are known only by what webhooks and fetches say.
+    fn accounts(&self) -> Option<&dyn crate::people::AccountProvider> {
         None
     }
 }

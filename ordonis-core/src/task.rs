@@ -79,6 +79,10 @@ pub struct Task {
     /// longer covers it): not synced either way until it is back in scope.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub out_of_scope: bool,
+    /// Its create in a provider, for a task created from CollabHub with a link to make
+    /// ([`crate::Engine::create_task`]): pending until the issue exists, then `created`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<crate::create::TaskCreate>,
     /// Last change, internal or inbound.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -96,6 +100,7 @@ impl Task {
             external: Vec::new(),
             deleted: false,
             out_of_scope: false,
+            create: None,
             updated_at: OffsetDateTime::now_utc(),
         }
     }

@@ -65,6 +65,11 @@ pub fn remote_comment(task: &ObjectKey, v: &Value) -> Result<RemoteComment, Jira
                 .get("displayName")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            email: a
+                .get("emailAddress")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            kind: crate::normalize::account_kind(a),
         })
     });
     let marker = v

@@ -90,6 +90,15 @@ pub fn status_from(v: &Value) -> Option<Status> {
     Some(Status::new(category, name))
 }
 
+/// A Jira account's kind: `accountType: "app"` is an app (an agent, a bot), anything else
+/// (`atlassian`, `customer`, none) a person.
+pub(crate) fn account_kind(user: &Value) -> ordonis_core::PersonKind {
+    match str_of(user, "accountType") {
+        Some("app") => ordonis_core::PersonKind::Agent,
+        _ => ordonis_core::PersonKind::Human,
+    }
+}
+
 /// Reads a Jira user object (`accountId`, `displayName`, `emailAddress`); `null` or a user
 /// without an account id is `None`.
 pub fn assignee_from(v: &Value) -> Option<Assignee> {

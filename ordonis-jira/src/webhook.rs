@@ -341,6 +341,8 @@ fn actor(body: &Value) -> Option<RemoteActor> {
     Some(RemoteActor {
         account_id: str_of(user, "accountId")?.to_owned(),
         display_name: str_of(user, "displayName").map(str::to_owned),
+        email: str_of(user, "emailAddress").map(str::to_owned),
+        kind: crate::normalize::account_kind(user),
     })
 }
 

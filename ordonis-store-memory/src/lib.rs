@@ -31,6 +31,7 @@ use ordonis_core::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod people;
 mod repair_jobs;
 
 type MappingKey = (IntegrationId, String, String);
@@ -287,6 +288,7 @@ struct State {
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
     key_check: Option<Vec<u8>>,
     sync: crate::repair_jobs::SyncJobs,
+    people: crate::people::People,
 }
 
 impl State {
@@ -690,6 +692,62 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn people(&self, ws: &WorkspaceId) -> Result<Vec<ordonis_core::Person>, StoreError> {
+        Ok(self.lock().people.people(ws))
+    }
+
+    async fn person(
+        &self,
+        ws: &WorkspaceId,
+        principal: &str,
+    ) -> Result<Option<ordonis_core::Person>, StoreError> {
+        Ok(self.lock().people.person(ws, principal))
+    }
+
+    async fn put_person(&self, person: &ordonis_core::Person) -> Result<(), StoreError> {
+        self.lock().people.put(person)
+    }
+
+    async fn person_with_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &ordonis_core::AccountRef,
+    ) -> Result<Option<ordonis_core::Person>, StoreError> {
+        Ok(self.lock().people.with_account(ws, account))
+    }
+
+    async fn people_with_email(
+        &self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> Result<Vec<ordonis_core::Person>, StoreError> {
+        Ok(self.lock().people.with_email(ws, email))
+    }
+
+    async fn record_accounts(
+        &self,
+        ws: &WorkspaceId,
+        accounts: &[ordonis_core::SeenAccount],
+    ) -> Result<(), StoreError> {
+        self.lock().people.record(ws, accounts);
+        Ok(())
+    }
+
+    async fn seen_accounts(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<ordonis_core::SeenAccount>, StoreError> {
+        Ok(self.lock().people.seen(ws))
+    }
+
+    async fn seen_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &ordonis_core::AccountRef,
+    ) -> Result<Option<ordonis_core::SeenAccount>, StoreError> {
+        Ok(self.lock().people.seen_one(ws, account))
+    }
+
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().key_check.clone())
     }
@@ -798,6 +856,16 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
     }
     for w in uow.sessions {
         st.sessions.insert(w.session.id, w.session);
+    }
+    if let Some((r, task)) = &uow.unmapping {
+        let key = (
+            r.integration_id,
+            r.key.external_id.clone(),
+            r.key.object_type.clone(),
+        );
+        if st.mappings.get(&key) == Some(task) {
+            st.mappings.remove(&key);
+        }
     }
     if let Some((key, task)) = mapping {
         st.mappings.entry(key).or_insert(task);

@@ -14,6 +14,7 @@ mod dialect;
 mod glue;
 mod ingest;
 mod key_check;
+mod people;
 mod render;
 mod sync_jobs;
 mod tables;
@@ -596,6 +597,61 @@ impl<D: Dialect> Store for SqlStore<D> {
         fields: u64,
     ) -> Result<(), StoreError> {
         sync_jobs::add_repaired(&self.dialect, integration, run, fields).await
+    }
+
+    async fn people(&self, ws: &WorkspaceId) -> Result<Vec<ordonis_core::Person>, StoreError> {
+        people::people(&self.dialect, ws).await
+    }
+
+    async fn person(
+        &self,
+        ws: &WorkspaceId,
+        principal: &str,
+    ) -> Result<Option<ordonis_core::Person>, StoreError> {
+        people::person(&self.dialect, ws, principal).await
+    }
+
+    async fn put_person(&self, person: &ordonis_core::Person) -> Result<(), StoreError> {
+        people::put_person(&self.dialect, person).await
+    }
+
+    async fn person_with_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &ordonis_core::AccountRef,
+    ) -> Result<Option<ordonis_core::Person>, StoreError> {
+        people::person_with_account(&self.dialect, ws, account).await
+    }
+
+    async fn people_with_email(
+        &self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> Result<Vec<ordonis_core::Person>, StoreError> {
+        people::people_with_email(&self.dialect, ws, email).await
+    }
+
+    async fn record_accounts(
+        &self,
+        ws: &WorkspaceId,
+        accounts: &[ordonis_core::SeenAccount],
+    ) -> Result<(), StoreError> {
+        people::record_accounts(&self.dialect, ws, accounts).await
+    }
+
+    async fn seen_accounts(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<ordonis_core::SeenAccount>, StoreError> {
+        people::seen_accounts(&self.dialect, ws).await
+    }
+
+    async fn seen_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &ordonis_core::AccountRef,
+    ) -> Result<Option<ordonis_core::SeenAccount>, StoreError> {
+        people::seen_account(&self.dialect, ws, account).await
     }
 
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

@@ -363,10 +363,7 @@ impl Provider for FakeProvider {
             delivery_id: Some(body.delivery_id),
             kind,
             source_time_ms: Some(body.time_ms),
-            actor: Some(RemoteActor {
-                account_id: body.actor,
-                display_name: None,
-            }),
+            actor: Some(RemoteActor::account(body.actor)),
             snapshot,
             changes: Vec::new(),
         }])

@@ -59,7 +59,9 @@ pub(crate) fn repaired_fields(drafts: &[LedgerDraft]) -> u64 {
             | Op::SessionStart
             | Op::SessionActivity
             | Op::SessionState
-            | Op::SessionArtifact => false,
+            | Op::SessionArtifact
+            | Op::Link
+            | Op::Unlink => false,
         })
         .count();
     u64::try_from(n).unwrap_or(u64::MAX)

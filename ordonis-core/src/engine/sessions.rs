@@ -634,6 +634,7 @@ fn principal_actor(s: &AgentSession) -> Actor {
             id: p.id.clone(),
             display_name: p.display_name.clone(),
             provider: "internal".to_owned(),
+            account: None,
             on_behalf_of: Vec::new(),
         },
         None => s.agent.clone(),

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
+use crate::people::{AccountRef, Person, SeenAccount};
 use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
 use crate::secrets::SealedSecrets;
@@ -642,6 +643,8 @@ pub struct UnitOfWork {
     /// Mapping to insert (`external ref → task`); a mapping of the same ref to another task is
     /// a `Conflict`.
     pub mapping: Option<(ExternalRef, TaskId)>,
+    /// Mapping to remove (unlink): the ref's mapping is deleted when it points to this task.
+    pub unmapping: Option<(ExternalRef, TaskId)>,
     /// Comments to insert or update (each fenced by its own revision, like the task).
     pub comments: Vec<CommentWrite>,
     /// Agent sessions to insert or update (each fenced by its own revision).
@@ -664,6 +667,7 @@ impl UnitOfWork {
             workspace_id,
             task: None,
             mapping: None,
+            unmapping: None,
             comments: Vec::new(),
             sessions: Vec::new(),
             ledger: Vec::new(),
@@ -844,6 +848,43 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
         run: u64,
         fields: u64,
     ) -> Result<(), StoreError>;
+
+    /// The workspace's directory of principals, sorted by principal.
+    async fn people(&self, ws: &WorkspaceId) -> Result<Vec<Person>, StoreError>;
+    /// One principal of the workspace's directory.
+    async fn person(&self, ws: &WorkspaceId, principal: &str)
+    -> Result<Option<Person>, StoreError>;
+    /// Stores a principal (inserted, or replacing the one with its id): `Conflict` when one
+    /// of its accounts is mapped by hand to another principal of the workspace (the message
+    /// names that principal). The engine has checked it ([`Person::normalize`]).
+    async fn put_person(&self, person: &Person) -> Result<(), StoreError>;
+    /// The principal that lists this account by hand, if any.
+    async fn person_with_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &AccountRef,
+    ) -> Result<Option<Person>, StoreError>;
+    /// The principals listing this e-mail (lowercase), sorted by principal.
+    async fn people_with_email(
+        &self,
+        ws: &WorkspaceId,
+        email: &str,
+    ) -> Result<Vec<Person>, StoreError>;
+    /// Records accounts an adapter has seen: inserted, or updated with the name, e-mail and
+    /// kind a sighting gives (a sighting without a name or an e-mail keeps the known one).
+    async fn record_accounts(
+        &self,
+        ws: &WorkspaceId,
+        accounts: &[SeenAccount],
+    ) -> Result<(), StoreError>;
+    /// The accounts seen in a workspace, sorted by integration, then account id.
+    async fn seen_accounts(&self, ws: &WorkspaceId) -> Result<Vec<SeenAccount>, StoreError>;
+    /// One account seen in a workspace.
+    async fn seen_account(
+        &self,
+        ws: &WorkspaceId,
+        account: &AccountRef,
+    ) -> Result<Option<SeenAccount>, StoreError>;
 
     /// The key-check record: a fixed text sealed with the host's secret key when the store
     /// was first used (`Keyring::seal_key_check`), so that a process holding another key is

@@ -206,6 +206,8 @@ fn op_str(o: Op) -> &'static str {
         Op::SessionActivity => "session_activity",
         Op::SessionState => "session_state",
         Op::SessionArtifact => "session_artifact",
+        Op::Link => "link",
+        Op::Unlink => "unlink",
     }
 }
 
@@ -252,6 +254,7 @@ fn level_str(l: PriorityLevel) -> &'static str {
 fn write_actor(out: &mut Vec<u8>, a: &Actor) {
     // display_name is deliberately left out: no PII in the leaf.
     let mut o = Obj::new(out);
+    o.opt_str("account", a.account.as_deref());
     o.str("id", &a.id);
     o.str("kind", actor_kind_str(a.kind));
     if !a.on_behalf_of.is_empty() {
@@ -506,7 +509,7 @@ const ACTOR_KINDS: [ActorKind; 4] = [
     ActorKind::Service,
     ActorKind::System,
 ];
-const OPS: [Op; 14] = [
+const OPS: [Op; 16] = [
     Op::Create,
     Op::Set,
     Op::Delete,
@@ -521,6 +524,8 @@ const OPS: [Op; 14] = [
     Op::SessionActivity,
     Op::SessionState,
     Op::SessionArtifact,
+    Op::Link,
+    Op::Unlink,
 ];
 const OUTCOMES: [Outcome; 6] = [
     Outcome::Applied,
@@ -602,6 +607,7 @@ fn parse_time(what: &str, s: &str) -> Result<OffsetDateTime, VeraError> {
 
 fn read_actor(mut v: Value) -> Result<Actor, VeraError> {
     let mut r = Reader::of("actor", &mut v)?;
+    let account = r.opt_string("account")?;
     let id = r.string("id")?;
     let kind = parse_enum(
         "actor.kind",
@@ -637,6 +643,7 @@ fn read_actor(mut v: Value) -> Result<Actor, VeraError> {
         id,
         display_name: None,
         provider,
+        account,
         on_behalf_of,
     })
 }

@@ -40,7 +40,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `actor` | `{id, kind, on_behalf_of?, provider}`: `kind` ∈ `human agent service system`; `provider` is `internal` or the provider whose account `id` is; `on_behalf_of` (omitted when empty) is the delegation chain, immediate principal first, each `{grant?, id, kind}`. **No display name or e-mail.** |
+//! | `actor` | `{account?, id, kind, on_behalf_of?, provider}`: `kind` ∈ `human agent service system`; `provider` is `internal` or the provider whose account `id` is, or, with `account`, the provider where the principal `id` of the people directory acted through that mapped account; `on_behalf_of` (omitted when empty) is the delegation chain, immediate principal first, each `{grant?, id, kind}`. **No display name or e-mail.** |
 //! | `after`? | the value after (for a rejected change: the value asked for), a typed value |
 //! | `before`? | the value before, a typed value |
 //! | `cause` | `{delivery_id?, evidence?: {auth, body_sha256}, id, kind, parent_action?}`: `kind` ∈ `inbound_event internal_action push sync_echo backfill reconcile`; `id` is our inbox event, action or outbox id; `delivery_id` the provider's; `parent_action` links a sync echo or push to the internal action that started it |
@@ -52,7 +52,7 @@
 //! | `logged_at` | when the store logged it |
 //! | `observed_at` | when Ordonis received the change |
 //! | `occurred_at`? | the provider's time of the change |
-//! | `op` | `create set delete restore configure leave_scope enter_scope comment_add comment_edit comment_delete session_start session_activity session_state session_artifact` |
+//! | `op` | `create set delete restore configure leave_scope enter_scope comment_add comment_edit comment_delete session_start session_activity session_state session_artifact link unlink`: `link` and `unlink` name the provider object in `subject.external` |
 //! | `outcome` | `applied requested confirmed rejected reverted conflict` |
 //! | `rule` | the field-policy rule that decided it |
 //! | `session`? | for the `session_*` ops only, and always for them: `{activity?: {action?, body?, id, parameter?, result?, type}, artifact?: {id, kind?, title, url}, id, state?}`: the session's UUID; the activity appended (its client id and content, `type` ∈ `thought action elicitation response error prompt`), the artifact added, or the state after the entry (`active awaiting_input complete error stale`). The agent (with whom it acted for) is the entry's `actor`. |

@@ -122,6 +122,7 @@ impl ActorIn {
             id: self.id,
             display_name: self.display_name,
             provider: "internal".to_owned(),
+            account: None,
             on_behalf_of: match self.on_behalf_of {
                 None => Vec::new(),
                 Some(Principals::One(p)) => vec![p],
