@@ -288,6 +288,7 @@ impl Provider for AsanaProvider {
                 .get("permalink_url")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            marker: None,
         })
     }
 

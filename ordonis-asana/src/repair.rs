@@ -119,6 +119,7 @@ fn task_hint(task: &Value, opts: &AsanaOptions) -> Option<ChangeHint> {
                 .get("permalink_url")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            marker: None,
         }),
         changes: Vec::new(),
     })

@@ -56,6 +56,29 @@ pub struct IntegrationConfig {
     /// How agent sessions are shown in the provider.
     #[serde(default, skip_serializing_if = "SessionSettings::is_default")]
     pub sessions: SessionSettings,
+    /// Where a task created from CollabHub goes when the call does not say.
+    #[serde(default, skip_serializing_if = "CreateDefaults::is_default")]
+    pub create: CreateDefaults,
+}
+
+/// Where a task created from CollabHub goes when the call does not say
+/// ([`IntegrationConfig::create`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDefaults {
+    /// The project: a Jira project key, an Asana project gid (Asana's default: the scope's
+    /// first project).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The Jira issue type's name (the adapter's default: `Task`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
+}
+
+impl CreateDefaults {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// How an integration shows agent sessions ([`IntegrationConfig::sessions`]).
@@ -164,6 +187,8 @@ struct StoredIntegrationConfig {
     comments: CommentSettings,
     #[serde(default)]
     sessions: SessionSettings,
+    #[serde(default)]
+    create: CreateDefaults,
 }
 
 impl From<StoredIntegrationConfig> for IntegrationConfig {
@@ -183,6 +208,7 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             sync: stored.sync,
             comments: stored.comments,
             sessions: stored.sessions,
+            create: stored.create,
         }
     }
 }
@@ -217,6 +243,7 @@ impl IntegrationConfig {
             sync: SyncSettings::default(),
             comments: CommentSettings::default(),
             sessions: SessionSettings::default(),
+            create: CreateDefaults::default(),
         }
     }
 

@@ -36,13 +36,13 @@ mod worker;
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
 pub use comments::{CommentDraft, CommentPage, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 pub use config::{
-    Backoff, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig,
-    SessionSettings, SyncSettings,
+    Backoff, CreateDefaults, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig,
+    IntegrationConfig, SessionSettings, SyncSettings,
 };
 pub use create::{CreateDraft, CreateProvider, CreateState, NewLink, TaskCreate};
 pub use engine::{
-    AccessProblem, ActivityReceipt, BackfillReport, ChangeReceipt, CommentReceipt, Engine,
-    EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse, IntegrationChange,
+    AccessProblem, ActivityReceipt, BackfillReport, ChangeReceipt, CommentReceipt, CreateReceipt,
+    Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse, IntegrationChange,
     MAX_ACTIVITY_ID, NewActivity, NewIntegration, ReconcileReport, Resolution, SessionActivity,
     SyncReport, SyncStep, WebhookReportView,
 };

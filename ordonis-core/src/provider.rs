@@ -225,6 +225,11 @@ pub struct RemoteTask {
     /// Browser link.
     #[serde(default)]
     pub url: Option<String>,
+    /// Our task's id, for an object created from CollabHub, where the provider keeps the
+    /// create's marker and the read includes it ([`crate::CreateProvider`]): the object's
+    /// first webhook then joins the task it was created for instead of importing a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// What one webhook says about one object: the unit the engine processes.

@@ -290,6 +290,7 @@ pub fn remote_task(
         fields: fields_patch(fields),
         modified_at_ms,
         url,
+        marker: None,
     })
 }
 

@@ -357,6 +357,7 @@ impl Provider for FakeProvider {
             fields: body.fields.clone(),
             modified_at_ms: body.time_ms,
             url: Some(format!("https://fake.example/items/{}", body.object)),
+            marker: None,
         });
         Ok(vec![ChangeHint {
             key,
@@ -385,6 +386,7 @@ impl Provider for FakeProvider {
             fields: obj.fields.clone(),
             modified_at_ms: obj.modified_ms,
             url: Some(format!("https://fake.example/items/{}", key.external_id)),
+            marker: None,
         })
     }
 
@@ -477,6 +479,7 @@ impl RepairProvider for FakeProvider {
                         fields: o.fields.clone(),
                         modified_at_ms: o.modified_ms,
                         url: Some(format!("https://fake.example/items/{id}")),
+                        marker: None,
                     }),
                     changes: Vec::new(),
                 }

@@ -293,6 +293,10 @@ impl Engine {
         let EventWork::Apply(a) = &prepared.work else {
             return Ok(event_unit(prepared, existing));
         };
+        let existing = match existing {
+            Some(t) => Some(t),
+            None => self.marked_task(prepared).await?,
+        };
         if a.comments.is_empty() {
             return Ok(event_unit(prepared, existing));
         }
@@ -473,7 +477,8 @@ impl Engine {
         let remote = if field_hints.is_empty() {
             Remote::CommentsOnly
         } else {
-            self.resolve_remote(loaded, &key, &field_hints).await?
+            self.resolve_remote(loaded, &key, &field_hints, listed)
+                .await?
         };
         // A backfill imports each task's conversation, and a reconcile reads the whole
         // conversation of each task it finds changed (comments whose webhooks were dropped
@@ -533,6 +538,60 @@ impl Engine {
             provider_kind: loaded.record.provider.clone(),
             event_id: event.id,
         })))
+    }
+
+    /// Whether an object's payload snapshot may be one of our creates whose marker it does
+    /// not show (a Jira webhook carries no issue properties): an unmapped object of a provider
+    /// that creates, seen by a webhook or a reconcile (a backfill imports what existed
+    /// before). Such an object is fetched instead, and the read names the marker.
+    async fn may_be_ours(
+        &self,
+        loaded: &Loaded,
+        key: &ObjectKey,
+        snapshot: &RemoteTask,
+        listed: Option<ListMode>,
+    ) -> Result<bool, Error> {
+        if snapshot.marker.is_some()
+            || loaded.provider.creates().is_none()
+            || listed == Some(ListMode::Backfill)
+        {
+            return Ok(false);
+        }
+        Ok(self
+            .inner
+            .store
+            .find_mapping(loaded.record.id, key)
+            .await?
+            .is_none())
+    }
+
+    /// The task a created object's marker names, when the object is not mapped yet and the
+    /// task waits for it (its create through this integration has no link yet).
+    async fn marked_task(&self, prepared: &PreparedEvent) -> Result<Option<Task>, Error> {
+        let EventWork::Apply(a) = &prepared.work else {
+            return Ok(None);
+        };
+        let Remote::State(state, _) = &a.remote else {
+            return Ok(None);
+        };
+        let Some(id) = state
+            .marker
+            .as_deref()
+            .and_then(|m| m.parse::<crate::ids::TaskId>().ok())
+        else {
+            return Ok(None);
+        };
+        let task = self
+            .inner
+            .store
+            .workspace_task(&prepared.workspace_id, id)
+            .await?;
+        Ok(task.filter(|t| {
+            t.link().is_none()
+                && t.create
+                    .as_ref()
+                    .is_some_and(|c| c.link.integration_id == a.integration)
+        }))
     }
 
     /// The unit of work of a prepared event, over the task and mapping as they are now.
@@ -605,6 +664,35 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
             Some(_) => note = Some(format!("out of scope (already recorded): {why}")),
             None => note = Some(format!("not imported, out of scope: {why}")),
         },
+        // Our create's object, whose webhook came before the create was adopted: it joins
+        // the task it was created for.
+        Remote::State(state, _) if existing.as_ref().is_some_and(|t| t.link().is_none()) => {
+            if let Some(mut task) = existing {
+                let expected = task.revision;
+                let decisions = super::create::adopt(
+                    &mut task,
+                    integration,
+                    &a.provider_kind,
+                    state,
+                    &a.policy,
+                    &a.event_id.to_string(),
+                );
+                uow.mapping = task.link().map(|l| (l.clone(), task.id));
+                uow.ledger
+                    .push(super::create::created_draft(&task, integration, ctx));
+                uow.ledger
+                    .extend(drafts(&task, &decisions, ctx, Some(integration)));
+                if task.has_unpushed_changes() {
+                    uow.enqueue_push = Some((task.id, integration));
+                }
+                task.revision = expected + 1;
+                task.updated_at = OffsetDateTime::now_utc();
+                uow.task = Some(TaskWrite {
+                    task,
+                    expected_revision: Some(expected),
+                });
+            }
+        }
         Remote::State(state, at) => {
             let mut revived = false;
             let (mut task, expected) = match existing {
@@ -687,6 +775,7 @@ impl Engine {
         loaded: &Loaded,
         key: &ObjectKey,
         hints: &[ChangeHint],
+        listed: Option<ListMode>,
     ) -> Result<Remote, Error> {
         if hints.iter().any(|h| h.kind == HintKind::Deleted) {
             return Ok(Remote::Deleted);
@@ -706,6 +795,7 @@ impl Engine {
             .iter()
             .rev()
             .find_map(|h| Some((h.snapshot.clone()?, h.source_time_ms)))
+            && !self.may_be_ours(loaded, key, &snapshot, listed).await?
         {
             let at = time.unwrap_or(snapshot.modified_at_ms);
             return Ok(Remote::State(snapshot, at));

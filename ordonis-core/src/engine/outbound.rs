@@ -23,6 +23,8 @@ impl Engine {
             return Err(Error::NotFound(format!("push {} is not leased", job.id)));
         };
         let loaded = self.load(job.integration_id).await?;
+        // A task created from CollabHub gets its issue first: everything else needs it.
+        self.run_pending_create(job, &loaded).await?;
         // The conversation first: each comment's push is recorded on its own, and a failure
         // that is the job's (an outage, a rate limit) retries the whole job.
         self.push_comments(job, &loaded).await?;

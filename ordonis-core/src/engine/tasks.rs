@@ -17,7 +17,6 @@ use crate::model::FieldPatch;
 use crate::policy::FieldPolicy;
 use crate::provider::ValueCheck;
 use crate::store::{StoreExt, TaskWrite, UnitOfWork};
-use crate::task::Task;
 
 /// What a task change did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,34 +138,6 @@ impl Engine {
             push_queued: push_queued.into_inner(),
             refused: std::mem::take(&mut *lock(&refused)),
         })
-    }
-
-    /// Creates a CollabHub-only task (not linked to any provider) as an actor.
-    pub async fn create_task(
-        &self,
-        ws: &WorkspaceId,
-        actor: &Actor,
-        fields: &FieldPatch,
-    ) -> Result<TaskId, Error> {
-        actor.validate()?;
-        let mut task = Task::new(ws.clone());
-        let id = task.id;
-        let action = ActionId::new();
-        let applied = apply_local(&mut task, fields, &FieldPolicy::default(), action);
-        // No link: nothing is pushed, whatever the policy says.
-        for st in task.sync.values_mut() {
-            st.want = None;
-        }
-        let ctx = internal_action(actor, action);
-        let mut uow = UnitOfWork::new(ws.clone());
-        uow.ledger = drafts(&task, &applied.decisions, &ctx, None);
-        task.revision = 1;
-        uow.task = Some(TaskWrite {
-            task,
-            expected_revision: None,
-        });
-        self.inner.store.commit(uow).await?;
-        Ok(id)
     }
 }
 
