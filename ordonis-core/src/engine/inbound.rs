@@ -487,19 +487,26 @@ impl Engine {
         let comments = self
             .resolve_comments(loaded, &key, &comment_hints, full)
             .await?;
-        let actor = hints
-            .iter()
-            .rev()
-            .find_map(|h| h.actor.as_ref())
-            .map_or_else(
-                || Actor::service(format!("{}-webhook", loaded.record.provider)),
-                |a| {
-                    let mut actor =
-                        Actor::provider_account(loaded.record.provider.as_str(), &a.account_id);
-                    actor.display_name = a.display_name.clone();
-                    actor
-                },
-            );
+        // The accounts the event shows go in the people directory; the author is the
+        // principal behind their account when the directory knows one.
+        let mut shown: Vec<crate::provider::RemoteActor> =
+            hints.iter().filter_map(|h| h.actor.clone()).collect();
+        if let Remote::State(state, _) = &remote
+            && let Some(crate::model::FieldValue::Assignee(Some(a))) =
+                state.fields.get(crate::model::Field::Assignee)
+        {
+            shown.push(crate::provider::RemoteActor {
+                account_id: a.account_id.clone(),
+                display_name: a.display_name.clone(),
+                email: a.email.clone(),
+                kind: crate::people::PersonKind::Human,
+            });
+        }
+        self.note_accounts(loaded, shown).await;
+        let actor = match hints.iter().rev().find_map(|h| h.actor.as_ref()) {
+            Some(a) => self.account_actor(loaded, a).await?,
+            None => Actor::service(format!("{}-webhook", loaded.record.provider)),
+        };
         // A listed change names no author (a search result, an event without a user): the
         // run that found it is the actor, so the ledger never invents one.
         let actor = match (listed, hints.iter().any(|h| h.actor.is_some())) {

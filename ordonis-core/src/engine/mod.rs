@@ -9,6 +9,7 @@ mod inbound;
 mod ingest;
 mod integrations;
 mod outbound;
+mod people;
 mod repair;
 mod session_links;
 mod sessions;
@@ -26,6 +27,7 @@ pub use conflicts::Resolution;
 pub use create::CreateReceipt;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
+pub use people::{AccountView, PeopleView, PersonView, UnmatchedAccount};
 pub use repair::{BackfillReport, ReconcileReport, SyncReport, SyncStep, WebhookReportView};
 pub use sessions::{ActivityReceipt, MAX_ACTIVITY_ID, NewActivity, SessionActivity};
 pub use tasks::ChangeReceipt;
@@ -118,6 +120,9 @@ struct Inner {
     config: EngineConfig,
     /// Integrations as `ingest` last loaded them (see [`INGEST_CACHE_TTL`]).
     ingest_cache: Mutex<HashMap<IntegrationId, (Instant, Arc<Loaded>)>>,
+    /// Accounts this process recorded in the people directory, as recorded (so a webhook's
+    /// author is written once, not per event).
+    seen_cache: Mutex<HashMap<(WorkspaceId, IntegrationId, String), crate::people::SeenAccount>>,
 }
 
 /// How long `ingest` reuses a loaded integration (record read, secrets opened) before reading
@@ -159,6 +164,7 @@ impl EngineBuilder {
                 keyring: self.keyring,
                 config: self.config,
                 ingest_cache: Mutex::new(HashMap::new()),
+                seen_cache: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -87,6 +87,11 @@ pub fn task(t: &Task) -> Value {
         })).collect::<Vec<_>>(),
         "deleted": t.deleted,
         "out_of_scope": t.out_of_scope,
+        "create": t.create.as_ref().map(|c| json!({
+            "state": c.state.as_str(),
+            "error": c.error,
+            "integration_id": c.link.integration_id.to_string(),
+        })),
         "updated_at": ts(t.updated_at),
     })
 }

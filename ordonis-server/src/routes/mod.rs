@@ -5,6 +5,7 @@ pub mod events;
 pub mod integrations;
 pub mod json;
 pub mod ledger;
+pub mod people;
 pub mod pushes;
 pub mod sessions;
 pub mod tasks;
@@ -55,7 +56,17 @@ pub fn api(state: AppState) -> Router {
             "/api/integrations/{id}/reconcile",
             post(integrations::reconcile),
         )
-        .route("/api/tasks", get(tasks::list))
+        .route("/api/tasks", get(tasks::list).post(tasks::create))
+        .route("/api/tasks/{id}/links", post(tasks::link))
+        .route(
+            "/api/tasks/{id}/links/{integration_id}",
+            axum::routing::delete(tasks::unlink),
+        )
+        .route("/api/workspaces/{workspace_id}/people", get(people::list))
+        .route(
+            "/api/workspaces/{workspace_id}/people/{principal}",
+            axum::routing::put(people::put),
+        )
         .route("/api/tasks/{id}", get(tasks::get).patch(tasks::change))
         .route("/api/tasks/{id}/ledger", get(tasks::ledger))
         .route(

@@ -162,11 +162,25 @@ pub struct FieldsIn {
     #[serde(default)]
     status: Option<StatusIn>,
     #[serde(default, deserialize_with = "present")]
-    assignee: Option<Option<Assignee>>,
+    assignee: Option<Option<AssigneeIn>>,
     #[serde(default, deserialize_with = "present")]
     priority: Option<Option<PriorityIn>>,
     #[serde(default, deserialize_with = "present")]
     due_date: Option<Option<String>>,
+}
+
+/// An assignee: a provider account, or a principal of the people directory
+/// (`{"principal": "usr_42"}`), resolved to the principal's account in the task's provider.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum AssigneeIn {
+    /// A principal.
+    Principal {
+        /// Its id.
+        principal: String,
+    },
+    /// A provider account.
+    Account(Assignee),
 }
 
 /// The PATCH body.
@@ -193,6 +207,7 @@ impl FieldsIn {
     /// The core patch, or what was wrong.
     pub fn into_patch(self) -> Result<FieldPatch, ApiError> {
         let mut p = FieldPatch::new();
+        let mut principal_given = false;
         if let Some(t) = self.title {
             if t.trim().is_empty() {
                 return Err(ApiError::bad_request("fields.title must not be empty"));
@@ -216,12 +231,24 @@ impl FieldsIn {
             p.set(FieldValue::Status(Status::new(category, name)));
         }
         if let Some(a) = self.assignee {
-            if a.as_ref().is_some_and(|a| a.account_id.trim().is_empty()) {
-                return Err(ApiError::bad_request(
-                    "fields.assignee.account_id must not be empty",
-                ));
+            match a {
+                // Resolved by the caller (`assignee_principal`) against the directory.
+                Some(AssigneeIn::Principal { principal }) => {
+                    if principal.trim().is_empty() {
+                        return Err(ApiError::bad_request(
+                            "fields.assignee.principal must not be empty",
+                        ));
+                    }
+                    principal_given = true;
+                }
+                Some(AssigneeIn::Account(a)) if a.account_id.trim().is_empty() => {
+                    return Err(ApiError::bad_request(
+                        "fields.assignee.account_id must not be empty",
+                    ));
+                }
+                Some(AssigneeIn::Account(a)) => p.set(FieldValue::Assignee(Some(a))),
+                None => p.set(FieldValue::Assignee(None)),
             }
-            p.set(FieldValue::Assignee(a));
         }
         if let Some(pr) = self.priority {
             p.set(FieldValue::Priority(pr.map(|pr| Priority {
@@ -238,10 +265,18 @@ impl FieldsIn {
             };
             p.set(FieldValue::DueDate(d));
         }
-        if p.is_empty() {
+        if p.is_empty() && !principal_given {
             return Err(ApiError::bad_request("fields must name at least one field"));
         }
         Ok(p)
+    }
+
+    /// The principal an assignee names (`{"principal": "usr_42"}`), if it names one.
+    pub fn assignee_principal(&self) -> Option<String> {
+        match &self.assignee {
+            Some(Some(AssigneeIn::Principal { principal })) => Some(principal.trim().to_owned()),
+            _ => None,
+        }
     }
 }
 
@@ -298,7 +333,166 @@ pub async fn change(
         )));
     }
     let actor = body.actor.into_actor()?;
-    let patch = body.fields.into_patch()?;
+    let principal = body.fields.assignee_principal();
+    let mut patch = body.fields.into_patch()?;
+    if let Some(principal) = principal {
+        // Refused here, with the reason, when the principal has no account in the task's
+        // provider: never pushed as someone else.
+        let assignee = s
+            .engine
+            .assignee_for(&task.workspace_id, task.id, &principal)
+            .await?;
+        patch.set(FieldValue::Assignee(Some(assignee)));
+    }
     let out = apply(&s, &task, &actor, &patch).await?;
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
+
+/// `link` of a create: where to create the task's issue.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLinkIn {
+    integration_id: String,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    issue_type: Option<String>,
+    #[serde(default)]
+    parent: Option<String>,
+}
+
+/// The `POST /api/tasks` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIn {
+    workspace_id: String,
+    actor: ActorIn,
+    fields: FieldsIn,
+    #[serde(default)]
+    link: Option<NewLinkIn>,
+}
+
+/// An integration id from a body or a path (404 when not a UUID: no such integration).
+fn integration_id(id: &str) -> Result<ordonis_core::IntegrationId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("integration {id}")))
+}
+
+/// Creates a task as an actor; with `link`, its issue in the provider too (by a worker,
+/// exactly once). 202 `{task_id, ledger_entries, create_queued}`.
+pub async fn create(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<CreateIn>,
+) -> Result<Response, ApiError> {
+    let ws = WorkspaceId::new(body.workspace_id)?;
+    let actor = body.actor.into_actor()?;
+    if body
+        .fields
+        .title
+        .as_deref()
+        .is_none_or(|t| t.trim().is_empty())
+    {
+        return Err(ApiError::bad_request("fields.title is required"));
+    }
+    let link = match body.link {
+        Some(l) => Some(ordonis_core::NewLink {
+            integration_id: integration_id(&l.integration_id)?,
+            project: l.project,
+            issue_type: l.issue_type,
+            parent: l.parent,
+        }),
+        None => None,
+    };
+    // An assignee given as a principal needs the task's integration: resolved after the
+    // create, like a PATCH (the create carries the rest).
+    let principal = body.fields.assignee_principal();
+    let patch = body.fields.into_patch()?;
+    if principal.is_some() && link.is_none() {
+        return Err(ApiError::bad_request(
+            "fields.assignee.principal needs a link: a CollabHub-only task has no provider account to assign",
+        ));
+    }
+    let receipt = s.engine.create_task(&ws, &actor, &patch, link).await?;
+    let mut entries = receipt.entries.len();
+    if let Some(principal) = principal {
+        let assignee = s
+            .engine
+            .assignee_for(&ws, receipt.task_id, &principal)
+            .await?;
+        let mut p = FieldPatch::new();
+        p.set(FieldValue::Assignee(Some(assignee)));
+        entries += s
+            .engine
+            .change_task(&ws, receipt.task_id, &actor, &p)
+            .await?
+            .entries
+            .len();
+    }
+    if receipt.create_queued {
+        s.wake.notify_waiters();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "task_id": receipt.task_id.to_string(),
+            "ledger_entries": entries,
+            "create_queued": receipt.create_queued,
+        })),
+    )
+        .into_response())
+}
+
+/// The `POST /api/tasks/{id}/links` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkIn {
+    actor: ActorIn,
+    integration_id: String,
+    external_id: String,
+}
+
+/// Links a task to an existing issue; 200 with the task.
+pub async fn link(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LinkIn>,
+) -> Result<Json<Value>, ApiError> {
+    let task = find(&s, &id).await?;
+    let actor = body.actor.into_actor()?;
+    let integration = integration_id(&body.integration_id)?;
+    let task = s
+        .engine
+        .link_task(
+            &task.workspace_id,
+            task.id,
+            &actor,
+            integration,
+            &body.external_id,
+        )
+        .await?;
+    s.wake.notify_waiters();
+    Ok(Json(json::task(&task)))
+}
+
+/// The `DELETE /api/tasks/{id}/links/{integration_id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkIn {
+    actor: ActorIn,
+}
+
+/// Unlinks a task from its issue in an integration; 200 with the task.
+pub async fn unlink(
+    State(s): State<AppState>,
+    Path((id, integration)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UnlinkIn>,
+) -> Result<Json<Value>, ApiError> {
+    let task = find(&s, &id).await?;
+    let actor = body.actor.into_actor()?;
+    let integration = integration_id(&integration)?;
+    let task = s
+        .engine
+        .unlink_task(&task.workspace_id, task.id, &actor, integration)
+        .await?;
+    Ok(Json(json::task(&task)))
 }
