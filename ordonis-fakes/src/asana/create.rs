@@ -91,7 +91,8 @@ impl Inner {
 /// Whether `v` is a `YYYY-MM-DD` calendar date.
 fn is_date(v: &str) -> bool {
     let mut parts = v.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
@@ -222,7 +223,8 @@ fn build(
                     ),
                 ));
             }
-            memberships.push(json!({"project": {"gid": p, "resource_type": "project", "name": name}}));
+            memberships
+                .push(json!({"project": {"gid": p, "resource_type": "project", "name": name}}));
         }
     }
     let parent_ref = match &parent {
@@ -249,7 +251,9 @@ fn build(
     let (notes, html) = match (d.get("html_notes"), d.get("notes")) {
         (Some(_), Some(_)) => return Err(bad("notes, html_notes: only one of these may be given")),
         (Some(h), None) => {
-            let h = h.as_str().ok_or_else(|| bad("html_notes: must be a string"))?;
+            let h = h
+                .as_str()
+                .ok_or_else(|| bad("html_notes: must be a string"))?;
             (rich::check(h).map_err(bad)?, h.to_owned())
         }
         (None, Some(n)) => {

@@ -112,8 +112,8 @@ mod webhooks;
 
 pub use create::AI_TEAMMATES;
 pub use events::SYNC_TOKEN_TTL;
-pub use people::WORKSPACE;
 pub use hooks::FAILURE_DELETION_AFTER;
+pub use people::WORKSPACE;
 
 /// The user the REST API acts as (the author of echoed events).
 pub const API_USER: &str = "1000000000000001";

@@ -75,7 +75,11 @@ pub(super) async fn get_user(
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
     }
-    let gid = if gid == "me" { API_USER.to_owned() } else { gid };
+    let gid = if gid == "me" {
+        API_USER.to_owned()
+    } else {
+        gid
+    };
     match lock(&s.users).get(&gid) {
         Some(u) => data(StatusCode::OK, shown(u, &q)),
         None => errors(StatusCode::NOT_FOUND, "user: Unknown object"),
