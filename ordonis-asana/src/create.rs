@@ -193,24 +193,31 @@ impl AsanaClient {
         data: &Map<String, Value>,
         headers: &[(&str, &str)],
     ) -> Result<Value, AsanaError> {
-        let (path, what) = match parent {
-            Some(p) => {
+        let projects = data
+            .get("projects")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|p| !p.is_empty());
+        let (path, what) = match (parent, projects) {
+            (Some(p), projects) => {
                 let p = check_gid(p)?;
-                (format!("/tasks/{p}/subtasks"), format!("parent task {p}"))
-            }
-            None => {
-                let projects = data
-                    .get("projects")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
+                let also = projects
+                    .map(|ps| format!(" (and project {ps})"))
                     .unwrap_or_default();
-                ("/tasks".to_owned(), format!("project {projects}"))
+                (
+                    format!("/tasks/{p}/subtasks"),
+                    format!("parent task {p}{also}"),
+                )
             }
+            (None, projects) => (
+                "/tasks".to_owned(),
+                format!("project {}", projects.unwrap_or_default()),
+            ),
         };
         let fields = create_opt_fields();
         let resp = self
