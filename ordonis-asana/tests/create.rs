@@ -96,7 +96,7 @@ async fn a_create_carries_the_marker_and_answers_gid_and_url() {
     assert_eq!(stored["assignee"]["gid"], HUMAN_USER);
     assert_eq!(stored["due_on"], "2026-12-24");
     assert_eq!(stored["completed"], true);
-    assert_eq!(member_of(&stored), [project.clone()]);
+    assert_eq!(member_of(&stored), vec![project.clone()]);
     // Asana's events for a new task in a project: `added`, the project as the parent.
     let events = fake.events_of(&project);
     assert!(
@@ -193,7 +193,7 @@ async fn a_subtask_is_made_under_its_parent() {
     let stored = fake.task(&made.key.external_id).unwrap();
     assert_eq!(stored["parent"]["gid"], parent.as_str());
     // The scope does not sync subtasks: the subtask is in the project too, so it syncs.
-    assert_eq!(member_of(&stored), [project.clone()]);
+    assert_eq!(member_of(&stored), vec![project.clone()]);
     c.scope = json!({"projects": [project], "subtasks": true});
     let d = CreateDraft {
         parent: Some(&parent),
