@@ -360,4 +360,20 @@ mod tests {
         assert_eq!(c.created_at_ms, 1_796_637_600_000);
         assert!(remote_comment(&task, &json!({"resource_subtype": "comment_added"})).is_err());
     }
+
+    #[test]
+    fn a_comment_by_an_agent_has_an_agent_author() {
+        let task = ObjectKey::new("5", "task");
+        let story = |rtype: &str| {
+            json!({"gid": "9", "resource_subtype": "comment_added", "type": "comment",
+                   "text": "done", "created_at": "2026-12-07T10:00:00Z",
+                   "created_by": {"gid": "a1", "name": "Triage bot", "resource_type": rtype}})
+        };
+        let c = remote_comment(&task, &story("agent")).unwrap().unwrap();
+        let author = c.author.unwrap();
+        assert_eq!(author.account_id, "a1");
+        assert_eq!(author.kind, ordonis_core::PersonKind::Agent);
+        let c = remote_comment(&task, &story("user")).unwrap().unwrap();
+        assert_eq!(c.author.unwrap().kind, ordonis_core::PersonKind::Human);
+    }
 }

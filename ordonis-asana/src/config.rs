@@ -60,6 +60,27 @@ pub struct AsanaOptions {
     /// [`priority_level`]'s defaults.
     #[serde(default)]
     pub priority_levels: BTreeMap<String, PriorityLevel>,
+    /// How a task created from CollabHub carries its marker (see [`crate::create`]):
+    /// `"external"` (default; needs an OAuth token) or `"name"` (a personal access token).
+    #[serde(default)]
+    pub create_marker: CreateMarker,
+}
+
+/// Where a created task keeps the marker that lets a create whose answer was lost be found
+/// instead of repeated ([`crate::create`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateMarker {
+    /// Asana's custom external data, `external.gid = "ordonis:<marker>"`, found again with
+    /// `GET /tasks/external:ordonis:<marker>`. Exact, but Asana lets only OAuth apps set it
+    /// (a personal access token's create is refused).
+    #[default]
+    External,
+    /// No stored marker: the created task is recognised by its name, its creator (the
+    /// token's user) and its creation time. Works with a personal access token; two tasks
+    /// of the same name created by the token in the same window are ambiguous, and then
+    /// neither is adopted (the lookup fails with that reason).
+    Name,
 }
 
 impl AsanaOptions {

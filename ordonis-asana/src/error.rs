@@ -35,6 +35,8 @@ pub enum AsanaError {
     NotFound {
         /// What was asked for.
         what: String,
+        /// Asana's `errors[].message`, joined (not in the display: it says little more).
+        message: String,
     },
     /// 412 from `GET /events`: the sync token is too old. Re-crawl the resource, then continue
     /// with the fresh token Asana sent.
@@ -194,7 +196,10 @@ mod tests {
             ProviderError::Retryable { .. }
         ));
         assert!(matches!(
-            ProviderError::from(AsanaError::NotFound { what: "x".into() }),
+            ProviderError::from(AsanaError::NotFound {
+                what: "x".into(),
+                message: String::new()
+            }),
             ProviderError::NotFound(_)
         ));
         assert!(matches!(

@@ -22,6 +22,9 @@
 //! - [`comments`] and [`links`] are the optional abilities: comment stories (the marker as
 //!   a visible footer) and links as external attachments (found by title and URL, replaced
 //!   since Asana cannot edit them).
+//! - [`create`] and [`accounts`]: tasks created from CollabHub exactly once (the marker in
+//!   `external.gid`, or by name for a personal access token), and users and AI teammates
+//!   (agents) read for the people directory.
 //! - [`scope`]: which tasks an integration syncs; a fetched task outside it (removed from
 //!   the scope's projects, a subtask the scope does not take) stops syncing.
 //!
@@ -35,9 +38,11 @@
 //! assert!(p.capabilities().webhook_handshake);
 //! ```
 
+pub mod accounts;
 pub mod client;
 pub mod comments;
 pub mod config;
+pub mod create;
 pub mod error;
 pub mod links;
 pub mod normalize;
@@ -52,6 +57,6 @@ pub use client::{
     AsanaClient, ConcurrencyLimits, CreatedWebhook, EventsPage, ResourceRef, TaskPage, Webhook,
     WebhookFilter,
 };
-pub use config::{AsanaOptions, InProgressRule};
+pub use config::{AsanaOptions, CreateMarker, InProgressRule};
 pub use error::AsanaError;
 pub use provider::AsanaProvider;

@@ -208,6 +208,14 @@ impl Provider for AsanaProvider {
         Some(self)
     }
 
+    fn creates(&self) -> Option<&dyn ordonis_core::CreateProvider> {
+        Some(self)
+    }
+
+    fn accounts(&self) -> Option<&dyn ordonis_core::AccountProvider> {
+        Some(self)
+    }
+
     fn verify_webhook(
         &self,
         ctx: &ProviderContext,
@@ -342,6 +350,8 @@ mod tests {
         assert_eq!(p.capabilities().kept_headers, ["x-hook-signature"]);
         assert!(p.capabilities().webhook_handshake);
         assert!(p.repair().is_some());
+        assert!(p.creates().is_some());
+        assert!(p.accounts().is_some());
         Ok(())
     }
 

@@ -398,6 +398,27 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_actor_is_an_agent_and_a_user_a_human() {
+        // Asana's AI teammates act as `{"resource_type": "agent"}` in `user` (the rollout's
+        // next phase); a comment an agent adds is still a comment hint.
+        let h = one(json!({"action": "added",
+            "resource": {"gid": "9", "resource_type": "story", "resource_subtype": "comment_added"},
+            "parent": {"gid": "5", "resource_type": "task"},
+            "user": {"gid": "a1", "resource_type": "agent", "name": "Triage bot"}}));
+        assert!(matches!(h.kind, HintKind::Comment { .. }));
+        let actor = h.actor.unwrap_or_else(|| panic!("no actor"));
+        assert_eq!(actor.account_id, "a1");
+        assert_eq!(actor.display_name.as_deref(), Some("Triage bot"));
+        assert_eq!(actor.kind, ordonis_core::PersonKind::Agent);
+        let h = one(
+            json!({"action": "changed", "resource": {"gid": "3", "resource_type": "task"},
+            "user": {"gid": "u1", "resource_type": "user"}}),
+        );
+        let actor = h.actor.unwrap_or_else(|| panic!("no actor"));
+        assert_eq!(actor.kind, ordonis_core::PersonKind::Human);
+    }
+
+    #[test]
     fn bad_bodies() {
         for body in [
             &b"nope"[..],

@@ -206,6 +206,57 @@ async fn client_requests_match_the_asana_spec() {
             .await,
     );
     accepted("DELETE attachment", client.delete_attachment("12345").await);
+
+    // Creates from CollabHub: a task in a project and a subtask, each with the marker in
+    // `external` (and an agent assignee's opt-in header); a task by its external gid; the
+    // `name` marker's listings; users and agents.
+    let ordonis_core_fields = ordonis_core::FieldPatch::new()
+        .with(ordonis_core::FieldValue::Title("Login fails".into()))
+        .with(ordonis_core::FieldValue::Description(
+            "Steps:\n\n- **open**".into(),
+        ))
+        .with(ordonis_core::FieldValue::DueDate(Some(
+            time::Date::from_calendar_date(2026, time::Month::December, 24).unwrap(),
+        )));
+    let draft = ordonis_core::CreateDraft {
+        marker: "tsk_0193ab-01",
+        fields: &ordonis_core_fields,
+        project: Some("12345"),
+        issue_type: None,
+        parent: None,
+    };
+    let mut create = ordonis_asana::create::create_data(&draft);
+    create.insert("projects".into(), json!(["12345"]));
+    create.insert(
+        "external".into(),
+        json!({"gid": ordonis_asana::create::external_gid(draft.marker).unwrap()}),
+    );
+    create.insert("assignee".into(), json!("12345"));
+    accepted(
+        "POST tasks (external marker)",
+        client
+            .create_task(None, &create, &[("Asana-Enable", "ai_teammate_actors")])
+            .await,
+    );
+    accepted(
+        "POST subtasks (external marker)",
+        client.create_task(Some("12345"), &create, &[]).await,
+    );
+    // Prism answers the example task whatever the gid; a 404 would be `None`.
+    accepted(
+        "GET task by external gid",
+        client.task_by_external("ordonis:tsk_0193ab-01").await,
+    );
+    accepted(
+        "GET tasks modified since (name marker)",
+        client
+            .project_tasks_since("12345", "2026-12-07T10:00:00Z")
+            .await,
+    );
+    accepted("GET subtasks (name marker)", client.subtasks("12345").await);
+    accepted("GET users/me", client.me().await);
+    accepted("GET user", client.get_user("12345").await);
+    accepted("GET agent", client.get_agent("12345").await);
     // The multipart body is checked too: one without the required `parent` is rejected.
     let no_parent = reqwest::Client::new()
         .post(format!("{base}/attachments"))

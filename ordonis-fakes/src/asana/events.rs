@@ -71,6 +71,11 @@ impl Streams {
         self.projects.contains_key(gid)
     }
 
+    /// A known project's name.
+    pub(super) fn project_name(&self, gid: &str) -> Option<String> {
+        self.projects.get(gid).cloned()
+    }
+
     fn issue(&mut self, project: &str, position: usize, now: OffsetDateTime) -> String {
         let token = hex::encode(rand::random::<[u8; 16]>());
         self.tokens.insert(
@@ -551,4 +556,72 @@ fn urlencode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// `GET /tasks/{gid}/subtasks`: the task's subtasks (compact, plus what `opt_fields` names),
+/// in pages of `limit` (1–100) with an opaque `offset`; `404` for an unknown task.
+pub(super) async fn subtasks(
+    State(s): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(parent): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !s.authorized(&headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
+    }
+    if lock(&s.hidden).contains(&parent) {
+        return errors(
+            StatusCode::FORBIDDEN,
+            "You do not have access to the requested object.",
+        );
+    }
+    let all: Vec<Value> = {
+        let tasks = lock(&s.tasks);
+        if !tasks.contains_key(&parent) {
+            return errors(StatusCode::NOT_FOUND, "task: Unknown object");
+        }
+        tasks
+            .values()
+            .filter(|t| t["parent"]["gid"].as_str() == Some(parent.as_str()))
+            .cloned()
+            .collect()
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => {
+            return errors(
+                StatusCode::BAD_REQUEST,
+                "limit: Must be an integer between 1 and 100",
+            );
+        }
+    };
+    let start = match q.get("offset") {
+        None => 0,
+        Some(o) => match decode_offset(o, &parent) {
+            Some(i) => i,
+            None => {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    "offset: Your pagination token is invalid",
+                );
+            }
+        },
+    };
+    let opt_fields = q.get("opt_fields").map(String::as_str);
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|t| project_fields(t, opt_fields))
+        .collect();
+    let end = start + page.len();
+    let next_page = if end < all.len() {
+        let offset = encode_offset(&parent, end);
+        let path = format!("/tasks/{parent}/subtasks?limit={limit}&offset={offset}");
+        json!({"offset": offset, "path": path, "uri": path})
+    } else {
+        Value::Null
+    };
+    axum::Json(json!({"data": page, "next_page": next_page})).into_response()
 }

@@ -44,6 +44,12 @@
 //!   `DELETE /attachments/{gid}`; the `attachments` module's docs say how strictly), kept per
 //!   task ([`FakeAsana::attachments`]), with a switch that makes one and loses the answer
 //!   ([`FakeAsana::lose_next_attachment_answer`]);
+//! - task creation (`POST /tasks`, `POST /tasks/{gid}/subtasks`, with `external` data,
+//!   `GET /tasks/external:<gid>`; the `create` module's docs say how strictly), with a switch
+//!   that makes one and loses the answer ([`FakeAsana::lose_next_create_answer`]);
+//! - users (`GET /users/{gid}`, `GET /users/me`) and agents (`GET /agents/{gid}`, `GET
+//!   /workspaces/{ws}/agents`, behind `Asana-Enable: ai_teammate_actors`); the `people`
+//!   module's docs;
 //! - [`FakeAsana::deliver_raw`] sends a given body (e.g. a captured real event) as is.
 //!
 //! The repair loop's side, in the child modules `events` and `hooks` (see their docs):
@@ -95,15 +101,19 @@ use tokio_util::sync::CancellationToken;
 // The repair loop's half of the fake (projects, event streams, task listing; webhook health
 // and faults), kept in their own modules; children, so they reach `Inner`.
 mod attachments;
+mod create;
 mod events;
 mod hooks;
+mod people;
 mod rich;
 mod stories;
 mod tasks;
 mod webhooks;
 
+pub use create::AI_TEAMMATES;
 pub use events::SYNC_TOKEN_TTL;
 pub use hooks::FAILURE_DELETION_AFTER;
+pub use people::WORKSPACE;
 
 /// The user the REST API acts as (the author of echoed events).
 pub const API_USER: &str = "1000000000000001";
@@ -180,6 +190,15 @@ struct Inner {
     /// Attachment posts whose answer is lost after the attachment is made
     /// ([`FakeAsana::lose_next_attachment_answer`]).
     lose_attachment_answers: AtomicU64,
+    /// Task creates whose answer is lost after the task is made
+    /// ([`FakeAsana::lose_next_create_answer`]).
+    lose_create_answers: AtomicU64,
+    /// Projects the token may not add tasks to ([`FakeAsana::deny_create_in`]).
+    create_denied: Mutex<std::collections::BTreeSet<String>>,
+    /// Users by gid (`{gid, resource_type, name, email}`).
+    users: Mutex<BTreeMap<String, Value>>,
+    /// Agents (AI teammates) by gid.
+    agents: Mutex<BTreeMap<String, Value>>,
 }
 
 /// Why the `X-Hook-Secret` handshake failed.
@@ -492,6 +511,19 @@ impl FakeAsana {
             lose_story_answers: AtomicU64::new(0),
             attachments: Mutex::default(),
             lose_attachment_answers: AtomicU64::new(0),
+            lose_create_answers: AtomicU64::new(0),
+            create_denied: Mutex::default(),
+            users: Mutex::new(BTreeMap::from([
+                (
+                    API_USER.to_owned(),
+                    people::user(API_USER, "Ordonis API", "api@ordonis.example"),
+                ),
+                (
+                    HUMAN_USER.to_owned(),
+                    people::user(HUMAN_USER, "Greg", "greg@example.com"),
+                ),
+            ])),
+            agents: Mutex::default(),
         });
         let app = Router::new()
             .route("/tasks/{gid}", get(tasks::get_task).put(tasks::put_task))
@@ -522,7 +554,14 @@ impl FakeAsana {
                 "/webhooks/{gid}",
                 get(hooks::get_webhook).delete(webhooks::delete_webhook),
             )
-            .route("/tasks", get(events::list_tasks))
+            .route("/tasks", get(events::list_tasks).post(create::create_task))
+            .route(
+                "/tasks/{gid}/subtasks",
+                get(events::subtasks).post(create::create_subtask),
+            )
+            .route("/users/{gid}", get(people::get_user))
+            .route("/agents/{gid}", get(people::get_agent))
+            .route("/workspaces/{gid}/agents", get(people::list_agents))
             .route("/projects/{gid}/tasks", get(events::project_tasks))
             .route("/events", get(events::get_events))
             .layer(axum::middleware::from_fn_with_state(

@@ -21,6 +21,10 @@ pub(super) async fn get_task(
     if !s.authorized(&headers) {
         return errors(StatusCode::UNAUTHORIZED, "Not Authorized");
     }
+    // `external:<gid>` names the task carrying that external gid.
+    let Some(gid) = s.resolve_task(&gid) else {
+        return errors(StatusCode::NOT_FOUND, "Unknown object");
+    };
     if lock(&s.hidden).contains(&gid) {
         return errors(
             StatusCode::FORBIDDEN,
