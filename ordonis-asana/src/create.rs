@@ -104,7 +104,17 @@ pub fn remote_task(task: &Value, opts: &AsanaOptions) -> Result<RemoteTask, Asan
             .get("permalink_url")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        marker: marker_of(task),
     })
+}
+
+/// Our create's marker in a task's external gid (`ordonis:<marker>`), if it carries one.
+pub fn marker_of(task: &Value) -> Option<String> {
+    task.get("external")
+        .and_then(|e| e.get("gid"))
+        .and_then(Value::as_str)
+        .and_then(|g| g.strip_prefix(EXTERNAL_PREFIX))
+        .map(str::to_owned)
 }
 
 /// The task fields a draft is created with (see the module docs).

@@ -296,7 +296,7 @@ impl Provider for AsanaProvider {
                 .get("permalink_url")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            marker: None,
+            marker: crate::create::marker_of(&task),
         })
     }
 
