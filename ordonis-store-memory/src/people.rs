@@ -54,7 +54,7 @@ impl People {
         let email = email.trim().to_lowercase();
         self.people(ws)
             .into_iter()
-            .filter(|p| p.emails.iter().any(|e| *e == email))
+            .filter(|p| p.emails.contains(&email))
             .collect()
     }
 
