@@ -833,7 +833,24 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
             *t,
         )
     });
+    // The unmapping goes first (as in the SQL stores): a unit may unlink an object from one
+    // task and link it to another.
+    let unmapping = uow.unmapping.as_ref().and_then(|(r, task)| {
+        let key = (
+            r.integration_id,
+            r.key.external_id.clone(),
+            r.key.object_type.clone(),
+        );
+        // Only the named task's mapping, and only in the unit's workspace.
+        let ours = st.mappings.get(&key) == Some(task)
+            && st
+                .tasks
+                .get(task)
+                .is_none_or(|t| t.workspace_id == uow.workspace_id);
+        ours.then_some(key)
+    });
     if let Some((key, task)) = &mapping
+        && unmapping.as_ref() != Some(key)
         && st.mappings.get(key).is_some_and(|t| t != task)
     {
         return Err(StoreError::Conflict(format!(
@@ -857,15 +874,8 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
     for w in uow.sessions {
         st.sessions.insert(w.session.id, w.session);
     }
-    if let Some((r, task)) = &uow.unmapping {
-        let key = (
-            r.integration_id,
-            r.key.external_id.clone(),
-            r.key.object_type.clone(),
-        );
-        if st.mappings.get(&key) == Some(task) {
-            st.mappings.remove(&key);
-        }
+    if let Some(key) = unmapping {
+        st.mappings.remove(&key);
     }
     if let Some((key, task)) = mapping {
         st.mappings.entry(key).or_insert(task);

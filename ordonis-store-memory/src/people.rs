@@ -50,9 +50,11 @@ impl People {
     }
 
     pub(crate) fn with_email(&self, ws: &WorkspaceId, email: &str) -> Vec<Person> {
+        // Stored e-mails are lowercase; so is the one asked for, whatever its spelling.
+        let email = email.trim().to_lowercase();
         self.people(ws)
             .into_iter()
-            .filter(|p| p.emails.iter().any(|e| e == email))
+            .filter(|p| p.emails.contains(&email))
             .collect()
     }
 

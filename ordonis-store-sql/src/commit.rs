@@ -47,6 +47,10 @@ const INSERT_MAPPING: &str = "INSERT INTO {p}external_objects
   VALUES ($1, $2, $3, $4, $5, $6, $7)
   ON CONFLICT (integration_id, provider, external_id, object_type) DO NOTHING";
 
+const DELETE_MAPPING: &str = "DELETE FROM {p}external_objects
+  WHERE integration_id = $1 AND provider = $2 AND external_id = $3 AND object_type = $4
+    AND task_id = $5 AND workspace_id = $6";
+
 const MAPPED_TASK: &str = "SELECT task_id FROM {p}external_objects
   WHERE integration_id = $1 AND provider = $2 AND external_id = $3 AND object_type = $4";
 
@@ -104,8 +108,8 @@ pub(crate) async fn commit<D: Dialect>(
     Ok(CommitReceipt { entries, outbox })
 }
 
-/// The unit's writes between its fence and its ledger entries: task, integration, mapping
-/// and push. Returns the outbox row the push went into.
+/// The unit's writes between its fence and its ledger entries: task, integration, unmapping,
+/// mapping and push. Returns the outbox row the push went into.
 pub(crate) async fn write_unit<D: Dialect>(
     d: &D,
     tx: &mut D::Tx,
@@ -135,6 +139,20 @@ pub(crate) async fn write_unit<D: Dialect>(
         if !found {
             return Err(StoreError::NotFound(format!("integration {id}")));
         }
+    }
+
+    // Before the mapping: a unit may unlink an object from one task and link it to another.
+    if let Some((ext, task_id)) = &uow.unmapping {
+        let args = vec![
+            Arg::Uuid(ext.integration_id.0),
+            Arg::text(ext.provider.as_str()),
+            Arg::text(&ext.key.external_id),
+            Arg::text(&ext.key.object_type),
+            Arg::Uuid(task_id.0),
+            Arg::text(ws.as_str()),
+        ];
+        // Zero rows is fine: the ref was unmapped already, or mapped to another task.
+        d.execute(tx, sql::<D>(DELETE_MAPPING), args).await?;
     }
 
     if let Some((ext, task_id)) = &uow.mapping {

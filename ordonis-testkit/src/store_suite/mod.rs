@@ -1,7 +1,7 @@
 //! The store conformance suite: one `pub async fn` per case over a fresh store, and the
 //! [`store_suite!`](macro@crate::store_suite) macro that expands to one `#[tokio::test]` per case.
 //! The cases are grouped by concern (`queues`, `units`, `ledger`, `api`, `batch`,
-//! `sync_jobs`, `comments`); what they share to set up is in `fixtures`.
+//! `sync_jobs`, `comments`, `sessions`, `people`); what they share to set up is in `fixtures`.
 //!
 //! ```text
 //! // in a store crate's tests/suite.rs
@@ -37,7 +37,11 @@ macro_rules! store_suite {
             sync_job_failed_and_paused_wait,
             comments_round_trip_oldest_first, comment_updates_are_fenced_by_revision,
             one_row_per_provider_comment, sessions_round_trip_and_are_fenced,
-            idle_sessions_are_found_across_workspaces
+            idle_sessions_are_found_across_workspaces,
+            people_round_trip_sorted_and_replaced, an_account_maps_to_one_principal,
+            people_with_email_lists_every_holder, sightings_merge_into_seen_accounts,
+            seen_accounts_are_sorted, people_are_isolated_by_workspace,
+            unmapping_removes_only_the_named_tasks_mapping, unlink_and_link_in_one_unit
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -59,6 +63,7 @@ mod batch;
 mod comments;
 mod fixtures;
 mod ledger;
+mod people;
 mod queues;
 mod sessions;
 mod sync_jobs;
@@ -71,6 +76,7 @@ pub use comments::*;
 pub(crate) use fixtures::{claim, insert_task, ws};
 pub use fixtures::{draft, event, integration};
 pub use ledger::*;
+pub use people::*;
 pub use queues::*;
 pub use sessions::*;
 pub use sync_jobs::*;
