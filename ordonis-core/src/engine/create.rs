@@ -174,6 +174,7 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         // The fetched key is the provider's id (a Jira key was asked, the id is mapped).
+        let mut previous = None;
         if let Some(other) = self
             .inner
             .store
@@ -181,10 +182,20 @@ impl Engine {
             .await?
             .filter(|t| *t != task_id)
         {
-            return Err(Error::Conflict(format!(
-                "{} {external_id} is linked to task {other}",
-                remote.key.object_type
-            )));
+            let holder = self.inner.store.workspace_task(ws, other).await?;
+            let linked = holder.as_ref().is_none_or(|t| {
+                t.external
+                    .iter()
+                    .any(|l| l.integration_id == integration && l.key == remote.key)
+            });
+            if linked {
+                return Err(Error::Conflict(format!(
+                    "{} {external_id} is linked to task {other}",
+                    remote.key.object_type
+                )));
+            }
+            // Mapped to a task it was unlinked from: it moves to this one.
+            previous = Some(other);
         }
         let action = ActionId::new();
         let ctx = internal_action(actor, action);
@@ -220,6 +231,9 @@ impl Engine {
                 let version = SourceVersion::new(remote.modified_at_ms, format!("link:{action}"));
                 let applied = apply_remote(&mut task, &remote.fields, &version, policy);
                 let mut uow = UnitOfWork::new(ws.clone());
+                if let Some(other) = previous {
+                    uow.unmapping = Some((link.clone(), other));
+                }
                 uow.mapping = Some((link, task.id));
                 uow.ledger.push(task_draft(
                     &task,
@@ -248,8 +262,9 @@ impl Engine {
     }
 
     /// Unlinks a task from its object in an integration: it stops syncing with it either way
-    /// (the mapping goes, so the object's webhooks no longer reach the task); the task and
-    /// its history stay, and the unlink is a ledger entry. `Invalid` when the task is not
+    /// (the object's events are recorded and not applied, and the object is not imported
+    /// again as another task); the task and its history stay, and the unlink is a ledger
+    /// entry. Linking the object again, to this task or another, resumes its sync. `Invalid` when the task is not
     /// linked through that integration.
     pub async fn unlink_task(
         &self,
@@ -286,8 +301,9 @@ impl Engine {
                     "unlinked: no longer synced either way".to_owned(),
                     ctx,
                 ));
-                let link = task.external.remove(pos);
-                uow.unmapping = Some((link, task.id));
+                // The mapping stays: the object's events reach this task and stop there,
+                // instead of importing it again as a new task while it is in scope.
+                task.external.remove(pos);
                 // Nothing waits to be pushed to an object the task no longer has.
                 for st in task.sync.values_mut() {
                     st.want = None;
@@ -616,6 +632,15 @@ fn object_type(loaded: &Loaded) -> &'static str {
         "jira" => "issue",
         _ => "task",
     }
+}
+
+/// Whether a task waits for the object its create through `integration` makes (and has no
+/// link yet): that object's first event joins it.
+pub(super) fn awaits_object(task: &Task, integration: IntegrationId) -> bool {
+    task.link().is_none()
+        && task.create.as_ref().is_some_and(|c| {
+            c.state == CreateState::Pending && c.link.integration_id == integration
+        })
 }
 
 /// The ledger entry of a created object adopted by its task.

@@ -297,6 +297,19 @@ impl Engine {
             Some(t) => Some(t),
             None => self.marked_task(prepared).await?,
         };
+        // Unlinked: the mapping stays, so the object's events reach the task and stop there
+        // (not imported again as a new task while it is in scope).
+        if let Some(t) = &existing
+            && !t.external.iter().any(|l| l.integration_id == a.integration)
+            && !super::create::awaits_object(t, a.integration)
+        {
+            let mut uow = UnitOfWork::new(prepared.workspace_id.clone());
+            uow.completion = Completion::Done {
+                lease: prepared.lease.clone(),
+                note: Some(format!("unlinked from task {}: not synced", t.id)),
+            };
+            return Ok(uow);
+        }
         if a.comments.is_empty() {
             return Ok(event_unit(prepared, existing));
         }
@@ -593,12 +606,7 @@ impl Engine {
             .store
             .workspace_task(&prepared.workspace_id, id)
             .await?;
-        Ok(task.filter(|t| {
-            t.link().is_none()
-                && t.create
-                    .as_ref()
-                    .is_some_and(|c| c.link.integration_id == a.integration)
-        }))
+        Ok(task.filter(|t| super::create::awaits_object(t, a.integration)))
     }
 
     /// The unit of work of a prepared event, over the task and mapping as they are now.
@@ -673,7 +681,11 @@ fn event_unit(prepared: &PreparedEvent, existing: Option<Task>) -> UnitOfWork {
         },
         // Our create's object, whose webhook came before the create was adopted: it joins
         // the task it was created for.
-        Remote::State(state, _) if existing.as_ref().is_some_and(|t| t.link().is_none()) => {
+        Remote::State(state, _)
+            if existing
+                .as_ref()
+                .is_some_and(|t| super::create::awaits_object(t, integration)) =>
+        {
             if let Some(mut task) = existing {
                 let expected = task.revision;
                 let decisions = super::create::adopt(
