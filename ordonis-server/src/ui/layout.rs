@@ -41,6 +41,7 @@ pub(crate) fn nav(ws: Option<&str>) -> Vec<NavLink> {
         let seg = crate::ui::url_seg(ws);
         links.push(("Tasks", format!("/ui/workspaces/{seg}")));
         links.push(("Conflicts", format!("/ui/workspaces/{seg}/conflicts")));
+        links.push(("People", format!("/ui/workspaces/{seg}/people")));
         links.push(("Outbox", format!("/ui/pushes?workspace_id={seg}")));
         links.push(("Inbox", format!("/ui/events?workspace_id={seg}")));
     } else {

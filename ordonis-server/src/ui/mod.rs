@@ -9,6 +9,7 @@
 mod conflicts;
 mod integrations;
 mod layout;
+mod people;
 mod queues;
 mod session_page;
 mod sync_view;
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ui", get(home))
         .route("/ui/workspaces/{ws}", get(task_list::list))
         .route("/ui/workspaces/{ws}/conflicts", get(conflicts::page))
+        .route(
+            "/ui/workspaces/{ws}/people",
+            get(people::page).post(people::map),
+        )
         .route(
             "/ui/tasks/{id}",
             get(task_page::task_page).post(task_edit::task_edit),

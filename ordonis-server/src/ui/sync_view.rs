@@ -329,6 +329,40 @@ pub(crate) fn assignee_choices(t: &Task, all: &[Task]) -> Vec<Assignee> {
     out
 }
 
+/// The picker's choices with the people directory's: each principal's account in the task's
+/// integration, named after the principal.
+pub(crate) async fn with_directory(
+    s: &crate::state::AppState,
+    t: &Task,
+    mut choices: Vec<Assignee>,
+) -> Result<Vec<Assignee>, crate::errors::ApiError> {
+    let Some(integration) = t.link().map(|l| l.integration_id) else {
+        return Ok(choices);
+    };
+    let view = s.engine.people(&t.workspace_id).await?;
+    for p in view.people {
+        for a in p
+            .accounts
+            .into_iter()
+            .filter(|a| a.integration_id == integration)
+        {
+            if !choices.iter().any(|c| c.account_id == a.account_id) {
+                choices.push(Assignee {
+                    account_id: a.account_id,
+                    display_name: Some(p.display_name.clone()),
+                    email: a.email,
+                });
+            }
+        }
+    }
+    choices.sort_by_key(|a| {
+        a.display_name
+            .clone()
+            .unwrap_or_else(|| a.account_id.clone())
+    });
+    Ok(choices)
+}
+
 /// The priorities offered: those the integration's tasks use and the current one; every
 /// level when none is known.
 pub(crate) fn priority_choices(t: &Task, all: &[Task]) -> Vec<Priority> {

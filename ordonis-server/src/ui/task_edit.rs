@@ -171,6 +171,10 @@ pub(crate) async fn task_edit(
         Ok(all) => assignee_choices(&t, &all),
         Err(e) => return kept(e.into()),
     };
+    let accounts = match super::sync_view::with_directory(&s, &t, accounts).await {
+        Ok(a) => a,
+        Err(e) => return kept(e),
+    };
     let patch = match edit_patch(&t, &form, &accounts) {
         Ok(p) => p,
         Err(e) => return kept(e),

@@ -34,14 +34,18 @@ pub(crate) fn actor_text(e: &LedgerEntry, names: &HashMap<String, String>) -> St
         .clone()
         .or_else(|| names.get(&a.id).cloned())
         .unwrap_or_else(|| a.id.clone());
-    let mut s = format!(
-        "{name} ({kind}{})",
-        if a.provider == "internal" {
-            String::new()
-        } else {
-            format!(", {}", a.provider)
-        }
-    );
+    // A principal acting through a mapped provider account: "Alice Smith via jira".
+    let mut s = match &a.account {
+        Some(_) => format!("{name} via {} ({kind})", a.provider),
+        None => format!(
+            "{name} ({kind}{})",
+            if a.provider == "internal" {
+                String::new()
+            } else {
+                format!(", {}", a.provider)
+            }
+        ),
+    };
     if !a.on_behalf_of.is_empty() {
         let chain: Vec<String> = a
             .on_behalf_of
@@ -150,6 +154,15 @@ pub(super) async fn render_task(
     let entries = s.store.task_ledger(&ws, t.id).await?;
     let all = s.store.all_tasks(&ws).await?;
     let mut names = known_names(&all);
+    // The people directory names the accounts it has seen, and its principals.
+    for a in s.store.seen_accounts(&ws).await? {
+        if let Some(n) = a.display_name {
+            names.entry(a.account_id).or_insert(n);
+        }
+    }
+    for p in s.store.people(&ws).await? {
+        names.entry(p.principal).or_insert(p.display_name);
+    }
     // Provider accounts named in any of the task's entries name that account everywhere.
     for e in &entries {
         if let Some(n) = &e.record.actor.display_name {
@@ -184,7 +197,7 @@ pub(super) async fn render_task(
         .values()
         .any(ordonis_core::FieldSync::locally_pending);
     let statuses = status_choices(&t, &all, &entries);
-    let accounts = assignee_choices(&t, &all);
+    let accounts = super::sync_view::with_directory(s, &t, assignee_choices(&t, &all)).await?;
     let priorities = priority_choices(&t, &all);
     let due = f.due_date.map(date).unwrap_or_default();
     let assignee_now = f
