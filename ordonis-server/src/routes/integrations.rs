@@ -42,6 +42,9 @@ pub struct CreateIntegration {
     reconcile_every_s: Option<u64>,
     #[serde(default)]
     register_webhook: Option<bool>,
+    /// Where a task created from CollabHub goes when the call does not say.
+    #[serde(default)]
+    create: Option<ordonis_core::CreateDefaults>,
 }
 
 impl std::fmt::Debug for CreateIntegration {
@@ -125,6 +128,9 @@ pub async fn create(
     }
     if let Some(r) = body.register_webhook {
         config.sync.register_webhook = r;
+    }
+    if let Some(c) = body.create.clone() {
+        config.create = c;
     }
     let new = NewIntegration {
         workspace_id: ws,
