@@ -448,7 +448,8 @@ mod tests {
         let rep = json!({"fieldId": "reporter", "name": "Reporter", "required": true,
                          "hasDefaultValue": true});
         let labels = json!({"fieldId": "labels", "name": "Labels", "required": false});
-        let screen = screen_by_id(&[team.clone(), rep, labels]);
+        let meta = [team, rep, labels];
+        let screen = screen_by_id(&meta);
         let mut fields = Map::new();
         let err = fill_screen(&screen, &JiraOptions::default(), &mut fields).unwrap_err();
         assert_eq!(err, ["Team (customfield_10050)"]);
