@@ -77,19 +77,26 @@ impl Transition {
         let mut out: Vec<String> = self
             .fields
             .iter()
-            .filter(|(_, f)| {
-                f.get("required").and_then(Value::as_bool) == Some(true)
-                    && f.get("hasDefaultValue").and_then(Value::as_bool) != Some(true)
-            })
-            .map(|(id, f)| {
-                f.get("name")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| id.clone(), |n| format!("{n} ({id})"))
-            })
+            .filter(|(_, f)| required_without_default(f))
+            .map(|(id, f)| field_label(id, f))
             .collect();
         out.sort();
         out
     }
+}
+
+/// Whether a screen field's metadata (a transition's or the create screen's) says it must be
+/// given: `required` and no `hasDefaultValue`.
+pub(crate) fn required_without_default(meta: &Value) -> bool {
+    meta.get("required").and_then(Value::as_bool) == Some(true)
+        && meta.get("hasDefaultValue").and_then(Value::as_bool) != Some(true)
+}
+
+/// A screen field as a refusal names it: `Name (id)`, or the id alone.
+pub(crate) fn field_label(id: &str, meta: &Value) -> String {
+    meta.get("name")
+        .and_then(Value::as_str)
+        .map_or_else(|| id.to_owned(), |n| format!("{n} ({id})"))
 }
 
 /// A transition's target status.
@@ -140,6 +147,10 @@ pub struct SearchRequest {
     /// read-after-write consistency for the issues we wrote recently.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reconcile_issues: Vec<i64>,
+    /// Issue property keys to return with each issue (`properties: {key: value}`), at most
+    /// five.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<String>,
 }
 
 impl SearchRequest {
@@ -151,6 +162,7 @@ impl SearchRequest {
             max_results: None,
             next_page_token: None,
             reconcile_issues: Vec::new(),
+            properties: Vec::new(),
         }
     }
 }

@@ -30,6 +30,12 @@ pub struct JiraOptions {
     /// Values for other required transition-screen fields, by field id (Jira's JSON).
     #[serde(default)]
     pub transition_fields: BTreeMap<String, Value>,
+    /// Values for the create screen's fields, by field id or name (`{"customfield_10050":
+    /// {"id": "42"}}`, `{"Team": …}`; Jira's JSON): a required field without a default that
+    /// the task does not set is filled from here (else the create is refused, naming it),
+    /// and any other entry naming a field of the create screen is sent too.
+    #[serde(default)]
+    pub create_fields: BTreeMap<String, Value>,
     /// How far before its cursor a reconcile searches, in seconds (default
     /// [`DEFAULT_RECONCILE_OVERLAP_S`](crate::repair::DEFAULT_RECONCILE_OVERLAP_S), 120):
     /// JQL dates have minute granularity and the search index lags, so anything under two

@@ -14,6 +14,10 @@
 //! - [`comments`] and [`links`] are the optional abilities: the conversation on an issue
 //!   (ADF bodies, our marker as a comment property) and remote links (agent sessions and
 //!   their artifacts, upserted by `globalId`).
+//! - [`create`] creates issues exactly once (the create screen's required fields filled from
+//!   the `create_fields` option, our task id in an issue property, a lost answer found again
+//!   by a search of the account's recent creations); [`accounts`] reads an account's name,
+//!   e-mail and kind (`accountType: "app"` is an agent).
 //! - [`normalize`] maps Jira's issue JSON into Ordonis fields; [`rich_text`] converts descriptions
 //!   between ADF (REST v3) and Markdown, the internal form.
 //!
@@ -36,9 +40,11 @@
 //! assert_eq!(p.kind().as_str(), "jira");
 //! ```
 
+pub mod accounts;
 pub mod client;
 pub mod comments;
 pub mod config;
+pub mod create;
 pub mod error;
 pub mod links;
 pub mod normalize;

@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_HOPS: usize = 4;
 ///   non-empty `iss` is accepted once the signature and expiry check out.
 pub struct JiraProvider {
     http: reqwest::Client,
-    push: Pusher,
+    pub(crate) push: Pusher,
     max_response: usize,
 }
 
@@ -220,6 +220,14 @@ impl Provider for JiraProvider {
     }
 
     fn links(&self) -> Option<&dyn ordonis_core::LinkProvider> {
+        Some(self)
+    }
+
+    fn creates(&self) -> Option<&dyn ordonis_core::CreateProvider> {
+        Some(self)
+    }
+
+    fn accounts(&self) -> Option<&dyn ordonis_core::AccountProvider> {
         Some(self)
     }
 

@@ -211,6 +211,50 @@ async fn client_requests_match_the_jira_spec() {
         "Prism accepted a remote link without an object: {violations}"
     );
 
+    // Creating: the create metadata, the create with our marker property, the search for a
+    // lost create (with the property), and an account.
+    accepted(
+        "GET createmeta issuetypes",
+        client.create_issue_types("PROJ").await,
+    );
+    accepted(
+        "GET createmeta fields",
+        client.create_fields("PROJ", "10001").await,
+    );
+    accepted(
+        "POST issue",
+        client
+            .create_issue(&json!({
+                "fields": {
+                    "project": {"key": "PROJ"},
+                    "issuetype": {"id": "10001"},
+                    "summary": "Checkout times out",
+                    "description": text_to_adf("Steps\n\n- open the cart"),
+                    "priority": {"id": "2"},
+                    "duedate": "2026-12-24",
+                    "assignee": {"accountId": "5b10ac8d82e05b22cc7d4ef5"},
+                    "parent": {"key": "PROJ-1"},
+                    "customfield_10050": {"id": "42"}
+                },
+                "properties": [{"key": "ordonis", "value": {"task_id": "tsk_1"}}]
+            }))
+            .await,
+    );
+    let mut req = SearchRequest::new(
+        "project = \"PROJ\" AND reporter = currentUser() AND created >= \"2026/12/02 14:03\" \
+         ORDER BY created DESC",
+    );
+    req.properties = vec!["ordonis".into()];
+    req.max_results = Some(100);
+    accepted(
+        "POST search/jql (properties)",
+        client.search_jql(&req).await,
+    );
+    accepted(
+        "GET user",
+        client.get_user("5b10a2844c20165700ede21g").await,
+    );
+
     // The check has teeth: a malformed transition (numeric id) is rejected.
     let bad = reqwest::Client::new()
         .post(format!("{base}/rest/api/3/issue/PROJ-1/transitions"))

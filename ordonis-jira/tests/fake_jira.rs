@@ -660,6 +660,7 @@ async fn jql_search_follows_next_page_token() {
         max_results: Some(1),
         next_page_token: None,
         reconcile_issues: Vec::new(),
+        properties: Vec::new(),
     };
     let all = client.search_jql_all(req, 10).await.unwrap();
     let ids: Vec<&str> = all.iter().map(|i| i["id"].as_str().unwrap()).collect();

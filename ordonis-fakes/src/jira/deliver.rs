@@ -37,7 +37,7 @@ impl Site {
             "timestamp": now_ms(),
             "webhookEvent": "jira:issue_updated",
             "issue_event_type_name": "issue_generic",
-            "user": {"accountId": account, "displayName": account},
+            "user": self.user_json(account),
             "issue": issue,
             "changelog": {"id": uuid::Uuid::now_v7().simple().to_string(), "items": items},
         });
@@ -124,12 +124,18 @@ impl Site {
         let (id, issue) = self.find(issue_id)?;
         let user = |u: &Value| {
             let account = u.get("accountId").and_then(Value::as_str).unwrap_or("");
-            json!({
+            let known = self.user_json(account);
+            let mut v = json!({
                 "self": format!("{}/rest/api/2/user?accountId={account}", self.base_url),
                 "accountId": account,
                 "displayName": u.get("displayName").cloned().unwrap_or_else(|| json!(account)),
                 "active": true,
-            })
+                "accountType": known["accountType"],
+            });
+            if let Some(email) = known.get("emailAddress") {
+                v["emailAddress"] = email.clone();
+            }
+            v
         };
         let field = |k: &str| comment.get(k).cloned().unwrap_or(Value::Null);
         let cid = comment.get("id").and_then(Value::as_str).unwrap_or("");
@@ -176,6 +182,55 @@ impl Site {
             return;
         }
         let Some(body) = self.comment_body(issue_id, comment, event) else {
+            return;
+        };
+        let me = self.clone();
+        self.echoes.spawn(async move {
+            if let Err(e) = me.send(body).await {
+                echo_failed(&e);
+            }
+        });
+    }
+
+    /// The `jira:issue_created` webhook of an issue in the site (REST v2 shape, the
+    /// description as wiki markup, a changelog of the initial values, as Jira sends it),
+    /// made by `account`. `None` when there is no such issue.
+    pub(super) fn created_body(&self, id_or_key: &str, account: &str) -> Option<Vec<u8>> {
+        let (_, issue) = self.find(id_or_key)?;
+        let items: Vec<Value> = issue
+            .get("fields")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| {
+                !v.is_null()
+                    && ["summary", "description", "status", "priority", "assignee"]
+                        .contains(&k.as_str())
+            })
+            .map(|(k, v)| {
+                let to = if k == "description" {
+                    wiki::adf_to_wiki(v).as_str().map(str::to_owned)
+                } else {
+                    super::site::text_of(v)
+                };
+                json!({"field": k, "fieldtype": "jira", "fieldId": k, "from": Value::Null,
+                       "fromString": Value::Null, "to": Value::Null, "toString": to})
+            })
+            .collect();
+        let mut body: Value =
+            serde_json::from_slice(&self.webhook_body(id_or_key, items, account)?).ok()?;
+        body["webhookEvent"] = Value::String("jira:issue_created".to_owned());
+        body["issue_event_type_name"] = Value::String("issue_created".to_owned());
+        Some(body.to_string().into_bytes())
+    }
+
+    /// After an issue was created through the REST API: echo `jira:issue_created` in the
+    /// background, gated like [`Site::echo`].
+    pub(super) fn echo_created(self: &Arc<Self>, id: &str) {
+        if !self.echo.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(body) = self.created_body(id, API_ACCOUNT) else {
             return;
         };
         let me = self.clone();

@@ -11,9 +11,9 @@ use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::site::{Hook, Site, SyncState, lock, text_of};
+use super::site::{FakeIssueType, FakeProject, FakeUser, Hook, Site, SyncState, lock};
 use super::workflow::FakeWorkflow;
-use super::{comments, issues, links, search, transitions, webhooks, wiki};
+use super::{comments, create, issues, links, search, transitions, webhooks};
 
 /// A comment body as a person types it: one ADF paragraph of plain text.
 fn plain_adf(text: &str) -> Value {
@@ -66,12 +66,31 @@ impl FakeJira {
             remote_links: Mutex::new(BTreeMap::new()),
             next_link: AtomicU64::new(10_000),
             lose_link_answers: AtomicU64::new(0),
+            projects: Mutex::new(BTreeMap::new()),
+            issue_properties: Mutex::new(BTreeMap::new()),
+            next_issue: AtomicU64::new(20_001),
+            lose_create_answers: AtomicU64::new(0),
+            users: Mutex::new(BTreeMap::new()),
             requests: Mutex::new(Vec::new()),
             deliveries: AtomicU64::new(0),
             echoes: Arc::default(),
             http,
         });
         let app = Router::new()
+            .route("/rest/api/3/issue", post(create::create_issue))
+            .route(
+                "/rest/api/3/issue/createmeta/{project}/issuetypes",
+                get(create::meta_issue_types),
+            )
+            .route(
+                "/rest/api/3/issue/createmeta/{project}/issuetypes/{type_id}",
+                get(create::meta_fields),
+            )
+            .route(
+                "/rest/api/3/issue/{id}/properties/{key}",
+                get(create::get_property),
+            )
+            .route("/rest/api/3/user", get(create::get_user))
             .route(
                 "/rest/api/3/issue/{id}",
                 get(issues::get_issue).put(issues::edit_issue),
@@ -309,6 +328,93 @@ impl FakeJira {
         self.inner.lose_link_answers.store(n, Ordering::SeqCst);
     }
 
+    /// Adds a project issues can be created in (`key` such as `KAN`, numeric `id`), with the
+    /// issue types Task (`10001`), Bug (`10004`) and Sub-task (`10003`, needs a parent). A
+    /// project of that key is replaced.
+    pub fn add_project(&self, key: &str, id: &str) {
+        lock(&self.inner.projects).insert(
+            key.to_owned(),
+            FakeProject {
+                id: id.to_owned(),
+                key: key.to_owned(),
+                name: format!("{key} project"),
+                issue_types: create::default_issue_types(),
+                create_denied: false,
+            },
+        );
+    }
+
+    /// Takes away (or gives back) the account's *Create issues* permission in a project: a
+    /// create there is a 403 with Jira's error body. The create metadata is still shown.
+    pub fn deny_create(&self, project_key: &str, denied: bool) {
+        if let Some(p) = lock(&self.inner.projects).get_mut(project_key) {
+            p.create_denied = denied;
+        }
+    }
+
+    /// Makes the create screen of `issue_type` (by name) in a project require a field
+    /// (`customfield_10050`, shown as `name`) with no default: a create without it is a 400
+    /// naming it (`"Team is required."`).
+    pub fn require_create_field(
+        &self,
+        project_key: &str,
+        issue_type: &str,
+        field_id: &str,
+        name: &str,
+    ) {
+        if let Some(p) = lock(&self.inner.projects).get_mut(project_key) {
+            for t in p
+                .issue_types
+                .iter_mut()
+                .filter(|t: &&mut FakeIssueType| t.name.eq_ignore_ascii_case(issue_type))
+            {
+                t.required.push((field_id.to_owned(), name.to_owned()));
+            }
+        }
+    }
+
+    /// The next `n` creates make their issue (and send its webhook), then answer `504` as
+    /// if the answer were lost on the way back.
+    pub fn lose_next_create_answer(&self, n: u64) {
+        self.inner.lose_create_answers.store(n, Ordering::SeqCst);
+    }
+
+    /// An issue property's value (issue by id or key).
+    pub fn issue_property(&self, id_or_key: &str, key: &str) -> Option<Value> {
+        let (id, _) = self.inner.find(id_or_key)?;
+        lock(&self.inner.issue_properties)
+            .get(&id)
+            .and_then(|p| p.get(key))
+            .cloned()
+    }
+
+    /// The keys of the issues whose property `key` is `value`, by id.
+    pub fn issues_with_property(&self, key: &str, value: &Value) -> Vec<String> {
+        let ids: Vec<String> = lock(&self.inner.issue_properties)
+            .iter()
+            .filter(|(_, p)| p.get(key) == Some(value))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.inner.find(id))
+            .filter_map(|(_, v)| v["key"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Adds a user: `email` `None` is an address hidden by the user's privacy settings
+    /// (`emailAddress` absent from the API and webhooks); `app` makes it an app's account
+    /// (`accountType: "app"`), else `atlassian`.
+    pub fn add_user(&self, account_id: &str, name: &str, email: Option<&str>, app: bool) {
+        lock(&self.inner.users).insert(
+            account_id.to_owned(),
+            FakeUser {
+                name: name.to_owned(),
+                email: email.map(str::to_owned),
+                app,
+            },
+        );
+    }
+
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -477,6 +583,7 @@ impl FakeJira {
             .find(id_or_key)
             .ok_or_else(|| format!("no issue {id_or_key}"))?;
         lock(&self.inner.issues).remove(&id);
+        lock(&self.inner.issue_properties).remove(&id);
         self.inner.sync.forget(&id);
         if let Some(o) = body.as_object_mut() {
             o.remove("changelog");
@@ -536,38 +643,11 @@ impl FakeJira {
         id_or_key: &str,
         user_account_id: &str,
     ) -> Result<u16, String> {
-        let (_, issue) = self
+        let body = self
             .inner
-            .find(id_or_key)
+            .created_body(id_or_key, user_account_id)
             .ok_or_else(|| format!("no issue {id_or_key}"))?;
-        let items: Vec<Value> = issue
-            .get("fields")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter(|(k, v)| {
-                !v.is_null()
-                    && ["summary", "description", "status", "priority", "assignee"]
-                        .contains(&k.as_str())
-            })
-            .map(|(k, v)| {
-                let to = if k == "description" {
-                    wiki::adf_to_wiki(v).as_str().map(str::to_owned)
-                } else {
-                    text_of(v)
-                };
-                json!({"field": k, "fieldtype": "jira", "fieldId": k, "from": Value::Null,
-                       "fromString": Value::Null, "to": Value::Null, "toString": to})
-            })
-            .collect();
-        let mut body: Value = self
-            .inner
-            .webhook_body(id_or_key, items, user_account_id)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| format!("no issue {id_or_key}"))?;
-        body["webhookEvent"] = Value::String("jira:issue_created".to_owned());
-        body["issue_event_type_name"] = Value::String("issue_created".to_owned());
-        self.inner.send(body.to_string().into_bytes()).await
+        self.inner.send(body).await
     }
 
     /// Changes an issue as a person in Jira: `fields` in Jira's shape (`summary`, `status:

@@ -44,6 +44,13 @@
 //! shows them and [`FakeJira::lose_next_link_answer`] makes a post lose its answer. Jira
 //! sends no webhook for them.
 //!
+//! Creating issues (`POST /rest/api/3/issue`, the create metadata, issue properties) in
+//! projects added with [`FakeJira::add_project`], strict as Jira (a denied project is a 403,
+//! a required field missing a 400 naming it, a sub-task needs its parent), with
+//! [`FakeJira::lose_next_create_answer`]; users (`GET /rest/api/3/user`, [`FakeJira::add_user`]:
+//! `accountType` `atlassian` or `app`, `emailAddress` absent when hidden), shown the same way
+//! in the `user` of webhooks. See the `create` module.
+//!
 //! Comment webhooks are shaped as Jira Cloud's real ones (`fixtures/jira/
 //! cloud_comment_created_zulip.json`, `cloud_comment_updated_mobitel.json`):
 //!
@@ -74,10 +81,12 @@
 //! dynamic webhooks) and imports only the pure `workflow` and `wiki`; the handlers import
 //! it — `issues` (issue reads and writes), `transitions` (the workflow over HTTP), `search`
 //! (all of `POST /rest/api/3/search/jql`: the JQL subset, paging, the lagging index),
-//! `webhooks` (the dynamic webhook API), `comments` and `links` (remote links) — and `deliver` sends what the site emits; `fake`
+//! `webhooks` (the dynamic webhook API), `comments`, `links` (remote links) and `create`
+//! (issue creation, create metadata, issue properties, users) — and `deliver` sends what the site emits; `fake`
 //! is the [`FakeJira`] handle and the router over them all.
 
 mod comments;
+mod create;
 mod deliver;
 mod fake;
 mod issues;
@@ -94,7 +103,8 @@ pub use fake::FakeJira;
 pub use links::MAX_GLOBAL_ID_CHARS;
 pub use search::{
     Cond, DEFAULT_MAX_RESULTS, Jql, MAX_RECONCILE_ISSUES, MAX_RESULTS_IDS_ONLY,
-    MAX_RESULTS_WITH_FIELDS, parse_jql, parse_jql_date, reconcile_ids, search_page,
+    MAX_RESULTS_WITH_FIELDS, MAX_SEARCH_PROPERTIES, parse_jql, parse_jql_date, reconcile_ids,
+    search_page,
 };
 pub use site::{API_ACCOUNT, PRIORITIES, jira_time, parse_jira_time, sign};
 pub use webhooks::DYNAMIC_WEBHOOK_LIFETIME_MS;

@@ -1,10 +1,14 @@
 //! `POST /rest/api/3/search/jql` for the fake Jira: a JQL subset, the enhanced search's
 //! paging and field selection, and the search index's lag.
 //!
-//! The JQL subset is what Ordonis's listing sends and what an integration scope typically
-//! says: `project = X`, `project in (A, B)`, `updated >= "yyyy/MM/dd HH:mm"` (or
-//! `"yyyy-MM-dd HH:mm"`, or a date alone), `AND`, parentheses, and `ORDER BY updated ASC|DESC`
-//! (ties by issue id). Anything else is a 400 with Jira's `errorMessages`, so a client that
+//! The JQL subset is what Ordonis's listing and its search for a lost create send, and what
+//! an integration scope typically says: `project = X`, `project in (A, B)`, `updated >=
+//! "yyyy/MM/dd HH:mm"` and `created >= …` (or `"yyyy-MM-dd HH:mm"`, or a date alone),
+//! `reporter = currentUser()` (the API account) or `reporter = "<accountId>"`, `AND`,
+//! parentheses, and `ORDER BY updated|created ASC|DESC` (ties by issue id).
+//!
+//! A request's `properties` (issue property keys, at most 5) add `properties: {key: value}`
+//! to each issue, with the keys the issue has. Anything else is a 400 with Jira's `errorMessages`, so a client that
 //! sends JQL the fake does not understand finds out instead of getting every issue.
 //!
 //! Dates are read in UTC: Jira reads a JQL date in the searching user's time zone, and the
@@ -29,7 +33,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::site::{Site, SyncState, authorized, error, lock, now_ms, parse_jira_time};
+use super::site::{API_ACCOUNT, Site, SyncState, authorized, error, lock, now_ms, parse_jira_time};
 
 /// Jira's cap on `maxResults` when fields beyond `id`/`key` are asked for.
 pub const MAX_RESULTS_WITH_FIELDS: usize = 100;
@@ -47,6 +51,8 @@ pub struct Jql {
     pub filter: Option<Cond>,
     /// `Some(ascending)` for `ORDER BY updated`; `None`: by issue id.
     pub order_updated: Option<bool>,
+    /// `Some(ascending)` for `ORDER BY created`.
+    pub order_created: Option<bool>,
 }
 
 /// A JQL condition.
@@ -56,6 +62,10 @@ pub enum Cond {
     Project(Vec<String>),
     /// `updated >= <date>`, the date as epoch milliseconds (UTC).
     UpdatedAtLeast(i64),
+    /// `created >= <date>`, the date as epoch milliseconds (UTC).
+    CreatedAtLeast(i64),
+    /// `reporter = <accountId>` (`currentUser()` is the API account).
+    Reporter(String),
     /// Both.
     And(Box<Cond>, Box<Cond>),
 }
@@ -138,7 +148,7 @@ struct Parser {
 
 fn unsupported(what: &str) -> String {
     format!(
-        "Error in the JQL Query: {what} (the fake Jira supports project, updated >=, AND, parentheses and ORDER BY updated)"
+        "Error in the JQL Query: {what} (the fake Jira supports project, updated >=, created >=, reporter =, AND, parentheses and ORDER BY updated|created)"
     )
 }
 
@@ -199,18 +209,45 @@ impl Parser {
                 }
                 other => Err(unsupported(&format!("operator {other:?} on project"))),
             },
-            Some(Tok::Word(field)) if field.eq_ignore_ascii_case("updated") => match self.next() {
-                Some(Tok::Op(">=")) => {
-                    let v = self.value()?;
-                    let ms = parse_jql_date(&v).ok_or_else(|| {
+            Some(Tok::Word(field))
+                if field.eq_ignore_ascii_case("updated")
+                    || field.eq_ignore_ascii_case("created") =>
+            {
+                let name = field.to_ascii_lowercase();
+                match self.next() {
+                    Some(Tok::Op(">=")) => {
+                        let v = self.value()?;
+                        let ms = parse_jql_date(&v).ok_or_else(|| {
                             format!(
-                                "Date value '{v}' for field 'updated' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+                                "Date value '{v}' for field '{name}' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
                             )
                         })?;
-                    Ok(Cond::UpdatedAtLeast(ms))
+                        Ok(if name == "created" {
+                            Cond::CreatedAtLeast(ms)
+                        } else {
+                            Cond::UpdatedAtLeast(ms)
+                        })
+                    }
+                    other => Err(unsupported(&format!("operator {other:?} on {name}"))),
                 }
-                other => Err(unsupported(&format!("operator {other:?} on updated"))),
-            },
+            }
+            Some(Tok::Word(field)) if field.eq_ignore_ascii_case("reporter") => {
+                if self.next() != Some(Tok::Op("=")) {
+                    return Err(unsupported("reporter takes only ="));
+                }
+                match self.next() {
+                    Some(Tok::Word(f)) if f.eq_ignore_ascii_case("currentUser") => {
+                        if self.next() != Some(Tok::Open) || self.next() != Some(Tok::Close) {
+                            return Err(
+                                "Error in the JQL Query: expecting '()' after currentUser".into()
+                            );
+                        }
+                        Ok(Cond::Reporter(API_ACCOUNT.to_owned()))
+                    }
+                    Some(Tok::Str(account)) => Ok(Cond::Reporter(account)),
+                    other => Err(unsupported(&format!("reporter = {other:?}"))),
+                }
+            }
             Some(Tok::Word(field)) => Err(format!(
                 "Field '{field}' does not exist or you do not have permission to view it."
             )),
@@ -231,17 +268,19 @@ pub fn parse_jql(jql: &str) -> Result<Jql, String> {
         Some(p.expr()?)
     };
     let mut order_updated = None;
+    let mut order_created = None;
     if p.is_word("order") {
         p.pos += 1;
         if !p.is_word("by") {
             return Err("Error in the JQL Query: expecting 'by' after 'order'".to_owned());
         }
         p.pos += 1;
-        match p.next() {
-            Some(Tok::Word(f)) if f.eq_ignore_ascii_case("updated") => {}
+        let by_created = match p.next() {
+            Some(Tok::Word(f)) if f.eq_ignore_ascii_case("updated") => false,
+            Some(Tok::Word(f)) if f.eq_ignore_ascii_case("created") => true,
             other => return Err(unsupported(&format!("ORDER BY {other:?}"))),
-        }
-        order_updated = Some(if p.is_word("desc") {
+        };
+        let asc = if p.is_word("desc") {
             p.pos += 1;
             false
         } else {
@@ -249,7 +288,12 @@ pub fn parse_jql(jql: &str) -> Result<Jql, String> {
                 p.pos += 1;
             }
             true
-        });
+        };
+        if by_created {
+            order_created = Some(asc);
+        } else {
+            order_updated = Some(asc);
+        }
     }
     if let Some(t) = p.peek() {
         return Err(unsupported(&format!("unexpected {t:?}")));
@@ -257,6 +301,7 @@ pub fn parse_jql(jql: &str) -> Result<Jql, String> {
     Ok(Jql {
         filter,
         order_updated,
+        order_created,
     })
 }
 
@@ -282,7 +327,12 @@ pub fn parse_jql_date(s: &str) -> Option<i64> {
 }
 
 fn updated_ms(issue: &Value) -> i64 {
-    issue["fields"]["updated"]
+    time_ms(issue, "updated")
+}
+
+/// An issue's `updated` or `created` as epoch ms (0 when it has none).
+fn time_ms(issue: &Value, field: &str) -> i64 {
+    issue["fields"][field]
         .as_str()
         .and_then(parse_jira_time)
         .unwrap_or(0)
@@ -319,6 +369,10 @@ impl Cond {
         match self {
             Cond::Project(names) => project_matches(issue, names),
             Cond::UpdatedAtLeast(ms) => updated_ms(issue) >= *ms,
+            Cond::CreatedAtLeast(ms) => time_ms(issue, "created") >= *ms,
+            Cond::Reporter(account) => {
+                issue["fields"]["reporter"]["accountId"].as_str() == Some(account.as_str())
+            }
             Cond::And(a, b) => a.matches(issue) && b.matches(issue),
         }
     }
@@ -396,12 +450,9 @@ fn select_fields(issue: &Value, wanted: &[String], base_url: &str) -> Value {
     Value::Object(out)
 }
 
-/// The sort position of an issue: (updated or 0, id).
-fn position(issue: &Value, by_updated: bool) -> (i64, u64) {
-    (
-        if by_updated { updated_ms(issue) } else { 0 },
-        id_num(issue),
-    )
+/// The sort position of an issue: (the sort field's time or 0, id).
+fn position(issue: &Value, by: Option<&str>) -> (i64, u64) {
+    (by.map_or(0, |f| time_ms(issue, f)), id_num(issue))
 }
 
 fn token_for(jql: &str, pos: (i64, u64)) -> String {
@@ -458,8 +509,12 @@ pub fn search_page<'a>(
         .unwrap_or(usize::MAX),
     }
     .clamp(1, cap);
-    let by_updated = jql.order_updated.is_some();
-    let asc = jql.order_updated.unwrap_or(true);
+    let by = match (jql.order_updated, jql.order_created) {
+        (Some(_), _) => Some("updated"),
+        (None, Some(_)) => Some("created"),
+        (None, None) => None,
+    };
+    let asc = jql.order_updated.or(jql.order_created).unwrap_or(true);
     let after = match body.get("nextPageToken").and_then(Value::as_str) {
         Some(t) => Some(
             parse_token(jql_text, t)
@@ -470,7 +525,7 @@ pub fn search_page<'a>(
     let mut hits: Vec<((i64, u64), &Value)> = issues
         .into_iter()
         .filter(|i| filter.matches(i))
-        .map(|i| (position(i, by_updated), i))
+        .map(|i| (position(i, by), i))
         .filter(|(p, _)| match after {
             None => true,
             Some(a) if asc => *p > a,
@@ -522,6 +577,32 @@ fn search_index(
     search_page(view, body, base_url)
 }
 
+/// Jira's cap on the property keys a search returns.
+pub const MAX_SEARCH_PROPERTIES: usize = 5;
+
+/// The `properties` of a search body: a list of property keys, at most
+/// [`MAX_SEARCH_PROPERTIES`].
+fn property_keys(body: &Value) -> Result<Vec<String>, String> {
+    let keys = match body.get("properties") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|k| {
+                k.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "properties must be a list of property keys".to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err("properties must be a list of property keys".to_owned()),
+    };
+    if keys.len() > MAX_SEARCH_PROPERTIES {
+        return Err(format!(
+            "At most {MAX_SEARCH_PROPERTIES} issue properties can be requested."
+        ));
+    }
+    Ok(keys)
+}
+
 /// `POST /rest/api/3/search/jql`.
 pub(super) async fn search(
     State(s): State<Arc<Site>>,
@@ -539,10 +620,33 @@ pub(super) async fn search(
         Ok(ids) => ids,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
+    let wanted = match property_keys(&body) {
+        Ok(keys) => keys,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
     // Lock order: issues, then history (as an edit records its new state).
-    let issues = lock(&s.issues);
-    match search_index(&s.sync, &issues, &fresh, &body, &s.base_url) {
-        Ok(v) => Json(v).into_response(),
+    let found = {
+        let issues = lock(&s.issues);
+        search_index(&s.sync, &issues, &fresh, &body, &s.base_url)
+    };
+    match found {
+        Ok(mut v) => {
+            if !wanted.is_empty() {
+                let props = lock(&s.issue_properties);
+                for issue in v["issues"].as_array_mut().into_iter().flatten() {
+                    let id = issue["id"].as_str().unwrap_or_default().to_owned();
+                    let mine: Map<String, Value> = props
+                        .get(&id)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| wanted.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    issue["properties"] = Value::Object(mine);
+                }
+            }
+            Json(v).into_response()
+        }
         Err(e) => error(StatusCode::BAD_REQUEST, &e),
     }
 }
@@ -561,6 +665,23 @@ mod tests {
         assert!(matches!(q.filter, Some(Cond::And(_, _))));
         assert!(parse_jql("project in (A, 'B')").is_ok());
         assert!(parse_jql("assignee = currentUser()").is_err());
+        let q = parse_jql(
+            r#"project = "KAN" AND reporter = currentUser() AND created >= "2026/12/02 14:05" ORDER BY created DESC"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((q.order_created, q.order_updated), (Some(false), None));
+        let issue = serde_json::json!({"id": "1", "key": "KAN-1", "fields": {
+            "project": {"key": "KAN"}, "reporter": {"accountId": API_ACCOUNT},
+            "created": "2026-12-02T14:05:30.000+0000"}});
+        assert!(q.filter.as_ref().is_some_and(|f| f.matches(&issue)));
+        let mut other = issue.clone();
+        other["fields"]["reporter"]["accountId"] = "someone-else".into();
+        assert!(!q.filter.as_ref().is_some_and(|f| f.matches(&other)));
+        let mut older = issue.clone();
+        older["fields"]["created"] = "2026-12-02T14:04:59.000+0000".into();
+        assert!(!q.filter.as_ref().is_some_and(|f| f.matches(&older)));
+        assert!(parse_jql("reporter = currentUser").is_err());
+        assert!(parse_jql("reporter in (a)").is_err());
         assert!(parse_jql("project = A OR project = B").is_err());
         assert!(parse_jql("updated >= \"yesterday\"").is_err());
         assert_eq!(

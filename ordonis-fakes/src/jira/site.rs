@@ -88,10 +88,54 @@ pub(super) struct Site {
     /// Remote link posts whose answer is lost after the link is made
     /// ([`FakeJira::lose_next_link_answer`](super::FakeJira::lose_next_link_answer)).
     pub(super) lose_link_answers: AtomicU64,
+    /// Projects issues can be created in, by key ([`FakeJira::add_project`]).
+    ///
+    /// [`FakeJira::add_project`]: super::FakeJira::add_project
+    pub(super) projects: Mutex<BTreeMap<String, FakeProject>>,
+    /// Issue properties per issue id: key → value.
+    pub(super) issue_properties: Mutex<BTreeMap<String, serde_json::Map<String, Value>>>,
+    /// The next id of an issue created through the REST API.
+    pub(super) next_issue: AtomicU64,
+    /// Creates whose answer is lost after the issue is made
+    /// ([`FakeJira::lose_next_create_answer`](super::FakeJira::lose_next_create_answer)).
+    pub(super) lose_create_answers: AtomicU64,
+    /// The site's users by account id ([`FakeJira::add_user`](super::FakeJira::add_user)).
+    pub(super) users: Mutex<BTreeMap<String, FakeUser>>,
     pub(super) requests: Mutex<Vec<String>>,
     pub(super) deliveries: AtomicU64,
     pub(super) echoes: Arc<crate::in_flight::InFlight>,
     pub(super) http: reqwest::Client,
+}
+
+/// A project issues can be created in.
+#[derive(Clone, Debug)]
+pub(super) struct FakeProject {
+    pub(super) id: String,
+    pub(super) key: String,
+    pub(super) name: String,
+    pub(super) issue_types: Vec<FakeIssueType>,
+    /// A create in it is a 403 (the account lacks *Create issues*).
+    pub(super) create_denied: bool,
+}
+
+/// An issue type of a project, with the create screen's extra required fields.
+#[derive(Clone, Debug)]
+pub(super) struct FakeIssueType {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) subtask: bool,
+    /// `(field id, field name)` the create screen requires (no default value).
+    pub(super) required: Vec<(String, String)>,
+}
+
+/// A user of the site.
+#[derive(Clone, Debug)]
+pub(super) struct FakeUser {
+    pub(super) name: String,
+    /// `None`: hidden by the user's privacy settings.
+    pub(super) email: Option<String>,
+    /// An app's account (`accountType: "app"`).
+    pub(super) app: bool,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -146,6 +190,24 @@ pub(super) fn text_of(v: &Value) -> Option<String> {
 }
 
 impl Site {
+    /// A user as Jira's REST API and webhooks show one: `accountId`, `displayName`,
+    /// `accountType` (`atlassian` or `app`), `active`, and `emailAddress` unless the user
+    /// hides it. An account the site does not know is shown by its id, as a person.
+    pub(super) fn user_json(&self, account: &str) -> Value {
+        let user = lock(&self.users).get(account).cloned();
+        let mut v = json!({
+            "self": format!("{}/rest/api/3/user?accountId={account}", self.base_url),
+            "accountId": account,
+            "displayName": user.as_ref().map_or(account, |u| u.name.as_str()),
+            "accountType": if user.as_ref().is_some_and(|u| u.app) { "app" } else { "atlassian" },
+            "active": true,
+        });
+        if let Some(email) = user.and_then(|u| u.email) {
+            v["emailAddress"] = Value::String(email);
+        }
+        v
+    }
+
     /// A comment on the issue changed: like Jira, the issue's `updated` moves to now (so a
     /// search on `updated` finds it), indexed after the usual lag.
     pub(super) fn touch(&self, id: &str) {

@@ -61,7 +61,7 @@ impl Pusher {
 
     /// The site's priority id for a priority: by name when it has one, else the site's
     /// priority of that level (`/priority/search`, cached per integration).
-    async fn priority_id(
+    pub(crate) async fn priority_id(
         &self,
         ctx: &ProviderContext,
         client: &JiraClient,

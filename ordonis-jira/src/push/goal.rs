@@ -142,9 +142,7 @@ pub(super) fn transition_fields(
     let mut out = Map::new();
     let mut missing = Vec::new();
     for (fid, meta) in &t.fields {
-        let required = meta.get("required").and_then(Value::as_bool) == Some(true)
-            && meta.get("hasDefaultValue").and_then(Value::as_bool) != Some(true);
-        if !required {
+        if !crate::client::required_without_default(meta) {
             continue;
         }
         if let Some(v) = opts.transition_fields.get(fid) {
@@ -176,11 +174,7 @@ pub(super) fn transition_fields(
                 continue;
             }
         }
-        missing.push(
-            meta.get("name")
-                .and_then(Value::as_str)
-                .map_or_else(|| fid.clone(), |n| format!("{n} ({fid})")),
-        );
+        missing.push(crate::client::field_label(fid, meta));
     }
     if missing.is_empty() {
         Ok((!out.is_empty()).then_some(out))
