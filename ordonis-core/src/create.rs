@@ -108,6 +108,15 @@ pub struct CreateDraft<'a> {
 /// `refused` and is never retried.
 #[async_trait]
 pub trait CreateProvider: Send + Sync {
+    /// How long after a create whose answer was lost [`find_created`](Self::find_created)
+    /// can be trusted to see the object (a search index's lag): the engine does not look
+    /// sooner, so a lookup that runs too early never makes a second object. Default: zero
+    /// (a direct lookup, as Asana's `external:` id).
+    fn lookup_delay(&self, ctx: &ProviderContext) -> std::time::Duration {
+        let _ = ctx;
+        std::time::Duration::ZERO
+    }
+
     /// Creates the object with the marker, and answers its state (key, URL, fields as
     /// created). When the answer is lost, call [`find_created`](Self::find_created) before
     /// creating again.

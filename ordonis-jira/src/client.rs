@@ -260,7 +260,9 @@ impl JiraClient {
         let id = check_issue_ref(id)?;
         let rb = self.request(
             Method::GET,
-            &format!("/rest/api/3/issue/{id}?fields={MAPPED_FIELDS}"),
+            // With our create's marker property: an issue's first webhook (which carries no
+            // properties) is read this way and joins the task it was created for.
+            &format!("/rest/api/3/issue/{id}?fields={MAPPED_FIELDS}&properties=ordonis"),
         );
         let v: Value = self
             .json(self.send(rb, &format!("issue {id}")).await?)

@@ -36,6 +36,13 @@ pub struct JiraOptions {
     /// and any other entry naming a field of the create screen is sent too.
     #[serde(default)]
     pub create_fields: BTreeMap<String, Value>,
+    /// How long after a create whose answer was lost the engine waits before it searches
+    /// for the issue, in seconds (default
+    /// [`DEFAULT_CREATE_LOOKUP_DELAY_S`](crate::create::DEFAULT_CREATE_LOOKUP_DELAY_S), 10):
+    /// Jira's search index lags, and a search that runs too early misses the issue and
+    /// creates a second one (0 is allowed for tests whose fake has no lag).
+    #[serde(default)]
+    pub create_lookup_delay_s: Option<u64>,
     /// How far before its cursor a reconcile searches, in seconds (default
     /// [`DEFAULT_RECONCILE_OVERLAP_S`](crate::repair::DEFAULT_RECONCILE_OVERLAP_S), 120):
     /// JQL dates have minute granularity and the search index lags, so anything under two

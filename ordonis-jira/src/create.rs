@@ -32,6 +32,10 @@ use crate::repair::jql_date;
 use crate::rich_text::markdown_to_adf;
 use crate::webhook::{ISSUE, remote_task};
 
+/// The default of the `create_lookup_delay_s` option: a search within this many seconds of
+/// a lost create may not see the issue yet (Jira's search is eventually consistent).
+pub const DEFAULT_CREATE_LOOKUP_DELAY_S: u64 = 10;
+
 /// The issue property that holds our task's id (`{"task_id": …}`).
 pub const MARKER_PROPERTY: &str = "ordonis";
 
@@ -418,6 +422,14 @@ impl JiraProvider {
 
 #[async_trait]
 impl CreateProvider for JiraProvider {
+    fn lookup_delay(&self, ctx: &ProviderContext) -> std::time::Duration {
+        let s = crate::config::JiraOptions::from_json(&ctx.options)
+            .ok()
+            .and_then(|o| o.create_lookup_delay_s)
+            .unwrap_or(DEFAULT_CREATE_LOOKUP_DELAY_S);
+        std::time::Duration::from_secs(s)
+    }
+
     async fn create_task(
         &self,
         ctx: &ProviderContext,

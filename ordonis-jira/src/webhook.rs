@@ -290,7 +290,13 @@ pub fn remote_task(
         fields: fields_patch(fields),
         modified_at_ms,
         url,
-        marker: None,
+        // Our create's marker, where the read asked for the issue property.
+        marker: issue
+            .get("properties")
+            .and_then(|p| p.get("ordonis"))
+            .and_then(|m| m.get("task_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 

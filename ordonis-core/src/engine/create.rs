@@ -384,7 +384,27 @@ impl Engine {
             parent: parent.as_deref(),
         };
         let found = match create.in_doubt_since_ms {
-            Some(since) => creator.find_created(&loaded.ctx, &draft, since).await?,
+            Some(since) => {
+                // Not before the provider's lookup can see it: a search that runs too
+                // early misses the object and would create a second one.
+                let wait = creator.lookup_delay(&loaded.ctx);
+                let ready_ms =
+                    since.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                let now_ms = now_ms();
+                if now_ms < ready_ms {
+                    return Err(ProviderError::Retryable {
+                        message: format!(
+                            "a create whose answer was lost is looked for {} s after it, so \
+                             that the provider's search shows it: {} s to go",
+                            wait.as_secs(),
+                            (ready_ms - now_ms + 999) / 1000
+                        ),
+                        source: None,
+                    }
+                    .into());
+                }
+                creator.find_created(&loaded.ctx, &draft, since).await?
+            }
             None => None,
         };
         let remote = match found {
@@ -408,8 +428,7 @@ impl Engine {
     /// Records that a create call is about to start, so a retry looks before creating.
     async fn mark_create_in_doubt(&self, ws: &WorkspaceId, task_id: TaskId) -> Result<(), Error> {
         let store = self.inner.store.clone();
-        let now_ms = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-            .unwrap_or(i64::MAX);
+        let now_ms = now_ms();
         self.commit_with_retry(|| {
             let store = store.clone();
             async move {
@@ -587,6 +606,11 @@ impl Engine {
         .await?;
         Ok(())
     }
+}
+
+/// Now, in epoch milliseconds.
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Why a create's parent is not usable yet.

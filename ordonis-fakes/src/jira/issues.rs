@@ -14,6 +14,7 @@ use super::site::{PRIORITIES, Site, authorized, error, lock, write_fault};
 pub(super) async fn get_issue(
     State(s): State<Arc<Site>>,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     s.log(format!("GET /rest/api/3/issue/{id}"));
@@ -30,6 +31,24 @@ pub(super) async fn get_issue(
                     "self".into(),
                     Value::String(format!("{}/rest/api/3/issue/{id}", s.base_url)),
                 );
+                // `properties=k1,k2`: those issue properties, as Jira adds them.
+                if let Some(wanted) = query.get("properties") {
+                    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+                    let issue_id = o
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&id)
+                        .to_owned();
+                    let props = lock(&s.issue_properties);
+                    let mine: serde_json::Map<String, Value> = props
+                        .get(&issue_id)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| wanted.contains(&k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    o.insert("properties".into(), Value::Object(mine));
+                }
             }
             Json(v).into_response()
         }
