@@ -406,6 +406,18 @@ pub trait RepairProvider: Send + Sync {
         req: &ListRequest<'_>,
     ) -> Result<ListPage, ProviderError>;
 
+    /// Whether an object is in the integration's scope: `None` when it is, else why not.
+    /// Asked when a task is linked to an existing object. Default: in scope (a provider whose
+    /// [`Provider::fetch_task`] answers `OutOfScope` itself needs nothing more).
+    async fn scope_check(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<Option<String>, ProviderError> {
+        let _ = (ctx, key);
+        Ok(None)
+    }
+
     /// Checks (and where the provider allows, renews) the integration's webhooks: called by
     /// every reconcile run. Default: nothing is known.
     async fn check_webhooks(

@@ -292,6 +292,33 @@ impl Provider for JiraProvider {
 
 #[async_trait]
 impl RepairProvider for JiraProvider {
+    /// An issue is in scope when the scope's JQL finds it: one search, `(<scope>) AND id = N`,
+    /// reading the issue fresh (`reconcileIssues`) rather than from the lagging index.
+    async fn scope_check(
+        &self,
+        ctx: &ProviderContext,
+        key: &ObjectKey,
+    ) -> Result<Option<String>, ProviderError> {
+        let jql = crate::repair::strip_order_by(crate::config::scope_jql(&ctx.scope)?);
+        let Ok(id) = key.external_id.parse::<i64>() else {
+            return Err(ProviderError::BadInput(format!(
+                "issue id {:?} is not numeric",
+                key.external_id
+            )));
+        };
+        let mut req = crate::client::SearchRequest::new(format!("({jql}) AND id = {id}"));
+        req.fields = vec!["id".to_owned()];
+        req.max_results = Some(1);
+        req.reconcile_issues = vec![id];
+        let page = self.client(ctx)?.search_jql(&req).await?;
+        Ok(page.issues.is_empty().then(|| {
+            format!(
+                "issue {} does not match the scope's JQL ({jql})",
+                key.external_id
+            )
+        }))
+    }
+
     async fn list_changes(
         &self,
         ctx: &ProviderContext,

@@ -58,7 +58,7 @@ pub const WEBHOOK_EVENTS: [&str; 3] = [
 
 /// The scope's JQL without a trailing `ORDER BY` (the listing orders by `updated` itself, and
 /// `(… ORDER BY …)` is not valid JQL).
-fn strip_order_by(jql: &str) -> &str {
+pub(crate) fn strip_order_by(jql: &str) -> &str {
     let lower = jql.to_ascii_lowercase();
     let mut quote: Option<u8> = None;
     let bytes = lower.as_bytes();

@@ -10,7 +10,9 @@
 //! - people edit titles in both sites while CollabHub (an agent) edits them through the task
 //!   API, so pushes and echoes cross the lost and reordered deliveries;
 //! - people comment in both sites (some Jira comments send no webhook at all) while the
-//!   agent comments through the engine, some of its posts losing their answer.
+//!   agent comments through the engine, some of its posts losing their answer;
+//! - the agent files new tasks for both sites from CollabHub, some creates losing their
+//!   answer (and webhooks being dropped): each must end as exactly one object, adopted.
 //!
 //! It passes when, two reconcile intervals after the last edit, every object in each site
 //! equals its task (every field the adapter reads), every conversation is the same on both
@@ -133,6 +135,8 @@ pub struct ChaosReport {
     /// Comments the agent wrote through the engine (those whose post lost its answer
     /// included).
     pub agent_comments: usize,
+    /// Tasks the agent filed from CollabHub (each checked to be exactly one object).
+    pub filed: usize,
     /// Ledger entries at the end.
     pub entries: u64,
     /// From the last edit to a state equal to the sites'.
@@ -252,6 +256,8 @@ struct Run {
     deleted: AtomicBool,
     /// Comments written in the sites, and by the agent.
     comments: Mutex<(usize, usize)>,
+    /// Tasks the agent filed from CollabHub, and whether for Jira.
+    created: Mutex<Vec<(ordonis_core::TaskId, bool)>>,
 }
 
 /// Runs one seeded chaos scenario on `store`; `Err` says what diverged, with the seed.
@@ -320,6 +326,7 @@ pub async fn run(
         jira_issues.push(id);
     }
     let project = asana.add_project("Chaos");
+    jira.add_project("HO", "10000");
     let asana_tasks: Vec<String> = (0..cfg.asana_tasks)
         .map(|i| asana.seed_task_in(&project, &format!("Asana task {i}")))
         .collect();
@@ -337,6 +344,11 @@ pub async fn run(
         config.scope = scope;
         config.sync.reconcile_every_s = cfg.reconcile_every_s;
         config.sync.register_webhook = provider == "asana";
+        if provider == "jira" {
+            config.create.project = Some("HO".into());
+            // The fake's search has no index lag: a lost create is looked for at once.
+            config.options = json!({"create_lookup_delay_s": 0});
+        }
         NewIntegration {
             workspace_id: ws.clone(),
             provider: ProviderKind::new(provider),
@@ -411,6 +423,7 @@ pub async fn run(
         providers,
         deleted: AtomicBool::new(false),
         comments: Mutex::new((2, 0)),
+        created: Mutex::new(Vec::new()),
     };
     run.wait_backfills().await?;
 
@@ -471,6 +484,7 @@ pub async fn run(
     report.converged_after = converged_after;
     (report.site_comments, report.agent_comments) =
         *run.comments.lock().unwrap_or_else(|e| e.into_inner());
+    report.filed = run.created.lock().unwrap_or_else(|e| e.into_inner()).len();
     report.pushes = run.check_pushes()?;
     report.entries = run.check_ledger().await?;
     recreated?;
@@ -540,7 +554,41 @@ impl Run {
     /// One random edit: a person in Jira or Asana (with or without a webhook), or CollabHub.
     async fn edit(&self, rng: &mut StdRng, i: usize) -> Result<(), String> {
         let title = format!("edit {i} of seed {}", self.cfg.seed);
-        match rng.random_range(0..8) {
+        match rng.random_range(0..9) {
+            8 => {
+                // The agent files a task; some creates lose their answer.
+                let for_jira = rng.random_bool(0.5);
+                if rng.random_bool(0.4) {
+                    if for_jira {
+                        self.jira.lose_next_create_answer(1);
+                    } else {
+                        self.asana.lose_next_create_answer(1);
+                    }
+                }
+                let link = ordonis_core::NewLink {
+                    integration_id: if for_jira {
+                        self.jira_id
+                    } else {
+                        self.asana_id
+                    },
+                    project: None,
+                    issue_type: None,
+                    parent: None,
+                };
+                let fields = FieldPatch::new().with(FieldValue::Title(format!(
+                    "Filed {i} of seed {}",
+                    self.cfg.seed
+                )));
+                let r = self
+                    .engine
+                    .create_task(&self.ws, &agent(), &fields, Some(link))
+                    .await
+                    .map_err(|e| self.fail(format!("create_task: {e}")))?;
+                self.created
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((r.task_id, for_jira));
+            }
             5 => {
                 self.count_comment(true);
                 let id = &self.jira_issues[rng.random_range(0..self.jira_issues.len())];
@@ -654,9 +702,45 @@ impl Run {
             .all_tasks(&self.ws)
             .await
             .map_err(|e| self.fail(e))?;
-        let expected = self.jira_issues.len() + self.asana_tasks.len();
+        let created = self
+            .created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let expected = self.jira_issues.len() + self.asana_tasks.len() + created.len();
         if tasks.len() != expected {
             out.push(format!("{} tasks for {expected} objects", tasks.len()));
+        }
+        // Each filed task: created, exactly one object with its marker, compared below.
+        let mut jira_ids = self.jira_issues.clone();
+        let mut asana_ids = self.asana_tasks.clone();
+        for (id, for_jira) in &created {
+            let Some(t) = tasks.iter().find(|t| t.id == *id) else {
+                out.push(format!("filed task {id} is gone"));
+                continue;
+            };
+            let state = t.create.as_ref().map(|c| (c.state, c.error.clone()));
+            if state.as_ref().map(|s| s.0) != Some(ordonis_core::CreateState::Created) {
+                out.push(format!("filed task {id} is not created: {state:?}"));
+                continue;
+            }
+            let copies = if *for_jira {
+                self.jira
+                    .issues_with_property("ordonis", &json!({"task_id": id.to_string()}))
+                    .len()
+            } else {
+                self.asana.tasks_with_external(&format!("ordonis:{id}"))
+            };
+            if copies != 1 {
+                out.push(format!("filed task {id} has {copies} objects in its site"));
+            }
+            if let Some(l) = t.link() {
+                if *for_jira {
+                    jira_ids.push(l.key.external_id.clone());
+                } else {
+                    asana_ids.push(l.key.external_id.clone());
+                }
+            }
         }
         let sides = [
             (
@@ -671,7 +755,7 @@ impl Run {
                     },
                 ),
                 "issue",
-                &self.jira_issues,
+                &jira_ids,
             ),
             (
                 self.asana_id,
@@ -684,7 +768,7 @@ impl Run {
                     },
                 ),
                 "task",
-                &self.asana_tasks,
+                &asana_ids,
             ),
         ];
         let by_id: HashMap<_, _> = tasks.iter().map(|t| (t.id, t)).collect();

@@ -173,6 +173,15 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(repair) = loaded.provider.repair()
+            && let Some(why) = repair.scope_check(&loaded.ctx, &remote.key).await?
+        {
+            return Err(InvalidInput::new(
+                "external_id",
+                format!("outside the integration's scope: {why}"),
+            )
+            .into());
+        }
         // The fetched key is the provider's id (a Jira key was asked, the id is mapped).
         let mut previous = None;
         if let Some(other) = self

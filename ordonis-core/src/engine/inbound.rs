@@ -814,10 +814,20 @@ impl Engine {
             .iter()
             .rev()
             .find_map(|h| Some((h.snapshot.clone()?, h.source_time_ms)))
-            && !self.may_be_ours(loaded, key, &snapshot, listed).await?
         {
             let at = time.unwrap_or(snapshot.modified_at_ms);
-            return Ok(Remote::State(snapshot, at));
+            if !self.may_be_ours(loaded, key, &snapshot, listed).await? {
+                return Ok(Remote::State(snapshot, at));
+            }
+            // Read it for the marker; the payload's state stands when the read fails (the
+            // read only looks for our create, it decides nothing else).
+            return Ok(match loaded.provider.fetch_task(&loaded.ctx, key).await {
+                Ok(state) if state.marker.is_some() => {
+                    let at = state.modified_at_ms;
+                    Remote::State(state, at)
+                }
+                Ok(_) | Err(_) => Remote::State(snapshot, at),
+            });
         }
         match loaded.provider.fetch_task(&loaded.ctx, key).await {
             Ok(state) => {

@@ -4,7 +4,8 @@
 //! The JQL subset is what Ordonis's listing and its search for a lost create send, and what
 //! an integration scope typically says: `project = X`, `project in (A, B)`, `updated >=
 //! "yyyy/MM/dd HH:mm"` and `created >= …` (or `"yyyy-MM-dd HH:mm"`, or a date alone),
-//! `reporter = currentUser()` (the API account) or `reporter = "<accountId>"`, `AND`,
+//! `reporter = currentUser()` (the API account) or `reporter = "<accountId>"`, `id = N` or
+//! `key = K` (one issue), `AND`,
 //! parentheses, and `ORDER BY updated|created ASC|DESC` (ties by issue id).
 //!
 //! A request's `properties` (issue property keys, at most 5) add `properties: {key: value}`
@@ -66,6 +67,8 @@ pub enum Cond {
     CreatedAtLeast(i64),
     /// `reporter = <accountId>` (`currentUser()` is the API account).
     Reporter(String),
+    /// `id = <id>` or `key = <key>`: one issue.
+    Issue(String),
     /// Both.
     And(Box<Cond>, Box<Cond>),
 }
@@ -148,7 +151,7 @@ struct Parser {
 
 fn unsupported(what: &str) -> String {
     format!(
-        "Error in the JQL Query: {what} (the fake Jira supports project, updated >=, created >=, reporter =, AND, parentheses and ORDER BY updated|created)"
+        "Error in the JQL Query: {what} (the fake Jira supports project, id, key, updated >=, created >=, reporter =, AND, parentheses and ORDER BY updated|created)"
     )
 }
 
@@ -230,6 +233,14 @@ impl Parser {
                     }
                     other => Err(unsupported(&format!("operator {other:?} on {name}"))),
                 }
+            }
+            Some(Tok::Word(field))
+                if field.eq_ignore_ascii_case("id") || field.eq_ignore_ascii_case("key") =>
+            {
+                if self.next() != Some(Tok::Op("=")) {
+                    return Err(unsupported("id and key take only ="));
+                }
+                Ok(Cond::Issue(self.value()?))
             }
             Some(Tok::Word(field)) if field.eq_ignore_ascii_case("reporter") => {
                 if self.next() != Some(Tok::Op("=")) {
@@ -372,6 +383,12 @@ impl Cond {
             Cond::CreatedAtLeast(ms) => time_ms(issue, "created") >= *ms,
             Cond::Reporter(account) => {
                 issue["fields"]["reporter"]["accountId"].as_str() == Some(account.as_str())
+            }
+            Cond::Issue(id) => {
+                issue["id"].as_str() == Some(id.as_str())
+                    || issue["key"]
+                        .as_str()
+                        .is_some_and(|k| k.eq_ignore_ascii_case(id))
             }
             Cond::And(a, b) => a.matches(issue) && b.matches(issue),
         }

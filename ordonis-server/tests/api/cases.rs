@@ -1414,3 +1414,159 @@ async fn sessions_over_http_and_the_ledger_feed() {
     assert_eq!(s, 404);
     server.shutdown().await;
 }
+
+/// `POST /api/tasks` with a link, the people directory, an assignee by principal, and
+/// `POST`/`DELETE /api/tasks/{id}/links`, with their bad input.
+#[tokio::test]
+async fn tasks_are_created_in_jira_linked_unlinked_and_assigned_by_principal() {
+    let (server, api, jira, integration, _) = setup().await;
+    jira.add_project("HO", "10000");
+    jira.add_user("acc-bob", "Bob Jones", None, false);
+    let alice = json!({"kind": "human", "id": "usr_alice", "display_name": "Alice Smith"});
+
+    // A person files a task for Jira; the create's answer is lost once.
+    jira.lose_next_create_answer(1);
+    let (s, v) = api
+        .post(
+            "/api/tasks",
+            &json!({
+                "workspace_id": "acme", "actor": alice,
+                "fields": {"title": "Filed from CollabHub"},
+                "link": {"integration_id": integration, "project": "HO"},
+            }),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["create_queued"], true);
+    assert!(v["ledger_entries"].as_u64().unwrap() >= 1);
+    let id = v["task_id"].as_str().unwrap().to_owned();
+    let task = eventually("the issue is created", || async {
+        let (_, t) = api.get(&format!("/api/tasks/{id}")).await;
+        (t["create"]["state"] == "created").then_some(t)
+    })
+    .await;
+    let issue_id = task["external"][0]["external_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        jira.issues_with_property("ordonis", &json!({"task_id": id}))
+            .len(),
+        1,
+        "exactly one issue"
+    );
+    assert_eq!(
+        api.tasks("acme").await.len(),
+        1,
+        "its webhook imported no second task"
+    );
+
+    // Bad creates.
+    let (s, _) = api
+        .post(
+            "/api/tasks",
+            &json!({"workspace_id": "acme", "actor": alice, "fields": {"title": "x"},
+                    "link": {"integration_id": uuid::Uuid::now_v7().to_string()}}),
+        )
+        .await;
+    assert_eq!(s, 404, "an unknown integration");
+    let (s, _) = api
+        .post(
+            "/api/tasks",
+            &json!({"workspace_id": "acme", "actor": alice, "fields": {"description": "no title"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "a create without a title");
+
+    // The people directory: Bob's e-mail is hidden in Jira, so he is mapped by hand.
+    let bob = json!({"kind": "human", "display_name": "Bob Jones", "emails": ["bob@example.com"],
+                     "accounts": [{"integration_id": integration, "account_id": "acc-bob"}]});
+    let (s, v) = api.put("/api/workspaces/acme/people/usr_bob", &bob).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = api.put("/api/workspaces/acme/people/usr_eve", &bob).await;
+    assert_eq!(s, 409, "Bob's account is taken: {v}");
+    assert!(v.to_string().contains("usr_bob"), "{v}");
+    let two = json!({"display_name": "Two", "accounts": [
+        {"integration_id": integration, "account_id": "a1"},
+        {"integration_id": integration, "account_id": "a2"}]});
+    let (s, _) = api.put("/api/workspaces/acme/people/usr_two", &two).await;
+    assert_eq!(s, 400, "two accounts of one integration");
+    let (s, v) = api.get("/api/workspaces/acme/people").await;
+    assert_eq!(s, 200);
+    let people = v["people"].as_array().unwrap();
+    assert_eq!(people.len(), 1, "{v}");
+    assert_eq!(people[0]["principal"], "usr_bob");
+    assert_eq!(people[0]["accounts"][0]["account_id"], "acc-bob");
+
+    // Assigned by principal: Jira gets Bob's accountId; an unknown principal is refused.
+    let (s, v) = api
+        .patch(
+            &format!("/api/tasks/{id}"),
+            &json!({"actor": alice, "fields": {"assignee": {"principal": "usr_bob"}}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    eventually("Jira has Bob as the assignee", || async {
+        (jira.issue(&issue_id)?["fields"]["assignee"]["accountId"] == "acc-bob").then_some(())
+    })
+    .await;
+    let (s, _) = api
+        .patch(
+            &format!("/api/tasks/{id}"),
+            &json!({"actor": alice, "fields": {"assignee": {"principal": "usr_nobody"}}}),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // Link and unlink: a second task cannot take the issue; once unlinked, it can.
+    let (s, v) = api
+        .post(
+            "/api/tasks",
+            &json!({"workspace_id": "acme", "actor": alice, "fields": {"title": "Local"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let other = v["task_id"].as_str().unwrap().to_owned();
+    let link = json!({"actor": alice, "integration_id": integration, "external_id": issue_id});
+    let (s, v) = api.post(&format!("/api/tasks/{other}/links"), &link).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(v.to_string().contains(&id), "names the task: {v}");
+    let (s, v) = api
+        .delete(
+            &format!("/api/tasks/{id}/links/{integration}"),
+            &json!({"actor": alice}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["external"], json!([]));
+    let (s, v) = api.post(&format!("/api/tasks/{other}/links"), &link).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["external"][0]["external_id"], issue_id.as_str());
+    assert_eq!(v["title"], "Filed from CollabHub", "merged from Jira");
+    // An issue outside the scope (project = HO) is a 400.
+    jira.add_project("KAN", "10001");
+    jira.insert_issue(json!({
+        "id": "30001", "key": "KAN-9",
+        "fields": {"summary": "Elsewhere", "description": null,
+            "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+            "priority": {"id": "3", "name": "Medium"}, "assignee": null, "duedate": null,
+            "project": {"id": "10001", "key": "KAN"}, "issuetype": {"id": "10001", "name": "Task"}}
+    }));
+    let (s, v) = api
+        .post(
+            &format!("/api/tasks/{id}/links"),
+            &json!({"actor": alice, "integration_id": integration, "external_id": "30001"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = api.get(&format!("/api/tasks/{id}/ledger")).await;
+    assert_eq!(s, 200);
+    let ops: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["op"].as_str())
+        .collect();
+    assert!(ops.contains(&"link") && ops.contains(&"unlink"), "{ops:?}");
+    server.shutdown().await;
+}

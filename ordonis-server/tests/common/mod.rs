@@ -149,6 +149,10 @@ impl Api {
         self.send_json(reqwest::Method::POST, path, body).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send_json(reqwest::Method::PATCH, path, body).await
     }
