@@ -39,7 +39,7 @@ pub const MAX_PAGES: usize = 1000;
 /// The task fields a fetch asks for (`opt_fields`): `external` names our create's marker
 /// (see `create`), so a task's first webhook joins the task it was created for.
 pub const TASK_OPT_FIELDS: &str = "name,notes,html_notes,completed,assignee,assignee.name,\
-assignee.email,external,\
+external,\
 due_on,due_at,start_on,custom_fields,custom_fields.name,custom_fields.resource_subtype,\
 custom_fields.enum_value,custom_fields.enum_value.name,memberships,memberships.project,\
 memberships.project.name,memberships.section,memberships.section.name,modified_at,\

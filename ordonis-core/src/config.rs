@@ -59,7 +59,21 @@ pub struct IntegrationConfig {
     /// Where a task created from CollabHub goes when the call does not say.
     #[serde(default, skip_serializing_if = "CreateDefaults::is_default")]
     pub create: CreateDefaults,
+    /// Until when a create through this integration may still have an object whose first
+    /// webhook has not been processed (set by each create before its call, for
+    /// [`CREATING_WINDOW`]): while it lasts, an unmapped object's webhook is read for our
+    /// marker before it is imported. Outside it, no webhook pays for that read.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub creating_until: Option<time::OffsetDateTime>,
 }
+
+/// How long after a create starts its object's webhooks are read for the create's marker
+/// ([`IntegrationConfig::creating_until`]): longer than a provider retries a webhook.
+pub const CREATING_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// Where a task created from CollabHub goes when the call does not say
 /// ([`IntegrationConfig::create`]).
@@ -189,6 +203,8 @@ struct StoredIntegrationConfig {
     sessions: SessionSettings,
     #[serde(default)]
     create: CreateDefaults,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    creating_until: Option<time::OffsetDateTime>,
 }
 
 impl From<StoredIntegrationConfig> for IntegrationConfig {
@@ -209,6 +225,7 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             comments: stored.comments,
             sessions: stored.sessions,
             create: stored.create,
+            creating_until: stored.creating_until,
         }
     }
 }
@@ -244,6 +261,7 @@ impl IntegrationConfig {
             comments: CommentSettings::default(),
             sessions: SessionSettings::default(),
             create: CreateDefaults::default(),
+            creating_until: None,
         }
     }
 

@@ -36,8 +36,8 @@ mod worker;
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
 pub use comments::{CommentDraft, CommentPage, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 pub use config::{
-    Backoff, CreateDefaults, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW, EngineConfig,
-    IntegrationConfig, SessionSettings, SyncSettings,
+    Backoff, CREATING_WINDOW, CreateDefaults, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW,
+    EngineConfig, IntegrationConfig, SessionSettings, SyncSettings,
 };
 pub use create::{CreateDraft, CreateProvider, CreateState, NewLink, TaskCreate};
 pub use engine::{

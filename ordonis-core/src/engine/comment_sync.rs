@@ -46,6 +46,22 @@ pub(crate) struct InboundComments {
     /// For a full read of the conversation (a reconcile): every provider id listed; a
     /// stored comment not among them is gone.
     pub(crate) listed: Option<Vec<String>>,
+    /// The ledger's actor for each author's account, where the people directory names the
+    /// principal behind it (filled after the read; an author missing here is its account).
+    pub(crate) authors: std::collections::HashMap<String, Actor>,
+}
+
+impl InboundComments {
+    /// The accounts of the comments' authors (and of who deleted one, when known).
+    pub(crate) fn accounts(&self) -> Vec<RemoteActor> {
+        self.items
+            .iter()
+            .filter_map(|c| match c {
+                FetchedComment::Present(rc) => rc.author.clone(),
+                FetchedComment::Gone { actor, .. } => actor.clone(),
+            })
+            .collect()
+    }
 }
 
 impl InboundComments {
@@ -518,11 +534,15 @@ pub(crate) fn apply_inbound_comments(
     }
     let mut changed: Vec<CommentId> = Vec::new();
     let author_actor = |a: Option<&RemoteActor>| match a {
-        Some(a) => {
-            let mut actor = Actor::provider_account(provider, &a.account_id);
-            actor.display_name = a.display_name.clone();
-            actor
-        }
+        Some(a) => inbound
+            .authors
+            .get(&a.account_id)
+            .cloned()
+            .unwrap_or_else(|| {
+                let mut actor = Actor::provider_account(provider, &a.account_id);
+                actor.display_name = a.display_name.clone();
+                actor
+            }),
         None => ctx.actor.clone(),
     };
     let find_external = |now: &BTreeMap<CommentId, TaskComment>, ext: &str| {

@@ -448,9 +448,31 @@ impl Engine {
                     return Ok(None);
                 };
                 c.in_doubt_since_ms = Some(now_ms);
+                let integration = c.link.integration_id;
                 let expected = task.revision;
                 task.revision += 1;
                 let mut uow = UnitOfWork::new(ws.clone());
+                // Its webhook is read for the marker while the window lasts (renewed when
+                // less than half of it is left, so most creates write nothing more).
+                if let Some(rec) = store.integration(integration).await? {
+                    let mut config: crate::config::IntegrationConfig =
+                        serde_json::from_value(rec.config.clone())
+                            .map_err(|e| InvalidInput::new("integration config", e.to_string()))?;
+                    let now = OffsetDateTime::now_utc();
+                    let window = crate::config::CREATING_WINDOW;
+                    if config.creating_until.is_none_or(|t| t < now + window / 2) {
+                        config.creating_until = Some(now + window);
+                        let value = serde_json::to_value(&config)
+                            .map_err(|e| InvalidInput::new("integration config", e.to_string()))?;
+                        uow.integration = Some((
+                            integration,
+                            crate::store::IntegrationUpdate {
+                                config: Some(value),
+                                ..crate::store::IntegrationUpdate::default()
+                            },
+                        ));
+                    }
+                }
                 uow.task = Some(TaskWrite {
                     task,
                     expected_revision: Some(expected),

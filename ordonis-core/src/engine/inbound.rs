@@ -497,13 +497,14 @@ impl Engine {
         // conversation of each task it finds changed (comments whose webhooks were dropped
         // come back this way): one comment listing per task listed.
         let full = listed.is_some() && matches!(remote, Remote::State(..) | Remote::CommentsOnly);
-        let comments = self
+        let mut comments = self
             .resolve_comments(loaded, &key, &comment_hints, full)
             .await?;
         // The accounts the event shows go in the people directory; the author is the
         // principal behind their account when the directory knows one.
         let mut shown: Vec<crate::provider::RemoteActor> =
             hints.iter().filter_map(|h| h.actor.clone()).collect();
+        shown.extend(comments.accounts());
         if let Remote::State(state, _) = &remote
             && let Some(crate::model::FieldValue::Assignee(Some(a))) =
                 state.fields.get(crate::model::Field::Assignee)
@@ -516,6 +517,15 @@ impl Engine {
             });
         }
         self.note_accounts(loaded, shown).await;
+        // Comment authors mapped to a principal are that principal in the ledger.
+        for a in comments.accounts() {
+            if !comments.authors.contains_key(&a.account_id) {
+                let actor = self.account_actor(loaded, &a).await?;
+                if actor.account.is_some() {
+                    comments.authors.insert(a.account_id.clone(), actor);
+                }
+            }
+        }
         let actor = match hints.iter().rev().find_map(|h| h.actor.as_ref()) {
             Some(a) => self.account_actor(loaded, a).await?,
             None => Actor::service(format!("{}-webhook", loaded.record.provider)),
@@ -563,7 +573,9 @@ impl Engine {
     /// Whether an object's payload snapshot may be one of our creates whose marker it does
     /// not show (a Jira webhook carries no issue properties): an unmapped object of a provider
     /// that creates, seen by a webhook or a reconcile (a backfill imports what existed
-    /// before). Such an object is fetched instead, and the read names the marker.
+    /// before), while the integration has creates recent enough
+    /// ([`IntegrationConfig::creating_until`](crate::IntegrationConfig::creating_until)).
+    /// Such an object is fetched instead, and the read names the marker.
     async fn may_be_ours(
         &self,
         loaded: &Loaded,
@@ -571,7 +583,12 @@ impl Engine {
         snapshot: &RemoteTask,
         listed: Option<ListMode>,
     ) -> Result<bool, Error> {
-        if snapshot.marker.is_some()
+        let creating = loaded
+            .config
+            .creating_until
+            .is_some_and(|t| t > time::OffsetDateTime::now_utc());
+        if !creating
+            || snapshot.marker.is_some()
             || loaded.provider.creates().is_none()
             || listed == Some(ListMode::Backfill)
         {
@@ -819,15 +836,21 @@ impl Engine {
             if !self.may_be_ours(loaded, key, &snapshot, listed).await? {
                 return Ok(Remote::State(snapshot, at));
             }
-            // Read it for the marker; the payload's state stands when the read fails (the
-            // read only looks for our create, it decides nothing else).
-            return Ok(match loaded.provider.fetch_task(&loaded.ctx, key).await {
+            // Read it for the marker. A read that may work later (an outage, a rate limit)
+            // retries the event: importing it now could duplicate our create's task. One
+            // that never will (gone, forbidden) leaves the payload's state standing.
+            return match loaded.provider.fetch_task(&loaded.ctx, key).await {
                 Ok(state) if state.marker.is_some() => {
                     let at = state.modified_at_ms;
-                    Remote::State(state, at)
+                    Ok(Remote::State(state, at))
                 }
-                Ok(_) | Err(_) => Remote::State(snapshot, at),
-            });
+                Err(
+                    e @ (ProviderError::Retryable { .. }
+                    | ProviderError::RateLimited { .. }
+                    | ProviderError::ObjectBusy { .. }),
+                ) => Err(e.into()),
+                Ok(_) | Err(_) => Ok(Remote::State(snapshot, at)),
+            };
         }
         match loaded.provider.fetch_task(&loaded.ctx, key).await {
             Ok(state) => {
