@@ -121,7 +121,7 @@ async fn work_filed_in_collabhub_reaches_jira_once_and_people_are_mapped() {
     site.engine.put_person(carol).await.unwrap();
     site.jira
         .update_issue(
-            &sub_issue["id"].as_str().unwrap().to_owned(),
+            sub_issue["id"].as_str().unwrap(),
             &json!({"summary": "Profile the payment call (p95)"}),
             "acc-carol",
         )
