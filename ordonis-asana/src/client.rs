@@ -462,12 +462,20 @@ impl AsanaClient {
     ) -> Result<Value, AsanaError> {
         let gid = check_gid(gid)?;
         let body = json!({ "data": fields });
+        // An assignee may be an agent (an AI teammate), which Asana takes only under its
+        // early-access opt-in.
+        let headers: &[(&str, &str)] = if fields.contains_key("assignee") {
+            &[("Asana-Enable", crate::create::AI_TEAMMATES)]
+        } else {
+            &[]
+        };
         let resp = self
-            .call(
+            .call_with(
                 Method::PUT,
                 &format!("/tasks/{gid}"),
                 &[("opt_fields", TASK_OPT_FIELDS)],
                 Some(&body),
+                headers,
                 &format!("task {gid}"),
             )
             .await?;

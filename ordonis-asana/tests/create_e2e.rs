@@ -217,6 +217,41 @@ async fn work_filed_in_collabhub_reaches_asana_once_and_people_are_matched() {
         fake.task(&ext.key.external_id).unwrap()["assignee"]["gid"],
         bob.as_str()
     );
+    // An agent principal (an Asana AI teammate, mapped by hand) may be the assignee too.
+    let teammate = fake.add_agent("Asana AI");
+    site.engine
+        .put_person(Person {
+            workspace_id: site.ws.clone(),
+            principal: "agt_asana_ai".into(),
+            kind: PersonKind::Agent,
+            display_name: "Asana AI".into(),
+            emails: Vec::new(),
+            accounts: vec![ordonis_core::AccountRef {
+                integration_id: site.integration,
+                account_id: teammate.clone(),
+            }],
+        })
+        .await
+        .unwrap();
+    let to_agent = site
+        .engine
+        .assignee_for(&site.ws, subtask.id, "agt_asana_ai")
+        .await
+        .unwrap();
+    site.engine
+        .change_task(
+            &site.ws,
+            subtask.id,
+            &alice(),
+            &FieldPatch::new().with(FieldValue::Assignee(Some(to_agent))),
+        )
+        .await
+        .unwrap();
+    site.settle(&fake).await;
+    let assigned = &fake.task(&sub_gid).unwrap()["assignee"];
+    assert_eq!(assigned["gid"], teammate.as_str());
+    assert_eq!(assigned["resource_type"], "agent");
+
     // A principal without an Asana account is refused in advance, with the reason.
     site.engine
         .put_person(Person {

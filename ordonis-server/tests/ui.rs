@@ -806,3 +806,138 @@ async fn session_pages_show_the_timeline_verified_and_the_projection() {
     assert_eq!(s, 404);
     server.shutdown().await;
 }
+
+/// The people page: principals with their accounts and how each was matched (by hand, by
+/// e-mail), the accounts matched to no one with the reason (an e-mail two principals share),
+/// the form that maps one by hand, and the task's timeline naming the principal behind an
+/// account ("Bob Jones via jira").
+#[tokio::test]
+async fn the_people_page_maps_accounts_and_names_them_everywhere() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    let (integration, _) = api.jira_integration("people-ws", &jira).await;
+    jira.insert_issue(json!({
+        "id": "40001", "key": "HO-1",
+        "fields": {"summary": "Directory", "description": null,
+            "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+            "priority": {"id": "3", "name": "Medium"}, "assignee": null, "duedate": null,
+            "project": {"id": "10000", "key": "HO"}, "issuetype": {"id": "10001", "name": "Task"}}
+    }));
+    jira.add_user("acc-bob", "Bob Jones", None, false);
+    jira.add_user("acc-carol", "Carol Diaz", Some("carol@example.com"), false);
+    jira.add_user("acc-shared", "Team Inbox", Some("team@example.com"), false);
+    jira.add_user("acc-bot", "Deploy Bot", None, true);
+    for p in [
+        ("usr_bob", json!({"display_name": "Bob Jones"})),
+        (
+            "usr_carol",
+            json!({"display_name": "Carol Diaz", "emails": ["carol@example.com"]}),
+        ),
+        (
+            "usr_p1",
+            json!({"display_name": "Pat One", "emails": ["team@example.com"]}),
+        ),
+        (
+            "usr_p2",
+            json!({"display_name": "Pat Two", "emails": ["team@example.com"]}),
+        ),
+    ] {
+        let (s, v) = api
+            .put(&format!("/api/workspaces/people-ws/people/{}", p.0), &p.1)
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    // Each account edits the issue in Jira: seen, read (name, e-mail, app or not), matched.
+    for (n, account) in ["acc-bob", "acc-carol", "acc-shared", "acc-bot"]
+        .iter()
+        .enumerate()
+    {
+        jira.update_issue(
+            "HO-1",
+            &json!({"summary": format!("Directory {n}")}),
+            account,
+        )
+        .await
+        .unwrap();
+    }
+    let (s, v) = eventually("four accounts seen", || async {
+        let (s, v) = api.get("/api/workspaces/people-ws/people").await;
+        let seen = v["people"]
+            .as_array()?
+            .iter()
+            .map(|p| p["accounts"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+            + v["unmatched"].as_array()?.len();
+        (seen == 4).then_some((s, v))
+    })
+    .await;
+    assert_eq!(s, 200);
+    let unmatched = v["unmatched"].as_array().unwrap();
+    let shared = unmatched
+        .iter()
+        .find(|a| a["account_id"] == "acc-shared")
+        .expect("the shared e-mail matches no one");
+    assert!(
+        shared["reason"]
+            .as_str()
+            .unwrap()
+            .contains("usr_p1 and usr_p2"),
+        "{shared}"
+    );
+    let bot = unmatched
+        .iter()
+        .find(|a| a["account_id"] == "acc-bot")
+        .unwrap();
+    assert_eq!(bot["kind"], "agent", "an app account is an agent");
+
+    // Bob's e-mail is hidden: mapped by hand from the page's form.
+    let cookie = api.sign_in().await;
+    let r = api
+        .http
+        .post(api.url("/ui/workspaces/people-ws/people"))
+        .header("cookie", &cookie)
+        .header("origin", &api.base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("integration_id", &integration),
+            ("account_id", "acc-bob"),
+            ("principal", "usr_bob"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = api
+        .ui_page(&cookie, "/ui/workspaces/people-ws/people")
+        .await;
+    assert!(
+        page.contains("Bob Jones") && page.contains("mapped by hand"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Carol Diaz") && page.contains("matched by e-mail"),
+        "{page}"
+    );
+    assert!(page.contains("Team Inbox") && page.contains("shared by usr_p1 and usr_p2"));
+
+    // Bob's next edit is his in the timeline, by name.
+    jira.update_issue("HO-1", &json!({"summary": "Directory by Bob"}), "acc-bob")
+        .await
+        .unwrap();
+    let task = eventually("Bob's edit", || async {
+        api.tasks("people-ws")
+            .await
+            .into_iter()
+            .find(|t| t["title"] == "Directory by Bob")
+    })
+    .await;
+    let page = api
+        .ui_page(
+            &cookie,
+            &format!("/ui/tasks/{}", task["id"].as_str().unwrap()),
+        )
+        .await;
+    assert!(page.contains("Bob Jones via jira"), "{page}");
+    server.shutdown().await;
+}

@@ -268,9 +268,19 @@ impl Inner {
             match k.as_str() {
                 "assignee" => {
                     let new = match v {
-                        Value::String(gid) => {
-                            json!({"gid": gid, "resource_type": "user", "name": format!("User {gid}")})
-                        }
+                        Value::String(gid) => match lock(&self.agents).get(gid.as_str()) {
+                            Some(a) => {
+                                json!({"gid": gid, "resource_type": "agent", "name": a["name"]})
+                            }
+                            None => match lock(&self.users).get(gid.as_str()) {
+                                Some(u) => {
+                                    json!({"gid": gid, "resource_type": "user", "name": u["name"]})
+                                }
+                                None => {
+                                    json!({"gid": gid, "resource_type": "user", "name": format!("User {gid}")})
+                                }
+                            },
+                        },
                         _ => Value::Null,
                     };
                     if task["assignee"] != new {

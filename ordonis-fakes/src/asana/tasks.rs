@@ -70,6 +70,16 @@ pub(super) async fn put_task(
     else {
         return errors(StatusCode::BAD_REQUEST, "data: Missing input");
     };
+    // An agent (AI teammate) is an assignee only under the early-access opt-in.
+    if let Some(Value::String(a)) = changes.get("assignee")
+        && lock(&s.agents).contains_key(a.trim())
+        && !super::create::agents_enabled(&headers)
+    {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &format!("assignee: Not a recognized ID: {a}"),
+        );
+    }
     // Asana refuses the whole request for one bad field.
     if let Some(html) = changes.get("html_notes") {
         let checked = html
