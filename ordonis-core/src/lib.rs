@@ -41,11 +41,11 @@ pub use config::{
 };
 pub use create::{CreateDraft, CreateProvider, CreateState, NewLink, TaskCreate};
 pub use engine::{
-    AccessProblem, AccountView, ActivityReceipt, BackfillReport, ChangeReceipt, CommentReceipt,
-    CreateReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome, IngestResponse,
-    IntegrationChange, MAX_ACTIVITY_ID, NewActivity, NewIntegration, PeopleView, PersonView,
-    ReconcileReport, Resolution, SessionActivity, SyncReport, SyncStep, UnmatchedAccount,
-    WebhookReportView,
+    ATTRIBUTION_TTL, AccessProblem, AccountView, ActivityReceipt, BackfillReport, ChangeReceipt,
+    CommentReceipt, CreateReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
+    IngestResponse, IntegrationChange, MAX_ACTIVITY_ID, NewActivity, NewIntegration, PeopleView,
+    PersonView, ReconcileReport, Resolution, SessionActivity, SyncReport, SyncStep,
+    UnmatchedAccount, WebhookReportView,
 };
 pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
 pub use ids::{

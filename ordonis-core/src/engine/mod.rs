@@ -27,7 +27,7 @@ pub use conflicts::Resolution;
 pub use create::CreateReceipt;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
-pub use people::{AccountView, PeopleView, PersonView, UnmatchedAccount};
+pub use people::{ATTRIBUTION_TTL, AccountView, PeopleView, PersonView, UnmatchedAccount};
 pub use repair::{BackfillReport, ReconcileReport, SyncReport, SyncStep, WebhookReportView};
 pub use sessions::{ActivityReceipt, MAX_ACTIVITY_ID, NewActivity, SessionActivity};
 pub use tasks::ChangeReceipt;
@@ -123,7 +123,14 @@ struct Inner {
     /// Accounts this process recorded in the people directory, as recorded (so a webhook's
     /// author is written once, not per event).
     seen_cache: Mutex<HashMap<(WorkspaceId, IntegrationId, String), crate::people::SeenAccount>>,
+    /// Who is behind an account, as this process last read it (see
+    /// [`people::ATTRIBUTION_TTL`]).
+    attribution_cache: Mutex<AttributionCache>,
 }
+
+/// Accounts' principals (or none), with when they were read.
+type AttributionCache =
+    HashMap<(WorkspaceId, IntegrationId, String), (Instant, Option<crate::people::Person>)>;
 
 /// How long `ingest` reuses a loaded integration (record read, secrets opened) before reading
 /// it again: one store round trip less per webhook under load. Only acceptance can be stale:
@@ -165,6 +172,7 @@ impl EngineBuilder {
                 config: self.config,
                 ingest_cache: Mutex::new(HashMap::new()),
                 seen_cache: Mutex::new(HashMap::new()),
+                attribution_cache: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -18,6 +18,11 @@ use crate::store::StoreExt;
 /// this many are remembered.
 const SEEN_CACHE_MAX: usize = 50_000;
 
+/// How long this process reuses who is behind an account (two or three store reads per
+/// webhook saved). A change to the directory made here applies at once (the cache is
+/// cleared); one made by another process applies within this time.
+pub const ATTRIBUTION_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A workspace's directory as the API shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PeopleView {
@@ -215,7 +220,12 @@ impl Engine {
             .into());
         }
         match self.inner.store.put_person(&person).await {
-            Ok(()) => Ok(person),
+            Ok(()) => {
+                if let Ok(mut c) = self.inner.attribution_cache.lock() {
+                    c.clear();
+                }
+                Ok(person)
+            }
             Err(StoreError::Conflict(msg)) => Err(Error::Conflict(msg)),
             Err(e) => Err(e.into()),
         }
@@ -402,14 +412,39 @@ impl Engine {
         a: &RemoteActor,
     ) -> Result<Actor, Error> {
         let provider = loaded.record.provider.as_str();
-        let person = self
-            .person_for_account(
-                &loaded.record.workspace_id,
-                loaded.record.id,
-                &a.account_id,
-                a.email.as_deref(),
-            )
-            .await?;
+        let key = (
+            loaded.record.workspace_id.clone(),
+            loaded.record.id,
+            a.account_id.clone(),
+        );
+        let cached = self
+            .inner
+            .attribution_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+            .filter(|(at, _)| at.elapsed() < ATTRIBUTION_TTL)
+            .map(|(_, p)| p);
+        let person = match cached {
+            Some(p) => p,
+            None => {
+                let p = self
+                    .person_for_account(
+                        &loaded.record.workspace_id,
+                        loaded.record.id,
+                        &a.account_id,
+                        a.email.as_deref(),
+                    )
+                    .await?;
+                if let Ok(mut c) = self.inner.attribution_cache.lock() {
+                    if c.len() > SEEN_CACHE_MAX {
+                        c.clear();
+                    }
+                    c.insert(key, (std::time::Instant::now(), p.clone()));
+                }
+                p
+            }
+        };
         let kind_of = |k: PersonKind| match k {
             PersonKind::Human => ActorKind::Human,
             PersonKind::Agent => ActorKind::Agent,
