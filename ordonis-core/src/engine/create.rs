@@ -232,7 +232,6 @@ impl Engine {
                     }
                     None => {}
                 }
-                let expected = task.revision;
                 let link = external_ref(integration, provider, remote);
                 task.external = vec![link.clone()];
                 // A create still pending through this integration is moot now.
@@ -257,12 +256,8 @@ impl Engine {
                 if applied.push || task.has_unpushed_changes() {
                     uow.enqueue_push = Some((task.id, integration));
                 }
-                task.revision = expected + 1;
                 task.updated_at = OffsetDateTime::now_utc();
-                uow.task = Some(TaskWrite {
-                    task,
-                    expected_revision: Some(expected),
-                });
+                uow.task = Some(TaskWrite::next(task));
                 Ok(Some(uow))
             }
         })
@@ -321,13 +316,8 @@ impl Engine {
                     st.version = None;
                 }
                 task.out_of_scope = false;
-                let expected = task.revision;
-                task.revision += 1;
                 task.updated_at = OffsetDateTime::now_utc();
-                uow.task = Some(TaskWrite {
-                    task,
-                    expected_revision: Some(expected),
-                });
+                uow.task = Some(TaskWrite::next(task));
                 Ok(Some(uow))
             }
         })
@@ -449,8 +439,6 @@ impl Engine {
                 };
                 c.in_doubt_since_ms = Some(now_ms);
                 let integration = c.link.integration_id;
-                let expected = task.revision;
-                task.revision += 1;
                 let mut uow = UnitOfWork::new(ws.clone());
                 // Its webhook is read for the marker while the window lasts (renewed when
                 // less than half of it is left, so most creates write nothing more).
@@ -473,10 +461,7 @@ impl Engine {
                         ));
                     }
                 }
-                uow.task = Some(TaskWrite {
-                    task,
-                    expected_revision: Some(expected),
-                });
+                uow.task = Some(TaskWrite::next(task));
                 Ok(Some(uow))
             }
         })
@@ -555,7 +540,6 @@ impl Engine {
                     if task.link().is_some() {
                         return Ok(None); // its webhook joined it first
                     }
-                    let expected = task.revision;
                     let mut uow = UnitOfWork::new(ws.clone());
                     let decisions =
                         adopt(&mut task, integration, provider, remote, policy, "create");
@@ -563,12 +547,8 @@ impl Engine {
                     uow.ledger.push(created_draft(&task, integration, ctx));
                     uow.ledger
                         .extend(drafts(&task, &decisions, ctx, Some(integration)));
-                    task.revision = expected + 1;
                     task.updated_at = OffsetDateTime::now_utc();
-                    uow.task = Some(TaskWrite {
-                        task,
-                        expected_revision: Some(expected),
-                    });
+                    uow.task = Some(TaskWrite::next(task));
                     Ok(Some(uow))
                 }
             })
@@ -625,12 +605,7 @@ impl Engine {
                     format!("the provider refused to create it: {reason}"),
                     ctx,
                 ));
-                let expected = task.revision;
-                task.revision += 1;
-                uow.task = Some(TaskWrite {
-                    task,
-                    expected_revision: Some(expected),
-                });
+                uow.task = Some(TaskWrite::next(task));
                 Ok(Some(uow))
             }
         })

@@ -618,6 +618,18 @@ pub struct TaskWrite {
     pub expected_revision: Option<u64>,
 }
 
+impl TaskWrite {
+    /// The task as changed, written at the next revision over the one it was read at.
+    pub fn next(mut task: Task) -> Self {
+        let expected = task.revision;
+        task.revision += 1;
+        Self {
+            task,
+            expected_revision: Some(expected),
+        }
+    }
+}
+
 /// How the unit of work finishes the row that caused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
