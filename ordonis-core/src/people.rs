@@ -168,3 +168,44 @@ pub trait AccountProvider: Send + Sync {
         account_id: &str,
     ) -> Result<RemoteAccount, ProviderError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(accounts: &[(IntegrationId, &str)], emails: &[&str]) -> Person {
+        Person {
+            workspace_id: WorkspaceId::new("acme").unwrap_or_else(|e| panic!("{e}")),
+            principal: "usr_1".into(),
+            kind: PersonKind::Human,
+            display_name: "Alice".into(),
+            emails: emails.iter().map(|e| (*e).to_owned()).collect(),
+            accounts: accounts
+                .iter()
+                .map(|(i, a)| AccountRef {
+                    integration_id: *i,
+                    account_id: (*a).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn normalize_lowercases_emails_and_refuses_two_accounts_of_one_integration() {
+        let (a, b) = (IntegrationId::new(), IntegrationId::new());
+        let mut p = person(
+            &[(a, "x"), (b, "y")],
+            &["Alice@Example.COM", "alice@example.com"],
+        );
+        assert!(p.normalize().is_ok());
+        assert_eq!(p.emails, vec!["alice@example.com"]);
+        let mut two = person(&[(a, "x"), (a, "y")], &[]);
+        let err = two.normalize().unwrap_err();
+        assert!(err.to_string().contains("two accounts"), "{err}");
+        let mut bad = person(&[], &["not-an-email"]);
+        assert!(bad.normalize().is_err());
+        let mut nameless = person(&[], &[]);
+        nameless.display_name = " ".into();
+        assert!(nameless.normalize().is_err());
+    }
+}

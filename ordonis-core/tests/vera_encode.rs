@@ -240,6 +240,45 @@ fn scope_ops_round_trip() {
     }
 }
 
+/// Link and unlink have their own names; a principal acting through a mapped provider
+/// account keeps the account in the leaf (the evidence), its name out of it; both round-trip
+/// and match the independent canonicalizer.
+#[test]
+fn link_ops_and_mapped_accounts_round_trip() {
+    for (op, name) in [(Op::Link, "link"), (Op::Unlink, "unlink")] {
+        let mut d = draft(&mut Rng(11), &ws("acme"));
+        d.op = op;
+        d.field = None;
+        d.before = None;
+        d.after = None;
+        d.rule = "created in the provider".into();
+        d.actor = Actor {
+            provider: "jira".into(),
+            account: Some("5b10ac8d82e05b22cc7d4ef5".into()),
+            ..Actor::human("usr_alice").named("Alice Smith")
+        };
+        let bytes = encode_entry(&d, 5, at(1_700_000_000));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(&format!("\"op\":\"{name}\"")), "{text}");
+        assert!(
+            text.contains(
+                "\"actor\":{\"account\":\"5b10ac8d82e05b22cc7d4ef5\",\"id\":\"usr_alice\""
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Alice Smith"), "no name in the leaf: {text}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(serde_json_canonicalizer::to_vec(&v).unwrap(), bytes);
+        let e = decode_entry(&bytes).unwrap();
+        assert_eq!(e.record.op, op);
+        assert_eq!(
+            e.record.actor.account.as_deref(),
+            Some("5b10ac8d82e05b22cc7d4ef5")
+        );
+        assert_eq!(e.record, without_pii(&d));
+    }
+}
+
 /// The comment ops carry their comment (id, provider id, body; no body for a deletion): they
 /// round-trip, match the independent canonicalizer, and a comment on any other op (or a
 /// comment op without one) is refused.
