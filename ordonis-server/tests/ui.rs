@@ -939,5 +939,26 @@ async fn the_people_page_maps_accounts_and_names_them_everywhere() {
         )
         .await;
     assert!(page.contains("Bob Jones via jira"), "{page}");
+
+    // A create Jira refuses (no such project) shows on the task's page with the reason.
+    let (s, v) = api
+        .post(
+            "/api/tasks",
+            &json!({"workspace_id": "people-ws",
+                    "actor": {"kind": "human", "id": "usr_bob"},
+                    "fields": {"title": "Nowhere to go"},
+                    "link": {"integration_id": integration, "project": "NOPE"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["task_id"].as_str().unwrap().to_owned();
+    eventually("the refusal", || async {
+        let (_, t) = api.get(&format!("/api/tasks/{id}")).await;
+        (t["create"]["state"] == "refused").then_some(())
+    })
+    .await;
+    let page = api.ui_page(&cookie, &format!("/ui/tasks/{id}")).await;
+    assert!(page.contains("id=\"create-state\""), "{page}");
+    assert!(page.contains("refused") && page.contains("NOPE"), "{page}");
     server.shutdown().await;
 }

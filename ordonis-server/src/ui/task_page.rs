@@ -304,6 +304,16 @@ pub(super) async fn render_task(
             }
             @if t.deleted { dt { "Deleted" } dd.bad { "deleted in the provider: kept as a tombstone" } }
             @if t.out_of_scope { dt { "Scope" } dd #out-of-scope { "out of the integration's scope: not synced until it is back (the timeline says why)" } }
+            @if let Some(c) = &t.create {
+                @if c.state != ordonis_core::CreateState::Created {
+                    dt { "Create" }
+                    dd #create-state .bad[matches!(c.state, ordonis_core::CreateState::Refused | ordonis_core::CreateState::Failed)] {
+                        (c.state.as_str())
+                        @if let Some(e) = &c.error { ": " (e) }
+                        @if c.state == ordonis_core::CreateState::Pending { " (a worker creates it in the provider, exactly once)" }
+                    }
+                }
+            }
         }
         h2 { "Fields" }
         div.scroll {
