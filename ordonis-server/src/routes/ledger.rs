@@ -7,7 +7,11 @@
 //!   `<dir>/entries` and `<dir>/checkpoint`, the keys to a trust file, and run `vera verify`);
 //! - `GET /api/ledger/{ws}/proof/{index}`: `{index, entry, receipt}`, the entry's bytes and
 //!   its c2sp.org/tlog-proof receipt (`vera verify-receipt`);
-//! - `GET /api/ledger/{ws}/keys`: the verifier keys (a `--trust` file).
+//! - `GET /api/ledger/{ws}/keys`: the verifier keys (a `--trust` file);
+//! - `GET /api/ledger/{ws}/consistency?from=N&to=M`: the RFC 9162 consistency proof between
+//!   the log's first `N` and first `M` entries (`text/plain`, one base64 hash per line), the
+//!   `--proof` file of `vera consistency <note of size N> <note of size M>`: a witness that
+//!   pinned an earlier checkpoint checks that a later one extends it.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -111,6 +115,33 @@ pub async fn proof(
         "entry": entry,
         "receipt": receipt.to_text(),
     })))
+}
+
+/// `?from=N&to=M`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ConsistencyQuery {
+    from: u64,
+    to: u64,
+}
+
+/// The consistency proof between two sizes of the log (`1 ≤ from ≤ to ≤ size`).
+pub async fn consistency(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+    crate::errors::ApiQuery(q): crate::errors::ApiQuery<ConsistencyQuery>,
+) -> Result<Response, ApiError> {
+    let ws = workspace(&s, &ws).await?;
+    let size = s.store.ledger_size(&ws).await?;
+    if q.from == 0 || q.from > q.to || q.to > size {
+        return Err(ApiError::bad_request(format!(
+            "from and to must satisfy 1 <= from <= to <= {size} (the log's size)"
+        )));
+    }
+    let proof = Notary::new(s.store.as_ref(), &s.signer)
+        .consistency_proof(&ws, q.from, q.to)
+        .await
+        .map_err(vera_err)?;
+    Ok(text(ordonis_core::vera::export::format_proof(&proof)))
 }
 
 /// The verifier keys.

@@ -102,6 +102,10 @@ pub fn api(state: AppState) -> Router {
             get(ledger::proof),
         )
         .route("/api/ledger/{workspace_id}/keys", get(ledger::keys))
+        .route(
+            "/api/ledger/{workspace_id}/consistency",
+            get(ledger::consistency),
+        )
         .fallback(api_not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)

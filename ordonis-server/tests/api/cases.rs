@@ -660,9 +660,60 @@ async fn ledger_checkpoint_export_and_proofs_verify_offline() {
     assert_eq!(s, 404);
     let (s, v) = api.get("/api/ledger/acme/proof/minus-one").await;
     assert_eq!((s, error_code(&v)), (400, "bad_request"));
-    for path in ["checkpoint", "export", "keys", "proof/0"] {
+    for path in [
+        "checkpoint",
+        "export",
+        "keys",
+        "proof/0",
+        "consistency?from=1&to=1",
+    ] {
         let (s, _) = api.get_text(&format!("/api/ledger/nobody/{path}")).await;
         assert_eq!(s, 404, "{path}");
+    }
+
+    // A witness pinned `cp`; the log grows; the later checkpoint extends it, as the served
+    // consistency proof shows, and a proof for other sizes does not.
+    assert_eq!(
+        jira.deliver(&fixture("cloud_issue_updated_status_zulip.json"))
+            .await
+            .unwrap(),
+        200
+    );
+    let later = eventually("the log grows", || async {
+        let (_, note) = api.get_text("/api/ledger/acme/checkpoint").await;
+        let later = trusted.verify(&note).ok()?;
+        (later.size > cp.size).then_some(later)
+    })
+    .await;
+    let (s, proof) = api
+        .get_text(&format!(
+            "/api/ledger/acme/consistency?from={}&to={}",
+            cp.size, later.size
+        ))
+        .await;
+    assert_eq!(s, 200, "{proof}");
+    let proof = ordonis_core::vera::export::parse_proof(&proof).unwrap();
+    ordonis_core::vera::check_consistency(&cp, &later, &proof).unwrap();
+    let (_, other) = api
+        .get_text(&format!(
+            "/api/ledger/acme/consistency?from=1&to={}",
+            later.size
+        ))
+        .await;
+    let other = ordonis_core::vera::export::parse_proof(&other).unwrap();
+    if cp.size != 1 {
+        assert!(ordonis_core::vera::check_consistency(&cp, &later, &other).is_err());
+    }
+    for bad in [
+        "from=0&to=1",
+        "from=2&to=1",
+        "from=1&to=999999",
+        "from=x&to=1",
+    ] {
+        let (s, _) = api
+            .get_text(&format!("/api/ledger/acme/consistency?{bad}"))
+            .await;
+        assert_eq!(s, 400, "{bad}");
     }
     server.shutdown().await;
 }
