@@ -102,3 +102,79 @@ async fn two_projects_need_two_handshake_expectations() {
         assert!(w["last_failure_at"].is_null(), "{w}");
     }
 }
+
+/// Three projects, three webhooks, three handshakes: every project's secret stays valid (the
+/// oldest used to be rotated out when the third webhook was made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_projects_secret_stays_valid_with_three_projects() {
+    let fake = FakeAsana::start(common::TOKEN).await.unwrap();
+    let projects: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|n| fake.add_project(n))
+        .collect();
+    let tasks: Vec<String> = projects
+        .iter()
+        .map(|p| fake.seed_task_in(p, &format!("in {p}")))
+        .collect();
+    let scope = json!({"projects": projects});
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(AsanaProvider::new().unwrap());
+    let engine = Engine::builder(store, Keyring::new(SecretKey::generate(1)))
+        .provider(provider.clone())
+        .build();
+    let mut config = IntegrationConfig::new(fake.base_url());
+    config.scope = scope.clone();
+    let id = engine
+        .create_integration(NewIntegration {
+            workspace_id: WorkspaceId::new("ws-register-3").unwrap(),
+            provider: ProviderKind::new("asana"),
+            config,
+            secrets: IntegrationSecrets {
+                api_auth: Some(ApiAuth::Bearer {
+                    token: common::TOKEN.into(),
+                }),
+                webhook_secrets: Vec::new(),
+                app_secret: None,
+            },
+        })
+        .await
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(common::receive))
+        .with_state((engine.clone(), id));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let ctx = common::ctx(&fake.base_url(), Value::Null);
+    let mut known: Vec<String> = Vec::new();
+    for round in 0..3 {
+        if round > 0 {
+            engine.expect_handshake(id).await.unwrap();
+        }
+        let check = WebhookCheck {
+            scope: &scope,
+            target_url: Some(&target),
+            known: &known,
+            last_delivery_at: None,
+            now: OffsetDateTime::now_utc(),
+        };
+        let r = provider.register_webhooks(&ctx, &check).await.unwrap();
+        known = r.external_ids.clone();
+    }
+    assert_eq!(fake.webhooks().len(), 3);
+    for (n, t) in tasks.iter().enumerate() {
+        assert_eq!(
+            fake.change_task(t, json!({"name": format!("renamed {n}")}))
+                .await,
+            Some(1)
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for gid in &known {
+        let w = fake.webhook_state(gid).unwrap();
+        assert!(
+            w["last_failure_at"].is_null(),
+            "a webhook's deliveries fail: {w}"
+        );
+    }
+}

@@ -338,6 +338,7 @@ impl Engine {
         }
     }
 
+    /// Adopts a handshake's secret.
     async fn handshake(
         &self,
         loaded: &super::Loaded,
@@ -358,8 +359,14 @@ impl Engine {
                 "handshake not expected",
             );
         }
+        // A handshake is a new webhook (one per Asana project), not a rotation: the other
+        // webhooks' secrets stay valid. The registration prunes those of webhooks that no
+        // longer exist; this bound only stops an endless series of handshakes.
         let mut secrets = loaded.ctx.secrets.clone();
-        secrets.rotate_webhook_secret(secret, self.inner.config.webhook_secret_overlap);
+        secrets.rotate_webhook_secret(
+            secret,
+            MAX_HANDSHAKE_SECRETS.max(self.inner.config.webhook_secret_overlap),
+        );
         let mut config = loaded.config.clone();
         config.disarm_handshake();
         if let Err(e) = self
@@ -383,3 +390,7 @@ impl Engine {
         resp
     }
 }
+
+/// The most webhook secrets handshakes keep valid at once (one per webhook; Asana makes one
+/// webhook per project).
+pub(super) const MAX_HANDSHAKE_SECRETS: usize = 32;

@@ -530,14 +530,39 @@ impl Engine {
         if handshake {
             self.clear_expected_handshake(loaded.record.id).await;
         }
-        report.map(|mut r| {
+        let report = report.map(|mut r| {
             for id in made {
                 if !r.external_ids.contains(&id) {
                     r.external_ids.push(id);
                 }
             }
             r
-        })
+        });
+        // Each live webhook keeps its secret (the newest ones); those of webhooks gone go.
+        if handshake && let Ok(r) = &report {
+            self.prune_webhook_secrets(loaded.record.id, r.external_ids.len())
+                .await;
+        }
+        report
+    }
+
+    /// Keeps the newest `live` webhook secrets (at least the rotation overlap).
+    async fn prune_webhook_secrets(&self, id: IntegrationId, live: usize) {
+        let Ok(fresh) = self.load(id).await else {
+            return;
+        };
+        let keep = live.max(self.inner.config.webhook_secret_overlap).max(1);
+        if fresh.ctx.secrets.webhook_secrets.len() <= keep {
+            return;
+        }
+        let mut secrets = fresh.ctx.secrets.clone();
+        secrets.webhook_secrets.truncate(keep);
+        if let Err(e) = self
+            .save_integration(&fresh.record, &fresh.config, &secrets)
+            .await
+        {
+            tracing::warn!(error = %e, "could not prune the webhook secrets");
+        }
     }
 
     /// Stops expecting a handshake the registration did not use.
