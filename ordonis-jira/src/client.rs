@@ -475,6 +475,33 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
+/// Why Jira limited a call: `RateLimit-Reason`, else the points-based limits' beta headers
+/// (`X-Beta-RateLimit-Reason`, e.g. `jira-quota-tenant-based`), else `retry-after`.
+fn rate_limit_reason(h: &HeaderMap) -> String {
+    [
+        "ratelimit-reason",
+        "x-beta-ratelimit-reason",
+        "beta-ratelimit-reason",
+    ]
+    .iter()
+    .find_map(|name| header_str(h, name).filter(|r| !r.is_empty()))
+    .map_or_else(|| "retry-after".to_owned(), str::to_owned)
+}
+
+/// How long a 429 says to wait: `Retry-After` (already in `retry_after`), or, for the
+/// points-based quota (enforced since March 2026), `Beta-Retry-After` when it says longer.
+/// At quota exhaustion Jira's headers are inconsistent, so the longer of the two wins: the
+/// whole integration pauses until the quota's reset rather than hammering it.
+fn quota_wait(h: &HeaderMap, retry_after: Duration) -> Duration {
+    let beta = header_str(h, "beta-retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(24 * 3600)));
+    match beta {
+        Some(b) if b > retry_after || h.get("retry-after").is_none() => b,
+        _ => retry_after,
+    }
+}
+
 /// `Retry-After` (seconds or an HTTP date), defaulting to [`DEFAULT_RETRY_AFTER`].
 pub fn retry_after(h: &HeaderMap) -> Duration {
     provider_http::retry_after(h, DEFAULT_RETRY_AFTER)
@@ -529,10 +556,8 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
     let message = error_message(&body);
     Err(match failure {
         Failure::RateLimited { retry_after } => JiraError::RateLimited {
-            retry_after,
-            reason: header_str(&headers, "ratelimit-reason")
-                .filter(|r| !r.is_empty())
-                .map_or_else(|| "retry-after".to_owned(), str::to_owned),
+            retry_after: quota_wait(&headers, retry_after),
+            reason: rate_limit_reason(&headers),
         },
         // Unavailable, saying for how long: every call waits.
         Failure::Unavailable { retry_after } => JiraError::RateLimited {

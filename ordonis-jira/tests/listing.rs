@@ -387,6 +387,30 @@ async fn search_errors_map_like_every_other_call() {
         }
         other => panic!("{other:?}"),
     }
+    // Jira's points-based quota (2026): no `Retry-After`, the beta headers name the reset
+    // and the reason; the whole integration waits until then.
+    s.jira.fail_next_reads(
+        1,
+        429,
+        &[
+            ("Beta-Retry-After", "1800"),
+            ("X-Beta-RateLimit-Reason", "jira-quota-tenant-based"),
+            (
+                "Beta-RateLimit-Policy",
+                "\"tenant-app-quota\";q=100100;w=3600",
+            ),
+        ],
+    );
+    let before = OffsetDateTime::now_utc();
+    match s.page(ListMode::Backfill, None, &[], 50).await {
+        Err(ProviderError::RateLimited { until, reason }) => {
+            let wait = until - before;
+            assert!(wait >= time::Duration::seconds(1799), "{wait}");
+            assert!(wait <= time::Duration::seconds(1802), "{wait}");
+            assert_eq!(reason, "jira-quota-tenant-based");
+        }
+        other => panic!("{other:?}"),
+    }
     s.jira.fail_next_reads(1, 502, &[]);
     assert!(matches!(
         s.page(ListMode::Backfill, None, &[], 50).await,
