@@ -258,13 +258,19 @@ impl Engine {
         let Some(email) = email else {
             return Ok(None);
         };
-        let mut holders = store.people_with_email(ws, &email).await?;
-        if holders.len() != 1 {
-            return Ok(None);
-        }
-        let p = holders.remove(0);
-        // A principal with an account of this integration mapped by hand has no other.
-        Ok((!p.accounts.iter().any(|a| a.integration_id == integration)).then_some(p))
+        // The directory's rule ([`owner_of`]) over the principals with that e-mail.
+        let holders = store.people_with_email(ws, &email).await?;
+        let seen = SeenAccount {
+            integration_id: integration,
+            account_id: account_id.to_owned(),
+            display_name: None,
+            email: Some(email),
+            kind: PersonKind::Human,
+        };
+        Ok(match owner_of(&holders, &seen) {
+            Owner::Hand(p) | Owner::Email(p) => Some(p.clone()),
+            Owner::Nobody(_) => None,
+        })
     }
 
     /// The assignee a principal is in a task's provider: the principal's account in the
