@@ -6,6 +6,7 @@
 mod actor;
 mod comments;
 mod config;
+mod console_session;
 mod create;
 mod engine;
 mod error;
@@ -39,6 +40,7 @@ pub use config::{
     Backoff, CREATING_WINDOW, CreateDefaults, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW,
     EngineConfig, IntegrationConfig, SessionSettings, SyncSettings,
 };
+pub use console_session::ConsoleSession;
 pub use create::{CreateDraft, CreateProvider, CreateState, NewLink, TaskCreate};
 pub use engine::{
     ATTRIBUTION_TTL, AccessProblem, AccountView, ActivityReceipt, BackfillReport, ChangeReceipt,

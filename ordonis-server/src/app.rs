@@ -256,7 +256,13 @@ impl Server {
             session_ttl: Duration::from_secs(config.session_ttl_secs),
         });
         let shutdown = CancellationToken::new();
-        let workers = spawn_workers(&engine, config.workers, &state.wake, &shutdown);
+        let workers = spawn_workers(
+            &engine,
+            config.workers,
+            WorkerConfig::default().lease,
+            &state.wake,
+            &shutdown,
+        );
         let app = router(state.clone());
         let http = tokio::spawn(crate::http::serve(
             listener,
@@ -320,6 +326,7 @@ impl Server {
 pub fn spawn_workers(
     engine: &Engine,
     n: usize,
+    lease: Duration,
     wake: &Arc<Notify>,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
@@ -330,6 +337,7 @@ pub fn spawn_workers(
                 WorkerConfig {
                     id: format!("{}-{i}-{}", host_tag(), uuid::Uuid::now_v7().simple()),
                     idle_poll: Duration::from_millis(200),
+                    lease,
                     ..WorkerConfig::default()
                 },
             );

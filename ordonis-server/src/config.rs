@@ -57,7 +57,7 @@ pub struct Config {
     #[arg(long, env = "ORDONIS_ALLOW_ANY_PROVIDER_URL")]
     pub allow_any_provider_url: bool,
     /// How long a UI session lasts, in seconds (default 12 h). Sessions are kept in the
-    /// server process: several servers need sticky sessions for the UI.
+    /// store, so every server on the database accepts them.
     #[arg(long, env = "ORDONIS_SESSION_TTL_SECS", default_value_t = 43_200)]
     pub session_ttl_secs: u64,
     /// Seconds a client has to send a request's headers, counted from connecting or from
@@ -241,6 +241,10 @@ pub struct WorkerArgs {
     /// webhook secret, or each webhook registration round.
     #[arg(long, env = "ORDONIS_HANDSHAKE_WINDOW", default_value = "300", value_parser = parse_seconds)]
     pub handshake_window: Duration,
+    /// Seconds a claimed row stays leased: when a worker dies (killed, machine lost), its
+    /// rows are taken up by another worker after this. Longer than the slowest provider call.
+    #[arg(long, env = "ORDONIS_LEASE", default_value = "60", value_parser = parse_seconds)]
+    pub lease: Duration,
     /// How failed webhook events and pushes are retried (use the server's settings).
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -260,6 +264,7 @@ impl fmt::Debug for WorkerArgs {
                 &self.max_provider_response_bytes,
             )
             .field("handshake_window", &self.handshake_window)
+            .field("lease", &self.lease)
             .field("retry", &self.retry)
             .finish()
     }

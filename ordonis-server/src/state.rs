@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ordonis_core::vera::CheckpointSigner;
-use ordonis_core::{Engine, Store};
+use ordonis_core::{Engine, Store, StoreError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
@@ -81,7 +81,7 @@ impl AppState {
         Self {
             inner: Arc::new(Shared {
                 engine: new.engine,
-                store: new.store,
+                store: new.store.clone(),
                 signer: new.signer,
                 metrics: new.metrics,
                 wake: new.wake,
@@ -91,7 +91,7 @@ impl AppState {
                 metrics_token_digest: new
                     .metrics_token
                     .map(|t| Sha256::digest(t.as_bytes()).into()),
-                sessions: Sessions::new(new.session_ttl),
+                sessions: Sessions::new(new.store.clone(), new.session_ttl),
                 sign_ins: SignInThrottle::default(),
                 bearer_failures: SignInThrottle::new(BEARER_FAILURE_BURST, FAILURE_PERIOD),
             }),
@@ -125,19 +125,19 @@ impl Shared {
 
     /// Starts a UI session (after a right token); returns the cookie value: a fresh random
     /// id, never derived from the token.
-    pub fn new_session(&self) -> String {
-        self.sessions.create(self.token_digest)
+    pub async fn new_session(&self) -> Result<String, StoreError> {
+        self.sessions.create(self.token_digest).await
     }
 
     /// Whether a presented session cookie is a live session created under the current
-    /// admin token.
-    pub fn session_ok(&self, presented: &str) -> bool {
-        self.sessions.check(presented, &self.token_digest)
+    /// admin token (on any server of the deployment: sessions are in the store).
+    pub async fn session_ok(&self, presented: &str) -> Result<bool, StoreError> {
+        self.sessions.check(presented, &self.token_digest).await
     }
 
-    /// Ends a UI session (sign-out): the cookie is refused from then on.
-    pub fn end_session(&self, presented: &str) {
-        self.sessions.revoke(presented);
+    /// Ends a UI session (sign-out): the cookie is refused from then on, by every server.
+    pub async fn end_session(&self, presented: &str) -> Result<(), StoreError> {
+        self.sessions.revoke(presented).await
     }
 
     /// The UI sessions.
@@ -145,7 +145,7 @@ impl Shared {
         &self.sessions
     }
 
-    /// Failed UI sign-ins per client.
+    /// Failed UI sign-ins per client (per process: each server counts its own).
     pub fn sign_ins(&self) -> &SignInThrottle {
         &self.sign_ins
     }

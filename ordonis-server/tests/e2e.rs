@@ -223,7 +223,8 @@ async fn postgres_requires_token_and_key() {
     .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let handles = ordonis_server::app::spawn_workers(&engine, 2, &wake, &token);
+    let handles =
+        ordonis_server::app::spawn_workers(&engine, 2, Duration::from_secs(60), &wake, &token);
     eventually("the remote workers", || async {
         (api.tasks("scale").await.len() == 1).then_some(())
     })

@@ -287,6 +287,7 @@ struct State {
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
     key_check: Option<Vec<u8>>,
+    console_sessions: HashMap<[u8; 32], ordonis_core::ConsoleSession>,
     sync: crate::repair_jobs::SyncJobs,
     people: crate::people::People,
 }
@@ -758,6 +759,40 @@ impl Store for MemoryStore {
             .key_check
             .get_or_insert_with(|| sealed.to_vec())
             .clone())
+    }
+
+    async fn put_console_session(
+        &self,
+        session: &ordonis_core::ConsoleSession,
+        now: OffsetDateTime,
+        max_live: u64,
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        let live = &mut st.console_sessions;
+        live.retain(|_, s| s.expires_at > now);
+        live.insert(session.id_digest, session.clone());
+        let cap = usize::try_from(max_live).unwrap_or(usize::MAX);
+        if live.len() > cap {
+            let mut by_expiry: Vec<_> =
+                live.values().map(|s| (s.expires_at, s.id_digest)).collect();
+            by_expiry.sort();
+            for (_, id) in by_expiry.into_iter().take(live.len() - cap) {
+                live.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn console_session(
+        &self,
+        id_digest: &[u8; 32],
+    ) -> Result<Option<ordonis_core::ConsoleSession>, StoreError> {
+        Ok(self.lock().console_sessions.get(id_digest).cloned())
+    }
+
+    async fn delete_console_session(&self, id_digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.lock().console_sessions.remove(id_digest);
+        Ok(())
     }
 }
 

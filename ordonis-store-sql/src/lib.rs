@@ -10,6 +10,7 @@
 
 mod batch;
 mod commit;
+mod console_sessions;
 mod dialect;
 mod glue;
 mod ingest;
@@ -660,6 +661,26 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn init_key_check(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
         key_check::init(&self.dialect, sealed).await
+    }
+
+    async fn put_console_session(
+        &self,
+        session: &ordonis_core::ConsoleSession,
+        now: time::OffsetDateTime,
+        max_live: u64,
+    ) -> Result<(), StoreError> {
+        console_sessions::put(&self.dialect, session, now, max_live).await
+    }
+
+    async fn console_session(
+        &self,
+        id_digest: &[u8; 32],
+    ) -> Result<Option<ordonis_core::ConsoleSession>, StoreError> {
+        console_sessions::get(&self.dialect, id_digest).await
+    }
+
+    async fn delete_console_session(&self, id_digest: &[u8; 32]) -> Result<(), StoreError> {
+        console_sessions::delete(&self.dialect, id_digest).await
     }
 }
 

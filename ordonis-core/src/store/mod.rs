@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::console_session::ConsoleSession;
 use crate::error::StoreError;
 use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
@@ -906,6 +907,24 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     /// Stores the key-check record unless one exists (the first of concurrent callers wins)
     /// and returns the record now stored.
     async fn init_key_check(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Stores a console sign-in, dropping the expired ones (as of `now`); past `max_live`
+    /// live sign-ins, the ones closest to expiring are dropped first.
+    async fn put_console_session(
+        &self,
+        session: &ConsoleSession,
+        now: OffsetDateTime,
+        max_live: u64,
+    ) -> Result<(), StoreError>;
+
+    /// The console sign-in whose cookie id has this SHA-256, expired or not.
+    async fn console_session(
+        &self,
+        id_digest: &[u8; 32],
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+
+    /// Ends a console sign-in (sign-out, or refused on a check); an unknown one is no error.
+    async fn delete_console_session(&self, id_digest: &[u8; 32]) -> Result<(), StoreError>;
 }
 
 mod ext;

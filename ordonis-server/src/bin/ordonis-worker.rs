@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
     };
     let token = CancellationToken::new();
     let wake = Arc::new(tokio::sync::Notify::new());
-    let handles = spawn_workers(&engine, args.workers.max(1), &wake, &token);
+    let handles = spawn_workers(&engine, args.workers.max(1), args.lease, &wake, &token);
     let stop = shutdown_signal();
     tracing::info!(workers = handles.len(), "ordonis-worker running");
     stop.await;

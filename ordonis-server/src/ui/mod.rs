@@ -89,8 +89,13 @@ fn cookie_value(req: &Request) -> Option<String> {
 }
 
 async fn require_session(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if cookie_value(&req).is_some_and(|v| s.session_ok(&v)) {
-        return next.run(req).await;
+    if let Some(v) = cookie_value(&req) {
+        match s.session_ok(&v).await {
+            Ok(true) => return next.run(req).await,
+            Ok(false) => {}
+            // The sessions are in the store: without it no sign-in can be checked.
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     }
     if req.method() == Method::GET {
         Redirect::to("/ui/login").into_response()
@@ -168,9 +173,12 @@ async fn login(State(s): State<AppState>, client: ClientKey, Form(f): Form<Login
     } else {
         ""
     };
+    let id = match s.new_session().await {
+        Ok(id) => id,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let cookie = format!(
-        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        s.new_session(),
+        "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         s.sessions().ttl().as_secs()
     );
     (
@@ -182,8 +190,11 @@ async fn login(State(s): State<AppState>, client: ClientKey, Form(f): Form<Login
 
 async fn logout(State(s): State<AppState>, req: Request) -> Response {
     // Revoked on the server too: a copied cookie stops working now, not at its expiry.
-    if let Some(v) = cookie_value(&req) {
-        s.end_session(&v);
+    if let Some(v) = cookie_value(&req)
+        && let Err(e) = s.end_session(&v).await
+    {
+        // Not revoked: say so rather than pretend the cookie is dead.
+        return ApiError::from(e).into_response();
     }
     (
         StatusCode::SEE_OTHER,

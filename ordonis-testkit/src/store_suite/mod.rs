@@ -1,7 +1,7 @@
 //! The store conformance suite: one `pub async fn` per case over a fresh store, and the
 //! [`store_suite!`](macro@crate::store_suite) macro that expands to one `#[tokio::test]` per case.
 //! The cases are grouped by concern (`queues`, `units`, `ledger`, `api`, `batch`,
-//! `sync_jobs`, `comments`, `sessions`, `people`); what they share to set up is in `fixtures`.
+//! `sync_jobs`, `comments`, `sessions`, `people`, `console_sessions`); what they share to set up is in `fixtures`.
 //!
 //! ```text
 //! // in a store crate's tests/suite.rs
@@ -41,7 +41,8 @@ macro_rules! store_suite {
             people_round_trip_sorted_and_replaced, an_account_maps_to_one_principal,
             people_with_email_lists_every_holder, sightings_merge_into_seen_accounts,
             seen_accounts_are_sorted, people_are_isolated_by_workspace,
-            unmapping_removes_only_the_named_tasks_mapping, unlink_and_link_in_one_unit
+            unmapping_removes_only_the_named_tasks_mapping, unlink_and_link_in_one_unit,
+            console_sessions_round_trip_pruned_and_capped
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -61,6 +62,7 @@ macro_rules! store_suite {
 mod api;
 mod batch;
 mod comments;
+mod console_sessions;
 mod fixtures;
 mod ledger;
 mod people;
@@ -73,6 +75,7 @@ pub use crate::ledger_e2e::engine_changes_verify_offline;
 pub use api::*;
 pub use batch::*;
 pub use comments::*;
+pub use console_sessions::*;
 pub(crate) use fixtures::{claim, insert_task, ws};
 pub use fixtures::{draft, event, integration};
 pub use ledger::*;
