@@ -154,6 +154,7 @@ impl Provider for AsanaProvider {
         Capabilities {
             webhook_handshake: true,
             kept_headers: &[SIGNATURE_HEADER],
+            object_type: crate::webhook::TASK,
         }
     }
 

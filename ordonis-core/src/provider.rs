@@ -19,7 +19,7 @@ use crate::secrets::IntegrationSecrets;
 
 /// Facts about a provider that the engine reads. Optional abilities are not flags: they are
 /// the traits a provider hands out ([`Provider::repair`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
     /// Webhooks answer a handshake before the first delivery (Asana's `X-Hook-Secret`): an
     /// integration created without a webhook secret expects one.
@@ -28,6 +28,20 @@ pub struct Capabilities {
     /// provider's delivery id, retry count, signature and the like. `content-type` and
     /// `user-agent` are always kept; other headers are dropped.
     pub kept_headers: &'static [&'static str],
+    /// The type of the provider's objects that tasks map to (Jira `issue`, Asana `task`): a
+    /// task linked to an existing object by its id is keyed with it.
+    pub object_type: &'static str,
+}
+
+impl Default for Capabilities {
+    /// No handshake, no extra headers kept, objects of type `task`.
+    fn default() -> Self {
+        Self {
+            webhook_handshake: false,
+            kept_headers: &[],
+            object_type: "task",
+        }
+    }
 }
 
 /// An integration's settings as a provider checks them, at creation and on every change.

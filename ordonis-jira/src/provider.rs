@@ -120,6 +120,7 @@ impl Provider for JiraProvider {
         Capabilities {
             webhook_handshake: false,
             kept_headers: &[DELIVERY_HEADER, RETRY_HEADER, FLOW_HEADER, SIGNATURE_HEADER],
+            object_type: crate::webhook::ISSUE,
         }
     }
 

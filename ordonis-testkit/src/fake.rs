@@ -297,6 +297,7 @@ impl Provider for FakeProvider {
         Capabilities {
             webhook_handshake: self.options.handshake,
             kept_headers: &[],
+            object_type: "item",
         }
     }
 

@@ -516,3 +516,47 @@ async fn ingest_cache_never_refuses_what_another_process_allowed() {
     let r = here.ingest(id, &http::Method::POST, &h, Bytes::new()).await;
     assert_eq!(r.status, 401);
 }
+
+/// A task linked to an existing object by id is keyed with the provider's own object type
+/// (`Capabilities::object_type`; the fake's objects are `item`s), so that object's later
+/// webhooks update that task instead of importing a second one.
+#[tokio::test]
+async fn a_linked_object_is_keyed_with_the_providers_object_type() {
+    let (s, _) = with_task().await;
+    s.fake.remote_create(
+        "B",
+        &FieldPatch::new().with(title("made in the provider")),
+        "bob",
+    );
+    let _ = s.fake.take_deliveries();
+    let alice = Actor::human("usr_alice");
+    let made = s
+        .engine
+        .create_task(
+            &s.workspace,
+            &alice,
+            &FieldPatch::new().with(title("ours")),
+            None,
+        )
+        .await
+        .unwrap();
+    let linked = s
+        .engine
+        .link_task(&s.workspace, made.task_id, &alice, s.integration, "B")
+        .await
+        .unwrap();
+    let key = linked.link().map(|l| l.key.clone());
+    assert_eq!(
+        key.as_ref()
+            .map(|k| (k.external_id.as_str(), k.object_type.as_str())),
+        Some(("B", "item")),
+        "{linked:?}"
+    );
+    s.fake
+        .remote_edit("B", title("edited in the provider"), "bob");
+    s.settle(2, 1, &mut rng()).await;
+    let tasks = s.store.all_tasks(&s.workspace).await.unwrap();
+    assert_eq!(tasks.len(), 2, "the edit imported a second task: {tasks:?}");
+    let t = s.store.task(made.task_id).await.unwrap().unwrap();
+    assert_eq!(t.fields.title, "edited in the provider");
+}

@@ -155,7 +155,7 @@ impl Engine {
         if external_id.is_empty() || external_id.len() > 255 {
             return Err(InvalidInput::new("external_id", "must be 1 to 255 characters").into());
         }
-        let key = ObjectKey::new(external_id, object_type(&loaded));
+        let key = ObjectKey::new(external_id, loaded.provider.capabilities().object_type);
         let remote = match loaded.provider.fetch_task(&loaded.ctx, &key).await {
             Ok(r) => r,
             Err(ProviderError::OutOfScope(why)) => {
@@ -653,14 +653,6 @@ fn external_ref(
         provider: provider.clone(),
         key: remote.key.clone(),
         url: remote.url.clone(),
-    }
-}
-
-/// The object type an integration's objects have (Jira `issue`, Asana `task`).
-fn object_type(loaded: &Loaded) -> &'static str {
-    match loaded.record.provider.as_str() {
-        "jira" => "issue",
-        _ => "task",
     }
 }
 
