@@ -67,7 +67,8 @@ async fn a_database_of_a_newer_release_is_refused_with_both_versions_and_left_un
     drop(store);
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {MIGRATIONS_TABLE} (version, description, success, checksum, execution_time)
-         VALUES (9999, 'from a newer release', true, '\\x00ff', 0)"
+         VALUES (9998, 'from a newer release', true, '\\x00ff', 0),
+                (9999, 'from a newer release', true, '\\x00ff', 0)"
     )))
     .execute(&pool)
     .await
