@@ -81,8 +81,7 @@ async fn a_database_of_a_newer_release_is_refused_with_both_versions_and_left_un
 
     let err = PostgresStore::connect(&url(&db))
         .await
-        .err()
-        .expect("a newer database must be refused");
+        .expect_err("a newer database must be refused");
     let known = newest_known();
     assert_eq!(
         err,
@@ -127,8 +126,7 @@ async fn a_migration_changed_since_it_was_applied_is_refused_and_left_unchanged(
 
     let err = PostgresStore::connect(&url(&db))
         .await
-        .err()
-        .expect("a changed migration must be refused");
+        .expect_err("a changed migration must be refused");
     assert_eq!(err, StoreError::MigrationChanged { version: 3 });
     let msg = err.to_string();
     assert!(

@@ -96,8 +96,7 @@ async fn a_database_of_a_newer_release_is_refused_with_both_versions_and_left_un
 
     let err = SqliteStore::connect(path.to_str().unwrap())
         .await
-        .err()
-        .expect("a newer database must be refused");
+        .expect_err("a newer database must be refused");
     let known = newest_known();
     assert_eq!(
         err,
@@ -134,8 +133,7 @@ async fn a_migration_changed_since_it_was_applied_is_refused_and_left_unchanged(
 
     let err = SqliteStore::connect(path.to_str().unwrap())
         .await
-        .err()
-        .expect("a changed migration must be refused");
+        .expect_err("a changed migration must be refused");
     assert_eq!(err, StoreError::MigrationChanged { version: 2 });
     let msg = err.to_string();
     assert!(
