@@ -425,10 +425,10 @@ async fn upgrades_a_postgres_database_of_the_previous_release() {
     common::drop_pg(&name).await;
 }
 
-/// `ordonis-server` on a database a newer release migrated: it says which migrations and what
-/// to do, exits non-zero, and leaves the database as it was.
+/// `ordonis-server` and `ordonis-worker` on a database a newer release migrated: each says
+/// which migrations and what to do, exits non-zero, and leaves the database as it was.
 #[tokio::test]
-async fn the_server_refuses_a_database_of_a_newer_release_and_exits() {
+async fn the_binaries_refuse_a_database_of_a_newer_release_and_exit() {
     let path = common::sqlite_path();
     let store = ordonis_store_sqlite::SqliteStore::connect(path.to_str().unwrap())
         .await
@@ -466,38 +466,45 @@ async fn the_server_refuses_a_database_of_a_newer_release_and_exits() {
         c.close().await.unwrap();
     }
     let before = rows().await;
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_ordonis-server"))
-            .env("ORDONIS_DATABASE_URL", &path)
-            .env("ORDONIS_LISTEN", "127.0.0.1:0")
-            .env("ORDONIS_ADMIN_TOKEN", TOKEN)
-            .env("ORDONIS_SECRET_KEY", hex_key())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the server did not exit")
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
     let known = ordonis_store_sqlite::migrator()
         .iter()
         .map(|m| m.version)
         .max()
         .unwrap();
-    for part in [
-        "written by a newer Ordonis",
-        "migration 9999 applied",
-        &format!("migrations up to {known}"),
-        "Run the Ordonis release that wrote it",
+    for (bin, exe) in [
+        ("ordonis-server", env!("CARGO_BIN_EXE_ordonis-server")),
+        ("ordonis-worker", env!("CARGO_BIN_EXE_ordonis-worker")),
     ] {
-        assert!(stderr.contains(part), "{part:?} not in {stderr:?}");
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::process::Command::new(exe)
+                .env("ORDONIS_DATABASE_URL", &path)
+                .env("ORDONIS_LISTEN", "127.0.0.1:0")
+                .env("ORDONIS_ADMIN_TOKEN", TOKEN)
+                .env("ORDONIS_SECRET_KEY", hex_key())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{bin} did not exit"))
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bin}: {stderr}");
+        let parts = [
+            format!("{bin}: SQLite: the database was written by a newer Ordonis"),
+            "migration 9999 applied".to_owned(),
+            format!("migrations up to {known}"),
+            "Run the Ordonis release that wrote it".to_owned(),
+        ];
+        for part in parts {
+            assert!(stderr.contains(&part), "{part:?} not in {stderr:?}");
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("listening") && !stdout.contains("running"),
+            "{bin} started: {stdout}"
+        );
     }
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("listening"),
-        "it served"
-    );
     assert_eq!(rows().await, before);
 }
 
