@@ -209,6 +209,32 @@ pub enum StoreError {
     /// Input the store refuses (too large, violates a constraint).
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
+    /// The database was written by a newer Ordonis: it has a migration applied that this
+    /// build does not know. Nothing was written; run a release that knows it (or restore the
+    /// backup taken before the upgrade).
+    #[error(
+        "the database was written by a newer Ordonis: it has migration {applied} applied, and \
+         this binary knows migrations up to {known}. Nothing was changed. Run the Ordonis \
+         release that wrote it (or a newer one), or restore the backup taken before upgrading"
+    )]
+    NewerSchema {
+        /// The newest migration the database has that this build does not know.
+        applied: i64,
+        /// The newest migration this build knows.
+        known: i64,
+    },
+    /// A migration the database has applied differs from this build's migration of the same
+    /// number (its checksum): the binary and the database come from diverging builds.
+    /// Nothing was written; run the build that migrated it.
+    #[error(
+        "the database's migration {version} is not this binary's migration {version} (their \
+         checksums differ): it was migrated by another build of Ordonis. Nothing was changed. \
+         Run the build that migrated it, or restore the backup taken before"
+    )]
+    MigrationChanged {
+        /// The migration whose checksum differs.
+        version: i64,
+    },
     /// Anything else from the backend.
     #[error("store backend error: {message}")]
     Backend {

@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ordonis_core::{ClaimRequest, InvalidInput, Queue, StoreError, TaskId};
 use ordonis_store_sql::{Dialect, QueueTable, SqlStore};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row, TypeInfo, ValueRef};
 use time::OffsetDateTime;
@@ -54,12 +54,55 @@ pub fn migrator() -> Migrator {
     m
 }
 
-/// Applies Ordonis's migrations to a database (idempotent; safe to run concurrently).
+/// Applies Ordonis's migrations to a database (idempotent; safe to run concurrently). A
+/// database written by a newer Ordonis (a migration this build does not know) is refused with
+/// [`StoreError::NewerSchema`], one whose migration differs from this build's with
+/// [`StoreError::MigrationChanged`], both before anything is written.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    migrator()
-        .run(pool)
+    let m = migrator();
+    let known = known(&m);
+    ordonis_store_sql::schema::check(&known, &applied_migrations(pool).await?)?;
+    m.run(pool).await.map_err(|e| match e {
+        // Another process migrated between the check and the run.
+        MigrateError::VersionMissing(applied) => StoreError::NewerSchema {
+            applied,
+            known: ordonis_store_sql::schema::newest_known(&known),
+        },
+        MigrateError::VersionMismatch(version) => StoreError::MigrationChanged { version },
+        e => StoreError::backend(format!("migration failed: {e}")).with_source(e),
+    })
+}
+
+/// `(version, checksum)` of the migrations a migrator embeds.
+fn known(m: &Migrator) -> Vec<(i64, &[u8])> {
+    m.iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| (m.version, &*m.checksum))
+        .collect()
+}
+
+/// The `(version, checksum)` of every migration the database has applied (none before the
+/// first start: the table does not exist yet).
+async fn applied_migrations(pool: &PgPool) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(MIGRATIONS_TABLE)
+        .fetch_one(pool)
         .await
-        .map_err(|e| StoreError::backend(format!("migration failed: {e}")).with_source(e))
+        .map_err(map_err)?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT version, checksum FROM {MIGRATIONS_TABLE}"
+    )))
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| {
+        rows.iter()
+            .map(|r| Ok((r.try_get("version")?, r.try_get("checksum")?)))
+            .collect()
+    })
+    .map_err(map_err)
 }
 
 /// The pool settings Ordonis recommends: a 10 s acquire timeout, and no test query before

@@ -17,6 +17,7 @@ mod ingest;
 mod key_check;
 mod people;
 mod render;
+pub mod schema;
 mod sync_jobs;
 mod tables;
 

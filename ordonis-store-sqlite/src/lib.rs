@@ -29,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ordonis_core::{ClaimRequest, InvalidInput, StoreError};
 use ordonis_store_sql::{Dialect, QueueTable, SqlStore};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -51,6 +51,14 @@ pub fn migrator() -> Migrator {
     let mut m = sqlx::migrate!();
     m.dangerous_set_table_name(MIGRATIONS_TABLE);
     m
+}
+
+/// `(version, checksum)` of the migrations a migrator embeds.
+fn known(m: &Migrator) -> Vec<(i64, &[u8])> {
+    m.iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| (m.version, &*m.checksum))
+        .collect()
 }
 
 /// A store on a writer pool (best with one connection) and a reader pool of the same
@@ -82,12 +90,47 @@ impl Sqlite {
         }
     }
 
-    /// Applies the embedded migrations (idempotent).
+    /// Applies the embedded migrations (idempotent). A database written by a newer Ordonis
+    /// (a migration this build does not know) is refused with [`StoreError::NewerSchema`],
+    /// one whose migration differs from this build's with [`StoreError::MigrationChanged`],
+    /// both before anything is written.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migrator()
-            .run(&self.writer)
+        let m = migrator();
+        let known = known(&m);
+        ordonis_store_sql::schema::check(&known, &self.applied_migrations().await?)?;
+        m.run(&self.writer).await.map_err(|e| match e {
+            // Another process migrated between the check and the run.
+            MigrateError::VersionMissing(applied) => StoreError::NewerSchema {
+                applied,
+                known: ordonis_store_sql::schema::newest_known(&known),
+            },
+            MigrateError::VersionMismatch(version) => StoreError::MigrationChanged { version },
+            e => StoreError::backend(format!("migration failed: {e}")).with_source(e),
+        })
+    }
+
+    /// The `(version, checksum)` of every migration the database has applied (none before
+    /// the first start: the table does not exist yet).
+    async fn applied_migrations(&self) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let exists = sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1")
+            .bind(MIGRATIONS_TABLE)
+            .fetch_optional(&self.writer)
             .await
-            .map_err(|e| StoreError::backend(format!("migration failed: {e}")).with_source(e))
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT version, checksum FROM {MIGRATIONS_TABLE}"
+        )))
+        .fetch_all(&self.writer)
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|r| Ok((r.try_get("version")?, r.try_get("checksum")?)))
+                .collect()
+        })
+        .map_err(map_err)
     }
 
     /// Closes both pools (checkpointing the WAL).
