@@ -179,7 +179,7 @@ impl Engine {
             .commit_integration_change(&loaded, update, actor, &what.join(", "))
             .await?;
         if backfill {
-            self.rerun_backfill(&rec, &config).await?;
+            self.rerun_backfill(&rec).await?;
         } else if interval_changed && !config.scope.is_null() {
             // A shorter interval takes effect now (the earlier due time wins).
             self.inner
@@ -197,19 +197,13 @@ impl Engine {
     }
 
     /// Makes the integration's next run a backfill, due now (a first sync job for an
-    /// integration that had no scope). A run underway finishes first.
-    async fn rerun_backfill(
-        &self,
-        rec: &IntegrationRecord,
-        config: &IntegrationConfig,
-    ) -> Result<(), Error> {
-        if self.inner.store.sync_job(rec.id).await?.is_none() {
-            let mut config = config.clone();
-            config.sync.backfill = true;
-            return self
-                .schedule_initial_sync(rec.id, &rec.workspace_id, &config)
-                .await;
-        }
+    /// integration that had no scope; an existing job keeps its status). A run underway
+    /// finishes first.
+    async fn rerun_backfill(&self, rec: &IntegrationRecord) -> Result<(), Error> {
+        // A first sync job: its backfill is followed by a sweep, which takes the tasks its
+        // webhooks brought from outside the new scope out of it.
+        let mut status = SyncStatus::default();
+        status.sweep.last_at = Some(OffsetDateTime::now_utc());
         self.inner
             .store
             .schedule_sync(&SyncSchedule {
@@ -217,7 +211,7 @@ impl Engine {
                 workspace_id: rec.workspace_id.clone(),
                 mode: Some(ListMode::Backfill),
                 at: OffsetDateTime::now_utc(),
-                status: SyncStatus::default(),
+                status,
             })
             .await?;
         Ok(())
