@@ -51,6 +51,7 @@ mod push;
 pub mod repair;
 pub mod rich_text;
 pub mod scope;
+mod sweep;
 pub mod webhook;
 
 pub use client::{

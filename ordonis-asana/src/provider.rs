@@ -339,6 +339,24 @@ impl RepairProvider for AsanaProvider {
     ) -> Result<WebhookReport, ProviderError> {
         crate::repair::register_webhooks(&self.client(ctx)?, check).await
     }
+
+    async fn list_ids(
+        &self,
+        ctx: &ProviderContext,
+        req: &ordonis_core::IdsRequest<'_>,
+    ) -> Result<Option<ordonis_core::IdsPage>, ProviderError> {
+        crate::sweep::list_ids(&self.client(ctx)?, req)
+            .await
+            .map(Some)
+    }
+
+    async fn delete_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        ids: &[String],
+    ) -> Result<(), ProviderError> {
+        crate::sweep::delete_webhooks(&self.client(ctx)?, ids).await
+    }
 }
 
 #[cfg(test)]

@@ -292,11 +292,21 @@ pub(crate) async fn check_webhooks(
             "no webhook registered",
         ));
     }
-    let live = live_webhooks(client, check.known).await?;
+    let mut live = live_webhooks(client, check.known).await?;
+    // A webhook on a project that left the scope is stale: the engine deletes it.
+    let stale: Vec<String> = if projects.is_empty() {
+        Vec::new()
+    } else {
+        let (fit, old): (Vec<_>, Vec<_>) = live
+            .into_iter()
+            .partition(|(_, w)| resource_of(w).is_none_or(|r| projects.iter().any(|p| p == r)));
+        live = fit;
+        old.into_iter().map(|(g, _)| g).collect()
+    };
     let deleted: Vec<&String> = check
         .known
         .iter()
-        .filter(|g| !live.iter().any(|(l, _)| l == *g))
+        .filter(|g| !live.iter().any(|(l, _)| l == *g) && !stale.contains(g))
         .collect();
     let ids: Vec<String> = live.iter().map(|(g, _)| g.clone()).collect();
     let uncovered: Vec<&String> = projects
@@ -311,7 +321,9 @@ pub(crate) async fn check_webhooks(
         if !uncovered.is_empty() {
             parts.push(format!("no webhook on project {}", join(&uncovered)));
         }
-        return Ok(report(WebhookState::Missing, ids, &parts.join("; ")));
+        let mut r = report(WebhookState::Missing, ids, &parts.join("; "));
+        r.stale = stale;
+        return Ok(r);
     }
     let mut failing = Vec::new();
     for (gid, w) in &live {
@@ -335,16 +347,17 @@ pub(crate) async fn check_webhooks(
             ));
         }
     }
-    if failing.is_empty() {
-        Ok(WebhookReport {
+    let mut r = if failing.is_empty() {
+        WebhookReport {
             state: WebhookState::Healthy,
             external_ids: ids,
-            expires_at: None,
-            detail: None,
-        })
+            ..WebhookReport::default()
+        }
     } else {
-        Ok(report(WebhookState::Failing, ids, &failing.join("; ")))
-    }
+        report(WebhookState::Failing, ids, &failing.join("; "))
+    };
+    r.stale = stale;
+    Ok(r)
 }
 
 /// [`ordonis_core::Provider::register_webhooks`] for Asana: `POST /webhooks` (task
@@ -390,6 +403,7 @@ pub(crate) async fn register_webhooks(
             state: WebhookState::Healthy,
             external_ids: ids,
             expires_at: None,
+            stale: Vec::new(),
             detail: Some(format!(
                 "created the webhook of project {}",
                 join(&created.iter().collect::<Vec<_>>())
@@ -434,6 +448,7 @@ fn report(state: WebhookState, ids: Vec<String>, detail: &str) -> WebhookReport 
         external_ids: ids,
         expires_at: None,
         detail: Some(detail.to_owned()),
+        stale: Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The repair loop against the testkit's FakeAsana over real HTTP: backfill paging across
 //! projects, the handover to reconciliation (tokens taken before the crawl), events into
-//! hints, an expired token's re-crawl, rate limits, and webhook registration and health.
+//! hints, an expired token's re-crawl, rate limits, webhook registration and health, and the
+//! id sweep's gid listing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -505,4 +506,41 @@ async fn webhooks_register_check_and_recreate() {
     assert!(s.fake.delete_webhook_silently(&ids[0]));
     let r = s.check(&scope, &ids, Some(&url)).await;
     assert_eq!(r.state, WebhookState::Missing, "{r:?}");
+}
+
+/// #30: the id sweep's listing, gids only, project after project, in pages. Catches a cursor
+/// that skips a project's later pages or the next project (a task would be swept as missing).
+#[tokio::test]
+async fn the_scope_ids_are_listed_page_by_page_across_projects() {
+    let s = setup().await;
+    let (a, b) = (s.fake.add_project("A"), s.fake.add_project("B"));
+    let mut want: HashSet<String> = HashSet::new();
+    for i in 0..3 {
+        want.insert(s.fake.seed_task_in(&a, &format!("a{i}")));
+        want.insert(s.fake.seed_task_in(&b, &format!("b{i}")));
+    }
+    s.fake
+        .seed_task_in(&s.fake.add_project("Elsewhere"), "not in scope");
+    let scope = json!({"projects": [a, b]});
+    let mut got = Vec::new();
+    let mut cursor: Option<Value> = None;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages < 20, "the listing never ends");
+        let req = ordonis_core::IdsRequest {
+            scope: &scope,
+            cursor: cursor.as_ref(),
+            page_size: 2,
+        };
+        let page = s.provider.list_ids(&s.ctx, &req).await.unwrap().unwrap();
+        got.extend(page.ids);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert_eq!(got.into_iter().collect::<HashSet<_>>(), want);
+    assert_eq!(pages, 4, "2 + 1 per project");
 }

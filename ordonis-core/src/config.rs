@@ -69,6 +69,11 @@ pub struct IntegrationConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub creating_until: Option<time::OffsetDateTime>,
+    /// Webhooks Ordonis registered that are to be deleted (their project left the scope, or
+    /// the integration was disabled) and whose deletion has not succeeded yet: the repair
+    /// loop retries them (a reconcile run; for a disabled integration, the workers' sweep).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_webhooks: Vec<String>,
 }
 
 /// How long after a create starts its object's webhooks are read for the create's marker
@@ -143,6 +148,11 @@ pub struct SyncSettings {
     /// Let the server create (and re-create) the provider's webhooks itself (default false).
     #[serde(default)]
     pub register_webhook: bool,
+    /// Seconds between id sweeps (default 3600; `0`: only when the scope changes). A sweep
+    /// lists the scope's ids and fetches each mapped object missing from them: a deletion
+    /// whose webhook was lost, an object moved out of the scope.
+    #[serde(default = "SyncSettings::default_sweep_every_s")]
+    pub sweep_every_s: u64,
 }
 
 fn yes() -> bool {
@@ -155,6 +165,13 @@ impl SyncSettings {
 
     fn default_reconcile_every_s() -> u64 {
         Self::DEFAULT_RECONCILE_EVERY_S
+    }
+
+    /// The default id-sweep interval, in seconds.
+    pub const DEFAULT_SWEEP_EVERY_S: u64 = 3600;
+
+    fn default_sweep_every_s() -> u64 {
+        Self::DEFAULT_SWEEP_EVERY_S
     }
 
     /// True for the defaults (then not stored).
@@ -174,6 +191,7 @@ impl Default for SyncSettings {
             backfill: true,
             reconcile_every_s: Self::DEFAULT_RECONCILE_EVERY_S,
             register_webhook: false,
+            sweep_every_s: Self::DEFAULT_SWEEP_EVERY_S,
         }
     }
 }
@@ -205,6 +223,8 @@ struct StoredIntegrationConfig {
     create: CreateDefaults,
     #[serde(default, with = "time::serde::rfc3339::option")]
     creating_until: Option<time::OffsetDateTime>,
+    #[serde(default)]
+    retired_webhooks: Vec<String>,
 }
 
 impl From<StoredIntegrationConfig> for IntegrationConfig {
@@ -226,6 +246,7 @@ impl From<StoredIntegrationConfig> for IntegrationConfig {
             sessions: stored.sessions,
             create: stored.create,
             creating_until: stored.creating_until,
+            retired_webhooks: stored.retired_webhooks,
         }
     }
 }
@@ -262,6 +283,7 @@ impl IntegrationConfig {
             sessions: SessionSettings::default(),
             create: CreateDefaults::default(),
             creating_until: None,
+            retired_webhooks: Vec::new(),
         }
     }
 
@@ -358,6 +380,9 @@ pub struct EngineConfig {
     /// Objects a backfill or reconcile step asks for per listing page (default 100, the
     /// most Jira and Asana return).
     pub list_page_size: usize,
+    /// Ids the id sweep asks for per page (default 1000; Jira returns up to 5000 ids a
+    /// page, Asana 100).
+    pub sweep_page_size: usize,
     /// How long an armed webhook handshake is accepted (default
     /// [`DEFAULT_HANDSHAKE_WINDOW`]): from `Engine::expect_handshake`, the creation of an
     /// integration without a webhook secret, or each webhook registration round.
@@ -388,6 +413,7 @@ impl Default for EngineConfig {
             conflict_retries: 32,
             webhook_url: None,
             list_page_size: 100,
+            sweep_page_size: 1000,
             handshake_window: DEFAULT_HANDSHAKE_WINDOW,
             receipt_url: None,
             session_stale_after: Duration::from_secs(3600),

@@ -46,7 +46,7 @@ pub use engine::{
     ATTRIBUTION_TTL, AccessProblem, AccountView, ActivityReceipt, BackfillReport, ChangeReceipt,
     CommentReceipt, CreateReceipt, Engine, EngineBuilder, INGEST_CACHE_TTL, IngestOutcome,
     IngestResponse, IntegrationChange, MAX_ACTIVITY_ID, NewActivity, NewIntegration, PeopleView,
-    PersonView, ReconcileReport, Resolution, SessionActivity, SyncReport, SyncStep,
+    PersonView, ReconcileReport, Resolution, SessionActivity, SweepReport, SyncReport, SyncStep,
     UnmatchedAccount, WebhookReportView,
 };
 pub use error::{Error, ErrorSource, InvalidInput, ProviderError, StoreError};
@@ -60,7 +60,8 @@ pub use ledger::{
 };
 pub use links::{LinkDraft, LinkProvider, RemoteLink};
 pub use listing::{
-    ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport, WebhookState, listed_version,
+    IdsPage, IdsRequest, ListMode, ListPage, ListRequest, WebhookCheck, WebhookReport,
+    WebhookState, listed_version,
 };
 pub use model::{
     Assignee, ExternalRef, Field, FieldPatch, FieldValue, ObjectKey, ObjectType, Priority,
@@ -79,8 +80,8 @@ pub use session::{
     SessionLink, SessionState, SessionWrite, check_session_actor,
 };
 pub use store::{
-    BackfillState, BackfillStatus, ReconcileStatus, SyncFinish, SyncJob, SyncLease, SyncSave,
-    SyncSchedule, SyncStatus, WebhookStatus,
+    BackfillState, BackfillStatus, ReconcileStatus, SweepStatus, SyncFinish, SyncJob, SyncLease,
+    SyncSave, SyncSchedule, SyncStatus, WebhookStatus,
 };
 pub use store::{
     ClaimRequest, CommitReceipt, Completion, EventFilter, FailureKind, InboxEvent, InsertOutcome,
@@ -94,4 +95,4 @@ pub use task_comment::{
     COLLABHUB_SOURCE, CommentOp, CommentSettings, CommentSync, CommentSyncState, CommentWrite,
     MAX_COMMENT_BYTES, TaskComment, check_comment_body,
 };
-pub use worker::{BatchReport, Worker, WorkerConfig};
+pub use worker::{BatchReport, RETIRED_WEBHOOKS_EVERY, Worker, WorkerConfig};

@@ -147,4 +147,29 @@ pub struct WebhookReport {
     pub expires_at: Option<OffsetDateTime>,
     /// What is wrong, or what was done ("renewed until …", "re-created").
     pub detail: Option<String>,
+    /// Known webhooks that exist but no longer fit the scope (their project left it, or
+    /// their filter is an earlier scope's): not in `external_ids`; the engine deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<String>,
+}
+
+/// One page request of a scope's ids ([`RepairProvider::list_ids`](crate::RepairProvider::list_ids)):
+/// the id sweep lists every object in scope, ids only, to find the mapped objects that left it.
+#[derive(Clone, Copy, Debug)]
+pub struct IdsRequest<'a> {
+    /// The integration's scope.
+    pub scope: &'a serde_json::Value,
+    /// Where to continue: the cursor the previous page returned, `None` for the first page.
+    pub cursor: Option<&'a serde_json::Value>,
+    /// Ids per page the engine asks for (an adapter caps it at the provider's limit).
+    pub page_size: usize,
+}
+
+/// One page of a scope's ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdsPage {
+    /// The external ids of the objects on the page.
+    pub ids: Vec<String>,
+    /// Where the next page starts; `None` after the last page.
+    pub cursor: Option<serde_json::Value>,
 }

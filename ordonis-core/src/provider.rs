@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::error::{InvalidInput, ProviderError};
 use crate::ids::{IntegrationId, WorkspaceId};
-use crate::listing::{ListPage, ListRequest, WebhookCheck, WebhookReport};
+use crate::listing::{IdsPage, IdsRequest, ListPage, ListRequest, WebhookCheck, WebhookReport};
 use crate::model::{Field, FieldPatch, FieldValue};
 // Also reachable here for code inside the crate that names them by this path (store.rs).
 pub(crate) use crate::model::{ObjectKey, ProviderKind};
@@ -198,6 +198,10 @@ pub enum HintKind {
     Changed,
     /// Deleted: the task becomes a tombstone.
     Deleted,
+    /// Missing from its scope's listing (the id sweep): the engine fetches it, and a 404
+    /// tombstones the task, an object found outside the scope (the fetch's `OutOfScope`, or
+    /// [`RepairProvider::scope_check`]) takes it out of scope, one still inside is applied.
+    Missing,
     /// A comment on the object was written, edited or deleted: the engine reads it
     /// ([`CommentProvider::fetch_comment`](crate::CommentProvider::fetch_comment)) and syncs
     /// the conversation; the object's fields are not read for it.
@@ -456,6 +460,29 @@ pub trait RepairProvider: Send + Sync {
         Err(ProviderError::Terminal(
             "this provider cannot register webhooks".to_owned(),
         ))
+    }
+
+    /// One page of the ids of every object in the scope, for the id sweep: a mapped object
+    /// missing from them is fetched (a deletion whose webhook was lost, a move out of the
+    /// scope). `None` when the provider cannot list ids (the default): no sweep runs.
+    async fn list_ids(
+        &self,
+        ctx: &ProviderContext,
+        req: &IdsRequest<'_>,
+    ) -> Result<Option<IdsPage>, ProviderError> {
+        let _ = (ctx, req);
+        Ok(None)
+    }
+
+    /// Deletes webhooks Ordonis registered (their project left the scope, or the integration
+    /// is disabled). One already gone counts as deleted. Default: nothing to do.
+    async fn delete_webhooks(
+        &self,
+        ctx: &ProviderContext,
+        ids: &[String],
+    ) -> Result<(), ProviderError> {
+        let _ = (ctx, ids);
+        Ok(())
     }
 }
 

@@ -69,6 +69,10 @@ impl BatchReport {
 /// How often a running worker sweeps for stale agent sessions.
 const STALE_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How often a running worker retries deleting the webhooks of disabled integrations
+/// ([`Engine::delete_retired_webhooks`]): it reads every workspace's integrations, so rarely.
+pub const RETIRED_WEBHOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A worker over an engine.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -86,7 +90,14 @@ impl Worker {
     /// are released (their attempt does not count).
     pub async fn run(&self, shutdown: CancellationToken) {
         let mut swept: Option<std::time::Instant> = None;
+        let mut retired: Option<std::time::Instant> = None;
         while !shutdown.is_cancelled() {
+            if retired.is_none_or(|at| at.elapsed() >= RETIRED_WEBHOOKS_EVERY) {
+                retired = Some(std::time::Instant::now());
+                if let Err(e) = self.engine.delete_retired_webhooks().await {
+                    tracing::warn!(worker = %self.config.id, error = %e, "retired webhooks sweep failed");
+                }
+            }
             // The stale sweep, now and then: cheap (one indexed query) and idempotent, so
             // every worker may run it.
             if swept.is_none_or(|at| at.elapsed() >= STALE_SWEEP_EVERY) {

@@ -52,6 +52,7 @@ pub mod provider;
 mod push;
 pub mod repair;
 pub mod rich_text;
+pub mod sweep;
 pub mod webhook;
 
 pub use client::{JiraClient, SearchPage, SearchRequest, Transition, TransitionTarget};

@@ -409,6 +409,30 @@ pub async fn check_webhooks(
         .filter(|w| known.contains(&w.id))
         .collect();
     let ids = |ws: &[DynamicWebhook]| ws.iter().map(|w| w.id.to_string()).collect::<Vec<_>>();
+    // A webhook filtered on an earlier scope's JQL is stale: the engine deletes it (and
+    // registers one for the scope, when it registers webhooks).
+    let stale: Vec<String> = match scope_jql(check.scope) {
+        Ok(jql) => {
+            let jql = strip_order_by(jql).trim();
+            let (fit, old): (Vec<_>, Vec<_>) = existing
+                .into_iter()
+                .partition(|w| w.jql_filter.as_deref().is_none_or(|f| f.trim() == jql));
+            existing = fit;
+            ids(&old)
+        }
+        Err(_) => Vec::new(),
+    };
+    if existing.is_empty() && !stale.is_empty() {
+        return Ok(WebhookReport {
+            state: WebhookState::Missing,
+            detail: Some(format!(
+                "webhook {} filters an earlier scope",
+                stale.join(", ")
+            )),
+            stale,
+            ..WebhookReport::default()
+        });
+    }
     if existing.is_empty() {
         return Ok(WebhookReport {
             state: WebhookState::Missing,
@@ -442,7 +466,7 @@ pub async fn check_webhooks(
     let gone: Vec<&String> = check
         .known
         .iter()
-        .filter(|k| !existing.iter().any(|w| &w.id.to_string() == *k))
+        .filter(|k| !existing.iter().any(|w| &w.id.to_string() == *k) && !stale.contains(k))
         .collect();
     if !gone.is_empty() {
         details.push(format!(
@@ -462,6 +486,7 @@ pub async fn check_webhooks(
             .min()
             .and_then(to_datetime),
         detail: (!details.is_empty()).then(|| details.join("; ")),
+        stale,
     })
 }
 
@@ -506,6 +531,7 @@ pub async fn register_webhooks(
         external_ids: created.iter().map(i64::to_string).collect(),
         expires_at,
         detail: Some("registered".to_owned()),
+        stale: Vec::new(),
     })
 }
 

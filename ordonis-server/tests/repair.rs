@@ -243,6 +243,110 @@ macro_rules! repair_tests {
             server.shutdown().await;
         }
 
+        /// #30: `PATCH` changes an Asana integration's scope. Widened, the new project's
+        /// tasks are imported; narrowed, the tasks of the project that left are out of scope
+        /// (kept) and the webhook Ordonis registered on it is deleted in Asana; every change
+        /// is in the ledger. `DELETE` deletes every webhook it registered. Catches: a
+        /// `PATCH` that cannot change the scope (400), a change that imports nothing or
+        /// leaves the tasks syncing, and webhooks left delivering after narrowing or
+        /// disabling.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn patching_the_scope_imports_takes_out_and_deletes_webhooks() {
+            let server = common::start_on(module_path!(), |_| {}).await;
+            let api = Api::new(&server);
+            let asana = FakeAsana::start("asana-token").await.unwrap();
+            let (alpha, beta, gamma) =
+                (asana.add_project("Alpha"), asana.add_project("Beta"), asana.add_project("Gamma"));
+            asana.seed_task_in(&alpha, "Alpha task");
+            asana.seed_task_in(&beta, "Beta task 1");
+            asana.seed_task_in(&beta, "Beta task 2");
+            asana.seed_task_in(&gamma, "Gamma task");
+            let ws = format!("repair-{}", uuid::Uuid::now_v7());
+            let (s, v) = api
+                .post(
+                    "/api/integrations",
+                    &json!({
+                        "workspace_id": ws, "provider": "asana", "base_url": asana.base_url(),
+                        "auth": {"type": "bearer", "token": "asana-token"},
+                        "scope": {"projects": [alpha, beta]},
+                        "register_webhook": true,
+                        "reconcile_every_s": 1,
+                    }),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            let id = v["integration_id"].as_str().unwrap().to_owned();
+            let live_on = |project: &str| {
+                asana
+                    .webhooks()
+                    .into_iter()
+                    .filter(|w| w.resource == project)
+                    .map(|w| w.gid)
+                    .collect::<Vec<_>>()
+            };
+            eventually("the backfill and both webhooks", || async {
+                (titles(&api, &ws).await == ["Alpha task", "Beta task 1", "Beta task 2"]
+                    && live_on(&alpha).len() == 1
+                    && live_on(&beta).len() == 1)
+                    .then_some(())
+            })
+            .await;
+            let beta_hook = live_on(&beta).remove(0);
+
+            // Checked like the creation: a scope naming no project is refused.
+            let path = format!("/api/integrations/{id}");
+            let (s, v) = api.patch(&path, &json!({"scope": {"projects": []}})).await;
+            assert_eq!(s, 400, "{v}");
+            let (s, v) = api.patch(&path, &json!({"reconcile_every_s": 0})).await;
+            assert_eq!(s, 400, "{v}");
+
+            let (s, v) = api
+                .patch(&path, &json!({"scope": {"projects": [alpha, gamma]}, "sweep_every_s": 60}))
+                .await;
+            assert_eq!(s, 200, "{v}");
+            assert_eq!(v["scope"], json!({"projects": [alpha, gamma]}));
+            assert_eq!(v["sweep_every_s"], 60);
+            let tasks = eventually("Gamma imported, Beta out of scope", || async {
+                let tasks = api.tasks(&ws).await;
+                let out: Vec<&str> = tasks
+                    .iter()
+                    .filter(|t| t["out_of_scope"] == true)
+                    .filter_map(|t| t["title"].as_str())
+                    .collect();
+                let gamma_in = tasks.iter().any(|t| t["title"] == "Gamma task");
+                (gamma_in && out.len() == 2).then_some(tasks)
+            })
+            .await;
+            for t in tasks.iter().filter(|t| t["out_of_scope"] == true) {
+                assert!(t["title"].as_str().unwrap().starts_with("Beta"), "{t}");
+                assert_eq!(t["deleted"], false);
+                let (_, ledger) = api
+                    .get(&format!("/api/tasks/{}/ledger?workspace_id={ws}", t["id"].as_str().unwrap()))
+                    .await;
+                let ops: Vec<&str> = ledger["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| e["op"].as_str())
+                    .collect();
+                assert!(ops.contains(&"leave_scope"), "{ledger}");
+            }
+            eventually("Beta's webhook deleted, Gamma's registered", || async {
+                (asana.webhook_deleted(&beta_hook)
+                    && live_on(&beta).is_empty()
+                    && live_on(&gamma).len() == 1)
+                    .then_some(())
+            })
+            .await;
+
+            // Disabled: every webhook it registered is deleted.
+            let (s, v) = api.delete(&path, &json!({})).await;
+            assert_eq!(s, 200, "{v}");
+            assert_eq!(v["state"], "disabled");
+            assert!(asana.webhooks().is_empty(), "{:?}", asana.webhooks());
+            server.shutdown().await;
+        }
+
         /// A Jira integration without a scope is refused; a reconcile of an integration
         /// without one is a 400, of an unknown one a 404.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -816,6 +816,9 @@ impl Engine {
         if hints.iter().any(|h| h.kind == HintKind::Deleted) {
             return Ok(Remote::Deleted);
         }
+        if hints.iter().any(|h| h.kind == HintKind::Missing) {
+            return self.resolve_missing(loaded, key).await;
+        }
         if !hints.iter().any(|h| h.kind == HintKind::Changed) {
             let reasons: Vec<String> = hints
                 .iter()
@@ -861,5 +864,24 @@ impl Engine {
             Err(ProviderError::OutOfScope(why)) => Ok(Remote::OutOfScope(why)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// An object the id sweep did not find in its scope: gone (404), outside the scope (the
+    /// fetch says so, or the provider's scope check, which reads it fresh), or still inside
+    /// (a lagging listing): then its state is applied like any fetch.
+    async fn resolve_missing(&self, loaded: &Loaded, key: &ObjectKey) -> Result<Remote, Error> {
+        let state = match loaded.provider.fetch_task(&loaded.ctx, key).await {
+            Ok(state) => state,
+            Err(ProviderError::NotFound(_)) => return Ok(Remote::Deleted),
+            Err(ProviderError::OutOfScope(why)) => return Ok(Remote::OutOfScope(why)),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(repair) = loaded.provider.repair()
+            && let Some(why) = repair.scope_check(&loaded.ctx, key).await?
+        {
+            return Ok(Remote::OutOfScope(why));
+        }
+        let at = state.modified_at_ms;
+        Ok(Remote::State(state, at))
     }
 }

@@ -11,8 +11,10 @@ mod integrations;
 mod outbound;
 mod people;
 mod repair;
+mod retired_webhooks;
 mod session_links;
 mod sessions;
+mod sweep;
 mod tasks;
 
 use std::collections::HashMap;
@@ -28,7 +30,9 @@ pub use create::CreateReceipt;
 pub use ingest::{IngestOutcome, IngestResponse};
 pub use integrations::IntegrationChange;
 pub use people::{ATTRIBUTION_TTL, AccountView, PeopleView, PersonView, UnmatchedAccount};
-pub use repair::{BackfillReport, ReconcileReport, SyncReport, SyncStep, WebhookReportView};
+pub use repair::{
+    BackfillReport, ReconcileReport, SweepReport, SyncReport, SyncStep, WebhookReportView,
+};
 pub use sessions::{ActivityReceipt, MAX_ACTIVITY_ID, NewActivity, SessionActivity};
 pub use tasks::ChangeReceipt;
 
@@ -365,6 +369,12 @@ impl Engine {
             .await?
             .filter(|r| r.state != IntegrationState::Disabled)
             .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
+        self.open(record)
+    }
+
+    /// An integration record (disabled ones too) with its secrets opened.
+    pub(crate) fn open(&self, record: IntegrationRecord) -> Result<Loaded, Error> {
+        let id = record.id;
         let config: IntegrationConfig = serde_json::from_value(record.config.clone())
             .map_err(|e| InvalidInput::new("integration config", e.to_string()))?;
         let provider = self

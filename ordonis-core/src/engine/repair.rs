@@ -14,7 +14,7 @@ use crate::config::IntegrationConfig;
 use crate::error::{Error, InvalidInput, ProviderError};
 use crate::ids::{EventId, IntegrationId, WorkspaceId};
 use crate::ledger::{CauseKind, LedgerDraft, Op, Outcome};
-use crate::listing::{ListMode, ListPage, ListRequest, WebhookCheck, WebhookState, listed_version};
+use crate::listing::{ListMode, ListRequest, WebhookCheck, WebhookState, listed_version};
 use crate::model::ObjectKey;
 use crate::provider::{ChangeHint, HintKind};
 use crate::store::{
@@ -77,6 +77,20 @@ pub struct SyncReport {
     pub reconcile: ReconcileReport,
     /// The webhooks.
     pub webhook: WebhookReportView,
+    /// The id sweep.
+    pub sweep: SweepReport,
+}
+
+/// `sync.sweep`: the last id sweep (the scope's ids against the mapped tasks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// When it ran (`null` before the first).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_run_at: Option<OffsetDateTime>,
+    /// Mapped objects it found missing from the scope (or back in it), fetched since.
+    pub found: u64,
+    /// Its error, if it failed (it runs again at the next run's end).
+    pub error: Option<String>,
 }
 
 /// `sync.backfill`.
@@ -137,6 +151,7 @@ fn dedupe_key(hint: &ChangeHint) -> String {
     let version = listed_version(hint);
     let what = match hint.kind {
         HintKind::Deleted => "deleted",
+        HintKind::Missing => "missing",
         _ => "v",
     };
     format!(
@@ -161,6 +176,9 @@ impl Engine {
         if !config.sync.backfill {
             status.backfill.state = BackfillState::Done;
         }
+        // The first run covers the whole scope: the sweeps' clock starts now.
+        status.sweep.last_at = Some(OffsetDateTime::now_utc());
+        status.sweep.scope = config.scope.clone();
         self.inner
             .store
             .schedule_sync(&SyncSchedule {
@@ -235,6 +253,11 @@ impl Engine {
                 last_delivery_at: self.last_delivery_at(id).await?,
                 external_id: s.webhook.external_ids.first().cloned(),
                 detail: s.webhook.detail.clone(),
+            },
+            sweep: SweepReport {
+                last_run_at: s.sweep.last_at,
+                found: s.sweep.found,
+                error: s.sweep.error.clone(),
             },
         }))
     }
@@ -350,7 +373,10 @@ impl Engine {
         };
         let run = if starting { job.run + 1 } else { job.run };
         let (page, stored) = match page {
-            Ok(page) => match self.store_page(&loaded, &job, run, &page).await {
+            Ok(page) => match self
+                .store_hints(&loaded, job.mode, run, &page.changes)
+                .await
+            {
                 Ok(stored) => (page, stored),
                 Err(e) => {
                     return self
@@ -370,6 +396,14 @@ impl Engine {
         }
         let finish = if page.done {
             status.in_run = false;
+            // The id sweep, when due, after the run (a backfill over a new scope first).
+            let swept = match Self::sweep_due(&loaded, &status, now) {
+                Some(cause) => {
+                    self.sweep(&loaded, run, &mut status, now).await;
+                    Some(cause)
+                }
+                None => None,
+            };
             match job.mode {
                 ListMode::Backfill => {
                     status.backfill.state = BackfillState::Done;
@@ -383,7 +417,13 @@ impl Engine {
             }
             SyncFinish {
                 mode: ListMode::Reconcile,
-                at: now + interval,
+                // After a scope change the webhooks are checked at once (those of a project
+                // that left it are deleted, a new project's registered).
+                at: if swept == Some(super::sweep::SweepCause::ScopeChanged) {
+                    now
+                } else {
+                    now + interval
+                },
                 failed: false,
                 refund_attempt: false,
             }
@@ -445,6 +485,19 @@ impl Engine {
             Ok(r) => r.check_webhooks(&loaded.ctx, &check).await,
             Err(e) => Err(e),
         };
+        // Webhooks whose project left the scope (or whose filter is an earlier scope's) go.
+        let stale = report.as_ref().map(|r| r.stale.clone()).unwrap_or_default();
+        let fitting: Vec<String> = status
+            .webhook
+            .external_ids
+            .iter()
+            .filter(|id| !stale.contains(id))
+            .cloned()
+            .collect();
+        let check = WebhookCheck {
+            known: &fitting,
+            ..check
+        };
         if matches!(&report, Ok(r) if r.state == WebhookState::Missing)
             && loaded.config.sync.register_webhook
         {
@@ -470,6 +523,13 @@ impl Engine {
             Err(e) => {
                 status.webhook.detail = Some(format!("webhook check failed: {e}"));
             }
+        }
+        if let Some(done) = self.retire_webhooks(loaded, &stale).await {
+            status.webhook.external_ids.retain(|id| !stale.contains(id));
+            status.webhook.detail = Some(match status.webhook.detail.take() {
+                Some(d) => format!("{d}; {done}"),
+                None => done,
+            });
         }
         // Admin webhooks cannot be asked about: a reconcile that keeps repairing is the sign
         // that deliveries are lost.
@@ -590,19 +650,20 @@ impl Engine {
         })
     }
 
-    /// Stores a page's changes in the inbox; the number of new rows.
-    async fn store_page(
+    /// Stores what a listing (or a sweep) found in the inbox, as events of run `run` of
+    /// `mode`; the number of new rows.
+    pub(super) async fn store_hints(
         &self,
         loaded: &Loaded,
-        job: &SyncJob,
+        mode: ListMode,
         run: u64,
-        page: &ListPage,
+        changes: &[ChangeHint],
     ) -> Result<usize, Error> {
-        if page.changes.is_empty() {
+        if changes.is_empty() {
             return Ok(0);
         }
-        let mut events = Vec::with_capacity(page.changes.len());
-        for hint in &page.changes {
+        let mut events = Vec::with_capacity(changes.len());
+        for hint in changes {
             let body = serde_json::to_vec(&ListedEvent {
                 run,
                 hint: hint.clone(),
@@ -619,7 +680,7 @@ impl Engine {
                 headers: Vec::new(),
                 body: body.into(),
                 body_sha256,
-                auth: job.mode.as_str().to_owned(),
+                auth: mode.as_str().to_owned(),
                 state: JobState::Pending,
                 note: None,
             });

@@ -933,6 +933,6 @@ mod sync_job;
 
 pub use ext::StoreExt;
 pub use sync_job::{
-    BackfillState, BackfillStatus, ReconcileStatus, SyncFinish, SyncJob, SyncLease, SyncSave,
-    SyncSchedule, SyncStatus, WebhookStatus,
+    BackfillState, BackfillStatus, ReconcileStatus, SweepStatus, SyncFinish, SyncJob, SyncLease,
+    SyncSave, SyncSchedule, SyncStatus, WebhookStatus,
 };

@@ -186,4 +186,26 @@ pub struct SyncStatus {
     /// The webhooks.
     #[serde(default)]
     pub webhook: WebhookStatus,
+    /// The id sweep.
+    #[serde(default)]
+    pub sweep: SweepStatus,
+}
+
+/// What the id sweep did (the scope's ids against the mapped tasks).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepStatus {
+    /// When the last sweep ran (or, before the first, when the sweeps' clock started: the
+    /// end of the first run, whose listing covered everything).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_at: Option<OffsetDateTime>,
+    /// The scope the last sweep covered: another scope now makes a sweep due at once.
+    #[serde(default)]
+    pub scope: serde_json::Value,
+    /// Mapped objects the last sweep found missing from the scope (or back in it) and
+    /// stored in the inbox to be fetched.
+    #[serde(default)]
+    pub found: u64,
+    /// The last sweep's error.
+    #[serde(default)]
+    pub error: Option<String>,
 }

@@ -473,10 +473,10 @@ impl FakeJira {
     }
 
     /// Makes the next write (edit, assignment, transition, or a remote link's post or
-    /// deletion) fail with `status` and these headers, as Jira answers its limits: `413` (an
-    /// issue over a data limit) or `429` with `RateLimit-Reason: jira-per-issue-on-write` and
-    /// `Retry-After`; or a refusal, such as the `403` of an account without the *Link issues*
-    /// permission.
+    /// deletion, a dynamic webhook's deletion) fail with `status` and these headers, as Jira
+    /// answers its limits: `413` (an issue over a data limit) or `429` with
+    /// `RateLimit-Reason: jira-per-issue-on-write` and `Retry-After`; or a refusal, such as
+    /// the `403` of an account without the *Link issues* permission.
     pub fn fail_next_write(&self, status: u16, headers: &[(&str, &str)]) {
         lock(&self.inner.write_faults).push_back((
             status,
@@ -562,6 +562,18 @@ impl FakeJira {
     /// webhook; `updated` moves to now. Returns false when there is no such issue.
     pub fn edit_silently(&self, id_or_key: &str, fields: &Value) -> bool {
         self.inner.apply(id_or_key, fields).is_some()
+    }
+
+    /// Deletes an issue without any webhook (as a delivery Jira dropped): afterwards a fetch
+    /// is a 404 and the search no longer finds it. Returns false when there is no such issue.
+    pub fn delete_silently(&self, id_or_key: &str) -> bool {
+        let Some((id, _)) = self.inner.find(id_or_key) else {
+            return false;
+        };
+        lock(&self.inner.issues).remove(&id);
+        lock(&self.inner.issue_properties).remove(&id);
+        self.inner.sync.forget(&id);
+        true
     }
 
     /// Deletes an issue as a person in Jira would, and sends the `jira:issue_deleted`

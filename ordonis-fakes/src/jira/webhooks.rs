@@ -174,6 +174,10 @@ pub(super) async fn delete(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
+    // A write, which `FakeJira::fail_next_write` fails.
+    if let Some(fault) = super::site::write_fault(&s) {
+        return fault;
+    }
     let ids = match ids_of(&body) {
         Ok(ids) => ids,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),

@@ -42,6 +42,8 @@ pub struct CreateIntegration {
     reconcile_every_s: Option<u64>,
     #[serde(default)]
     register_webhook: Option<bool>,
+    #[serde(default)]
+    sweep_every_s: Option<u64>,
     /// Where a task created from CollabHub goes when the call does not say.
     #[serde(default)]
     create: Option<ordonis_core::CreateDefaults>,
@@ -105,17 +107,7 @@ pub async fn create(
         return Err(ApiError::bad_request("options must be an object"));
     }
     let scope = body.scope.clone().unwrap_or(Value::Null);
-    if body.provider == "jira" && scope.is_null() {
-        return Err(ApiError::bad_request(
-            "scope: a Jira integration needs a scope, {\"jql\": \"project = KEY\"}: the issues \
-             its backfill imports and its reconciliation watches",
-        ));
-    }
-    if body.reconcile_every_s == Some(0) {
-        return Err(ApiError::bad_request(
-            "reconcile_every_s must be an integer of at least 1 (seconds)",
-        ));
-    }
+    check_sync_settings(&body.provider, Some(&scope), body.reconcile_every_s)?;
     let mut config = IntegrationConfig::new(base_url);
     config.field_policy = body.field_policy.clone();
     config.options = body.options.clone().unwrap_or(Value::Null);
@@ -128,6 +120,9 @@ pub async fn create(
     }
     if let Some(r) = body.register_webhook {
         config.sync.register_webhook = r;
+    }
+    if let Some(n) = body.sweep_every_s {
+        config.sync.sweep_every_s = n;
     }
     if let Some(c) = body.create.clone() {
         config.create = c;
@@ -163,6 +158,27 @@ pub async fn create(
         })),
     )
         .into_response())
+}
+
+/// The repair-loop settings the API checks before the provider does, at creation and on a
+/// change: a Jira integration needs a scope, and the reconcile interval is at least 1 s.
+fn check_sync_settings(
+    provider: &str,
+    scope: Option<&Value>,
+    reconcile_every_s: Option<u64>,
+) -> Result<(), ApiError> {
+    if provider == "jira" && scope.is_some_and(Value::is_null) {
+        return Err(ApiError::bad_request(
+            "scope: a Jira integration needs a scope, {\"jql\": \"project = KEY\"}: the issues \
+             its backfill imports and its reconciliation watches",
+        ));
+    }
+    if reconcile_every_s == Some(0) {
+        return Err(ApiError::bad_request(
+            "reconcile_every_s must be an integer of at least 1 (seconds)",
+        ));
+    }
+    Ok(())
 }
 
 /// `?workspace_id=`.
@@ -216,6 +232,8 @@ fn integration_json(s: &AppState, r: &IntegrationRecord) -> Value {
         "reconcile_every_s": sync("reconcile_every_s")
             .unwrap_or(json!(ordonis_core::SyncSettings::DEFAULT_RECONCILE_EVERY_S)),
         "register_webhook": sync("register_webhook").unwrap_or(Value::Bool(false)),
+        "sweep_every_s": sync("sweep_every_s")
+            .unwrap_or(json!(ordonis_core::SyncSettings::DEFAULT_SWEEP_EVERY_S)),
         "handshake_until": handshake_until(r).map(super::json::ts),
     })
 }
@@ -264,10 +282,23 @@ pub async fn reconcile(
         .into_response())
 }
 
-/// The `PATCH` body: any of the creation settings, and `paused`.
+/// The `PATCH` body: any of the creation settings, `paused`, and `backfill: true` to re-run
+/// the backfill.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchIntegration {
+    /// A new scope (`null` only for Asana: webhooks only).
+    #[serde(default, deserialize_with = "present")]
+    scope: Option<Value>,
+    #[serde(default)]
+    reconcile_every_s: Option<u64>,
+    #[serde(default)]
+    register_webhook: Option<bool>,
+    #[serde(default)]
+    sweep_every_s: Option<u64>,
+    /// `true` re-runs the backfill now.
+    #[serde(default)]
+    backfill: Option<bool>,
     #[serde(default)]
     auth: Option<ApiAuth>,
     #[serde(default)]
@@ -301,12 +332,22 @@ pub async fn patch(
             "webhook_secrets: Jira webhooks are verified with a secret; give at least one",
         ));
     }
+    check_sync_settings(
+        rec.provider.as_str(),
+        body.scope.as_ref(),
+        body.reconcile_every_s,
+    )?;
     let change = IntegrationChange {
         auth: body.auth,
         webhook_secrets: body.webhook_secrets,
         field_policy: body.field_policy,
         options: body.options,
         paused: body.paused,
+        scope: body.scope,
+        reconcile_every_s: body.reconcile_every_s,
+        register_webhook: body.register_webhook,
+        sweep_every_s: body.sweep_every_s,
+        backfill: body.backfill == Some(true),
     };
     let rec = s
         .engine
@@ -316,8 +357,13 @@ pub async fn patch(
     Ok(Json(integration_json(&s, &rec)))
 }
 
+/// A field that is present, `null` included (`Some(Value::Null)`), as opposed to absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// `DELETE /api/integrations/{id}` → 200: disabled. Its webhook answers 404, its jobs stop,
-/// its tasks and ledger stay.
+/// its tasks and ledger stay; the webhooks Ordonis registered for it are deleted.
 pub async fn delete(
     State(s): State<AppState>,
     Path(id): Path<String>,
