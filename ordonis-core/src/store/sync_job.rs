@@ -186,4 +186,8 @@ pub struct SyncStatus {
     /// The webhooks.
     #[serde(default)]
     pub webhook: WebhookStatus,
+    /// The API budget the provider's answers last showed (saved with each step, so every
+    /// process's repair loop paces by the newest one seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::budget::ApiBudget>,
 }
