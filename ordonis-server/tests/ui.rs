@@ -1002,14 +1002,18 @@ async fn the_integration_page_shows_the_jira_budget() {
     let id = v["integration_id"].as_str().unwrap().to_owned();
     let v = eventually("the budget", || async {
         let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
-        (v["sync"]["backfill"]["state"] == "done" && v["budget"]["near_limit"] == true)
-            .then_some(v)
+        (v["sync"]["backfill"]["state"] == "done" && v["budget"]["near_limit"] == true).then_some(v)
     })
     .await;
-    assert!(v["budget"]["remaining"].as_u64().is_some_and(|r| r < 20), "{v}");
+    assert!(
+        v["budget"]["remaining"].as_u64().is_some_and(|r| r < 20),
+        "{v}"
+    );
     assert_eq!(v["budget"]["limit"], 100, "{v}");
     let cookie = sign_in(&api).await;
-    let page = api.ui_page(&cookie, &format!("/ui/integrations/{id}")).await;
+    let page = api
+        .ui_page(&cookie, &format!("/ui/integrations/{id}"))
+        .await;
     let line = page
         .split("id=\"budget\"")
         .nth(1)
