@@ -307,6 +307,48 @@ async fn near_limit_slows_the_backfill_while_webhooks_are_processed() {
     assert_eq!(job.status.backfill.imported, 2);
 }
 
+/// Under 5 % of the quota left, as a push's answer showed, a reconcile asked for does not
+/// search at all: the repair loop stops until the quota's reset, while the push itself went
+/// through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nearly_spent_the_repair_loop_stops_until_the_reset_while_pushes_go_on() {
+    let jira = FakeJira::start().await.unwrap();
+    jira.insert_issue(issue(10_001));
+    let (engine, store, id) = engine_on(&jira, EngineConfig::default(), true).await;
+    worker(&engine).drain().await.unwrap();
+    let ws = WorkspaceId::new("ws-limits").unwrap();
+    let task = store.all_tasks(&ws).await.unwrap().remove(0);
+
+    jira.set_quota(1000, Duration::from_secs(3600));
+    jira.spend_quota(970);
+    engine
+        .change_task(
+            &ws,
+            task.id,
+            &common::site::agent(),
+            &FieldPatch::new().with(FieldValue::Title("Pushed at 3 %".into())),
+        )
+        .await
+        .unwrap();
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(
+        jira.issue("10001").unwrap()["fields"]["summary"],
+        "Pushed at 3 %"
+    );
+    let before = searches(&jira);
+    engine.reconcile_now(&ws, id).await.unwrap();
+    worker(&engine).drain().await.unwrap();
+    assert_eq!(searches(&jira), before, "no search under 5 %");
+    let job = store.sync_job(id).await.unwrap().unwrap();
+    let wait = job.next_run_at - OffsetDateTime::now_utc();
+    assert!(
+        wait > time::Duration::minutes(50),
+        "held until the reset: {wait}"
+    );
+    let budget = job.status.budget.expect("kept on the sync job");
+    assert!(budget.percent_left().is_some_and(|p| p < 5), "{budget:?}");
+}
+
 /// Receives webhooks at `/hook/{name}` and hands each to the engine as the integration
 /// registered under that name; answers what the engine answers.
 async fn receiver(engine: Engine, routes: Arc<Mutex<HashMap<String, IntegrationId>>>) -> String {
