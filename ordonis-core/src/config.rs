@@ -398,7 +398,15 @@ pub struct EngineConfig {
     /// Accept `http` artifact URLs (default: `https` only), as the server's
     /// `--allow-any-provider-url` does for tests.
     pub allow_http_links: bool,
+    /// How long the repair loop waits between listing pages while the provider says the
+    /// integration's API budget is near its limit (default [`DEFAULT_NEAR_LIMIT_GAP`]; longer
+    /// as the budget shrinks, see [`crate::ApiBudget::repair_gap`]): webhooks and pushes
+    /// keep the quota that is left.
+    pub near_limit_gap: Duration,
 }
+
+/// The default [`EngineConfig::near_limit_gap`]: 10 seconds.
+pub const DEFAULT_NEAR_LIMIT_GAP: Duration = Duration::from_secs(10);
 
 /// The default [`EngineConfig::handshake_window`]: 5 minutes.
 pub const DEFAULT_HANDSHAKE_WINDOW: Duration = Duration::from_secs(300);
@@ -418,6 +426,7 @@ impl Default for EngineConfig {
             receipt_url: None,
             session_stale_after: Duration::from_secs(3600),
             allow_http_links: false,
+            near_limit_gap: DEFAULT_NEAR_LIMIT_GAP,
         }
     }
 }

@@ -103,6 +103,18 @@ pub enum ProviderError {
         /// The provider's reason (`jira-per-issue-on-write`).
         reason: String,
     },
+    /// A limit on one kind of call (Jira's burst limit, per endpoint and method): retry this
+    /// job at `until`; the integration's other kinds of call go on, and the integration is
+    /// not paused.
+    #[error("{kind} calls limited until {until} ({reason})")]
+    KindLimited {
+        /// The kind of call held back (Jira: `POST /rest/api/3/search/jql`).
+        kind: String,
+        /// When calls of this kind may resume.
+        until: OffsetDateTime,
+        /// The provider's reason (`jira-burst-based`).
+        reason: String,
+    },
     /// Permanent: 401/403, a refused change, a misconfiguration. Retrying will not help.
     #[error("provider refused: {0}")]
     Terminal(String),
@@ -141,7 +153,10 @@ impl ProviderError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Retryable { .. } | Self::RateLimited { .. } | Self::ObjectBusy { .. }
+            Self::Retryable { .. }
+                | Self::RateLimited { .. }
+                | Self::ObjectBusy { .. }
+                | Self::KindLimited { .. }
         )
     }
 
@@ -159,10 +174,11 @@ impl ProviderError {
         )
     }
 
-    /// The time calls may resume, for a rate limit.
+    /// The time calls may resume, for a rate limit (of the integration, or of the kind of
+    /// call that failed).
     pub fn rate_limited_until(&self) -> Option<OffsetDateTime> {
         match self {
-            Self::RateLimited { until, .. } => Some(*until),
+            Self::RateLimited { until, .. } | Self::KindLimited { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -291,9 +307,9 @@ impl Error {
         match self {
             Error::Provider(p) => match p {
                 ProviderError::Forbidden(_) => K::AccessDenied,
-                ProviderError::RateLimited { .. } | ProviderError::ObjectBusy { .. } => {
-                    K::RateLimited
-                }
+                ProviderError::RateLimited { .. }
+                | ProviderError::ObjectBusy { .. }
+                | ProviderError::KindLimited { .. } => K::RateLimited,
                 ProviderError::Retryable { .. } => K::Temporary,
                 ProviderError::NotFound(_) | ProviderError::OutOfScope(_) => K::NotFound,
                 ProviderError::Unauthenticated(_) | ProviderError::Terminal(_) => K::Refused,

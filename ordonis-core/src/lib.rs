@@ -4,6 +4,7 @@
 // the contracts a store implements (`store`, `ledger`), the VERA ledger (`vera`) and the
 // webhook signal helpers adapters share (`provider_http`). Everything else is internal.
 mod actor;
+mod budget;
 mod comments;
 mod config;
 mod console_session;
@@ -35,10 +36,11 @@ pub mod vera;
 mod worker;
 
 pub use actor::{Actor, ActorKind, MAX_DELEGATION_DEPTH, Principal};
+pub use budget::{ApiBudget, REPAIR_STOP_PERCENT};
 pub use comments::{CommentDraft, CommentPage, CommentProvider, MAX_MARKER_PAGES, RemoteComment};
 pub use config::{
-    Backoff, CREATING_WINDOW, CreateDefaults, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_RETRY_WINDOW,
-    EngineConfig, IntegrationConfig, SessionSettings, SyncSettings,
+    Backoff, CREATING_WINDOW, CreateDefaults, DEFAULT_HANDSHAKE_WINDOW, DEFAULT_NEAR_LIMIT_GAP,
+    DEFAULT_RETRY_WINDOW, EngineConfig, IntegrationConfig, SessionSettings, SyncSettings,
 };
 pub use console_session::ConsoleSession;
 pub use create::{CreateDraft, CreateProvider, CreateState, NewLink, TaskCreate};

@@ -410,6 +410,14 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     fn accounts(&self) -> Option<&dyn crate::people::AccountProvider> {
         None
     }
+
+    /// The API budget this provider's answers for the integration last showed, in this
+    /// process (Jira's quota headers, its limits met): the engine paces the repair loop by
+    /// it and shows it. Must be cheap and make no network call. Default: none known.
+    fn budget(&self, integration: IntegrationId) -> Option<crate::budget::ApiBudget> {
+        let _ = integration;
+        None
+    }
 }
 
 /// The repair loop's provider calls: what backfill and reconciliation list, and the health

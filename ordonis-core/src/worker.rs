@@ -302,6 +302,9 @@ impl Worker {
             }
             // One object is busy (a per-issue limit): only this job waits.
             Error::Provider(ProviderError::ObjectBusy { until, .. }) => Retry::Deferred(*until),
+            // One kind of call is held back (a burst limit): only this job waits; the
+            // integration's other work goes on.
+            Error::Provider(ProviderError::KindLimited { until, .. }) => Retry::Deferred(*until),
             Error::Provider(p) if p.is_retryable() => backoff(),
             Error::Store(s) if s.is_retryable() => backoff(),
             Error::Store(StoreError::LeaseLost(_)) => Retry::Never(JobState::Dead),

@@ -34,6 +34,9 @@ pub struct JiraClient {
     base: String,
     auth: HeaderValue,
     max_response: usize,
+    /// Where the answers' quota headers and the limits met are recorded (the provider's
+    /// clients); `None` for a client on its own.
+    budget: Option<crate::budget::BudgetHandle>,
 }
 
 impl fmt::Debug for JiraClient {
@@ -219,6 +222,7 @@ impl JiraClient {
             base,
             auth,
             max_response: provider_http::DEFAULT_MAX_RESPONSE_BYTES,
+            budget: None,
         })
     }
 
@@ -227,6 +231,12 @@ impl JiraClient {
     /// one is [`JiraError::TooLarge`].
     pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response = limit;
+        self
+    }
+
+    /// Records the answers' quota headers and the limits met into an integration's budget.
+    pub(crate) fn with_budget(mut self, budget: crate::budget::BudgetHandle) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -243,8 +253,28 @@ impl JiraClient {
     }
 
     pub(crate) async fn send(&self, rb: RequestBuilder, what: &str) -> Result<Response, JiraError> {
-        let resp = rb.send().await?;
-        check(resp, what).await
+        let req = rb.build()?;
+        let kind = crate::budget::call_kind(req.method().as_str(), req.url().path());
+        if let Some(b) = &self.budget {
+            b.check(&kind)?;
+        }
+        let resp = self.http.execute(req).await?;
+        if let Some(b) = &self.budget {
+            b.observe(resp.headers());
+        }
+        let checked = check(resp, what, &kind).await;
+        if let (
+            Some(b),
+            Err(JiraError::RateLimited {
+                retry_after,
+                reason,
+                ..
+            }),
+        ) = (&self.budget, &checked)
+        {
+            b.limited(&kind, *retry_after, reason);
+        }
+        checked
     }
 
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(
@@ -536,7 +566,7 @@ fn error_message(body: &[u8]) -> String {
     provider_http::error_text(parts, body)
 }
 
-async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
+async fn check(resp: Response, what: &str, kind: &str) -> Result<Response, JiraError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
@@ -558,11 +588,13 @@ async fn check(resp: Response, what: &str) -> Result<Response, JiraError> {
         Failure::RateLimited { retry_after } => JiraError::RateLimited {
             retry_after: quota_wait(&headers, retry_after),
             reason: rate_limit_reason(&headers),
+            call: kind.to_owned(),
         },
         // Unavailable, saying for how long: every call waits.
         Failure::Unavailable { retry_after } => JiraError::RateLimited {
             retry_after,
             reason: "service-unavailable".to_owned(),
+            call: kind.to_owned(),
         },
         // An issue's data limit (too many comments, links, a field too large): this change
         // cannot be made, whenever it is retried.

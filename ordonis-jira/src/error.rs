@@ -21,6 +21,9 @@ pub enum JiraError {
         /// `RateLimit-Reason` (`jira-burst-based`, `jira-per-issue-on-write`, ...) or
         /// `retry-after`.
         reason: String,
+        /// The call's kind ([`call_kind`](crate::budget::call_kind): method and endpoint),
+        /// which a burst limit holds back.
+        call: String,
     },
     /// 401 or 403: the credentials are wrong or lack a permission.
     #[error("Jira refused the credentials ({status}): {message}")]
@@ -99,13 +102,25 @@ impl From<JiraError> for ProviderError {
             JiraError::RateLimited {
                 retry_after,
                 reason,
+                ..
             } if reason == PER_ISSUE_ON_WRITE => ProviderError::ObjectBusy {
+                until: time::OffsetDateTime::now_utc() + retry_after,
+                reason,
+            },
+            // The burst limit holds back this endpoint and method only.
+            JiraError::RateLimited {
+                retry_after,
+                reason,
+                call,
+            } if reason == crate::budget::BURST_BASED => ProviderError::KindLimited {
+                kind: call,
                 until: time::OffsetDateTime::now_utc() + retry_after,
                 reason,
             },
             JiraError::RateLimited {
                 retry_after,
                 reason,
+                ..
             } => ProviderError::rate_limited_for(retry_after, reason),
             JiraError::Unauthorized { .. }
             | JiraError::Rejected { .. }

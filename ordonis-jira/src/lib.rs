@@ -41,6 +41,7 @@
 //! ```
 
 pub mod accounts;
+pub mod budget;
 pub mod client;
 pub mod comments;
 pub mod config;

@@ -38,6 +38,8 @@ pub struct JiraProvider {
     http: reqwest::Client,
     pub(crate) push: Pusher,
     max_response: usize,
+    /// What each integration's answers said of its API budget, and the burst holds.
+    budgets: std::sync::Arc<crate::budget::Budgets>,
 }
 
 impl fmt::Debug for JiraProvider {
@@ -64,6 +66,7 @@ impl JiraProvider {
             http,
             push: Pusher::new(DEFAULT_WRITE_SPACING, DEFAULT_MAX_HOPS),
             max_response: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
+            budgets: std::sync::Arc::default(),
         }
     }
 
@@ -92,7 +95,11 @@ impl JiraProvider {
             JiraError::Config("the integration has no Jira API credentials".to_owned())
         })?;
         Ok(JiraClient::new(self.http.clone(), &ctx.base_url, auth)?
-            .with_max_response_bytes(self.max_response))
+            .with_max_response_bytes(self.max_response)
+            .with_budget(crate::budget::BudgetHandle {
+                budgets: self.budgets.clone(),
+                integration: ctx.integration_id,
+            }))
     }
 }
 
@@ -230,6 +237,12 @@ impl Provider for JiraProvider {
 
     fn accounts(&self) -> Option<&dyn ordonis_core::AccountProvider> {
         Some(self)
+    }
+
+    /// What this integration's answers said of Jira's points quota (`Beta-RateLimit`,
+    /// `Beta-RateLimit-Policy`, `X-(Beta-)RateLimit-NearLimit`) and the limits it met.
+    fn budget(&self, integration: ordonis_core::IntegrationId) -> Option<ordonis_core::ApiBudget> {
+        self.budgets.get(integration)
     }
 
     /// A status push's intermediate statuses, from the path planned over the issue's

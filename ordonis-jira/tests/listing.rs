@@ -451,7 +451,7 @@ async fn dynamic_webhooks_are_registered_renewed_and_found_missing_after_expiry(
     let s = site(json!({"webhook": "dynamic"})).await;
     s.jira.insert_issue(issue(10_001, "HO", "x", None));
     s.jira.insert_issue(issue(20_001, "OTHER", "y", None));
-    s.jira.set_dynamic_webhook_secret(common::SECRET);
+    s.jira.set_app_secret("jira:fake-site", "app-shared-secret");
     let (url, got) = receiver().await;
     let sc: &'static Value = Box::leak(Box::new(scope()));
     // The engine's clock moves with the fake's: `advanced` is how far both were moved.

@@ -962,3 +962,65 @@ async fn the_people_page_maps_accounts_and_names_them_everywhere() {
     assert!(page.contains("refused") && page.contains("NOPE"), "{page}");
     server.shutdown().await;
 }
+
+/// The integration page and the API show the Jira budget the answers last carried: near the
+/// limit, the share left and the reset, from FakeJira's `Beta-RateLimit*` headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_integration_page_shows_the_jira_budget() {
+    let server = start_sqlite().await;
+    let api = Api::new(&server);
+    let jira = FakeJira::start().await.unwrap();
+    for i in 1..=3 {
+        jira.insert_issue(json!({
+            "id": format!("4000{i}"), "key": format!("HO-{i}"),
+            "fields": {
+                "summary": format!("Budget issue {i}"), "description": null,
+                "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new"}},
+                "priority": {"id": "3", "name": "Medium"}, "assignee": null, "duedate": null,
+                "project": {"id": "10000", "key": "HO"},
+                "issuetype": {"id": "10001", "name": "Task"}
+            }
+        }));
+    }
+    // 100 points an hour, 80 spent by others: the backfill's page (1 + 3 issues) and the
+    // reads around it leave under 20.
+    jira.set_quota(100, std::time::Duration::from_secs(3600));
+    jira.spend_quota(80);
+    let (s, v) = api
+        .post(
+            "/api/integrations",
+            &json!({
+                "workspace_id": "budget-ws", "provider": "jira", "base_url": jira.base_url(),
+                "auth": {"type": "basic", "email": "bot@example.com", "api_token": "t"},
+                "webhook_secrets": [common::SECRET],
+                "scope": {"jql": "project = HO"},
+                "reconcile_every_s": 3600,
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["integration_id"].as_str().unwrap().to_owned();
+    let v = eventually("the budget", || async {
+        let (_, v) = api.get(&format!("/api/integrations/{id}")).await;
+        (v["sync"]["backfill"]["state"] == "done" && v["budget"]["near_limit"] == true).then_some(v)
+    })
+    .await;
+    assert!(
+        v["budget"]["remaining"].as_u64().is_some_and(|r| r < 20),
+        "{v}"
+    );
+    assert_eq!(v["budget"]["limit"], 100, "{v}");
+    let cookie = sign_in(&api).await;
+    let page = api
+        .ui_page(&cookie, &format!("/ui/integrations/{id}"))
+        .await;
+    let line = page
+        .split("id=\"budget\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .unwrap_or_else(|| panic!("no budget line: {page}"));
+    assert!(line.contains("near limit"), "{line}");
+    assert!(line.contains("% left"), "{line}");
+    assert!(line.contains(", resets <time"), "{line}");
+    server.shutdown().await;
+}

@@ -850,7 +850,8 @@ impl Engine {
                 Err(
                     e @ (ProviderError::Retryable { .. }
                     | ProviderError::RateLimited { .. }
-                    | ProviderError::ObjectBusy { .. }),
+                    | ProviderError::ObjectBusy { .. }
+                    | ProviderError::KindLimited { .. }),
                 ) => Err(e.into()),
                 Ok(_) | Err(_) => Ok(Remote::State(snapshot, at)),
             };

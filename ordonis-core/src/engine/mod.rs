@@ -9,6 +9,7 @@ mod inbound;
 mod ingest;
 mod integrations;
 mod outbound;
+mod pacing;
 mod people;
 mod repair;
 mod retired_webhooks;

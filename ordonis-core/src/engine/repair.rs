@@ -342,6 +342,10 @@ impl Engine {
         };
         let interval = loaded.config.sync.reconcile_every();
         let mut status = job.status.clone();
+        status.budget = self.budget_seen(&loaded, &status);
+        if let Some(hold) = status.budget.as_ref().and_then(|b| b.repair_hold(now)) {
+            return self.hold_step(&job, lease, status, hold).await;
+        }
         let starting = !status.in_run;
         if starting {
             status.in_run = true;
@@ -372,6 +376,7 @@ impl Engine {
             Err(e) => Err(e),
         };
         let run = if starting { job.run + 1 } else { job.run };
+        status.budget = self.budget_seen(&loaded, &status);
         let (page, stored) = match page {
             Ok(page) => match self
                 .store_hints(&loaded, job.mode, run, &page.changes)
@@ -430,7 +435,7 @@ impl Engine {
         } else {
             SyncFinish {
                 mode: job.mode,
-                at: now,
+                at: self.next_page_at(status.budget.as_ref(), OffsetDateTime::now_utc()),
                 failed: false,
                 refund_attempt: false,
             }
@@ -727,7 +732,9 @@ impl Engine {
                 finish.at = *until;
                 finish.refund_attempt = true;
             }
-            Error::Provider(ProviderError::ObjectBusy { until, .. }) => {
+            Error::Provider(
+                ProviderError::ObjectBusy { until, .. } | ProviderError::KindLimited { until, .. },
+            ) => {
                 finish.at = *until;
                 finish.refund_attempt = true;
             }

@@ -189,6 +189,10 @@ pub struct SyncStatus {
     /// The id sweep.
     #[serde(default)]
     pub sweep: SweepStatus,
+    /// The API budget the provider's answers last showed (saved with each step, so every
+    /// process's repair loop paces by the newest one seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::budget::ApiBudget>,
 }
 
 /// What the id sweep did (the scope's ids against the mapped tasks).

@@ -62,25 +62,40 @@ impl Site {
         let event = parsed["webhookEvent"].as_str().unwrap_or_default();
         let dynamic = dynamic_target(&self.sync, event, &parsed["issue"])
             .filter(|u| admin.as_ref().is_none_or(|a| &a.url != u));
-        // Dynamic webhooks are signed like admin ones here (HMAC with the admin webhook's
-        // secret, else the dynamic secret): the fake does not mint Connect JWTs.
-        let secret = admin
-            .as_ref()
-            .map(|h| h.secret.clone())
-            .or_else(|| lock(&self.dynamic_secret).clone())
-            .unwrap_or_default();
-        let targets: Vec<String> = admin.map(|h| h.url).into_iter().chain(dynamic).collect();
+        // An admin webhook is signed with its secret (`X-Hub-Signature`); a dynamic one, an
+        // app's, with the JWT Connect apps receive (`Authorization: JWT …`).
+        let app = lock(&self.app).clone();
+        let now_s = now_ms() / 1000;
+        let targets: Vec<(String, (&str, String))> = admin
+            .map(|h| {
+                let sig = sign(&h.secret, &body);
+                (h.url, ("x-hub-signature", sig))
+            })
+            .into_iter()
+            .chain(dynamic.map(|url| {
+                let jwt = app
+                    .as_ref()
+                    .and_then(|(iss, secret)| {
+                        super::connect_jwt::authorization(&url, iss, secret, now_s)
+                    })
+                    .unwrap_or_default();
+                (url, ("authorization", jwt))
+            }))
+            .collect();
         if targets.is_empty() {
             return Err("no webhook target set".to_owned());
         }
         let mut first = None;
-        for url in targets {
+        for (url, (auth_header, auth)) in targets {
             self.deliveries.fetch_add(1, Ordering::SeqCst);
-            let resp = self
+            let mut req = self
                 .http
                 .post(&url)
-                .header("content-type", "application/json")
-                .header("x-hub-signature", sign(&secret, &body))
+                .header("content-type", "application/json");
+            if !auth.is_empty() {
+                req = req.header(auth_header, auth);
+            }
+            let resp = req
                 .header(
                     "x-atlassian-webhook-identifier",
                     uuid::Uuid::now_v7().to_string(),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::site::{FakeIssueType, FakeProject, FakeUser, Hook, Site, SyncState, lock};
 use super::workflow::FakeWorkflow;
-use super::{comments, create, issues, links, search, transitions, webhooks};
+use super::{comments, create, issues, limits, links, search, transitions, webhooks};
 
 /// A comment body as a person types it: one ADF paragraph of plain text.
 fn plain_adf(text: &str) -> Value {
@@ -58,7 +58,8 @@ impl FakeJira {
             transition_gate: Mutex::new(None),
             gate_open: tokio::sync::watch::Sender::new(true),
             captured: Mutex::new(None),
-            dynamic_secret: Mutex::new(None),
+            app: Mutex::new(None),
+            limits: super::limits::Limits::default(),
             echo: AtomicBool::new(true),
             comments: Mutex::new(BTreeMap::new()),
             next_comment: AtomicU64::new(10_000),
@@ -134,6 +135,10 @@ impl FakeJira {
             )
             .route("/rest/api/3/webhook/refresh", put(webhooks::refresh))
             .route("/browse/{key}", get(issues::browse))
+            .layer(axum::middleware::from_fn_with_state(
+                inner.clone(),
+                limits::enforce,
+            ))
             .with_state(inner.clone());
         let stop = CancellationToken::new();
         let token = stop.clone();
@@ -552,10 +557,51 @@ impl FakeJira {
         self.inner.sync.dynamic_webhooks()
     }
 
-    /// The secret deliveries through dynamic webhooks are signed with (`X-Hub-Signature`)
-    /// when no admin webhook is set.
-    pub fn set_dynamic_webhook_secret(&self, secret: impl Into<String>) {
-        *lock(&self.inner.dynamic_secret) = Some(secret.into());
+    /// The Connect app whose dynamic webhooks (registered through `POST
+    /// /rest/api/3/webhook`) are delivered with `Authorization: JWT <token>`, as real apps
+    /// receive them: HS256 under the app's shared secret, with `iss` (the site's client key),
+    /// `iat`, `exp` (three minutes on) and `qsh`, the hash of `POST&<path>&<sorted query>`
+    /// of the URL it posts to (the app's base URL taken as its origin). Admin webhooks
+    /// ([`FakeJira::set_webhook`]) keep `X-Hub-Signature`. Without an app, dynamic
+    /// deliveries go out unsigned and a receiver refuses them.
+    pub fn set_app_secret(&self, issuer: impl Into<String>, shared_secret: impl Into<String>) {
+        *lock(&self.inner.app) = Some((issuer.into(), shared_secret.into()));
+    }
+
+    /// Turns on Jira's points quota (see the `limits` module): `points` per `window`,
+    /// each answer costing 1 point plus 1 per object a read returns, answered with the
+    /// `Beta-RateLimit*` headers, and `429 jira-quota-tenant-based` with `Beta-Retry-After`
+    /// once spent until the window resets. Off by default.
+    pub fn set_quota(&self, points: u64, window: std::time::Duration) {
+        self.inner.limits.set_quota(points, window);
+    }
+
+    /// Turns the quota off again.
+    pub fn clear_quota(&self) {
+        self.inner.limits.clear_quota();
+    }
+
+    /// Spends `points` of the current window, as other apps' calls on the tenant would.
+    pub fn spend_quota(&self, points: u64) {
+        self.inner.limits.spend(points);
+    }
+
+    /// Jira's burst limit on one endpoint: every `method` call to a path matching `pattern`
+    /// (`/rest/api/3/search/jql`, `/rest/api/3/issue/{id}`: a `{…}` segment matches any
+    /// one) is a `429` with `RateLimit-Reason: jira-burst-based` and `Retry-After`, until
+    /// [`FakeJira::clear_burst_limit`]. Other endpoints and methods answer as usual.
+    pub fn set_burst_limit(&self, method: &str, pattern: &str, retry_after: std::time::Duration) {
+        self.inner.limits.set_burst(method, pattern, retry_after);
+    }
+
+    /// Turns the burst limit off.
+    pub fn clear_burst_limit(&self) {
+        self.inner.limits.clear_burst();
+    }
+
+    /// The calls the quota or the burst switch refused, as `METHOD /path reason`.
+    pub fn rate_limited(&self) -> Vec<String> {
+        self.inner.limits.refused()
     }
 
     /// Changes an issue's fields (Jira's shape, as [`FakeJira::update_issue`]) without any

@@ -86,10 +86,12 @@
 //! is the [`FakeJira`] handle and the router over them all.
 
 mod comments;
+mod connect_jwt;
 mod create;
 mod deliver;
 mod fake;
 mod issues;
+mod limits;
 mod links;
 mod search;
 mod site;
@@ -100,6 +102,7 @@ mod workflow;
 
 pub use comments::{MAX_COMMENT_CHARS, MAX_COMMENTS_PER_ISSUE};
 pub use fake::FakeJira;
+pub use limits::{BURST_REASON, QUOTA_REASON};
 pub use links::MAX_GLOBAL_ID_CHARS;
 pub use search::{
     Cond, DEFAULT_MAX_RESULTS, Jql, MAX_RECONCILE_ISSUES, MAX_RESULTS_IDS_ONLY,

@@ -69,9 +69,13 @@ pub(super) struct Site {
     pub(super) edit_screen: Mutex<Option<Vec<String>>>,
     /// Webhooks kept instead of sent (see [`FakeJira::capture_webhooks`]).
     pub(super) captured: Mutex<Option<Vec<Vec<u8>>>>,
-    /// The secret deliveries through dynamic webhooks are signed with when no admin webhook
-    /// is set ([`FakeJira::set_dynamic_webhook_secret`]).
-    pub(super) dynamic_secret: Mutex<Option<String>>,
+    /// The Connect app deliveries through dynamic webhooks are signed for, as a JWT:
+    /// `(issuer, shared secret)` ([`FakeJira::set_app_secret`]).
+    ///
+    /// [`FakeJira::set_app_secret`]: super::FakeJira::set_app_secret
+    pub(super) app: Mutex<Option<(String, String)>>,
+    /// The points quota and the burst switch ([`super::limits`]).
+    pub(super) limits: super::limits::Limits,
     pub(super) echo: AtomicBool,
     /// Comments per issue id, oldest first.
     pub(super) comments: Mutex<BTreeMap<String, Vec<Value>>>,

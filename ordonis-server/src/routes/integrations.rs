@@ -250,8 +250,10 @@ async fn find(s: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
 }
 
 /// `GET /api/integrations/{id}`: the integration, its repair state, `sync` (`null` for
-/// an integration without a scope), and `access_denied`: the objects its credentials may
-/// no longer read (a 403), each until a later event about it works.
+/// an integration without a scope), `access_denied`: the objects its credentials may
+/// no longer read (a 403), each until a later event about it works, and `budget`: the API
+/// budget the provider's answers last showed (`null` when none was seen; see
+/// [`ordonis_core::ApiBudget`]).
 pub async fn get(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -263,6 +265,8 @@ pub async fn get(
     let denied = s.engine.access_problems(rec.id).await?;
     out["access_denied"] =
         serde_json::to_value(denied).map_err(|e| ApiError::internal(e.to_string()))?;
+    let budget = s.engine.api_budget(rec.id).await?;
+    out["budget"] = serde_json::to_value(budget).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(out))
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use ordonis_core::store::{Job, JobFilter, JobState, Queue};
-use ordonis_core::{Actor, IntegrationChange, IntegrationId, IntegrationRecord};
+use ordonis_core::{Actor, ApiBudget, IntegrationChange, IntegrationId, IntegrationRecord};
 
 use crate::errors::ApiError;
 use crate::routes::integrations::webhook_url;
@@ -47,6 +47,28 @@ pub(crate) fn list(s: &AppState, list: &[IntegrationRecord]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The provider's API budget in a line: "paused until … (jira-quota-tenant-based)", or
+/// "near limit, 12% left, resets …", and the kinds of call a burst limit holds back.
+fn budget_line(b: Option<&ApiBudget>) -> Markup {
+    let now = time::OffsetDateTime::now_utc();
+    let Some(b) = b else {
+        return html! { "nothing seen yet" };
+    };
+    let reason = b.reason.as_deref().unwrap_or("rate limit");
+    html! {
+        @if let Some(p) = b.paused_until.filter(|p| *p > now) {
+            span.bad { "paused until " (when(p)) " (" (reason) ")" }
+        } @else {
+            @if b.near_limit_at(now) { span.bad { "near limit" } } @else { "within limits" }
+            @if let Some(p) = b.percent_left() { ", " (p) "% left" }
+            @if let Some(t) = b.resets_at.filter(|t| *t > now) { ", resets " (when(t)) }
+        }
+        @for (kind, until) in b.held.iter().filter(|(_, u)| **u > now) {
+            "; " code { (kind) } " held by a burst limit until " (when(*until))
         }
     }
 }
@@ -106,6 +128,7 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
         .access_problems(r.id)
         .await
         .map_err(ApiError::from)?;
+    let budget = s.engine.api_budget(r.id).await.map_err(ApiError::from)?;
     let actions: &[(&str, &str)] = match r.state {
         ordonis_core::IntegrationState::Active => &[
             ("reconcile", "Reconcile now"),
@@ -141,6 +164,7 @@ async fn render(s: &AppState, id: &str) -> Result<Response, ApiError> {
                 }
             }
             dt { "Paused by a rate limit until" } dd { @match r.paused_until { Some(t) => (when(t)), None => "—" } }
+            dt { "API budget" } dd #budget { (budget_line(budget.as_ref())) }
         }
         h2 { "Repair loop" }
         @match &sync {
