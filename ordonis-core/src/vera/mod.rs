@@ -84,14 +84,20 @@
 //! ```
 
 pub mod checkpoint;
+pub mod cosignature;
 mod encode;
 mod error;
 pub mod export;
 pub mod merkle;
 mod notary;
 pub mod note;
+#[cfg(feature = "http-client")]
+pub mod tile_client;
+pub mod tiles;
 
 pub use checkpoint::{Checkpoint, CheckpointSigner, TrustedKeys, check_consistency};
+pub use cosignature::{WitnessKey, verify_cosignatures};
+pub use tiles::{TileId, TileKind, TileReader};
 pub use encode::{
     ENTRY_TYPE, LOG_PREFIX, MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, decode_entry, encode_entry,
     log_name, scan_idx_log, workspace_of_log,
