@@ -92,7 +92,12 @@ pub struct Config {
     /// (`POST /api/ledger/{ws}/cosignatures`) and served with them: its c2sp.org/tlog-cosignature
     /// verifier key `name+keyid+base64(0x04 ‖ Ed25519 key)`. Repeat the flag, or separate
     /// keys with commas in the variable.
-    #[arg(long = "witness", env = "ORDONIS_WITNESSES", value_delimiter = ',', value_name = "VKEY")]
+    #[arg(
+        long = "witness",
+        env = "ORDONIS_WITNESSES",
+        value_delimiter = ',',
+        value_name = "VKEY"
+    )]
     pub witnesses: Vec<String>,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by

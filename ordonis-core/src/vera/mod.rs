@@ -97,7 +97,6 @@ pub mod tiles;
 
 pub use checkpoint::{Checkpoint, CheckpointSigner, TrustedKeys, check_consistency};
 pub use cosignature::{WitnessKey, verify_cosignatures};
-pub use tiles::{TileId, TileKind, TileReader};
 pub use encode::{
     ENTRY_TYPE, LOG_PREFIX, MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, decode_entry, encode_entry,
     log_name, scan_idx_log, workspace_of_log,
@@ -111,3 +110,4 @@ pub use merkle::{
     verify_inclusion,
 };
 pub use notary::{Export, LogSnapshot, Notary, SignedCheckpoint};
+pub use tiles::{TileId, TileKind, TileReader};

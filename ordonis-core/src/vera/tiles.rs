@@ -247,7 +247,11 @@ pub fn verify_hash_tiles(
         let hashes = split_hashes(bytes, t.width).ok_or_else(|| {
             bad_tile(
                 t,
-                &format!("{} bytes, expected {}", bytes.len(), HASH_LEN * usize::from(t.width)),
+                &format!(
+                    "{} bytes, expected {}",
+                    bytes.len(),
+                    HASH_LEN * usize::from(t.width)
+                ),
             )
         })?;
         let level = usize::from(level);

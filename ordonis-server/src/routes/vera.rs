@@ -203,9 +203,7 @@ pub async fn add_cosignatures(
         ));
     }
     for (witness, line) in &accepted {
-        s.store
-            .add_cosignature(&ws, cp.size, witness, line)
-            .await?;
+        s.store.add_cosignature(&ws, cp.size, witness, line).await?;
     }
     Ok(axum::Json(serde_json::json!({
         "size": cp.size,
