@@ -203,7 +203,7 @@ async fn a_log_of_300_entries_is_served_as_tlog_tiles() {
         .into_iter()
         .chain(expected.iter().map(|(p, _)| p.clone()))
         .chain([
-            format!("tile/entries/000"),
+            "tile/entries/000".to_owned(),
             format!("tile/entries/001.p/{w0}"),
         ])
     {
