@@ -470,3 +470,60 @@ impl<'a> TileReader<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_are_written_as_the_spec_shows() {
+        for (n, path) in [
+            (0, "000"),
+            (5, "005"),
+            (999, "999"),
+            (1000, "x001/000"),
+            (1_234_067, "x001/x234/067"),
+        ] {
+            assert_eq!(encode_index(n), path);
+            let t = TileId::parse(&format!("3/{path}.p/7")).unwrap();
+            assert_eq!((t.kind, t.index, t.width), (TileKind::Hashes(3), n, 7));
+        }
+        let t = TileId::parse("entries/x001/x234/067").unwrap();
+        assert_eq!(t.path(), "tile/entries/x001/x234/067");
+        for bad in [
+            "0/x000/005",
+            "0/x1/005",
+            "0/001/005",
+            "0/5",
+            "0/005.p/",
+            "0/005.p/07",
+        ] {
+            assert_eq!(TileId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_specs_example_sizes_have_its_tiles() {
+        // "a tree of size 70,000 will be represented by 273 full level 0 tiles, one partial
+        // level 0 tile of width 112, one full level 1 tile, one partial level 1 tile of width
+        // 17, and one partial level 2 tile of width 1."
+        let tiles = hash_tiles(70_000);
+        let at = |l: u8| -> Vec<u16> {
+            tiles
+                .iter()
+                .filter(|t| t.kind == TileKind::Hashes(l))
+                .map(|t| t.width)
+                .collect()
+        };
+        assert_eq!(at(0).len(), 274);
+        assert_eq!(at(0).iter().filter(|w| **w == 256).count(), 273);
+        assert_eq!(at(0).last(), Some(&112));
+        assert_eq!(at(1), [256, 17]);
+        assert_eq!(at(2), [1]);
+        assert_eq!(tiles.len(), 277);
+        // "a tree of size 256 will be represented by a full level 0 tile and a partial level
+        // 1 tile of width 1."
+        let t: Vec<String> = hash_tiles(256).iter().map(TileId::path).collect();
+        assert_eq!(t, ["tile/0/000", "tile/1/000.p/1"]);
+    }
+}
