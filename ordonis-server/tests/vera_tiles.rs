@@ -142,7 +142,31 @@ async fn static_log(files: HashMap<String, Vec<u8>>) -> String {
 
 #[tokio::test]
 async fn a_log_of_300_entries_is_served_as_tlog_tiles() {
-    let server = common::start_on("tiles", |_| {}).await;
+    served_as_tiles(common::start_on("tiles", |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn a_log_of_300_entries_is_served_as_tlog_tiles_on_memory() {
+    served_as_tiles(common::start_on("memory", |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn a_log_of_300_entries_is_served_as_tlog_tiles_on_postgres() {
+    let Some((url, name)) = common::pg_database().await else {
+        return;
+    };
+    let server = ordonis_server::Server::start(&ordonis_server::Config::for_tests(url))
+        .await
+        .unwrap();
+    served_as_tiles(server).await;
+    common::drop_pg(&name).await;
+}
+
+/// A log of more than 256 entries (one full level-0 tile, a partial one, level 1) and
+/// another workspace's, over real HTTP: (a) the tiles the spec names, and only those; (b) the
+/// root from the tiles by the RFC's definition; (c) entry bundles against level 0; (d) who
+/// reads entries; (e) `vera tiles`'s check, and its refusal of tampered copies.
+async fn served_as_tiles(server: ordonis_server::Server) {
     let api = Api::new(&server);
     fill(&api, "acme", 300).await;
     fill(&api, "other", 3).await;
