@@ -494,6 +494,13 @@ async fn witness_cosignatures_are_checked_stored_and_served() {
         (409, Some("checkpoint_mismatch")),
         "{v}"
     );
+    let future = witness.cosign(text, 4_000_000_000);
+    let (s, v) = post(format!("{note}{future}"), Some(TOKEN)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("bad_cosignature")),
+        "{v}"
+    );
     // Nothing refused was kept.
     let (_, _, served) = public(&api, "/vera/acme/checkpoint", None).await;
     assert_eq!(String::from_utf8(served).unwrap(), note);

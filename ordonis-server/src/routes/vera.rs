@@ -33,6 +33,8 @@ use crate::state::AppState;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Entry bundles are as immutable, but only for the reader that was let in.
 const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
+/// How far in the future a cosignature's timestamp may be (clock skew), in seconds.
+const MAX_CLOCK_SKEW_S: i64 = 600;
 /// The checkpoint moves: a few seconds at most (tlog-tiles).
 const CHECKPOINT_CACHE: &str = "public, max-age=5";
 
@@ -146,7 +148,8 @@ pub async fn read_token(
 /// configured witness is verified (`cosignature/v1`, key id with type 0x04) and stored with
 /// that checkpoint; the served checkpoint then carries it.
 ///
-/// `400 bad_cosignature` for a line that does not verify (another key, another checkpoint),
+/// `400 bad_cosignature` for a line that does not verify (another key, another checkpoint) or
+/// is dated more than ten minutes ahead,
 /// `403 unknown_witness` for a line of a key that is neither the log's nor a configured
 /// witness's, `409 checkpoint_mismatch` for a note this log did not sign.
 pub async fn add_cosignatures(
@@ -187,13 +190,26 @@ pub async fn add_cosignatures(
                 ),
             ));
         };
-        w.verify(text, sig).map_err(|e| {
+        let time = w.verify(text, sig).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad_cosignature",
                 format!("{e}: not a cosignature/v1 of this checkpoint"),
             )
         })?;
+        // tlog-cosignature lets verifiers refuse future timestamps: a cosignature dated
+        // later than now (give or take clock skew) is refused before it is served to them.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if i64::try_from(time).map_or(true, |t| t > now + MAX_CLOCK_SKEW_S) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_cosignature",
+                format!(
+                    "the cosignature of {} is dated in the future ({time})",
+                    w.name()
+                ),
+            ));
+        }
         let line = ordonis_core::vera::note::signature_line_of(sig);
         accepted.push((w.to_string(), line));
     }
