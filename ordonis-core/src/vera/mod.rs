@@ -5,7 +5,9 @@
 //! below), hashed into an RFC 6962 Merkle tree ([`merkle`]), and the tree heads are signed as
 //! C2SP checkpoints ([`checkpoint`]) whose origin is the log's name. The [`Notary`] signs and
 //! stores checkpoints through the [`Ledger`](crate::ledger::Ledger) contract and produces
-//! exports and receipts ([`export`]) that the offline `vera` command verifies.
+//! exports and receipts ([`export`]) that the offline `vera` command verifies. [`tiles`] serves
+//! and checks the log as c2sp.org/tlog-tiles, and [`cosignature`] reads and checks witness
+//! cosignatures (c2sp.org/tlog-cosignature) on its checkpoints.
 //!
 //! # Log names
 //!
