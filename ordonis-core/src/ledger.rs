@@ -266,4 +266,47 @@ pub trait Ledger: Send + Sync + 'static {
         &self,
         ws: &WorkspaceId,
     ) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Stored roots of full subtrees, a cache for serving tiles
+    /// ([`TileReader`](crate::vera::TileReader)): hash `i` of `level` (≥ 1) is the root of
+    /// leaves `i·256^level .. (i+1)·256^level`. Returns the stored ones among
+    /// `from..from+limit`, as `(i, hash)` in order. Default: none stored (every tile is
+    /// computed from the leaves).
+    async fn tile_hashes(
+        &self,
+        ws: &WorkspaceId,
+        level: u8,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let _ = (ws, level, from, limit);
+        Ok(Vec::new())
+    }
+
+    /// Stores hashes `from..from+hashes.len()` of `level` (see [`Ledger::tile_hashes`]); one
+    /// already stored is kept. Default: nothing is stored.
+    async fn save_tile_hashes(
+        &self,
+        ws: &WorkspaceId,
+        level: u8,
+        from: u64,
+        hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        let _ = (ws, level, from, hashes);
+        Ok(())
+    }
+
+    /// Stores a witness's cosignature line (c2sp.org/tlog-cosignature, checked by the caller)
+    /// of the checkpoint of `size`, under the witness's key (`name+keyid`). The first line a
+    /// witness gives for a size is kept; later ones are ignored.
+    async fn add_cosignature(
+        &self,
+        ws: &WorkspaceId,
+        size: u64,
+        witness: &str,
+        line: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The cosignature lines stored for the checkpoint of `size`, ordered by witness key.
+    async fn cosignatures(&self, ws: &WorkspaceId, size: u64) -> Result<Vec<String>, StoreError>;
 }

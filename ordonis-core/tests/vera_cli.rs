@@ -610,3 +610,96 @@ fn the_servers_export_json_verifies_directly() {
     assert!(out.contains("/api/ledger/"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Serves fixed files over HTTP/1.1 (one request per connection) on a thread: a tiled log
+/// as static files, which is what tlog-tiles is.
+fn serve_files(files: std::collections::HashMap<String, Vec<u8>>) -> String {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+            // The headers, up to the empty line.
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let (status, body) = match files.get(&path) {
+                Some(b) => ("200 OK", b.clone()),
+                None => ("404 Not Found", Vec::new()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}/log")
+}
+
+#[test]
+fn tiles_checks_a_tiled_log_over_http_and_names_a_changed_tile() {
+    use ordonis_core::vera::TileReader;
+    use ordonis_core::vera::tiles::{entry_bundles, hash_tiles};
+    let (l, w) = ledger(300, 7);
+    let signer = signer();
+    let cp = block_on(Notary::new(&l, &signer).checkpoint(&w)).unwrap();
+    let mut files = std::collections::HashMap::new();
+    files.insert("/log/checkpoint".to_owned(), cp.note.clone().into_bytes());
+    let reader = TileReader::new(&l, &w);
+    for t in hash_tiles(300).into_iter().chain(entry_bundles(300)) {
+        let bytes = block_on(reader.read(&t, 300)).unwrap().unwrap();
+        files.insert(format!("/log/{}", t.path()), bytes);
+    }
+    let dir = scratch("tiles");
+    let trust = write_trust(&dir, &w);
+    let url = serve_files(files.clone());
+    let (code, out) = vera(&[&"tiles", &"--url", &url, &"--trust", &trust, &"--entries"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("3 hash tiles") && out.contains("300 entries"),
+        "{out}"
+    );
+
+    // One bit of the full level-0 tile: its root is no longer level 1's hash.
+    let mut bad = files.clone();
+    bad.get_mut("/log/tile/0/000").unwrap()[7] ^= 1;
+    let (code, out) = vera(&[&"tiles", &"--url", &serve_files(bad), &"--trust", &trust]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("TAMPERED tile=tile/0/000"), "{out}");
+    // One bit of an entry: its leaf hash is not level 0's.
+    let mut bad = files.clone();
+    bad.get_mut("/log/tile/entries/001.p/44").unwrap()[30] ^= 1;
+    let url = serve_files(bad);
+    let (code, out) = vera(&[&"tiles", &"--url", &url, &"--trust", &trust, &"--entries"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("TAMPERED index=256"), "{out}");
+    // A witness the checkpoint was not cosigned by.
+    let witness = ordonis_core::vera::WitnessKey::new(
+        "witness.example.org/w1",
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key(),
+    )
+    .unwrap()
+    .to_string();
+    let url = serve_files(files);
+    let (code, out) = vera(&[
+        &"tiles",
+        &"--url",
+        &url,
+        &"--trust",
+        &trust,
+        &"--witness",
+        &witness,
+    ]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("no cosignature by witness"), "{out}");
+}

@@ -218,6 +218,7 @@ impl Server {
             &secret_key.value,
             b"ordonis/vera/checkpoint-signer/v1",
         )?);
+        let witnesses = config.witness_keys()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Io {
@@ -251,6 +252,8 @@ impl Server {
             wake: Arc::new(Notify::new()),
             public_url,
             allow_any_provider_url: config.allow_any_provider_url,
+            witnesses,
+            vera_read_key: derive(&secret_key.value, b"ordonis/vera/read-token/v1")?,
             admin_token: &admin_token.value,
             metrics_token: config.metrics_token.as_deref().map(str::trim),
             session_ttl: Duration::from_secs(config.session_ttl_secs),

@@ -88,6 +88,17 @@ pub struct Config {
     /// How failed webhook events and pushes are retried.
     #[command(flatten)]
     pub retry: RetryArgs,
+    /// A witness whose cosignatures of the VERA checkpoints are accepted
+    /// (`POST /api/ledger/{ws}/cosignatures`) and served with them: its c2sp.org/tlog-cosignature
+    /// verifier key `name+keyid+base64(0x04 ‖ Ed25519 key)`. Repeat the flag, or separate
+    /// keys with commas in the variable.
+    #[arg(
+        long = "witness",
+        env = "ORDONIS_WITNESSES",
+        value_delimiter = ',',
+        value_name = "VKEY"
+    )]
+    pub witnesses: Vec<String>,
     /// Demo mode: a demo workspace with Jira and Asana integrations on in-process fake
     /// providers, fed the real fixture payloads. Needs the `demo` cargo feature (on by
     /// default); a build without it refuses the flag.
@@ -129,6 +140,7 @@ impl fmt::Debug for Config {
             )
             .field("handshake_window", &self.handshake_window)
             .field("retry", &self.retry)
+            .field("witnesses", &self.witnesses)
             .field("demo", &self.demo)
             .finish()
     }
@@ -155,8 +167,21 @@ impl Config {
             max_provider_response_bytes: ordonis_core::provider_http::DEFAULT_MAX_RESPONSE_BYTES,
             handshake_window: ordonis_core::DEFAULT_HANDSHAKE_WINDOW,
             retry: RetryArgs::default(),
+            witnesses: Vec::new(),
             demo: false,
         }
+    }
+
+    /// The configured witnesses' keys (`--witness`).
+    pub fn witness_keys(&self) -> Result<Vec<ordonis_core::vera::WitnessKey>, InvalidInput> {
+        self.witnesses
+            .iter()
+            .filter(|w| !w.trim().is_empty())
+            .map(|w| {
+                ordonis_core::vera::WitnessKey::parse(w)
+                    .map_err(|e| InvalidInput::new("--witness (ORDONIS_WITNESSES)", e.to_string()))
+            })
+            .collect()
     }
 
     /// The connection limits these settings name.

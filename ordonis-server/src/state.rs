@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use ordonis_core::vera::CheckpointSigner;
+use hmac::{Hmac, KeyInit, Mac};
+use ordonis_core::vera::{CheckpointSigner, WitnessKey};
 use ordonis_core::{Engine, Store, StoreError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -35,6 +36,9 @@ pub struct Shared {
     pub public_url: String,
     /// Whether any provider `base_url` is accepted.
     pub allow_any_provider_url: bool,
+    /// The witnesses whose checkpoint cosignatures are accepted (`--witness`).
+    pub witnesses: Vec<WitnessKey>,
+    vera_read_key: [u8; 32],
     token_digest: [u8; 32],
     metrics_token_digest: Option<[u8; 32]>,
     sessions: Sessions,
@@ -67,6 +71,10 @@ pub struct NewState<'a> {
     pub public_url: String,
     /// Whether any provider `base_url` is accepted.
     pub allow_any_provider_url: bool,
+    /// The witnesses whose checkpoint cosignatures are accepted.
+    pub witnesses: Vec<WitnessKey>,
+    /// The key workspaces' read tokens are derived with (from the secret key).
+    pub vera_read_key: [u8; 32],
     /// The admin token (only its digest is kept).
     pub admin_token: &'a str,
     /// The token that may read `/metrics` besides the admin token (only its digest is kept).
@@ -87,6 +95,8 @@ impl AppState {
                 wake: new.wake,
                 public_url: new.public_url,
                 allow_any_provider_url: new.allow_any_provider_url,
+                witnesses: new.witnesses,
+                vera_read_key: new.vera_read_key,
                 token_digest: Sha256::digest(new.admin_token.as_bytes()).into(),
                 metrics_token_digest: new
                     .metrics_token
@@ -121,6 +131,26 @@ impl Shared {
             .metrics_token_digest
             .is_some_and(|m| bool::from(d.ct_eq(&m)));
         bool::from(d.ct_eq(&self.token_digest)) | metrics
+    }
+
+    /// The token that reads one workspace's entry bundles (`/vera/{ws}/tile/entries/…`):
+    /// HMAC-SHA256 of the workspace id under the derived read key, hex. Derived, so nothing
+    /// is stored; it changes only with the secret key.
+    pub fn vera_read_token(&self, ws: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.vera_read_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"ordonis/vera/read-token/v1\n");
+        mac.update(ws.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether a presented token is workspace `ws`'s read token (constant time).
+    pub fn vera_read_ok(&self, ws: &str, presented: &str) -> bool {
+        bool::from(
+            self.vera_read_token(ws)
+                .as_bytes()
+                .ct_eq(presented.as_bytes()),
+        )
     }
 
     /// Starts a UI session (after a right token); returns the cookie value: a fresh random

@@ -286,6 +286,10 @@ struct State {
     mappings: HashMap<MappingKey, TaskId>,
     ledger: HashMap<WorkspaceId, Vec<LedgerEntry>>,
     checkpoints: HashMap<WorkspaceId, Vec<StoredCheckpoint>>,
+    /// Full-subtree roots cached for tiles, by workspace, level and position.
+    tile_hashes: HashMap<(WorkspaceId, u8), std::collections::BTreeMap<u64, [u8; 32]>>,
+    /// Witness cosignature lines by workspace, checkpoint size and witness key.
+    cosignatures: HashMap<(WorkspaceId, u64), std::collections::BTreeMap<String, String>>,
     key_check: Option<Vec<u8>>,
     console_sessions: HashMap<[u8; 32], ordonis_core::ConsoleSession>,
     sync: crate::repair_jobs::SyncJobs,
@@ -1026,5 +1030,60 @@ impl Ledger for MemoryStore {
             .checkpoints
             .get(ws)
             .and_then(|l| l.iter().max_by_key(|c| c.size).cloned()))
+    }
+
+    async fn tile_hashes(
+        &self,
+        ws: &WorkspaceId,
+        level: u8,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let st = self.lock();
+        let Some(level) = st.tile_hashes.get(&(ws.clone(), level)) else {
+            return Ok(Vec::new());
+        };
+        let end = from.saturating_add(limit as u64);
+        Ok(level.range(from..end).map(|(i, h)| (*i, *h)).collect())
+    }
+
+    async fn save_tile_hashes(
+        &self,
+        ws: &WorkspaceId,
+        level: u8,
+        from: u64,
+        hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        let stored = st.tile_hashes.entry((ws.clone(), level)).or_default();
+        for (i, h) in (from..).zip(hashes) {
+            stored.entry(i).or_insert(*h);
+        }
+        Ok(())
+    }
+
+    async fn add_cosignature(
+        &self,
+        ws: &WorkspaceId,
+        size: u64,
+        witness: &str,
+        line: &str,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .cosignatures
+            .entry((ws.clone(), size))
+            .or_default()
+            .entry(witness.to_owned())
+            .or_insert_with(|| line.to_owned());
+        Ok(())
+    }
+
+    async fn cosignatures(&self, ws: &WorkspaceId, size: u64) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .cosignatures
+            .get(&(ws.clone(), size))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
     }
 }

@@ -4,7 +4,8 @@
 //! the unit of work, the row decoding, group commit) is here, once.
 //!
 //! Both stores share one schema shape: `integrations`, `webhook_events` (the inbox),
-//! `outbox`, `tasks`, `external_objects`, `ledger_heads`, `vera_ledger`, `vera_checkpoints`,
+//! `outbox`, `tasks`, `external_objects`, `ledger_heads`, `vera_ledger`, `vera_checkpoints`
+//! (with `vera_cosignatures` and the tile cache `vera_tile_hashes`),
 //! each behind the dialect's [`Dialect::PREFIX`]. Statements use `$n` parameters, which both
 //! PostgreSQL and SQLite read.
 
@@ -20,6 +21,7 @@ mod render;
 pub mod schema;
 mod sync_jobs;
 mod tables;
+mod vera;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -774,6 +776,40 @@ impl<D: Dialect> Ledger for SqlStore<D> {
                 })
             })
             .transpose()
+    }
+
+    async fn tile_hashes(
+        &self,
+        ws: &WorkspaceId,
+        level: u8,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        vera::tile_hashes(&self.dialect, ws, level, from, limit).await
+    }
+
+    async fn save_tile_hashes(
+        &self,
+        ws: &WorkspaceId,
+        level: u8,
+        from: u64,
+        hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        vera::save_tile_hashes(&self.dialect, ws, level, from, hashes).await
+    }
+
+    async fn add_cosignature(
+        &self,
+        ws: &WorkspaceId,
+        size: u64,
+        witness: &str,
+        line: &str,
+    ) -> Result<(), StoreError> {
+        vera::add_cosignature(&self.dialect, ws, size, witness, line).await
+    }
+
+    async fn cosignatures(&self, ws: &WorkspaceId, size: u64) -> Result<Vec<String>, StoreError> {
+        vera::cosignatures(&self.dialect, ws, size).await
     }
 }
 

@@ -1,10 +1,15 @@
-//! `vera`: the offline VERA verifier. No database, no network: it reads files.
+//! `vera`: the VERA verifier. No database; every command reads files, except `vera tiles`,
+//! which reads a log served as c2sp.org/tlog-tiles over HTTP.
 //!
 //! ```text
 //! vera verify <export-dir | export.json> --trust <keys> [--checkpoint <note>] [--since <older-note>] [--strict]
 //! vera verify-receipt <entry-file> <receipt-file> --trust <keys>
 //! vera consistency <note-a> <note-b> --trust <keys> [--proof <file>]
+//! vera tiles --url <prefix> --trust <keys> [--entries]   (bearer token for entries: VERA_TOKEN)
 //! ```
+//!
+//! Every command takes `--witness <vkey>` (repeatable): the checkpoint must then also carry a
+//! valid c2sp.org/tlog-cosignature of each such witness.
 //!
 //! Exit codes: 0 valid; 1 tampered entry or failing proof (the first bad index is printed as
 //! `index=<n>`); 2 two inconsistent checkpoints (a fork or rollback); 3 a bad or untrusted
@@ -18,8 +23,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use ordonis_core::vera::export::parse_proof;
+use ordonis_core::vera::tile_client::{TileCheck, check_log};
 use ordonis_core::vera::{
-    Checkpoint, ExportCheck, Receipt, TrustedKeys, VeraError, check_consistency, verify_export,
+    Checkpoint, ExportCheck, Receipt, TrustedKeys, VeraError, WitnessKey, check_consistency,
+    verify_cosignatures, verify_export,
 };
 use thiserror::Error;
 
@@ -28,7 +35,7 @@ const EXIT_CODES: &str = "\
 exit codes: 0 valid, 1 tampered entry or failing proof (index=<n> printed), 2 fork or rollback,
   3 bad or untrusted checkpoint signature, 4 usage or input error";
 
-/// The offline VERA verifier: reads files only (no database, no network).
+/// The VERA verifier: reads files (and, for `tiles`, a tiled log over HTTP).
 #[derive(Debug, Parser)]
 #[command(name = "vera", version, arg_required_else_help = true, after_help = EXIT_CODES)]
 struct Cli {
@@ -84,6 +91,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         proof: Option<PathBuf>,
     },
+    /// Checks a log served as c2sp.org/tlog-tiles: the checkpoint's signature (and
+    /// cosignatures with --witness), every hash tile against the checkpoint's root, and with
+    /// --entries every entry bundle against the level-0 tiles.
+    #[command(after_help = EXIT_CODES)]
+    Tiles {
+        /// The log's prefix, e.g. https://ordonis.example.com/vera/acme
+        #[arg(long, value_name = "URL")]
+        url: String,
+        #[command(flatten)]
+        trust: Trust,
+        /// Also fetch and check every entry bundle (needs the workspace's read token).
+        #[arg(long)]
+        entries: bool,
+        /// The bearer token that reads entry bundles (the workspace's read token).
+        #[arg(long, env = "VERA_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +115,10 @@ struct Trust {
     /// A file of verifier keys (name+id+key), one per line.
     #[arg(long = "trust", value_name = "KEYS")]
     path: PathBuf,
+    /// A witness's cosignature key (name+id+base64(0x04 ‖ key)) whose valid cosignature the
+    /// checkpoint must carry; repeat for several.
+    #[arg(long = "witness", value_name = "VKEY")]
+    witnesses: Vec<String>,
 }
 
 /// A usage or input error: exit 4.
@@ -127,6 +155,21 @@ fn trusted(trust: &Trust) -> Result<TrustedKeys, Failure> {
         return Err(Usage(format!("{}: no verifier keys", path.display())).into());
     }
     Ok(keys)
+}
+
+fn witnesses(trust: &Trust) -> Result<Vec<WitnessKey>, Failure> {
+    trust
+        .witnesses
+        .iter()
+        .map(|w| WitnessKey::parse(w).map_err(|e| Usage(format!("--witness: {e}")).into()))
+        .collect()
+}
+
+/// Verifies a signed checkpoint note: the log's signature, and each `--witness`'s cosignature.
+fn open(keys: &TrustedKeys, trust: &Trust, note: &str) -> Result<Checkpoint, Failure> {
+    let cp = keys.verify(note)?;
+    verify_cosignatures(note, &witnesses(trust)?)?;
+    Ok(cp)
 }
 
 fn describe(cp: &Checkpoint) -> String {
@@ -188,7 +231,7 @@ fn verify(
 ) -> Result<String, Failure> {
     let keys = trusted(trust)?;
     let (note, entries) = export_parts(dir, checkpoint)?;
-    let cp = keys.verify(&note)?;
+    let cp = open(&keys, trust, &note)?;
     let old = match since {
         Some(p) => {
             let old = keys.verify(&read_note(p)?)?;
@@ -252,6 +295,7 @@ fn verify_receipt(entry: &Path, receipt: &Path, trust: &Trust) -> Result<String,
         .map_err(|_| VeraError::MalformedReceipt("the receipt is not UTF-8".into()))?;
     let receipt = Receipt::parse(&receipt)?;
     let cp = receipt.verify(entry, &keys)?;
+    verify_cosignatures(&receipt.checkpoint, &witnesses(trust)?)?;
     Ok(format!(
         "ok: entry {} is in {}",
         receipt.index,
@@ -261,8 +305,8 @@ fn verify_receipt(entry: &Path, receipt: &Path, trust: &Trust) -> Result<String,
 
 fn consistency(x: &Path, y: &Path, trust: &Trust, proof: Option<&Path>) -> Result<String, Failure> {
     let keys = trusted(trust)?;
-    let x = keys.verify(&read_note(x)?)?;
-    let y = keys.verify(&read_note(y)?)?;
+    let x = open(&keys, trust, &read_note(x)?)?;
+    let y = open(&keys, trust, &read_note(y)?)?;
     let proof = match proof {
         Some(p) => parse_proof(&read(p)?).map_err(|e| Usage(e.to_string()))?,
         None if x.size == y.size => Vec::new(),
@@ -282,6 +326,39 @@ fn consistency(x: &Path, y: &Path, trust: &Trust, proof: Option<&Path>) -> Resul
         describe(&x),
         describe(&y)
     ))
+}
+
+fn tiles(url: &str, trust: &Trust, entries: bool, token: Option<&str>) -> Result<String, Failure> {
+    let keys = trusted(trust)?;
+    let check = TileCheck {
+        entries,
+        witnesses: witnesses(trust)?,
+        token: token.map(str::to_owned),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| VeraError::Fetch(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(VeraError::Io)?;
+    let report = rt.block_on(check_log(&client, url, &keys, &check))?;
+    let mut msg = format!(
+        "ok: {} hash tiles verified against {}",
+        report.tiles,
+        describe(&report.checkpoint)
+    );
+    if let Some(n) = report.entries {
+        msg.push_str(&format!("; {n} entries match level 0"));
+    }
+    if !report.cosigned_at.is_empty() {
+        msg.push_str(&format!(
+            "; cosigned by {} witness(es)",
+            report.cosigned_at.len()
+        ));
+    }
+    Ok(msg)
 }
 
 fn run(command: &Command) -> Result<String, Failure> {
@@ -310,6 +387,12 @@ fn run(command: &Command) -> Result<String, Failure> {
             trust,
             proof,
         } => consistency(note_a, note_b, trust, proof.as_deref()),
+        Command::Tiles {
+            url,
+            trust,
+            entries,
+            token,
+        } => tiles(url, trust, *entries, token.as_deref()),
     }
 }
 
@@ -342,6 +425,7 @@ fn main() -> ExitCode {
             match &e {
                 VeraError::Tampered { index, .. } => println!("TAMPERED index={index}"),
                 VeraError::RootMismatch { .. } => println!("TAMPERED index=unknown"),
+                VeraError::BadTile { path, .. } => println!("TAMPERED tile={path}"),
                 VeraError::Fork { .. } => println!("FORK"),
                 _ if code == 3 => println!("BAD-SIGNATURE"),
                 _ => {}

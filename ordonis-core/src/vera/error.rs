@@ -91,6 +91,31 @@ pub enum VeraError {
     /// checkpoint, or the stored log does not match its own leaf hashes.
     #[error("log integrity: {0}")]
     Integrity(String),
+    /// A tile or entry bundle that does not match the checkpoint (c2sp.org/tlog-tiles).
+    #[error("tile {path} does not verify: {reason}")]
+    BadTile {
+        /// The tile's path below the log's prefix.
+        path: String,
+        /// What was found.
+        reason: String,
+    },
+    /// An entry too long for an entry bundle's 16-bit length prefix.
+    #[error("entry {index} is {len} bytes: entry bundles carry at most 65535")]
+    EntryTooLarge {
+        /// Its index.
+        index: u64,
+        /// Its length.
+        len: usize,
+    },
+    /// A witness the verifier requires did not cosign the checkpoint.
+    #[error("no cosignature by witness {witness}")]
+    MissingCosignature {
+        /// The witness's verifier key.
+        witness: String,
+    },
+    /// Fetching from a log over HTTP failed.
+    #[error("fetch: {0}")]
+    Fetch(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -110,10 +135,12 @@ impl VeraError {
             | VeraError::MalformedEntry(_)
             | VeraError::NonCanonical(_)
             | VeraError::MalformedReceipt(_)
+            | VeraError::BadTile { .. }
             | VeraError::Integrity(_) => 1,
             VeraError::Fork { .. } => 2,
             VeraError::BadSignature { .. }
             | VeraError::Untrusted { .. }
+            | VeraError::MissingCosignature { .. }
             | VeraError::MalformedNote(_)
             | VeraError::MalformedCheckpoint(_) => 3,
             VeraError::BadLogName(_)
@@ -121,6 +148,8 @@ impl VeraError {
             | VeraError::InvalidSizes(_)
             | VeraError::MalformedKey(_)
             | VeraError::MalformedExport(_)
+            | VeraError::EntryTooLarge { .. }
+            | VeraError::Fetch(_)
             | VeraError::Store(_)
             | VeraError::Io(_) => 4,
         }

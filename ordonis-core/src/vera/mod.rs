@@ -5,7 +5,9 @@
 //! below), hashed into an RFC 6962 Merkle tree ([`merkle`]), and the tree heads are signed as
 //! C2SP checkpoints ([`checkpoint`]) whose origin is the log's name. The [`Notary`] signs and
 //! stores checkpoints through the [`Ledger`](crate::ledger::Ledger) contract and produces
-//! exports and receipts ([`export`]) that the offline `vera` command verifies.
+//! exports and receipts ([`export`]) that the offline `vera` command verifies. [`tiles`] serves
+//! and checks the log as c2sp.org/tlog-tiles, and [`cosignature`] reads and checks witness
+//! cosignatures (c2sp.org/tlog-cosignature) on its checkpoints.
 //!
 //! # Log names
 //!
@@ -84,14 +86,19 @@
 //! ```
 
 pub mod checkpoint;
+pub mod cosignature;
 mod encode;
 mod error;
 pub mod export;
 pub mod merkle;
 mod notary;
 pub mod note;
+#[cfg(feature = "http-client")]
+pub mod tile_client;
+pub mod tiles;
 
 pub use checkpoint::{Checkpoint, CheckpointSigner, TrustedKeys, check_consistency};
+pub use cosignature::{WitnessKey, verify_cosignatures};
 pub use encode::{
     ENTRY_TYPE, LOG_PREFIX, MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, decode_entry, encode_entry,
     log_name, scan_idx_log, workspace_of_log,
@@ -105,3 +112,4 @@ pub use merkle::{
     verify_inclusion,
 };
 pub use notary::{Export, LogSnapshot, Notary, SignedCheckpoint};
+pub use tiles::{TileId, TileKind, TileReader};

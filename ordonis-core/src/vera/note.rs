@@ -139,6 +139,14 @@ pub fn signature_line(name: &str, key: &SigningKey, text: &str) -> String {
     format!("{SIG_PREFIX}{name} {}\n", B64.encode(raw))
 }
 
+/// The signature line of a parsed signature (as [`split_note`] read it).
+pub fn signature_line_of(sig: &NoteSignature) -> String {
+    let mut raw = Vec::with_capacity(4 + sig.signature.len());
+    raw.extend_from_slice(&sig.key_id.to_be_bytes());
+    raw.extend_from_slice(&sig.signature);
+    format!("{SIG_PREFIX}{} {}\n", sig.name, B64.encode(raw))
+}
+
 /// Splits a signed note into its text (with its final newline) and its signature lines.
 pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), VeraError> {
     let bad = |why: &str| VeraError::MalformedNote(why.to_owned());

@@ -1,7 +1,7 @@
 //! The VERA endpoints the offline `vera` verifier reads:
 //!
 //! - `GET /api/ledger/{ws}/checkpoint`: the signed checkpoint note (`text/plain`), the
-//!   `checkpoint` file of an export;
+//!   `checkpoint` file of an export, with the witnesses' cosignatures of its size;
 //! - `GET /api/ledger/{ws}/export`: `{checkpoint, entries, verifier_keys}`, where `entries` is
 //!   the `vera-export/v1` file and `checkpoint` the note it verifies against (write them to
 //!   `<dir>/entries` and `<dir>/checkpoint`, the keys to a trust file, and run `vera verify`);
@@ -61,11 +61,7 @@ pub async fn checkpoint(
     Path(ws): Path<String>,
 ) -> Result<Response, ApiError> {
     let ws = workspace(&s, &ws).await?;
-    let cp = Notary::new(s.store.as_ref(), &s.signer)
-        .checkpoint(&ws)
-        .await
-        .map_err(vera_err)?;
-    Ok(text(cp.note))
+    Ok(text(super::vera::cosigned_checkpoint(&s, &ws).await?))
 }
 
 /// The whole log with the checkpoint it verifies against.

@@ -9,6 +9,7 @@ pub mod people;
 pub mod pushes;
 pub mod sessions;
 pub mod tasks;
+pub mod vera;
 pub mod webhook;
 
 use axum::Router;
@@ -32,6 +33,10 @@ pub fn public(state: AppState) -> Router {
             "/integrations/{provider}/{integration_id}/webhook",
             post(webhook::receive),
         )
+        // The workspace's log as c2sp.org/tlog-tiles: read-only; who may read what is in
+        // `vera`'s documentation.
+        .route("/vera/{workspace_id}/checkpoint", get(vera::checkpoint))
+        .route("/vera/{workspace_id}/tile/{*path}", get(vera::tile))
         .with_state(state)
 }
 
@@ -106,6 +111,14 @@ pub fn api(state: AppState) -> Router {
             "/api/ledger/{workspace_id}/consistency",
             get(ledger::consistency),
         )
+        .route(
+            "/api/ledger/{workspace_id}/read-token",
+            get(vera::read_token),
+        )
+        .route(
+            "/api/ledger/{workspace_id}/cosignatures",
+            post(vera::add_cosignatures),
+        )
         .fallback(api_not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
@@ -137,7 +150,7 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// client over the limit is answered `429` with `Retry-After` before its token is checked,
 /// and a wrong token past the burst puts it over. A request without a token is `401`,
 /// uncounted (it guesses nothing).
-fn refusal(s: &AppState, req: &Request, ok: impl Fn(&str) -> bool) -> Option<Response> {
+pub(crate) fn refusal(s: &AppState, req: &Request, ok: impl Fn(&str) -> bool) -> Option<Response> {
     let client = ClientKey::of_request(req.extensions());
     if let Some(wait) = s.bearer_failures().blocked(client) {
         return Some(too_many(wait));

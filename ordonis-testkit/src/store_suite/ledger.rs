@@ -121,3 +121,73 @@ pub async fn checkpoints_saved_and_latest(store: Arc<dyn Store>) {
             .is_none()
     );
 }
+
+/// Witness cosignatures are kept per workspace, checkpoint size and witness key, the first
+/// line a witness gives kept, listed by witness key; the tile cache keeps hashes by level and
+/// position, the first one saved kept, and reads back only the stored ones of a range.
+pub async fn cosignatures_and_tile_hashes_per_workspace(store: Arc<dyn Store>) {
+    let w = ws("witnessed");
+    let ok = |r: Result<(), ordonis_core::StoreError>| r.unwrap_or_else(|e| panic!("{e}"));
+    ok(store
+        .add_cosignature(&w, 5, "w1+0000000b", "b first\n")
+        .await);
+    ok(store
+        .add_cosignature(&w, 5, "w1+0000000b", "b again\n")
+        .await);
+    ok(store.add_cosignature(&w, 5, "w0+0000000a", "a\n").await);
+    ok(store
+        .add_cosignature(&w, 6, "w1+0000000b", "b at 6\n")
+        .await);
+    let at = |size| {
+        let store = store.clone();
+        let w = w.clone();
+        async move {
+            store
+                .cosignatures(&w, size)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    assert_eq!(at(5).await, ["a\n", "b first\n"]);
+    assert_eq!(at(6).await, ["b at 6\n"]);
+    assert!(at(4).await.is_empty());
+    let other = store
+        .cosignatures(&ws("other"), 5)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(other.is_empty());
+
+    let h = |i: u64| {
+        let mut x = [0u8; 32];
+        x[..8].copy_from_slice(&i.to_be_bytes());
+        x
+    };
+    // 300 hashes: more than one statement's worth.
+    let run: Vec<[u8; 32]> = (10..310).map(h).collect();
+    ok(store.save_tile_hashes(&w, 1, 10, &run).await);
+    ok(store.save_tile_hashes(&w, 1, 309, &[[9; 32], h(310)]).await);
+    let read = |level, from, limit| {
+        let store = store.clone();
+        let w = w.clone();
+        async move {
+            store
+                .tile_hashes(&w, level, from, limit)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let all = read(1, 0, 1000).await;
+    assert_eq!(all.len(), 301);
+    assert!(all.iter().all(|(i, x)| *x == h(*i)), "a stored hash moved");
+    assert_eq!(
+        read(1, 300, 5).await,
+        (300..305).map(|i| (i, h(i))).collect::<Vec<_>>()
+    );
+    assert!(read(1, 0, 10).await.is_empty());
+    assert!(read(2, 0, 1000).await.is_empty());
+    let other = store
+        .tile_hashes(&ws("other"), 1, 0, 1000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(other.is_empty());
+}

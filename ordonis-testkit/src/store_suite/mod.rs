@@ -22,6 +22,7 @@ macro_rules! store_suite {
             mapping_points_to_one_task, outbox_coalescing, workspaces_are_isolated,
             secrets_stored_as_ciphertext, ledger_indexes_gapless_under_concurrency,
             paused_integration_is_skipped, checkpoints_saved_and_latest,
+            cosignatures_and_tile_hashes_per_workspace,
             engine_changes_verify_offline,
             completion_from_another_workspace_is_lease_lost, replay_and_give_up_refusals,
             outbox_coalesces_per_integration, id_lookups_name_their_workspace,
