@@ -41,16 +41,27 @@ impl Engine {
     /// with the integration's own pause (set by any worker that met a quota limit) when it
     /// is later than the one recorded. `None` when nothing is known.
     pub async fn api_budget(&self, id: IntegrationId) -> Result<Option<ApiBudget>, Error> {
-        let loaded = self.load(id).await?;
+        // A disabled integration still shows what was last known (no secrets are opened).
+        let record = self
+            .inner
+            .store
+            .integration(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
+        let live = self
+            .inner
+            .providers
+            .get(&record.provider)
+            .and_then(|p| p.budget(id));
         let saved = self
             .inner
             .store
             .sync_job(id)
             .await?
             .and_then(|j: SyncJob| j.status.budget);
-        let mut budget = ApiBudget::newest(saved, loaded.provider.budget(id));
+        let mut budget = ApiBudget::newest(saved, live);
         let now = OffsetDateTime::now_utc();
-        if let Some(p) = loaded.record.paused_until.filter(|p| *p > now) {
+        if let Some(p) = record.paused_until.filter(|p| *p > now) {
             let b = budget.get_or_insert_with(ApiBudget::default);
             if b.paused_until.is_none_or(|q| q < p) {
                 b.paused_until = Some(p);
