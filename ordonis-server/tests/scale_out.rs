@@ -98,6 +98,8 @@ fn start_worker(dir: &Path, name: &str, db: &str) -> Proc {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_ordonis-worker"))
         .args(["--workers", "2", "--lease", "5"])
+        // Its workers' lease owner ids start with this.
+        .env("HOSTNAME", name)
         .env("ORDONIS_DATABASE_URL", db)
         .env("ORDONIS_SECRET_KEY", KEY)
         .env("ORDONIS_LOG", "info")
@@ -205,26 +207,32 @@ impl Deliveries {
     }
 }
 
-/// Freezes the worker (SIGSTOP) until it is caught holding leased rows (rows still
-/// `processing` after the other worker has had time to finish its own), then kills it with
-/// SIGKILL. Returns how many rows it held (0: the load ended before it was caught).
+/// The rows (inbox and outbox ids) leased by the workers of the process started as `name`.
+async fn leased_by(db: &sqlx::PgPool, name: &str) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar(
+        "SELECT id FROM ordonis.webhook_events WHERE state = 'processing' AND lease_owner LIKE $1
+         UNION ALL
+         SELECT id FROM ordonis.outbox WHERE state = 'processing' AND lease_owner LIKE $1",
+    )
+    .bind(format!("{name}-%"))
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// Freezes the worker (SIGSTOP) until it is caught holding leased rows, then kills it with
+/// SIGKILL. Returns the rows it held (empty: the load ended before it was caught).
 async fn kill_holding_leases(
     w: &mut Proc,
-    a: &Api,
-    integration: &str,
+    name: &str,
+    db: &sqlx::PgPool,
     load_done: &std::sync::atomic::AtomicBool,
-) -> usize {
+) -> Vec<uuid::Uuid> {
     let mut after_load = 0;
     loop {
         signal(w, "-STOP");
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let held = events(a, integration)
-            .await
-            .iter()
-            .chain(pushes(a, integration).await.iter())
-            .filter(|r| r["state"] == "processing")
-            .count();
-        if held > 0 || after_load > 3 {
+        let held = leased_by(db, name).await;
+        if !held.is_empty() || after_load > 5 {
             signal(w, "-KILL");
             w.child.wait().await.unwrap();
             return held;
@@ -233,7 +241,7 @@ async fn kill_holding_leases(
             after_load += 1;
         }
         signal(w, "-CONT");
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -368,7 +376,8 @@ async fn two_servers_and_two_workers_on_one_postgres_survive_kills_and_restarts(
         })
         .collect();
 
-    let mut killed_holding = 0;
+    let mut killed_holding = Vec::new();
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
     let mut restarted = false;
     for round in 0..ROUNDS {
         // People edit their issues in Jira.
@@ -411,7 +420,7 @@ async fn two_servers_and_two_workers_on_one_postgres_survive_kills_and_restarts(
                 round_log
             };
             let (held, round_log) = tokio::join!(
-                kill_holding_leases(&mut w1, &a1, &integration, &load_done),
+                kill_holding_leases(&mut w1, "worker-1", &pool, &load_done),
                 load
             );
             log.merge(round_log);
@@ -442,7 +451,7 @@ async fn two_servers_and_two_workers_on_one_postgres_survive_kills_and_restarts(
     }
     assert!(restarted);
     assert!(
-        killed_holding > 0,
+        !killed_holding.is_empty(),
         "the worker was killed holding no row: the test proved nothing about leases"
     );
 
@@ -467,6 +476,25 @@ async fn two_servers_and_two_workers_on_one_postgres_survive_kills_and_restarts(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // The killed worker's rows were taken up by another worker once its lease ran out: each
+    // is done, on a later attempt.
+    let taken_over: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT state, attempts FROM ordonis.webhook_events WHERE id = ANY($1)
+         UNION ALL
+         SELECT state, attempts FROM ordonis.outbox WHERE id = ANY($1)",
+    )
+    .bind(&killed_holding)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(taken_over.len(), killed_holding.len());
+    assert!(
+        taken_over
+            .iter()
+            .all(|(state, attempts)| state == "done" && *attempts >= 2),
+        "{taken_over:?}"
+    );
 
     // Every acknowledged delivery is one event, processed.
     let ev = events(&a1, &integration).await;
@@ -580,10 +608,11 @@ async fn two_servers_and_two_workers_on_one_postgres_survive_kills_and_restarts(
         jobs.len(),
         resent,
         report.size,
-        killed_holding
+        killed_holding.len()
     );
     for p in [&mut s1, &mut s2, &mut w1, &mut w2] {
         let _ = p.child.start_kill();
     }
+    pool.close().await;
     common::drop_pg(&name).await;
 }
