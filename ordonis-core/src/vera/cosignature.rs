@@ -12,7 +12,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use super::error::VeraError;
-use super::note::{NoteSignature, is_valid_key_name, split_note};
+use super::note::{NoteSignature, is_valid_key_name, split_note, split_vkey};
 
 /// The signature type byte of Ed25519 cosignatures.
 const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -59,26 +59,17 @@ impl WitnessKey {
 
     /// Parses `<name>+<hex id>+<base64(0x04 ‖ public key)>`; the id must match.
     pub fn parse(vkey: &str) -> Result<Self, VeraError> {
-        let bad = |why: &str| VeraError::MalformedKey(format!("witness key {vkey:?}: {why}"));
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected name+id+key"));
-        };
-        if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("key id is not 8 hex digits"));
-        }
-        let id = u32::from_str_radix(id, 16).map_err(|_| bad("key id is not hex"))?;
-        let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
-        let Some((&ALG_COSIGNATURE_V1, public)) = raw.split_first() else {
-            return Err(bad("not an Ed25519 cosignature (type 0x04) key"));
-        };
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| bad("Ed25519 key must be 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("not an Ed25519 point"))?;
+        let (name, id, key) = split_vkey(
+            vkey,
+            "witness key",
+            ALG_COSIGNATURE_V1,
+            "Ed25519 cosignature (type 0x04)",
+        )?;
         let w = Self::new(name, key)?;
         if w.id != id {
-            return Err(bad("key id does not match the key"));
+            return Err(VeraError::MalformedKey(format!(
+                "witness key {vkey:?}: key id does not match the key"
+            )));
         }
         Ok(w)
     }

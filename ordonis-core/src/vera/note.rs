@@ -37,6 +37,36 @@ pub fn key_id(name: &str, public: &[u8; 32]) -> u32 {
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
+/// The parts of a note key `<name>+<hex id>+<base64(alg ‖ Ed25519 public key)>` of type
+/// `alg`: its name, the id it states, and the public key (`what` and `kind` name the key in
+/// errors). The caller checks the stated id against the key, whose id rule differs by type.
+pub(crate) fn split_vkey<'a>(
+    vkey: &'a str,
+    what: &str,
+    alg: u8,
+    kind: &str,
+) -> Result<(&'a str, u32, VerifyingKey), VeraError> {
+    let bad = |why: &str| VeraError::MalformedKey(format!("{what} {vkey:?}: {why}"));
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("expected name+id+key"));
+    };
+    if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("key id is not 8 hex digits"));
+    }
+    let id = u32::from_str_radix(id, 16).map_err(|_| bad("key id is not hex"))?;
+    let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
+    let public = match raw.split_first() {
+        Some((&a, public)) if a == alg => public,
+        _ => return Err(bad(&format!("not an {kind} key"))),
+    };
+    let public: [u8; 32] = public
+        .try_into()
+        .map_err(|_| bad("Ed25519 key must be 32 bytes"))?;
+    let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("not an Ed25519 point"))?;
+    Ok((name, id, key))
+}
+
 /// A trusted Ed25519 verifier key of a signed-note signer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifierKey {
@@ -62,26 +92,12 @@ impl VerifierKey {
 
     /// Parses `<name>+<hex id>+<base64(0x01 ‖ public key)>`; the id must match.
     pub fn parse(vkey: &str) -> Result<Self, VeraError> {
-        let bad = |why: &str| VeraError::MalformedKey(format!("verifier key {vkey:?}: {why}"));
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad("expected name+id+key"));
-        };
-        if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("key id is not 8 hex digits"));
-        }
-        let id = u32::from_str_radix(id, 16).map_err(|_| bad("key id is not hex"))?;
-        let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
-        let Some((&ALG_ED25519, public)) = raw.split_first() else {
-            return Err(bad("not an Ed25519 (type 0x01) key"));
-        };
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| bad("Ed25519 key must be 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("not an Ed25519 point"))?;
+        let (name, id, key) = split_vkey(vkey, "verifier key", ALG_ED25519, "Ed25519 (type 0x01)")?;
         let v = Self::new(name, key)?;
         if v.id != id {
-            return Err(bad("key id does not match the key"));
+            return Err(VeraError::MalformedKey(format!(
+                "verifier key {vkey:?}: key id does not match the key"
+            )));
         }
         Ok(v)
     }
