@@ -316,3 +316,40 @@ async fn disabling_deletes_the_registered_webhook_and_a_failed_deletion_is_retri
     assert_eq!(rec.config.get("retired_webhooks"), None);
     assert_eq!(s.engine.delete_retired_webhooks().await.unwrap(), 0);
 }
+
+/// Catches: a scope widened while a repair step is leased is never imported. The `PATCH`
+/// cannot re-schedule a job a worker holds, so the run that ends under the new scope must
+/// start the backfill of it itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_widened_during_a_running_step_is_backfilled() {
+    let s = sweep_site(3, 0, "project = HO", true).await;
+    assert_eq!(s.tasks().await.len(), 3);
+    // XX's issues last changed long ago: only a backfill lists them, not a reconcile.
+    for n in 0..2 {
+        let mut i = issue(40_000 + n, "XX", n + 1);
+        i["fields"]["updated"] = json!("2024-01-01T00:00:00.000+0000");
+        s.jira.insert_issue(i);
+    }
+    // A worker is in a reconcile step when the scope is widened.
+    s.engine.reconcile_now(&s.ws, s.integration).await.unwrap();
+    let job = s
+        .store
+        .claim_sync(&ordonis_core::ClaimRequest {
+            worker: "busy".into(),
+            limit: 1,
+            lease: Duration::from_secs(30),
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    s.change(IntegrationChange {
+        scope: Some(json!({"jql": "project in (HO, XX)"})),
+        ..IntegrationChange::default()
+    })
+    .await;
+    s.engine.run_sync(job).await.unwrap();
+    s.drain().await;
+    assert_eq!(s.tasks().await.len(), 5, "XX's issues were not imported");
+    let xx = s.task("40000").await;
+    assert_eq!(s.entries(&xx, Op::Create).await.len(), 1);
+}

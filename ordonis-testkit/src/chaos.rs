@@ -546,7 +546,13 @@ impl Run {
             }
             // A liveness bound, not a timing claim: CI runs many seeds at once on two cores.
             if started.elapsed() > Duration::from_secs(90) {
-                return Err(self.fail("the backfills did not finish in 90 s"));
+                let mut jobs = Vec::new();
+                for id in [self.jira_id, self.asana_id] {
+                    jobs.push(self.store.sync_job(id).await.map_err(|e| self.fail(e))?);
+                }
+                return Err(self.fail(format!(
+                    "the backfills did not finish in 90 s; sync jobs: {jobs:?}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -353,6 +353,7 @@ impl Engine {
                 ListMode::Backfill => {
                     status.backfill.state = BackfillState::Running;
                     status.backfill.error = None;
+                    status.backfill.scope = loaded.config.scope.clone();
                 }
                 ListMode::Reconcile => {
                     status.reconcile.found = 0;
@@ -409,6 +410,14 @@ impl Engine {
                 }
                 None => None,
             };
+            // The scope changed after the last backfill began (a `PATCH` while this step
+            // was leased cannot re-schedule the job): the new scope is backfilled next, now.
+            // A status from before the scope was recorded takes the current one as listed.
+            if status.backfill.scope.is_null() {
+                status.backfill.scope = loaded.config.scope.clone();
+            }
+            let widen =
+                !loaded.config.scope.is_null() && status.backfill.scope != loaded.config.scope;
             match job.mode {
                 ListMode::Backfill => {
                     status.backfill.state = BackfillState::Done;
@@ -421,10 +430,14 @@ impl Engine {
                 }
             }
             SyncFinish {
-                mode: ListMode::Reconcile,
+                mode: if widen {
+                    ListMode::Backfill
+                } else {
+                    ListMode::Reconcile
+                },
                 // After a scope change the webhooks are checked at once (those of a project
                 // that left it are deleted, a new project's registered).
-                at: if swept == Some(super::sweep::SweepCause::ScopeChanged) {
+                at: if widen || swept == Some(super::sweep::SweepCause::ScopeChanged) {
                     now
                 } else {
                     now + interval

@@ -125,6 +125,11 @@ pub struct BackfillStatus {
     pub imported: u64,
     /// Why it failed (or why it waits).
     pub error: Option<String>,
+    /// The scope the latest backfill run listed (`null` before one ran, or in a database
+    /// from before this was recorded). A run that ends under another scope starts a
+    /// backfill of the new one: a scope widened while a step was running is imported too.
+    #[serde(default)]
+    pub scope: serde_json::Value,
 }
 
 /// What the reconcile runs did.
