@@ -8,5 +8,6 @@
 pub mod fresh;
 pub mod payload;
 pub mod pgbench;
+pub mod reads;
 pub mod repair_site;
 pub mod report;

@@ -13,6 +13,11 @@ use clap::{Parser, ValueEnum};
 use ordonis_core::Store;
 use ordonis_testkit::chaos::{ChaosConfig, ChaosProviders, run};
 
+/// The same pooled allocator as the server's binaries, so that the benchmark's own client
+/// work does not take the machine's cores from the server in glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum StoreKind {
     Memory,

@@ -35,6 +35,11 @@ use ordonis_benches::repair_site::{
 use ordonis_benches::report::{Table, machine, rate, ratio, write_section};
 use sqlx::postgres::PgConnectOptions;
 
+/// The same pooled allocator as the server's binaries, so that the benchmark's own client
+/// work does not take the machine's cores from the server in glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Repair-loop benchmarks.
 #[derive(clap::Parser, Debug)]
 #[command(version)]

@@ -36,6 +36,11 @@ use ordonis_core::{EventId, ExternalRef, JobState, Task, WorkspaceId};
 use ordonis_testkit::store_suite::{draft, integration};
 use sqlx::postgres::PgConnectOptions;
 
+/// The same pooled allocator as the server's binaries, so that the benchmark's own client
+/// work does not take the machine's cores from the server in glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tasks the process runs spread their events over (as `prefill.sql` does).
 const OBJECTS: usize = 10_000;
 

@@ -8,6 +8,12 @@ use ordonis_server::config::Origin;
 use ordonis_server::demo;
 use ordonis_server::{Config, Server, init_tracing, shutdown_signal};
 
+/// mimalloc, a pooled allocator: under load glibc's malloc/free took about a quarter of the
+/// server's CPU samples (BENCHMARKS.md). Off with `--no-default-features`.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_tracing();

@@ -9,6 +9,12 @@ use ordonis_server::config::{Backend, existing_secret};
 use ordonis_server::{WorkerArgs, init_tracing, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc, a pooled allocator: under load glibc's malloc/free took about a quarter of the
+/// server's CPU samples (BENCHMARKS.md). Off with `--no-default-features`.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_tracing();
