@@ -1300,7 +1300,7 @@ async fn run_reads(
          Command: `cargo run --release -p ordonis-benches --bin load -- --reads --tasks {n}` \
          (`--quick`: 5,000 tasks).\n\n\
          **Seeding.** Per store, a fresh database and server (with {w} in-process workers). \
-         The workspace's {n} tasks come from the real backfill: {sites} fake Jira sites (real \
+         The workspace's {n} tasks come from the real backfill: {sites} fake Jira site(s) (real \
          HTTP on loopback, in the benchmark's process) of up to {site} issues each, one \
          integration each, listed by the server's workers; timed from the first integration's \
          creation until every backfill is `done` and no event is pending or in flight. The \
