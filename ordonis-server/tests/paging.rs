@@ -557,3 +557,86 @@ async fn task_page_ledger_page_and_export_read_bounded_rows() {
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `GET /api/events` pages newest first through `next_cursor` with every row once, while
+/// rows are appended between pages; a bad cursor, or the pushes list's, is a `400`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_page_through_cursors_and_refuse_bad_ones() {
+    let path = common::sqlite_path();
+    let store = Arc::new(SqliteStore::connect(&path.to_string_lossy()).await.unwrap());
+    let ws = WorkspaceId::new("paged-events".to_owned()).unwrap();
+    let rec = IntegrationRecord {
+        id: IntegrationId::new(),
+        workspace_id: ws.clone(),
+        provider: ProviderKind::new("jira"),
+        config: json!({"base_url": "http://127.0.0.1:9"}),
+        secrets: SealedSecrets(Vec::new()),
+        paused_until: None,
+        state: IntegrationState::Paused,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    store.create_integration(&rec).await.unwrap();
+    let event = |n: usize| NewInboxEvent {
+        id: EventId::new(),
+        workspace_id: ws.clone(),
+        integration_id: rec.id,
+        dedupe_key: format!("d{n}"),
+        delivery_id: None,
+        object_key: Some(format!("OBJ-{n}")),
+        headers: Vec::new(),
+        body: bytes::Bytes::from_static(b"{}"),
+        body_sha256: String::new(),
+        auth: "test".into(),
+        state: JobState::Done,
+        note: None,
+    };
+    // Two batches (rows of a batch may share a received time).
+    for b in 0..2 {
+        let batch: Vec<_> = (0..125).map(|i| event(b * 1000 + i)).collect();
+        store.insert_events(&batch).await.unwrap();
+    }
+    let config = Config::for_tests(path.to_string_lossy().into_owned());
+    let server = Server::start_on(&config, store.clone()).await.unwrap();
+    let api = common::Api::new(&server);
+    let base = format!("/api/events?workspace_id={}&limit=40", ws.as_str());
+    let mut ids: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut appended = 0;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{base}&cursor={c}"),
+            None => base.clone(),
+        };
+        let (status, page) = api.get(&url).await;
+        assert_eq!(status, 200, "{page}");
+        let rows = page["events"].as_array().unwrap();
+        assert!(rows.len() <= 40);
+        ids.extend(rows.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            assert!(!rows.is_empty(), "no empty last page");
+            break;
+        }
+        // Newer rows arrive while the client pages.
+        store
+            .insert_events(&[event(5000 + appended)])
+            .await
+            .unwrap();
+        appended += 1;
+    }
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no row twice");
+    assert_eq!(
+        ids.len(),
+        250,
+        "every row there at the start, and none appended since"
+    );
+    let (status, _) = api.get(&format!("{base}&cursor=zz")).await;
+    assert_eq!(status, 400);
+    let (_, pushes) = api.get("/api/pushes?limit=1").await;
+    assert!(pushes["next_cursor"].is_null(), "no pushes: {pushes}");
+    let foreign = hex_of("pushes:1.00000000-0000-0000-0000-000000000000");
+    let (status, body) = api.get(&format!("{base}&cursor={foreign}")).await;
+    assert_eq!(status, 400, "{body}");
+    server.shutdown().await;
+}
