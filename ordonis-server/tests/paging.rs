@@ -565,6 +565,10 @@ async fn events_page_through_cursors_and_refuse_bad_ones() {
     let path = common::sqlite_path();
     let store = Arc::new(SqliteStore::connect(&path.to_string_lossy()).await.unwrap());
     let ws = WorkspaceId::new("paged-events".to_owned()).unwrap();
+    // The server first: it checks the store's key at start; the rows below are written
+    // straight to the store (a paused integration: no worker touches them).
+    let config = Config::for_tests(path.to_string_lossy().into_owned());
+    let server = Server::start_on(&config, store.clone()).await.unwrap();
     let rec = IntegrationRecord {
         id: IntegrationId::new(),
         workspace_id: ws.clone(),
@@ -595,8 +599,6 @@ async fn events_page_through_cursors_and_refuse_bad_ones() {
         let batch: Vec<_> = (0..125).map(|i| event(b * 1000 + i)).collect();
         store.insert_events(&batch).await.unwrap();
     }
-    let config = Config::for_tests(path.to_string_lossy().into_owned());
-    let server = Server::start_on(&config, store.clone()).await.unwrap();
     let api = common::Api::new(&server);
     let base = format!("/api/events?workspace_id={}&limit=40", ws.as_str());
     let mut ids: Vec<String> = Vec::new();
