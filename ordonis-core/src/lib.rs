@@ -91,6 +91,8 @@ pub use store::{
     JobState, Lease, NewInboxEvent, OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite,
     UnitOfWork,
 };
+// Keyset paging of the queues (issue #29).
+pub use store::JobCursor;
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};
 pub use task_comment::{

@@ -253,15 +253,20 @@ impl<R: QueueRow> QueueRows<R> {
     }
 
     fn list(&self, f: &JobFilter) -> Vec<Job> {
-        self.rows
+        // Newest first by the listing key `(time, id)`, as the SQL stores list, so that a
+        // keyset cursor means the same row order in every store.
+        let mut v: Vec<Job> = self
+            .rows
             .values()
-            .rev()
             .filter(|r| f.workspace_id.as_ref().is_none_or(|w| r.workspace() == w))
             .filter(|r| f.integration_id.is_none_or(|i| i == r.integration()))
             .filter(|r| f.state.is_none_or(|s| s == r.state()))
-            .take(f.effective_limit())
             .map(|r| r.clone().into_job())
-            .collect()
+            .filter(|j| f.after.is_none_or(|a| j.cursor() < a))
+            .collect();
+        v.sort_by_key(|j| std::cmp::Reverse(j.cursor()));
+        v.truncate(f.effective_limit());
+        v
     }
 
     fn counts(&self) -> Vec<(JobState, u64)> {
@@ -946,6 +951,7 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
                     last_error: None,
                     error_kind: None,
                     lease: None,
+                    created_at: at,
                 },
             );
             id
@@ -981,6 +987,23 @@ impl Ledger for MemoryStore {
         };
         let from = usize::try_from(from).unwrap_or(usize::MAX).min(log.len());
         Ok(log[from..].iter().take(limit).cloned().collect())
+    }
+
+    async fn task_ledger_page(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let st = self.lock();
+        Ok(st.ledger.get(ws).map_or_else(Vec::new, |l| {
+            l.iter()
+                .filter(|e| e.record.task_id == task && after.is_none_or(|a| e.idx > a))
+                .take(limit)
+                .cloned()
+                .collect()
+        }))
     }
 
     async fn task_ledger(

@@ -188,6 +188,8 @@ const LEDGER_FROM: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM 
   WHERE workspace_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3";
 const TASK_LEDGER: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM {p}vera_ledger
   WHERE workspace_id = $1 AND task_id = $2 ORDER BY idx";
+const TASK_LEDGER_PAGE: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM {p}vera_ledger
+  WHERE workspace_id = $1 AND task_id = $2 AND idx > $3 ORDER BY idx LIMIT $4";
 const SAVE_CHECKPOINT: &str = "INSERT INTO {p}vera_checkpoints (workspace_id, size, note)
   VALUES ($1, $2, $3) ON CONFLICT (workspace_id, size) DO NOTHING";
 const CHECKPOINT_AT: &str =
@@ -376,6 +378,17 @@ impl<D: Dialect> Store for SqlStore<D> {
         if let Some(s) = filter.state {
             args.push(Arg::text(s.as_str()));
             conds.push(format!("state = ${}", args.len()));
+        }
+        // Keyset paging in the listing's own order: the rows strictly after the cursor's.
+        if let Some(c) = filter.after {
+            args.push(Arg::Time(Some(c.at)));
+            let at = args.len();
+            args.push(Arg::Uuid(c.id));
+            conds.push(format!(
+                "({o} < ${at} OR ({o} = ${at} AND id < ${id}))",
+                o = t.order_by,
+                id = args.len()
+            ));
         }
         args.push(Arg::Int(limit_of(filter.effective_limit())));
         let stmt = format!(
@@ -724,6 +737,34 @@ impl<D: Dialect> Ledger for SqlStore<D> {
         task: TaskId,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(TASK_LEDGER, vec![Arg::text(ws.as_str()), Arg::Uuid(task.0)])
+            .await?
+            .iter()
+            .map(tables::entry)
+            .collect()
+    }
+
+    async fn task_ledger_page(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // -1 is below every index: the first page.
+        let after = match after {
+            Some(a) => i64_of(a)?,
+            None => -1,
+        };
+        let args = vec![
+            Arg::text(ws.as_str()),
+            Arg::Uuid(task.0),
+            Arg::Int(after),
+            Arg::Int(limit_of(limit)),
+        ];
+        self.read(TASK_LEDGER_PAGE, args)
             .await?
             .iter()
             .map(tables::entry)

@@ -236,6 +236,8 @@ pub struct OutboxJob {
     pub error_kind: Option<FailureKind>,
     /// The lease, while `Processing`.
     pub lease: Option<Lease>,
+    /// When it was queued (the outbox lists by it, newest first).
+    pub created_at: OffsetDateTime,
 }
 
 /// The two job queues. They share one life cycle (claim under a lease, fail with a retry
@@ -358,6 +360,20 @@ impl Job {
         match self {
             Job::Event(e) => e.lease.as_ref(),
             Job::Push(p) => p.lease.as_ref(),
+        }
+    }
+
+    /// The row's place in its queue's listing (see [`JobCursor`]).
+    pub fn cursor(&self) -> JobCursor {
+        match self {
+            Job::Event(e) => JobCursor {
+                at: e.received_at,
+                id: e.id.0,
+            },
+            Job::Push(p) => JobCursor {
+                at: p.created_at,
+                id: p.id.0,
+            },
         }
     }
 
@@ -530,6 +546,20 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// At most this many; 0 means [`JobFilter::DEFAULT_LIMIT`].
     pub limit: usize,
+    /// Keyset paging: only rows listed after this one (older), so that a caller pages through
+    /// a queue without missing or repeating a row while rows are appended.
+    pub after: Option<JobCursor>,
+}
+
+/// A row's place in a queue's listing, which is newest first by `(at, id)`: the inbox by
+/// `received_at`, the outbox by `created_at`, ties broken by id. [`Job::cursor`] gives a
+/// row's; [`JobFilter::after`] resumes after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobCursor {
+    /// The row's listing time.
+    pub at: OffsetDateTime,
+    /// The row's id.
+    pub id: Uuid,
 }
 
 impl JobFilter {
@@ -544,6 +574,7 @@ impl JobFilter {
             integration_id: None,
             state: None,
             limit: 0,
+            after: None,
         }
     }
 

@@ -52,17 +52,35 @@ pub async fn get(
     Ok(Json(json::task(&find(&s, &id).await?)))
 }
 
-/// A task's VERA entries, oldest first.
+/// `?limit=&cursor=` of a task's ledger (see [`super::paging`]).
+#[derive(Debug, Deserialize)]
+pub struct LedgerQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of a task's VERA entries, oldest first, keyed by ledger index.
 pub async fn ledger(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    use super::paging;
+    const KIND: &str = "task-ledger";
+    let after = paging::parse_index_cursor(KIND, q.cursor.as_deref())?;
+    let limit = paging::limit(q.limit);
     let t = find(&s, &id).await?;
-    let entries = s.store.task_ledger(&t.workspace_id, t.id).await?;
+    // One entry more than the page: whether a next page exists.
+    let rows = s
+        .store
+        .task_ledger_page(&t.workspace_id, t.id, after, limit + 1)
+        .await?;
+    let page = paging::Page::of(rows, limit, |e| paging::index_cursor(KIND, e.idx));
     Ok(Json(json!({
         "task_id": t.id.to_string(),
         "workspace_id": t.workspace_id.as_str(),
-        "entries": entries.iter().map(json::entry).collect::<Vec<_>>(),
+        "entries": page.items.iter().map(json::entry).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
     })))
 }
 
