@@ -94,12 +94,12 @@ pub use store::{
 };
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};
-pub use task_query::{
-    AssigneeFilter, ConflictDelta, ConflictMask, ListedTask, SyncState, TaskCursor, TaskList,
-    TaskQuery, TaskSort,
-};
 pub use task_comment::{
     COLLABHUB_SOURCE, CommentOp, CommentSettings, CommentSync, CommentSyncState, CommentWrite,
     MAX_COMMENT_BYTES, TaskComment, check_comment_body,
+};
+pub use task_query::{
+    AssigneeFilter, ConflictDelta, ConflictMask, ListedTask, SyncState, TaskCursor, TaskList,
+    TaskQuery, TaskSort,
 };
 pub use worker::{BatchReport, RETIRED_WEBHOOKS_EVERY, Worker, WorkerConfig};

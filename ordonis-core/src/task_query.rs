@@ -293,7 +293,10 @@ impl TaskQuery {
 
     /// The search text, trimmed; `None` when empty.
     pub fn search_text(&self) -> Option<&str> {
-        self.search.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     /// Checks the query before a store runs it: the limit, and a cursor made under these
@@ -324,14 +327,21 @@ impl TaskQuery {
         };
         let parts = [
             self.workspace_id.as_str().to_owned(),
-            self.status.clone().map(|s| format!("+{s}")).unwrap_or_default(),
+            self.status
+                .clone()
+                .map(|s| format!("+{s}"))
+                .unwrap_or_default(),
             assignee,
             self.integration.map(|i| i.to_string()).unwrap_or_default(),
-            self.sync_state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            self.sync_state
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
             self.updated_since
                 .map(|t| t.unix_timestamp_nanos().to_string())
                 .unwrap_or_default(),
-            self.search_text().map(str::to_lowercase).unwrap_or_default(),
+            self.search_text()
+                .map(str::to_lowercase)
+                .unwrap_or_default(),
             self.sort.as_str().to_owned(),
         ];
         for p in parts {
@@ -447,15 +457,18 @@ pub const MAX_ASSIGNEE_CHOICES: usize = 500;
 /// Whether a task passes the query's filters, but for the sync state, the integration (the
 /// caller knows them) and the cursor: the memory store's scan, written once.
 pub fn matches_fields(q: &TaskQuery, t: &Task) -> bool {
-    q.status.as_deref().is_none_or(|s| t.fields.status.name == s)
-        && q.assignee.as_ref().is_none_or(|a| match (a, &t.fields.assignee) {
-            (AssigneeFilter::Unassigned, x) => x.is_none(),
-            (AssigneeFilter::Account(id), Some(x)) => &x.account_id == id,
-            (AssigneeFilter::Account(_), None) => false,
-        })
+    q.status
+        .as_deref()
+        .is_none_or(|s| t.fields.status.name == s)
+        && q.assignee
+            .as_ref()
+            .is_none_or(|a| match (a, &t.fields.assignee) {
+                (AssigneeFilter::Unassigned, x) => x.is_none(),
+                (AssigneeFilter::Account(id), Some(x)) => &x.account_id == id,
+                (AssigneeFilter::Account(_), None) => false,
+            })
         && q.updated_since.is_none_or(|since| t.updated_at >= since)
-        && q
-            .search_text()
+        && q.search_text()
             .is_none_or(|w| t.fields.title.to_lowercase().contains(&w.to_lowercase()))
 }
 
@@ -491,7 +504,10 @@ mod tests {
         assert_eq!(SyncState::derive(OutOfScope, 1, c), OutOfScope);
         assert_eq!(SyncState::derive(PushPending, 1, c), Error);
         assert_eq!(SyncState::derive(PushPending, 0, c), Conflict);
-        assert_eq!(SyncState::derive(PushPending, 0, ConflictMask(0)), PushPending);
+        assert_eq!(
+            SyncState::derive(PushPending, 0, ConflictMask(0)),
+            PushPending
+        );
         assert_eq!(SyncState::derive(InSync, 0, ConflictMask(0)), InSync);
     }
 }

@@ -671,7 +671,9 @@ impl Store for MemoryStore {
             if &t.workspace_id == ws
                 && let Some(a) = &t.fields.assignee
             {
-                by_id.entry(a.account_id.clone()).or_insert_with(|| a.clone());
+                by_id
+                    .entry(a.account_id.clone())
+                    .or_insert_with(|| a.clone());
             }
         }
         Ok(by_id

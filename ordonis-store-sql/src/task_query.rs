@@ -3,7 +3,7 @@
 
 use ordonis_core::task_query::{MAX_ASSIGNEE_CHOICES, MAX_STATUS_CHOICES};
 use ordonis_core::{
-    AssigneeFilter, Assignee, JobId, ListedTask, Queue, Status, StatusCategory, StoreError,
+    Assignee, AssigneeFilter, JobId, ListedTask, Queue, Status, StatusCategory, StoreError,
     SyncState, TaskList, TaskQuery, TaskSort, WorkspaceId,
 };
 

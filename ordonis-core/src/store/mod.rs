@@ -17,15 +17,15 @@ use crate::console_session::ConsoleSession;
 use crate::error::StoreError;
 use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
+use crate::model::{Assignee, Status};
 use crate::people::{AccountRef, Person, SeenAccount};
 use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
 use crate::secrets::SealedSecrets;
 use crate::session::{AgentSession, SessionWrite};
-use crate::model::{Assignee, Status};
 use crate::task::{ExternalRef, Task};
-use crate::task_query::{TaskList, TaskQuery};
 use crate::task_comment::{CommentWrite, TaskComment};
+use crate::task_query::{TaskList, TaskQuery};
 
 /// An integration as stored: non-secret configuration plus sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,11 +57,10 @@ impl ListQuery {
         q.status = given(self.status);
         q.assignee = given(self.assignee).map(|a| AssigneeFilter::parse(a.trim()));
         if let Some(i) = given(self.integration) {
-            q.integration = Some(
-                i.trim()
-                    .parse()
-                    .map_err(|_| ApiError::bad_request(format!("integration {i:?} is not an id")))?,
-            );
+            q.integration =
+                Some(i.trim().parse().map_err(|_| {
+                    ApiError::bad_request(format!("integration {i:?} is not an id"))
+                })?);
         }
         if let Some(st) = given(self.sync_state) {
             q.sync_state = Some(SyncState::parse(st.trim()).ok_or_else(|| {
@@ -73,10 +72,13 @@ impl ListQuery {
         }
         if let Some(t) = given(self.updated_since) {
             q.updated_since = Some(
-                time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
-                        ApiError::bad_request(format!("updated_since {t:?} is not an RFC 3339 time"))
-                    })?,
+                time::OffsetDateTime::parse(
+                    t.trim(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| {
+                    ApiError::bad_request(format!("updated_since {t:?} is not an RFC 3339 time"))
+                })?,
             );
         }
         q.search = given(self.q);

@@ -102,9 +102,15 @@ impl ListQuery {
     }
 
     fn filtered(&self) -> bool {
-        [&self.q, &self.status, &self.assignee, &self.integration, &self.sync]
-            .into_iter()
-            .any(|v| nonempty(v).is_some())
+        [
+            &self.q,
+            &self.status,
+            &self.assignee,
+            &self.integration,
+            &self.sync,
+        ]
+        .into_iter()
+        .any(|v| nonempty(v).is_some())
     }
 }
 

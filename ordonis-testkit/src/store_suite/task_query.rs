@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use ordonis_core::store::{Completion, JobState, Retry, Store, TaskWrite, UnitOfWork};
 use ordonis_core::{
-    ActionId, AssigneeFilter, Assignee, ExternalRef, FailureKind, Field, FieldSync, FieldValue,
-    Intent, IntegrationRecord, JobFailure, ObjectKey, Outcome, ProviderKind, Status,
-    StatusCategory, StoreError, StoreExt, SyncState, Task, TaskCursor, TaskId, TaskList,
-    TaskQuery, TaskSort, WorkspaceId,
+    ActionId, Assignee, AssigneeFilter, ExternalRef, FailureKind, Field, FieldSync, FieldValue,
+    IntegrationRecord, Intent, JobFailure, ObjectKey, Outcome, ProviderKind, Status,
+    StatusCategory, StoreError, StoreExt, SyncState, Task, TaskCursor, TaskId, TaskList, TaskQuery,
+    TaskSort, WorkspaceId,
 };
 use time::OffsetDateTime;
 
@@ -128,7 +128,11 @@ pub async fn task_query_pages_in_stable_order(store: Arc<dyn Store>) {
     q.sort = TaskSort::Updated;
     q.limit = 2;
     let want: Vec<TaskId> = by_updated.iter().map(|t| t.id).collect();
-    assert_eq!(walk(&*store, q.clone()).await, want, "updated, newest first");
+    assert_eq!(
+        walk(&*store, q.clone()).await,
+        want,
+        "updated, newest first"
+    );
     assert_eq!(walk(&*store, q.clone()).await, want, "the same twice");
 
     let mut ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
@@ -140,7 +144,10 @@ pub async fn task_query_pages_in_stable_order(store: Arc<dyn Store>) {
     q.limit = 7;
     let one = page(&*store, &q).await;
     assert_eq!(one.tasks.len(), 7);
-    assert!(one.next_cursor.is_none(), "an exact last page has no cursor");
+    assert!(
+        one.next_cursor.is_none(),
+        "an exact last page has no cursor"
+    );
 }
 
 /// Walking every page while tasks are inserted and changed between pages: in id order, no
@@ -227,7 +234,11 @@ pub async fn task_query_filters(store: Arc<dyn Store>) {
     assert_eq!(ids(&page(&*store, &q).await), vec![a.id], "assignee");
     let mut q = base.clone();
     q.assignee = Some(AssigneeFilter::Unassigned);
-    assert_eq!(ids(&page(&*store, &q).await), sorted(vec![b.id, c.id]), "none");
+    assert_eq!(
+        ids(&page(&*store, &q).await),
+        sorted(vec![b.id, c.id]),
+        "none"
+    );
     let mut q = base.clone();
     q.integration = Some(rec.id);
     assert_eq!(ids(&page(&*store, &q).await), vec![a.id], "integration");
@@ -316,7 +327,11 @@ pub async fn task_query_bad_cursor_is_invalid(store: Arc<dyn Store>) {
         .unwrap_or_else(|| panic!("a next page"));
     let reparsed = TaskCursor::parse(&next.to_string()).unwrap_or_else(|e| panic!("{e}"));
     q.cursor = Some(reparsed);
-    assert_eq!(page(&*store, &q).await.tasks.len(), 1, "its own cursor works");
+    assert_eq!(
+        page(&*store, &q).await.tasks.len(),
+        1,
+        "its own cursor works"
+    );
     let mut other = q.clone();
     other.search = Some("t1".into());
     assert!(matches!(
@@ -383,7 +398,11 @@ pub async fn task_query_sync_state_transitions(store: Arc<dyn Store>) {
     assert_eq!(state_of(&*store, &t).await, SyncState::Conflict);
     let mut q = TaskQuery::new(w.clone());
     q.sync_state = Some(SyncState::Conflict);
-    assert_eq!(page(&*store, &q).await.tasks.len(), 1, "the filter finds it");
+    assert_eq!(
+        page(&*store, &q).await.tasks.len(),
+        1,
+        "the filter finds it"
+    );
 
     // A conflict on another field, recorded by a unit that does not write the task.
     let mut other = draft(&t, 2);
@@ -435,7 +454,11 @@ pub async fn task_query_sync_state_transitions(store: Arc<dyn Store>) {
     assert_eq!(state_of(&*store, &t).await, SyncState::Error);
     let mut q = TaskQuery::new(w.clone());
     q.sync_state = Some(SyncState::Error);
-    assert_eq!(page(&*store, &q).await.tasks.len(), 1, "the filter finds it");
+    assert_eq!(
+        page(&*store, &q).await.tasks.len(),
+        1,
+        "the filter finds it"
+    );
     store
         .replay_push(&w, push)
         .await
