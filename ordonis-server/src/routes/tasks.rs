@@ -37,7 +37,7 @@ fn given(v: Option<String>) -> Option<String> {
 
 impl ListQuery {
     /// The store query these parameters ask for; `400` for a bad one.
-    fn to_query(self) -> Result<TaskQuery, ApiError> {
+    fn into_query(self) -> Result<TaskQuery, ApiError> {
         let ws = given(self.workspace_id)
             .ok_or_else(|| ApiError::bad_request("workspace_id is required"))?;
         let mut q = TaskQuery::new(WorkspaceId::new(ws)?);
@@ -108,7 +108,7 @@ pub async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let query = q.to_query()?;
+    let query = q.into_query()?;
     let page = s.store.query_tasks(&query).await?;
     let tasks: Vec<Value> = page
         .tasks

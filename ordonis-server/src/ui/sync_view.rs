@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn jira_keys_come_from_browse_links() {
         let mut e = ExternalRef {
-            integration_id: IntegrationId::new(),
+            integration_id: ordonis_core::IntegrationId::new(),
             provider: ordonis_core::ProviderKind::new("jira"),
             key: ordonis_core::ObjectKey::new("10021", "issue"),
             url: Some("https://acme.atlassian.net/browse/KAN-22".to_owned()),
