@@ -459,7 +459,7 @@ async fn tasks_patch_ledger_and_bad_input() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let (_, after) = api.get(&path).await;
-    assert_eq!(after, task, "a refused PATCH changed the task");
+    assert_eq!(after, listed, "a refused PATCH changed the task");
     let (_, ledger_before) = api.get(&format!("{path}/ledger")).await;
     let n_before = ledger_before["entries"].as_array().unwrap().len();
     assert!(n_before > 0);
