@@ -17,6 +17,7 @@ use crate::console_session::ConsoleSession;
 use crate::error::StoreError;
 use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
+use crate::model::{Assignee, Status};
 use crate::people::{AccountRef, Person, SeenAccount};
 use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
@@ -24,6 +25,7 @@ use crate::secrets::SealedSecrets;
 use crate::session::{AgentSession, SessionWrite};
 use crate::task::{ExternalRef, Task};
 use crate::task_comment::{CommentWrite, TaskComment};
+use crate::task_query::{TaskList, TaskQuery};
 
 /// An integration as stored: non-secret configuration plus sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -784,6 +786,18 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
     /// A page of a workspace's tasks, in id order.
     async fn tasks(&self, ws: &WorkspaceId, page: &TaskPage) -> Result<Vec<Task>, StoreError>;
+    /// A page of a workspace's tasks under a [`TaskQuery`]'s filters and order, with each
+    /// task's stored sync state, and the cursor of the next page (keyset paging: stable
+    /// order; a task that exists throughout a walk is listed once, whatever changes between
+    /// pages, unless its sort key moves). `Invalid` for a limit above the maximum or a cursor
+    /// made under other filters.
+    async fn query_tasks(&self, query: &TaskQuery) -> Result<TaskList, StoreError>;
+    /// The distinct statuses of a workspace's tasks (at most
+    /// [`MAX_STATUS_CHOICES`](crate::task_query::MAX_STATUS_CHOICES)), by category then name.
+    async fn task_statuses(&self, ws: &WorkspaceId) -> Result<Vec<Status>, StoreError>;
+    /// The distinct assignees of a workspace's tasks (at most
+    /// [`MAX_ASSIGNEE_CHOICES`](crate::task_query::MAX_ASSIGNEE_CHOICES)), by account id.
+    async fn task_assignees(&self, ws: &WorkspaceId) -> Result<Vec<Assignee>, StoreError>;
     /// A task's comments, oldest first (by creation time, then id), tombstones included.
     async fn task_comments(
         &self,
