@@ -112,6 +112,27 @@ impl Store for Counting {
         }
         r
     }
+    async fn query_tasks(&self, q: &TaskQuery) -> Result<TaskList, StoreError> {
+        let r = self.inner.query_tasks(q).await;
+        if let Ok(v) = &r {
+            self.count("query_tasks", v.tasks.len());
+        }
+        r
+    }
+    async fn task_statuses(&self, ws: &WorkspaceId) -> Result<Vec<Status>, StoreError> {
+        let r = self.inner.task_statuses(ws).await;
+        if let Ok(v) = &r {
+            self.count("task_statuses", v.len());
+        }
+        r
+    }
+    async fn task_assignees(&self, ws: &WorkspaceId) -> Result<Vec<Assignee>, StoreError> {
+        let r = self.inner.task_assignees(ws).await;
+        if let Ok(v) = &r {
+            self.count("task_assignees", v.len());
+        }
+        r
+    }
     async fn task_comments(
         &self,
         ws: &WorkspaceId,
