@@ -254,6 +254,23 @@ pub trait Ledger: Send + Sync + 'static {
         task: TaskId,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
 
+    /// A page of a task's entries, oldest first: at most `limit` entries with an index
+    /// above `after` (all of them from the start when `None`). Keyset paging on the index, so
+    /// appended entries never shift a page. The default filters [`Ledger::task_ledger`];
+    /// stores answer it with one bounded query.
+    async fn task_ledger_page(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut all = self.task_ledger(ws, task).await?;
+        all.retain(|e| after.is_none_or(|a| e.idx > a));
+        all.truncate(limit);
+        Ok(all)
+    }
+
     /// Stores a signed checkpoint (append-only; one per size).
     async fn save_checkpoint(
         &self,

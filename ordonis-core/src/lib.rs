@@ -32,6 +32,7 @@ pub mod store;
 mod sync_state;
 mod task;
 mod task_comment;
+pub mod task_query;
 pub mod vera;
 mod worker;
 
@@ -91,10 +92,16 @@ pub use store::{
     JobState, Lease, NewInboxEvent, OutboxJob, Queue, Retry, Store, StoreExt, TaskPage, TaskWrite,
     UnitOfWork,
 };
+// Keyset paging of the queues (issue #29).
+pub use store::JobCursor;
 pub use sync_state::{FieldSync, Intent, SourceVersion};
 pub use task::{Task, TaskFields};
 pub use task_comment::{
     COLLABHUB_SOURCE, CommentOp, CommentSettings, CommentSync, CommentSyncState, CommentWrite,
     MAX_COMMENT_BYTES, TaskComment, check_comment_body,
+};
+pub use task_query::{
+    AssigneeFilter, ConflictDelta, ConflictMask, ListedTask, SyncState, TaskCursor, TaskList,
+    TaskQuery, TaskSort,
 };
 pub use worker::{BatchReport, RETIRED_WEBHOOKS_EVERY, Worker, WorkerConfig};

@@ -253,15 +253,20 @@ impl<R: QueueRow> QueueRows<R> {
     }
 
     fn list(&self, f: &JobFilter) -> Vec<Job> {
-        self.rows
+        // Newest first by the listing key `(time, id)`, as the SQL stores list, so that a
+        // keyset cursor means the same row order in every store.
+        let mut v: Vec<Job> = self
+            .rows
             .values()
-            .rev()
             .filter(|r| f.workspace_id.as_ref().is_none_or(|w| r.workspace() == w))
             .filter(|r| f.integration_id.is_none_or(|i| i == r.integration()))
             .filter(|r| f.state.is_none_or(|s| s == r.state()))
-            .take(f.effective_limit())
             .map(|r| r.clone().into_job())
-            .collect()
+            .filter(|j| f.after.is_none_or(|a| j.cursor() < a))
+            .collect();
+        v.sort_by_key(|j| std::cmp::Reverse(j.cursor()));
+        v.truncate(f.effective_limit());
+        v
     }
 
     fn counts(&self) -> Vec<(JobState, u64)> {
@@ -560,6 +565,126 @@ impl Store for MemoryStore {
         v.sort_by_key(|t| t.id);
         v.truncate(page.effective_limit());
         Ok(v)
+    }
+
+    async fn query_tasks(
+        &self,
+        q: &ordonis_core::TaskQuery,
+    ) -> Result<ordonis_core::TaskList, StoreError> {
+        use ordonis_core::{ConflictDelta, ConflictMask, ListedTask, SyncState, TaskSort};
+        let (limit, after) = q.checked()?;
+        let st = self.lock();
+        let ws = &q.workspace_id;
+        // The test store derives the stored inputs on each query, through the same core
+        // function the SQL stores' columns follow.
+        let mut conflicts: HashMap<TaskId, ConflictMask> = HashMap::new();
+        for e in st.ledger.get(ws).map(Vec::as_slice).unwrap_or_default() {
+            let m = conflicts.entry(e.record.task_id).or_default();
+            *m = m.apply(ConflictDelta::of([&e.record], None));
+        }
+        let mut failures: HashMap<TaskId, u64> = HashMap::new();
+        let failed = |s: JobState| matches!(s, JobState::Failed | JobState::Dead);
+        for p in st.outbox.rows.values() {
+            if &p.workspace_id == ws && failed(p.state) {
+                *failures.entry(p.task_id).or_default() += 1;
+            }
+        }
+        for e in st.inbox.rows.values() {
+            let (true, Some(key)) = (&e.workspace_id == ws && failed(e.state), &e.object_key)
+            else {
+                continue;
+            };
+            for ((i, ext, _), task) in &st.mappings {
+                if *i == e.integration_id && ext == key {
+                    *failures.entry(*task).or_default() += 1;
+                }
+            }
+        }
+        let mut rows: Vec<ListedTask> = st
+            .tasks
+            .values()
+            .filter(|t| &t.workspace_id == ws && ordonis_core::task_query::matches_fields(q, t))
+            .filter(|t| {
+                q.integration
+                    .is_none_or(|i| t.external.iter().any(|e| e.integration_id == i))
+            })
+            .map(|t| ListedTask {
+                sync_state: SyncState::derive(
+                    SyncState::of_task(t),
+                    failures.get(&t.id).copied().unwrap_or(0),
+                    conflicts.get(&t.id).copied().unwrap_or_default(),
+                ),
+                task: t.clone(),
+            })
+            .filter(|r| q.sync_state.is_none_or(|s| r.sync_state == s))
+            .collect();
+        drop(st);
+        match q.sort {
+            TaskSort::Updated => {
+                if let Some(c) = after {
+                    let key = (c.updated_at()?, c.id());
+                    rows.retain(|r| (r.task.updated_at, r.task.id) < key);
+                }
+                rows.sort_by(|a, b| {
+                    (b.task.updated_at, b.task.id).cmp(&(a.task.updated_at, a.task.id))
+                });
+            }
+            TaskSort::Id => {
+                if let Some(c) = after {
+                    rows.retain(|r| r.task.id > c.id());
+                }
+                rows.sort_by_key(|r| r.task.id);
+            }
+        }
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|r| q.cursor_after(r.task.updated_at, r.task.id))
+        } else {
+            None
+        };
+        Ok(ordonis_core::TaskList {
+            tasks: rows,
+            next_cursor,
+        })
+    }
+
+    async fn task_statuses(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<ordonis_core::Status>, StoreError> {
+        let set: BTreeSet<(ordonis_core::StatusCategory, String)> = self
+            .lock()
+            .tasks
+            .values()
+            .filter(|t| &t.workspace_id == ws)
+            .map(|t| ordonis_core::task_query::status_key(&t.fields.status))
+            .collect();
+        Ok(set
+            .into_iter()
+            .take(ordonis_core::task_query::MAX_STATUS_CHOICES)
+            .map(|(c, n)| ordonis_core::Status::new(c, n))
+            .collect())
+    }
+
+    async fn task_assignees(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<ordonis_core::Assignee>, StoreError> {
+        let mut by_id: BTreeMap<String, ordonis_core::Assignee> = BTreeMap::new();
+        for t in self.lock().tasks.values() {
+            if &t.workspace_id == ws
+                && let Some(a) = &t.fields.assignee
+            {
+                by_id
+                    .entry(a.account_id.clone())
+                    .or_insert_with(|| a.clone());
+            }
+        }
+        Ok(by_id
+            .into_values()
+            .take(ordonis_core::task_query::MAX_ASSIGNEE_CHOICES)
+            .collect())
     }
 
     async fn task_comments(
@@ -946,6 +1071,7 @@ fn commit_unit(st: &mut State, uow: UnitOfWork) -> Result<CommitReceipt, StoreEr
                     last_error: None,
                     error_kind: None,
                     lease: None,
+                    created_at: at,
                 },
             );
             id
@@ -981,6 +1107,23 @@ impl Ledger for MemoryStore {
         };
         let from = usize::try_from(from).unwrap_or(usize::MAX).min(log.len());
         Ok(log[from..].iter().take(limit).cloned().collect())
+    }
+
+    async fn task_ledger_page(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let st = self.lock();
+        Ok(st.ledger.get(ws).map_or_else(Vec::new, |l| {
+            l.iter()
+                .filter(|e| e.record.task_id == task && after.is_none_or(|a| e.idx > a))
+                .take(limit)
+                .cloned()
+                .collect()
+        }))
     }
 
     async fn task_ledger(

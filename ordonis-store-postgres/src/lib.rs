@@ -316,7 +316,17 @@ impl Dialect for Pg {
     }
 
     async fn begin(&self) -> Result<Self::Tx, StoreError> {
-        self.pool.begin().await.map_err(map_err)
+        // sqlx 0.9.0's `begin` is not cancel-safe on PostgreSQL (transact-rs/sqlx#4393): a
+        // caller dropped during the `BEGIN` round trip (a client that disconnects, an aborted
+        // task) hands the connection back to the pool inside a transaction nothing ends; later
+        // statements run in it and its row locks stall every claim. In a task of its own the
+        // `BEGIN` always completes, and a caller gone by then only drops a finished
+        // transaction, which rolls back.
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::unavailable("the BEGIN task ended early").with_source(e))?
+            .map_err(map_err)
     }
 
     async fn claim(&self, t: &QueueTable, req: &ClaimRequest) -> Result<Vec<PgSqlRow>, StoreError> {

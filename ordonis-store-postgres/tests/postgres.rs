@@ -507,3 +507,63 @@ async fn group_committed_ingest_dedupes_within_and_across_batches() {
     store.dialect().close().await;
     db.drop_db().await;
 }
+
+/// A store call dropped at any point (a client that disconnects, an aborted task, a timeout)
+/// never hands its connection back to the pool inside a transaction. sqlx 0.9.0's `begin` is
+/// not cancel-safe on PostgreSQL (transact-rs/sqlx#4393): dropped during the `BEGIN` round
+/// trip, the connection went back with an open transaction that later statements ran in and
+/// whose row locks stalled every claim (the chaos soak's stalled seeds). On a one-connection
+/// pool, each time the pool has its connection back, that session is outside any transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_store_call_never_returns_its_connection_inside_a_transaction() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let (store, pool) = db.store_and_pool(1).await;
+    let watcher = db.raw().await;
+    let store = Arc::new(store);
+    let ws = ws("cancel");
+    let rec = integration(store.as_ref(), &ws).await;
+    let schedule = ordonis_core::SyncSchedule {
+        integration_id: rec.id,
+        workspace_id: ws.clone(),
+        mode: None,
+        at: time::OffsetDateTime::now_utc(),
+        status: ordonis_core::SyncStatus::default(),
+    };
+    store.schedule_sync(&schedule).await.unwrap();
+    let mut stale = Vec::new();
+    for i in 0..600u64 {
+        let (s, sc) = (store.clone(), schedule.clone());
+        let call = tokio::spawn(async move { s.schedule_sync(&sc).await });
+        // Abort points spread over the call's round trips (a BEGIN is tens of microseconds).
+        tokio::time::sleep(Duration::from_micros((i * 37) % 900)).await;
+        call.abort();
+        let _ = call.await;
+        // Once the pool has the connection back, its session must not be in a transaction.
+        let held = tokio::time::timeout(Duration::from_secs(10), pool.acquire())
+            .await
+            .expect("the pool's connection stalled")
+            .unwrap();
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&watcher)
+        .await
+        .unwrap();
+        drop(held);
+        if open > 0 {
+            stale.push(i);
+            // End it, as the next borrower's COMMIT would, so later iterations count anew.
+            let _ = sqlx::query("COMMIT").execute(&pool).await;
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "after {} of 600 aborted calls the connection was back in the pool inside a \
+         transaction (iterations {stale:?})",
+        stale.len()
+    );
+    db.drop_db().await;
+}

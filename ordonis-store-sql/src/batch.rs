@@ -61,7 +61,7 @@ pub(crate) async fn commit_batch<D: Dialect>(
             // error from it (which aborts a PostgreSQL transaction) fails the batch instead,
             // and the engine commits its units alone.
             Writes::TaskOnly(tw) => {
-                if !task_written(d, &mut tx, &ws, tw).await? {
+                if !task_written(d, &mut tx, &ws, tw, &uow.ledger).await? {
                     refused[i] = Some(stale_task(tw));
                 }
                 continue;
@@ -132,7 +132,8 @@ impl<'a> Writes<'a> {
             || uow.enqueue_push.is_some()
             || uow.integration.is_some()
             || !uow.comments.is_empty()
-            || !uow.sessions.is_empty();
+            || !uow.sessions.is_empty()
+            || !crate::commit::foreign_conflicts(uow).is_empty();
         match (&uow.task, others) {
             (None, false) => Writes::None,
             (Some(tw), false) => Writes::TaskOnly(tw),

@@ -3,8 +3,8 @@
 
 use ordonis_core::store::rules;
 use ordonis_core::{
-    CommitReceipt, Completion, LedgerDraft, LedgerEntry, OutboxId, StoreError, TaskWrite,
-    UnitOfWork, WorkspaceId,
+    CommitReceipt, Completion, ConflictDelta, LedgerDraft, LedgerEntry, OutboxId, StatusCategory,
+    StoreError, SyncState, TaskId, TaskWrite, UnitOfWork, WorkspaceId,
 };
 
 use crate::dialect::{Arg, Dialect, SqlRow};
@@ -16,13 +16,23 @@ const COMPLETE: &str = "UPDATE {p}{table}
   WHERE id = $1 AND workspace_id = $2 AND state = 'processing'
     AND lease_owner = $3 AND attempts = $4";
 
-const INSERT_TASK: &str =
-    "INSERT INTO {p}tasks (id, workspace_id, revision, deleted, updated_at, doc)
-  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+// The list's columns ride along with the document (issue 29): title, status, assignee,
+// the task's own part of its sync state, and the conflict mask the unit's ledger drafts
+// leave ($13 the bits set; on an update, $14 the stored bits kept).
+const INSERT_TASK: &str = "INSERT INTO {p}tasks (id, workspace_id, revision, deleted, updated_at,
+    doc, title, status, status_category, assignee, assignee_name, sync_base, conflicts)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+  ON CONFLICT (id) DO NOTHING";
 
 const UPDATE_TASK: &str = "UPDATE {p}tasks
-    SET revision = $3, deleted = $4, updated_at = $5, doc = $6
-  WHERE id = $1 AND workspace_id = $2 AND revision = $7";
+    SET revision = $3, deleted = $4, updated_at = $5, doc = $6, title = $7, status = $8,
+        status_category = $9, assignee = $10, assignee_name = $11, sync_base = $12,
+        conflicts = (conflicts & $14) | $13
+  WHERE id = $1 AND workspace_id = $2 AND revision = $15";
+
+// The conflict mask of a task the unit's drafts decide on but whose row it does not write.
+const UPDATE_CONFLICTS: &str = "UPDATE {p}tasks SET conflicts = (conflicts & $3) | $4
+  WHERE id = $1 AND workspace_id = $2";
 
 const INSERT_COMMENT: &str = "INSERT INTO {p}task_comments
     (id, workspace_id, task_id, integration_id, external_id, revision, created_at, doc)
@@ -117,7 +127,16 @@ pub(crate) async fn write_unit<D: Dialect>(
 ) -> Result<Option<OutboxId>, StoreError> {
     let ws = &uow.workspace_id;
     if let Some(tw) = &uow.task {
-        write_task(d, tx, ws, tw).await?;
+        write_task(d, tx, ws, tw, &uow.ledger).await?;
+    }
+    for (task, delta) in foreign_conflicts(uow) {
+        let args = vec![
+            Arg::Uuid(task.0),
+            Arg::text(ws.as_str()),
+            Arg::Int(delta.keep as i64),
+            Arg::Int(delta.set as i64),
+        ];
+        d.execute(tx, sql::<D>(UPDATE_CONFLICTS), args).await?;
     }
 
     for w in &uow.comments {
@@ -216,8 +235,9 @@ async fn write_task<D: Dialect>(
     tx: &mut D::Tx,
     ws: &WorkspaceId,
     tw: &TaskWrite,
+    ledger: &[LedgerDraft],
 ) -> Result<(), StoreError> {
-    if task_written(d, tx, ws, tw).await? {
+    if task_written(d, tx, ws, tw, ledger).await? {
         Ok(())
     } else {
         Err(stale_task(tw))
@@ -239,8 +259,11 @@ pub(crate) async fn task_written<D: Dialect>(
     tx: &mut D::Tx,
     ws: &WorkspaceId,
     tw: &TaskWrite,
+    ledger: &[LedgerDraft],
 ) -> Result<bool, StoreError> {
     let t = &tw.task;
+    let delta = ConflictDelta::of(ledger, Some(t.id));
+    let assignee = t.fields.assignee.as_ref();
     let mut args = vec![
         Arg::Uuid(t.id.0),
         Arg::text(ws.as_str()),
@@ -248,10 +271,19 @@ pub(crate) async fn task_written<D: Dialect>(
         Arg::Bool(t.deleted),
         Arg::time(t.updated_at),
         Arg::Json(Some(to_json(t)?)),
+        Arg::text(&t.fields.title),
+        Arg::text(&t.fields.status.name),
+        Arg::text(category_str(t.fields.status.category)),
+        Arg::Text(assignee.map(|a| a.account_id.clone())),
+        Arg::Text(assignee.and_then(|a| a.display_name.clone())),
+        Arg::text(SyncState::of_task(t).as_str()),
+        // The mask's bits as stored: a signed 64-bit integer of the same bits.
+        Arg::Int(delta.set as i64),
     ];
     let n = match tw.expected_revision {
         None => d.execute(tx, sql::<D>(INSERT_TASK), args).await?,
         Some(expected) => {
+            args.push(Arg::Int(delta.keep as i64));
             args.push(Arg::Int(i64_of(expected)?));
             d.execute(tx, sql::<D>(UPDATE_TASK), args).await?
         }
@@ -373,4 +405,34 @@ pub(crate) async fn append_entries<'a, D: Dialect>(
         }
     }
     Ok(entries)
+}
+
+/// The stored name of a status category (the document's own encoding).
+pub(crate) fn category_str(c: StatusCategory) -> &'static str {
+    match c {
+        StatusCategory::Todo => "todo",
+        StatusCategory::InProgress => "in_progress",
+        StatusCategory::Done => "done",
+    }
+}
+
+/// The conflict-mask changes a unit's drafts make to tasks other than the one it writes
+/// (rare: a unit's drafts are about its own task), in first-mention order.
+pub(crate) fn foreign_conflicts(uow: &UnitOfWork) -> Vec<(TaskId, ConflictDelta)> {
+    let own = uow.task.as_ref().map(|tw| tw.task.id);
+    let mut out: Vec<(TaskId, ConflictDelta)> = Vec::new();
+    for d in &uow.ledger {
+        if Some(d.task_id) == own
+            || d.field.is_none()
+            || d.op != ordonis_core::Op::Set
+            || out.iter().any(|(t, _)| *t == d.task_id)
+        {
+            continue;
+        }
+        let delta = ConflictDelta::of(&uow.ledger, Some(d.task_id));
+        if !delta.is_noop() {
+            out.push((d.task_id, delta));
+        }
+    }
+    out
 }

@@ -163,6 +163,16 @@ pub trait Dialect: Exec {
         Ok(())
     }
 
+    /// The condition of a case-insensitive title search for `text` on the tasks aliased `t`,
+    /// and its argument, bound as `$param`. The default is `t.title ILIKE '%text%'`
+    /// (PostgreSQL, where a trigram index answers it).
+    fn title_search(&self, param: usize, text: &str) -> (String, Arg) {
+        (
+            format!("t.title ILIKE ${param} ESCAPE '\\'"),
+            Arg::text(crate::task_query::like_pattern(text)),
+        )
+    }
+
     /// Whether the dialect keeps a queryable JSON copy of each webhook body (`body_json`).
     fn keeps_body_json(&self) -> bool {
         false

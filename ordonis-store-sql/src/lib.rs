@@ -21,6 +21,7 @@ mod render;
 pub mod schema;
 mod sync_jobs;
 mod tables;
+mod task_query;
 mod vera;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ pub mod __private {
     pub use async_trait::async_trait;
 }
 pub use tables::{INBOX, OUTBOX};
+pub use task_query::like_pattern;
 
 use render::{sql, sql_on};
 use tables::{backend, i64_of, limit_of, table, to_json};
@@ -188,6 +190,8 @@ const LEDGER_FROM: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM 
   WHERE workspace_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3";
 const TASK_LEDGER: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM {p}vera_ledger
   WHERE workspace_id = $1 AND task_id = $2 ORDER BY idx";
+const TASK_LEDGER_PAGE: &str = "SELECT idx, logged_at, record, bytes, leaf_hash FROM {p}vera_ledger
+  WHERE workspace_id = $1 AND task_id = $2 AND idx > $3 ORDER BY idx LIMIT $4";
 const SAVE_CHECKPOINT: &str = "INSERT INTO {p}vera_checkpoints (workspace_id, size, note)
   VALUES ($1, $2, $3) ON CONFLICT (workspace_id, size) DO NOTHING";
 const CHECKPOINT_AT: &str =
@@ -305,14 +309,24 @@ impl<D: Dialect> Store for SqlStore<D> {
             Arg::text(&error.message),
             Arg::text(error.kind.as_str()),
         ];
-        let n = self
-            .dialect
-            .write_count(sql_on::<D>(FAIL, table(lease.queue).table), args)
-            .await?;
-        if n == 0 {
+        let stmt = sql_on::<D>(FAIL, table(lease.queue).table);
+        if !matches!(effect.state, JobState::Failed | JobState::Dead) {
+            let n = self.dialect.write_count(stmt, args).await?;
+            if n == 0 {
+                return Err(rules::lease_lost(lease));
+            }
+            return Ok(());
+        }
+        // Into failed or dead: the task's stored sync state turns to error in the same
+        // transaction.
+        let d = &self.dialect;
+        let mut tx = d.begin().await?;
+        if d.execute(&mut tx, stmt, args).await? == 0 {
             return Err(rules::lease_lost(lease));
         }
-        Ok(())
+        let (refresh, args) = task_query::refresh_failures::<D>(lease.job());
+        d.execute(&mut tx, refresh.into(), args).await?;
+        d.commit(tx).await
     }
 
     async fn replay(&self, ws: &WorkspaceId, id: JobId) -> Result<(), StoreError> {
@@ -322,14 +336,15 @@ impl<D: Dialect> Store for SqlStore<D> {
             Arg::text(ws.as_str()),
             Arg::time(time::OffsetDateTime::now_utc()),
         ];
-        if self
-            .dialect
-            .write_count(sql_on::<D>(REPLAY, t), args)
-            .await?
-            == 1
-        {
-            return Ok(());
+        // Out of failed or dead: the task's failure count follows in the same transaction.
+        let d = &self.dialect;
+        let mut tx = d.begin().await?;
+        if d.execute(&mut tx, sql_on::<D>(REPLAY, t), args).await? == 1 {
+            let (refresh, args) = task_query::refresh_failures::<D>(id);
+            d.execute(&mut tx, refresh.into(), args).await?;
+            return d.commit(tx).await;
         }
+        drop(tx);
         let rows = self
             .dialect
             .read(
@@ -376,6 +391,17 @@ impl<D: Dialect> Store for SqlStore<D> {
         if let Some(s) = filter.state {
             args.push(Arg::text(s.as_str()));
             conds.push(format!("state = ${}", args.len()));
+        }
+        // Keyset paging in the listing's own order: the rows strictly after the cursor's.
+        if let Some(c) = filter.after {
+            args.push(Arg::Time(Some(c.at)));
+            let at = args.len();
+            args.push(Arg::Uuid(c.id));
+            conds.push(format!(
+                "({o} < ${at} OR ({o} = ${at} AND id < ${id}))",
+                o = t.order_by,
+                id = args.len()
+            ));
         }
         args.push(Arg::Int(limit_of(filter.effective_limit())));
         let stmt = format!(
@@ -437,6 +463,27 @@ impl<D: Dialect> Store for SqlStore<D> {
             .iter()
             .map(tables::task)
             .collect()
+    }
+
+    async fn query_tasks(
+        &self,
+        query: &ordonis_core::TaskQuery,
+    ) -> Result<ordonis_core::TaskList, StoreError> {
+        task_query::query_tasks(&self.dialect, query).await
+    }
+
+    async fn task_statuses(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<ordonis_core::Status>, StoreError> {
+        task_query::task_statuses(&self.dialect, ws).await
+    }
+
+    async fn task_assignees(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<ordonis_core::Assignee>, StoreError> {
+        task_query::task_assignees(&self.dialect, ws).await
     }
 
     async fn task_comments(
@@ -724,6 +771,34 @@ impl<D: Dialect> Ledger for SqlStore<D> {
         task: TaskId,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(TASK_LEDGER, vec![Arg::text(ws.as_str()), Arg::Uuid(task.0)])
+            .await?
+            .iter()
+            .map(tables::entry)
+            .collect()
+    }
+
+    async fn task_ledger_page(
+        &self,
+        ws: &WorkspaceId,
+        task: TaskId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // -1 is below every index: the first page.
+        let after = match after {
+            Some(a) => i64_of(a)?,
+            None => -1,
+        };
+        let args = vec![
+            Arg::text(ws.as_str()),
+            Arg::Uuid(task.0),
+            Arg::Int(after),
+            Arg::Int(limit_of(limit)),
+        ];
+        self.read(TASK_LEDGER_PAGE, args)
             .await?
             .iter()
             .map(tables::entry)

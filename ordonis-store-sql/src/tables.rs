@@ -146,6 +146,7 @@ pub(crate) fn push(row: &impl SqlRow) -> Result<OutboxJob, StoreError> {
             .as_deref()
             .map(FailureKind::parse),
         lease: lease(row, Queue::Outbox, id, state, attempts)?,
+        created_at: row.time("created_at")?,
     })
 }
 

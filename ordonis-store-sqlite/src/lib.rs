@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordonis_core::{ClaimRequest, InvalidInput, StoreError};
-use ordonis_store_sql::{Dialect, QueueTable, SqlStore};
+use ordonis_store_sql::{Arg, Dialect, QueueTable, SqlStore};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -277,6 +277,26 @@ fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
 #[async_trait]
 impl Dialect for Sqlite {
     const PREFIX: &'static str = "ordonis_";
+
+    /// Three characters or more: the trigram FTS5 index (case-insensitive substring, the
+    /// text quoted as one phrase). Shorter: `LIKE` on the title (SQLite's `LIKE` folds
+    /// ASCII case only), since a trigram index cannot answer fewer than three characters.
+    fn title_search(&self, param: usize, text: &str) -> (String, Arg) {
+        if text.chars().count() >= 3 {
+            (
+                format!(
+                    "t.rowid IN (SELECT rowid FROM ordonis_tasks_fts \
+                     WHERE ordonis_tasks_fts MATCH ${param})"
+                ),
+                Arg::text(format!("\"{}\"", text.replace('"', "\"\""))),
+            )
+        } else {
+            (
+                format!("t.title LIKE ${param} ESCAPE '\\'"),
+                Arg::text(ordonis_store_sql::like_pattern(text)),
+            )
+        }
+    }
 
     /// Opens (creating if missing) a database from a path (`ordonis.db`) or a URL
     /// (`sqlite://ordonis.db`, `sqlite::memory:`), and applies the migrations.

@@ -425,7 +425,7 @@ pub async fn run(
         comments: Mutex::new((2, 0)),
         created: Mutex::new(Vec::new()),
     };
-    run.wait_backfills().await?;
+    run.wait_backfills(&workers).await?;
 
     // Edits on both sides, with storms and a deleted webhook along the way.
     for i in 0..cfg.edits {
@@ -533,7 +533,7 @@ impl Run {
         }
     }
 
-    async fn wait_backfills(&self) -> Result<(), String> {
+    async fn wait_backfills(&self, workers: &[JoinHandle<()>]) -> Result<(), String> {
         let started = Instant::now();
         loop {
             let mut done = true;
@@ -546,19 +546,45 @@ impl Run {
             }
             // A liveness bound, not a timing claim: CI runs many seeds at once on two cores.
             if started.elapsed() > Duration::from_secs(90) {
-                let mut jobs = Vec::new();
-                for id in [self.jira_id, self.asana_id] {
-                    jobs.push(self.store.sync_job(id).await.map_err(|e| self.fail(e))?);
-                }
                 return Err(self.fail(format!(
-                    "the backfills did not finish in 90 s; sync jobs: {jobs:?}"
+                    "the backfills did not finish in 90 s; {}",
+                    self.stall_report(workers).await
                 )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// One random edit: a person in Jira or Asana (with or without a webhook), or CollabHub.
+    /// What a stalled run looks like: the sync jobs, their integrations' pauses, whether the
+    /// workers still run, and whether a claim of the jobs succeeds, fails or blocks (a lock
+    /// held by a transaction that never ended).
+    async fn stall_report(&self, workers: &[JoinHandle<()>]) -> String {
+        let mut out = Vec::new();
+        for id in [self.jira_id, self.asana_id] {
+            out.push(format!("job {:?}", self.store.sync_job(id).await));
+            out.push(match self.store.integration(id).await {
+                Ok(Some(i)) => format!("paused_until {:?} state {:?}", i.paused_until, i.state),
+                other => format!("integration {other:?}"),
+            });
+        }
+        let finished = workers.iter().filter(|w| w.is_finished()).count();
+        out.push(format!("workers finished: {finished} of {}", workers.len()));
+        let probe = ordonis_core::ClaimRequest {
+            worker: "chaos-probe".into(),
+            limit: 2,
+            lease: Duration::from_secs(1),
+        };
+        out.push(
+            match tokio::time::timeout(Duration::from_secs(5), self.store.claim_sync(&probe)).await
+            {
+                Ok(Ok(jobs)) => format!("a probe claimed {} job(s)", jobs.len()),
+                Ok(Err(e)) => format!("a probe claim failed: {e}"),
+                Err(_) => "a probe claim blocked for 5 s".into(),
+            },
+        );
+        out.join("; ")
+    }
+
     async fn edit(&self, rng: &mut StdRng, i: usize) -> Result<(), String> {
         let title = format!("edit {i} of seed {}", self.cfg.seed);
         match rng.random_range(0..9) {

@@ -30,6 +30,10 @@ pub struct AccessProblem {
     pub error: String,
     /// The newest failed event (replay it once access is restored).
     pub event_id: EventId,
+    /// When the newest failed event arrived: the list's order (newest first, then by
+    /// `event_id`), which its pages follow.
+    #[serde(with = "time::serde::rfc3339")]
+    pub latest: OffsetDateTime,
     /// When the oldest of its failed events arrived.
     #[serde(with = "time::serde::rfc3339")]
     pub since: OffsetDateTime,
@@ -56,6 +60,7 @@ impl Engine {
             integration_id: Some(integration),
             state: Some(state),
             limit: ROWS_READ,
+            after: None,
         };
         let store = &self.inner.store;
         let failed: Vec<InboxEvent> = store
@@ -99,6 +104,7 @@ impl Engine {
                     external_id: key,
                     error: e.last_error.unwrap_or_default(),
                     event_id: e.id,
+                    latest: e.received_at,
                     since: e.received_at,
                     events: 1,
                 }),

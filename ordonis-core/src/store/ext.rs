@@ -69,6 +69,7 @@ pub trait StoreExt: Store {
             integration_id: filter.integration_id,
             state: filter.state,
             limit: filter.limit,
+            after: None,
         };
         Ok(self
             .jobs(&filter)

@@ -17,6 +17,7 @@ use crate::console_session::ConsoleSession;
 use crate::error::StoreError;
 use crate::ids::{CommentId, EventId, IntegrationId, OutboxId, SessionId, TaskId, WorkspaceId};
 use crate::ledger::{Ledger, LedgerDraft, LedgerEntry};
+use crate::model::{Assignee, Status};
 use crate::people::{AccountRef, Person, SeenAccount};
 use crate::provider::ObjectKey;
 use crate::provider::ProviderKind;
@@ -24,6 +25,7 @@ use crate::secrets::SealedSecrets;
 use crate::session::{AgentSession, SessionWrite};
 use crate::task::{ExternalRef, Task};
 use crate::task_comment::{CommentWrite, TaskComment};
+use crate::task_query::{TaskList, TaskQuery};
 
 /// An integration as stored: non-secret configuration plus sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +238,8 @@ pub struct OutboxJob {
     pub error_kind: Option<FailureKind>,
     /// The lease, while `Processing`.
     pub lease: Option<Lease>,
+    /// When it was queued (the outbox lists by it, newest first).
+    pub created_at: OffsetDateTime,
 }
 
 /// The two job queues. They share one life cycle (claim under a lease, fail with a retry
@@ -358,6 +362,20 @@ impl Job {
         match self {
             Job::Event(e) => e.lease.as_ref(),
             Job::Push(p) => p.lease.as_ref(),
+        }
+    }
+
+    /// The row's place in its queue's listing (see [`JobCursor`]).
+    pub fn cursor(&self) -> JobCursor {
+        match self {
+            Job::Event(e) => JobCursor {
+                at: e.received_at,
+                id: e.id.0,
+            },
+            Job::Push(p) => JobCursor {
+                at: p.created_at,
+                id: p.id.0,
+            },
         }
     }
 
@@ -530,6 +548,20 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// At most this many; 0 means [`JobFilter::DEFAULT_LIMIT`].
     pub limit: usize,
+    /// Keyset paging: only rows listed after this one (older), so that a caller pages through
+    /// a queue without missing or repeating a row while rows are appended.
+    pub after: Option<JobCursor>,
+}
+
+/// A row's place in a queue's listing, which is newest first by `(at, id)`: the inbox by
+/// `received_at`, the outbox by `created_at`, ties broken by id. [`Job::cursor`] gives a
+/// row's; [`JobFilter::after`] resumes after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobCursor {
+    /// The row's listing time.
+    pub at: OffsetDateTime,
+    /// The row's id.
+    pub id: Uuid,
 }
 
 impl JobFilter {
@@ -544,6 +576,7 @@ impl JobFilter {
             integration_id: None,
             state: None,
             limit: 0,
+            after: None,
         }
     }
 
@@ -753,6 +786,18 @@ pub trait Store: Ledger + fmt::Debug + Send + Sync {
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
     /// A page of a workspace's tasks, in id order.
     async fn tasks(&self, ws: &WorkspaceId, page: &TaskPage) -> Result<Vec<Task>, StoreError>;
+    /// A page of a workspace's tasks under a [`TaskQuery`]'s filters and order, with each
+    /// task's stored sync state, and the cursor of the next page (keyset paging: stable
+    /// order; a task that exists throughout a walk is listed once, whatever changes between
+    /// pages, unless its sort key moves). `Invalid` for a limit above the maximum or a cursor
+    /// made under other filters.
+    async fn query_tasks(&self, query: &TaskQuery) -> Result<TaskList, StoreError>;
+    /// The distinct statuses of a workspace's tasks (at most
+    /// [`MAX_STATUS_CHOICES`](crate::task_query::MAX_STATUS_CHOICES)), by category then name.
+    async fn task_statuses(&self, ws: &WorkspaceId) -> Result<Vec<Status>, StoreError>;
+    /// The distinct assignees of a workspace's tasks (at most
+    /// [`MAX_ASSIGNEE_CHOICES`](crate::task_query::MAX_ASSIGNEE_CHOICES)), by account id.
+    async fn task_assignees(&self, ws: &WorkspaceId) -> Result<Vec<Assignee>, StoreError>;
     /// A task's comments, oldest first (by creation time, then id), tombstones included.
     async fn task_comments(
         &self,

@@ -7,12 +7,34 @@ use super::checkpoint::{Checkpoint, CheckpointSigner};
 use super::encode::{log_name, scan_idx_log};
 use super::error::VeraError;
 use super::export::{ExportWriter, Receipt};
-use super::merkle::{Hash, MerkleTree, leaf_hash};
+use super::merkle::{Hash, MerkleTree, RootBuilder, leaf_hash};
 use crate::ids::WorkspaceId;
-use crate::ledger::{Ledger, StoredCheckpoint};
+use crate::ledger::{Ledger, LedgerEntry, StoredCheckpoint};
 
 /// Entries read per [`Ledger::ledger_entries`] call.
 const PAGE: usize = 4096;
+
+/// Checks that a stored entry is entry `at` of log `origin`: its index, its leaf hash and
+/// the index and log its bytes name.
+pub(crate) fn check_entry(e: &LedgerEntry, at: u64, origin: &str) -> Result<(), VeraError> {
+    if e.idx != at {
+        return Err(VeraError::Integrity(format!(
+            "entry {at} is stored with index {}: the log has a gap",
+            e.idx
+        )));
+    }
+    if leaf_hash(&e.bytes) != e.leaf_hash {
+        return Err(VeraError::Integrity(format!(
+            "entry {at}: stored leaf hash does not match its bytes"
+        )));
+    }
+    match scan_idx_log(&e.bytes) {
+        Some((i, log)) if i == at && log == origin => Ok(()),
+        _ => Err(VeraError::Integrity(format!(
+            "entry {at}: its bytes do not name index {at} of log {origin}"
+        ))),
+    }
+}
 
 /// A checkpoint with its signed note.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,26 +121,7 @@ impl<'a> Notary<'a> {
                 )));
             }
             for e in page.into_iter().take(want) {
-                let at = entries.len() as u64;
-                if e.idx != at {
-                    return Err(VeraError::Integrity(format!(
-                        "entry {at} is stored with index {}: the log has a gap",
-                        e.idx
-                    )));
-                }
-                if leaf_hash(&e.bytes) != e.leaf_hash {
-                    return Err(VeraError::Integrity(format!(
-                        "entry {at}: stored leaf hash does not match its bytes"
-                    )));
-                }
-                match scan_idx_log(&e.bytes) {
-                    Some((i, log)) if i == at && log == origin => {}
-                    _ => {
-                        return Err(VeraError::Integrity(format!(
-                            "entry {at}: its bytes do not name index {at} of log {origin}"
-                        )));
-                    }
-                }
+                check_entry(&e, entries.len() as u64, &origin)?;
                 tree.push(e.leaf_hash);
                 entries.push(e.bytes);
             }
@@ -188,9 +191,88 @@ impl<'a> Notary<'a> {
 
     /// Signs and stores a checkpoint of the workspace's log as it is now (or returns the
     /// latest stored one when the log has not grown since).
+    ///
+    /// Reads the log page by page into a [`RootBuilder`]: O(log n) memory, whatever the
+    /// log's size (the streamed export signs through it before streaming the entries).
     pub async fn checkpoint(&self, ws: &WorkspaceId) -> Result<SignedCheckpoint, VeraError> {
-        let snap = self.snapshot(ws).await?;
-        self.checkpoint_of(ws, &snap).await
+        let origin = log_name(ws);
+        let prev = match self.ledger.latest_checkpoint(ws).await? {
+            Some(prev) => {
+                let cp = Checkpoint::parse_unverified(&prev.note)?;
+                if cp.origin != origin || cp.size != prev.size {
+                    return Err(VeraError::Integrity(format!(
+                        "the stored checkpoint of size {} does not describe log {origin}",
+                        prev.size
+                    )));
+                }
+                Some((cp, prev.note))
+            }
+            None => None,
+        };
+        let size = self.ledger.ledger_size(ws).await?;
+        let mut roots = RootBuilder::new();
+        let mut prev_root = None;
+        let mut check_prev = |roots: &RootBuilder| {
+            if let Some((cp, _)) = &prev
+                && roots.size() == cp.size
+            {
+                prev_root = Some(roots.root());
+            }
+        };
+        check_prev(&roots);
+        while roots.size() < size {
+            let from = roots.size();
+            let want = usize::try_from(size - from).unwrap_or(PAGE).min(PAGE);
+            let page = self.ledger.ledger_entries(ws, from, want).await?;
+            if page.is_empty() {
+                return Err(VeraError::Integrity(format!(
+                    "the store reports {size} entries but returns none from {from}"
+                )));
+            }
+            for e in page.into_iter().take(want) {
+                check_entry(&e, roots.size(), &origin)?;
+                roots.push(&e.leaf_hash);
+                check_prev(&roots);
+            }
+        }
+        if let Some((cp, note)) = prev {
+            if cp.size > size {
+                return Err(VeraError::Integrity(format!(
+                    "the log has {size} entries but a checkpoint of size {} exists: \
+                     entries were lost",
+                    cp.size
+                )));
+            }
+            if prev_root != Some(cp.root) {
+                return Err(VeraError::Integrity(format!(
+                    "refusing to sign: the log's first {} entries no longer match the \
+                     stored checkpoint",
+                    cp.size
+                )));
+            }
+            if cp.size == size {
+                return Ok(SignedCheckpoint {
+                    checkpoint: cp,
+                    note,
+                });
+            }
+        }
+        let checkpoint = Checkpoint {
+            origin,
+            size,
+            root: roots.root(),
+        };
+        let note = self.signer.sign(&checkpoint)?;
+        self.ledger
+            .save_checkpoint(
+                ws,
+                &StoredCheckpoint {
+                    size,
+                    note: note.clone(),
+                },
+            )
+            .await?;
+        Ok(SignedCheckpoint { checkpoint, note })
     }
 
     /// An export of the whole log with a checkpoint covering it.

@@ -1,4 +1,5 @@
-//! `GET /api/events?integration_id=&status=&workspace_id=&limit=` and
+//! `GET /api/events?integration_id=&status=&workspace_id=&limit=&cursor=` (a page, see
+//! [`super::paging`]) and
 //! `POST /api/events/{id}/replay`.
 
 use axum::Json;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json;
+use super::paging::{self, Page};
 use crate::errors::{ApiError, ApiQuery};
 use crate::state::AppState;
 
@@ -26,20 +28,27 @@ pub struct EventsQuery {
     pub workspace_id: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// Inbox rows matching the filters, newest first.
-pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Vec<InboxEvent>, ApiError> {
+/// The list name in its cursors.
+const KIND: &str = "events";
+
+/// A page of the inbox rows matching the filters, newest first.
+pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Page<InboxEvent>, ApiError> {
     let state = match q.status.as_deref().filter(|x| !x.is_empty()) {
         None => None,
         Some(x) => Some(JobState::parse(x).ok_or_else(|| {
             ApiError::bad_request("status must be one of pending, processing, done, failed, dead")
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = paging::limit(q.limit);
+    // One row more than the page: whether a next page exists.
     let mut filter = JobFilter {
         state,
-        limit,
+        limit: limit + 1,
+        after: paging::parse_job_cursor(KIND, q.cursor.as_deref())?,
         ..JobFilter::new(Queue::Inbox)
     };
     if let Some(i) = q.integration_id.as_deref().filter(|x| !x.is_empty()) {
@@ -54,12 +63,8 @@ pub async fn query(s: &AppState, q: &EventsQuery) -> Result<Vec<InboxEvent>, Api
         filter.workspace_id = Some(WorkspaceId::new(w.to_owned())?);
     }
     // One query, across every workspace when none is named (an operator's view).
-    Ok(s.store
-        .jobs(&filter)
-        .await?
-        .into_iter()
-        .filter_map(Job::into_event)
-        .collect())
+    let rows = s.store.jobs(&filter).await?;
+    Ok(Page::of(rows, limit, |j| paging::job_cursor(KIND, j.cursor())).map(Job::into_event))
 }
 
 /// Lists inbox rows.
@@ -68,9 +73,10 @@ pub async fn list(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let events = query(&s, &q).await?;
-    Ok(Json(
-        json!({ "events": events.iter().map(json::event).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({
+        "events": events.items.iter().map(json::event).collect::<Vec<_>>(),
+        "next_cursor": events.next_cursor,
+    })))
 }
 
 /// Puts a failed or dead event back to pending.

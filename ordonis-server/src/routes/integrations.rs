@@ -262,12 +262,66 @@ pub async fn get(
     let mut out = integration_json(&s, &rec);
     let sync = s.engine.sync_report(rec.id).await?;
     out["sync"] = serde_json::to_value(sync).map_err(|e| ApiError::internal(e.to_string()))?;
-    let denied = s.engine.access_problems(rec.id).await?;
+    let denied = access_page(&s, rec.id, &AccessQuery::default()).await?;
     out["access_denied"] =
-        serde_json::to_value(denied).map_err(|e| ApiError::internal(e.to_string()))?;
+        serde_json::to_value(denied.items).map_err(|e| ApiError::internal(e.to_string()))?;
+    out["access_denied_next_cursor"] = json!(denied.next_cursor);
     let budget = s.engine.api_budget(rec.id).await?;
     out["budget"] = serde_json::to_value(budget).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(out))
+}
+
+/// `?limit=&cursor=` of the access problems (see [`super::paging`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct AccessQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of an integration's access problems, newest failed event first: keyset paging on
+/// `(latest, event_id)`, the list's own order.
+async fn access_page(
+    s: &AppState,
+    id: IntegrationId,
+    q: &AccessQuery,
+) -> Result<super::paging::Page<ordonis_core::AccessProblem>, ApiError> {
+    use super::paging;
+    const KIND: &str = "access";
+    let after = paging::parse_job_cursor(KIND, q.cursor.as_deref())?;
+    let limit = paging::limit(q.limit);
+    let key = |p: &ordonis_core::AccessProblem| ordonis_core::JobCursor {
+        at: p.latest,
+        id: p.event_id.0,
+    };
+    // The view reads a bounded number of inbox rows (see `Engine::access_problems`); a page
+    // is cut from it.
+    let rows: Vec<_> = s
+        .engine
+        .access_problems(id)
+        .await?
+        .into_iter()
+        .filter(|p| after.is_none_or(|a| key(p) < a))
+        .take(limit + 1)
+        .collect();
+    Ok(paging::Page::of(rows, limit, |p| {
+        paging::job_cursor(KIND, key(p))
+    }))
+}
+
+/// `GET /api/integrations/{id}/access_problems?limit=&cursor=`: `{access_denied,
+/// next_cursor}`, a page of the objects the integration's credentials may not read.
+pub async fn access_problems(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AccessQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = find(&s, &id).await?;
+    let page = access_page(&s, rec.id, &q).await?;
+    Ok(Json(json!({
+        "access_denied": serde_json::to_value(page.items)
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+        "next_cursor": page.next_cursor,
+    })))
 }
 
 /// `POST /api/integrations/{id}/reconcile` → 202: a reconcile runs now (400 for an

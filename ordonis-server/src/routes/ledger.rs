@@ -14,9 +14,11 @@
 //!   pinned an earlier checkpoint checks that a later one extends it.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use ordonis_core::WorkspaceId;
 use ordonis_core::vera::{ExportWriter, Notary, VeraError, log_name};
 use serde_json::json;
@@ -64,29 +66,123 @@ pub async fn checkpoint(
     Ok(text(super::vera::cosigned_checkpoint(&s, &ws).await?))
 }
 
-/// The whole log with the checkpoint it verifies against.
+/// Entries per read of the streamed export.
+const EXPORT_PAGE: usize = 1000;
+
+/// The whole log with the checkpoint it verifies against, streamed: the checkpoint is signed
+/// over a bounded pass of the log ([`Notary::checkpoint`]), then the entries of exactly
+/// that size are read and sent a page at a time. The bytes are those of the JSON object
+/// `{checkpoint, entries, log, size, verifier_keys}` as one `Json` answer would write them,
+/// with no request holding the log in memory.
 pub async fn export(
     State(s): State<AppState>,
     Path(ws): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ws = workspace(&s, &ws).await?;
-    let ex = Notary::new(s.store.as_ref(), &s.signer)
-        .export(&ws)
+    let cp = Notary::new(s.store.as_ref(), &s.signer)
+        .checkpoint(&ws)
         .await
         .map_err(vera_err)?;
-    let mut w = ExportWriter::new(Vec::new()).map_err(ApiError::internal)?;
-    for e in &ex.entries {
-        w.push(e).map_err(ApiError::internal)?;
-    }
-    let bytes = w.finish().map_err(ApiError::internal)?;
-    let entries = String::from_utf8(bytes).map_err(ApiError::internal)?;
-    Ok(Json(json!({
+    let size = cp.checkpoint.size;
+    // The envelope as serde_json writes it, with a marker where the entries string goes,
+    // so the streamed bytes keep its key order and escaping exactly.
+    let marker = format!("entries-{}", uuid::Uuid::now_v7().simple());
+    let envelope = serde_json::to_string(&json!({
         "log": log_name(&ws),
-        "size": ex.checkpoint.checkpoint.size,
-        "checkpoint": ex.checkpoint.note,
-        "entries": entries,
+        "size": size,
+        "checkpoint": cp.note,
+        "entries": marker,
         "verifier_keys": trust_file(&s, &ws)?,
-    })))
+    }))
+    .map_err(ApiError::internal)?;
+    let (head, tail) = envelope
+        .split_once(&marker)
+        .ok_or_else(|| ApiError::internal("export envelope without its marker"))?;
+    let header = ExportWriter::new(Vec::new())
+        .and_then(ExportWriter::finish)
+        .map_err(ApiError::internal)?;
+    let first = format!(
+        "{head}{}",
+        json_chars(std::str::from_utf8(&header).map_err(ApiError::internal)?)
+            .map_err(ApiError::internal)?
+    );
+    let tail = tail.to_owned();
+    let store = s.store.clone();
+    enum Step {
+        Head,
+        From(u64),
+        End,
+    }
+    let body = futures::stream::try_unfold(Step::Head, move |step| {
+        let store = store.clone();
+        let ws = ws.clone();
+        let first = first.clone();
+        let tail = tail.clone();
+        async move {
+            Ok::<_, std::io::Error>(match step {
+                Step::Head => Some((Bytes::from(first), Step::From(0))),
+                Step::From(from) if from >= size => Some((Bytes::from(tail), Step::End)),
+                Step::From(from) => {
+                    let want = usize::try_from(size - from)
+                        .unwrap_or(EXPORT_PAGE)
+                        .min(EXPORT_PAGE);
+                    let page = store
+                        .ledger_entries(&ws, from, want)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    let chunk = export_lines(&page, from, want)?;
+                    Some((Bytes::from(chunk), Step::From(from + want as u64)))
+                }
+                Step::End => None,
+            })
+        }
+    });
+    Ok((
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The `entries` lines of a page that must hold entries `from..from+want`, JSON-escaped (the
+/// inside of the `entries` string).
+fn export_lines(
+    page: &[ordonis_core::LedgerEntry],
+    from: u64,
+    want: usize,
+) -> std::io::Result<String> {
+    if page.len() != want {
+        return Err(std::io::Error::other(format!(
+            "the log returned {} entries from {from}, not {want}",
+            page.len()
+        )));
+    }
+    let mut w = ExportWriter::new(Vec::new())?;
+    for (i, e) in page.iter().enumerate() {
+        if e.idx != from + i as u64 {
+            return Err(std::io::Error::other(format!(
+                "entry {} is stored with index {}",
+                from + i as u64,
+                e.idx
+            )));
+        }
+        w.push(&e.bytes)?;
+    }
+    let bytes = w.finish()?;
+    // Without the header line the writer starts with (it went out once, first).
+    let start = bytes.iter().position(|b| *b == b'\n').map_or(0, |n| n + 1);
+    let lines = bytes.get(start..).unwrap_or_default();
+    json_chars(std::str::from_utf8(lines).map_err(std::io::Error::other)?)
+}
+
+/// `s` as the characters of a JSON string, without the quotes: escaping is per character,
+/// so the pieces of a string escaped one by one join into the whole string escaped.
+fn json_chars(s: &str) -> std::io::Result<String> {
+    let quoted = serde_json::to_string(s).map_err(std::io::Error::other)?;
+    Ok(quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// One entry and its inclusion receipt.

@@ -5,6 +5,7 @@ pub mod events;
 pub mod integrations;
 pub mod json;
 pub mod ledger;
+pub mod paging;
 pub mod people;
 pub mod pushes;
 pub mod sessions;
@@ -60,6 +61,10 @@ pub fn api(state: AppState) -> Router {
         .route(
             "/api/integrations/{id}/reconcile",
             post(integrations::reconcile),
+        )
+        .route(
+            "/api/integrations/{id}/access_problems",
+            get(integrations::access_problems),
         )
         .route("/api/tasks", get(tasks::list).post(tasks::create))
         .route("/api/tasks/{id}/links", post(tasks::link))

@@ -1,4 +1,5 @@
-//! `GET /api/pushes?workspace_id=&integration_id=&state=&limit=` and
+//! `GET /api/pushes?workspace_id=&integration_id=&state=&limit=&cursor=` (a page, see
+//! [`super::paging`]) and
 //! `POST /api/pushes/{id}/replay`: the outbox, as the inbox is at `/api/events`.
 
 use axum::Json;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json;
+use super::paging::{self, Page};
 use crate::errors::{ApiError, ApiQuery};
 use crate::state::AppState;
 
@@ -25,7 +27,12 @@ pub struct PushesQuery {
     pub state: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
+
+/// The list name in its cursors.
+const KIND: &str = "pushes";
 
 /// One outbox row with the task it pushes (when the task still exists).
 #[derive(Debug)]
@@ -36,17 +43,20 @@ pub struct PushView {
     pub task: Option<Task>,
 }
 
-/// Outbox rows matching the filters, newest first, each with its task.
-pub async fn query(s: &AppState, q: &PushesQuery) -> Result<Vec<PushView>, ApiError> {
+/// A page of the outbox rows matching the filters, newest first, each with its task.
+pub async fn query(s: &AppState, q: &PushesQuery) -> Result<Page<PushView>, ApiError> {
     let state = match q.state.as_deref().filter(|x| !x.is_empty()) {
         None => None,
         Some(x) => Some(JobState::parse(x).ok_or_else(|| {
             ApiError::bad_request("state must be one of pending, processing, done, failed, dead")
         })?),
     };
+    let limit = paging::limit(q.limit);
+    // One row more than the page: whether a next page exists.
     let mut filter = JobFilter {
         state,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        limit: limit + 1,
+        after: paging::parse_job_cursor(KIND, q.cursor.as_deref())?,
         ..JobFilter::new(Queue::Outbox)
     };
     if let Some(i) = q.integration_id.as_deref().filter(|x| !x.is_empty()) {
@@ -58,18 +68,18 @@ pub async fn query(s: &AppState, q: &PushesQuery) -> Result<Vec<PushView>, ApiEr
     if let Some(w) = q.workspace_id.as_deref().filter(|x| !x.is_empty()) {
         filter.workspace_id = Some(WorkspaceId::new(w.to_owned())?);
     }
-    let mut out = Vec::new();
-    for job in s
-        .store
-        .jobs(&filter)
-        .await?
-        .into_iter()
-        .filter_map(Job::into_push)
-    {
+    let rows = s.store.jobs(&filter).await?;
+    let page = Page::of(rows, limit, |j| paging::job_cursor(KIND, j.cursor())).map(Job::into_push);
+    // One task read per row of the page: bounded by the page, not the workspace.
+    let mut items = Vec::with_capacity(page.items.len());
+    for job in page.items {
         let task = s.store.task(job.task_id).await?;
-        out.push(PushView { job, task });
+        items.push(PushView { job, task });
     }
-    Ok(out)
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// The fields a push carries: per field, the value waiting to be sent (`queued`), being sent
@@ -117,9 +127,10 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PushesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let pushes = query(&s, &q).await?;
-    Ok(Json(
-        json!({ "pushes": pushes.iter().map(push_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({
+        "pushes": pushes.items.iter().map(push_json).collect::<Vec<_>>(),
+        "next_cursor": pushes.next_cursor,
+    })))
 }
 
 /// Puts a failed or dead push back to pending.

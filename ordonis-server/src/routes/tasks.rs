@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ordonis_core::StoreExt;
 use ordonis_core::{
-    Actor, ActorKind, Assignee, FieldPatch, FieldValue, Principal, Priority, PriorityLevel, Status,
-    StatusCategory, Task, TaskId, WorkspaceId,
+    Actor, ActorKind, Assignee, AssigneeFilter, FieldPatch, FieldValue, Principal, Priority,
+    PriorityLevel, Status, StatusCategory, SyncState, Task, TaskCursor, TaskId, TaskQuery,
+    TaskSort, WorkspaceId,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -16,25 +16,115 @@ use super::json;
 use crate::errors::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 
-/// `?workspace_id=`.
+/// `?workspace_id=&limit=&cursor=&status=&assignee=&integration=&sync_state=&updated_since=&q=&sort=`.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     workspace_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    status: Option<String>,
+    assignee: Option<String>,
+    integration: Option<String>,
+    sync_state: Option<String>,
+    updated_since: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
 }
 
-/// A workspace's tasks.
+fn given(v: Option<String>) -> Option<String> {
+    v.filter(|v| !v.trim().is_empty())
+}
+
+impl ListQuery {
+    /// The store query these parameters ask for; `400` for a bad one.
+    fn into_query(self) -> Result<TaskQuery, ApiError> {
+        let ws = given(self.workspace_id)
+            .ok_or_else(|| ApiError::bad_request("workspace_id is required"))?;
+        let mut q = TaskQuery::new(WorkspaceId::new(ws)?);
+        if let Some(l) = given(self.limit) {
+            q.limit = l
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=TaskQuery::MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "limit must be 1 to {}, not {l:?}",
+                        TaskQuery::MAX_LIMIT
+                    ))
+                })?;
+        }
+        q.status = given(self.status);
+        q.assignee = given(self.assignee).map(|a| AssigneeFilter::parse(a.trim()));
+        if let Some(i) = given(self.integration) {
+            q.integration =
+                Some(i.trim().parse().map_err(|_| {
+                    ApiError::bad_request(format!("integration {i:?} is not an id"))
+                })?);
+        }
+        if let Some(st) = given(self.sync_state) {
+            q.sync_state = Some(SyncState::parse(st.trim()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "sync_state must be one of in_sync, push_pending, conflict, error, \
+                     out_of_scope, not {st:?}"
+                ))
+            })?);
+        }
+        if let Some(t) = given(self.updated_since) {
+            q.updated_since = Some(
+                time::OffsetDateTime::parse(
+                    t.trim(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| {
+                    ApiError::bad_request(format!("updated_since {t:?} is not an RFC 3339 time"))
+                })?,
+            );
+        }
+        q.search = given(self.q);
+        if let Some(sort) = given(self.sort) {
+            q.sort = TaskSort::parse(sort.trim()).ok_or_else(|| {
+                ApiError::bad_request(format!("sort must be id or updated, not {sort:?}"))
+            })?;
+        }
+        if let Some(c) = given(self.cursor) {
+            q.cursor = Some(TaskCursor::parse(&c)?);
+        }
+        Ok(q)
+    }
+}
+
+/// A page of a workspace's tasks: `{"tasks": [...], "next_cursor": "…" | null}`, each task
+/// with its stored `sync_state`.
+///
+/// The cursor contract: `next_cursor` is opaque; pass it back as `cursor` with the same
+/// filters and `sort` to get the next page, and stop when it is `null`. The order is stable
+/// (`sort=id`, the default: by task id, so a walk lists every task that exists throughout it
+/// exactly once, new tasks last; `sort=updated`: most recently changed first, where a task
+/// changed during the walk moves ahead and is not repeated). A cursor stays valid while the
+/// data changes. `400` for a cursor that is not one, or that was made under other filters
+/// or another sort, for `limit` outside 1–1000 (default 100), and for a bad filter.
 pub async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let ws = q
-        .workspace_id
-        .ok_or_else(|| ApiError::bad_request("workspace_id is required"))?;
-    let ws = WorkspaceId::new(ws)?;
-    let tasks = s.store.all_tasks(&ws).await?;
-    Ok(Json(
-        json!({ "tasks": tasks.iter().map(json::task).collect::<Vec<_>>() }),
-    ))
+    let query = q.into_query()?;
+    let page = s.store.query_tasks(&query).await?;
+    let tasks: Vec<Value> = page
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut v = json::task(&t.task);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("sync_state".to_owned(), json!(t.sync_state.as_str()));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "tasks": tasks,
+        "next_cursor": page.next_cursor.map(|c| c.to_string()),
+    })))
 }
 
 /// Finds a task by id alone (404 when unknown or not a UUID).
@@ -52,17 +142,35 @@ pub async fn get(
     Ok(Json(json::task(&find(&s, &id).await?)))
 }
 
-/// A task's VERA entries, oldest first.
+/// `?limit=&cursor=` of a task's ledger (see [`super::paging`]).
+#[derive(Debug, Deserialize)]
+pub struct LedgerQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of a task's VERA entries, oldest first, keyed by ledger index.
 pub async fn ledger(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    use super::paging;
+    const KIND: &str = "task-ledger";
+    let after = paging::parse_index_cursor(KIND, q.cursor.as_deref())?;
+    let limit = paging::limit(q.limit);
     let t = find(&s, &id).await?;
-    let entries = s.store.task_ledger(&t.workspace_id, t.id).await?;
+    // One entry more than the page: whether a next page exists.
+    let rows = s
+        .store
+        .task_ledger_page(&t.workspace_id, t.id, after, limit + 1)
+        .await?;
+    let page = paging::Page::of(rows, limit, |e| paging::index_cursor(KIND, e.idx));
     Ok(Json(json!({
         "task_id": t.id.to_string(),
         "workspace_id": t.workspace_id.as_str(),
-        "entries": entries.iter().map(json::entry).collect::<Vec<_>>(),
+        "entries": page.items.iter().map(json::entry).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
     })))
 }
 

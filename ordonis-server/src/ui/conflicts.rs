@@ -2,10 +2,10 @@
 //! the policy's verdict, and the two ways to settle it (accept theirs, push ours), each
 //! recorded in the ledger as the UI admin's.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use ordonis_core::{Actor, Field, FieldValue, Owner, Resolution, StoreExt, Task, WorkspaceId};
+use ordonis_core::{Actor, Field, FieldValue, Owner, Resolution, Task, WorkspaceId};
 
 use super::layout::{page as layout_page, when};
 use super::sync_view::open_conflicts;
@@ -42,9 +42,28 @@ fn sides(
     (ours, theirs)
 }
 
-async fn open_in(s: &AppState, ws: &WorkspaceId) -> Result<Vec<Open>, ApiError> {
+/// Tasks scanned per page of the view.
+const SCAN: usize = 200;
+
+/// The open conflicts among one page of the workspace's tasks (in id order, after `after`),
+/// and the last task id of the page when more tasks follow: each request reads a bounded
+/// number of tasks and their ledgers, never the whole workspace.
+async fn open_in(
+    s: &AppState,
+    ws: &WorkspaceId,
+    after: Option<ordonis_core::TaskId>,
+) -> Result<(Vec<Open>, Option<ordonis_core::TaskId>), ApiError> {
     let mut out = Vec::new();
-    for t in s.store.all_tasks(ws).await? {
+    let tasks = s
+        .store
+        .tasks(ws, &ordonis_core::TaskPage { after, limit: SCAN })
+        .await?;
+    let next = if tasks.len() == SCAN {
+        tasks.last().map(|t| t.id)
+    } else {
+        None
+    };
+    for t in tasks {
         let entries = s.store.task_ledger(ws, t.id).await?;
         let policy = super::sync_view::task_policy(s, &t).await?;
         let found: Vec<(Field, String, time::OffsetDateTime, FieldValue, FieldValue)> =
@@ -72,16 +91,31 @@ async fn open_in(s: &AppState, ws: &WorkspaceId) -> Result<Vec<Open>, ApiError> 
             });
         }
     }
-    Ok(out)
+    Ok((out, next))
 }
 
-/// `GET /ui/workspaces/{ws}/conflicts`.
-pub(crate) async fn page(State(s): State<AppState>, Path(ws): Path<String>) -> Response {
+/// `?after=`: the last task id of the previous page of the view.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ConflictsQuery {
+    after: Option<String>,
+}
+
+/// `GET /ui/workspaces/{ws}/conflicts[?after=]`: the conflicts among a page of tasks.
+pub(crate) async fn page(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+    Query(q): Query<ConflictsQuery>,
+) -> Response {
     let ws = match WorkspaceId::new(ws) {
         Ok(w) => w,
         Err(e) => return ui_error(e.into()),
     };
-    let open = match open_in(&s, &ws).await {
+    let after = match q.after.as_deref().filter(|a| !a.is_empty()).map(str::parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return ui_error(ApiError::bad_request("after must be a task id")),
+    };
+    let (open, next) = match open_in(&s, &ws, after).await {
         Ok(o) => o,
         Err(e) => return ui_error(e),
     };
@@ -114,7 +148,10 @@ pub(crate) async fn page(State(s): State<AppState>, Path(ws): Path<String>) -> R
                 }
             }
         }
-        @if open.is_empty() { p.ok #no-conflicts { "No field is in conflict." } }
+        @if open.is_empty() && next.is_none() && after.is_none() { p.ok #no-conflicts { "No field is in conflict." } }
+        @if let Some(n) = next {
+            p { a #more-conflicts href=(format!("/ui/workspaces/{}/conflicts?after={n}", url_seg(ws.as_str()))) { "More tasks →" } }
+        }
     };
     layout_page(
         &format!("Conflicts in {}", ws.as_str()),

@@ -78,6 +78,16 @@ fn filters(
     }
 }
 
+/// The link to the next (older) page: the same filters and the page's cursor.
+fn older(path: &str, filters: &[(&str, &Option<String>)], cursor: &str) -> String {
+    let mut q: Vec<String> = filters
+        .iter()
+        .filter_map(|(k, v)| nonempty(v).map(|v| format!("{k}={}", url_seg(v))))
+        .collect();
+    q.push(format!("cursor={}", url_seg(cursor)));
+    format!("{path}?{}", q.join("&"))
+}
+
 fn nonempty(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|x| !x.is_empty())
 }
@@ -109,7 +119,7 @@ pub(crate) async fn events_page(
             table #events {
                 thead { tr { th { "Received" } th { "Workspace" } th { "Object" } th { "State" } th { "Attempts" } th { "Next attempt" } th { "Error / note" } th {} } }
                 tbody {
-                    @for e in &events {
+                    @for e in &events.items {
                         tr id=(format!("event-{}", e.id)) {
                             td { (when(e.received_at)) }
                             td { (e.workspace_id.as_str()) }
@@ -130,7 +140,10 @@ pub(crate) async fn events_page(
                 }
             }
         }
-        @if events.is_empty() { p.muted { "No inbox events match." } }
+        @if events.items.is_empty() { p.muted { "No inbox events match." } }
+        @if let Some(c) = &events.next_cursor {
+            p { a #older href=(older("/ui/events", &[("workspace_id", &q.workspace_id), ("integration_id", &q.integration_id), ("status", &q.status)], c)) { "Older →" } }
+        }
     };
     page("Inbox", ws, body).into_response()
 }
@@ -161,7 +174,7 @@ pub(crate) async fn pushes_page(
             table #pushes {
                 thead { tr { th { "Task" } th { "Fields" } th { "State" } th { "Attempts" } th { "Next attempt" } th { "Last error" } th {} } }
                 tbody {
-                    @for p in &pushes {
+                    @for p in &pushes.items {
                         @let j = &p.job;
                         tr.push id=(format!("push-{}", j.id)) data-state=(j.state.as_str()) {
                             td {
@@ -190,7 +203,10 @@ pub(crate) async fn pushes_page(
                 }
             }
         }
-        @if pushes.is_empty() { p.muted #no-pushes { "No pushes match." } }
+        @if pushes.items.is_empty() { p.muted #no-pushes { "No pushes match." } }
+        @if let Some(c) = &pushes.next_cursor {
+            p { a #older href=(older("/ui/pushes", &[("workspace_id", &q.workspace_id), ("integration_id", &q.integration_id), ("state", &q.state)], c)) { "Older →" } }
+        }
     };
     page("Outbox", ws, body).into_response()
 }

@@ -5,10 +5,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordonis_core::StoreExt;
-use ordonis_core::store::{JobFilter, JobState, Queue};
 use ordonis_core::{
-    Assignee, ExternalRef, Field, IntegrationId, InvalidInput, LedgerEntry, Op, Outcome, Priority,
-    PriorityLevel, Status, StatusCategory, Task, TaskId, WorkspaceId,
+    Assignee, ExternalRef, Field, InvalidInput, LedgerEntry, Op, Outcome, Priority, PriorityLevel,
+    Status, StatusCategory, SyncState, Task,
 };
 
 use crate::errors::ApiError;
@@ -38,112 +37,14 @@ pub(crate) async fn task_policy(
     })
 }
 
-/// A task's sync state, as the task list filters it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SyncState {
-    /// Nothing pending, no conflict, no error.
-    InSync,
-    /// A CollabHub change waits for its push or for the provider's echo.
-    PushPending,
-    /// A field's last decision was a conflict (both sides changed).
-    Conflict,
-    /// A push or an inbound event for the task failed or went dead.
-    Error,
-    /// Deleted in the provider, or linked to no provider object.
-    OutOfScope,
-}
-
-impl SyncState {
-    /// Every state, in the filter's order.
-    pub(crate) const ALL: [SyncState; 5] = [
-        SyncState::InSync,
-        SyncState::PushPending,
-        SyncState::Conflict,
-        SyncState::Error,
-        SyncState::OutOfScope,
-    ];
-
-    /// The query-string name.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            SyncState::InSync => "in_sync",
-            SyncState::PushPending => "push_pending",
-            SyncState::Conflict => "conflict",
-            SyncState::Error => "error",
-            SyncState::OutOfScope => "out_of_scope",
-        }
-    }
-
-    /// The label shown.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            SyncState::InSync => "in sync",
-            SyncState::PushPending => "push pending",
-            SyncState::Conflict => "conflict",
-            SyncState::Error => "error",
-            SyncState::OutOfScope => "out of scope",
-        }
-    }
-
-    /// The CSS class of its badge.
-    pub(crate) fn class(self) -> &'static str {
-        match self {
-            SyncState::InSync => "ok",
-            SyncState::PushPending => "warn",
-            SyncState::Conflict | SyncState::Error => "bad",
-            SyncState::OutOfScope => "muted",
-        }
-    }
-
-    /// Parses [`as_str`](Self::as_str).
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-/// The failures the queues hold for a workspace: failed or dead pushes by task, failed or
-/// dead inbound events by `(integration, object key)`.
-#[derive(Debug, Default)]
-pub(crate) struct Failures {
-    pushes: HashSet<TaskId>,
-    events: HashSet<(IntegrationId, String)>,
-}
-
-impl Failures {
-    /// Loads them (up to 1000 rows per queue and state).
-    pub(crate) async fn load(s: &AppState, ws: &WorkspaceId) -> Result<Self, ApiError> {
-        let mut out = Self::default();
-        for queue in [Queue::Outbox, Queue::Inbox] {
-            for state in [JobState::Failed, JobState::Dead] {
-                let filter = JobFilter {
-                    workspace_id: Some(ws.clone()),
-                    state: Some(state),
-                    limit: 1000,
-                    ..JobFilter::new(queue)
-                };
-                for job in s.store.jobs(&filter).await? {
-                    match job {
-                        ordonis_core::Job::Push(p) => {
-                            out.pushes.insert(p.task_id);
-                        }
-                        ordonis_core::Job::Event(e) => {
-                            if let Some(k) = e.object_key {
-                                out.events.insert((e.integration_id, k));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn failed(&self, t: &Task) -> bool {
-        self.pushes.contains(&t.id)
-            || t.external.iter().any(|e| {
-                self.events
-                    .contains(&(e.integration_id, e.key.external_id.clone()))
-            })
+/// The CSS class of a sync state's badge (the state itself, stored per task, is
+/// [`ordonis_core::SyncState`]).
+pub(crate) fn sync_class(s: SyncState) -> &'static str {
+    match s {
+        SyncState::InSync => "ok",
+        SyncState::PushPending => "warn",
+        SyncState::Conflict | SyncState::Error => "bad",
+        SyncState::OutOfScope => "muted",
     }
 }
 
@@ -158,25 +59,6 @@ pub(crate) fn open_conflicts(entries: &[LedgerEntry]) -> Vec<(Field, &LedgerEntr
     last.into_iter()
         .filter(|(_, e)| e.record.outcome == Outcome::Conflict)
         .collect()
-}
-
-/// A task's sync state.
-pub(crate) fn sync_state(t: &Task, entries: &[LedgerEntry], failures: &Failures) -> SyncState {
-    if t.deleted || t.out_of_scope || t.external.is_empty() {
-        SyncState::OutOfScope
-    } else if failures.failed(t) {
-        SyncState::Error
-    } else if !open_conflicts(entries).is_empty() {
-        SyncState::Conflict
-    } else if t
-        .sync
-        .values()
-        .any(ordonis_core::FieldSync::locally_pending)
-    {
-        SyncState::PushPending
-    } else {
-        SyncState::InSync
-    }
 }
 
 /// The provider's own key of a linked object: Jira's issue key from its `/browse/KEY` link
@@ -459,7 +341,7 @@ mod tests {
     #[test]
     fn jira_keys_come_from_browse_links() {
         let mut e = ExternalRef {
-            integration_id: IntegrationId::new(),
+            integration_id: ordonis_core::IntegrationId::new(),
             provider: ordonis_core::ProviderKind::new("jira"),
             key: ordonis_core::ObjectKey::new("10021", "issue"),
             url: Some("https://acme.atlassian.net/browse/KAN-22".to_owned()),

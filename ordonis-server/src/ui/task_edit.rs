@@ -4,12 +4,12 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use ordonis_core::{Actor, FieldPatch, FieldValue, StoreExt, Task};
+use ordonis_core::{Actor, FieldPatch, FieldValue, Status, Task};
 use serde::Deserialize;
 
 use super::layout::{Kept, error_page};
 use super::sync_view::{
-    assignee_choices, parse_priority, parse_status, priority_value, status_value,
+    assignee_choices, parse_priority, parse_status, priority_value, status_choices, status_value,
 };
 use super::task_page::snake;
 use super::{ui_error, url_seg};
@@ -148,6 +148,38 @@ pub(crate) fn edit_patch(
     Ok(patch)
 }
 
+/// The accounts the assignee picker offers, from bounded reads: the task's current
+/// assignee, the accounts the people directory has seen in the task's integration, and each
+/// principal's account there (named after the principal). Nothing grows with the
+/// workspace's tasks.
+pub(super) async fn picker_accounts(
+    s: &AppState,
+    t: &Task,
+) -> Result<Vec<ordonis_core::Assignee>, ApiError> {
+    let mut choices = assignee_choices(t, &[]);
+    if let Some(integration) = t.link().map(|l| l.integration_id) {
+        for a in s.store.seen_accounts(&t.workspace_id).await? {
+            if a.integration_id == integration
+                && !choices.iter().any(|c| c.account_id == a.account_id)
+            {
+                choices.push(ordonis_core::Assignee {
+                    account_id: a.account_id,
+                    display_name: a.display_name,
+                    email: a.email,
+                });
+            }
+        }
+    }
+    super::sync_view::with_directory(s, t, choices).await
+}
+
+/// The statuses the edit form offers: the task's current one first, the ones its ledger
+/// shows, and the provider's fixed ones (Asana's two states). The seam for the
+/// integration's known statuses as a bounded store query: it is read here, once.
+pub(super) fn status_options(t: &Task, entries: &[ordonis_core::LedgerEntry]) -> Vec<Status> {
+    status_choices(t, &[], entries)
+}
+
 /// `POST /ui/tasks/{id}`.
 pub(crate) async fn task_edit(
     State(s): State<AppState>,
@@ -167,11 +199,7 @@ pub(crate) async fn task_edit(
         Ok(t) => t,
         Err(e) => return ui_error(e),
     };
-    let accounts = match s.store.all_tasks(&t.workspace_id).await {
-        Ok(all) => assignee_choices(&t, &all),
-        Err(e) => return kept(e.into()),
-    };
-    let accounts = match super::sync_view::with_directory(&s, &t, accounts).await {
+    let accounts = match picker_accounts(&s, &t).await {
         Ok(a) => a,
         Err(e) => return kept(e),
     };

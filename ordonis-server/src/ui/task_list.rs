@@ -1,15 +1,17 @@
-//! A workspace's task list: search, filters, sort and paging.
+//! A workspace's task list: search, filters and keyset paging, one store query per page
+//! (`Store::query_tasks`) plus the bounded choice queries of the filters.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use ordonis_core::{FieldValue, StoreExt, Task, WorkspaceId};
+use ordonis_core::{
+    AssigneeFilter, FieldValue, IntegrationId, SyncState, Task, TaskCursor, TaskQuery, TaskSort,
+    WorkspaceId,
+};
 use serde::Deserialize;
 
 use super::layout::{page, when};
-use super::sync_view::{
-    Failures, SyncState, confirmation_source, provider_key, sync_state, title_of,
-};
+use super::sync_view::{confirmation_source, provider_key, sync_class, title_of};
 use super::{safe_href, ui_error, url_seg};
 use crate::errors::ApiError;
 use crate::routes::json::{date, value_text};
@@ -18,13 +20,13 @@ use crate::state::AppState;
 /// Tasks per page of the list.
 pub(crate) const PAGE_SIZE: usize = 25;
 
-/// The task list's query: search, filters, sort and page.
+/// The task list's query: search, filters and where the page starts.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
     /// Words the title contains (case-insensitive).
     #[serde(default)]
     q: Option<String>,
-    /// A status as shown.
+    /// A status name.
     #[serde(default)]
     status: Option<String>,
     /// An assignee's account id (`none`: unassigned).
@@ -36,15 +38,9 @@ pub(crate) struct ListQuery {
     /// A sync state ([`SyncState::as_str`]).
     #[serde(default)]
     sync: Option<String>,
-    /// `title`, `status`, `assignee`, `due` or `updated` (default).
+    /// Where the page starts: the previous page's `next_cursor`.
     #[serde(default)]
-    sort: Option<String>,
-    /// `asc` or `desc`.
-    #[serde(default)]
-    dir: Option<String>,
-    /// 1-based page.
-    #[serde(default)]
-    page: Option<usize>,
+    cursor: Option<String>,
 }
 
 pub(super) fn nonempty(v: &Option<String>) -> Option<&str> {
@@ -52,35 +48,22 @@ pub(super) fn nonempty(v: &Option<String>) -> Option<&str> {
 }
 
 impl ListQuery {
-    /// The query string of this query with one parameter replaced.
-    fn with(&self, key: &str, value: &str) -> String {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
+    /// The query string of this query's filters, with a cursor or without one.
+    fn href(&self, cursor: Option<&str>) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
         for (k, v) in [
             ("q", &self.q),
             ("status", &self.status),
             ("assignee", &self.assignee),
             ("integration", &self.integration),
             ("sync", &self.sync),
-            ("sort", &self.sort),
-            ("dir", &self.dir),
         ] {
-            if k != key
-                && let Some(v) = nonempty(v)
-            {
-                pairs.push((k, v.to_owned()));
+            if let Some(v) = nonempty(v) {
+                pairs.push((k, v));
             }
         }
-        if key != "page"
-            && let Some(p) = self.page
-        {
-            if key == "sort" || key == "dir" {
-                // A new order starts at the first page.
-            } else {
-                pairs.push(("page", p.to_string()));
-            }
-        }
-        if !value.is_empty() {
-            pairs.push((key, value.to_owned()));
+        if let Some(c) = cursor {
+            pairs.push(("cursor", c));
         }
         let q: Vec<String> = pairs
             .iter()
@@ -88,12 +71,47 @@ impl ListQuery {
             .collect();
         format!("?{}", q.join("&"))
     }
-}
 
-/// One row of the list, with what the filters look at.
-pub(super) struct Row<'a> {
-    task: &'a Task,
-    state: SyncState,
+    /// The store query of one page, most recently changed first. A filter value that is
+    /// not one (an unknown sync state, an integration that is not an id) matches nothing
+    /// rather than everything, as the in-memory filter did.
+    fn to_query(&self, ws: WorkspaceId) -> Result<(TaskQuery, bool), ApiError> {
+        let mut q = TaskQuery::new(ws);
+        q.sort = TaskSort::Updated;
+        q.limit = PAGE_SIZE;
+        q.search = nonempty(&self.q).map(str::to_owned);
+        q.status = nonempty(&self.status).map(str::to_owned);
+        q.assignee = nonempty(&self.assignee).map(AssigneeFilter::parse);
+        let mut matches_nothing = false;
+        if let Some(i) = nonempty(&self.integration) {
+            match i.parse::<IntegrationId>() {
+                Ok(id) => q.integration = Some(id),
+                Err(_) => matches_nothing = true,
+            }
+        }
+        if let Some(st) = nonempty(&self.sync) {
+            match SyncState::parse(st) {
+                Some(st) => q.sync_state = Some(st),
+                None => matches_nothing = true,
+            }
+        }
+        if let Some(c) = nonempty(&self.cursor) {
+            q.cursor = Some(TaskCursor::parse(c)?);
+        }
+        Ok((q, matches_nothing))
+    }
+
+    fn filtered(&self) -> bool {
+        [
+            &self.q,
+            &self.status,
+            &self.assignee,
+            &self.integration,
+            &self.sync,
+        ]
+        .into_iter()
+        .any(|v| nonempty(v).is_some())
+    }
 }
 
 pub(super) fn status_text(t: &Task) -> String {
@@ -118,93 +136,42 @@ pub(super) async fn list_page(
     q: ListQuery,
 ) -> Result<Response, ApiError> {
     let ws = WorkspaceId::new(ws)?;
-    let tasks = s.store.all_tasks(&ws).await?;
-    let failures = Failures::load(s, &ws).await?;
+    let (query, matches_nothing) = q.to_query(ws.clone())?;
+    let list = if matches_nothing {
+        ordonis_core::TaskList::default()
+    } else {
+        s.store.query_tasks(&query).await?
+    };
     let integrations = s.store.integrations(&ws).await?;
-    let mut rows = Vec::with_capacity(tasks.len());
-    for t in &tasks {
-        let entries = s.store.task_ledger(&ws, t.id).await?;
-        rows.push(Row {
-            task: t,
-            state: sync_state(t, &entries, &failures),
-        });
-    }
-    // The filters' choices come from all tasks, before filtering.
-    let mut statuses: Vec<String> = tasks.iter().map(status_text).collect();
-    statuses.sort();
-    statuses.dedup();
-    let mut assignees: Vec<(String, String)> = tasks
-        .iter()
-        .filter_map(|t| t.fields.assignee.as_ref())
+    // The filters' choices: bounded distinct queries, not the tasks.
+    let statuses: Vec<String> = s
+        .store
+        .task_statuses(&ws)
+        .await?
+        .into_iter()
+        .map(|st| st.name)
+        .filter(|n| !n.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut assignees: Vec<(String, String)> = s
+        .store
+        .task_assignees(&ws)
+        .await?
+        .into_iter()
         .map(|a| {
-            (
-                a.account_id.clone(),
-                a.display_name
-                    .clone()
-                    .unwrap_or_else(|| a.account_id.clone()),
-            )
+            let name = a.display_name.unwrap_or_else(|| a.account_id.clone());
+            (a.account_id, name)
         })
         .collect();
-    assignees.sort_by(|a, b| a.1.cmp(&b.1));
-    assignees.dedup();
-
-    let search = nonempty(&q.q).map(str::to_lowercase);
+    assignees.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
     let sync = nonempty(&q.sync).and_then(SyncState::parse);
-    rows.retain(|r| {
-        let t = r.task;
-        search
-            .as_deref()
-            .is_none_or(|w| t.fields.title.to_lowercase().contains(w))
-            && nonempty(&q.status).is_none_or(|st| status_text(t).eq_ignore_ascii_case(st))
-            && nonempty(&q.assignee).is_none_or(|a| match &t.fields.assignee {
-                None => a == "none",
-                Some(x) => x.account_id == a,
-            })
-            && nonempty(&q.integration)
-                .is_none_or(|i| t.external.iter().any(|e| e.integration_id.to_string() == i))
-            && sync.is_none_or(|st| r.state == st)
-    });
-    let sort = nonempty(&q.sort).unwrap_or("updated");
-    let desc = match nonempty(&q.dir) {
-        Some(d) => d == "desc",
-        None => sort == "updated",
-    };
-    rows.sort_by(|a, b| {
-        let (x, y) = (&a.task.fields, &b.task.fields);
-        let o = match sort {
-            "title" => x.title.to_lowercase().cmp(&y.title.to_lowercase()),
-            "status" => (x.status.category, status_text(a.task))
-                .cmp(&(y.status.category, status_text(b.task))),
-            "assignee" => value_text(&FieldValue::Assignee(x.assignee.clone()))
-                .cmp(&value_text(&FieldValue::Assignee(y.assignee.clone()))),
-            "due" => x.due_date.cmp(&y.due_date),
-            _ => a.task.updated_at.cmp(&b.task.updated_at),
-        };
-        if desc { o.reverse() } else { o }
-    });
-    let total = rows.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page_no = q.page.unwrap_or(1).clamp(1, pages);
-    let shown: Vec<&Row<'_>> = rows
-        .iter()
-        .skip((page_no - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
-    let mut confirmed_from: Vec<&'static str> = Vec::with_capacity(shown.len());
-    for r in &shown {
-        confirmed_from.push(confirmation_source(s, r.task).await);
+    let mut confirmed_from: Vec<&'static str> = Vec::with_capacity(list.tasks.len());
+    for r in &list.tasks {
+        confirmed_from.push(confirmation_source(s, &r.task).await);
     }
-    let sort_link = |key: &str, label: &str| {
-        let next_desc = if sort == key { !desc } else { key == "updated" };
-        let mut href = q.with("sort", key);
-        href.push_str(if next_desc { "&dir=desc" } else { "&dir=asc" });
-        let mark = if sort == key {
-            if desc { " ↓" } else { " ↑" }
-        } else {
-            ""
-        };
-        html! { a.sort href=(href) { (label) (mark) } }
-    };
+    let next = list.next_cursor.as_ref().map(ToString::to_string);
+    let on_first_page = nonempty(&q.cursor).is_none();
     let selected = |v: &Option<String>, x: &str| nonempty(v) == Some(x);
     let body = html! {
         form.filters #filters method="get" {
@@ -242,24 +209,27 @@ pub(super) async fn list_page(
             button.primary type="submit" id="apply-filters" { "Apply" }
             a href=(format!("/ui/workspaces/{}", url_seg(ws.as_str()))) { "Clear" }
         }
-        p.muted #count { (total) " of " (tasks.len()) " tasks" }
+        p.muted #count {
+            (list.tasks.len()) " shown"
+            @if next.is_some() { ", more on the next page" }
+        }
         div.scroll {
             table #tasks {
                 thead { tr {
-                    th { (sort_link("title", "Title")) }
-                    th { (sort_link("status", "Status")) }
-                    th { (sort_link("assignee", "Assignee")) }
+                    th { "Title" }
+                    th { "Status" }
+                    th { "Assignee" }
                     th { "Priority" }
-                    th { (sort_link("due", "Due")) }
+                    th { "Due" }
                     th { "In provider" }
                     th { "Sync" }
                     th { "Confirmed from" }
-                    th { (sort_link("updated", "Last changed")) }
+                    th { "Last changed ↓" }
                 } }
                 tbody {
-                    @for (r, from) in shown.iter().zip(&confirmed_from) {
-                        @let t = r.task;
-                        tr.task data-sync=(r.state.as_str()) {
+                    @for (r, from) in list.tasks.iter().zip(&confirmed_from) {
+                        @let t = &r.task;
+                        tr.task data-sync=(r.sync_state.as_str()) {
                             td {
                                 a.task-link href=(format!("/ui/tasks/{}", t.id)) { (title_of(t)) }
                                 @if t.deleted { " " span.bad { "deleted" } }
@@ -279,7 +249,7 @@ pub(super) async fn list_page(
                                     }
                                 }
                             }
-                            td { span class=(format!("badge {}", r.state.class())) { (r.state.label()) } }
+                            td { span class=(format!("badge {}", sync_class(r.sync_state))) { (r.sync_state.label()) } }
                             td.confirmed-from { (from) }
                             td { (when(t.updated_at)) }
                         }
@@ -287,16 +257,17 @@ pub(super) async fn list_page(
                 }
             }
         }
-        @if tasks.is_empty() {
-            p.muted { "No tasks yet: they appear when webhooks arrive." }
-        } @else if shown.is_empty() {
-            p.muted #no-match { "No task matches these filters." }
+        @if list.tasks.is_empty() && on_first_page {
+            @if q.filtered() {
+                p.muted #no-match { "No task matches these filters." }
+            } @else {
+                p.muted { "No tasks yet: they appear when webhooks arrive." }
+            }
         }
-        @if pages > 1 {
+        @if next.is_some() || !on_first_page {
             nav.pager #pager {
-                @if page_no > 1 { a rel="prev" href=(q.with("page", &(page_no - 1).to_string())) { "← Previous" } }
-                span { "Page " (page_no) " of " (pages) }
-                @if page_no < pages { a rel="next" href=(q.with("page", &(page_no + 1).to_string())) { "Next →" } }
+                @if !on_first_page { a rel="first" href=(q.href(None)) { "← First page" } }
+                @if let Some(c) = &next { a rel="next" href=(q.href(Some(c))) { "Next page →" } }
             }
         }
         (crate::ui::integrations::list(s, &integrations))

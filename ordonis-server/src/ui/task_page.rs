@@ -8,13 +8,13 @@ use axum::http::header::REFRESH;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use ordonis_core::vera::{Notary, TrustedKeys, leaf_hash, log_name, verify_inclusion};
-use ordonis_core::{CauseKind, Field, FieldValue, LedgerEntry, Op, Outcome, StoreExt, WorkspaceId};
+use ordonis_core::{CauseKind, Field, FieldValue, LedgerEntry, Op, Outcome, WorkspaceId};
 use serde::Deserialize;
 
 use super::layout::{page, when};
 use super::sync_view::{
-    assignee_choices, known_names, open_conflicts, priority_choices, priority_value, provider_key,
-    status_choices, status_value, title_of,
+    known_names, open_conflicts, priority_choices, priority_value, provider_key, status_value,
+    title_of,
 };
 use super::{safe_href, ui_error, url_seg};
 use crate::errors::ApiError;
@@ -152,8 +152,9 @@ pub(super) async fn render_task(
     let t = find(s, id).await?;
     let ws = t.workspace_id.clone();
     let entries = s.store.task_ledger(&ws, t.id).await?;
-    let all = s.store.all_tasks(&ws).await?;
-    let mut names = known_names(&all);
+    // Names come from the task itself and the people directory, never from the
+    // workspace's other tasks: the page reads this task's data.
+    let mut names = known_names(std::slice::from_ref(&t));
     // The people directory names the accounts it has seen, and its principals.
     for a in s.store.seen_accounts(&ws).await? {
         if let Some(n) = a.display_name {
@@ -196,9 +197,10 @@ pub(super) async fn render_task(
         .sync
         .values()
         .any(ordonis_core::FieldSync::locally_pending);
-    let statuses = status_choices(&t, &all, &entries);
-    let accounts = super::sync_view::with_directory(s, &t, assignee_choices(&t, &all)).await?;
-    let priorities = priority_choices(&t, &all);
+    let statuses = super::task_edit::status_options(&t, &entries);
+    let accounts = super::task_edit::picker_accounts(s, &t).await?;
+    // The current priority, or every level when it has none.
+    let priorities = priority_choices(&t, &[]);
     let due = f.due_date.map(date).unwrap_or_default();
     let assignee_now = f
         .assignee

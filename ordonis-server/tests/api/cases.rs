@@ -407,7 +407,13 @@ async fn tasks_patch_ledger_and_bad_input() {
     let id = task["id"].as_str().unwrap().to_owned();
     let (s, one) = api.get(&format!("/api/tasks/{id}")).await;
     assert_eq!(s, 200);
-    assert_eq!(one, task);
+    // The list adds the stored sync state to the task as `GET /api/tasks/{id}` shows it.
+    let mut listed = task.clone();
+    assert_eq!(
+        listed.as_object_mut().unwrap().remove("sync_state"),
+        Some(json!("in_sync"))
+    );
+    assert_eq!(one, listed);
 
     // Bad lookups.
     let (s, v) = api.get("/api/tasks").await;
@@ -453,7 +459,7 @@ async fn tasks_patch_ledger_and_bad_input() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let (_, after) = api.get(&path).await;
-    assert_eq!(after, task, "a refused PATCH changed the task");
+    assert_eq!(after, listed, "a refused PATCH changed the task");
     let (_, ledger_before) = api.get(&format!("{path}/ledger")).await;
     let n_before = ledger_before["entries"].as_array().unwrap().len();
     assert!(n_before > 0);
@@ -1619,5 +1625,91 @@ async fn tasks_are_created_in_jira_linked_unlinked_and_assigned_by_principal() {
         .filter_map(|e| e["op"].as_str())
         .collect();
     assert!(ops.contains(&"link") && ops.contains(&"unlink"), "{ops:?}");
+    server.shutdown().await;
+}
+
+/// `GET /api/tasks` pages: `limit` tasks at a time, `next_cursor` until the last page, every
+/// task once in id order; filters narrow it, each task carries its `sync_state`; a bad
+/// cursor, a cursor from other filters, a bad limit or filter are `400` in the error
+/// envelope.
+#[tokio::test]
+async fn task_list_pages_with_a_cursor() {
+    let server = start().await;
+    let api = Api::new(&server);
+    for i in 0..5 {
+        let (s, v) = api
+            .post(
+                "/api/tasks",
+                &json!({"workspace_id": "pages", "actor": {"kind": "human", "id": "usr_1"},
+                        "fields": {"title": format!("Paged task {i}")}}),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = "/api/tasks?workspace_id=pages&limit=2&q=paged".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (s, v) = api.get(&path).await;
+        assert_eq!(s, 200, "{v}");
+        pages += 1;
+        let tasks = v["tasks"].as_array().unwrap();
+        assert!(tasks.len() <= 2, "{v}");
+        for t in tasks {
+            assert_eq!(t["sync_state"], "out_of_scope", "unlinked: {t}");
+            seen.push(t["id"].as_str().unwrap().to_owned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "id order, no repeats");
+    assert_eq!(seen.len(), 5);
+    assert_eq!(
+        api.tasks("pages").await.len(),
+        5,
+        "the helper walks every page"
+    );
+    assert_eq!(
+        api.tasks_where("pages", "&q=TASK%203").await.len(),
+        1,
+        "search"
+    );
+    assert!(
+        api.tasks_where("pages", "&sync_state=in_sync")
+            .await
+            .is_empty()
+    );
+
+    let (_, first) = api.get("/api/tasks?workspace_id=pages&limit=2").await;
+    let c = first["next_cursor"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/tasks?workspace_id=pages&cursor=not-a-cursor".to_owned(),
+        format!("/api/tasks?workspace_id=pages&limit=2&status=Done&cursor={c}"),
+        format!("/api/tasks?workspace_id=pages&limit=2&sort=updated&cursor={c}"),
+        "/api/tasks?workspace_id=pages&limit=1001".to_owned(),
+        "/api/tasks?workspace_id=pages&limit=0".to_owned(),
+        "/api/tasks?workspace_id=pages&sync_state=happy".to_owned(),
+        "/api/tasks?workspace_id=pages&updated_since=yesterday".to_owned(),
+        "/api/tasks?workspace_id=pages&integration=nope".to_owned(),
+    ] {
+        let (s, v) = api.get(&path).await;
+        assert_eq!(s, 400, "{path}: {v}");
+        assert!(v["error"]["message"].is_string(), "{path}: {v}");
+    }
+    let (s, v) = api
+        .get(&format!("/api/tasks?workspace_id=pages&limit=2&cursor={c}"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["tasks"].as_array().unwrap().len(), 2);
     server.shutdown().await;
 }

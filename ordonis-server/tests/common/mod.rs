@@ -197,10 +197,30 @@ impl Api {
         (id, url)
     }
 
+    /// Every task of a workspace, in id order: follows `next_cursor` page by page (the API
+    /// answers at most `limit` tasks at a time).
     pub async fn tasks(&self, ws: &str) -> Vec<Value> {
-        let (s, v) = self.get(&format!("/api/tasks?workspace_id={ws}")).await;
-        assert_eq!(s, 200, "{v}");
-        v["tasks"].as_array().unwrap().clone()
+        self.tasks_where(ws, "").await
+    }
+
+    /// Every task of a workspace under extra query parameters (`&status=Done`), following
+    /// `next_cursor` with them repeated.
+    pub async fn tasks_where(&self, ws: &str, filters: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/tasks?workspace_id={ws}{filters}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (s, v) = self.get(&path).await;
+            assert_eq!(s, 200, "{v}");
+            out.extend(v["tasks"].as_array().unwrap().iter().cloned());
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
     }
 
     pub async fn events(&self, query: &str) -> Vec<Value> {

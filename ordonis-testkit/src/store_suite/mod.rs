@@ -1,7 +1,8 @@
 //! The store conformance suite: one `pub async fn` per case over a fresh store, and the
 //! [`store_suite!`](macro@crate::store_suite) macro that expands to one `#[tokio::test]` per case.
 //! The cases are grouped by concern (`queues`, `units`, `ledger`, `api`, `batch`,
-//! `sync_jobs`, `comments`, `sessions`, `people`, `console_sessions`); what they share to set up is in `fixtures`.
+//! `sync_jobs`, `comments`, `sessions`, `people`, `console_sessions`, `paging`, `task_query`);
+//! what they share to set up is in `fixtures`.
 //!
 //! ```text
 //! // in a store crate's tests/suite.rs
@@ -43,7 +44,12 @@ macro_rules! store_suite {
             people_with_email_lists_every_holder, sightings_merge_into_seen_accounts,
             seen_accounts_are_sorted, people_are_isolated_by_workspace,
             unmapping_removes_only_the_named_tasks_mapping, unlink_and_link_in_one_unit,
-            console_sessions_round_trip_pruned_and_capped
+            console_sessions_round_trip_pruned_and_capped,
+            inbox_pages_miss_nothing_while_rows_are_appended, outbox_pages_follow_listing_order,
+            task_ledger_pages_by_index,
+            task_query_pages_in_stable_order, task_query_walk_survives_changes,
+            task_query_filters, task_query_bad_cursor_is_invalid,
+            task_query_sync_state_transitions
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -66,10 +72,12 @@ mod comments;
 mod console_sessions;
 mod fixtures;
 mod ledger;
+mod paging;
 mod people;
 mod queues;
 mod sessions;
 mod sync_jobs;
+mod task_query;
 mod units;
 
 pub use crate::ledger_e2e::engine_changes_verify_offline;
@@ -80,8 +88,10 @@ pub use console_sessions::*;
 pub(crate) use fixtures::{claim, insert_task, ws};
 pub use fixtures::{draft, event, integration};
 pub use ledger::*;
+pub use paging::*;
 pub use people::*;
 pub use queues::*;
 pub use sessions::*;
 pub use sync_jobs::*;
+pub use task_query::*;
 pub use units::*;
