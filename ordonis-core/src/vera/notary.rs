@@ -133,23 +133,39 @@ impl<'a> Notary<'a> {
         })
     }
 
-    /// The checkpoint for a snapshot: the latest stored one when it already covers the
-    /// snapshot's size, otherwise a new signed and stored one. Refuses to sign a tree the
-    /// latest stored checkpoint is not a prefix of.
-    async fn checkpoint_of(
+    /// The latest stored checkpoint, parsed, with its note; refused when it does not describe
+    /// log `origin` at its stored size.
+    async fn stored_checkpoint(
         &self,
         ws: &WorkspaceId,
-        snap: &LogSnapshot,
+        origin: &str,
+    ) -> Result<Option<(Checkpoint, String)>, VeraError> {
+        let Some(prev) = self.ledger.latest_checkpoint(ws).await? else {
+            return Ok(None);
+        };
+        let cp = Checkpoint::parse_unverified(&prev.note)?;
+        if cp.origin != origin || cp.size != prev.size {
+            return Err(VeraError::Integrity(format!(
+                "the stored checkpoint of size {} does not describe log {origin}",
+                prev.size
+            )));
+        }
+        Ok(Some((cp, prev.note)))
+    }
+
+    /// The checkpoint of a log of `size` entries with root `root`: the latest stored one
+    /// (`prev`) when it already covers the log, otherwise a new signed and stored one.
+    /// `prev_root` is the log's root at `prev`'s size (`None` when the log is shorter).
+    /// Refuses to sign a tree the stored checkpoint is not a prefix of.
+    async fn sign_or_reuse(
+        &self,
+        ws: &WorkspaceId,
+        checkpoint: Checkpoint,
+        prev: Option<(Checkpoint, String)>,
+        prev_root: Option<Hash>,
     ) -> Result<SignedCheckpoint, VeraError> {
-        let size = snap.tree.len();
-        if let Some(prev) = self.ledger.latest_checkpoint(ws).await? {
-            let cp = Checkpoint::parse_unverified(&prev.note)?;
-            if cp.origin != snap.origin || cp.size != prev.size {
-                return Err(VeraError::Integrity(format!(
-                    "the stored checkpoint of size {} does not describe log {}",
-                    prev.size, snap.origin
-                )));
-            }
+        let size = checkpoint.size;
+        if let Some((cp, note)) = prev {
             if cp.size > size {
                 return Err(VeraError::Integrity(format!(
                     "the log has {size} entries but a checkpoint of size {} exists: \
@@ -157,7 +173,7 @@ impl<'a> Notary<'a> {
                     cp.size
                 )));
             }
-            if snap.tree.root_at(cp.size)? != cp.root {
+            if prev_root != Some(cp.root) {
                 return Err(VeraError::Integrity(format!(
                     "refusing to sign: the log's first {} entries no longer match the \
                      stored checkpoint",
@@ -167,15 +183,10 @@ impl<'a> Notary<'a> {
             if cp.size == size {
                 return Ok(SignedCheckpoint {
                     checkpoint: cp,
-                    note: prev.note,
+                    note,
                 });
             }
         }
-        let checkpoint = Checkpoint {
-            origin: snap.origin.clone(),
-            size,
-            root: snap.tree.root(),
-        };
         let note = self.signer.sign(&checkpoint)?;
         self.ledger
             .save_checkpoint(
@@ -189,6 +200,26 @@ impl<'a> Notary<'a> {
         Ok(SignedCheckpoint { checkpoint, note })
     }
 
+    /// The checkpoint for a snapshot (see [`Notary::sign_or_reuse`]).
+    async fn checkpoint_of(
+        &self,
+        ws: &WorkspaceId,
+        snap: &LogSnapshot,
+    ) -> Result<SignedCheckpoint, VeraError> {
+        let size = snap.tree.len();
+        let prev = self.stored_checkpoint(ws, &snap.origin).await?;
+        let prev_root = match &prev {
+            Some((cp, _)) if cp.size <= size => Some(snap.tree.root_at(cp.size)?),
+            _ => None,
+        };
+        let checkpoint = Checkpoint {
+            origin: snap.origin.clone(),
+            size,
+            root: snap.tree.root(),
+        };
+        self.sign_or_reuse(ws, checkpoint, prev, prev_root).await
+    }
+
     /// Signs and stores a checkpoint of the workspace's log as it is now (or returns the
     /// latest stored one when the log has not grown since).
     ///
@@ -196,19 +227,7 @@ impl<'a> Notary<'a> {
     /// log's size (the streamed export signs through it before streaming the entries).
     pub async fn checkpoint(&self, ws: &WorkspaceId) -> Result<SignedCheckpoint, VeraError> {
         let origin = log_name(ws);
-        let prev = match self.ledger.latest_checkpoint(ws).await? {
-            Some(prev) => {
-                let cp = Checkpoint::parse_unverified(&prev.note)?;
-                if cp.origin != origin || cp.size != prev.size {
-                    return Err(VeraError::Integrity(format!(
-                        "the stored checkpoint of size {} does not describe log {origin}",
-                        prev.size
-                    )));
-                }
-                Some((cp, prev.note))
-            }
-            None => None,
-        };
+        let prev = self.stored_checkpoint(ws, &origin).await?;
         let size = self.ledger.ledger_size(ws).await?;
         let mut roots = RootBuilder::new();
         let mut prev_root = None;
@@ -235,44 +254,12 @@ impl<'a> Notary<'a> {
                 check_prev(&roots);
             }
         }
-        if let Some((cp, note)) = prev {
-            if cp.size > size {
-                return Err(VeraError::Integrity(format!(
-                    "the log has {size} entries but a checkpoint of size {} exists: \
-                     entries were lost",
-                    cp.size
-                )));
-            }
-            if prev_root != Some(cp.root) {
-                return Err(VeraError::Integrity(format!(
-                    "refusing to sign: the log's first {} entries no longer match the \
-                     stored checkpoint",
-                    cp.size
-                )));
-            }
-            if cp.size == size {
-                return Ok(SignedCheckpoint {
-                    checkpoint: cp,
-                    note,
-                });
-            }
-        }
         let checkpoint = Checkpoint {
             origin,
             size,
             root: roots.root(),
         };
-        let note = self.signer.sign(&checkpoint)?;
-        self.ledger
-            .save_checkpoint(
-                ws,
-                &StoredCheckpoint {
-                    size,
-                    note: note.clone(),
-                },
-            )
-            .await?;
-        Ok(SignedCheckpoint { checkpoint, note })
+        self.sign_or_reuse(ws, checkpoint, prev, prev_root).await
     }
 
     /// An export of the whole log with a checkpoint covering it.
